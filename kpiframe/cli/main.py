@@ -1,0 +1,180 @@
+"""kpiframe commands. Each command calls the Project API; errors print compiler-style, exit codes:
+0 ok, 1 user error, 2 usage error, 3 failed expectations."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kpiframe.errors import KpiframeError
+
+PROJECT_OPTIONS = [
+    click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+                 help="Folder holding kpi_project.yml."),
+    click.option("--warehouse", default=None, help="DuckDB file to use (also $KPIFRAME_WAREHOUSE)."),
+]
+
+
+def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(PROJECT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Users see a located message and an exit code, never a traceback (unless --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except KpiframeError as exc:
+            if debug:
+                raise
+            click.echo(exc.render(), err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # a bug of ours: say so plainly, keep the traceback behind --debug
+            if debug:
+                raise
+            click.echo(f"error[KF999]: internal error: {type(exc).__name__}: {exc}\n"
+                       "  hint: rerun with --debug for the traceback and report it", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def load(project_dir: str, warehouse: str | None):  # type: ignore[no-untyped-def]
+    from kpiframe.project import Project
+
+    return Project.load(Path(project_dir), warehouse=warehouse)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show Python tracebacks.")
+@click.version_option(package_name="kpiframe")
+def main(debug: bool) -> None:
+    """kpiframe: metrics as code for marketing and sales analytics."""
+
+
+@main.command()
+@project_options
+@click.option("--seed", default=42, show_default=True, help="Random seed: the same seed gives the same data.")
+@click.option("--scale", default=1.0, show_default=True,
+              help="1.0 is about 200,000 web sessions; 50 is about 10 million.")
+@handle_errors
+def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> None:
+    """Write deterministic demo data into the warehouse's raw.* tables."""
+    from kpiframe.config import load_config, resolve_warehouse
+    from kpiframe.demo import generate_demo
+    from kpiframe.engine.duckdb import DuckDBWarehouse
+
+    root = Path(project_dir)
+    spec = resolve_warehouse(load_config(root), root.resolve(), warehouse)
+    target = DuckDBWarehouse(spec)
+    started = time.perf_counter()
+    try:
+        counts = generate_demo(target.con, seed=seed, scale=scale, progress=lambda m: click.echo(f"  {m}", err=True))
+    finally:
+        target.close()
+    total = sum(counts.values())
+    click.echo(f"wrote {total:,} raw rows into {spec.path} in {time.perf_counter() - started:.1f}s")
+
+
+@main.command()
+@project_options
+@handle_errors
+def build(project_dir: str, warehouse: str | None) -> None:
+    """Build every model in dependency order and publish the metric tables."""
+    project = load(project_dir, warehouse)
+    started = time.perf_counter()
+
+    def progress(name: str, index: int, total: int) -> None:
+        click.echo(f"  [{index}/{total}] {name}", err=True)
+
+    result = project.build(progress)
+    from kpiframe.engine import QueryResult
+    from kpiframe.cli.output import render
+
+    rows = QueryResult(["table", "rows"], sorted(result.rows.items()))
+    click.echo(render(rows, "table", title="built"))
+    click.echo(f"build finished in {time.perf_counter() - started:.1f}s into {project.warehouse_spec.path}")
+
+
+@main.command(name="compile")
+@project_options
+@click.option("--dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery"]), default="duckdb",
+              show_default=True)
+@handle_errors
+def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> None:
+    """Validate the project and write compiled SQL and manifest.json under target/."""
+    project = load(project_dir, warehouse)
+    manifest = project.compile(dialect)
+    click.echo(f"compiled {len(project.graph.models)} models, {len(project.graph.metrics)} metrics, "
+               f"{len(project.graph.tables)} tables for {dialect} -> {manifest.parent}")
+
+
+@main.command()
+@project_options
+@click.option("--metric", "metrics", multiple=True, required=True, help="Metric name; repeat for several.")
+@click.option("--by", "dimensions", multiple=True, help="Dimension (lead__channel, or channel when unambiguous).")
+@click.option("--grain", default="month", show_default=True,
+              type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]))
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First period start to show (inclusive).")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last period start to show (inclusive).")
+@click.option("--where", help="Filter expression over dimensions, e.g. \"lead__country = 'DE'\".")
+@click.option("--compare", type=click.Choice(["previous", "year"]), help="Add the previous period or year.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
+              show_default=True)
+@click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
+@click.option("--dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery"]), default="duckdb",
+              help="Dialect of --explain.")
+@handle_errors
+def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dimensions: tuple[str, ...],
+          grain: str, start: Any, end: Any, where: str | None, compare: str | None, fmt: str, explain: bool,
+          dialect: str) -> None:
+    """Answer a metric request: period_start, the dimensions, one column per metric."""
+    project = load(project_dir, warehouse)
+    request = dict(metrics=list(metrics), dimensions=list(dimensions), grain=grain,
+                   start=start.date() if start else None, end=end.date() if end else None,
+                   where=where, compare=compare)
+    if explain:
+        click.echo(project.explain(dialect=dialect, **request))
+        return
+    from kpiframe.cli.output import render
+
+    click.echo(render(project.query(**request), fmt))
+
+
+@main.command(name="list")
+@project_options
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table")
+@handle_errors
+def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
+    """List models, datasets, metrics and published tables."""
+    from kpiframe.cli.output import render
+    from kpiframe.engine import QueryResult
+
+    project = load(project_dir, warehouse)
+    graph = project.graph
+    rows: list[tuple[Any, ...]] = []
+    for name in graph.order:
+        model = graph.models[name]
+        rows.append(("model", name, model.spec.materialized, model.path, model.spec.description or ""))
+    for name, located in graph.datasets.items():
+        rows.append(("dataset", name, located.spec.model, located.location.path,  # type: ignore[union-attr]
+                     located.spec.description or ""))
+    for name, located in graph.metrics.items():
+        spec = located.spec
+        rows.append(("metric", name, spec.type, located.location.path, spec.description or ""))  # type: ignore
+    for name, located in graph.tables.items():
+        spec = located.spec
+        rows.append(("table", f"{graph.config.schemas.metrics}.{name}", spec.grain,  # type: ignore[union-attr]
+                     located.location.path, spec.description or ""))
+    click.echo(render(QueryResult(["kind", "name", "type", "file", "description"], rows), fmt))

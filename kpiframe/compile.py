@@ -1,0 +1,106 @@
+"""Models and published tables as SQL: statements for the warehouse, files under target/, manifest.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlglot import exp
+
+from kpiframe.graph import Model, ProjectGraph, placeholder_table
+from kpiframe.semantic import SemanticLayer, metric_inputs
+from kpiframe.specs import MetricSpec, TableSpec
+from kpiframe.sql.metric_query import MetricRequest, compile_request
+
+DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery")
+
+
+@dataclass(frozen=True)
+class CompiledNode:
+    name: str
+    kind: str  # model | table
+    schema: str
+    query: exp.Query
+    materialized: str
+    depends_on: tuple[str, ...]
+    path: str
+
+
+def model_query(graph: ProjectGraph, model: Model) -> exp.Query:
+    """The model's SELECT with every ref()/source() placeholder replaced by the real table."""
+    assert model.tree is not None
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table):
+            real = placeholder_table(graph, node)
+            if real is not None:
+                alias = node.args.get("alias")
+                return real.as_(alias.this, quoted=True) if alias else real.as_(node.name.split("__")[-1])
+        return node
+
+    return model.tree.copy().transform(swap)
+
+
+def table_query(layer: SemanticLayer, spec: TableSpec) -> exp.Select:
+    return compile_request(layer, MetricRequest(tuple(spec.metrics), tuple(spec.dimensions), spec.grain))
+
+
+def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNode]:
+    """Every model in DAG order, then every published table: what a build runs."""
+    models_schema = graph.config.schemas.models
+    nodes = []
+    for name in graph.order:
+        model = graph.models[name]
+        depends = tuple(model.refs) + tuple(f"source.{s}.{t}" for s, t in model.sources)
+        nodes.append(CompiledNode(name, "model", models_schema, model_query(graph, model),
+                                  model.spec.materialized, depends, model.path))
+    for name, located in graph.tables.items():
+        spec = located.spec
+        assert isinstance(spec, TableSpec)
+        depends = tuple(sorted({layer.datasets[layer.measures[m].dataset].model
+                                for m in _measures_of(layer, spec.metrics)}))
+        nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, table_query(layer, spec),
+                                  "table", depends, located.location.path))
+    return nodes
+
+
+def _measures_of(layer: SemanticLayer, metrics: list[str]) -> set[str]:
+    found: set[str] = set()
+    pending = list(metrics)
+    while pending:
+        spec: MetricSpec = layer.metric(pending.pop())
+        if spec.type == "simple" and spec.measure:
+            found.add(spec.measure)
+        pending += metric_inputs(spec)
+    return found
+
+
+def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[CompiledNode], dialect: str) -> Path:
+    """Write target/<dialect>/{models,tables}/*.sql and target/manifest.json; return the manifest path."""
+    target = graph.root / "target"
+    manifest_nodes = {}
+    for node in nodes:
+        sql = node.query.sql(dialect=dialect, pretty=True)
+        folder = target / "compiled" / dialect / ("models" if node.kind == "model" else "tables")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{node.name}.sql").write_text(sql + "\n", encoding="utf-8")
+        manifest_nodes[f"{node.kind}.{node.name}"] = {
+            "name": node.name, "kind": node.kind, "schema": node.schema, "materialized": node.materialized,
+            "depends_on": list(node.depends_on), "path": node.path, "compiled_sql": sql,
+            "hash": hashlib.sha256(sql.encode()).hexdigest(),
+        }
+    for name, located in graph.metrics.items():
+        spec = located.spec
+        assert isinstance(spec, MetricSpec)
+        definition = spec.model_dump(exclude_none=True, exclude_defaults=True)
+        manifest_nodes[f"metric.{name}"] = {
+            "name": name, "kind": "metric", "path": located.location.path, "definition": definition,
+            "depends_on": metric_inputs(spec) or [spec.measure], "owner": spec.owner,
+            "hash": hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest(),
+        }
+    manifest = {"project": graph.config.name, "dialect": dialect, "nodes": manifest_nodes}
+    path = target / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,92 @@
+"""kpi_project.yml: the project's name, warehouse, schemas, calendar and vars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
+from kpiframe.loader import YamlDocument, parse_yaml, read_text
+from kpiframe.specs import ProjectSpec, WarehouseSpec
+from kpiframe.suggest import did_you_mean
+
+PROJECT_FILE = "kpi_project.yml"
+WAREHOUSE_ENV = "KPIFRAME_WAREHOUSE"
+
+
+def load_config(root: Path) -> ProjectSpec:
+    """Read kpi_project.yml; a missing or invalid file is a located error."""
+    path = root / PROJECT_FILE
+    if not path.is_file():
+        raise KpiframeError(f"no {PROJECT_FILE} in {root}", code="KF010",
+                            hint="run kpiframe from the project folder or pass --project-dir")
+    problems: list[Diagnostic] = []
+    text = read_text(path, root, problems)
+    doc = parse_yaml(text, PROJECT_FILE, problems) if text is not None else None
+    if doc is None:
+        raise ProjectInvalid(problems)
+    if not isinstance(doc.data, dict):
+        raise ProjectInvalid([Diagnostic("KF011", "kpi_project.yml must be a mapping with at least 'name'",
+                                         SourceLocation(PROJECT_FILE, 1, 1))])
+    spec = validate_spec(ProjectSpec, doc.data, doc, (), problems)
+    if spec is None:
+        raise ProjectInvalid(problems)
+    return spec
+
+
+def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> WarehouseSpec:
+    """--warehouse beats KPIFRAME_WAREHOUSE beats kpi_project.yml; relative paths are from the project."""
+    chosen = override or os.environ.get(WAREHOUSE_ENV) or spec.warehouse.path
+    path = chosen if chosen == ":memory:" or Path(chosen).is_absolute() else str(root / chosen)
+    return spec.warehouse.model_copy(update={"path": path})
+
+
+def validate_spec(model: type[BaseModel], data: object, doc: YamlDocument, at: tuple[str | int, ...],
+                  problems: list[Diagnostic]):  # type: ignore[no-untyped-def]
+    """Validate `data` against a spec model; every pydantic error becomes a diagnostic at its line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(_diagnostic_for(error, model, doc, at))
+        return None
+
+
+def _diagnostic_for(error: dict, model: type[BaseModel], doc: YamlDocument,  # type: ignore[type-arg]
+                    at: tuple[str | int, ...]) -> Diagnostic:
+    loc = tuple(error["loc"])
+    location = doc.locate((*at, *loc))
+    field = ".".join(str(part) for part in loc) or "document"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        return Diagnostic("KF012", f"unknown key '{loc[-1]}'", location,
+                          hint=did_you_mean(str(loc[-1]), allowed) or f"allowed keys: {', '.join(allowed)}")
+    if error["type"] == "missing":
+        return Diagnostic("KF013", f"missing required key '{loc[-1]}'", location)
+    message = error["msg"].removeprefix("Value error, ")
+    return Diagnostic("KF014", f"{field}: {message}", location)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[object, ...]) -> list[str]:
+    """Follow the error's path through nested spec models to list the keys allowed at that level."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None or isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        current = _inner_model(field.annotation) if field else None
+    if current is None:
+        return []
+    return sorted(f.alias or name for name, f in current.model_fields.items())
+
+
+def _inner_model(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found:
+            return found
+    return None

@@ -1,0 +1,18 @@
+"""Warehouse adapters: everything above this package speaks sqlglot trees, never a driver."""
+
+from __future__ import annotations
+
+from kpiframe.engine.base import QueryResult, Warehouse
+from kpiframe.specs import WarehouseSpec
+
+
+def connect(spec: WarehouseSpec, read_only: bool = False) -> Warehouse:
+    """Open the warehouse named in the project's configuration."""
+    if spec.type == "duckdb":
+        from kpiframe.engine.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(spec, read_only=read_only)
+    raise ValueError(f"unsupported warehouse type {spec.type}")
+
+
+__all__ = ["QueryResult", "Warehouse", "connect"]

@@ -1,0 +1,252 @@
+"""Load every project file, resolve names, order models as a DAG; problems are collected, not raised."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from kpiframe.config import load_config, validate_spec
+from kpiframe.errors import Diagnostic, ProjectInvalid, Severity, SourceLocation, relative
+from kpiframe.loader import YamlDocument, discover, parse_yaml, read_text
+from kpiframe.specs import (
+    DatasetSpec,
+    MetricSpec,
+    ModelSpec,
+    ProjectFileSpec,
+    ProjectSpec,
+    SourceSpec,
+    TableSpec,
+)
+from kpiframe.suggest import unknown
+from kpiframe.templating import REF_PREFIX, SOURCE_PREFIX, Templater, TemplateFailure, read_macros
+
+
+@dataclass
+class Source:
+    name: str
+    table: str
+    schema: str
+    columns: list[str]
+    location: SourceLocation
+
+
+@dataclass
+class Model:
+    name: str
+    path: str
+    text: str
+    spec: ModelSpec
+    location: SourceLocation
+    tree: exp.Query | None = None
+    refs: list[str] = field(default_factory=list)
+    sources: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Located:
+    """A spec plus where it was written."""
+
+    spec: DatasetSpec | MetricSpec | TableSpec
+    location: SourceLocation
+    doc: YamlDocument
+    key_path: tuple[str | int, ...]
+
+    def at(self, *key: str | int) -> SourceLocation:
+        return self.doc.locate((*self.key_path, *key))
+
+
+@dataclass
+class ProjectGraph:
+    root: Path
+    config: ProjectSpec
+    sources: dict[tuple[str, str], Source] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    datasets: dict[str, Located] = field(default_factory=dict)
+    metrics: dict[str, Located] = field(default_factory=dict)
+    tables: dict[str, Located] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None,
+              severity: Severity = Severity.ERROR) -> None:
+        self.diagnostics.append(Diagnostic(code, message, location, hint, severity))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def load_graph(root: Path) -> ProjectGraph:
+    """Read and resolve the project under `root`; raises ProjectInvalid with every error found."""
+    root = root.resolve()
+    graph = ProjectGraph(root=root, config=load_config(root))
+    templater = Templater(read_macros(root, discover(root, "macros", (".sql",))), dict(graph.config.vars))
+    graph.diagnostics.extend(templater.macro_problems)
+    for path in discover(root, "models", (".yml", ".yaml")) + discover(root, "metrics", (".yml", ".yaml")):
+        _collect_yaml(graph, path)
+    for path in discover(root, "models", (".sql",)):
+        _collect_model(graph, path)
+    if not graph.models and not graph.metrics and not graph.diagnostics:
+        graph.error("KF020", "the project is empty: no models/*.sql and no metrics in metrics/*.yml",
+                    SourceLocation("kpi_project.yml"), hint="see docs/project-format.md to add a first model")
+    for model in graph.models.values():
+        _render_model(graph, model, templater)
+    graph.order = _topological_order(graph)
+    from kpiframe.semantic import validate_semantics  # semantic checks need the resolved models
+
+    validate_semantics(graph)
+    if graph.has_errors:
+        raise ProjectInvalid(graph.diagnostics)
+    return graph
+
+
+def _collect_yaml(graph: ProjectGraph, path: Path) -> None:
+    rel = relative(path, graph.root)
+    text = read_text(path, graph.root, graph.diagnostics)
+    doc = parse_yaml(text, rel, graph.diagnostics) if text is not None else None
+    if doc is None or doc.data is None:
+        return
+    if not isinstance(doc.data, dict):
+        graph.error("KF011", "a project YAML file must be a mapping of lists (models:, metrics:, ...)",
+                    SourceLocation(rel, 1, 1))
+        return
+    spec = validate_spec(ProjectFileSpec, doc.data, doc, (), graph.diagnostics)
+    if spec is None:
+        return
+    for index, source in enumerate(spec.sources):
+        _add_source(graph, source, doc.locate(("sources", index)))
+    for index, model in enumerate(spec.models):
+        _declare(graph, "model", model.name, doc.locate(("models", index)), _pending_models(graph), model)
+    for kind, registry, items in (("dataset", graph.datasets, spec.datasets),
+                                  ("metric", graph.metrics, spec.metrics),
+                                  ("table", graph.tables, spec.tables)):
+        for index, item in enumerate(items):
+            key_path = (f"{kind}s", index)
+            located = Located(item, doc.locate(key_path), doc, key_path)
+            _declare(graph, kind, item.name, located.location, registry, located)
+
+
+def _pending_models(graph: ProjectGraph) -> dict[str, object]:
+    # model YAML may be read before its SQL file: keep specs aside until the SQL arrives
+    return graph.__dict__.setdefault("_model_specs", {})
+
+
+def _declare(graph: ProjectGraph, kind: str, name: str, location: SourceLocation,
+             registry: dict, value: object) -> None:  # type: ignore[type-arg]
+    if name in registry:
+        previous = registry[name]
+        where = getattr(previous, "location", None) or (previous[1] if isinstance(previous, tuple) else None)
+        graph.error("KF021", f"duplicate {kind} name '{name}'", location,
+                    hint=f"first defined at {where}" if where else None)
+        return
+    registry[name] = (value, location) if kind == "model" else value
+
+
+def _add_source(graph: ProjectGraph, spec: SourceSpec, location: SourceLocation) -> None:
+    for table in spec.tables:
+        key = (spec.name, table.name)
+        columns = [c if isinstance(c, str) else c.name for c in table.columns]
+        if key in graph.sources:
+            graph.error("KF021", f"duplicate source table '{spec.name}.{table.name}'", location)
+            continue
+        graph.sources[key] = Source(spec.name, table.name, spec.schema_, columns, location)
+
+
+def _collect_model(graph: ProjectGraph, path: Path) -> None:
+    rel = relative(path, graph.root)
+    text = read_text(path, graph.root, graph.diagnostics)
+    if text is None:
+        return
+    name = path.stem
+    if name in graph.models:
+        graph.error("KF021", f"duplicate model name '{name}'", SourceLocation(rel, 1, 1),
+                    hint=f"also defined in {graph.models[name].path}")
+        return
+    declared = _pending_models(graph).get(name)
+    spec = declared[0] if declared else ModelSpec(name=name)
+    graph.models[name] = Model(name, rel, text, spec, SourceLocation(rel, 1, 1))
+
+
+def _render_model(graph: ProjectGraph, model: Model, templater: Templater) -> None:
+    """Render Jinja, parse the SQL, and swap ref/source placeholders for real tables in the tree."""
+    try:
+        rendered = templater.render(model.text, model.path)
+    except TemplateFailure as failure:
+        graph.diagnostics.append(failure.diagnostic)
+        return
+    model.refs, model.sources = list(dict.fromkeys(rendered.refs)), list(dict.fromkeys(rendered.sources))
+    try:
+        statements = [s for s in sqlglot.parse(rendered.sql, read="duckdb") if s is not None]
+    except ParseError as exc:
+        error = exc.errors[0] if exc.errors else {}
+        graph.error("KF310", f"cannot parse model SQL: {error.get('description', exc)}",
+                    SourceLocation(model.path, error.get("line", 1) or 1, error.get("col", 1) or 1))
+        return
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        graph.error("KF311", "a model must be exactly one SELECT statement", model.location,
+                    hint="remove other statements; kpiframe creates the table or view itself")
+        return
+    model.tree = statements[0]
+    for name in model.refs:
+        if name not in graph.models:
+            message, hint = unknown("model", name, graph.models)
+            graph.error("KF104", message, _ref_location(model, name), hint)
+    for source_name, table in model.sources:
+        if (source_name, table) not in graph.sources:
+            message, hint = unknown("source", f"{source_name}.{table}",
+                                    [f"{s}.{t}" for s, t in graph.sources])
+            graph.error("KF105", message, _ref_location(model, table), hint)
+
+
+def _ref_location(model: Model, name: str) -> SourceLocation:
+    for number, line in enumerate(model.text.splitlines(), start=1):
+        column = line.find(f"'{name}'") if f"'{name}'" in line else line.find(f'"{name}"')
+        if column >= 0:
+            return SourceLocation(model.path, number, column + 2)
+    return model.location
+
+
+def placeholder_table(graph: ProjectGraph, table: exp.Table) -> exp.Table | None:
+    """The real table behind a ref()/source() placeholder, or None for an ordinary table name."""
+    name = table.name
+    if name.startswith(REF_PREFIX):
+        return exp.table_(name.removeprefix(REF_PREFIX), db=graph.config.schemas.models, quoted=True)
+    if name.startswith(SOURCE_PREFIX):
+        source_name, _, table_name = name.removeprefix(SOURCE_PREFIX).partition("__")
+        source = graph.sources[(source_name, table_name)]
+        return exp.table_(source.table, db=source.schema, quoted=True)
+    return None
+
+
+def _topological_order(graph: ProjectGraph) -> list[str]:
+    """Models in dependency order; a cycle is reported with its path."""
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "active":
+            cycle = stack[stack.index(name):] + [name]
+            graph.error("KF106", f"dependency cycle: {' -> '.join(cycle)}", graph.models[name].location,
+                        hint="a model cannot depend on itself through ref()")
+            return
+        state[name] = "active"
+        for dep in graph.models[name].refs:
+            if dep in graph.models:
+                visit(dep, [*stack, name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in sorted(graph.models):
+        visit(name, [])
+    return order

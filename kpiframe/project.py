@@ -1,0 +1,82 @@
+"""The object that wires the stages: the Python API, and what every CLI command calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from kpiframe.compile import CompiledNode, compile_nodes, write_target
+from kpiframe.config import resolve_warehouse
+from kpiframe.engine import QueryResult, Warehouse, connect
+from kpiframe.graph import ProjectGraph, load_graph
+from kpiframe.publish import BuildResult, Progress, run_build
+from kpiframe.semantic import SemanticLayer
+from kpiframe.specs import WarehouseSpec
+from kpiframe.sql.metric_query import MetricRequest, compile_request
+
+
+@dataclass
+class Project:
+    graph: ProjectGraph
+    layer: SemanticLayer
+    warehouse_spec: WarehouseSpec
+
+    @classmethod
+    def load(cls, project_dir: str | Path = ".", warehouse: str | None = None) -> Project:
+        """Load and validate a project; raises ProjectInvalid listing every problem found."""
+        graph = load_graph(Path(project_dir))
+        return cls(graph, SemanticLayer(graph), resolve_warehouse(graph.config, graph.root, warehouse))
+
+    @property
+    def root(self) -> Path:
+        return self.graph.root
+
+    def connect(self, read_only: bool = False) -> Warehouse:
+        return connect(self.warehouse_spec, read_only=read_only)
+
+    def nodes(self) -> list[CompiledNode]:
+        return compile_nodes(self.graph, self.layer)
+
+    def compile(self, dialect: str = "duckdb") -> Path:
+        return write_target(self.graph, self.layer, self.nodes(), dialect)
+
+    def build(self, progress: Progress | None = None) -> BuildResult:
+        warehouse = self.connect()
+        try:
+            return run_build(warehouse, self.nodes(), progress)
+        finally:
+            warehouse.close()
+
+    def request(self, metrics: list[str] | tuple[str, ...], dimensions: list[str] | tuple[str, ...] = (),
+                grain: str = "month", start: date | str | None = None, end: date | str | None = None,
+                where: str | None = None, compare: str | None = None) -> MetricRequest:
+        return MetricRequest(tuple(metrics), tuple(dimensions), grain, _as_date(start), _as_date(end),
+                             where, compare)
+
+    def explain(self, dialect: str = "duckdb", **request: object) -> str:
+        tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]
+        return tree.sql(dialect=dialect, pretty=True)
+
+    def query(self, **request: object) -> QueryResult:
+        """Answer a metric request from the warehouse: period_start, dimensions, one column per metric."""
+        tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]
+        warehouse = self.connect(read_only=True)
+        try:
+            return warehouse.query(tree)
+        finally:
+            warehouse.close()
+
+    def with_warehouse(self, run: Callable[[Warehouse], object]) -> object:
+        warehouse = self.connect()
+        try:
+            return run(warehouse)
+        finally:
+            warehouse.close()
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)

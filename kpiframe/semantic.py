@@ -1,0 +1,257 @@
+"""Datasets and metrics resolved by name: what each measure aggregates, which dimensions reach it.
+
+Dimensions are named `<entity>__<dimension>`. A dataset reaches another dataset's dimensions only
+through one of its foreign entities that is primary or unique over there: a many-to-one join, which
+can never multiply the rows a measure aggregates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlglot import exp
+
+from kpiframe.errors import SourceLocation
+from kpiframe.graph import Located, ProjectGraph
+from kpiframe.specs import DatasetSpec, MetricSpec, TableSpec
+from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
+from kpiframe.suggest import unknown
+
+MAX_JOIN_DEPTH = 2
+
+
+@dataclass(frozen=True)
+class JoinStep:
+    """LEFT JOIN `dataset` ON <from foreign key> = <dataset's primary key>."""
+
+    entity: str
+    from_expr: exp.Expression
+    dataset: str
+    to_expr: exp.Expression
+
+
+@dataclass(frozen=True)
+class Dimension:
+    qualified: str
+    name: str
+    dataset: str
+    expr: exp.Expression
+    is_time: bool
+    path: tuple[JoinStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    dataset: str
+    agg: str
+    expr: exp.Expression
+    time: exp.Expression
+    time_name: str
+
+
+@dataclass
+class Dataset:
+    spec: DatasetSpec
+    model: str
+    qualifier: str
+    entities: dict[str, tuple[str, exp.Expression]] = field(default_factory=dict)  # name -> (type, expr)
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
+
+
+class SemanticLayer:
+    """Resolved datasets, measures and metrics of a project graph."""
+
+    def __init__(self, graph: ProjectGraph) -> None:
+        self.graph = graph
+        self.datasets: dict[str, Dataset] = {}
+        self.measures: dict[str, Measure] = {}
+        for name, located in graph.datasets.items():
+            assert isinstance(located.spec, DatasetSpec)
+            self._add_dataset(located.spec, located)
+
+    def metric(self, name: str) -> MetricSpec:
+        located = self.graph.metrics[name]
+        assert isinstance(located.spec, MetricSpec)
+        return located.spec
+
+    def _add_dataset(self, spec: DatasetSpec, located: Located) -> None:
+        primary = [e.name for e in spec.entities if e.type == "primary"]
+        qualifier = spec.primary_entity or (primary[0] if primary else spec.name)
+        dataset = Dataset(spec, spec.model, qualifier)
+        for index, entity in enumerate(spec.entities):
+            tree = self._parse(entity.expr or entity.name, located, ("entities", index, "expr"))
+            dataset.entities[entity.name] = (entity.type, tree)
+        for index, dim in enumerate(spec.dimensions):
+            tree = self._parse(dim.expr or dim.name, located, ("dimensions", index, "expr"))
+            dataset.dimensions[dim.name] = Dimension(f"{qualifier}__{dim.name}", dim.name, spec.name, tree,
+                                                     dim.type == "time")
+        self.datasets[spec.name] = dataset
+        for index, measure in enumerate(spec.measures):
+            self._add_measure(dataset, measure.name, index, located)
+
+    def _add_measure(self, dataset: Dataset, name: str, index: int, located: Located) -> None:
+        spec = dataset.spec.measures[index]
+        if name in self.measures:
+            self.graph.error("KF021", f"duplicate measure name '{name}'", located.at("measures", index),
+                             hint=f"also in dataset '{self.measures[name].dataset}'")
+            return
+        time_name = spec.time or dataset.spec.time
+        if time_name is None:
+            self.graph.error("KF110", f"measure '{name}' has no time column", located.at("measures", index),
+                             hint="set time: on the measure or on the dataset")
+            return
+        dim = dataset.dimensions.get(time_name)
+        time_expr = dim.expr if dim else self._parse(time_name, located, ("measures", index, "time"))
+        expr = self._parse(spec.expr or name, located, ("measures", index, "expr"))
+        self.measures[name] = Measure(name, dataset.spec.name, spec.agg, expr, time_expr, time_name)
+
+    def _parse(self, text: str, located: Located, key: tuple[str | int, ...]) -> exp.Expression:
+        try:
+            return parse_expression(text)
+        except ExpressionRejected as exc:
+            self.graph.error("KF120", str(exc), located.at(*key))
+            return exp.Null()
+
+    @cached_property
+    def _datasets_by_key_entity(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for name, dataset in self.datasets.items():
+            for entity, (kind, _) in dataset.entities.items():
+                if kind in ("primary", "unique"):
+                    found.setdefault(entity, []).append(name)
+        return found
+
+    def dimensions_of(self, dataset_name: str) -> dict[str, Dimension]:
+        """Every dimension a row of `dataset_name` can be grouped by, keyed by qualified name."""
+        return self._reachable(dataset_name, (), 0)
+
+    def _reachable(self, dataset_name: str, path: tuple[JoinStep, ...], depth: int) -> dict[str, Dimension]:
+        dataset = self.datasets[dataset_name]
+        result = {d.qualified: Dimension(d.qualified, d.name, d.dataset, d.expr, d.is_time, path)
+                  for d in dataset.dimensions.values()}
+        if depth >= MAX_JOIN_DEPTH:
+            return result
+        for entity, (kind, from_expr) in dataset.entities.items():
+            if kind != "foreign":
+                continue
+            for target in self._datasets_by_key_entity.get(entity, []):
+                to_expr = self.datasets[target].entities[entity][1]
+                step = JoinStep(entity, from_expr, target, to_expr)
+                for qualified, dim in self._reachable(target, (*path, step), depth + 1).items():
+                    result.setdefault(qualified, dim)
+        return result
+
+    def why_unreachable(self, dataset_name: str, qualified: str) -> str:
+        """Explain why a dimension cannot group a dataset: unknown, or only through a fan-out join."""
+        owners = [d for d in self.datasets.values()
+                  if any(dim.qualified == qualified for dim in d.dimensions.values())]
+        if not owners:
+            every = {q for ds in self.datasets for q in self.dimensions_of(ds)}
+            message, hint = unknown("dimension", qualified, every)
+            return message + (f"; {hint}" if hint else "")
+        owner = owners[0]
+        here = self.datasets[dataset_name]
+        shared = set(here.entities) & set(owner.entities)
+        if shared and any(owner.entities[e][0] == "foreign" for e in shared):
+            return (f"dimension '{qualified}' belongs to dataset '{owner.spec.name}', which has many rows per "
+                    f"'{sorted(shared)[0]}': joining it to '{dataset_name}' would multiply rows and inflate "
+                    "the numbers, so kpiframe refuses it")
+        return (f"dimension '{qualified}' (dataset '{owner.spec.name}') does not apply to dataset "
+                f"'{dataset_name}': no many-to-one entity join connects them")
+
+
+def metric_inputs(spec: MetricSpec) -> list[str]:
+    """The metrics a metric is computed from, in the order they appear."""
+    if spec.type == "ratio":
+        return [spec.numerator or "", spec.denominator or ""]
+    if spec.type == "cumulative":
+        return [spec.metric or ""]
+    if spec.type == "derived":
+        aliases = {i.alias or i.metric: i.metric for i in spec.inputs}
+        try:
+            names = column_names(parse_expression(spec.expr or ""))
+        except ExpressionRejected:
+            return list(aliases.values())
+        return list(dict.fromkeys(aliases.get(n, n) for n in names))
+    return []
+
+
+def validate_semantics(graph: ProjectGraph) -> None:
+    """Check datasets, metrics and published tables; each problem lands in graph.diagnostics."""
+    layer = SemanticLayer(graph)
+    for name, located in graph.datasets.items():
+        if located.spec.model not in graph.models:  # type: ignore[union-attr]
+            message, hint = unknown("model", located.spec.model, graph.models)  # type: ignore[union-attr]
+            graph.error("KF104", message, located.at("model"), hint)
+    for name, located in graph.metrics.items():
+        _validate_metric(graph, layer, located)
+    _check_metric_cycles(graph, layer)
+    if graph.has_errors:
+        return
+    from kpiframe.sql.metric_query import MetricRequest, compile_request
+
+    for name, located in graph.tables.items():
+        spec = located.spec
+        assert isinstance(spec, TableSpec)
+        request = MetricRequest(tuple(spec.metrics), tuple(spec.dimensions), spec.grain)
+        try:
+            compile_request(layer, request)
+        except Exception as exc:  # a table that cannot compile is reported at the table, not raised
+            graph.error("KF140", f"published table '{name}': {exc}", located.location)
+
+
+def _validate_metric(graph: ProjectGraph, layer: SemanticLayer, located: Located) -> None:
+    spec = located.spec
+    assert isinstance(spec, MetricSpec)
+    if spec.type == "simple" and spec.measure not in layer.measures:
+        message, hint = unknown("measure", spec.measure or "", layer.measures)
+        graph.error("KF201", message, located.at("measure"), hint)
+    for field_name, value in (("numerator", spec.numerator), ("denominator", spec.denominator),
+                              ("metric", spec.metric)):
+        if value is not None and value not in graph.metrics:
+            message, hint = unknown("metric", value, graph.metrics)
+            graph.error("KF104", message, located.at(field_name), hint)
+    for index, item in enumerate(spec.inputs):
+        if item.metric not in graph.metrics:
+            message, hint = unknown("metric", item.metric, graph.metrics)
+            graph.error("KF104", message, located.at("inputs", index, "metric"), hint)
+    for key, text in (("filter", spec.filter), ("expr", spec.expr)):
+        if text is None:
+            continue
+        try:
+            tree = parse_expression(text)
+        except ExpressionRejected as exc:
+            graph.error("KF120", f"{key}: {exc}", located.at(key))
+            continue
+        if spec.type == "derived" and key == "expr":
+            aliases = {i.alias or i.metric for i in spec.inputs}
+            for name in column_names(tree):
+                if name not in aliases and name not in graph.metrics:
+                    message, hint = unknown("metric", name, graph.metrics)
+                    graph.error("KF104", message, located.at("expr"), hint)
+
+
+def _check_metric_cycles(graph: ProjectGraph, layer: SemanticLayer) -> None:
+    state: dict[str, str] = {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        if name not in graph.metrics or state.get(name) == "done":
+            return
+        if state.get(name) == "active":
+            cycle = [*stack[stack.index(name):], name]
+            graph.error("KF107", f"metric cycle: {' -> '.join(cycle)}", graph.metrics[name].location)
+            return
+        state[name] = "active"
+        for dep in metric_inputs(layer.metric(name)):
+            visit(dep, [*stack, name])
+        state[name] = "done"
+
+    for name in sorted(graph.metrics):
+        visit(name, [])
+
+
+def location_of(graph: ProjectGraph, metric: str) -> SourceLocation | None:
+    located = graph.metrics.get(metric)
+    return located.location if located else None

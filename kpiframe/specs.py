@@ -1,0 +1,166 @@
+"""The shape of every project file, as pydantic models: parsed YAML is a `*Spec`.
+
+`extra='forbid'` makes a misspelt key an error at its line instead of a silently ignored field, and
+`model_json_schema()` gives editors a schema for free.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Name = str  # validated by Field(pattern=...) where declared
+
+Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median"]
+Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- kpi_project.yml -------------------------------------------------------------------------------------
+class WarehouseSpec(Spec):
+    type: Literal["duckdb"] = "duckdb"
+    path: str = "warehouse.duckdb"
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+class SchemasSpec(Spec):
+    models: str = Field("analytics", pattern=NAME_PATTERN)
+    metrics: str = Field("metrics", pattern=NAME_PATTERN)
+
+
+class CalendarSpec(Spec):
+    week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+
+
+class ProjectSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    version: str | int | None = None
+    warehouse: WarehouseSpec = WarehouseSpec()
+    schemas: SchemasSpec = SchemasSpec()
+    calendar: CalendarSpec = CalendarSpec()
+    vars: dict[str, str | int | float | bool | None] = {}
+
+
+# --- models/*.yml ----------------------------------------------------------------------------------------
+class ColumnSpec(Spec):
+    name: str
+    description: str | None = None
+    type: str | None = None
+
+
+class SourceTableSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    columns: list[str | ColumnSpec] = []
+
+
+class SourceSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    schema_: str = Field(alias="schema", pattern=NAME_PATTERN)
+    description: str | None = None
+    tables: list[SourceTableSpec]
+
+
+class ModelSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    materialized: Literal["table", "view"] = "table"
+    tags: list[str] = []
+    columns: list[ColumnSpec] = []
+
+
+# --- metrics/*.yml ---------------------------------------------------------------------------------------
+class EntitySpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    type: Literal["primary", "unique", "foreign"]
+    expr: str | None = None
+
+
+class DimensionSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    type: Literal["categorical", "time"] = "categorical"
+    expr: str | None = None
+    description: str | None = None
+
+
+class MeasureSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    agg: Aggregation
+    expr: str | None = None
+    time: str | None = None
+    description: str | None = None
+
+
+class DatasetSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    model: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    primary_entity: str | None = Field(None, pattern=NAME_PATTERN)
+    time: str | None = None
+    entities: list[EntitySpec] = []
+    dimensions: list[DimensionSpec] = []
+    measures: list[MeasureSpec] = []
+
+
+class MetricInputSpec(Spec):
+    metric: str = Field(pattern=NAME_PATTERN)
+    alias: str | None = Field(None, pattern=NAME_PATTERN)
+    offset: Literal["previous", "year"] | None = None
+
+
+class MetricSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    type: Literal["simple", "ratio", "derived", "cumulative"] = "simple"
+    label: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    unit: Literal["count", "currency", "percent", "ratio", "number", "hours"] | None = None
+    format: str | None = None
+    direction: Literal["higher", "lower"] | None = None
+    timing: Literal["leading", "lagging"] | None = None
+    tags: list[str] = []
+    measure: str | None = None
+    filter: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    expr: str | None = None
+    inputs: list[MetricInputSpec] = []
+    metric: str | None = None
+    window: str | None = None
+    grain_to_date: Grain | None = None
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> MetricSpec:
+        needed = {"simple": ["measure"], "ratio": ["numerator", "denominator"], "derived": ["expr"],
+                  "cumulative": ["metric"]}[self.type]
+        missing = [f for f in needed if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.type} metric needs {', '.join(repr(m) for m in missing)}")
+        if self.type == "cumulative" and (self.window is None) == (self.grain_to_date is None):
+            raise ValueError("a cumulative metric needs exactly one of 'window' or 'grain_to_date'")
+        return self
+
+
+class TableSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    grain: Grain = "month"
+    metrics: list[str]
+    dimensions: list[str] = []
+
+
+class ProjectFileSpec(Spec):
+    """Any YAML file under models/ or metrics/: each top-level key is a list of one kind of object."""
+
+    sources: list[SourceSpec] = []
+    models: list[ModelSpec] = []
+    datasets: list[DatasetSpec] = []
+    metrics: list[MetricSpec] = []
+    tables: list[TableSpec] = []

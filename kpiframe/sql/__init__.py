@@ -1,0 +1,1 @@
+"""Plans become sqlglot expression trees here; dialect specifics stay thin."""

@@ -1,0 +1,75 @@
+"""Parsing user-written SQL expressions safely and rewriting them as trees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+# Statement-like or data-changing nodes that a filter or measure expression may never contain.
+_FORBIDDEN = (exp.Query, exp.DDL, exp.DML, exp.Command)
+
+
+class ExpressionRejected(ValueError):
+    """A user expression that is not a plain scalar expression."""
+
+
+def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
+    """Parse one scalar expression; statements, subqueries and several statements are refused."""
+    try:
+        parsed = sqlglot.parse(text, read=dialect)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise ExpressionRejected(f"cannot parse expression: {first.get('description', exc)}") from None
+    statements = [p for p in parsed if p is not None]
+    if len(statements) != 1:
+        raise ExpressionRejected("expected one expression, found several statements")
+    tree = statements[0]
+    if any(isinstance(node, _FORBIDDEN) for node in tree.walk()):
+        raise ExpressionRejected("only an expression is allowed here, not a statement or a subquery")
+    return tree
+
+
+def column_names(tree: exp.Expression) -> list[str]:
+    return [c.name for c in tree.find_all(exp.Column)]
+
+
+def replace_columns(tree: exp.Expression, replace: Callable[[exp.Column], exp.Expression]) -> exp.Expression:
+    """Return a copy of `tree` where every column reference is swapped for `replace(column)`."""
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        return replace(node) if isinstance(node, exp.Column) else node
+
+    return tree.copy().transform(visit)
+
+
+def qualify(tree: exp.Expression, table_alias: str) -> exp.Expression:
+    """Prefix every unqualified column with `table_alias`, so joined tables cannot capture it."""
+    return replace_columns(
+        tree, lambda c: c if c.table else exp.column(c.name, table=table_alias, quoted=True))
+
+
+def safe_divisions(tree: exp.Expression) -> exp.Expression:
+    """A division by zero is NULL on every engine (PostgreSQL would raise), and never integer division."""
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Div) and not node.args.get("safe"):
+            return exp.Div(this=node.this, expression=node.expression, safe=True)
+        return node
+
+    return tree.copy().transform(visit)
+
+
+def safe_divide(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
+    """numerator / denominator, NULL when the denominator is zero; sqlglot renders it per dialect."""
+    return exp.Div(this=numerator, expression=denominator, safe=True)
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)

@@ -1,0 +1,372 @@
+"""A metric request (metrics × dimensions × grain × filters) compiled into one sqlglot SELECT.
+
+Shape of the SQL, chosen so that its size grows linearly with the number of metrics:
+  * one scan per (dataset, time column): every measure of that dataset is one aggregate with its own
+    FILTER, joined only many-to-one to the datasets that carry the requested dimensions;
+  * windowed (cumulative) and shifted (period-over-period) series are CTEs of their own;
+  * all parts are stacked with UNION ALL and collapsed per (period, dimensions), so metrics from
+    different datasets meet without a chain of outer joins;
+  * the last SELECT computes each metric from those columns (ratios and derived expressions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlglot import exp
+
+from kpiframe.errors import QueryError
+from kpiframe.semantic import Dimension, JoinStep, Measure, SemanticLayer
+from kpiframe.sql.calendar import GRAINS, Calendar, grain_step, interval, is_coarser_or_equal, year_step
+from kpiframe.sql.expressions import (
+    ExpressionRejected,
+    col,
+    parse_expression,
+    qualify,
+    replace_columns,
+    safe_divide,
+    safe_divisions,
+)
+from kpiframe.suggest import unknown
+
+PERIOD = "period_start"
+PRESENT = "__present"
+ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")
+COMPARE_SUFFIX = {"previous": "previous", "year": "year_ago"}
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    """What a user asks: metrics by dimensions at a grain, optionally bounded, filtered, compared."""
+
+    metrics: tuple[str, ...]
+    dimensions: tuple[str, ...] = ()
+    grain: str = "month"
+    start: date | None = None
+    end: date | None = None
+    where: str | None = None
+    compare: str | None = None
+
+
+@dataclass
+class _Leaf:
+    column: str
+    measure: Measure
+    filter: str | None
+
+
+@dataclass
+class _Part:
+    """One input of the UNION ALL: a CTE with period, dimensions and some value columns."""
+
+    cte: str
+    columns: list[str]
+    present: bool
+
+
+@dataclass
+class _Context:
+    ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
+    counter: int = 0
+
+    def name(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}_{self.counter}"
+
+
+def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
+    """Compile `request` into a SELECT whose columns are period_start, the dimensions, the metrics."""
+    if not request.metrics:
+        raise QueryError("no metric asked for", code="KF401", hint="pass --metric NAME")
+    if request.grain not in GRAINS:
+        raise QueryError(f"unknown grain '{request.grain}'", code="KF402", hint=f"use one of {', '.join(GRAINS)}")
+    for name in request.metrics:
+        if name not in layer.graph.metrics:
+            message, hint = unknown("metric", name, layer.graph.metrics)
+            raise QueryError(message, code="KF104", hint=hint)
+    if request.compare not in (None, *COMPARE_SUFFIX):
+        raise QueryError(f"unknown comparison '{request.compare}'", code="KF403", hint="use previous or year")
+    config = layer.graph.config
+    calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
+    context = _Context()
+    builder = _SeriesBuilder(layer, calendar, request, context, request.start, request.end)
+    outputs = [(name, builder.value(name)) for name in request.metrics]
+    if request.compare:
+        suffix = COMPARE_SUFFIX[request.compare]
+        compared = []
+        for name, current in outputs:
+            previous = builder.shifted(name, request.compare)
+            change = safe_divide(exp.Sub(this=current.copy(), expression=previous.copy()), previous.copy())
+            compared += [(name, current), (f"{name}__{suffix}", previous), (f"{name}__change", change)]
+        outputs = compared
+    query = builder.finish(outputs)
+    for cte_name, cte in context.ctes:
+        query = query.with_(cte_name, as_=cte)
+    return query
+
+
+class _SeriesBuilder:
+    """Builds the series of some metrics over [start, end], registering the CTEs it needs."""
+
+    def __init__(self, layer: SemanticLayer, calendar: Calendar, request: MetricRequest, context: _Context,
+                 start: date | None, end: date | None) -> None:
+        self.layer, self.calendar, self.request, self.context = layer, calendar, request, context
+        self.start, self.end = start, end
+        self.leaves: dict[tuple[str, str | None], _Leaf] = {}
+        self.parts: list[_Part] = []
+        self.dim_names = list(request.dimensions)
+
+    # --- metric values as expressions over the combined columns -----------------------------------------
+    def value(self, name: str) -> exp.Expression:
+        spec = self.layer.metric(name)
+        if spec.type == "simple":
+            measure = self.layer.measures[spec.measure or ""]
+            leaf = self._leaf(measure, spec.filter)
+            column: exp.Expression = col(leaf.column)
+            if measure.agg in ZERO_WHEN_EMPTY:  # a count or sum over no rows is 0, not NULL
+                column = exp.Coalesce(this=column, expressions=[exp.Literal.number(0)])
+            return column
+        if spec.type == "ratio":
+            return safe_divide(self.value(spec.numerator or ""), self.value(spec.denominator or ""))
+        if spec.type == "cumulative":
+            return self._cumulative(name)
+        return self._derived(name)
+
+    def _derived(self, name: str) -> exp.Expression:
+        spec = self.layer.metric(name)
+        inputs = {i.alias or i.metric: i for i in spec.inputs}
+        tree = parse_expression(spec.expr or "")
+
+        def substitute(column: exp.Column) -> exp.Expression:
+            item = inputs.get(column.name)
+            if item is None:
+                return exp.Paren(this=self.value(column.name))
+            if item.offset:
+                return exp.Paren(this=self.shifted(item.metric, item.offset))
+            return exp.Paren(this=self.value(item.metric))
+
+        return safe_divisions(replace_columns(tree, substitute))
+
+    # --- scans -------------------------------------------------------------------------------------------
+    def _leaf(self, measure: Measure, metric_filter: str | None) -> _Leaf:
+        key = (measure.name, metric_filter)
+        if key not in self.leaves:
+            self.leaves[key] = _Leaf(f"m{len(self.leaves) + 1}_{measure.name}", measure, metric_filter)
+        return self.leaves[key]
+
+    def _scans(self) -> list[_Part]:
+        groups: dict[tuple[str, str], list[_Leaf]] = {}
+        for leaf in self.leaves.values():
+            groups.setdefault((leaf.measure.dataset, leaf.measure.time_name), []).append(leaf)
+        parts = []
+        for (dataset, _), leaves in groups.items():
+            cte = self.context.name(f"scan_{dataset}")
+            self.context.ctes.append((cte, self._scan(dataset, leaves)))
+            parts.append(_Part(cte, [leaf.column for leaf in leaves], present=True))
+        return parts
+
+    def _scan(self, dataset_name: str, leaves: list[_Leaf]) -> exp.Select:
+        dataset = self.layer.datasets[dataset_name]
+        joins = _Joins(self.layer)
+        period = self.calendar.period_start(qualify(leaves[0].measure.time, "t"), self.request.grain)
+        select = exp.select(period.as_(PERIOD, quoted=True))
+        group: list[exp.Expression] = [period.copy()]
+        for name in self.dim_names:
+            dim = self._dimension(dataset_name, name)
+            expr = joins.expression(dim)
+            select = select.select(expr.as_(name, quoted=True))
+            group.append(expr.copy())
+        for leaf in leaves:
+            aggregate = _aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
+            if leaf.filter:
+                condition = self._condition(dataset_name, leaf.filter, joins, f"filter of a metric on {leaf.measure.name}")
+                aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
+            select = select.select(aggregate.as_(leaf.column, quoted=True))
+        model = self.layer.graph.config.schemas.models
+        select = select.from_(exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True))
+        conditions: list[exp.Expression] = [exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"),
+                                                                   expression=exp.Null()))]
+        if self.request.where:
+            conditions.append(self._condition(dataset_name, self.request.where, joins, "--where"))
+        conditions += _bounds(period, self.start, self.end)
+        for join in joins.clauses():
+            select = select.join(join, join_type="left")
+        return select.where(exp.and_(*conditions)).group_by(*group)
+
+    def _dimension(self, dataset_name: str, name: str) -> Dimension:
+        available = self.layer.dimensions_of(dataset_name)
+        if "__" in name:
+            if name in available:
+                return available[name]
+            raise QueryError(self._not_applicable(dataset_name, name), code="KF410")
+        own = [d for d in available.values() if d.name == name and not d.path]
+        matches = own or [d for d in available.values() if d.name == name]
+        if len({d.qualified for d in matches}) == 1:
+            return matches[0]
+        if not matches:
+            raise QueryError(self._not_applicable(dataset_name, name), code="KF410")
+        raise QueryError(f"dimension '{name}' is ambiguous for dataset '{dataset_name}'", code="KF411",
+                         hint=f"name one of {', '.join(sorted({d.qualified for d in matches}))}")
+
+    def _not_applicable(self, dataset_name: str, name: str) -> str:
+        metrics = [m for m in self.request.metrics]
+        return (f"dimension '{name}' does not apply to metric(s) {', '.join(metrics)} "
+                f"(dataset '{dataset_name}'): " + self.layer.why_unreachable(dataset_name, name))
+
+    def _condition(self, dataset_name: str, text: str, joins: _Joins, what: str) -> exp.Expression:
+        try:
+            tree = parse_expression(text)
+        except ExpressionRejected as exc:
+            raise QueryError(f"{what}: {exc}", code="KF120") from None
+        dataset = self.layer.datasets[dataset_name]
+
+        def resolve(column: exp.Column) -> exp.Expression:
+            if column.name in dataset.entities:
+                return qualify(dataset.entities[column.name][1], "t")
+            return joins.expression(self._dimension(dataset_name, column.name))
+
+        return replace_columns(tree, resolve)
+
+    # --- windows and shifts ------------------------------------------------------------------------------
+    def _subseries(self, metric: str) -> str:
+        """A CTE with the series of one metric, unbounded below so windows and shifts see history."""
+        sub = _SeriesBuilder(self.layer, self.calendar, self.request, self.context, None, self.end)
+        query = sub.finish([(metric, sub.value(metric))])
+        cte = self.context.name(f"series_{metric}")
+        self.context.ctes.append((cte, query))
+        return cte
+
+    def _cumulative(self, name: str) -> exp.Expression:
+        spec = self.layer.metric(name)
+        base = spec.metric or ""
+        if self.layer.metric(base).type != "simple":
+            raise QueryError(f"cumulative metric '{name}' must accumulate a simple metric", code="KF420")
+        source = self._subseries(base)
+        dims = [col(d) for d in self.dim_names]
+        partition = list(dims)
+        spec_window: exp.Expression | None = None
+        if spec.grain_to_date:
+            if not is_coarser_or_equal(spec.grain_to_date, self.request.grain):
+                raise QueryError(f"'{name}' accumulates to {spec.grain_to_date}, finer than grain "
+                                 f"{self.request.grain}", code="KF421")
+            partition.append(self.calendar.period_start(col(PERIOD), spec.grain_to_date))
+        else:
+            spec_window = self._window_frame(name, spec.window or "")
+        window = exp.Window(this=exp.Sum(this=col(base)), partition_by=partition or None,
+                            order=exp.Order(expressions=[exp.Ordered(this=col(PERIOD))]), spec=spec_window)
+        column = f"c_{name}"
+        query = exp.select(col(PERIOD), *dims, window.as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
+        cte = self.context.name(f"cumulative_{name}")
+        self.context.ctes.append((cte, query))
+        self.parts.append(_Part(cte, [column], present=True))
+        return col(column)
+
+    def _window_frame(self, name: str, window: str) -> exp.WindowSpec:
+        count_text, _, unit = window.strip().partition(" ")
+        unit = unit.strip().lower().rstrip("s")
+        if not count_text.isdigit() or unit not in ("day", "week", "month", "quarter", "year"):
+            raise QueryError(f"'{name}': window '{window}' must look like '7 days' or '3 months'", code="KF422")
+        count = int(count_text)
+        if not is_coarser_or_equal(unit, self.request.grain):
+            raise QueryError(f"'{name}': a {window} window cannot be computed at {self.request.grain} grain",
+                             code="KF421", hint=f"query it at {unit} grain or finer")
+        step_count, step_unit = grain_step(self.request.grain)
+        # periods whose start lies within (current - window, current]: the frame reaches back
+        # window minus one period, expressed in the request's grain
+        reach: exp.Expression = exp.Sub(this=interval(count, unit), expression=interval(step_count, step_unit))
+        return exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", end="CURRENT ROW")
+
+    def shifted(self, metric: str, offset: str) -> exp.Expression:
+        """The metric's value one period (or one year) earlier, aligned on the current period."""
+        source = self._subseries(metric)
+        count, unit = grain_step(self.request.grain) if offset == "previous" else year_step(self.request.grain)
+        moved = exp.Cast(this=exp.Add(this=col(PERIOD), expression=interval(count, unit)),
+                         to=exp.DataType.build("DATE"))
+        column = f"s_{offset}_{metric}"
+        query = exp.select(moved.as_(PERIOD, quoted=True), *[col(d) for d in self.dim_names],
+                           col(metric).as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
+        cte = self.context.name(f"shift_{metric}")
+        self.context.ctes.append((cte, query))
+        self.parts.append(_Part(cte, [column], present=False))
+        return col(column)
+
+    # --- assembling --------------------------------------------------------------------------------------
+    def finish(self, outputs: list[tuple[str, exp.Expression]]) -> exp.Select:
+        parts = self._scans() + self.parts
+        keys = [PERIOD, *self.dim_names]
+        combined = self._combine(parts, keys)
+        select = exp.select(*[col(k) for k in keys], *[e.as_(n, quoted=True) for n, e in outputs])
+        select = select.from_(combined)
+        conditions = _bounds(col(PERIOD), self.start, self.end)
+        if any(not p.present for p in parts) and any(p.present for p in parts):
+            conditions.append(exp.Not(this=exp.Is(this=col(PRESENT), expression=exp.Null())))
+        if conditions:
+            select = select.where(exp.and_(*conditions))
+        return select.order_by(*[exp.Ordered(this=col(k), nulls_first=False) for k in keys])
+
+    def _combine(self, parts: list[_Part], keys: list[str]) -> exp.Expression:
+        """Stack every part and collapse to one row per (period, dimensions)."""
+        all_columns = [c for p in parts for c in p.columns]
+        branches = []
+        for part in parts:
+            values = [col(c) if c in part.columns else exp.Null().as_(c, quoted=True) for c in all_columns]
+            flag = exp.Literal.number(1) if part.present else exp.Null()
+            branches.append(exp.select(*[col(k) for k in keys], *values, flag.as_(PRESENT, quoted=True))
+                            .from_(exp.table_(part.cte, quoted=True)))
+        stacked: exp.Query = branches[0]
+        for branch in branches[1:]:
+            stacked = exp.union(stacked, branch, distinct=False)
+        collapse = [exp.Max(this=col(c)).as_(c, quoted=True) for c in [*all_columns, PRESENT]]
+        combined = (exp.select(*[col(k) for k in keys], *collapse)
+                    .from_(stacked.subquery("stacked", copy=False)).group_by(*[col(k) for k in keys]))
+        return combined.subquery("combined", copy=False)
+
+
+class _Joins:
+    """The many-to-one LEFT JOINs a scan needs, one alias per distinct join path."""
+
+    def __init__(self, layer: SemanticLayer) -> None:
+        self.layer = layer
+        self.aliases: dict[tuple[JoinStep, ...], str] = {(): "t"}
+        self.joins: list[exp.Join] = []
+
+    def alias_for(self, path: tuple[JoinStep, ...]) -> str:
+        if path in self.aliases:
+            return self.aliases[path]
+        parent = self.alias_for(path[:-1])
+        step = path[-1]
+        alias = f"j{len(self.aliases)}"
+        self.aliases[path] = alias
+        target = self.layer.datasets[step.dataset]
+        table = exp.table_(target.model, db=self.layer.graph.config.schemas.models, quoted=True)
+        condition = exp.EQ(this=qualify(step.from_expr, parent), expression=qualify(step.to_expr, alias))
+        self.joins.append(exp.Join(this=table.as_(alias, quoted=True), on=condition))
+        return alias
+
+    def expression(self, dim: Dimension) -> exp.Expression:
+        return qualify(dim.expr, self.alias_for(dim.path))
+
+    def clauses(self) -> list[exp.Join]:
+        return self.joins
+
+
+def _aggregate(agg: str, expr: exp.Expression) -> exp.Expression:
+    if agg == "count_distinct":
+        return exp.Count(this=exp.Distinct(expressions=[expr]))
+    builders = {"sum": exp.Sum, "count": exp.Count, "average": exp.Avg, "min": exp.Min, "max": exp.Max,
+                "median": exp.Median}
+    return builders[agg](this=expr)
+
+
+def _bounds(period: exp.Expression, start: date | None, end: date | None) -> list[exp.Expression]:
+    conditions: list[exp.Expression] = []
+    if start:
+        conditions.append(exp.GTE(this=period.copy(), expression=_date(start)))
+    if end:
+        conditions.append(exp.LTE(this=period.copy(), expression=_date(end)))
+    return conditions
+
+
+def _date(value: date) -> exp.Expression:
+    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE"))
