@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -61,6 +62,8 @@ def load(project_dir: str, warehouse: str | None):  # type: ignore[no-untyped-de
 @click.version_option(package_name="kpiframe")
 def main(debug: bool) -> None:
     """kpiframe: metrics as code for marketing and sales analytics."""
+    # sqlglot warns on stderr about dialect details we already handle (e.g. NULLS LAST in windows)
+    logging.getLogger("sqlglot").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 @main.command()

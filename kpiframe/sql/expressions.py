@@ -64,7 +64,13 @@ def safe_divisions(tree: exp.Expression) -> exp.Expression:
 
 def safe_divide(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
     """numerator / denominator, NULL when the denominator is zero; sqlglot renders it per dialect."""
-    return exp.Div(this=numerator, expression=denominator, safe=True)
+    return exp.Div(this=_grouped(numerator), expression=_grouped(denominator), safe=True)
+
+
+def _grouped(node: exp.Expression) -> exp.Expression:
+    """Parenthesize a compound operand: sqlglot prints trees as built, without adding precedence."""
+    return exp.Paren(this=node) if isinstance(node, (exp.Binary, exp.Unary)) and \
+        not isinstance(node, exp.Paren) else node
 
 
 def ident(name: str) -> exp.Identifier:

@@ -54,6 +54,7 @@ class _Leaf:
     column: str
     measure: Measure
     filter: str | None
+    metrics: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -123,6 +124,7 @@ class _SeriesBuilder:
         if spec.type == "simple":
             measure = self.layer.measures[spec.measure or ""]
             leaf = self._leaf(measure, spec.filter)
+            leaf.metrics.add(name)
             column: exp.Expression = col(leaf.column)
             if measure.agg in ZERO_WHEN_EMPTY:  # a count or sum over no rows is 0, not NULL
                 column = exp.Coalesce(this=column, expressions=[exp.Literal.number(0)])
@@ -210,9 +212,18 @@ class _SeriesBuilder:
                          hint=f"name one of {', '.join(sorted({d.qualified for d in matches}))}")
 
     def _not_applicable(self, dataset_name: str, name: str) -> str:
-        metrics = [m for m in self.request.metrics]
-        return (f"dimension '{name}' does not apply to metric(s) {', '.join(metrics)} "
-                f"(dataset '{dataset_name}'): " + self.layer.why_unreachable(dataset_name, name))
+        metrics = sorted({m for leaf in self.leaves.values() if leaf.measure.dataset == dataset_name
+                          for m in leaf.metrics})
+        subject = f"metric {', '.join(metrics)}" if metrics else f"dataset '{dataset_name}'"
+        if "__" in name:
+            return f"dimension '{name}' does not apply to {subject}: " + self.layer.why_unreachable(
+                dataset_name, name)
+        candidates = sorted({d.qualified for ds in self.layer.datasets for d in
+                             self.layer.datasets[ds].dimensions.values() if d.name == name})
+        known = f"; '{name}' exists as {', '.join(candidates)}" if candidates else ""
+        usable = sorted(self.layer.dimensions_of(dataset_name))
+        return (f"dimension '{name}' does not apply to {subject} (dataset '{dataset_name}'){known}; "
+                f"it can be grouped by {', '.join(usable) or 'time only'}")
 
     def _condition(self, dataset_name: str, text: str, joins: _Joins, what: str) -> exp.Expression:
         try:

@@ -1,0 +1,116 @@
+"""Shared fixtures: the repository root (the example project) and a tiny project written per test."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+SHOP_PROJECT = {
+    "kpi_project.yml": """
+        name: shop
+        warehouse: {path: shop.duckdb}
+        calendar: {week_start: sunday, fiscal_year_start_month: 4}
+        vars: {big_order: 100}
+    """,
+    "models/sources.yml": """
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - {name: orders, columns: [order_id, customer_id, ordered_at, amount, status]}
+              - {name: customers, columns: [customer_id, region]}
+    """,
+    "models/stg_orders.sql": "select * from {{ source('raw', 'orders') }} where status <> 'test'",
+    "models/stg_customers.sql": "select * from {{ source('raw', 'customers') }}",
+    "macros/money.sql": "{% macro cents(col) %}({{ col }} * 100){% endmacro %}",
+    "models/order_cents.sql": "select order_id, {{ cents('amount') }} as cents from {{ ref('stg_orders') }}",
+    "metrics/shop.yml": """
+        datasets:
+          - name: orders
+            model: stg_orders
+            time: ordered_at
+            entities:
+              - {name: order, type: primary, expr: order_id}
+              - {name: customer, type: foreign, expr: customer_id}
+            dimensions:
+              - {name: status}
+            measures:
+              - {name: order_count, agg: count, expr: order_id}
+              - {name: revenue_sum, agg: sum, expr: amount}
+              - {name: median_amount, agg: median, expr: amount}
+          - name: customers
+            model: stg_customers
+            entities:
+              - {name: customer, type: primary, expr: customer_id}
+            dimensions:
+              - {name: region}
+        metrics:
+          - {name: orders, measure: order_count}
+          - {name: revenue, measure: revenue_sum}
+          - {name: paid_orders, measure: order_count, filter: "status = 'paid'"}
+          - {name: paid_share, type: ratio, numerator: paid_orders, denominator: orders}
+          - {name: aov, type: derived, expr: revenue / orders}
+          - {name: median_order, measure: median_amount}
+          - {name: revenue_mtd, type: cumulative, metric: revenue, grain_to_date: month}
+          - {name: revenue_ytd, type: cumulative, metric: revenue, grain_to_date: year}
+          - {name: revenue_3d, type: cumulative, metric: revenue, window: 3 days}
+          - name: revenue_growth
+            type: derived
+            expr: revenue - revenue_before
+            inputs: [{metric: revenue, alias: revenue_before, offset: previous}]
+        tables:
+          - {name: shop_monthly, grain: month, metrics: [orders, revenue, aov], dimensions: [customer__region]}
+    """,
+}
+
+SHOP_ROWS = """
+    create schema raw;
+    create table raw.customers (customer_id varchar, region varchar);
+    insert into raw.customers values ('c1', 'emea'), ('c2', 'amer'), ('c3', null);
+    create table raw.orders (order_id varchar, customer_id varchar, ordered_at timestamp, amount decimal(10,2),
+                             status varchar);
+    insert into raw.orders values
+      ('o1', 'c1', '2026-01-01 10:00', 100.00, 'paid'),
+      ('o2', 'c1', '2026-01-02 11:00', 50.00, 'refunded'),
+      ('o3', 'c2', '2026-01-05 09:00', 30.00, 'paid'),
+      ('o4', 'c3', '2026-02-01 00:00', 70.00, 'refunded'),
+      ('o5', 'cX', '2026-02-03 08:00', 20.00, 'paid'),
+      ('o6', 'c2', '2026-03-31 23:59', 10.00, 'paid'),
+      ('o7', 'c1', '2026-04-01 00:00', 40.00, 'paid'),
+      ('o8', 'c1', '2026-04-02 00:00', 99.00, 'test');
+"""
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """Write the shop project, with any file replaced or added, into a fresh folder."""
+
+    def make(changes: dict[str, str | None] | None = None, rows: bool = True) -> Path:
+        files = dict(SHOP_PROJECT)
+        for name, text in (changes or {}).items():
+            if text is None:
+                files.pop(name, None)
+            else:
+                files[name] = text
+        root = write_files(tmp_path / "shop", files)
+        if rows:
+            con = duckdb.connect(str(root / "shop.duckdb"))
+            con.execute(textwrap.dedent(SHOP_ROWS))
+            con.close()
+        return root
+
+    return make

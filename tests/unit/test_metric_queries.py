@@ -1,0 +1,153 @@
+"""Metric types on a tiny project: every answer is compared with SQL written by hand over raw.*."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from kpiframe.errors import QueryError
+from kpiframe.project import Project
+
+
+@pytest.fixture
+def shop(make_project):
+    root = make_project()
+    project = Project.load(root)
+    project.build()
+    return project
+
+
+def hand(project: Project, sql: str) -> list[tuple]:
+    con = duckdb.connect(project.warehouse_spec.path, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_simple_ratio_and_derived_by_month(shop):
+    result = shop.query(metrics=["orders", "revenue", "paid_share", "aov"], grain="month")
+    assert result.columns == ["period_start", "orders", "revenue", "paid_share", "aov"]
+    expected = hand(shop, """
+        select cast(date_trunc('month', ordered_at) as date), count(*), sum(amount),
+               count(*) filter (where status = 'paid') / count(*), sum(amount) / count(*)
+        from raw.orders where status <> 'test' group by 1 order by 1""")
+    assert [(r[0], r[1], float(r[2]), r[3], r[4]) for r in result.rows] == \
+        [(r[0], r[1], float(r[2]), r[3], float(r[4])) for r in expected]
+
+
+def test_joined_dimension_keeps_unknown_customers_as_null_group(shop):
+    result = shop.query(metrics=["revenue"], dimensions=["customer__region"], grain="quarter")
+    expected = hand(shop, """
+        select cast(date_trunc('quarter', o.ordered_at) as date), c.region, sum(o.amount)
+        from raw.orders o left join raw.customers c using (customer_id)
+        where o.status <> 'test' group by all order by 1, 2 nulls last""")
+    assert [(r[0], r[1], float(r[2])) for r in result.rows] == [(r[0], r[1], float(r[2])) for r in expected]
+    assert any(r[1] is None for r in result.rows)
+
+
+def test_short_dimension_name_resolves_through_the_join(shop):
+    result = shop.query(metrics=["orders"], dimensions=["region"], grain="year")
+    assert result.columns == ["period_start", "region", "orders"]
+    assert sum(r[2] for r in result.rows) == 7
+
+
+def test_count_over_no_rows_is_zero_and_ratio_over_zero_is_null(shop):
+    # paid_orders has no rows in 2026-02-01's week where only a refund happened
+    result = shop.query(metrics=["paid_orders", "orders", "paid_share"], grain="day",
+                        start=date(2026, 2, 1), end=date(2026, 2, 1))
+    assert result.rows == [(date(2026, 2, 1), 0, 1, 0.0)]
+
+
+def test_week_starts_on_the_configured_day_and_fiscal_year_in_april(shop):
+    weeks = shop.query(metrics=["orders"], grain="week")
+    expected_weeks = hand(shop, """
+        select cast(o.ordered_at as date) - cast(dayofweek(o.ordered_at) as integer) as sunday, count(*)
+        from raw.orders o where status <> 'test' group by 1 order by 1""")
+    assert weeks.rows == expected_weeks
+    fiscal = shop.query(metrics=["revenue"], grain="fiscal_year")
+    assert [(r[0], float(r[1])) for r in fiscal.rows] == [(date(2025, 4, 1), 280.0), (date(2026, 4, 1), 40.0)]
+
+
+def test_month_and_year_to_date(shop):
+    result = shop.query(metrics=["revenue", "revenue_mtd", "revenue_ytd"], grain="day",
+                        start=date(2026, 1, 2), end=date(2026, 2, 3))
+    expected = hand(shop, """
+        with d as (select cast(ordered_at as date) as day, sum(amount) as r from raw.orders
+                   where status <> 'test' group by 1),
+        w as (select day, r, sum(r) over (partition by date_trunc('month', day) order by day) as mtd,
+                     sum(r) over (partition by date_trunc('year', day) order by day) as ytd from d)
+        select * from w where day between '2026-01-02' and '2026-02-03' order by 1""")
+    assert [tuple(float(v) if i else v for i, v in enumerate(r)) for r in result.rows] == \
+        [tuple(float(v) if i else v for i, v in enumerate(r)) for r in expected]
+
+
+def test_rolling_window_counts_only_days_inside_it(shop):
+    result = shop.query(metrics=["revenue_3d"], grain="day", start=date(2026, 1, 1), end=date(2026, 1, 31))
+    values = {r[0]: float(r[1]) for r in result.rows}
+    assert values[date(2026, 1, 2)] == 150.0  # 1st and 2nd
+    assert values[date(2026, 1, 5)] == 30.0  # the 2nd is 3 days back: outside a 3-day window
+
+
+def test_declared_offset_and_query_time_compare(shop):
+    result = shop.query(metrics=["revenue", "revenue_growth"], grain="month", compare="previous")
+    assert result.columns == ["period_start", "revenue", "revenue__previous", "revenue__change",
+                              "revenue_growth", "revenue_growth__previous", "revenue_growth__change"]
+    by_month = {r[0]: r for r in result.rows}
+    feb = by_month[date(2026, 2, 1)]
+    assert (float(feb[1]), float(feb[2])) == (90.0, 180.0)
+    assert feb[3] == pytest.approx(-0.5)
+    assert float(feb[4]) == -90.0
+    assert by_month[date(2026, 1, 1)][2] is None  # no December before the first month
+    yearly = shop.query(metrics=["orders"], grain="month", compare="year")
+    assert all(r[2] is None for r in yearly.rows)
+
+
+def test_where_filter_and_median(shop):
+    result = shop.query(metrics=["median_order", "orders"], grain="year", where="customer__region = 'emea'")
+    expected = hand(shop, """
+        select median(o.amount), count(*) from raw.orders o join raw.customers c using (customer_id)
+        where c.region = 'emea' and o.status <> 'test'""")
+    assert (float(result.rows[0][1]), result.rows[0][2]) == (float(expected[0][0]), expected[0][1])
+
+
+@pytest.mark.parametrize("where", ["1=1; DROP TABLE raw.orders", "order_id in (select 1)",
+                                   "exists (select * from raw.orders)"])
+def test_a_filter_may_only_be_an_expression(shop, where):
+    with pytest.raises(QueryError) as caught:
+        shop.query(metrics=["orders"], where=where)
+    assert "expression" in str(caught.value)
+    assert hand(shop, "select count(*) from raw.orders") == [(8,)]
+
+
+def test_dimension_that_does_not_apply_is_an_error(shop):
+    with pytest.raises(QueryError) as caught:
+        shop.query(metrics=["orders"], dimensions=["customer__segment"])
+    assert caught.value.diagnostic.code == "KF410"
+
+
+def test_fan_out_join_is_refused_with_the_reason(make_project):
+    root = make_project({"metrics/customers.yml": """
+        datasets:
+          - name: signups
+            model: stg_customers
+            time: signed_up
+            entities: [{name: customer, type: primary, expr: customer_id}]
+            measures: [{name: customer_count, agg: count, expr: customer_id}]
+        metrics: [{name: customers, measure: customer_count}]
+    """})
+    project = Project.load(root)
+    with pytest.raises(QueryError) as caught:
+        project.query(metrics=["customers"], dimensions=["order__status"])
+    assert "multiply rows" in str(caught.value)
+
+
+def test_explain_renders_every_dialect_and_parses_back(shop):
+    import sqlglot
+
+    for dialect in ("duckdb", "postgres", "snowflake", "bigquery"):
+        sql = shop.explain(dialect=dialect, metrics=["aov", "revenue_ytd", "revenue_growth"],
+                           dimensions=["customer__region"], grain="month", compare="year")
+        assert sqlglot.parse_one(sql, read=dialect) is not None
