@@ -58,7 +58,7 @@ def _diagnostic_for(error: dict, model: type[BaseModel], doc: YamlDocument,  # t
                     at: tuple[str | int, ...]) -> Diagnostic:
     loc = tuple(error["loc"])
     location = doc.locate((*at, *loc))
-    field = ".".join(str(part) for part in loc) or "document"
+    field = ".".join(str(part) for part in (*at, *loc)) or "document"
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
         return Diagnostic("KF012", f"unknown key '{loc[-1]}'", location,

@@ -17,7 +17,8 @@ from kpiframe.specs import (
     DatasetSpec,
     MetricSpec,
     ModelSpec,
-    ProjectFileSpec,
+    FILE_KINDS,
+    ProjectFileOutline,
     ProjectSpec,
     SourceSpec,
     TableSpec,
@@ -119,20 +120,29 @@ def _collect_yaml(graph: ProjectGraph, path: Path) -> None:
         graph.error("KF011", "a project YAML file must be a mapping of lists (models:, metrics:, ...)",
                     SourceLocation(rel, 1, 1))
         return
-    spec = validate_spec(ProjectFileSpec, doc.data, doc, (), graph.diagnostics)
-    if spec is None:
+    # the file's outline first (known keys, lists), then each item alone, so that one bad item
+    # does not hide the problems of its neighbours
+    outline = {key: [None] * len(value) if isinstance(value, list) else value for key, value in doc.data.items()}
+    if validate_spec(ProjectFileOutline, outline, doc, (), graph.diagnostics) is None:
         return
-    for index, source in enumerate(spec.sources):
-        _add_source(graph, source, doc.locate(("sources", index)))
-    for index, model in enumerate(spec.models):
-        _declare(graph, "model", model.name, doc.locate(("models", index)), _pending_models(graph), model)
-    for kind, registry, items in (("dataset", graph.datasets, spec.datasets),
-                                  ("metric", graph.metrics, spec.metrics),
-                                  ("table", graph.tables, spec.tables)):
-        for index, item in enumerate(items):
-            key_path = (f"{kind}s", index)
-            located = Located(item, doc.locate(key_path), doc, key_path)
-            _declare(graph, kind, item.name, located.location, registry, located)
+    for key, spec_class in FILE_KINDS.items():
+        for index, raw in enumerate(doc.data.get(key) or []):
+            item = validate_spec(spec_class, raw, doc, (key, index), graph.diagnostics)
+            if item is not None:
+                _register(graph, key, item, doc, (key, index))
+
+
+def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
+              key_path: tuple[str | int, ...]) -> None:
+    location = doc.locate(key_path)
+    if isinstance(item, SourceSpec):
+        _add_source(graph, item, location)
+    elif isinstance(item, ModelSpec):
+        _declare(graph, "model", item.name, location, _pending_models(graph), item)
+    else:
+        registry = {"datasets": graph.datasets, "metrics": graph.metrics, "tables": graph.tables}[key]
+        located = Located(item, location, doc, key_path)  # type: ignore[arg-type]
+        _declare(graph, key.rstrip("s"), item.name, location, registry, located)  # type: ignore[attr-defined]
 
 
 def _pending_models(graph: ProjectGraph) -> dict[str, object]:

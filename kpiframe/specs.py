@@ -164,3 +164,17 @@ class ProjectFileSpec(Spec):
     datasets: list[DatasetSpec] = []
     metrics: list[MetricSpec] = []
     tables: list[TableSpec] = []
+
+
+class ProjectFileOutline(Spec):
+    """The outline of a project YAML file: which lists it may hold (items are checked one by one)."""
+
+    sources: list[None] = []
+    models: list[None] = []
+    datasets: list[None] = []
+    metrics: list[None] = []
+    tables: list[None] = []
+
+
+FILE_KINDS: dict[str, type[Spec]] = {"sources": SourceSpec, "models": ModelSpec, "datasets": DatasetSpec,
+                                     "metrics": MetricSpec, "tables": TableSpec}
