@@ -43,7 +43,7 @@ def test_every_problem_is_collected(make_project):
     assert "metrics/extra.yml:2:24: error[KF201]: unknown measure 'nope'" in found
     assert "error[KF014]: metrics.1: a ratio metric needs 'denominator'" in found
     assert "error[KF012]: unknown key 'colour'" in found
-    assert "3 error(s)" in found
+    assert found.count("error[") == 3
 
 
 def test_malformed_yaml_reports_line(make_project):
