@@ -11,7 +11,8 @@ from kpiframe.compile import CompiledNode, compile_nodes, write_target
 from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.graph import ProjectGraph, load_graph
-from kpiframe.publish import BuildResult, Progress, run_build
+from kpiframe.graph import Source
+from kpiframe.publish import BuildResult, Progress, check_sources, run_build
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import WarehouseSpec
 from kpiframe.sql.metric_query import MetricRequest, compile_request
@@ -39,13 +40,19 @@ class Project:
     def nodes(self) -> list[CompiledNode]:
         return compile_nodes(self.graph, self.layer)
 
+    def used_sources(self) -> list[Source]:
+        keys = {key for model in self.graph.models.values() for key in model.sources}
+        return [self.graph.sources[key] for key in sorted(keys)]
+
     def compile(self, dialect: str = "duckdb") -> Path:
         return write_target(self.graph, self.layer, self.nodes(), dialect)
 
     def build(self, progress: Progress | None = None) -> BuildResult:
+        nodes = self.nodes()
         warehouse = self.connect()
         try:
-            return run_build(warehouse, self.nodes(), progress)
+            check_sources(warehouse, self.used_sources())
+            return run_build(warehouse, nodes, progress)
         finally:
             warehouse.close()
 

@@ -14,7 +14,8 @@ from sqlglot import exp
 
 from kpiframe.compile import CompiledNode
 from kpiframe.engine import Warehouse
-from kpiframe.errors import KpiframeError, WarehouseError
+from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, WarehouseError
+from kpiframe.graph import Source
 
 Progress = Callable[[str, int, int], None]
 
@@ -30,6 +31,24 @@ def create_statement(node: CompiledNode) -> exp.Create:
     kind = "VIEW" if node.materialized == "view" else "TABLE"
     return exp.Create(this=exp.table_(node.name, db=node.schema, quoted=True), kind=kind,
                       expression=node.query, replace=True)
+
+
+def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
+    """Refuse to build when a raw table or a column of its declared contract is missing."""
+    problems = []
+    for source in sources:
+        if not warehouse.table_exists(source.schema, source.table):
+            problems.append(Diagnostic("KF510", f"source table {source.schema}.{source.table} does not exist "
+                                       "in the warehouse", source.location,
+                                       hint="load your rows into it, or run `kpiframe demo` for demo data"))
+            continue
+        missing = [c for c in source.columns if c not in warehouse.columns_of(source.schema, source.table)]
+        if missing:
+            problems.append(Diagnostic("KF511", f"source table {source.schema}.{source.table} lacks column(s) "
+                                       f"{', '.join(missing)} of its contract", source.location,
+                                       hint="fix the export, or update the columns declared for it"))
+    if problems:
+        raise ProjectInvalid(problems)
 
 
 def run_build(warehouse: Warehouse, nodes: list[CompiledNode], progress: Progress | None = None) -> BuildResult:
