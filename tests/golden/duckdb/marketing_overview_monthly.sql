@@ -1,0 +1,263 @@
+WITH scan_ad_spend_1 AS (
+  SELECT
+    CAST(DATE_TRUNC('MONTH', "t"."date") AS DATE) AS "period_start",
+    SUM("t"."spend") AS "m1_spend",
+    SUM("t"."impressions") AS "m2_impressions_sum",
+    SUM("t"."clicks") AS "m3_clicks_sum"
+  FROM "analytics"."stg_ad_spend" AS "t"
+  WHERE
+    NOT "t"."date" IS NULL
+  GROUP BY
+    CAST(DATE_TRUNC('MONTH', "t"."date") AS DATE)
+), scan_web_sessions_2 AS (
+  SELECT
+    CAST(DATE_TRUNC('MONTH', "t"."started_at") AS DATE) AS "period_start",
+    COUNT(DISTINCT "t"."session_id") AS "m4_session_count",
+    COUNT(DISTINCT "t"."session_id") FILTER(WHERE
+      "t"."converted") AS "m5_session_count"
+  FROM "analytics"."stg_web_sessions" AS "t"
+  WHERE
+    NOT "t"."started_at" IS NULL
+  GROUP BY
+    CAST(DATE_TRUNC('MONTH', "t"."started_at") AS DATE)
+), scan_leads_3 AS (
+  SELECT
+    CAST(DATE_TRUNC('MONTH', "t"."created_at") AS DATE) AS "period_start",
+    COUNT("t"."lead_id") AS "m6_lead_count"
+  FROM "analytics"."stg_leads" AS "t"
+  WHERE
+    NOT "t"."created_at" IS NULL
+  GROUP BY
+    CAST(DATE_TRUNC('MONTH', "t"."created_at") AS DATE)
+), scan_mql_v1_4 AS (
+  SELECT
+    CAST(DATE_TRUNC('MONTH', "t"."qualified_at") AS DATE) AS "period_start",
+    COUNT("t"."lead_id") AS "m7_mql_count"
+  FROM "analytics"."mql_v1" AS "t"
+  WHERE
+    NOT "t"."qualified_at" IS NULL
+  GROUP BY
+    CAST(DATE_TRUNC('MONTH', "t"."qualified_at") AS DATE)
+), scan_opportunities_5 AS (
+  SELECT
+    CAST(DATE_TRUNC('MONTH', "t"."closed_at") AS DATE) AS "period_start",
+    SUM("t"."amount") FILTER(WHERE
+      "t"."is_won" AND "j1"."channel" IN ('paid_search', 'paid_social')) AS "m8_closed_amount"
+  FROM "analytics"."stg_opportunities" AS "t"
+  LEFT JOIN "analytics"."stg_leads" AS "j1"
+    ON "t"."valid_lead_id" = "j1"."lead_id"
+  WHERE
+    NOT "t"."closed_at" IS NULL
+  GROUP BY
+    CAST(DATE_TRUNC('MONTH', "t"."closed_at") AS DATE)
+), scan_email_sends_6 AS (
+  SELECT
+    CAST(DATE_TRUNC('MONTH', "t"."sent_at") AS DATE) AS "period_start",
+    COUNT("t"."send_id") FILTER(WHERE
+      NOT "t"."bounced" AND NOT "t"."opened_at" IS NULL) AS "m9_send_count",
+    COUNT("t"."send_id") FILTER(WHERE
+      NOT "t"."bounced") AS "m10_send_count",
+    COUNT("t"."send_id") FILTER(WHERE
+      NOT "t"."bounced" AND NOT "t"."clicked_at" IS NULL) AS "m11_send_count"
+  FROM "analytics"."stg_email_sends" AS "t"
+  WHERE
+    NOT "t"."sent_at" IS NULL
+  GROUP BY
+    CAST(DATE_TRUNC('MONTH', "t"."sent_at") AS DATE)
+), scan_lead_activities_7 AS (
+  SELECT
+    CAST(DATE_TRUNC('MONTH', "t"."occurred_at") AS DATE) AS "period_start",
+    COUNT("t"."activity_id") FILTER(WHERE
+      "t"."activity_type" = 'webinar_attend') AS "m12_activity_count",
+    COUNT("t"."activity_id") FILTER(WHERE
+      "t"."activity_type" = 'webinar_register') AS "m13_activity_count"
+  FROM "analytics"."stg_lead_activities" AS "t"
+  WHERE
+    NOT "t"."occurred_at" IS NULL
+  GROUP BY
+    CAST(DATE_TRUNC('MONTH', "t"."occurred_at") AS DATE)
+)
+SELECT
+  "period_start",
+  COALESCE("m1_spend", 0) AS "ad_spend",
+  COALESCE("m2_impressions_sum", 0) AS "impressions",
+  COALESCE("m3_clicks_sum", 0) AS "clicks",
+  COALESCE("m3_clicks_sum", 0) / NULLIF(COALESCE("m2_impressions_sum", 0), 0) AS "ctr",
+  (
+    COALESCE("m1_spend", 0)
+  ) / NULLIF((
+    COALESCE("m3_clicks_sum", 0)
+  ), 0) AS "cpc",
+  COALESCE("m4_session_count", 0) AS "sessions",
+  COALESCE("m5_session_count", 0) / NULLIF(COALESCE("m4_session_count", 0), 0) AS "session_cvr",
+  COALESCE("m6_lead_count", 0) AS "leads",
+  COALESCE("m7_mql_count", 0) AS "mqls",
+  COALESCE("m7_mql_count", 0) / NULLIF(COALESCE("m6_lead_count", 0), 0) AS "lead_to_mql_rate",
+  (
+    COALESCE("m1_spend", 0)
+  ) / NULLIF((
+    COALESCE("m6_lead_count", 0)
+  ), 0) AS "cost_per_lead",
+  (
+    COALESCE("m1_spend", 0)
+  ) / NULLIF((
+    COALESCE("m7_mql_count", 0)
+  ), 0) AS "cost_per_mql",
+  (
+    COALESCE("m8_closed_amount", 0)
+  ) / NULLIF((
+    COALESCE("m1_spend", 0)
+  ), 0) AS "paid_roas",
+  COALESCE("m9_send_count", 0) / NULLIF(COALESCE("m10_send_count", 0), 0) AS "email_open_rate",
+  COALESCE("m11_send_count", 0) / NULLIF(COALESCE("m10_send_count", 0), 0) AS "email_click_rate",
+  COALESCE("m11_send_count", 0) / NULLIF(COALESCE("m9_send_count", 0), 0) AS "email_ctor",
+  COALESCE("m12_activity_count", 0) / NULLIF(COALESCE("m13_activity_count", 0), 0) AS "webinar_attendance_rate"
+FROM (
+  SELECT
+    "period_start",
+    MAX("m1_spend") AS "m1_spend",
+    MAX("m2_impressions_sum") AS "m2_impressions_sum",
+    MAX("m3_clicks_sum") AS "m3_clicks_sum",
+    MAX("m4_session_count") AS "m4_session_count",
+    MAX("m5_session_count") AS "m5_session_count",
+    MAX("m6_lead_count") AS "m6_lead_count",
+    MAX("m7_mql_count") AS "m7_mql_count",
+    MAX("m8_closed_amount") AS "m8_closed_amount",
+    MAX("m9_send_count") AS "m9_send_count",
+    MAX("m10_send_count") AS "m10_send_count",
+    MAX("m11_send_count") AS "m11_send_count",
+    MAX("m12_activity_count") AS "m12_activity_count",
+    MAX("m13_activity_count") AS "m13_activity_count",
+    MAX("__present") AS "__present"
+  FROM (
+    SELECT
+      "period_start",
+      "m1_spend",
+      "m2_impressions_sum",
+      "m3_clicks_sum",
+      NULL AS "m4_session_count",
+      NULL AS "m5_session_count",
+      NULL AS "m6_lead_count",
+      NULL AS "m7_mql_count",
+      NULL AS "m8_closed_amount",
+      NULL AS "m9_send_count",
+      NULL AS "m10_send_count",
+      NULL AS "m11_send_count",
+      NULL AS "m12_activity_count",
+      NULL AS "m13_activity_count",
+      1 AS "__present"
+    FROM "scan_ad_spend_1"
+    UNION ALL
+    SELECT
+      "period_start",
+      NULL AS "m1_spend",
+      NULL AS "m2_impressions_sum",
+      NULL AS "m3_clicks_sum",
+      "m4_session_count",
+      "m5_session_count",
+      NULL AS "m6_lead_count",
+      NULL AS "m7_mql_count",
+      NULL AS "m8_closed_amount",
+      NULL AS "m9_send_count",
+      NULL AS "m10_send_count",
+      NULL AS "m11_send_count",
+      NULL AS "m12_activity_count",
+      NULL AS "m13_activity_count",
+      1 AS "__present"
+    FROM "scan_web_sessions_2"
+    UNION ALL
+    SELECT
+      "period_start",
+      NULL AS "m1_spend",
+      NULL AS "m2_impressions_sum",
+      NULL AS "m3_clicks_sum",
+      NULL AS "m4_session_count",
+      NULL AS "m5_session_count",
+      "m6_lead_count",
+      NULL AS "m7_mql_count",
+      NULL AS "m8_closed_amount",
+      NULL AS "m9_send_count",
+      NULL AS "m10_send_count",
+      NULL AS "m11_send_count",
+      NULL AS "m12_activity_count",
+      NULL AS "m13_activity_count",
+      1 AS "__present"
+    FROM "scan_leads_3"
+    UNION ALL
+    SELECT
+      "period_start",
+      NULL AS "m1_spend",
+      NULL AS "m2_impressions_sum",
+      NULL AS "m3_clicks_sum",
+      NULL AS "m4_session_count",
+      NULL AS "m5_session_count",
+      NULL AS "m6_lead_count",
+      "m7_mql_count",
+      NULL AS "m8_closed_amount",
+      NULL AS "m9_send_count",
+      NULL AS "m10_send_count",
+      NULL AS "m11_send_count",
+      NULL AS "m12_activity_count",
+      NULL AS "m13_activity_count",
+      1 AS "__present"
+    FROM "scan_mql_v1_4"
+    UNION ALL
+    SELECT
+      "period_start",
+      NULL AS "m1_spend",
+      NULL AS "m2_impressions_sum",
+      NULL AS "m3_clicks_sum",
+      NULL AS "m4_session_count",
+      NULL AS "m5_session_count",
+      NULL AS "m6_lead_count",
+      NULL AS "m7_mql_count",
+      "m8_closed_amount",
+      NULL AS "m9_send_count",
+      NULL AS "m10_send_count",
+      NULL AS "m11_send_count",
+      NULL AS "m12_activity_count",
+      NULL AS "m13_activity_count",
+      1 AS "__present"
+    FROM "scan_opportunities_5"
+    UNION ALL
+    SELECT
+      "period_start",
+      NULL AS "m1_spend",
+      NULL AS "m2_impressions_sum",
+      NULL AS "m3_clicks_sum",
+      NULL AS "m4_session_count",
+      NULL AS "m5_session_count",
+      NULL AS "m6_lead_count",
+      NULL AS "m7_mql_count",
+      NULL AS "m8_closed_amount",
+      "m9_send_count",
+      "m10_send_count",
+      "m11_send_count",
+      NULL AS "m12_activity_count",
+      NULL AS "m13_activity_count",
+      1 AS "__present"
+    FROM "scan_email_sends_6"
+    UNION ALL
+    SELECT
+      "period_start",
+      NULL AS "m1_spend",
+      NULL AS "m2_impressions_sum",
+      NULL AS "m3_clicks_sum",
+      NULL AS "m4_session_count",
+      NULL AS "m5_session_count",
+      NULL AS "m6_lead_count",
+      NULL AS "m7_mql_count",
+      NULL AS "m8_closed_amount",
+      NULL AS "m9_send_count",
+      NULL AS "m10_send_count",
+      NULL AS "m11_send_count",
+      "m12_activity_count",
+      "m13_activity_count",
+      1 AS "__present"
+    FROM "scan_lead_activities_7"
+  ) AS stacked
+  GROUP BY
+    "period_start"
+) AS combined
+ORDER BY
+  "period_start"
