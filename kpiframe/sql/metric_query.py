@@ -103,7 +103,7 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
         outputs = compared
     query = builder.finish(outputs)
     for cte_name, cte in context.ctes:
-        query = query.with_(cte_name, as_=cte)
+        query = query.with_(cte_name, as_=cte, copy=False)
     return query
 
 
@@ -172,29 +172,31 @@ class _SeriesBuilder:
         dataset = self.layer.datasets[dataset_name]
         joins = _Joins(self.layer)
         period = self.calendar.period_start(qualify(leaves[0].measure.time, "t"), self.request.grain)
-        select = exp.select(period.as_(PERIOD, quoted=True))
+        projections: list[exp.Expression] = [period.as_(PERIOD, quoted=True)]
         group: list[exp.Expression] = [period.copy()]
         for name in self.dim_names:
-            dim = self._dimension(dataset_name, name)
-            expr = joins.expression(dim)
-            select = select.select(expr.as_(name, quoted=True))
+            expr = joins.expression(self._dimension(dataset_name, name))
+            projections.append(expr.as_(name, quoted=True))
             group.append(expr.copy())
         for leaf in leaves:
             aggregate = _aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
             if leaf.filter:
-                condition = self._condition(dataset_name, leaf.filter, joins, f"filter of a metric on {leaf.measure.name}")
+                condition = self._condition(dataset_name, leaf.filter, joins,
+                                            f"filter of a metric on {leaf.measure.name}")
                 aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
-            select = select.select(aggregate.as_(leaf.column, quoted=True))
+            projections.append(aggregate.as_(leaf.column, quoted=True))
         model = self.layer.graph.config.schemas.models
-        select = select.from_(exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True))
         conditions: list[exp.Expression] = [exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"),
                                                                    expression=exp.Null()))]
         if self.request.where:
             conditions.append(self._condition(dataset_name, self.request.where, joins, "--where"))
         conditions += _bounds(period, self.start, self.end)
+        # builders are called with copy=False: copying the growing tree at each step is quadratic
+        select = exp.select(*projections).from_(
+            exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True), copy=False)
         for join in joins.clauses():
-            select = select.join(join, join_type="left")
-        return select.where(exp.and_(*conditions)).group_by(*group)
+            select = select.join(join, join_type="left", copy=False)
+        return select.where(exp.and_(*conditions), copy=False).group_by(*group, copy=False)
 
     def _dimension(self, dataset_name: str, name: str) -> Dimension:
         available = self.layer.dimensions_of(dataset_name)
@@ -308,13 +310,13 @@ class _SeriesBuilder:
         keys = [PERIOD, *self.dim_names]
         combined = self._combine(parts, keys)
         select = exp.select(*[col(k) for k in keys], *[e.as_(n, quoted=True) for n, e in outputs])
-        select = select.from_(combined)
+        select = select.from_(combined, copy=False)
         conditions = _bounds(col(PERIOD), self.start, self.end)
         if any(not p.present for p in parts) and any(p.present for p in parts):
             conditions.append(exp.Not(this=exp.Is(this=col(PRESENT), expression=exp.Null())))
         if conditions:
-            select = select.where(exp.and_(*conditions))
-        return select.order_by(*[exp.Ordered(this=col(k), nulls_first=False) for k in keys])
+            select = select.where(exp.and_(*conditions), copy=False)
+        return select.order_by(*[exp.Ordered(this=col(k), nulls_first=False) for k in keys], copy=False)
 
     def _combine(self, parts: list[_Part], keys: list[str]) -> exp.Expression:
         """Stack every part and collapse to one row per (period, dimensions)."""
@@ -327,10 +329,11 @@ class _SeriesBuilder:
                             .from_(exp.table_(part.cte, quoted=True)))
         stacked: exp.Query = branches[0]
         for branch in branches[1:]:
-            stacked = exp.union(stacked, branch, distinct=False)
+            stacked = exp.union(stacked, branch, distinct=False, copy=False)
         collapse = [exp.Max(this=col(c)).as_(c, quoted=True) for c in [*all_columns, PRESENT]]
         combined = (exp.select(*[col(k) for k in keys], *collapse)
-                    .from_(stacked.subquery("stacked", copy=False)).group_by(*[col(k) for k in keys]))
+                    .from_(stacked.subquery("stacked", copy=False), copy=False)
+                    .group_by(*[col(k) for k in keys], copy=False))
         return combined.subquery("combined", copy=False)
 
 

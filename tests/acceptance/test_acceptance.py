@@ -126,7 +126,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    key = []
+    key: list[tuple[int, str, Any]] = []
     for value in row:
         if value is None:
             key.append((1, "", 0))  # NULLs last
@@ -297,10 +297,15 @@ EDGE_EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     # edge_l14 keeps 'zed@hooli.com' (CA, not the NULL-email row's US);
     # edge_l21 has no country (NULL group).
     "leads_by_lead__country_month": [
-        (D(2024, 4, 1), "JP", 1), (D(2024, 4, 1), "US", 1),
-        (D(2024, 5, 1), "FR", 1), (D(2024, 5, 1), "GB", 2), (D(2024, 5, 1), "US", 3),
+        (D(2024, 4, 1), "JP", 1),
+        (D(2024, 4, 1), "US", 1),
+        (D(2024, 5, 1), "FR", 1),
+        (D(2024, 5, 1), "GB", 2),
+        (D(2024, 5, 1), "US", 3),
         (D(2024, 5, 1), None, 1),
-        (D(2024, 6, 1), "CA", 1), (D(2024, 6, 1), "DE", 2), (D(2024, 6, 1), "JP", 1),
+        (D(2024, 6, 1), "CA", 1),
+        (D(2024, 6, 1), "DE", 2),
+        (D(2024, 6, 1), "JP", 1),
         (D(2024, 6, 1), "US", 4),
     ],
     # MQLs at their qualified_at:
@@ -407,11 +412,11 @@ EDGE_EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     "avg_deal_size_month": [(D(2024, 7, 1), 27000.50 / 3), (D(2024, 10, 1), 1750.12)],
     # Ad spend: June 170.49; July 2.50; August 25.00. Leads: April 2, May 7, June 8.
     "cost_per_lead_month": [
-        (D(2024, 4, 1), 0.0),          # leads, no ad spend rows: spend over no rows is 0
+        (D(2024, 4, 1), 0.0),  # leads, no ad spend rows: spend over no rows is 0
         (D(2024, 5, 1), 0.0),
         (D(2024, 6, 1), 170.49 / 8),
-        (D(2024, 7, 1), None),         # spend, no valid leads
-        (D(2024, 8, 1), None),         # spend; edge_l20 ('   ' email) is not a lead
+        (D(2024, 7, 1), None),  # spend, no valid leads
+        (D(2024, 8, 1), None),  # spend; edge_l20 ('   ' email) is not a lead
     ],
     # MQLs: May 1, June 3, July 1; no April row (neither spend nor MQLs).
     "cost_per_mql_month": [
@@ -431,7 +436,7 @@ EDGE_EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     "ctr_by_ad__channel_month": [
         (D(2024, 6, 1), "google_ads", 50 / 1500),
         (D(2024, 6, 1), "line_ads", 0.01),
-        (D(2024, 6, 1), "linkedin_ads", None),   # 0 impressions
+        (D(2024, 6, 1), "linkedin_ads", None),  # 0 impressions
         (D(2024, 6, 1), "meta_ads", 0.01),
         (D(2024, 7, 1), "meta_ads", 0.01),
         (D(2024, 8, 1), "google_ads", 0.02),
@@ -439,7 +444,7 @@ EDGE_EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     "cpc_by_ad__channel_month": [
         (D(2024, 6, 1), "google_ads", 2.2),
         (D(2024, 6, 1), "line_ads", 3.33),
-        (D(2024, 6, 1), "linkedin_ads", None),   # 0 clicks
+        (D(2024, 6, 1), "linkedin_ads", None),  # 0 clicks
         (D(2024, 6, 1), "meta_ads", 2.525),
         (D(2024, 7, 1), "meta_ads", 2.5),
         (D(2024, 8, 1), "google_ads", 2.5),
@@ -482,10 +487,30 @@ EDGE_EXPECTED: dict[str, list[tuple[Any, ...]]] = {
 
 def test_every_example_metric_has_a_case_file() -> None:
     metrics = {
-        "ad_spend", "impressions", "clicks", "ctr", "cpc", "sessions", "session_cvr", "leads",
-        "mqls", "lead_to_mql_rate", "sqls", "opportunities", "pipeline", "won_deals", "bookings",
-        "win_rate", "avg_deal_size", "cost_per_lead", "cost_per_mql", "email_open_rate",
-        "email_click_rate", "email_ctor", "webinar_attendance_rate", "paid_roas",
+        "ad_spend",
+        "impressions",
+        "clicks",
+        "ctr",
+        "cpc",
+        "sessions",
+        "session_cvr",
+        "leads",
+        "mqls",
+        "lead_to_mql_rate",
+        "sqls",
+        "opportunities",
+        "pipeline",
+        "won_deals",
+        "bookings",
+        "win_rate",
+        "avg_deal_size",
+        "cost_per_lead",
+        "cost_per_mql",
+        "email_open_rate",
+        "email_click_rate",
+        "email_ctor",
+        "webinar_attendance_rate",
+        "paid_roas",
     }
     assert {p.stem for p in CASES_DIR.glob("*.yml")} == metrics
     for metric in metrics:
