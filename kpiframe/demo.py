@@ -55,7 +55,7 @@ RAW_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
 SESSIONS_PER_DAY = 290.0  # at scale 1: ~200,000 sessions over the default 689 days
 
 _TEMP_TABLES = (
-    "_kf_params", "_kf_sources", "_kf_channel_buckets", "_kf_pages", "_kf_countries", "_kf_days",
+    "_kf_params", "_kf_sources", "_kf_channel_buckets", "_kf_pages", "_kf_countries", "_kf_days", "_kf_session_days",
     "_kf_leads", "_kf_orphans", "_kf_funnel",
 )
 _TEMP_MACROS = ("_kf_h", "_kf_u", "_kf_z", "_kf_email_campaign")
@@ -192,10 +192,16 @@ SELECT dt AS date, ad_channel AS channel, campaign_id, impressions, clicks,
 FROM z
 """
 
+# one row per session index and day; materialized so that the next statement runs in parallel
+_SESSION_DAYS_SQL = """
+CREATE OR REPLACE TEMP TABLE _kf_session_days AS
+SELECT dt, first_i + k AS i FROM (SELECT dt, first_i, unnest(range(n_sessions)) AS k FROM _kf_days)
+"""
+
 _SESSIONS_SQL = """
 INSERT INTO raw.web_sessions BY NAME
 WITH s AS (
-  SELECT dt, first_i + k AS i FROM (SELECT dt, first_i, unnest(range(n_sessions)) AS k FROM _kf_days)
+  SELECT dt, i FROM _kf_session_days
 ), pool AS (
   SELECT greatest(1, sum(n_sessions) * 6 // 10) AS n_visitors FROM _kf_days
 ), a AS (
@@ -229,8 +235,11 @@ FROM b
 
 _SESSIONS_BAD_SQL = """
 INSERT INTO raw.web_sessions
-SELECT w.* FROM raw.web_sessions w, _kf_params p
-ORDER BY _kf_h(p.seed, w.session_id, 'dup') LIMIT (SELECT n_bad FROM _kf_params)
+SELECT w.* FROM raw.web_sessions w
+WHERE w.session_id IN (
+  SELECT 'S' || lpad((_kf_h(p.seed, k, 'dup') % greatest(1, n.total))::VARCHAR, 10, '0')
+  FROM (SELECT unnest(range(n_bad)) AS k FROM _kf_params) d, _kf_params p,
+       (SELECT sum(n_sessions) AS total FROM _kf_days) n)
 """
 
 # ---------------------------------------------------------------------------------------------------------
@@ -460,7 +469,7 @@ WITH l AS (
 )
 SELECT 'A' || lpad(row_number() OVER (ORDER BY occurred_at, lead_id, activity_type, key)::VARCHAR, 9, '0')
          AS activity_id, lead_id, occurred_at, activity_type
-FROM acts, _kf_params p WHERE occurred_at < p.as_of
+FROM acts, _kf_params p WHERE occurred_at >= p.start_date AND occurred_at < p.as_of
 """
 
 _ACTIVITIES_BAD_SQL = """
@@ -581,7 +590,7 @@ FROM priced
 _STEPS: tuple[tuple[str | None, tuple[str, ...]], ...] = (
     (None, (_DAYS_SQL,)),
     ("ad_spend", (_AD_SPEND_SQL,)),
-    ("web_sessions", (_SESSIONS_SQL, _SESSIONS_BAD_SQL)),
+    ("web_sessions", (_SESSION_DAYS_SQL, _SESSIONS_SQL, "DROP TABLE temp._kf_session_days", _SESSIONS_BAD_SQL)),
     ("leads", (_LEADS_SQL, _LEADS_INSERT_SQL, *_LEADS_BAD_SQL)),
     ("email_sends", (_EMAIL_SQL, _EMAIL_BAD_SQL)),
     ("lead_activities", (_ACTIVITIES_SQL, _ACTIVITIES_BAD_SQL)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -12,7 +13,7 @@ from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.graph import ProjectGraph, load_graph
 from kpiframe.graph import Source
-from kpiframe.publish import BuildResult, Progress, check_sources, run_build
+from kpiframe.publish import BuildResult, NodeCheck, Progress, check_sources, run_build
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import WarehouseSpec
 from kpiframe.sql.metric_query import MetricRequest, compile_request
@@ -47,12 +48,13 @@ class Project:
     def compile(self, dialect: str = "duckdb") -> Path:
         return write_target(self.graph, self.layer, self.nodes(), dialect)
 
-    def build(self, progress: Progress | None = None) -> BuildResult:
+    def build(self, progress: Progress | None = None, check: NodeCheck | None = None) -> BuildResult:
+        """Build every model and publish every metric table; all or nothing."""
         nodes = self.nodes()
         warehouse = self.connect()
         try:
             check_sources(warehouse, self.used_sources())
-            return run_build(warehouse, nodes, progress)
+            return run_build(warehouse, nodes, project_hash(nodes), self.root, progress=progress, check=check)
         finally:
             warehouse.close()
 
@@ -81,6 +83,14 @@ class Project:
             return run(warehouse)
         finally:
             warehouse.close()
+
+
+def project_hash(nodes: list[CompiledNode]) -> str:
+    """One hash of everything a build runs: equal hashes mean equal SQL."""
+    digest = hashlib.sha256()
+    for node in nodes:
+        digest.update(f"{node.kind}.{node.name}:{node.materialized}:{node.query.sql()}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _as_date(value: date | str | None) -> date | None:

@@ -1,14 +1,21 @@
-"""Running a build: models in DAG order, then the published metric tables, in one transaction.
+"""Running a build that never loses or half-writes a published table.
 
-One transaction means a failed or killed build leaves the previously published tables as they were:
-DuckDB discards an uncommitted transaction, and its file lock keeps a second writer out.
+Every node (model or metric table) is first built beside the live one, as `<name>__kf_new`, reading
+the new versions of its upstream nodes. Checks run on those staging tables. Only when every node is
+built and checked are all of them swapped in, in ONE transaction: drop the live object, rename the
+staging one. A build that fails or is killed before that transaction leaves the live tables as they
+were (the leftovers are replaced by the next build); DuckDB's file lock keeps a second writer out.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlglot import exp
 
@@ -17,20 +24,22 @@ from kpiframe.engine import Warehouse
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, WarehouseError
 from kpiframe.graph import Source
 
+STAGING_SUFFIX = "__kf_new"
+META_SCHEMA = "kpiframe"
 Progress = Callable[[str, int, int], None]
+NodeCheck = Callable[[Warehouse, CompiledNode, str], None]  # raises to stop the build
 
 
 @dataclass
 class BuildResult:
+    run_id: str
     started_at: datetime
     finished_at: datetime
-    rows: dict[str, int]
+    rows: dict[str, int] = field(default_factory=dict)
 
 
-def create_statement(node: CompiledNode) -> exp.Create:
-    kind = "VIEW" if node.materialized == "view" else "TABLE"
-    return exp.Create(this=exp.table_(node.name, db=node.schema, quoted=True), kind=kind,
-                      expression=node.query, replace=True)
+def table(schema: str, name: str) -> exp.Table:
+    return exp.table_(name, db=schema, quoted=True)
 
 
 def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
@@ -51,30 +60,128 @@ def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
         raise ProjectInvalid(problems)
 
 
-def run_build(warehouse: Warehouse, nodes: list[CompiledNode], progress: Progress | None = None) -> BuildResult:
-    """Create every node; all or nothing."""
-    started = datetime.now(timezone.utc)
-    rows: dict[str, int] = {}
-    schemas = sorted({n.schema for n in nodes})
-    with warehouse.transaction():
-        for schema in schemas:
-            warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)),
-                                         kind="SCHEMA", exists=True))
+def retarget(query: exp.Query, renames: dict[tuple[str, str], str]) -> exp.Query:
+    """Point every reference to a node built in this run at its staging table."""
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and (node.db, node.name) in renames:
+            new = table(node.db, renames[(node.db, node.name)])
+            alias = node.args.get("alias")
+            return new.as_(alias.this, quoted=True) if alias else new.as_(node.name, quoted=True)
+        return node
+
+    return query.copy().transform(swap)  # type: ignore[return-value]
+
+
+def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str, root: Path,
+              selection: str = "all", progress: Progress | None = None,
+              check: NodeCheck | None = None) -> BuildResult:
+    """Build every node beside the live ones, check each, then swap all in one transaction."""
+    result = BuildResult(uuid.uuid4().hex[:12], datetime.now(timezone.utc), datetime.now(timezone.utc))
+    _ensure_schemas(warehouse, {n.schema for n in nodes} | {META_SCHEMA})
+    _record_start(warehouse, result, project_hash, selection, _git_commit(root))
+    renames = {(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes}
+    try:
         for index, node in enumerate(nodes, start=1):
             if progress:
                 progress(node.name, index, len(nodes))
-            try:
-                warehouse.execute(create_statement(node))
-            except WarehouseError as exc:
-                raise KpiframeError(f"{node.kind} '{node.name}' failed: {exc}", code="KF504",
-                                    hint=f"defined in {node.path}; nothing was published") from None
-            rows[f"{node.schema}.{node.name}"] = _count(warehouse, node)
-    return BuildResult(started, datetime.now(timezone.utc), rows)
+            _build_staging(warehouse, node, renames)
+            if check:
+                check(warehouse, node, node.name + STAGING_SUFFIX)
+        with warehouse.transaction():
+            for node in nodes:
+                result.rows[f"{node.schema}.{node.name}"] = _swap_in(warehouse, node)
+    except BaseException as exc:
+        _drop_staging(warehouse, nodes)
+        _record_end(warehouse, result, "failed" if not isinstance(exc, KeyboardInterrupt) else "killed")
+        raise
+    result.finished_at = datetime.now(timezone.utc)
+    _record_end(warehouse, result, "success")
+    return result
 
 
-def _count(warehouse: Warehouse, node: CompiledNode) -> int:
+def _build_staging(warehouse: Warehouse, node: CompiledNode, renames: dict[tuple[str, str], str]) -> None:
+    staging = node.name + STAGING_SUFFIX
+    _drop(warehouse, node.schema, staging)
+    kind = "VIEW" if node.materialized == "view" else "TABLE"
+    statement = exp.Create(this=table(node.schema, staging), kind=kind,
+                           expression=retarget(node.query, renames), replace=True)
+    try:
+        warehouse.execute(statement)
+    except WarehouseError as exc:
+        raise KpiframeError(f"{node.kind} '{node.name}' failed: {exc.diagnostic.message}", code="KF504",
+                            hint=f"defined in {node.path}; nothing was published") from None
+
+
+def _swap_in(warehouse: Warehouse, node: CompiledNode) -> int:
+    _drop(warehouse, node.schema, node.name)
     if node.materialized == "view":
+        # a view stores its query: recreate it over the live names rather than renaming the staging view
+        _drop(warehouse, node.schema, node.name + STAGING_SUFFIX)
+        warehouse.execute(exp.Create(this=table(node.schema, node.name), kind="VIEW", expression=node.query))
         return -1
-    count = exp.select(exp.Count(this=exp.Star())).from_(exp.table_(node.name, db=node.schema, quoted=True))
-    result = warehouse.query(count)
-    return int(result.rows[0][0])
+    rename = exp.Alter(this=table(node.schema, node.name + STAGING_SUFFIX), kind="TABLE",
+                       actions=[exp.AlterRename(this=exp.table_(node.name, quoted=True))])
+    warehouse.execute(rename)
+    count = warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(table(node.schema, node.name)))
+    return int(count.rows[0][0])
+
+
+def _drop(warehouse: Warehouse, schema: str, name: str) -> None:
+    kind = warehouse.object_type(schema, name)
+    if kind:
+        warehouse.execute(exp.Drop(tables=[table(schema, name)], kind=kind.upper(), exists=True))
+
+
+def _drop_staging(warehouse: Warehouse, nodes: list[CompiledNode]) -> None:
+    for node in nodes:
+        try:
+            _drop(warehouse, node.schema, node.name + STAGING_SUFFIX)
+        except WarehouseError:
+            pass  # best effort: the next build replaces leftovers anyway
+
+
+def _ensure_schemas(warehouse: Warehouse, schemas: set[str]) -> None:
+    for schema in sorted(schemas):
+        warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)),
+                                     kind="SCHEMA", exists=True))
+
+
+RUNS_COLUMNS = {"run_id": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
+                "status": "VARCHAR", "git_commit": "VARCHAR", "project_hash": "VARCHAR",
+                "selection": "VARCHAR", "rows_per_table": "VARCHAR"}
+
+
+def _record_start(warehouse: Warehouse, result: BuildResult, project_hash: str, selection: str,
+                  commit: str | None) -> None:
+    runs = table(META_SCHEMA, "runs")
+    schema = exp.Schema(this=runs, expressions=[
+        exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))
+        for name, kind in RUNS_COLUMNS.items()])
+    warehouse.execute(exp.Create(this=schema, kind="TABLE", exists=True))
+    values = [result.run_id, result.started_at.replace(tzinfo=None).isoformat(sep=" "), None, "running",
+              commit, project_hash, selection, None]
+    row = exp.Tuple(expressions=[exp.Literal.string(v) if v is not None else exp.Null() for v in values])
+    warehouse.execute(exp.Insert(this=runs, expression=exp.Values(expressions=[row])))
+
+
+def _record_end(warehouse: Warehouse, result: BuildResult, status: str) -> None:
+    finished = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    update = exp.update(table(META_SCHEMA, "runs"), {
+        "finished_at": exp.cast(exp.Literal.string(finished), "TIMESTAMP"),
+        "status": exp.Literal.string(status),
+        "rows_per_table": exp.Literal.string(json.dumps(result.rows, sort_keys=True)),
+    }, where=exp.EQ(this=exp.column("run_id"), expression=exp.Literal.string(result.run_id)))
+    try:
+        warehouse.execute(update)
+    except WarehouseError:
+        pass  # the run record must never hide the build's own error
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=root)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None

@@ -36,6 +36,10 @@ class Warehouse:
     def table_exists(self, schema: str, name: str) -> bool:
         raise NotImplementedError
 
+    def object_type(self, schema: str, name: str) -> str | None:
+        """'table', 'view' or None."""
+        raise NotImplementedError
+
     def columns_of(self, schema: str, name: str) -> list[str]:
         raise NotImplementedError
 

@@ -54,6 +54,14 @@ class DuckDBWarehouse(Warehouse):
             [schema, name]).fetchone()
         return bool(row and row[0])
 
+    def object_type(self, schema: str, name: str) -> str | None:
+        row = self.con.execute(
+            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name]).fetchone()
+        if not row:
+            return None
+        return "view" if row[0] == "VIEW" else "table"
+
     def columns_of(self, schema: str, name: str) -> list[str]:
         rows = self.con.execute(
             "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
