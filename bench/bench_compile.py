@@ -102,7 +102,7 @@ def main() -> None:
             lines.append(f"(a2) table of {derived} derived metrics (10 simple each, 200 simple in all) by 20 "
                          f"dimensions: load+validate {load_s:.3f} s, compile {compile_s:.3f} s, "
                          f"SQL {len(sql):,} characters")
-        growth = [f"{b[1] / a[1]:.2f}x for {b[0] / a[0]:.0f}x metrics" for a, b in zip(sizes, sizes[1:])]
+        growth = [f"{b[1] / a[1]:.2f}x for {b[0] / a[0]:.0f}x metrics" for a, b in zip(sizes, sizes[1:], strict=False)]
         lines.append(f"(a2) SQL size growth: {', '.join(growth)} (linear)")
     for args in (["--help"], ["compile", "--project-dir", str(REPO)]):
         exe = [sys.executable, "-m", "kpiframe.cli.main_entry", *args]

@@ -32,7 +32,7 @@ def model_query(graph: ProjectGraph, model: Model) -> exp.Query:
     """The model's SELECT with every ref()/source() placeholder replaced by the real table."""
     assert model.tree is not None
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table):
             real = placeholder_table(graph, node)
             if real is not None:
@@ -40,7 +40,9 @@ def model_query(graph: ProjectGraph, model: Model) -> exp.Query:
                 return real.as_(alias.this, quoted=True) if alias else real.as_(node.name.split("__")[-1])
         return node
 
-    return model.tree.copy().transform(swap)
+    swapped = model.tree.copy().transform(swap)
+    assert isinstance(swapped, exp.Query)
+    return swapped
 
 
 def table_query(layer: SemanticLayer, spec: TableSpec) -> exp.Select:
@@ -80,7 +82,7 @@ def _measures_of(layer: SemanticLayer, metrics: list[str]) -> set[str]:
 def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[CompiledNode], dialect: str) -> Path:
     """Write target/<dialect>/{models,tables}/*.sql and target/manifest.json; return the manifest path."""
     target = graph.root / "target"
-    manifest_nodes = {}
+    manifest_nodes: dict[str, dict[str, object]] = {}
     for node in nodes:
         sql = node.query.sql(dialect=dialect, pretty=True)
         folder = target / "compiled" / dialect / ("models" if node.kind == "model" else "tables")

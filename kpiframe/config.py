@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
 from kpiframe.loader import YamlDocument, parse_yaml, read_text
 from kpiframe.specs import ProjectSpec, WarehouseSpec
 from kpiframe.suggest import did_you_mean
 
+SpecT = TypeVar("SpecT", bound=BaseModel)
 PROJECT_FILE = "kpi_project.yml"
 WAREHOUSE_ENV = "KPIFRAME_WAREHOUSE"
 
@@ -43,8 +46,8 @@ def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> Wa
     return spec.warehouse.model_copy(update={"path": path})
 
 
-def validate_spec(model: type[BaseModel], data: object, doc: YamlDocument, at: tuple[str | int, ...],
-                  problems: list[Diagnostic]):  # type: ignore[no-untyped-def]
+def validate_spec(model: type[SpecT], data: object, doc: YamlDocument, at: tuple[str | int, ...],
+                  problems: list[Diagnostic]) -> SpecT | None:
     """Validate `data` against a spec model; every pydantic error becomes a diagnostic at its line."""
     try:
         return model.model_validate(data)
@@ -54,7 +57,7 @@ def validate_spec(model: type[BaseModel], data: object, doc: YamlDocument, at: t
         return None
 
 
-def _diagnostic_for(error: dict, model: type[BaseModel], doc: YamlDocument,  # type: ignore[type-arg]
+def _diagnostic_for(error: ErrorDetails, model: type[BaseModel], doc: YamlDocument,
                     at: tuple[str | int, ...]) -> Diagnostic:
     loc = tuple(error["loc"])
     location = doc.locate((*at, *loc))

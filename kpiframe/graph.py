@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -14,17 +15,17 @@ from kpiframe.config import load_config, validate_spec
 from kpiframe.errors import Diagnostic, ProjectInvalid, Severity, SourceLocation, relative
 from kpiframe.loader import YamlDocument, discover, parse_yaml, read_text
 from kpiframe.specs import (
+    FILE_KINDS,
     DatasetSpec,
     MetricSpec,
     ModelSpec,
-    FILE_KINDS,
     ProjectFileOutline,
     ProjectSpec,
     SourceSpec,
     TableSpec,
 )
 from kpiframe.suggest import unknown
-from kpiframe.templating import REF_PREFIX, SOURCE_PREFIX, Templater, TemplateFailure, read_macros
+from kpiframe.templating import REF_PREFIX, SOURCE_PREFIX, TemplateFailure, Templater, read_macros
 
 
 @dataclass
@@ -75,6 +76,8 @@ class ProjectGraph:
     metrics: dict[str, Located] = field(default_factory=dict)
     tables: dict[str, Located] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+    # model YAML is read before the SQL files: specs wait here, by name, with their location
+    model_specs: dict[str, tuple[ModelSpec, SourceLocation]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None,
@@ -138,20 +141,15 @@ def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
     if isinstance(item, SourceSpec):
         _add_source(graph, item, location)
     elif isinstance(item, ModelSpec):
-        _declare(graph, "model", item.name, location, _pending_models(graph), item)
+        _declare(graph, "model", item.name, location, graph.model_specs, item)
     else:
         registry = {"datasets": graph.datasets, "metrics": graph.metrics, "tables": graph.tables}[key]
         located = Located(item, location, doc, key_path)  # type: ignore[arg-type]
         _declare(graph, key.rstrip("s"), item.name, location, registry, located)  # type: ignore[attr-defined]
 
 
-def _pending_models(graph: ProjectGraph) -> dict[str, object]:
-    # model YAML may be read before its SQL file: keep specs aside until the SQL arrives
-    return graph.__dict__.setdefault("_model_specs", {})
-
-
 def _declare(graph: ProjectGraph, kind: str, name: str, location: SourceLocation,
-             registry: dict, value: object) -> None:  # type: ignore[type-arg]
+             registry: dict[str, Any], value: object) -> None:
     if name in registry:
         previous = registry[name]
         where = getattr(previous, "location", None) or (previous[1] if isinstance(previous, tuple) else None)
@@ -181,7 +179,7 @@ def _collect_model(graph: ProjectGraph, path: Path) -> None:
         graph.error("KF021", f"duplicate model name '{name}'", SourceLocation(rel, 1, 1),
                     hint=f"also defined in {graph.models[name].path}")
         return
-    declared = _pending_models(graph).get(name)
+    declared = graph.model_specs.get(name)
     spec = declared[0] if declared else ModelSpec(name=name)
     graph.models[name] = Model(name, rel, text, spec, SourceLocation(rel, 1, 1))
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from kpiframe.compile import CompiledNode, compile_nodes, write_target
 from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
-from kpiframe.graph import ProjectGraph, load_graph
-from kpiframe.graph import Source
+from kpiframe.graph import ProjectGraph, Source, load_graph
 from kpiframe.publish import BuildResult, NodeCheck, Progress, check_sources, run_build
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import WarehouseSpec

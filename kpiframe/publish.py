@@ -9,6 +9,7 @@ were (the leftovers are replaced by the next build); DuckDB's file lock keeps a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import uuid
@@ -63,7 +64,7 @@ def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
 def retarget(query: exp.Query, renames: dict[tuple[str, str], str]) -> exp.Query:
     """Point every reference to a node built in this run at its staging table."""
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and (node.db, node.name) in renames:
             new = table(node.db, renames[(node.db, node.name)])
             alias = node.args.get("alias")
@@ -135,10 +136,9 @@ def _drop(warehouse: Warehouse, schema: str, name: str) -> None:
 
 def _drop_staging(warehouse: Warehouse, nodes: list[CompiledNode]) -> None:
     for node in nodes:
-        try:
+        # best effort: the next build replaces leftovers anyway
+        with contextlib.suppress(WarehouseError):
             _drop(warehouse, node.schema, node.name + STAGING_SUFFIX)
-        except WarehouseError:
-            pass  # best effort: the next build replaces leftovers anyway
 
 
 def _ensure_schemas(warehouse: Warehouse, schemas: set[str]) -> None:
@@ -172,10 +172,8 @@ def _record_end(warehouse: Warehouse, result: BuildResult, status: str) -> None:
         "status": exp.Literal.string(status),
         "rows_per_table": exp.Literal.string(json.dumps(result.rows, sort_keys=True)),
     }, where=exp.EQ(this=exp.column("run_id"), expression=exp.Literal.string(result.run_id)))
-    try:
+    with contextlib.suppress(WarehouseError):  # the run record must never hide the build's own error
         warehouse.execute(update)
-    except WarehouseError:
-        pass  # the run record must never hide the build's own error
 
 
 def _git_commit(root: Path) -> str | None:

@@ -26,9 +26,9 @@ class JoinStep:
     """LEFT JOIN `dataset` ON <from foreign key> = <dataset's primary key>."""
 
     entity: str
-    from_expr: exp.Expression
+    from_expr: exp.Expr
     dataset: str
-    to_expr: exp.Expression
+    to_expr: exp.Expr
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Dimension:
     qualified: str
     name: str
     dataset: str
-    expr: exp.Expression
+    expr: exp.Expr
     is_time: bool
     path: tuple[JoinStep, ...] = ()
 
@@ -46,8 +46,8 @@ class Measure:
     name: str
     dataset: str
     agg: str
-    expr: exp.Expression
-    time: exp.Expression
+    expr: exp.Expr
+    time: exp.Expr
     time_name: str
 
 
@@ -56,7 +56,7 @@ class Dataset:
     spec: DatasetSpec
     model: str
     qualifier: str
-    entities: dict[str, tuple[str, exp.Expression]] = field(default_factory=dict)  # name -> (type, expr)
+    entities: dict[str, tuple[str, exp.Expr]] = field(default_factory=dict)  # name -> (type, expr)
     dimensions: dict[str, Dimension] = field(default_factory=dict)
 
 
@@ -67,7 +67,7 @@ class SemanticLayer:
         self.graph = graph
         self.datasets: dict[str, Dataset] = {}
         self.measures: dict[str, Measure] = {}
-        for name, located in graph.datasets.items():
+        for located in graph.datasets.values():
             assert isinstance(located.spec, DatasetSpec)
             self._add_dataset(located.spec, located)
 
@@ -107,7 +107,7 @@ class SemanticLayer:
         expr = self._parse(spec.expr or name, located, ("measures", index, "expr"))
         self.measures[name] = Measure(name, dataset.spec.name, spec.agg, expr, time_expr, time_name)
 
-    def _parse(self, text: str, located: Located, key: tuple[str | int, ...]) -> exp.Expression:
+    def _parse(self, text: str, located: Located, key: tuple[str | int, ...]) -> exp.Expr:
         try:
             return parse_expression(text)
         except ExpressionRejected as exc:
@@ -181,11 +181,12 @@ def metric_inputs(spec: MetricSpec) -> list[str]:
 def validate_semantics(graph: ProjectGraph) -> None:
     """Check datasets, metrics and published tables; each problem lands in graph.diagnostics."""
     layer = SemanticLayer(graph)
-    for name, located in graph.datasets.items():
-        if located.spec.model not in graph.models:  # type: ignore[union-attr]
-            message, hint = unknown("model", located.spec.model, graph.models)  # type: ignore[union-attr]
+    for located in graph.datasets.values():
+        model = located.spec.model  # type: ignore[union-attr]
+        if model not in graph.models:
+            message, hint = unknown("model", model, graph.models)
             graph.error("KF104", message, located.at("model"), hint)
-    for name, located in graph.metrics.items():
+    for located in graph.metrics.values():
         _validate_metric(graph, layer, located)
     _check_metric_cycles(graph, layer)
     if graph.has_errors:

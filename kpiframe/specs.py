@@ -30,21 +30,21 @@ class WarehouseSpec(Spec):
 
 
 class SchemasSpec(Spec):
-    models: str = Field("analytics", pattern=NAME_PATTERN)
-    metrics: str = Field("metrics", pattern=NAME_PATTERN)
+    models: str = Field(default="analytics", pattern=NAME_PATTERN)
+    metrics: str = Field(default="metrics", pattern=NAME_PATTERN)
 
 
 class CalendarSpec(Spec):
     week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
-    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
 
 
 class ProjectSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN)
     version: str | int | None = None
-    warehouse: WarehouseSpec = WarehouseSpec()
-    schemas: SchemasSpec = SchemasSpec()
-    calendar: CalendarSpec = CalendarSpec()
+    warehouse: WarehouseSpec = Field(default_factory=WarehouseSpec)
+    schemas: SchemasSpec = Field(default_factory=SchemasSpec)
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     vars: dict[str, str | int | float | bool | None] = {}
 
 

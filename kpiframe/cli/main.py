@@ -9,11 +9,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kpiframe.errors import KpiframeError
+
+if TYPE_CHECKING:
+    from kpiframe.project import Project
 
 PROJECT_OPTIONS = [
     click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
@@ -51,8 +54,8 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def load(project_dir: str, warehouse: str | None):  # type: ignore[no-untyped-def]
-    from kpiframe.project import Project
+def load(project_dir: str, warehouse: str | None) -> Project:
+    from kpiframe.project import Project  # imported late so that --help stays fast
 
     return Project.load(Path(project_dir), warehouse=warehouse)
 
@@ -102,8 +105,8 @@ def build(project_dir: str, warehouse: str | None) -> None:
         click.echo(f"  [{index}/{total}] {name}", err=True)
 
     result = project.build(progress)
-    from kpiframe.engine import QueryResult
     from kpiframe.cli.output import render
+    from kpiframe.engine import QueryResult
 
     rows = QueryResult(["table", "rows"], sorted(result.rows.items()))
     click.echo(render(rows, "table", title="built"))
@@ -171,13 +174,13 @@ def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
         model = graph.models[name]
         rows.append(("model", name, model.spec.materialized, model.path, model.spec.description or ""))
     for name, located in graph.datasets.items():
-        rows.append(("dataset", name, located.spec.model, located.location.path,  # type: ignore[union-attr]
+        rows.append(("dataset", name, getattr(located.spec, "model", ""), located.location.path,
                      located.spec.description or ""))
     for name, located in graph.metrics.items():
         spec = located.spec
-        rows.append(("metric", name, spec.type, located.location.path, spec.description or ""))  # type: ignore
+        rows.append(("metric", name, getattr(spec, "type", ""), located.location.path, spec.description or ""))
     for name, located in graph.tables.items():
         spec = located.spec
-        rows.append(("table", f"{graph.config.schemas.metrics}.{name}", spec.grain,  # type: ignore[union-attr]
+        rows.append(("table", f"{graph.config.schemas.metrics}.{name}", getattr(spec, "grain", ""),
                      located.location.path, spec.description or ""))
     click.echo(render(QueryResult(["kind", "name", "type", "file", "description"], rows), fmt))

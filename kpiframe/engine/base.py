@@ -24,13 +24,13 @@ class Warehouse:
 
     dialect: str = "duckdb"
 
-    def render(self, statement: exp.Expression) -> str:
+    def render(self, statement: exp.Expr) -> str:
         return statement.sql(dialect=self.dialect)
 
-    def execute(self, statement: exp.Expression) -> None:
+    def execute(self, statement: exp.Expr) -> None:
         raise NotImplementedError
 
-    def query(self, statement: exp.Expression) -> QueryResult:
+    def query(self, statement: exp.Expr) -> QueryResult:
         raise NotImplementedError
 
     def table_exists(self, schema: str, name: str) -> bool:

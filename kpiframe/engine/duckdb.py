@@ -22,7 +22,7 @@ class DuckDBWarehouse(Warehouse):
         if read_only and spec.path != ":memory:" and not Path(spec.path).exists():
             raise WarehouseError(f"warehouse file {spec.path} does not exist", code="KF501",
                                  hint="run `kpiframe demo` or `kpiframe build` first, or pass --warehouse")
-        config: dict[str, str | int] = {}
+        config: dict[str, str | bool | int | float | list[str]] = {}
         if spec.memory_limit:
             config["memory_limit"] = spec.memory_limit
         if spec.threads:
@@ -34,15 +34,15 @@ class DuckDBWarehouse(Warehouse):
                                  hint="is another kpiframe build running against it, or is it read-only?"
                                  ) from None
 
-    def execute(self, statement: exp.Expression) -> None:
+    def execute(self, statement: exp.Expr) -> None:
         self._run(statement)
 
-    def query(self, statement: exp.Expression) -> QueryResult:
+    def query(self, statement: exp.Expr) -> QueryResult:
         cursor = self._run(statement)
         columns = [d[0] for d in cursor.description or []]
         return QueryResult(columns, cursor.fetchall())
 
-    def _run(self, statement: exp.Expression) -> duckdb.DuckDBPyConnection:
+    def _run(self, statement: exp.Expr) -> duckdb.DuckDBPyConnection:
         try:
             return self.con.execute(self.render(statement))
         except duckdb.Error as exc:

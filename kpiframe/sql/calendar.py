@@ -21,7 +21,7 @@ class Calendar:
     week_start: str = "monday"
     fiscal_year_start_month: int = 1
 
-    def period_start(self, value: exp.Expression, grain: str) -> exp.Expression:
+    def period_start(self, value: exp.Expr, grain: str) -> exp.Expr:
         """The DATE on which the period of `grain` containing `value` starts."""
         if grain == "day":
             truncated = value
@@ -35,7 +35,7 @@ class Calendar:
         return exp.Cast(this=truncated, to=exp.DataType.build("DATE"))
 
 
-def _shifted_trunc(value: exp.Expression, unit: str, shift: int, shift_unit: str) -> exp.Expression:
+def _shifted_trunc(value: exp.Expr, unit: str, shift: int, shift_unit: str) -> exp.Expr:
     """Truncate as if periods started `shift` units later: trunc(value - shift) + shift."""
     if shift == 0:
         return exp.DateTrunc(this=value, unit=exp.var(unit))

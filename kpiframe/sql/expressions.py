@@ -16,7 +16,7 @@ class ExpressionRejected(ValueError):
     """A user expression that is not a plain scalar expression."""
 
 
-def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
+def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expr:
     """Parse one scalar expression; statements, subqueries and several statements are refused."""
     try:
         parsed = sqlglot.parse(text, read=dialect)
@@ -32,29 +32,29 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
     return tree
 
 
-def column_names(tree: exp.Expression) -> list[str]:
+def column_names(tree: exp.Expr) -> list[str]:
     return [c.name for c in tree.find_all(exp.Column)]
 
 
-def replace_columns(tree: exp.Expression, replace: Callable[[exp.Column], exp.Expression]) -> exp.Expression:
+def replace_columns(tree: exp.Expr, replace: Callable[[exp.Column], exp.Expr]) -> exp.Expr:
     """Return a copy of `tree` where every column reference is swapped for `replace(column)`."""
 
-    def visit(node: exp.Expression) -> exp.Expression:
+    def visit(node: exp.Expr) -> exp.Expr:
         return replace(node) if isinstance(node, exp.Column) else node
 
     return tree.copy().transform(visit)
 
 
-def qualify(tree: exp.Expression, table_alias: str) -> exp.Expression:
+def qualify(tree: exp.Expr, table_alias: str) -> exp.Expr:
     """Prefix every unqualified column with `table_alias`, so joined tables cannot capture it."""
     return replace_columns(
         tree, lambda c: c if c.table else exp.column(c.name, table=table_alias, quoted=True))
 
 
-def safe_divisions(tree: exp.Expression) -> exp.Expression:
+def safe_divisions(tree: exp.Expr) -> exp.Expr:
     """A division by zero is NULL on every engine (PostgreSQL would raise), and never integer division."""
 
-    def visit(node: exp.Expression) -> exp.Expression:
+    def visit(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Div) and not node.args.get("safe"):
             return exp.Div(this=node.this, expression=node.expression, safe=True)
         return node
@@ -62,12 +62,12 @@ def safe_divisions(tree: exp.Expression) -> exp.Expression:
     return tree.copy().transform(visit)
 
 
-def safe_divide(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
+def safe_divide(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
     """numerator / denominator, NULL when the denominator is zero; sqlglot renders it per dialect."""
     return exp.Div(this=_grouped(numerator), expression=_grouped(denominator), safe=True)
 
 
-def _grouped(node: exp.Expression) -> exp.Expression:
+def _grouped(node: exp.Expr) -> exp.Expr:
     """Parenthesize a compound operand: sqlglot prints trees as built, without adding precedence."""
     return exp.Paren(this=node) if isinstance(node, (exp.Binary, exp.Unary)) and \
         not isinstance(node, exp.Paren) else node

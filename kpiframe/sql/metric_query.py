@@ -119,13 +119,13 @@ class _SeriesBuilder:
         self.dim_names = list(request.dimensions)
 
     # --- metric values as expressions over the combined columns -----------------------------------------
-    def value(self, name: str) -> exp.Expression:
+    def value(self, name: str) -> exp.Expr:
         spec = self.layer.metric(name)
         if spec.type == "simple":
             measure = self.layer.measures[spec.measure or ""]
             leaf = self._leaf(measure, spec.filter)
             leaf.metrics.add(name)
-            column: exp.Expression = col(leaf.column)
+            column: exp.Expr = col(leaf.column)
             if measure.agg in ZERO_WHEN_EMPTY:  # a count or sum over no rows is 0, not NULL
                 column = exp.Coalesce(this=column, expressions=[exp.Literal.number(0)])
             return column
@@ -135,12 +135,12 @@ class _SeriesBuilder:
             return self._cumulative(name)
         return self._derived(name)
 
-    def _derived(self, name: str) -> exp.Expression:
+    def _derived(self, name: str) -> exp.Expr:
         spec = self.layer.metric(name)
         inputs = {i.alias or i.metric: i for i in spec.inputs}
         tree = parse_expression(spec.expr or "")
 
-        def substitute(column: exp.Column) -> exp.Expression:
+        def substitute(column: exp.Column) -> exp.Expr:
             item = inputs.get(column.name)
             if item is None:
                 return exp.Paren(this=self.value(column.name))
@@ -172,8 +172,8 @@ class _SeriesBuilder:
         dataset = self.layer.datasets[dataset_name]
         joins = _Joins(self.layer)
         period = self.calendar.period_start(qualify(leaves[0].measure.time, "t"), self.request.grain)
-        projections: list[exp.Expression] = [period.as_(PERIOD, quoted=True)]
-        group: list[exp.Expression] = [period.copy()]
+        projections: list[exp.Expr] = [period.as_(PERIOD, quoted=True)]
+        group: list[exp.Expr] = [period.copy()]
         for name in self.dim_names:
             expr = joins.expression(self._dimension(dataset_name, name))
             projections.append(expr.as_(name, quoted=True))
@@ -186,7 +186,7 @@ class _SeriesBuilder:
                 aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
             projections.append(aggregate.as_(leaf.column, quoted=True))
         model = self.layer.graph.config.schemas.models
-        conditions: list[exp.Expression] = [exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"),
+        conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"),
                                                                    expression=exp.Null()))]
         if self.request.where:
             conditions.append(self._condition(dataset_name, self.request.where, joins, "--where"))
@@ -227,14 +227,14 @@ class _SeriesBuilder:
         return (f"dimension '{name}' does not apply to {subject} (dataset '{dataset_name}'){known}; "
                 f"it can be grouped by {', '.join(usable) or 'time only'}")
 
-    def _condition(self, dataset_name: str, text: str, joins: _Joins, what: str) -> exp.Expression:
+    def _condition(self, dataset_name: str, text: str, joins: _Joins, what: str) -> exp.Expr:
         try:
             tree = parse_expression(text)
         except ExpressionRejected as exc:
             raise QueryError(f"{what}: {exc}", code="KF120") from None
         dataset = self.layer.datasets[dataset_name]
 
-        def resolve(column: exp.Column) -> exp.Expression:
+        def resolve(column: exp.Column) -> exp.Expr:
             if column.name in dataset.entities:
                 return qualify(dataset.entities[column.name][1], "t")
             return joins.expression(self._dimension(dataset_name, column.name))
@@ -250,15 +250,15 @@ class _SeriesBuilder:
         self.context.ctes.append((cte, query))
         return cte
 
-    def _cumulative(self, name: str) -> exp.Expression:
+    def _cumulative(self, name: str) -> exp.Expr:
         spec = self.layer.metric(name)
         base = spec.metric or ""
         if self.layer.metric(base).type != "simple":
             raise QueryError(f"cumulative metric '{name}' must accumulate a simple metric", code="KF420")
         source = self._subseries(base)
         dims = [col(d) for d in self.dim_names]
-        partition = list(dims)
-        spec_window: exp.Expression | None = None
+        partition: list[exp.Expr] = list(dims)
+        spec_window: exp.Expr | None = None
         if spec.grain_to_date:
             if not is_coarser_or_equal(spec.grain_to_date, self.request.grain):
                 raise QueryError(f"'{name}' accumulates to {spec.grain_to_date}, finer than grain "
@@ -287,10 +287,10 @@ class _SeriesBuilder:
         step_count, step_unit = grain_step(self.request.grain)
         # periods whose start lies within (current - window, current]: the frame reaches back
         # window minus one period, expressed in the request's grain
-        reach: exp.Expression = exp.Sub(this=interval(count, unit), expression=interval(step_count, step_unit))
+        reach: exp.Expr = exp.Sub(this=interval(count, unit), expression=interval(step_count, step_unit))
         return exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", end="CURRENT ROW")
 
-    def shifted(self, metric: str, offset: str) -> exp.Expression:
+    def shifted(self, metric: str, offset: str) -> exp.Expr:
         """The metric's value one period (or one year) earlier, aligned on the current period."""
         source = self._subseries(metric)
         count, unit = grain_step(self.request.grain) if offset == "previous" else year_step(self.request.grain)
@@ -305,7 +305,7 @@ class _SeriesBuilder:
         return col(column)
 
     # --- assembling --------------------------------------------------------------------------------------
-    def finish(self, outputs: list[tuple[str, exp.Expression]]) -> exp.Select:
+    def finish(self, outputs: list[tuple[str, exp.Expr]]) -> exp.Select:
         parts = self._scans() + self.parts
         keys = [PERIOD, *self.dim_names]
         combined = self._combine(parts, keys)
@@ -318,7 +318,7 @@ class _SeriesBuilder:
             select = select.where(exp.and_(*conditions), copy=False)
         return select.order_by(*[exp.Ordered(this=col(k), nulls_first=False) for k in keys], copy=False)
 
-    def _combine(self, parts: list[_Part], keys: list[str]) -> exp.Expression:
+    def _combine(self, parts: list[_Part], keys: list[str]) -> exp.Expr:
         """Stack every part and collapse to one row per (period, dimensions)."""
         all_columns = [c for p in parts for c in p.columns]
         branches = []
@@ -358,14 +358,14 @@ class _Joins:
         self.joins.append(exp.Join(this=table.as_(alias, quoted=True), on=condition))
         return alias
 
-    def expression(self, dim: Dimension) -> exp.Expression:
+    def expression(self, dim: Dimension) -> exp.Expr:
         return qualify(dim.expr, self.alias_for(dim.path))
 
     def clauses(self) -> list[exp.Join]:
         return self.joins
 
 
-def _aggregate(agg: str, expr: exp.Expression) -> exp.Expression:
+def _aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
     if agg == "count_distinct":
         return exp.Count(this=exp.Distinct(expressions=[expr]))
     builders = {"sum": exp.Sum, "count": exp.Count, "average": exp.Avg, "min": exp.Min, "max": exp.Max,
@@ -373,8 +373,8 @@ def _aggregate(agg: str, expr: exp.Expression) -> exp.Expression:
     return builders[agg](this=expr)
 
 
-def _bounds(period: exp.Expression, start: date | None, end: date | None) -> list[exp.Expression]:
-    conditions: list[exp.Expression] = []
+def _bounds(period: exp.Expr, start: date | None, end: date | None) -> list[exp.Expr]:
+    conditions: list[exp.Expr] = []
     if start:
         conditions.append(exp.GTE(this=period.copy(), expression=_date(start)))
     if end:
@@ -382,5 +382,5 @@ def _bounds(period: exp.Expression, start: date | None, end: date | None) -> lis
     return conditions
 
 
-def _date(value: date) -> exp.Expression:
+def _date(value: date) -> exp.Expr:
     return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE"))
