@@ -76,6 +76,17 @@ class Project:
         finally:
             warehouse.close()
 
+    def units(self) -> dict[str, str]:
+        """Each metric's unit, also for its comparison columns, so people see 6.9 % rather than 0.069."""
+        found = {}
+        for name, located in self.graph.metrics.items():
+            unit = getattr(located.spec, "unit", None)
+            if unit:
+                found[name] = unit
+                found[f"{name}__previous"] = found[f"{name}__year_ago"] = unit
+                found[f"{name}__change"] = "percent"
+        return found
+
     def with_warehouse(self, run: Callable[[Warehouse], object]) -> object:
         warehouse = self.connect()
         try:

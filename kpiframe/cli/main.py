@@ -155,7 +155,7 @@ def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dim
         return
     from kpiframe.cli.output import render
 
-    click.echo(render(project.query(**request), fmt))
+    click.echo(render(project.query(**request), fmt, units=project.units()))
 
 
 @main.command(name="list")
