@@ -196,7 +196,16 @@ class _SeriesBuilder:
             exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True), copy=False)
         for join in joins.clauses():
             select = select.join(join, join_type="left", copy=False)
-        return select.where(exp.and_(*conditions), copy=False).group_by(*group, copy=False)
+        select = select.where(exp.and_(*conditions), copy=False).group_by(*group, copy=False)
+        if all(leaf.filter for leaf in leaves):
+            # a group exists only where some metric's own filter keeps a row, as if each metric were
+            # computed alone and the results outer-joined (MetricFlow's semantics)
+            filters = dict.fromkeys(leaf.filter or "" for leaf in leaves)
+            kept = [exp.GT(this=exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(
+                this=self._condition(dataset_name, text, joins, "filter"))),
+                expression=exp.Literal.number(0)) for text in filters]
+            select = select.having(exp.or_(*kept), copy=False)
+        return select
 
     def _dimension(self, dataset_name: str, name: str) -> Dimension:
         available = self.layer.dimensions_of(dataset_name)

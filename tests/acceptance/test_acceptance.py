@@ -35,7 +35,7 @@ CASES_DIR = Path(__file__).resolve().parent / "cases"
 EDGE_ROWS_PATH = PROJECT_DIR / "tests" / "fixtures" / "edge_rows.py"
 
 DEMO_SEED = 7
-DEMO_SCALE = 0.05
+DEMO_SCALE = 0.2  # ~2,000 leads: enough won deals per month to exercise the deal metrics
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
 

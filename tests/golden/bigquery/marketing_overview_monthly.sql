@@ -54,6 +54,8 @@ WITH scan_ad_spend_1 AS (
     NOT `t`.`closed_at` IS NULL
   GROUP BY
     CAST(DATE_TRUNC(`t`.`closed_at`, MONTH) AS DATE)
+  HAVING
+    COUNTIF(`t`.`is_won` AND `j1`.`channel` IN ('paid_search', 'paid_social')) > 0
 ), scan_email_sends_6 AS (
   SELECT
     CAST(DATE_TRUNC(`t`.`sent_at`, MONTH) AS DATE) AS `period_start`,
@@ -65,6 +67,10 @@ WITH scan_ad_spend_1 AS (
     NOT `t`.`sent_at` IS NULL
   GROUP BY
     CAST(DATE_TRUNC(`t`.`sent_at`, MONTH) AS DATE)
+  HAVING
+    COUNTIF(NOT `t`.`bounced` AND NOT `t`.`opened_at` IS NULL) > 0
+    OR COUNTIF(NOT `t`.`bounced`) > 0
+    OR COUNTIF(NOT `t`.`bounced` AND NOT `t`.`clicked_at` IS NULL) > 0
 ), scan_lead_activities_7 AS (
   SELECT
     CAST(DATE_TRUNC(`t`.`occurred_at`, MONTH) AS DATE) AS `period_start`,
@@ -75,6 +81,9 @@ WITH scan_ad_spend_1 AS (
     NOT `t`.`occurred_at` IS NULL
   GROUP BY
     CAST(DATE_TRUNC(`t`.`occurred_at`, MONTH) AS DATE)
+  HAVING
+    COUNTIF(`t`.`activity_type` = 'webinar_attend') > 0
+    OR COUNTIF(`t`.`activity_type` = 'webinar_register') > 0
 )
 SELECT
   `period_start`,

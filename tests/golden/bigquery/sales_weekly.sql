@@ -40,6 +40,8 @@ WITH scan_sql_leads_1 AS (
   GROUP BY
     CAST(DATE_TRUNC(`t`.`closed_at`, WEEK) AS DATE),
     `j1`.`channel`
+  HAVING
+    COUNTIF(`t`.`is_won`) > 0 OR COUNTIF(NOT `t`.`is_won` IS NULL) > 0
 )
 SELECT
   `period_start`,

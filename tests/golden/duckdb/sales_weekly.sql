@@ -44,6 +44,11 @@ WITH scan_sql_leads_1 AS (
   GROUP BY
     CAST(DATE_TRUNC('WEEK', "t"."closed_at") AS DATE),
     "j1"."channel"
+  HAVING
+    COUNT(*) FILTER(WHERE
+      "t"."is_won") > 0
+    OR COUNT(*) FILTER(WHERE
+      NOT "t"."is_won" IS NULL) > 0
 )
 SELECT
   "period_start",

@@ -50,6 +50,9 @@ WITH scan_ad_spend_1 AS (
     NOT "t"."closed_at" IS NULL
   GROUP BY
     CAST(DATE_TRUNC('MONTH', "t"."closed_at") AS DATE)
+  HAVING
+    COUNT(*) FILTER(WHERE
+      "t"."is_won" AND "j1"."channel" IN ('paid_search', 'paid_social')) > 0
 ), scan_email_sends_6 AS (
   SELECT
     CAST(DATE_TRUNC('MONTH', "t"."sent_at") AS DATE) AS "period_start",
@@ -64,6 +67,13 @@ WITH scan_ad_spend_1 AS (
     NOT "t"."sent_at" IS NULL
   GROUP BY
     CAST(DATE_TRUNC('MONTH', "t"."sent_at") AS DATE)
+  HAVING
+    COUNT(*) FILTER(WHERE
+      NOT "t"."bounced" AND NOT "t"."opened_at" IS NULL) > 0
+    OR COUNT(*) FILTER(WHERE
+      NOT "t"."bounced") > 0
+    OR COUNT(*) FILTER(WHERE
+      NOT "t"."bounced" AND NOT "t"."clicked_at" IS NULL) > 0
 ), scan_lead_activities_7 AS (
   SELECT
     CAST(DATE_TRUNC('MONTH', "t"."occurred_at") AS DATE) AS "period_start",
@@ -76,6 +86,11 @@ WITH scan_ad_spend_1 AS (
     NOT "t"."occurred_at" IS NULL
   GROUP BY
     CAST(DATE_TRUNC('MONTH', "t"."occurred_at") AS DATE)
+  HAVING
+    COUNT(*) FILTER(WHERE
+      "t"."activity_type" = 'webinar_attend') > 0
+    OR COUNT(*) FILTER(WHERE
+      "t"."activity_type" = 'webinar_register') > 0
 )
 SELECT
   "period_start",

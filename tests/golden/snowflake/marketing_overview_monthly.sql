@@ -54,6 +54,8 @@ WITH scan_ad_spend_1 AS (
     NOT "t"."closed_at" IS NULL
   GROUP BY
     CAST(DATE_TRUNC('MONTH', "t"."closed_at") AS DATE)
+  HAVING
+    COUNT_IF("t"."is_won" AND "j1"."channel" IN ('paid_search', 'paid_social')) > 0
 ), scan_email_sends_6 AS (
   SELECT
     CAST(DATE_TRUNC('MONTH', "t"."sent_at") AS DATE) AS "period_start",
@@ -65,6 +67,10 @@ WITH scan_ad_spend_1 AS (
     NOT "t"."sent_at" IS NULL
   GROUP BY
     CAST(DATE_TRUNC('MONTH', "t"."sent_at") AS DATE)
+  HAVING
+    COUNT_IF(NOT "t"."bounced" AND NOT "t"."opened_at" IS NULL) > 0
+    OR COUNT_IF(NOT "t"."bounced") > 0
+    OR COUNT_IF(NOT "t"."bounced" AND NOT "t"."clicked_at" IS NULL) > 0
 ), scan_lead_activities_7 AS (
   SELECT
     CAST(DATE_TRUNC('MONTH', "t"."occurred_at") AS DATE) AS "period_start",
@@ -75,6 +81,9 @@ WITH scan_ad_spend_1 AS (
     NOT "t"."occurred_at" IS NULL
   GROUP BY
     CAST(DATE_TRUNC('MONTH', "t"."occurred_at") AS DATE)
+  HAVING
+    COUNT_IF("t"."activity_type" = 'webinar_attend') > 0
+    OR COUNT_IF("t"."activity_type" = 'webinar_register') > 0
 )
 SELECT
   "period_start",

@@ -40,6 +40,8 @@ WITH scan_sql_leads_1 AS (
   GROUP BY
     CAST(DATE_TRUNC('WEEK', "t"."closed_at") AS DATE),
     "j1"."channel"
+  HAVING
+    COUNT_IF("t"."is_won") > 0 OR COUNT_IF(NOT "t"."is_won" IS NULL) > 0
 )
 SELECT
   "period_start",
