@@ -35,6 +35,7 @@ class Source:
     schema: str
     columns: list[str]
     location: SourceLocation
+    types: dict[str, str] = field(default_factory=dict)  # declared column -> type, where declared
 
 
 @dataclass
@@ -163,10 +164,11 @@ def _add_source(graph: ProjectGraph, spec: SourceSpec, location: SourceLocation)
     for table in spec.tables:
         key = (spec.name, table.name)
         columns = [c if isinstance(c, str) else c.name for c in table.columns]
+        types = {c.name: c.type for c in table.columns if not isinstance(c, str) and c.type}
         if key in graph.sources:
             graph.error("KF021", f"duplicate source table '{spec.name}.{table.name}'", location)
             continue
-        graph.sources[key] = Source(spec.name, table.name, spec.schema_, columns, location)
+        graph.sources[key] = Source(spec.name, table.name, spec.schema_, columns, location, types)
 
 
 def _collect_model(graph: ProjectGraph, path: Path) -> None:

@@ -44,21 +44,45 @@ def table(schema: str, name: str) -> exp.Table:
 
 
 def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
-    """Refuse to build when a raw table or a column of its declared contract is missing."""
+    """Refuse to build when a raw table, or a column of its declared contract, is missing or mistyped."""
     problems = []
     for source in sources:
+        name = f"{source.schema}.{source.table}"
         if not warehouse.table_exists(source.schema, source.table):
-            problems.append(Diagnostic("KF510", f"source table {source.schema}.{source.table} does not exist "
-                                       "in the warehouse", source.location,
+            problems.append(Diagnostic("KF510", f"source table {name} does not exist in the warehouse",
+                                       source.location,
                                        hint="load your rows into it, or run `kpiframe demo` for demo data"))
             continue
-        missing = [c for c in source.columns if c not in warehouse.columns_of(source.schema, source.table)]
+        actual = warehouse.column_types(source.schema, source.table)
+        missing = [c for c in source.columns if c not in actual]
         if missing:
-            problems.append(Diagnostic("KF511", f"source table {source.schema}.{source.table} lacks column(s) "
-                                       f"{', '.join(missing)} of its contract", source.location,
+            problems.append(Diagnostic("KF511", f"source table {name} lacks column(s) {', '.join(missing)} "
+                                       "of its contract", source.location,
                                        hint="fix the export, or update the columns declared for it"))
+        for column, declared in source.types.items():
+            if column in actual and type_family(actual[column]) != type_family(declared):
+                problems.append(Diagnostic("KF512", f"{name}.{column} is {actual[column]} in the warehouse, "
+                                           f"the contract says {declared}", source.location,
+                                           hint="cast it when loading, or correct the declared type"))
     if problems:
         raise ProjectInvalid(problems)
+
+
+_FAMILIES = {
+    "integer": {"TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINT", "UBIGINT"},
+    "number": {"DECIMAL", "DOUBLE", "FLOAT", "BIGDECIMAL", "MONEY"},
+    "text": {"VARCHAR", "TEXT", "CHAR", "NVARCHAR", "NCHAR", "STRING"},
+    "timestamp": {"TIMESTAMP", "TIMESTAMPNTZ", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATETIME"},
+}
+
+
+def type_family(type_text: str) -> str:
+    """Types compare by family: an INTEGER column satisfies a BIGINT contract, a VARCHAR date does not."""
+    try:
+        name = exp.DataType.build(type_text, dialect="duckdb").this.name
+    except Exception:  # an exotic type name: compare it as written
+        return type_text.upper()
+    return next((family for family, members in _FAMILIES.items() if name in members), name)
 
 
 def retarget(query: exp.Query, renames: dict[tuple[str, str], str]) -> exp.Query:

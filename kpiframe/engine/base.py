@@ -40,6 +40,10 @@ class Warehouse:
         """'table', 'view' or None."""
         raise NotImplementedError
 
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        """Column name -> type as the warehouse spells it, in table order."""
+        raise NotImplementedError
+
     def columns_of(self, schema: str, name: str) -> list[str]:
         raise NotImplementedError
 

@@ -62,6 +62,12 @@ class DuckDBWarehouse(Warehouse):
             return None
         return "view" if row[0] == "VIEW" else "table"
 
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        rows = self.con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
+        return {r[0]: r[1] for r in rows}
+
     def columns_of(self, schema: str, name: str) -> list[str]:
         rows = self.con.execute(
             "select column_name from information_schema.columns where table_schema = ? and table_name = ? "

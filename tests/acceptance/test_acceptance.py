@@ -485,37 +485,43 @@ EDGE_EXPECTED: dict[str, list[tuple[Any, ...]]] = {
 }
 
 
-def test_every_example_metric_has_a_case_file() -> None:
-    metrics = {
-        "ad_spend",
-        "impressions",
-        "clicks",
-        "ctr",
-        "cpc",
-        "sessions",
-        "session_cvr",
-        "leads",
-        "mqls",
-        "lead_to_mql_rate",
-        "sqls",
-        "opportunities",
-        "pipeline",
-        "won_deals",
-        "bookings",
-        "win_rate",
-        "avg_deal_size",
-        "cost_per_lead",
-        "cost_per_mql",
-        "email_open_rate",
-        "email_click_rate",
-        "email_ctor",
-        "webinar_attendance_rate",
-        "paid_roas",
-    }
-    assert {p.stem for p in CASES_DIR.glob("*.yml")} == metrics
-    for metric in metrics:
-        month_cases = [c for c in CASES if metric in c.metrics and c.grain == "month"]
-        assert month_cases, f"no month-grain case for {metric}"
+# The example metrics of the spec and the dimension(s) each must support.
+REQUIRED_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "ad_spend": ("ad__channel",),
+    "impressions": ("ad__channel",),
+    "clicks": ("ad__channel",),
+    "ctr": ("ad__channel",),
+    "cpc": ("ad__channel",),
+    "sessions": ("session__channel",),
+    "session_cvr": ("session__channel",),
+    "leads": ("lead__channel", "lead__country"),
+    "mqls": ("lead__channel", "lead__country"),
+    "lead_to_mql_rate": ("lead__channel",),
+    "sqls": ("lead__channel",),
+    "opportunities": ("lead__channel",),
+    "pipeline": ("lead__channel",),
+    "won_deals": ("lead__channel",),
+    "bookings": ("lead__channel",),
+    "win_rate": ("lead__channel",),
+    "avg_deal_size": ("lead__channel",),
+    "cost_per_lead": (),
+    "cost_per_mql": (),
+    "email_open_rate": ("email_send__campaign_id",),
+    "email_click_rate": ("email_send__campaign_id",),
+    "email_ctor": ("email_send__campaign_id",),
+    "webinar_attendance_rate": (),
+    "paid_roas": (),
+}
+
+
+def test_cases_cover_every_example_metric() -> None:
+    assert {p.stem for p in CASES_DIR.glob("*.yml")} == set(REQUIRED_DIMENSIONS)
+    for metric, dimensions in REQUIRED_DIMENSIONS.items():
+        cases = [c for c in CASES if metric in c.metrics]
+        assert any(c.grain == "month" for c in cases), f"no month-grain case for {metric}"
+        for dimension in dimensions:
+            assert any(dimension in c.dimensions for c in cases), f"{metric} never grouped by {dimension}"
+    assert {c.grain for c in CASES} == {"day", "week", "month", "quarter", "year"}
     assert set(EDGE_EXPECTED) <= set(CASES_BY_NAME)
 
 

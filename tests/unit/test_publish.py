@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -112,3 +113,38 @@ def test_missing_warehouse_file_for_a_query(make_project, tmp_path):
     with pytest.raises(KpiframeError) as caught:
         Project.load(root, warehouse=str(tmp_path / "nope.duckdb")).query(metrics=["orders"])
     assert caught.value.diagnostic.code == "KF501"
+
+
+def test_raw_column_of_the_wrong_type(make_project):
+    root = make_project({"models/sources.yml": """
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - name: orders
+                columns: [order_id, customer_id, {name: ordered_at, type: TIMESTAMP}, amount, status]
+              - name: customers
+                columns: [customer_id, {name: region, type: VARCHAR}]
+    """})
+    con = duckdb.connect(str(root / "shop.duckdb"))
+    con.execute("alter table raw.orders alter ordered_at type varchar")
+    con.close()
+    with pytest.raises(ProjectInvalid) as caught:
+        Project.load(root).build()
+    assert "error[KF512]: raw.orders.ordered_at is VARCHAR in the warehouse, the contract says TIMESTAMP" \
+        in caught.value.render()
+
+
+def test_read_only_warehouse_file(make_project):
+    root = make_project()
+    path = root / "shop.duckdb"
+    # root ignores file modes, so as root the file is made immutable instead
+    as_root = os.geteuid() == 0
+    subprocess.run(["chattr", "+i", str(path)], check=True) if as_root else path.chmod(0o444)
+    try:
+        with pytest.raises(KpiframeError) as caught:
+            Project.load(root).build()
+        assert caught.value.diagnostic.code == "KF502"
+        assert "read-only" in caught.value.render()
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True) if as_root else path.chmod(0o644)
