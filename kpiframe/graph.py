@@ -18,6 +18,7 @@ from kpiframe.specs import (
     FILE_KINDS,
     DatasetSpec,
     MetricSpec,
+    MetricTestSpec,
     ModelSpec,
     ProjectFileOutline,
     ProjectSpec,
@@ -58,7 +59,7 @@ class Model:
 class Located:
     """A spec plus where it was written."""
 
-    spec: DatasetSpec | MetricSpec | TableSpec
+    spec: DatasetSpec | MetricSpec | TableSpec | MetricTestSpec
     location: SourceLocation
     doc: YamlDocument
     key_path: tuple[str | int, ...]
@@ -76,6 +77,7 @@ class ProjectGraph:
     datasets: dict[str, Located] = field(default_factory=dict)
     metrics: dict[str, Located] = field(default_factory=dict)
     tables: dict[str, Located] = field(default_factory=dict)
+    metric_tests: dict[str, Located] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     # model YAML is read before the SQL files: specs wait here, by name, with their location
     model_specs: dict[str, tuple[ModelSpec, SourceLocation]] = field(default_factory=dict)
@@ -144,9 +146,11 @@ def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
     elif isinstance(item, ModelSpec):
         _declare(graph, "model", item.name, location, graph.model_specs, item)
     else:
-        registry = {"datasets": graph.datasets, "metrics": graph.metrics, "tables": graph.tables}[key]
+        registry = {"datasets": graph.datasets, "metrics": graph.metrics, "tables": graph.tables,
+                    "metric_tests": graph.metric_tests}[key]
         located = Located(item, location, doc, key_path)  # type: ignore[arg-type]
-        _declare(graph, key.rstrip("s"), item.name, location, registry, located)  # type: ignore[attr-defined]
+        kind = key.removesuffix("s").replace("_", " ")
+        _declare(graph, kind, item.name, location, registry, located)  # type: ignore[attr-defined]
 
 
 def _declare(graph: ProjectGraph, kind: str, name: str, location: SourceLocation,

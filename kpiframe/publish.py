@@ -43,6 +43,13 @@ def table(schema: str, name: str) -> exp.Table:
     return exp.table_(name, db=schema, quoted=True)
 
 
+def create_statement(node: CompiledNode, name: str | None = None, query: exp.Query | None = None) -> exp.Create:
+    """CREATE OR REPLACE the node's table or view, optionally under another name or from another query."""
+    kind = "VIEW" if node.materialized == "view" else "TABLE"
+    return exp.Create(this=table(node.schema, name or node.name), kind=kind,
+                      expression=query if query is not None else node.query, replace=True)
+
+
 def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
     """Refuse to build when a raw table, or a column of its declared contract, is missing or mistyped."""
     problems = []
@@ -128,11 +135,8 @@ def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str
 def _build_staging(warehouse: Warehouse, node: CompiledNode, renames: dict[tuple[str, str], str]) -> None:
     staging = node.name + STAGING_SUFFIX
     _drop(warehouse, node.schema, staging)
-    kind = "VIEW" if node.materialized == "view" else "TABLE"
-    statement = exp.Create(this=table(node.schema, staging), kind=kind,
-                           expression=retarget(node.query, renames), replace=True)
     try:
-        warehouse.execute(statement)
+        warehouse.execute(create_statement(node, staging, retarget(node.query, renames)))
     except WarehouseError as exc:
         raise KpiframeError(f"{node.kind} '{node.name}' failed: {exc.diagnostic.message}", code="KF504",
                             hint=f"defined in {node.path}; nothing was published") from None
@@ -143,7 +147,7 @@ def _swap_in(warehouse: Warehouse, node: CompiledNode) -> int:
     if node.materialized == "view":
         # a view stores its query: recreate it over the live names rather than renaming the staging view
         _drop(warehouse, node.schema, node.name + STAGING_SUFFIX)
-        warehouse.execute(exp.Create(this=table(node.schema, node.name), kind="VIEW", expression=node.query))
+        warehouse.execute(create_statement(node))
         return -1
     rename = exp.Alter(this=table(node.schema, node.name + STAGING_SUFFIX), kind="TABLE",
                        actions=[exp.AlterRename(this=exp.table_(node.name, quoted=True))])

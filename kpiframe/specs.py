@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -156,6 +156,25 @@ class TableSpec(Spec):
     dimensions: list[str] = []
 
 
+class MetricExpectationSpec(Spec):
+    """One metric request of a metric test and the complete set of rows it must return."""
+
+    metrics: list[str]
+    dimensions: list[str] = []
+    grain: Grain = "month"
+    where: str | None = None
+    rows: list[dict[str, Any]]
+
+
+class MetricTestSpec(Spec):
+    """Given a few rows per raw table, expect these values of these metrics (runs in memory)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    given: dict[str, list[dict[str, Any]]]
+    expect: list[MetricExpectationSpec]
+
+
 class ProjectFileSpec(Spec):
     """Any YAML file under models/ or metrics/: each top-level key is a list of one kind of object."""
 
@@ -164,6 +183,7 @@ class ProjectFileSpec(Spec):
     datasets: list[DatasetSpec] = []
     metrics: list[MetricSpec] = []
     tables: list[TableSpec] = []
+    metric_tests: list[MetricTestSpec] = []
 
 
 class ProjectFileOutline(Spec):
@@ -174,7 +194,8 @@ class ProjectFileOutline(Spec):
     datasets: list[None] = []
     metrics: list[None] = []
     tables: list[None] = []
+    metric_tests: list[None] = []
 
 
 FILE_KINDS: dict[str, type[Spec]] = {"sources": SourceSpec, "models": ModelSpec, "datasets": DatasetSpec,
-                                     "metrics": MetricSpec, "tables": TableSpec}
+                                     "metrics": MetricSpec, "tables": TableSpec, "metric_tests": MetricTestSpec}

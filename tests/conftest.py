@@ -23,7 +23,9 @@ SHOP_PROJECT = {
           - name: raw
             schema: raw
             tables:
-              - {name: orders, columns: [order_id, customer_id, ordered_at, amount, status]}
+              - name: orders
+                columns: [order_id, customer_id, {name: ordered_at, type: TIMESTAMP},
+                          {name: amount, type: "DECIMAL(10,2)"}, status]
               - {name: customers, columns: [customer_id, region]}
     """,
     "models/stg_orders.sql": "select * from {{ source('raw', 'orders') }} where status <> 'test'",
@@ -114,3 +116,24 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+SHOP_METRIC_TEST = """
+    metric_tests:
+      - name: revenue_by_region
+        description: Test orders are dropped; unknown customers form the NULL region.
+        given:
+          raw.orders:
+            - {order_id: a, customer_id: c1, ordered_at: 2026-01-03 10:00:00, amount: 10, status: paid}
+            - {order_id: b, customer_id: zz, ordered_at: 2026-01-04 10:00:00, amount: 5, status: paid}
+            - {order_id: c, customer_id: c1, ordered_at: 2026-01-05 10:00:00, amount: 99, status: test}
+          raw.customers:
+            - {customer_id: c1, region: emea}
+        expect:
+          - metrics: [revenue, orders]
+            dimensions: [customer__region]
+            grain: month
+            rows:
+              - {period_start: 2026-01-01, customer__region: emea, revenue: 10, orders: 1}
+              - {period_start: 2026-01-01, customer__region: null, revenue: 5, orders: 1}
+"""

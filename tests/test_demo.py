@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,10 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-if importlib.util.find_spec("kpiframe") is None:  # running from outside the repository, package not installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kpiframe.demo import generate_demo  # noqa: E402
+from kpiframe.demo import generate_demo
 
 # The contract of raw-data.md, written out again here so that the generator is checked against it.
 CONTRACT: dict[str, list[tuple[str, str]]] = {

@@ -184,3 +184,20 @@ def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
         rows.append(("table", f"{graph.config.schemas.metrics}.{name}", getattr(spec, "grain", ""),
                      located.location.path, spec.description or ""))
     click.echo(render(QueryResult(["kind", "name", "type", "file", "description"], rows), fmt))
+
+
+@main.command(name="test")
+@project_options
+@click.option("--select", default=None, help="Run only the metric test of this name.")
+@handle_errors
+def test_command(project_dir: str, warehouse: str | None, select: str | None) -> None:
+    """Run the project's metric tests (in memory, isolated from the warehouse)."""
+    from kpiframe.cli.reports import render_metric_tests
+    from kpiframe.metric_tests import run_metric_tests
+
+    project = load(project_dir, warehouse)
+    results = run_metric_tests(project.graph, project.layer, select)
+    text, failed = render_metric_tests(results)
+    click.echo(text)
+    if failed:
+        sys.exit(3)
