@@ -69,6 +69,16 @@ class Located:
 
 
 @dataclass
+class ExpectationItems:
+    items: list[Any]
+    doc: YamlDocument
+    key_path: tuple[str | int, ...]
+
+    def locate(self, path: tuple[str | int, ...]) -> SourceLocation:
+        return self.doc.locate((*self.key_path, *path))
+
+
+@dataclass
 class ProjectGraph:
     root: Path
     config: ProjectSpec
@@ -81,6 +91,9 @@ class ProjectGraph:
     order: list[str] = field(default_factory=list)
     # model YAML is read before the SQL files: specs wait here, by name, with their location
     model_specs: dict[str, tuple[ModelSpec, SourceLocation]] = field(default_factory=dict)
+    # ("source"|"model"|"table", name) -> the raw YAML items under `expectations:` and where they are
+    expectation_items: dict[tuple[str, str], ExpectationItems] = field(default_factory=dict)
+    expectations: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # parsed kpiframe.quality
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None,
@@ -111,6 +124,9 @@ def load_graph(root: Path) -> ProjectGraph:
     from kpiframe.semantic import validate_semantics  # semantic checks need the resolved models
 
     validate_semantics(graph)
+    from kpiframe.checks import parse_project_expectations
+
+    graph.expectations = parse_project_expectations(graph)
     if graph.has_errors:
         raise ProjectInvalid(graph.diagnostics)
     return graph
@@ -141,6 +157,7 @@ def _collect_yaml(graph: ProjectGraph, path: Path) -> None:
 def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
               key_path: tuple[str | int, ...]) -> None:
     location = doc.locate(key_path)
+    _keep_expectations(graph, item, doc, key_path)
     if isinstance(item, SourceSpec):
         _add_source(graph, item, location)
     elif isinstance(item, ModelSpec):
@@ -151,6 +168,19 @@ def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
         located = Located(item, location, doc, key_path)  # type: ignore[arg-type]
         kind = key.removesuffix("s").replace("_", " ")
         _declare(graph, kind, item.name, location, registry, located)  # type: ignore[attr-defined]
+
+
+def _keep_expectations(graph: ProjectGraph, item: object, doc: YamlDocument,
+                       key_path: tuple[str | int, ...]) -> None:
+    if isinstance(item, SourceSpec):
+        for index, source_table in enumerate(item.tables):
+            if source_table.expectations:
+                graph.expectation_items[("source", f"{item.schema_}.{source_table.name}")] = ExpectationItems(
+                    source_table.expectations, doc, (*key_path, "tables", index, "expectations"))
+    elif isinstance(item, (ModelSpec, TableSpec)) and item.expectations:
+        kind = "model" if isinstance(item, ModelSpec) else "table"
+        graph.expectation_items[(kind, item.name)] = ExpectationItems(
+            item.expectations, doc, (*key_path, "expectations"))
 
 
 def _declare(graph: ProjectGraph, kind: str, name: str, location: SourceLocation,

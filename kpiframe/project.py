@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+from kpiframe.checks import ExpectationRun, store_results, write_results
 from kpiframe.compile import CompiledNode, compile_nodes, write_target
 from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
@@ -23,6 +25,7 @@ class Project:
     graph: ProjectGraph
     layer: SemanticLayer
     warehouse_spec: WarehouseSpec
+    last_expectation_results: list[Any] = field(default_factory=list)
 
     @classmethod
     def load(cls, project_dir: str | Path = ".", warehouse: str | None = None) -> Project:
@@ -47,15 +50,53 @@ class Project:
     def compile(self, dialect: str = "duckdb") -> Path:
         return write_target(self.graph, self.layer, self.nodes(), dialect)
 
-    def build(self, progress: Progress | None = None, check: NodeCheck | None = None) -> BuildResult:
-        """Build every model and publish every metric table; all or nothing."""
+    def build(self, progress: Progress | None = None, check: NodeCheck | None = None,
+              junit_xml: str | None = None) -> BuildResult:
+        """Build every model and publish every metric table; all or nothing.
+
+        Expectations run on sources first, then on each node right after it is built; a failed
+        `error` expectation raises ExpectationsFailed and nothing is published.
+        """
         nodes = self.nodes()
+        run = ExpectationRun(self.graph.expectations)
+        self.last_expectation_results = run.results
+
+        def check_node(warehouse: Warehouse, node: CompiledNode, physical: str) -> None:
+            run.check_node(warehouse, node, physical)
+            if check:
+                check(warehouse, node, physical)
+
         warehouse = self.connect()
+        run_id = "not-started"
         try:
             check_sources(warehouse, self.used_sources())
-            return run_build(warehouse, nodes, project_hash(nodes), self.root, progress=progress, check=check)
+            run.check_sources(warehouse, self.graph)
+            result = run_build(warehouse, nodes, project_hash(nodes), self.root, progress=progress,
+                               check=check_node)
+            run_id = result.run_id
+            return result
+        finally:
+            if run.results or self.graph.expectations:
+                store_results(warehouse, run_id, run.results)
+                write_results(self.root, run_id, run.results, junit_xml)
+            warehouse.close()
+
+    def test(self, junit_xml: str | None = None) -> list[Any]:
+        """Run every expectation against the warehouse as it is, building nothing."""
+        run = ExpectationRun(self.graph.expectations)
+        warehouse = self.connect()
+        try:
+            for (kind, name) in sorted(self.graph.expectations):
+                schema = {"model": self.graph.config.schemas.models,
+                          "table": self.graph.config.schemas.metrics}.get(kind)
+                source_schema, _, source_table = name.partition(".")
+                run.check_table(warehouse, (kind, name), schema or source_schema,
+                                name if schema else source_table)
+            store_results(warehouse, "test", run.results)
+            write_results(self.root, "test", run.results, junit_xml)
         finally:
             warehouse.close()
+        return run.results
 
     def request(self, metrics: list[str] | tuple[str, ...], dimensions: list[str] | tuple[str, ...] = (),
                 grain: str = "month", start: date | str | None = None, end: date | str | None = None,

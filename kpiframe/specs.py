@@ -59,6 +59,7 @@ class SourceTableSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
     columns: list[str | ColumnSpec] = []
+    expectations: list[Any] = []  # checked by kpiframe.quality, which knows every expectation's shape
 
 
 class SourceSpec(Spec):
@@ -74,6 +75,7 @@ class ModelSpec(Spec):
     materialized: Literal["table", "view"] = "table"
     tags: list[str] = []
     columns: list[ColumnSpec] = []
+    expectations: list[Any] = []
 
 
 # --- metrics/*.yml ---------------------------------------------------------------------------------------
@@ -154,6 +156,7 @@ class TableSpec(Spec):
     grain: Grain = "month"
     metrics: list[str]
     dimensions: list[str] = []
+    expectations: list[Any] = []
 
 
 class MetricExpectationSpec(Spec):

@@ -95,22 +95,35 @@ def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> No
 
 @main.command()
 @project_options
+@click.option("--junit-xml", default=None, type=click.Path(dir_okay=False),
+              help="Write expectation results as JUnit XML.")
 @handle_errors
-def build(project_dir: str, warehouse: str | None) -> None:
-    """Build every model in dependency order and publish the metric tables."""
+def build(project_dir: str, warehouse: str | None, junit_xml: str | None) -> None:
+    """Build every model in dependency order, check expectations, publish the metric tables."""
     project = load(project_dir, warehouse)
     started = time.perf_counter()
 
     def progress(name: str, index: int, total: int) -> None:
         click.echo(f"  [{index}/{total}] {name}", err=True)
 
-    result = project.build(progress)
+    try:
+        result = project.build(progress, junit_xml=junit_xml)
+    finally:
+        _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render
     from kpiframe.engine import QueryResult
 
     rows = QueryResult(["table", "rows"], sorted(result.rows.items()))
-    click.echo(render(rows, "table", title="built"))
-    click.echo(f"build finished in {time.perf_counter() - started:.1f}s into {project.warehouse_spec.path}")
+    click.echo(render(rows, "table", title="published"))
+    click.echo(f"build {result.run_id} finished in {time.perf_counter() - started:.1f}s "
+               f"into {project.warehouse_spec.path}")
+
+
+def _print_expectations(results: list[Any]) -> None:
+    if results:
+        from kpiframe.quality import render_results
+
+        click.echo(render_results(results))
 
 
 @main.command(name="compile")
@@ -189,9 +202,13 @@ def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
 @main.command(name="test")
 @project_options
 @click.option("--select", default=None, help="Run only the metric test of this name.")
+@click.option("--junit-xml", default=None, type=click.Path(dir_okay=False),
+              help="Write expectation results as JUnit XML.")
+@click.option("--metrics-only", is_flag=True, help="Run only the metric tests (no warehouse needed).")
 @handle_errors
-def test_command(project_dir: str, warehouse: str | None, select: str | None) -> None:
-    """Run the project's metric tests (in memory, isolated from the warehouse)."""
+def test_command(project_dir: str, warehouse: str | None, select: str | None, junit_xml: str | None,
+                 metrics_only: bool) -> None:
+    """Run the metric tests (in memory) and the expectations (against the warehouse as it is)."""
     from kpiframe.cli.reports import render_metric_tests
     from kpiframe.metric_tests import run_metric_tests
 
@@ -199,5 +216,9 @@ def test_command(project_dir: str, warehouse: str | None, select: str | None) ->
     results = run_metric_tests(project.graph, project.layer, select)
     text, failed = render_metric_tests(results)
     click.echo(text)
+    if project.graph.expectations and not metrics_only and not select:
+        checked = project.test(junit_xml)
+        _print_expectations(checked)
+        failed += sum(1 for r in checked if not r.success and r.expectation.severity == "error")
     if failed:
         sys.exit(3)

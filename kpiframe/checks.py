@@ -1,0 +1,127 @@
+"""Data-quality expectations inside builds and `kpiframe test`: what runs where, and what is kept.
+
+Sources are checked before anything is built; each model and metric table right after it is built
+(on its staging table, before anything downstream reads it). A failed `error` expectation stops the
+build, so nothing is published; a failed `warn` is reported and the build goes on. Every result is
+kept: target/run_results.json, optional JUnit XML, and the warehouse table kpiframe.expectation_results.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from kpiframe.compile import CompiledNode
+from kpiframe.engine import Warehouse
+from kpiframe.errors import ExpectationsFailed
+from kpiframe.graph import ProjectGraph
+
+if TYPE_CHECKING:
+    from kpiframe.quality import Expectation, ExpectationResult
+
+RESULTS_TABLE = ("kpiframe", "expectation_results")
+RESULT_COLUMNS = {"run_id": "VARCHAR", "checked_at": "TIMESTAMP", "target": "VARCHAR", "expectation": "VARCHAR",
+                  "severity": "VARCHAR", "success": "BOOLEAN", "observed_value": "VARCHAR",
+                  "element_count": "BIGINT", "unexpected_count": "BIGINT", "unexpected_percent": "DOUBLE",
+                  "error": "VARCHAR"}
+
+
+def parse_project_expectations(graph: ProjectGraph) -> dict[tuple[str, str], list[Expectation]]:
+    """Parse every `expectations:` list; problems go to the graph's diagnostics like any other."""
+    if not graph.expectation_items:
+        return {}
+    from kpiframe.quality import parse_expectations  # no Great Expectations import: parsing is ours
+
+    parsed: dict[tuple[str, str], list[Expectation]] = {}
+    for (kind, name), items in graph.expectation_items.items():
+        expectations, problems = parse_expectations(items.items, f"{kind} {name}", items.locate)
+        graph.diagnostics.extend(problems)
+        parsed[(kind, name)] = expectations
+    return parsed
+
+
+@dataclass
+class ExpectationRun:
+    """Runs expectations as a build goes, collecting every result."""
+
+    expectations: dict[tuple[str, str], list[Expectation]]
+    results: list[ExpectationResult] = field(default_factory=list)
+
+    def check_table(self, warehouse: Warehouse, key: tuple[str, str], schema: str, table: str) -> None:
+        expectations = self.expectations.get(key)
+        if not expectations:
+            return
+        from kpiframe.quality import run_expectations
+
+        con = getattr(warehouse, "con", None)
+        path = getattr(warehouse, "path", "")
+        self.results += run_expectations(con, path, schema, table, expectations)  # type: ignore[arg-type]
+
+    def check_sources(self, warehouse: Warehouse, graph: ProjectGraph) -> None:
+        for (kind, name), _ in sorted(self.expectations.items()):
+            if kind == "source":
+                schema, _, table = name.partition(".")
+                self.check_table(warehouse, (kind, name), schema, table)
+        self.stop_on_errors()
+
+    def check_node(self, warehouse: Warehouse, node: CompiledNode, physical_name: str) -> None:
+        self.check_table(warehouse, (node.kind, node.name), node.schema, physical_name)
+        self.stop_on_errors()
+
+    @property
+    def failed_errors(self) -> list[ExpectationResult]:
+        return [r for r in self.results if not r.success and r.expectation.severity == "error"]
+
+    def stop_on_errors(self) -> None:
+        failed = self.failed_errors
+        if failed:
+            names = ", ".join(sorted({f"{r.expectation.kind} on {r.expectation.target}" for r in failed})[:5])
+            raise ExpectationsFailed(f"{len(failed)} expectation(s) of severity error failed: {names}",
+                                     code="KF600", hint="nothing was published; see the summary above")
+
+
+def write_results(root: Path, run_id: str, results: list[ExpectationResult], junit_path: str | None) -> Path:
+    from kpiframe.quality import junit_xml, results_json
+
+    target = root / "target"
+    target.mkdir(exist_ok=True)
+    path = target / "run_results.json"
+    payload = {"run_id": run_id, "generated_at": datetime.now(timezone.utc).isoformat(),
+               "results": results_json(results)}
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    if junit_path:
+        Path(junit_path).write_text(junit_xml(results, "kpiframe"), encoding="utf-8")
+    return path
+
+
+def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationResult]) -> None:
+    """Append results to kpiframe.expectation_results so BI tools can chart data quality over time."""
+    table = exp.table_(RESULTS_TABLE[1], db=RESULTS_TABLE[0], quoted=True)
+    warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(RESULTS_TABLE[0], quoted=True)),
+                                 kind="SCHEMA", exists=True))
+    warehouse.execute(exp.Create(this=exp.Schema(this=table, expressions=[
+        exp.ColumnDef(this=exp.to_identifier(n, quoted=True), kind=exp.DataType.build(t))
+        for n, t in RESULT_COLUMNS.items()]), kind="TABLE", exists=True))
+    if not results:
+        return
+    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    rows = [exp.Tuple(expressions=[_literal(v) for v in (
+        run_id, now, r.expectation.target, r.expectation.kind, r.expectation.severity, r.success,
+        None if r.observed_value is None else json.dumps(r.observed_value, default=str),
+        r.element_count, r.unexpected_count, r.unexpected_percent, r.error)]) for r in results]
+    warehouse.execute(exp.Insert(this=table, expression=exp.Values(expressions=rows)))
+
+
+def _literal(value: Any) -> exp.Expr:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
