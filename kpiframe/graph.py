@@ -79,6 +79,18 @@ class ExpectationItems:
 
 
 @dataclass
+class KpiItem:
+    """A raw YAML item of trees:, targets: or benchmarks:, parsed later by kpiframe.kpi."""
+
+    data: Any
+    doc: YamlDocument
+    key_path: tuple[str | int, ...]
+
+    def locate(self, path: tuple[str | int, ...] = ()) -> SourceLocation:
+        return self.doc.locate((*self.key_path, *path))
+
+
+@dataclass
 class ProjectGraph:
     root: Path
     config: ProjectSpec
@@ -94,6 +106,7 @@ class ProjectGraph:
     # ("source"|"model"|"table", name) -> the raw YAML items under `expectations:` and where they are
     expectation_items: dict[tuple[str, str], ExpectationItems] = field(default_factory=dict)
     expectations: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # parsed kpiframe.quality
+    kpi_items: dict[str, list[KpiItem]] = field(default_factory=dict)  # "trees"|"targets"|"benchmarks"
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None,
@@ -147,6 +160,9 @@ def _collect_yaml(graph: ProjectGraph, path: Path) -> None:
     outline = {key: [None] * len(value) if isinstance(value, list) else value for key, value in doc.data.items()}
     if validate_spec(ProjectFileOutline, outline, doc, (), graph.diagnostics) is None:
         return
+    for key in ("trees", "targets", "benchmarks"):
+        for index, raw in enumerate(doc.data.get(key) or []):
+            graph.kpi_items.setdefault(key, []).append(KpiItem(raw, doc, (key, index)))
     for key, spec_class in FILE_KINDS.items():
         for index, raw in enumerate(doc.data.get(key) or []):
             item = validate_spec(spec_class, raw, doc, (key, index), graph.diagnostics)

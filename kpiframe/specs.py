@@ -46,6 +46,7 @@ class ProjectSpec(Spec):
     schemas: SchemasSpec = Field(default_factory=SchemasSpec)
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     vars: dict[str, str | int | float | bool | None] = {}
+    kpi: dict[str, Any] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
 
 
 # --- models/*.yml ----------------------------------------------------------------------------------------
@@ -187,6 +188,9 @@ class ProjectFileSpec(Spec):
     metrics: list[MetricSpec] = []
     tables: list[TableSpec] = []
     metric_tests: list[MetricTestSpec] = []
+    trees: list[Any] = []  # KPI trees, targets and benchmarks: shapes checked by kpiframe.kpi
+    targets: list[Any] = []
+    benchmarks: list[Any] = []
 
 
 class ProjectFileOutline(Spec):
@@ -198,6 +202,9 @@ class ProjectFileOutline(Spec):
     metrics: list[None] = []
     tables: list[None] = []
     metric_tests: list[None] = []
+    trees: list[None] = []
+    targets: list[None] = []
+    benchmarks: list[None] = []
 
 
 FILE_KINDS: dict[str, type[Spec]] = {"sources": SourceSpec, "models": ModelSpec, "datasets": DatasetSpec,

@@ -222,3 +222,20 @@ def test_command(project_dir: str, warehouse: str | None, select: str | None, ju
         failed += sum(1 for r in checked if not r.success and r.expectation.severity == "error")
     if failed:
         sys.exit(3)
+
+
+def _register_extensions() -> None:
+    """Command groups that live in their own modules (KPI trees, ...), added when present."""
+    import importlib
+
+    for module_name in ("kpiframe.cli.kpi_commands",):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(main)
+
+
+_register_extensions()
