@@ -16,9 +16,6 @@ from kpiframe.errors import Diagnostic, ProjectInvalid, Severity, SourceLocation
 from kpiframe.loader import YamlDocument, discover, parse_yaml, read_text
 from kpiframe.specs import (
     FILE_KINDS,
-    DatasetSpec,
-    MetricSpec,
-    MetricTestSpec,
     ModelSpec,
     ProjectFileOutline,
     ProjectSpec,
@@ -49,6 +46,7 @@ class Model:
     tree: exp.Query | None = None
     refs: list[str] = field(default_factory=list)
     sources: list[tuple[str, str]] = field(default_factory=list)
+    generated: bool = False  # built from a definition or funnel, not from a SQL file
 
     @property
     def content_hash(self) -> str:
@@ -59,7 +57,7 @@ class Model:
 class Located:
     """A spec plus where it was written."""
 
-    spec: DatasetSpec | MetricSpec | TableSpec | MetricTestSpec
+    spec: Any  # DatasetSpec | MetricSpec | TableSpec | MetricTestSpec | DefinitionSpec | FunnelSpec
     location: SourceLocation
     doc: YamlDocument
     key_path: tuple[str | int, ...]
@@ -100,6 +98,8 @@ class ProjectGraph:
     metrics: dict[str, Located] = field(default_factory=dict)
     tables: dict[str, Located] = field(default_factory=dict)
     metric_tests: dict[str, Located] = field(default_factory=dict)
+    definitions: dict[str, Located] = field(default_factory=dict)
+    funnels: dict[str, Located] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     # model YAML is read before the SQL files: specs wait here, by name, with their location
     model_specs: dict[str, tuple[ModelSpec, SourceLocation]] = field(default_factory=dict)
@@ -131,8 +131,14 @@ def load_graph(root: Path) -> ProjectGraph:
     if not graph.models and not graph.metrics and not graph.diagnostics:
         graph.error("KF020", "the project is empty: no models/*.sql and no metrics in metrics/*.yml",
                     SourceLocation("kpi_project.yml"), hint="see docs/project-format.md to add a first model")
+    from kpiframe.definitions import expand_definitions
+    from kpiframe.funnels import expand_funnels
+
+    expand_definitions(graph)
+    expand_funnels(graph)
     for model in graph.models.values():
-        _render_model(graph, model, templater)
+        if not model.generated:
+            _render_model(graph, model, templater)
     graph.order = _topological_order(graph)
     from kpiframe.semantic import validate_semantics  # semantic checks need the resolved models
 
@@ -180,8 +186,9 @@ def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
         _declare(graph, "model", item.name, location, graph.model_specs, item)
     else:
         registry = {"datasets": graph.datasets, "metrics": graph.metrics, "tables": graph.tables,
-                    "metric_tests": graph.metric_tests}[key]
-        located = Located(item, location, doc, key_path)  # type: ignore[arg-type]
+                    "metric_tests": graph.metric_tests, "definitions": graph.definitions,
+                    "funnels": graph.funnels}[key]
+        located = Located(item, location, doc, key_path)
         kind = key.removesuffix("s").replace("_", " ")
         _declare(graph, kind, item.name, location, registry, located)  # type: ignore[attr-defined]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlglot import exp
 
 from kpiframe.checks import ExpectationRun, store_results, write_results
 from kpiframe.compile import CompiledNode, compile_nodes, write_target
@@ -116,6 +118,38 @@ class Project:
             return warehouse.query(tree)
         finally:
             warehouse.close()
+
+    def funnel(self, name: str | None = None, grain: str = "month", dimensions: tuple[str, ...] = (),
+               start: date | None = None, end: date | None = None) -> tuple[QueryResult, dict[str, Any] | None]:
+        """A funnel's rows per cohort and stage, and its bottleneck among cohorts whose window has closed."""
+        from kpiframe.definitions import DefinitionProblem
+        from kpiframe.errors import QueryError
+        from kpiframe.funnels import FunnelRequest, find_bottleneck, funnel_query, located_funnel
+
+        located = located_funnel(self.graph, name)
+        spec = located.spec
+        try:
+            tree = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, tuple(dimensions), start, end))
+            # the bottleneck compares with history, so it reads every cohort up to the end, not only those shown
+            history = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, (), None, end))
+        except DefinitionProblem as problem:
+            raise QueryError(str(problem), code="KF922", hint=problem.hint) from None
+        warehouse = self.connect(read_only=True)
+        try:
+            result = warehouse.query(tree)
+            every_cohort = warehouse.query(history)
+            latest = warehouse.query(exp.select(exp.Max(this=exp.column("entered_at"))).from_(
+                exp.table_(f"funnel_{spec.name}", db=self.graph.config.schemas.models, quoted=True)))
+        finally:
+            warehouse.close()
+        newest = latest.rows[0][0]
+        mature_before = (newest - timedelta(days=spec.window_days)).date() if newest else None
+        found = find_bottleneck(every_cohort.as_dicts(), [s.name for s in spec.stages], mature_before)
+        bottleneck = None if found is None else {
+            "cohort_start": found.cohort_start.isoformat(), "step": found.stage, "conversion": found.conversion,
+            "trailing_average": found.trailing, "trailing_cohorts": found.cohorts,
+            "change_points": 100 * found.drop}
+        return result, bottleneck
 
     def units(self) -> dict[str, str]:
         """Each metric's unit, also for its comparison columns, so people see 6.9 % rather than 0.069."""

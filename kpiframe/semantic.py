@@ -182,7 +182,7 @@ def validate_semantics(graph: ProjectGraph) -> None:
     """Check datasets, metrics and published tables; each problem lands in graph.diagnostics."""
     layer = SemanticLayer(graph)
     for located in graph.datasets.values():
-        model = located.spec.model  # type: ignore[union-attr]
+        model = located.spec.model
         if model not in graph.models:
             message, hint = unknown("model", model, graph.models)
             graph.error("KF104", message, located.at("model"), hint)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -179,6 +180,84 @@ class MetricTestSpec(Spec):
     expect: list[MetricExpectationSpec]
 
 
+class ApprovalSpec(Spec):
+    team: str
+    by: str
+    on: date
+
+
+class EngagementSpec(Spec):
+    """Points per activity, counted inside a window that opens when the entity enters."""
+
+    dataset: str = Field(pattern=NAME_PATTERN)
+    type_column: str
+    points: dict[str, float]
+    window_days: int = Field(gt=0)
+
+
+class SlaSpec(Spec):
+    """The hand-over promise: the other team accepts a qualified entity within `hours`."""
+
+    hours: float = Field(gt=0)
+    dataset: str = Field(pattern=NAME_PATTERN)
+    time: str
+    filter: str | None = None
+
+
+class RuleSpec(Spec):
+    fit: list[str] = []
+    engagement: EngagementSpec
+    threshold: float
+
+
+class DefinitionVersionSpec(Spec):
+    version: int = Field(ge=1)
+    effective: date
+    change_note: str | None = None
+    approvals: list[ApprovalSpec] = []
+    rule: RuleSpec
+    sla: SlaSpec | None = None
+
+
+class DefinitionSpec(Spec):
+    """A shared, owned, versioned rule such as the MQL definition."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    entity: str = Field(pattern=NAME_PATTERN)
+    dataset: str = Field(pattern=NAME_PATTERN)
+    owners: list[str] = Field(min_length=1)
+    current: int
+    versions: list[DefinitionVersionSpec] = Field(min_length=1)
+
+
+class FunnelStageSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    dataset: str | None = None
+    time: str | None = None
+    filter: str | None = None
+    definition: str | None = None
+    version: int | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FunnelStageSpec:
+        if (self.definition is None) == (self.time is None):
+            raise ValueError("a stage takes its time either from `time` (with an optional `dataset`) "
+                             "or from a `definition`")
+        return self
+
+
+class FunnelSpec(Spec):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    entity: str = Field(pattern=NAME_PATTERN)
+    dataset: str = Field(pattern=NAME_PATTERN)
+    window_days: int = Field(gt=0)
+    count_by: Literal["cohort", "period"] = "cohort"
+    dimensions: list[str] = []
+    stages: list[FunnelStageSpec] = Field(min_length=2)
+
+
 class ProjectFileSpec(Spec):
     """Any YAML file under models/ or metrics/: each top-level key is a list of one kind of object."""
 
@@ -188,6 +267,8 @@ class ProjectFileSpec(Spec):
     metrics: list[MetricSpec] = []
     tables: list[TableSpec] = []
     metric_tests: list[MetricTestSpec] = []
+    definitions: list[DefinitionSpec] = []
+    funnels: list[FunnelSpec] = []
     trees: list[Any] = []  # KPI trees, targets and benchmarks: shapes checked by kpiframe.kpi
     targets: list[Any] = []
     benchmarks: list[Any] = []
@@ -202,10 +283,13 @@ class ProjectFileOutline(Spec):
     metrics: list[None] = []
     tables: list[None] = []
     metric_tests: list[None] = []
+    definitions: list[None] = []
+    funnels: list[None] = []
     trees: list[None] = []
     targets: list[None] = []
     benchmarks: list[None] = []
 
 
 FILE_KINDS: dict[str, type[Spec]] = {"sources": SourceSpec, "models": ModelSpec, "datasets": DatasetSpec,
-                                     "metrics": MetricSpec, "tables": TableSpec, "metric_tests": MetricTestSpec}
+                                     "metrics": MetricSpec, "tables": TableSpec, "metric_tests": MetricTestSpec,
+                                     "definitions": DefinitionSpec, "funnels": FunnelSpec}

@@ -135,6 +135,10 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     """Validate the project and write compiled SQL and manifest.json under target/."""
     project = load(project_dir, warehouse)
     manifest = project.compile(dialect)
+    from kpiframe.definitions import LOCK_FILE, write_lock
+
+    for locked in write_lock(project.graph):
+        click.echo(f"locked the rule of {locked} in {LOCK_FILE} (commit it: a locked rule cannot change)")
     click.echo(f"compiled {len(project.graph.models)} models, {len(project.graph.metrics)} metrics, "
                f"{len(project.graph.tables)} tables for {dialect} -> {manifest.parent}")
 
@@ -169,6 +173,39 @@ def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dim
     from kpiframe.cli.output import render
 
     click.echo(render(project.query(**request), fmt, units=project.units()))
+
+
+@main.command()
+@project_options
+@click.argument("name", required=False)
+@click.option("--by", "dimensions", multiple=True, help="A dimension of the funnel (e.g. channel).")
+@click.option("--cohort", "grain", default="month", show_default=True,
+              type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]))
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First cohort to show.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last cohort to show.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table")
+@handle_errors
+def funnel(project_dir: str, warehouse: str | None, name: str | None, dimensions: tuple[str, ...], grain: str,
+           start: Any, end: Any, fmt: str) -> None:
+    """Show a funnel per cohort and stage, and flag the bottleneck."""
+    import json
+
+    from kpiframe.cli.output import render
+
+    project = load(project_dir, warehouse)
+    result, bottleneck = project.funnel(name, grain=grain, dimensions=dimensions,
+                                        start=start.date() if start else None, end=end.date() if end else None)
+    units = {"conversion_from_previous": "percent", "conversion_from_first": "percent"}
+    if fmt == "json":
+        rows = json.loads(render(result, "json"))
+        click.echo(json.dumps({"rows": rows, "bottleneck": bottleneck}, indent=2, default=str))
+        return
+    click.echo(render(result, fmt, units=units))
+    if bottleneck:
+        line = (f"bottleneck: {bottleneck['step']} in the {bottleneck['cohort_start']} cohort: "
+                f"{bottleneck['conversion']:.1%} vs {bottleneck['trailing_average']:.1%} over the "
+                f"{bottleneck['trailing_cohorts']} cohorts before ({bottleneck['change_points']:+.1f} pts)")
+        click.echo(line, err=fmt == "csv")
 
 
 @main.command(name="list")

@@ -31,7 +31,7 @@ WITH scan_ad_spend_1 AS (
 ), scan_mql_v1_4 AS (
   SELECT
     CAST(DATE_TRUNC(`t`.`qualified_at`, MONTH) AS DATE) AS `period_start`,
-    COUNT(`t`.`lead_id`) AS `m7_mql_count`
+    COUNT(`t`.`lead_id`) AS `m7_mql_v1_count`
   FROM `analytics`.`mql_v1` AS `t`
   WHERE
     NOT `t`.`qualified_at` IS NULL
@@ -99,8 +99,8 @@ SELECT
   COALESCE(`m4_session_count`, 0) AS `sessions`,
   COALESCE(`m5_session_count`, 0) / NULLIF(COALESCE(`m4_session_count`, 0), 0) AS `session_cvr`,
   COALESCE(`m6_lead_count`, 0) AS `leads`,
-  COALESCE(`m7_mql_count`, 0) AS `mqls`,
-  COALESCE(`m7_mql_count`, 0) / NULLIF(COALESCE(`m6_lead_count`, 0), 0) AS `lead_to_mql_rate`,
+  COALESCE(`m7_mql_v1_count`, 0) AS `mqls`,
+  COALESCE(`m7_mql_v1_count`, 0) / NULLIF(COALESCE(`m6_lead_count`, 0), 0) AS `lead_to_mql_rate`,
   (
     COALESCE(`m1_spend`, 0)
   ) / NULLIF((
@@ -109,7 +109,7 @@ SELECT
   (
     COALESCE(`m1_spend`, 0)
   ) / NULLIF((
-    COALESCE(`m7_mql_count`, 0)
+    COALESCE(`m7_mql_v1_count`, 0)
   ), 0) AS `cost_per_mql`,
   (
     COALESCE(`m8_closed_amount`, 0)
@@ -129,7 +129,7 @@ FROM (
     MAX(`m4_session_count`) AS `m4_session_count`,
     MAX(`m5_session_count`) AS `m5_session_count`,
     MAX(`m6_lead_count`) AS `m6_lead_count`,
-    MAX(`m7_mql_count`) AS `m7_mql_count`,
+    MAX(`m7_mql_v1_count`) AS `m7_mql_v1_count`,
     MAX(`m8_closed_amount`) AS `m8_closed_amount`,
     MAX(`m9_send_count`) AS `m9_send_count`,
     MAX(`m10_send_count`) AS `m10_send_count`,
@@ -146,7 +146,7 @@ FROM (
       NULL AS `m4_session_count`,
       NULL AS `m5_session_count`,
       NULL AS `m6_lead_count`,
-      NULL AS `m7_mql_count`,
+      NULL AS `m7_mql_v1_count`,
       NULL AS `m8_closed_amount`,
       NULL AS `m9_send_count`,
       NULL AS `m10_send_count`,
@@ -164,7 +164,7 @@ FROM (
       `m4_session_count`,
       `m5_session_count`,
       NULL AS `m6_lead_count`,
-      NULL AS `m7_mql_count`,
+      NULL AS `m7_mql_v1_count`,
       NULL AS `m8_closed_amount`,
       NULL AS `m9_send_count`,
       NULL AS `m10_send_count`,
@@ -182,7 +182,7 @@ FROM (
       NULL AS `m4_session_count`,
       NULL AS `m5_session_count`,
       `m6_lead_count`,
-      NULL AS `m7_mql_count`,
+      NULL AS `m7_mql_v1_count`,
       NULL AS `m8_closed_amount`,
       NULL AS `m9_send_count`,
       NULL AS `m10_send_count`,
@@ -200,7 +200,7 @@ FROM (
       NULL AS `m4_session_count`,
       NULL AS `m5_session_count`,
       NULL AS `m6_lead_count`,
-      `m7_mql_count`,
+      `m7_mql_v1_count`,
       NULL AS `m8_closed_amount`,
       NULL AS `m9_send_count`,
       NULL AS `m10_send_count`,
@@ -218,7 +218,7 @@ FROM (
       NULL AS `m4_session_count`,
       NULL AS `m5_session_count`,
       NULL AS `m6_lead_count`,
-      NULL AS `m7_mql_count`,
+      NULL AS `m7_mql_v1_count`,
       `m8_closed_amount`,
       NULL AS `m9_send_count`,
       NULL AS `m10_send_count`,
@@ -236,7 +236,7 @@ FROM (
       NULL AS `m4_session_count`,
       NULL AS `m5_session_count`,
       NULL AS `m6_lead_count`,
-      NULL AS `m7_mql_count`,
+      NULL AS `m7_mql_v1_count`,
       NULL AS `m8_closed_amount`,
       `m9_send_count`,
       `m10_send_count`,
@@ -254,7 +254,7 @@ FROM (
       NULL AS `m4_session_count`,
       NULL AS `m5_session_count`,
       NULL AS `m6_lead_count`,
-      NULL AS `m7_mql_count`,
+      NULL AS `m7_mql_v1_count`,
       NULL AS `m8_closed_amount`,
       NULL AS `m9_send_count`,
       NULL AS `m10_send_count`,

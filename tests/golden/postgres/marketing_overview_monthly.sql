@@ -32,7 +32,7 @@ WITH scan_ad_spend_1 AS (
 ), scan_mql_v1_4 AS (
   SELECT
     CAST(DATE_TRUNC('MONTH', "t"."qualified_at") AS DATE) AS "period_start",
-    COUNT("t"."lead_id") AS "m7_mql_count"
+    COUNT("t"."lead_id") AS "m7_mql_v1_count"
   FROM "analytics"."mql_v1" AS "t"
   WHERE
     NOT "t"."qualified_at" IS NULL
@@ -106,8 +106,8 @@ SELECT
   COALESCE("m4_session_count", 0) AS "sessions",
   CAST(COALESCE("m5_session_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m4_session_count", 0), 0) AS "session_cvr",
   COALESCE("m6_lead_count", 0) AS "leads",
-  COALESCE("m7_mql_count", 0) AS "mqls",
-  CAST(COALESCE("m7_mql_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m6_lead_count", 0), 0) AS "lead_to_mql_rate",
+  COALESCE("m7_mql_v1_count", 0) AS "mqls",
+  CAST(COALESCE("m7_mql_v1_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m6_lead_count", 0), 0) AS "lead_to_mql_rate",
   CAST((
     COALESCE("m1_spend", 0)
   ) AS DOUBLE PRECISION) / NULLIF((
@@ -116,7 +116,7 @@ SELECT
   CAST((
     COALESCE("m1_spend", 0)
   ) AS DOUBLE PRECISION) / NULLIF((
-    COALESCE("m7_mql_count", 0)
+    COALESCE("m7_mql_v1_count", 0)
   ), 0) AS "cost_per_mql",
   CAST((
     COALESCE("m8_closed_amount", 0)
@@ -136,7 +136,7 @@ FROM (
     MAX("m4_session_count") AS "m4_session_count",
     MAX("m5_session_count") AS "m5_session_count",
     MAX("m6_lead_count") AS "m6_lead_count",
-    MAX("m7_mql_count") AS "m7_mql_count",
+    MAX("m7_mql_v1_count") AS "m7_mql_v1_count",
     MAX("m8_closed_amount") AS "m8_closed_amount",
     MAX("m9_send_count") AS "m9_send_count",
     MAX("m10_send_count") AS "m10_send_count",
@@ -153,7 +153,7 @@ FROM (
       NULL AS "m4_session_count",
       NULL AS "m5_session_count",
       NULL AS "m6_lead_count",
-      NULL AS "m7_mql_count",
+      NULL AS "m7_mql_v1_count",
       NULL AS "m8_closed_amount",
       NULL AS "m9_send_count",
       NULL AS "m10_send_count",
@@ -171,7 +171,7 @@ FROM (
       "m4_session_count",
       "m5_session_count",
       NULL AS "m6_lead_count",
-      NULL AS "m7_mql_count",
+      NULL AS "m7_mql_v1_count",
       NULL AS "m8_closed_amount",
       NULL AS "m9_send_count",
       NULL AS "m10_send_count",
@@ -189,7 +189,7 @@ FROM (
       NULL AS "m4_session_count",
       NULL AS "m5_session_count",
       "m6_lead_count",
-      NULL AS "m7_mql_count",
+      NULL AS "m7_mql_v1_count",
       NULL AS "m8_closed_amount",
       NULL AS "m9_send_count",
       NULL AS "m10_send_count",
@@ -207,7 +207,7 @@ FROM (
       NULL AS "m4_session_count",
       NULL AS "m5_session_count",
       NULL AS "m6_lead_count",
-      "m7_mql_count",
+      "m7_mql_v1_count",
       NULL AS "m8_closed_amount",
       NULL AS "m9_send_count",
       NULL AS "m10_send_count",
@@ -225,7 +225,7 @@ FROM (
       NULL AS "m4_session_count",
       NULL AS "m5_session_count",
       NULL AS "m6_lead_count",
-      NULL AS "m7_mql_count",
+      NULL AS "m7_mql_v1_count",
       "m8_closed_amount",
       NULL AS "m9_send_count",
       NULL AS "m10_send_count",
@@ -243,7 +243,7 @@ FROM (
       NULL AS "m4_session_count",
       NULL AS "m5_session_count",
       NULL AS "m6_lead_count",
-      NULL AS "m7_mql_count",
+      NULL AS "m7_mql_v1_count",
       NULL AS "m8_closed_amount",
       "m9_send_count",
       "m10_send_count",
@@ -261,7 +261,7 @@ FROM (
       NULL AS "m4_session_count",
       NULL AS "m5_session_count",
       NULL AS "m6_lead_count",
-      NULL AS "m7_mql_count",
+      NULL AS "m7_mql_v1_count",
       NULL AS "m8_closed_amount",
       NULL AS "m9_send_count",
       NULL AS "m10_send_count",

@@ -13,7 +13,7 @@ WITH scan_leads_1 AS (
   SELECT
     CAST(DATE_TRUNC('MONTH', "t"."qualified_at") AS DATE) AS "period_start",
     "j1"."channel" AS "lead__channel",
-    COUNT("t"."lead_id") AS "m2_mql_count"
+    COUNT("t"."lead_id") AS "m2_mql_v1_count"
   FROM "analytics"."mql_v1" AS "t"
   LEFT JOIN "analytics"."stg_leads" AS "j1"
     ON "t"."lead_id" = "j1"."lead_id"
@@ -41,8 +41,8 @@ SELECT
   "period_start",
   "lead__channel",
   COALESCE("m1_lead_count", 0) AS "leads",
-  COALESCE("m2_mql_count", 0) AS "mqls",
-  COALESCE("m2_mql_count", 0) / NULLIF(COALESCE("m1_lead_count", 0), 0) AS "lead_to_mql_rate",
+  COALESCE("m2_mql_v1_count", 0) AS "mqls",
+  COALESCE("m2_mql_v1_count", 0) / NULLIF(COALESCE("m1_lead_count", 0), 0) AS "lead_to_mql_rate",
   COALESCE("m3_opportunity_count", 0) AS "opportunities",
   COALESCE("m4_opportunity_amount", 0) AS "pipeline"
 FROM (
@@ -50,7 +50,7 @@ FROM (
     "period_start",
     "lead__channel",
     MAX("m1_lead_count") AS "m1_lead_count",
-    MAX("m2_mql_count") AS "m2_mql_count",
+    MAX("m2_mql_v1_count") AS "m2_mql_v1_count",
     MAX("m3_opportunity_count") AS "m3_opportunity_count",
     MAX("m4_opportunity_amount") AS "m4_opportunity_amount",
     MAX("__present") AS "__present"
@@ -59,7 +59,7 @@ FROM (
       "period_start",
       "lead__channel",
       "m1_lead_count",
-      NULL AS "m2_mql_count",
+      NULL AS "m2_mql_v1_count",
       NULL AS "m3_opportunity_count",
       NULL AS "m4_opportunity_amount",
       1 AS "__present"
@@ -69,7 +69,7 @@ FROM (
       "period_start",
       "lead__channel",
       NULL AS "m1_lead_count",
-      "m2_mql_count",
+      "m2_mql_v1_count",
       NULL AS "m3_opportunity_count",
       NULL AS "m4_opportunity_amount",
       1 AS "__present"
@@ -79,7 +79,7 @@ FROM (
       "period_start",
       "lead__channel",
       NULL AS "m1_lead_count",
-      NULL AS "m2_mql_count",
+      NULL AS "m2_mql_v1_count",
       "m3_opportunity_count",
       "m4_opportunity_amount",
       1 AS "__present"

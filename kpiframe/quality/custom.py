@@ -1,0 +1,236 @@
+"""KPI checks Great Expectations lacks, compiled to "unexpected rows" SQL with sqlglot.
+
+Each check is a query that returns the offending rows (and nothing when the data is fine). GX runs it
+as an `UnexpectedRowsExpectation` in the same validation as the GX-native expectations, so every check
+of a table is one GX run, one result format, and all the work stays in the warehouse: GX counts the
+rows with `SELECT COUNT(*) FROM (query)` and fetches a few of them for the sample.
+
+Identifiers are sqlglot nodes (always quoted), values are literals: nothing a user wrote is pasted into
+SQL text. The checked table is `{batch}`, GX's placeholder, filled with the table of the batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from sqlglot import exp
+
+# name -> (required kwargs, optional kwargs)
+CUSTOM_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "freshness": (("column", "max_age_hours"), ("as_of",)),
+    "rate_between_0_and_1": (("column",), ()),
+    "funnel_monotonic": (("columns",), ("group_by",)),
+    "within_historical_band": (("column", "order_by"), ("window", "tolerance", "group_by")),
+    "references": (("column", "to"), ()),
+}
+BAND_DEFAULTS = {"window": 6, "tolerance": 3}
+_BATCH = "__KF_BATCH__"  # stands for GX's `{batch}` while sqlglot renders the query
+
+
+# --- validation (at parse time; no warehouse) --------------------------------------------------------------
+def check_arguments(kind: str, kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+    """Problems with the values of a custom check's arguments, as (argument, message) pairs."""
+    problems: list[tuple[str, str]] = []
+    for key in ("column", "order_by"):
+        if key in kwargs and not _is_name(kwargs[key]):
+            problems.append((key, f"'{key}' must be a column name"))
+    for key in ("columns", "group_by"):
+        if key in kwargs and not _is_names(kwargs[key]):
+            problems.append((key, f"'{key}' must be a column name or a list of column names"))
+    if kind == "funnel_monotonic" and _is_names(kwargs.get("columns")) and len(_names(kwargs["columns"])) < 2:
+        problems.append(("columns", "a funnel needs at least two columns, widest stage first"))
+    problems += _check_numbers(kwargs)
+    if "as_of" in kwargs and _timestamp(kwargs["as_of"]) is None:
+        problems.append(("as_of", "'as_of' must be a timestamp such as 2026-03-01 12:00:00"))
+    if kind == "references":
+        problems += _check_reference(kwargs.get("to"))
+    return problems
+
+
+def _check_numbers(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    if "max_age_hours" in kwargs and not (_is_number(kwargs["max_age_hours"]) and kwargs["max_age_hours"] > 0):
+        problems.append(("max_age_hours", "'max_age_hours' must be a number above 0"))
+    window = kwargs.get("window")
+    if window is not None and not (isinstance(window, int) and not isinstance(window, bool) and window >= 2):
+        problems.append(("window", "'window' must be a whole number of rows, at least 2"))
+    tolerance = kwargs.get("tolerance")
+    if tolerance is not None and not (_is_number(tolerance) and tolerance > 0):
+        problems.append(("tolerance", "'tolerance' must be a number of standard deviations above 0"))
+    return problems
+
+
+def _check_reference(to: Any) -> list[tuple[str, str]]:
+    if not isinstance(to, dict):
+        return [("to", "'to' must be a mapping {schema: ..., table: ..., column: ...}")]
+    unknown = sorted(set(to) - {"schema", "table", "column"})
+    if unknown:
+        return [("to", f"unknown key(s) in 'to': {', '.join(map(str, unknown))} (use schema, table, column)")]
+    if not all(_is_name(to.get(k)) for k in ("table", "column")) or ("schema" in to and not _is_name(to["schema"])):
+        return [("to", "'to' needs a table and a column name (schema is optional)")]
+    return []
+
+
+def normalise(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in and single names turned into lists, so the stored kwargs say what runs."""
+    out = dict(kwargs)
+    for key in ("columns", "group_by"):
+        if key in out:
+            out[key] = _names(out[key])
+    if kind == "within_historical_band":
+        out = {**BAND_DEFAULTS, **out}
+    return out
+
+
+# --- SQL -------------------------------------------------------------------------------------------------
+def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str) -> str:
+    """The GX `unexpected_rows_query` of one of our checks; `schema` is the checked table's schema."""
+    query = _BUILDERS[kind](kwargs, schema)
+    return gx_template(query.sql(dialect="duckdb"))
+
+
+def gx_template(sql: str) -> str:
+    """SQL text as GX wants it: braces doubled (GX runs str.format on it), `{batch}` for the table.
+
+    SQLAlchemy's text() reads `:word` as a bind parameter, so such colons are escaped as `\\:`.
+    """
+    if sql.count(_BATCH) != 1:
+        raise ValueError(f"the name {_BATCH} is reserved by kpiframe")
+    text = sql.replace("{", "{{").replace("}", "}}")
+    text = re.sub(r"(?<![:\w\\]):(?=\w)", r"\\:", text)
+    return text.replace(_BATCH, "{batch}")
+
+
+def _batch(alias: str | None = None) -> exp.Table:
+    table = exp.Table(this=exp.Var(this=_BATCH))
+    if alias:
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+    return table
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _freshness(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    newest = exp.Max(this=_col(kwargs["column"]))
+    as_of = _timestamp(kwargs["as_of"]) if "as_of" in kwargs else None
+    now: exp.Expression = (exp.cast(exp.Literal.string(as_of), "TIMESTAMPTZ") if as_of
+                           else exp.CurrentTimestamp())
+    age_seconds = exp.Sub(this=_epoch(now), expression=_epoch(exp.cast(newest.copy(), "TIMESTAMPTZ")))
+    age_hours = exp.Div(this=exp.paren(age_seconds), expression=exp.Literal.number(3600.0))
+    inner = exp.select(newest.as_("newest", quoted=True), age_hours.as_("age_hours", quoted=True),
+                       exp.Literal.number(kwargs["max_age_hours"]).as_("max_age_hours", quoted=True)
+                       ).from_(_batch())
+    stale = exp.or_(_col("newest").is_(exp.null()),
+                    exp.GT(this=_col("age_hours"), expression=exp.Literal.number(kwargs["max_age_hours"])))
+    return exp.select("*").from_(inner.subquery("freshness", copy=False)).where(stale)
+
+
+def _rate(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    value = _col(kwargs["column"])
+    outside = exp.or_(exp.LT(this=value.copy(), expression=exp.Literal.number(0)),
+                      exp.GT(this=value.copy(), expression=exp.Literal.number(1)))
+    return exp.select(value).from_(_batch()).where(outside)
+
+
+def _funnel(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    stages, groups = kwargs["columns"], kwargs.get("group_by") or []
+    if groups:  # a table by period and channel is checked per period: stages summed per group
+        values = {c: exp.Sum(this=_col(c)) for c in stages}
+        query = exp.select(*[_col(g) for g in groups],
+                           *[v.as_(c, quoted=True) for c, v in values.items()]).from_(_batch())
+        query = query.group_by(*[_col(g) for g in groups]).order_by(*[_col(g) for g in groups])
+    else:
+        values = {c: _col(c) for c in stages}
+        query = exp.select(*values.values()).from_(_batch())
+    # every later stage against every earlier one, so a NULL stage in between hides nothing
+    widened = [exp.GT(this=values[later].copy(), expression=values[earlier].copy())
+               for i, earlier in enumerate(stages) for later in stages[i + 1:]]
+    condition = exp.or_(*widened)
+    return query.having(condition) if groups else query.where(condition)
+
+
+def _band(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    column, order_by, groups = kwargs["column"], kwargs["order_by"], kwargs.get("group_by") or []
+    window, tolerance = kwargs["window"], kwargs["tolerance"]
+
+    def over(func: exp.Expression, frame: bool = True, descending: bool = False) -> exp.Window:
+        spec = exp.WindowSpec(kind="ROWS", start=exp.Literal.number(window), start_side="PRECEDING",
+                              end=exp.Literal.number(1), end_side="PRECEDING") if frame else None
+        order = exp.Order(expressions=[exp.Ordered(this=_col(order_by), desc=descending)])
+        return exp.Window(this=func, partition_by=[_col(g) for g in groups] or None, order=order, spec=spec)
+
+    inner = exp.select(
+        *[_col(g) for g in groups], _col(order_by), _col(column),
+        over(exp.RowNumber(), frame=False, descending=True).as_("kf_recency", quoted=True),
+        over(exp.Avg(this=_col(column))).as_("band_mean", quoted=True),
+        over(exp.StddevSamp(this=_col(column))).as_("kf_stddev", quoted=True),
+        over(exp.Count(this=_col(column))).as_("kf_history", quoted=True)).from_(_batch())
+    spread = exp.Mul(this=exp.Literal.number(tolerance), expression=_col("kf_stddev"))
+    low = exp.Sub(this=_col("band_mean"), expression=spread.copy())
+    high = exp.Add(this=_col("band_mean"), expression=spread.copy())
+    outside = exp.or_(exp.LT(this=_col(column), expression=low.copy()),
+                      exp.GT(this=_col(column), expression=high.copy()))
+    # only the newest row of each group, and only once it has a full window of history behind it
+    latest = exp.and_(exp.EQ(this=_col("kf_recency"), expression=exp.Literal.number(1)),
+                      exp.EQ(this=_col("kf_history"), expression=exp.Literal.number(window)), exp.paren(outside))
+    return exp.select(*[_col(g) for g in groups], _col(order_by), _col(column), _col("band_mean"),
+                      low.as_("band_low", quoted=True), high.as_("band_high", quoted=True)
+                      ).from_(inner.subquery("band", copy=False)).where(latest)
+
+
+def _references(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    to = kwargs["to"]
+    referenced = exp.table_(to["table"], db=to.get("schema") or schema, quoted=True)
+    referenced.set("alias", exp.TableAlias(this=exp.to_identifier("kf_ref", quoted=True)))
+    match = exp.select(exp.Literal.number(1)).from_(referenced).where(
+        exp.EQ(this=_col(to["column"], "kf_ref"), expression=_col(kwargs["column"], "kf_row")))
+    orphan = exp.and_(exp.Not(this=_col(kwargs["column"], "kf_row").is_(exp.null())),
+                      exp.Not(this=exp.Exists(this=match)))
+    return exp.select(_col(kwargs["column"], "kf_row")).from_(_batch("kf_row")).where(orphan)
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {
+    "freshness": _freshness,
+    "rate_between_0_and_1": _rate,
+    "funnel_monotonic": _funnel,
+    "within_historical_band": _band,
+    "references": _references,
+}
+
+
+# --- small helpers -------------------------------------------------------------------------------------------
+def _epoch(value: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="epoch", expressions=[value])
+
+
+def _timestamp(value: Any) -> str | None:
+    """An `as_of` as ISO text; YAML gives datetimes and dates for unquoted timestamps."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip()).isoformat(sep=" ")
+        except ValueError:
+            return None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_names(value: Any) -> bool:
+    return _is_name(value) or (isinstance(value, list) and bool(value) and all(_is_name(v) for v in value))
+
+
+def _names(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)

@@ -1,0 +1,198 @@
+"""Run a table's expectations as ONE Great Expectations validation, pushed down to DuckDB as SQL.
+
+GX is imported here, inside functions only (importing it takes seconds). The set-up, in short:
+- an ephemeral GX context (nothing is written to disk: no gx/ folder), analytics off, no progress bars;
+- a GX SQL data source whose SQLAlchemy engine gets its connection from the caller's open DuckDB
+  connection (`creator`, `StaticPool`), through `SharedDuckDBConnection`, whose cursors keep their rows:
+  the workaround for GX issue #10738 (see duckdb_dbapi.py);
+- one table asset, one whole-table batch and one suite holding every expectation of the table, so GX
+  bundles the metrics of a column into one SQL query. Nothing is loaded into pandas: GX's SQL engine
+  computes aggregates in the warehouse and fetches at most a few unexpected values.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from kpiframe.quality import custom
+from kpiframe.quality.duckdb_dbapi import SharedDuckDBConnection
+from kpiframe.quality.model import SAMPLE_SIZE, Expectation, ExpectationResult
+
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE}
+_INDEX_KEY = "kpiframe_index"  # in each GX expectation's meta, to match results back (GX reorders them)
+
+
+def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, schema: str, table: str,
+                     expectations: list[Expectation]) -> list[ExpectationResult]:
+    """Every expectation of `schema.table`, in order; failures and crashes are results, never raises."""
+    if not expectations:
+        return []
+    own = con is None  # callers normally lend their connection; opening the file is the fallback
+    connection = duckdb.connect(database_path) if own else con
+    try:
+        with _gx_session(connection, database_path, schema, table) as batch:
+            return _validate(batch, schema, expectations)
+    except Exception as exc:  # the table is missing, the warehouse refused, GX broke: every check failed
+        return [_crashed(e, f"could not validate {schema}.{table}: {_message(exc)}") for e in expectations]
+    finally:
+        if own:
+            connection.close()
+
+
+@contextmanager
+def _gx_session(con: duckdb.DuckDBPyConnection, database_path: str, schema: str, table: str) -> Iterator[Any]:
+    """A GX batch over `schema.table`; the data source and every connection it opened go away after."""
+    import sqlalchemy as sa
+
+    context = _context()
+    opened: list[SharedDuckDBConnection] = []
+
+    def connect() -> SharedDuckDBConnection:
+        opened.append(SharedDuckDBConnection(con))
+        return opened[-1]
+
+    name = f"kpiframe_{uuid.uuid4().hex[:12]}"
+    try:
+        source = context.data_sources.add_sql(
+            name=name, connection_string=_connection_string(database_path),
+            kwargs={"creator": connect, "poolclass": sa.pool.StaticPool})
+        asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
+        yield asset.add_batch_definition_whole_table("whole table").get_batch()
+    finally:
+        if name in context.data_sources.all():
+            context.data_sources.delete(name)
+        for connection in opened:
+            connection.close()
+
+
+def _validate(batch: Any, schema: str, expectations: list[Expectation]) -> list[ExpectationResult]:
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=f"kpiframe {expectations[0].target}")
+    results: dict[int, ExpectationResult] = {}
+    for index, expectation in enumerate(expectations):
+        try:
+            suite.add_expectation(_to_gx(expectation, index, schema))
+        except Exception as exc:  # GX refused the arguments (pydantic): this check fails, the others run
+            results[index] = _crashed(expectation, _message(exc))
+    if len(results) < len(expectations):
+        outcome = batch.validate(suite, result_format=RESULT_FORMAT)
+        for gx_result in outcome.results:
+            index = int(gx_result.expectation_config.meta[_INDEX_KEY])
+            results[index] = _from_gx(expectations[index], gx_result)
+    return [results.get(i) or _crashed(e, "Great Expectations returned no result")
+            for i, e in enumerate(expectations)]
+
+
+def _to_gx(expectation: Expectation, index: int, schema: str) -> Any:
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    meta = {_INDEX_KEY: index}
+    if expectation.kind in custom.CUSTOM_CHECKS:
+        query = custom.unexpected_rows_query(expectation.kind, expectation.kwargs, schema)
+        return _unexpected_rows_class()(unexpected_rows_query=query, meta=meta,
+                                        description=expectation.description or expectation.label)
+    gx_class = get_expectation_impl(expectation.kind)
+    return gx_class(**expectation.kwargs, meta=meta, description=expectation.description)
+
+
+def _from_gx(expectation: Expectation, gx_result: Any) -> ExpectationResult:
+    result = gx_result.result or {}
+    error = _exception_message(gx_result.exception_info)
+    sample = result.get("partial_unexpected_list") or result.get("details", {}).get("unexpected_rows") or []
+    unexpected = result.get("unexpected_count")
+    return ExpectationResult(
+        expectation=expectation, success=bool(gx_result.success) and error is None,
+        observed_value=result.get("observed_value"), element_count=result.get("element_count"),
+        unexpected_count=unexpected, unexpected_percent=result.get("unexpected_percent"),
+        sample=list(sample)[:SAMPLE_SIZE], error=error)
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX reports a crash either flat or keyed by metric; the first message is the useful one."""
+    if not isinstance(info, dict):
+        return None
+    candidates = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for entry in candidates:
+        if entry.get("raised_exception"):
+            return str(entry.get("exception_message") or "the expectation raised an exception").strip()
+    return None
+
+
+def _crashed(expectation: Expectation, error: str) -> ExpectationResult:
+    return ExpectationResult(expectation, False, None, None, None, None, [], error)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if len(text) < 2000 else text[:2000]
+
+
+def _connection_string(database_path: str) -> str:
+    """Only names the dialect for GX (the creator supplies the connection). The path is reduced to
+    safe characters because GX reads `${...}` in connection strings as config variables."""
+    return "duckdb:///" + (re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(database_path)) or "warehouse")
+
+
+# --- GX itself, set up once per process -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _context() -> Any:
+    """An ephemeral GX context: in memory only, no analytics, no progress bars."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "False"  # read by GX; there is no network here anyway
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    _release_duckdb_at_exit()
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False))
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+@functools.lru_cache(maxsize=1)
+def _unexpected_rows_class() -> type:
+    """GX's UnexpectedRowsExpectation, reporting a sample of the rows in every result format.
+
+    The stock class keeps the rows only for result_format COMPLETE; it fetches up to 200 of them
+    anyway, so returning five costs nothing. Defined lazily: defining it registers it in GX.
+    """
+    from great_expectations.expectations import UnexpectedRowsExpectation
+
+    class KpiframeUnexpectedRows(UnexpectedRowsExpectation):
+        def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
+                      execution_engine: Any = None) -> dict:
+            rows = metrics["unexpected_rows_query.table"] or []
+            count = metrics["unexpected_rows_query.row_count"]
+            return {"success": count == 0,
+                    "result": {"observed_value": count, "unexpected_count": count,
+                               "details": {"unexpected_rows": [dict(r) for r in rows[:SAMPLE_SIZE]]}}}
+
+    return KpiframeUnexpectedRows
+
+
+def _release_duckdb_at_exit() -> None:
+    """Keep DuckDB 2.x from printing "nanobind: leaked N instances" when the process ends.
+
+    duckdb-engine registers a SQLAlchemy compiler for TryCast; with GX loaded, that hook keeps
+    duckdb-engine's module (and through it DuckDB's type objects) alive past interpreter teardown,
+    and DuckDB's nanobind bindings then report them as leaks. Dropping the hook at exit breaks the chain.
+    """
+    try:
+        import duckdb_engine  # noqa: F401  (registers the hook we undo)
+        from sqlalchemy import TryCast  # type: ignore[attr-defined]
+        from sqlalchemy.ext.compiler import deregister
+    except ImportError:
+        return
+    atexit.register(deregister, TryCast)
