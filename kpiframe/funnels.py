@@ -159,8 +159,14 @@ def _conversions(stacked: exp.Query, dimensions: tuple[str, ...]) -> exp.Select:
         return exp.Window(this=func, partition_by=[p.copy() for p in partition], order=order.copy())
 
     entities = exp.column("entities")
-    previous = over(exp.Lag(this=entities.copy()))
-    first = over(exp.FirstValue(this=entities.copy()))
+    index = exp.column("stage_index")
+    # a stage that no entity reached has no row: conversions only count from the stage right before
+    # (and from the first stage), never from whichever row happens to come earlier
+    previous = exp.Case(ifs=[exp.If(this=exp.EQ(this=over(exp.Lag(this=index.copy())), expression=exp.Sub(
+        this=index.copy(), expression=exp.Literal.number(1))), true=over(exp.Lag(this=entities.copy())))])
+    first = exp.Case(ifs=[exp.If(this=exp.EQ(this=over(exp.FirstValue(this=index.copy())),
+                                             expression=exp.Literal.number(0)),
+                                 true=over(exp.FirstValue(this=entities.copy())))])
     return (exp.select(exp.column("cohort_start"), *[exp.column(d) for d in dimensions], "stage", "entities",
                        exp.Div(this=entities.copy(), expression=previous, safe=True).as_("conversion_from_previous"),
                        exp.Div(this=entities.copy(), expression=first, safe=True).as_("conversion_from_first"),

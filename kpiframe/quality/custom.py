@@ -104,11 +104,8 @@ def gx_template(sql: str) -> str:
     return text.replace(_BATCH, "{batch}")
 
 
-def _batch(alias: str | None = None) -> exp.Table:
-    table = exp.Table(this=exp.Var(this=_BATCH))
-    if alias:
-        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
-    return table
+def _batch() -> exp.Table:
+    return exp.Table(this=exp.Var(this=_BATCH))
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -191,7 +188,9 @@ def _references(kwargs: dict[str, Any], schema: str) -> exp.Select:
         exp.EQ(this=_col(to["column"], "kf_ref"), expression=_col(kwargs["column"], "kf_row")))
     orphan = exp.and_(exp.Not(this=_col(kwargs["column"], "kf_row").is_(exp.null())),
                       exp.Not(this=exp.Exists(this=match)))
-    return exp.select(_col(kwargs["column"], "kf_row")).from_(_batch("kf_row")).where(orphan)
+    # GX fills {batch} with a table or with an aliased subquery, so alias a subquery of our own
+    rows = exp.select("*").from_(_batch()).subquery("kf_row", copy=False)
+    return exp.select(_col(kwargs["column"], "kf_row")).from_(rows).where(orphan)
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
 import re
 import uuid
@@ -65,6 +66,7 @@ def _gx_session(con: duckdb.DuckDBPyConnection, database_path: str, schema: str,
         source = context.data_sources.add_sql(
             name=name, connection_string=_connection_string(database_path),
             kwargs={"creator": connect, "poolclass": sa.pool.StaticPool})
+        _use_postgres_sql_for_duckdb(source.get_execution_engine())
         asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
         yield asset.add_batch_definition_whole_table("whole table").get_batch()
     finally:
@@ -105,10 +107,26 @@ def _to_gx(expectation: Expectation, index: int, schema: str) -> Any:
     return gx_class(**expectation.kwargs, meta=meta, description=expectation.description)
 
 
+def _use_postgres_sql_for_duckdb(engine: Any) -> None:
+    """Let GX's regex, LIKE and type expectations work on DuckDB.
+
+    GX picks dialect-specific SQL (regex `~`, LIKE ... ESCAPE, type names) from the engine's
+    `dialect_module`, which it leaves None for dialects it does not know: without this every regex
+    expectation fails with "Regex is not supported for dialect duckdb". duckdb-engine's dialect is a
+    subclass of SQLAlchemy's PostgreSQL dialect and DuckDB speaks PostgreSQL's `~`, `!~` and LIKE.
+    """
+    if getattr(engine, "dialect_module", None) is None:
+        from sqlalchemy.dialects import postgresql
+
+        engine.dialect_module = postgresql
+
+
 def _from_gx(expectation: Expectation, gx_result: Any) -> ExpectationResult:
     result = gx_result.result or {}
     error = _exception_message(gx_result.exception_info)
     sample = result.get("partial_unexpected_list") or result.get("details", {}).get("unexpected_rows") or []
+    if all(value is None for value in sample):  # e.g. not_null: five NULLs tell nothing
+        sample = []
     unexpected = result.get("unexpected_count")
     return ExpectationResult(
         expectation=expectation, success=bool(gx_result.success) and error is None,
@@ -124,7 +142,7 @@ def _exception_message(info: Any) -> str | None:
     candidates = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
     for entry in candidates:
         if entry.get("raised_exception"):
-            return str(entry.get("exception_message") or "the expectation raised an exception").strip()
+            return _clean(str(entry.get("exception_message") or "the expectation raised an exception"))
     return None
 
 
@@ -133,8 +151,14 @@ def _crashed(expectation: Expectation, error: str) -> ExpectationResult:
 
 
 def _message(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0] if len(text) < 2000 else text[:2000]
+    return _clean(str(exc)) or type(exc).__name__
+
+
+def _clean(message: str) -> str:
+    """A driver error without SQLAlchemy's echo of the whole statement and its link to the docs."""
+    text = re.split(r"\n\[SQL: |\n\(Background on this error", message, maxsplit=1)[0].strip()
+    text = re.sub(r"^\(_?duckdb\.(\w+)\) ", r"\1: ", text)
+    return text if len(text) <= 600 else text[:597] + "..."
 
 
 def _connection_string(database_path: str) -> str:
@@ -156,6 +180,9 @@ def _context() -> Any:
     )
 
     _release_duckdb_at_exit()
+    # GX logs warnings as it goes; with no handler Python would print them on stderr (logging's
+    # last resort). A NullHandler keeps them out of the terminal unless the application logs them.
+    logging.getLogger("great_expectations").addHandler(logging.NullHandler())
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
                                progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False))
     return gx.get_context(mode="ephemeral", project_config=config)
