@@ -10,12 +10,14 @@ alternating (kpiframe, hand, kpiframe, hand, ...), `--repeat` times each; the me
 Each hand-written table must equal kpiframe's (EXCEPT ALL both ways, numbers rounded to 6 decimals).
 Then both sides run once more with the warehouse's memory limit at 1 GB, so DuckDB has to spill.
 Peak RSS is the subprocess's own ru_maxrss (os.wait4); spill is the peak size of `<warehouse>.tmp`.
+Every subprocess imports one snapshot of kpiframe/ taken at the start, so all runs measure the same code.
 With --write, the printed Markdown replaces the "## Build" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -30,7 +32,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
-KPIFRAME = str(Path(sys.executable).with_name("kpiframe"))
 RAW_TABLES = ("ad_spend", "web_sessions", "leads", "lead_activities", "email_sends", "lead_status_changes",
               "opportunities")
 MEMORY_LIMIT = "1GB"
@@ -270,7 +271,8 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def run_worker(side: str, project: Path, warehouse: Path, memory_limit: str | None, log: Path) -> Run:
+def run_worker(side: str, project: Path, warehouse: Path, memory_limit: str | None, log: Path,
+               env: dict[str, str]) -> Run:
     """Run one build in a subprocess; wait4 gives that process's own peak RSS."""
     args = [sys.executable, __file__, "--worker", side, "--project", str(project), "--warehouse", str(warehouse)]
     if memory_limit:
@@ -279,7 +281,7 @@ def run_worker(side: str, project: Path, warehouse: Path, memory_limit: str | No
     spill_dir, spill = Path(f"{warehouse}.tmp"), 0
     started = time.perf_counter()
     with out_path.open("w") as out, log.open("w") as err:
-        process = subprocess.Popen(args, stdout=out, stderr=err)
+        process = subprocess.Popen(args, stdout=out, stderr=err, env=env)
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
@@ -312,10 +314,28 @@ def copy_project(target: Path, memory_limit: str | None) -> Path:
     return target
 
 
-def generate(project: Path, warehouse: Path, scale: float) -> tuple[float, dict[str, int]]:
+def snapshot_code(root: Path, tries: int = 10) -> tuple[dict[str, str], str]:
+    """Copy kpiframe/ once and put it first on PYTHONPATH, so every run imports the same code."""
+    target = root / "src"
+    for _ in range(tries):
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(REPO / "kpiframe", target / "kpiframe", ignore=shutil.ignore_patterns("__pycache__"))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
+        probe = [sys.executable, "-c", "import kpiframe.project, kpiframe.cli.main"]
+        if subprocess.run(probe, env=env, capture_output=True).returncode == 0:
+            digest = hashlib.sha256()
+            for path in sorted((target / "kpiframe").rglob("*.py")):
+                digest.update(path.relative_to(target).as_posix().encode() + b"\0" + path.read_bytes())
+            return env, digest.hexdigest()[:12]
+        time.sleep(15)  # kpiframe/ is being edited: try again
+    raise SystemExit("kpiframe/ does not import; cannot benchmark it")
+
+
+def generate(project: Path, warehouse: Path, scale: float, env: dict[str, str]) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
-    subprocess.run([KPIFRAME, "demo", "--scale", str(scale), "--project-dir", str(project),
-                    "--warehouse", str(warehouse)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "kpiframe.cli.main_entry", "demo", "--scale", str(scale),
+                    "--project-dir", str(project), "--warehouse", str(warehouse)],
+                   check=True, capture_output=True, env=env)
     seconds = time.perf_counter() - started
     import duckdb
 
@@ -361,57 +381,80 @@ def check_equal(warehouse: Path, tables: list[str]) -> dict[str, int]:
 
 
 # --- the benchmark and its report ----------------------------------------------------------------------------
-def median(runs: list[Run], side: str, field: str) -> float:
-    return statistics.median(getattr(r, field) for r in runs if r.side == side)
+@dataclass
+class Results:
+    command: str
+    code_hash: str
+    generate_seconds: float
+    raw_rows: dict[str, int]
+    table_rows: dict[str, int]  # published tables, checked equal to the hand-written ones
+    runs: list[Run]  # alternating kpiframe, hand
+    limited: list[Run]  # kpiframe, hand at MEMORY_LIMIT
+
+    def median(self, side: str, field: str) -> float:
+        return statistics.median(getattr(r, field) for r in self.runs if r.side == side)
+
+    def limited_run(self, side: str) -> Run:
+        return next(r for r in self.limited if r.side == side)
 
 
-def report(args: argparse.Namespace, gen_seconds: float, raw: dict[str, int], table_rows: dict[str, int],
-           runs: list[Run], limited: list[Run], model_rows: dict[str, int]) -> str:
-    ours, hand = median(runs, "kpiframe", "seconds"), median(runs, "hand", "seconds")
-    ratio = ours / hand
-    wall_ratio = median(runs, "kpiframe", "wall") / median(runs, "hand", "wall")
-    lines = [
-        "## Build", "",
-        f"`{Path(sys.executable).name} bench/bench_build.py --scale {args.scale:g} --repeat {args.repeat}"
-        f"{' --write' if args.write else ''}` (one run; everything below comes from the same raw data).", "",
-        f"Raw data: `kpiframe demo --scale {args.scale:g}` wrote {sum(raw.values()):,} rows in "
-        f"{gen_seconds:.1f} s:", "",
-        "| raw table | rows |", "|---|---:|", *[f"| raw.{t} | {n:,} |" for t, n in raw.items()], "",
-        "Built by kpiframe (models, then published tables): "
-        + ", ".join(f"{k.split('.')[-1]} {v:,}" for k, v in model_rows.items()) + " rows.", "",
-        "Each build runs in a fresh Python subprocess, alternating kpiframe and hand-written. *Build* is timed "
-        "inside the subprocess: kpiframe `Project.load(dir, warehouse=path).build()` (parse, validate, compile, "
-        "build every model and table beside the live ones, check, swap in one transaction, count rows, record "
-        "the run); hand-written: `duckdb.connect` + the models' SQL (Jinja rendered by hand) + hand-written "
-        "SQL for the 6 published tables (CREATE OR REPLACE TABLE, analytics_hand/metrics_hand) + close. "
-        "*Process* is the subprocess's wall time including interpreter start and imports. Peak RSS is the "
-        "subprocess's ru_maxrss; *after imports* is its RSS just before the build started.", "",
-        "| run | side | build s | process s | peak RSS MB | RSS after imports MB |",
-        "|---:|---|---:|---:|---:|---:|",
-        *[f"| {i // 2 + 1} | {r.side} | {r.seconds:.2f} | {r.wall:.2f} | {r.peak_rss_mb:,.0f} | "
-          f"{r.base_rss_mb:,.0f} |" for i, r in enumerate(runs)], "",
-        f"- Median build: kpiframe **{ours:.2f} s**, hand-written **{hand:.2f} s**: ratio **{ratio:.2f}** "
-        f"(target ≤ {RATIO_TARGET}: {'met' if ratio <= RATIO_TARGET else 'MISSED'}); process wall-time ratio "
-        f"{wall_ratio:.2f}.",
-        f"- Median peak RSS: kpiframe {median(runs, 'kpiframe', 'peak_rss_mb'):,.0f} MB, hand-written "
-        f"{median(runs, 'hand', 'peak_rss_mb'):,.0f} MB (DuckDB's default memory limit is 80 % of RAM).",
-        "- Same results: every published table (" + ", ".join(f"{t} {n:,} rows" for t, n in table_rows.items())
-        + ") equals its hand-written twin: same columns, EXCEPT ALL empty both ways, numbers rounded to 6 "
-        "decimals; checked after the unlimited runs and again after the 1 GB runs.", "",
-        f"With `warehouse: {{memory_limit: {MEMORY_LIMIT}}}` in kpi_project.yml (hand-written: the same "
-        "`memory_limit` passed to `duckdb.connect`), one run each; *spill* is the peak size of DuckDB's temp "
-        "directory `<warehouse>.tmp`, sampled every 0.1 s:", "",
-        "| side | completed | build s | process s | peak RSS MB | peak spill MB |",
-        "|---|---|---:|---:|---:|---:|",
-        *[f"| {r.side} | yes | {r.seconds:.2f} | {r.wall:.2f} | {r.peak_rss_mb:,.0f} | {r.spill_mb:,.0f} |"
-          for r in limited], "",
+def verdict(met: bool) -> str:
+    return "met" if met else "**MISSED**"
+
+
+def report_data(res: Results) -> list[str]:
+    built = res.runs[0].rows
+    return [
+        f"`{res.command}`: one run, all figures from the same raw data and the same snapshot of kpiframe/ "
+        f"(sha256 of its .py files {res.code_hash}).", "",
+        f"Raw data: `kpiframe demo` wrote {sum(res.raw_rows.values()):,} rows in {res.generate_seconds:.1f} s:", "",
+        "| raw table | rows |", "|---|---:|", *[f"| raw.{t} | {n:,} |" for t, n in res.raw_rows.items()], "",
+        "Rows built by kpiframe: " + ", ".join(f"{k.split('.')[-1]} {v:,}" for k, v in built.items()) + ".", "",
     ]
-    limited_ours = next(r for r in limited if r.side == "kpiframe")
-    limited_hand = next(r for r in limited if r.side == "hand")
-    lines.append(f"- At {MEMORY_LIMIT} the kpiframe build completed in {limited_ours.seconds:.2f} s with a peak "
-                 f"RSS of {limited_ours.peak_rss_mb:,.0f} MB (ratio to hand-written at the same limit: "
-                 f"{limited_ours.seconds / limited_hand.seconds:.2f}).")
-    return "\n".join(lines) + "\n"
+
+
+def report_runs(res: Results) -> list[str]:
+    ours, hand = res.median("kpiframe", "seconds"), res.median("hand", "seconds")
+    wall_ratio = res.median("kpiframe", "wall") / res.median("hand", "wall")
+    return [
+        "Each build runs in a fresh Python subprocess, alternating kpiframe and hand-written. *Build s* is timed "
+        "inside the subprocess: kpiframe `Project.load(dir, warehouse=path).build()` (parse, validate, compile, "
+        "build every model and table beside the live ones, run the build's checks, swap all in one transaction, "
+        "count rows, record the run); hand-written: `duckdb.connect` + the models' own SQL (Jinja rendered by "
+        "hand) + hand-written SQL for the 6 published tables, each a CREATE OR REPLACE TABLE in analytics_hand "
+        "or metrics_hand, + close. *Process s* is the subprocess's wall time, interpreter start and imports "
+        "included. *Peak RSS* is the subprocess's ru_maxrss; *after imports* its RSS just before the build.", "",
+        "| run | side | build s | process s | peak RSS MB | RSS after imports MB |", "|---:|---|---:|---:|---:|---:|",
+        *[f"| {i // 2 + 1} | {r.side} | {r.seconds:.2f} | {r.wall:.2f} | {r.peak_rss_mb:,.0f} | "
+          f"{r.base_rss_mb:,.0f} |" for i, r in enumerate(res.runs)], "",
+        f"- **(c)** median build: kpiframe **{ours:.2f} s**, hand-written **{hand:.2f} s**, ratio "
+        f"**{ours / hand:.2f}** (target ≤ {RATIO_TARGET}: {verdict(ours / hand <= RATIO_TARGET)}); ratio of the "
+        f"median process times {wall_ratio:.2f}.",
+        f"- Median peak RSS: kpiframe {res.median('kpiframe', 'peak_rss_mb'):,.0f} MB, hand-written "
+        f"{res.median('hand', 'peak_rss_mb'):,.0f} MB (no memory limit set: DuckDB's default is 80 % of RAM).",
+        "- Same results: every published table (" + ", ".join(f"{t} {n:,} rows" for t, n in res.table_rows.items())
+        + ") equals its hand-written twin: same columns, EXCEPT ALL empty both ways with numbers rounded to 6 "
+        "decimals; checked after these runs and again after the memory-limited ones.", "",
+    ]
+
+
+def report_limited(res: Results) -> list[str]:
+    ours, hand = res.limited_run("kpiframe"), res.limited_run("hand")
+    return [
+        f"Memory-limited: `warehouse: {{memory_limit: {MEMORY_LIMIT}}}` in a copy of kpi_project.yml (hand-written: "
+        f"the same `memory_limit` passed to `duckdb.connect`), one run each. *Spill* is the peak size of DuckDB's "
+        "temp directory `<warehouse>.tmp`, sampled every 0.1 s.", "",
+        "| side | completed | build s | process s | peak RSS MB | peak spill MB |", "|---|---|---:|---:|---:|---:|",
+        *[f"| {r.side} | yes | {r.seconds:.2f} | {r.wall:.2f} | {r.peak_rss_mb:,.0f} | {r.spill_mb:,.0f} |"
+          for r in res.limited], "",
+        f"- **(d)** with a {MEMORY_LIMIT} limit the kpiframe build completed ({verdict(True)}) in "
+        f"{ours.seconds:.2f} s with a peak RSS of {ours.peak_rss_mb:,.0f} MB, against {hand.seconds:.2f} s and "
+        f"{hand.peak_rss_mb:,.0f} MB hand-written (ratio {ours.seconds / hand.seconds:.2f}).",
+    ]
+
+
+def report(res: Results) -> str:
+    return "\n".join(["## Build", "", *report_data(res), *report_runs(res), *report_limited(res)]) + "\n"
 
 
 def write_section(section: str) -> None:
@@ -428,23 +471,25 @@ def write_section(section: str) -> None:
 def benchmark(args: argparse.Namespace, root: Path) -> str:
     project, limited_project = copy_project(root / "project", None), copy_project(root / "limited", MEMORY_LIMIT)
     warehouse = root / "warehouse.duckdb"
+    env, code_hash = snapshot_code(root)
     print(f"generating demo data at scale {args.scale:g} into {warehouse} ...", file=sys.stderr)
-    gen_seconds, raw = generate(project, warehouse, args.scale)
+    gen_seconds, raw = generate(project, warehouse, args.scale, env)
     runs: list[Run] = []
     for index in range(args.repeat * 2):
         side = ("kpiframe", "hand")[index % 2]
-        runs.append(run_worker(side, project, warehouse, None, root / f"run{index}_{side}.log"))
+        runs.append(run_worker(side, project, warehouse, None, root / f"run{index}_{side}.log", env))
         print(f"  {side}: {runs[-1].seconds:.2f} s, peak RSS {runs[-1].peak_rss_mb:,.0f} MB", file=sys.stderr)
     tables = published_tables(project)
     assert sorted(tables) == sorted(HAND_TABLES), f"published tables changed: {tables}"
     table_rows = check_equal(warehouse, tables)
-    limited = [run_worker("kpiframe", limited_project, warehouse, None, root / "limited_kpiframe.log"),
-               run_worker("hand", project, warehouse, MEMORY_LIMIT, root / "limited_hand.log")]
+    limited = [run_worker("kpiframe", limited_project, warehouse, None, root / "limited_kpiframe.log", env),
+               run_worker("hand", project, warehouse, MEMORY_LIMIT, root / "limited_hand.log", env)]
     for run in limited:
         print(f"  {run.side} at {MEMORY_LIMIT}: {run.seconds:.2f} s, peak RSS {run.peak_rss_mb:,.0f} MB, "
               f"spill {run.spill_mb:,.0f} MB", file=sys.stderr)
     check_equal(warehouse, tables)
-    return report(args, gen_seconds, raw, table_rows, runs, limited, runs[0].rows)
+    command = f"python bench/bench_build.py --scale {args.scale:g} --repeat {args.repeat}"
+    return report(Results(command, code_hash, gen_seconds, raw, table_rows, runs, limited))
 
 
 def main() -> None:

@@ -65,6 +65,21 @@ def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNod
                                 for m in _measures_of(layer, spec.metrics)}))
         nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, table_query(layer, spec),
                                   "table", depends, located.location.path))
+    return nodes + _funnel_tables(graph)
+
+
+def _funnel_tables(graph: ProjectGraph) -> list[CompiledNode]:
+    """Each funnel is published per monthly cohort, overall and by each of its dimensions."""
+    from kpiframe.funnels import FunnelRequest, funnel_query, model_name
+
+    nodes = []
+    for located in graph.funnels.values():
+        spec = located.spec
+        for dims in [(), *[(d,) for d in spec.dimensions]]:
+            name = f"{model_name(spec.name)}_monthly" + "".join(f"_by_{d}" for d in dims)
+            query = funnel_query(graph, spec, FunnelRequest(spec.name, "month", dims))
+            nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, query, "table",
+                                      (model_name(spec.name),), located.location.path))
     return nodes
 
 
