@@ -265,7 +265,7 @@ def _register_extensions() -> None:
     """Command groups that live in their own modules (KPI trees, ...), added when present."""
     import importlib
 
-    for module_name in ("kpiframe.cli.kpi_commands",):
+    for module_name in ("kpiframe.cli.kpi_commands", "kpiframe.cli.diff_commands"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
