@@ -61,10 +61,9 @@ def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNod
     for name, located in graph.tables.items():
         spec = located.spec
         assert isinstance(spec, TableSpec)
-        depends = tuple(sorted({layer.datasets[layer.measures[m].dataset].model
-                                for m in _measures_of(layer, spec.metrics)}))
-        nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, table_query(layer, spec),
-                                  "table", depends, located.location.path))
+        query = table_query(layer, spec)
+        nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, query, "table",
+                                  models_read(query, models_schema), located.location.path))
     return nodes + _funnel_tables(graph)
 
 
@@ -79,19 +78,13 @@ def _funnel_tables(graph: ProjectGraph) -> list[CompiledNode]:
             name = f"{model_name(spec.name)}_monthly" + "".join(f"_by_{d}" for d in dims)
             query = funnel_query(graph, spec, FunnelRequest(spec.name, "month", dims))
             nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, query, "table",
-                                      (model_name(spec.name),), located.location.path))
+                                      models_read(query, graph.config.schemas.models), located.location.path))
     return nodes
 
 
-def _measures_of(layer: SemanticLayer, metrics: list[str]) -> set[str]:
-    found: set[str] = set()
-    pending = list(metrics)
-    while pending:
-        spec: MetricSpec = layer.metric(pending.pop())
-        if spec.type == "simple" and spec.measure:
-            found.add(spec.measure)
-        pending += metric_inputs(spec)
-    return found
+def models_read(query: exp.Query, models_schema: str) -> tuple[str, ...]:
+    """Every model a query reads (measures and joined dimensions alike), from the tree itself."""
+    return tuple(sorted({t.name for t in query.find_all(exp.Table) if t.db == models_schema}))
 
 
 def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[CompiledNode], dialect: str) -> Path:
@@ -106,7 +99,8 @@ def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[Compiled
         manifest_nodes[f"{node.kind}.{node.name}"] = {
             "name": node.name, "kind": node.kind, "schema": node.schema, "materialized": node.materialized,
             "depends_on": list(node.depends_on), "path": node.path, "compiled_sql": sql,
-            "hash": hashlib.sha256(sql.encode()).hexdigest(),
+            # the hash is of the DuckDB SQL whatever the dialect asked, so states compare across dialects
+            "hash": hashlib.sha256(node.query.sql(dialect="duckdb", pretty=True).encode()).hexdigest(),
         }
     for name, located in graph.metrics.items():
         spec = located.spec

@@ -15,8 +15,10 @@ from kpiframe.checks import ExpectationRun, store_results, write_results
 from kpiframe.compile import CompiledNode, compile_nodes, write_target
 from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
+from kpiframe.errors import KpiframeError
 from kpiframe.graph import ProjectGraph, Source, load_graph
 from kpiframe.publish import BuildResult, NodeCheck, Progress, check_sources, run_build
+from kpiframe.selection import select_nodes
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import WarehouseSpec
 from kpiframe.sql.metric_query import MetricRequest, compile_request
@@ -53,13 +55,15 @@ class Project:
         return write_target(self.graph, self.layer, self.nodes(), dialect)
 
     def build(self, progress: Progress | None = None, check: NodeCheck | None = None,
-              junit_xml: str | None = None) -> BuildResult:
+              junit_xml: str | None = None, select: list[str] | None = None,
+              state: Path | None = None) -> BuildResult:
         """Build every model and publish every metric table; all or nothing.
 
         Expectations run on sources first, then on each node right after it is built; a failed
         `error` expectation raises ExpectationsFailed and nothing is published.
         """
-        nodes = self.nodes()
+        every_node = self.nodes()
+        nodes = select_nodes(every_node, self.graph, select or [], state)
         run = ExpectationRun(self.graph.expectations)
         self.last_expectation_results = run.results
 
@@ -72,9 +76,11 @@ class Project:
         run_id = "not-started"
         try:
             check_sources(warehouse, self.used_sources())
+            _require_unselected_upstream(warehouse, every_node, nodes)
             run.check_sources(warehouse, self.graph)
-            result = run_build(warehouse, nodes, project_hash(nodes), self.root, progress=progress,
-                               check=check_node)
+            result = run_build(warehouse, nodes, project_hash(every_node), self.root,
+                               selection=" ".join(select or []) or "all", progress=progress, check=check_node)
+            write_target(self.graph, self.layer, every_node, "duckdb")
             run_id = result.run_id
             return result
         finally:
@@ -168,6 +174,18 @@ class Project:
             return run(warehouse)
         finally:
             warehouse.close()
+
+
+def _require_unselected_upstream(warehouse: Warehouse, every_node: list[CompiledNode],
+                                 selected: list[CompiledNode]) -> None:
+    """A partial build reads what it does not rebuild from the live tables, which must exist."""
+    chosen = {n.name for n in selected}
+    by_name = {n.name: n for n in every_node}
+    missing = sorted({dep for n in selected for dep in n.depends_on if dep in by_name and dep not in chosen
+                      and warehouse.object_type(by_name[dep].schema, dep) is None})
+    if missing:
+        raise KpiframeError(f"the selection reads {', '.join(missing)}, which has never been built",
+                            code="KF454", hint="add + in front of the selector to build upstream nodes too")
 
 
 def project_hash(nodes: list[CompiledNode]) -> str:

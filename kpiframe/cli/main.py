@@ -97,8 +97,13 @@ def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> No
 @project_options
 @click.option("--junit-xml", default=None, type=click.Path(dir_okay=False),
               help="Write expectation results as JUnit XML.")
+@click.option("--select", "-s", "selectors", multiple=True,
+              help="name, +upstream, downstream+, tag:X, state:modified+ (repeatable).")
+@click.option("--state", type=click.Path(exists=True, dir_okay=False),
+              help="A saved manifest.json to compare with for state:modified.")
 @handle_errors
-def build(project_dir: str, warehouse: str | None, junit_xml: str | None) -> None:
+def build(project_dir: str, warehouse: str | None, junit_xml: str | None, selectors: tuple[str, ...],
+          state: str | None) -> None:
     """Build every model in dependency order, check expectations, publish the metric tables."""
     project = load(project_dir, warehouse)
     started = time.perf_counter()
@@ -107,7 +112,8 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None) -> Non
         click.echo(f"  [{index}/{total}] {name}", err=True)
 
     try:
-        result = project.build(progress, junit_xml=junit_xml)
+        chosen = [part for selector in selectors for part in selector.replace(",", " ").split()]
+        result = project.build(progress, junit_xml=junit_xml, select=chosen, state=Path(state) if state else None)
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render

@@ -69,7 +69,7 @@ def test_compile_writes_target_and_manifest(make_project):
     assert code == 0, err
     manifest = json.loads((root / "target" / "manifest.json").read_text())
     node = manifest["nodes"]["table.shop_monthly"]
-    assert node["depends_on"] == ["stg_orders"] and len(node["hash"]) == 64
+    assert node["depends_on"] == ["stg_customers", "stg_orders"] and len(node["hash"]) == 64
     assert (root / "target" / "compiled" / "snowflake" / "models" / "order_cents.sql").exists()
     assert manifest["nodes"]["model.order_cents"]["depends_on"] == ["stg_orders"]
 

@@ -1,0 +1,94 @@
+"""Choosing which nodes a build runs: by name, tag, upstream (+x), downstream (x+) and state:modified.
+
+`state:modified` compares each node's compiled SQL with a manifest saved earlier (for example the one
+production last built), so CI can build only what a pull request changed, plus what depends on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from kpiframe.compile import CompiledNode
+from kpiframe.errors import KpiframeError
+from kpiframe.graph import ProjectGraph
+from kpiframe.suggest import unknown
+
+
+def node_hash(node: CompiledNode) -> str:
+    """The same hash the manifest stores: of the node's compiled DuckDB SQL."""
+    return hashlib.sha256(node.query.sql(dialect="duckdb", pretty=True).encode()).hexdigest()
+
+
+def select_nodes(nodes: list[CompiledNode], graph: ProjectGraph, selectors: list[str],
+                 state: Path | None = None) -> list[CompiledNode]:
+    """The nodes the selectors name, in build order; no selector means every node."""
+    if not selectors:
+        return nodes
+    by_name = {n.name: n for n in nodes}
+    downstream = _downstream_map(nodes)
+    chosen: set[str] = set()
+    for selector in selectors:
+        with_up, with_down = selector.startswith("+"), selector.endswith("+")
+        core = selector.strip("+")
+        found = _match(core, nodes, graph, state)
+        if with_up:
+            found |= _closure(found, {n.name: set(n.depends_on) & set(by_name) for n in nodes})
+        if with_down:
+            found |= _closure(found, downstream)
+        chosen |= found
+    return [n for n in nodes if n.name in chosen]
+
+
+def _match(core: str, nodes: list[CompiledNode], graph: ProjectGraph, state: Path | None) -> set[str]:
+    names = {n.name for n in nodes}
+    if core.startswith("tag:"):
+        tag = core.removeprefix("tag:")
+        found = {m.name for m in graph.models.values() if tag in m.spec.tags}
+        found |= {t for t, located in graph.tables.items()
+                  if any(tag in getattr(graph.metrics[m].spec, "tags", []) for m in located.spec.metrics
+                         if m in graph.metrics)}
+        return found & names
+    if core.startswith("state:"):
+        if core != "state:modified":
+            raise KpiframeError(f"unknown state selector '{core}'", code="KF451", hint="use state:modified")
+        return _modified(nodes, state)
+    if core in names:
+        return {core}
+    if core in graph.metrics:  # a metric selects the published tables that show it
+        return {t for t, located in graph.tables.items() if core in located.spec.metrics}
+    message, hint = unknown("node", core, names | set(graph.metrics))
+    raise KpiframeError(message, code="KF450", hint=hint or "select models, tables, metrics, tag:X or state:modified")
+
+
+def _modified(nodes: list[CompiledNode], state: Path | None) -> set[str]:
+    if state is None:
+        raise KpiframeError("state:modified needs --state PATH, a manifest.json saved from a previous compile",
+                            code="KF452", hint="e.g. keep production's target/manifest.json and pass it here")
+    try:
+        saved = json.loads(Path(state).read_text(encoding="utf-8"))["nodes"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise KpiframeError(f"cannot read state manifest {state}: {exc}", code="KF453") from None
+    return {n.name for n in nodes
+            if saved.get(f"{n.kind}.{n.name}", {}).get("hash") != node_hash(n)}
+
+
+def _downstream_map(nodes: list[CompiledNode]) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {n.name: set() for n in nodes}
+    for node in nodes:
+        for dep in node.depends_on:
+            if dep in result:
+                result[dep].add(node.name)
+    return result
+
+
+def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:
+    seen = set(start)
+    pending = list(start)
+    while pending:
+        for nxt in edges.get(pending.pop(), set()):
+            if nxt not in seen:
+                seen.add(nxt)
+                pending.append(nxt)
+    return seen
