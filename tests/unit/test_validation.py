@@ -105,3 +105,20 @@ def test_published_table_with_inapplicable_dimension(make_project):
     """}, rows=False)
     found = problems(root)[0]
     assert found.startswith("metrics/t.yml:2:5: error[KF140]: published table 'bad'")
+
+
+def test_metric_filter_that_tries_to_be_a_statement(make_project):
+    root = make_project({"metrics/evil.yml": """
+        metrics:
+          - {name: evil, measure: order_count, filter: "1=1; DROP TABLE raw.orders"}
+          - {name: sneaky, measure: order_count, filter: "order_id in (select order_id from raw.orders)"}
+    """}, rows=False)
+    found = "\n".join(problems(root))
+    assert "metrics/evil.yml:2:48: error[KF120]: filter: expected one expression, found several statements" in found
+    assert "error[KF120]: filter: only an expression is allowed here, not a statement or a subquery" in found
+
+
+def test_wrong_value_type_in_project_file(tmp_path):
+    (tmp_path / "kpi_project.yml").write_text("name: x\ncalendar:\n  fiscal_year_start_month: april\n")
+    found = problems(tmp_path)[0]
+    assert found.startswith("kpi_project.yml:3:28: error[KF014]: calendar.fiscal_year_start_month:")
