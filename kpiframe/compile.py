@@ -61,7 +61,7 @@ def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNod
     for name, located in graph.tables.items():
         spec = located.spec
         assert isinstance(spec, TableSpec)
-        query = table_query(layer, spec)
+        query = graph.table_queries.get(name) or table_query(layer, spec)
         nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, query, "table",
                                   models_read(query, models_schema), located.location.path))
     return nodes + _funnel_tables(graph)
@@ -93,6 +93,7 @@ def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[Compiled
     manifest_nodes: dict[str, dict[str, object]] = {}
     for node in nodes:
         sql = node.query.sql(dialect=dialect, pretty=True)
+        duckdb_sql = sql if dialect == "duckdb" else node.query.sql(dialect="duckdb", pretty=True)
         folder = target / "compiled" / dialect / ("models" if node.kind == "model" else "tables")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{node.name}.sql").write_text(sql + "\n", encoding="utf-8")
@@ -100,7 +101,7 @@ def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[Compiled
             "name": node.name, "kind": node.kind, "schema": node.schema, "materialized": node.materialized,
             "depends_on": list(node.depends_on), "path": node.path, "compiled_sql": sql,
             # the hash is of the DuckDB SQL whatever the dialect asked, so states compare across dialects
-            "hash": hashlib.sha256(node.query.sql(dialect="duckdb", pretty=True).encode()).hexdigest(),
+            "hash": hashlib.sha256(duckdb_sql.encode()).hexdigest(),
         }
     for name, located in graph.metrics.items():
         spec = located.spec

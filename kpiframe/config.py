@@ -41,7 +41,10 @@ def load_config(root: Path) -> ProjectSpec:
 
 def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> WarehouseSpec:
     """--warehouse beats KPIFRAME_WAREHOUSE beats kpi_project.yml; relative paths are from the project."""
-    chosen = override or os.environ.get(WAREHOUSE_ENV) or spec.warehouse.path
+    chosen = override or os.environ.get(WAREHOUSE_ENV)
+    if spec.warehouse.type == "postgres":  # the override is a connection string there
+        return spec.warehouse.model_copy(update={"dsn": chosen or spec.warehouse.dsn})
+    chosen = chosen or spec.warehouse.path
     path = chosen if chosen == ":memory:" or Path(chosen).is_absolute() else str(root / chosen)
     return spec.warehouse.model_copy(update={"path": path})
 

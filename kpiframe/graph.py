@@ -13,7 +13,7 @@ from sqlglot.errors import ParseError
 
 from kpiframe.config import load_config, validate_spec
 from kpiframe.errors import Diagnostic, ProjectInvalid, Severity, SourceLocation, relative
-from kpiframe.loader import YamlDocument, discover, parse_yaml, read_text
+from kpiframe.loader import YamlDocument, discover, parse_yaml_cached, read_text
 from kpiframe.specs import (
     FILE_KINDS,
     ModelSpec,
@@ -107,6 +107,8 @@ class ProjectGraph:
     expectation_items: dict[tuple[str, str], ExpectationItems] = field(default_factory=dict)
     expectations: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # parsed kpiframe.quality
     kpi_items: dict[str, list[KpiItem]] = field(default_factory=dict)  # "trees"|"targets"|"benchmarks"
+    layer: Any = None  # the SemanticLayer validation resolved, reused by the stages after it
+    table_queries: dict[str, exp.Query] = field(default_factory=dict)  # published table -> its compiled SELECT
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None,
@@ -154,7 +156,8 @@ def load_graph(root: Path) -> ProjectGraph:
 def _collect_yaml(graph: ProjectGraph, path: Path) -> None:
     rel = relative(path, graph.root)
     text = read_text(path, graph.root, graph.diagnostics)
-    doc = parse_yaml(text, rel, graph.diagnostics) if text is not None else None
+    cache = graph.root / "target" / "partial_parse"
+    doc = parse_yaml_cached(text, rel, graph.diagnostics, cache) if text is not None else None
     if doc is None or doc.data is None:
         return
     if not isinstance(doc.data, dict):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kpiframe.errors import Diagnostic, SourceLocation, relative
 
@@ -54,9 +57,11 @@ def read_text(path: Path, root: Path, problems: list[Diagnostic]) -> str | None:
 
 def parse_yaml(text: str, rel_path: str, problems: list[Diagnostic]) -> YamlDocument | None:
     """Parse YAML text; syntax errors become a KF003 diagnostic at the offending line."""
-    yaml = YAML(typ="rt")
+    yaml = YAML(typ="safe", pure=True)  # the node tree carries positions; no comment bookkeeping needed
     try:
-        node = yaml.load(text)
+        node = yaml.compose(text)
+        doc = YamlDocument(rel_path, None)
+        doc.data = None if node is None else _to_plain(node, (), doc.positions, yaml.constructor)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -67,30 +72,53 @@ def parse_yaml(text: str, rel_path: str, problems: list[Diagnostic]) -> YamlDocu
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad unicode escapes)
         problems.append(Diagnostic("KF003", f"malformed YAML: {exc}", SourceLocation(rel_path, 1, 1)))
         return None
-    doc = YamlDocument(rel_path, None)
-    doc.data = _to_plain(node, (), doc.positions)
     return doc
 
 
-def _to_plain(node: Any, path: KeyPath, positions: dict[KeyPath, tuple[int, int]]) -> Any:
-    """Turn ruamel's commented nodes into dicts and lists, recording each child's position."""
-    if isinstance(node, CommentedMap):
+def parse_yaml_cached(text: str, rel_path: str, problems: list[Diagnostic], cache: Path | None) -> YamlDocument | None:
+    """parse_yaml, remembered by content hash under target/: an unchanged file is not parsed again.
+
+    YAML parsing in pure Python is most of a compile's time; like dbt's partial parsing, a file
+    whose bytes did not change reuses its parsed form (the cache is ours, under target/, never
+    committed, and keyed by the text itself, so a stale entry cannot be hit).
+    """
+    if cache is None:
+        return parse_yaml(text, rel_path, problems)
+    entry = cache / (hashlib.sha256(f"{rel_path}\0{text}".encode()).hexdigest() + ".pickle")
+    if entry.is_file():
+        try:
+            data, positions = pickle.loads(entry.read_bytes())
+            return YamlDocument(rel_path, data, positions)
+        except Exception:  # an unreadable entry is simply parsed again
+            entry.unlink(missing_ok=True)
+    doc = parse_yaml(text, rel_path, problems)
+    if doc is not None:
+        with contextlib.suppress(OSError):  # a read-only project still compiles, only without the cache
+            cache.mkdir(parents=True, exist_ok=True)
+            entry.write_bytes(pickle.dumps((doc.data, doc.positions)))
+    return doc
+
+
+def _to_plain(node: Node, path: KeyPath, positions: dict[KeyPath, tuple[int, int]], constructor: Any) -> Any:
+    """Turn composed nodes into dicts, lists and scalars, recording each child's position."""
+    if isinstance(node, MappingNode):
         result: dict[Any, Any] = {}
-        for key, value in node.items():
-            line, col = node.lc.value(key) if not isinstance(value, (CommentedMap, CommentedSeq)) \
-                else node.lc.key(key)
-            positions[(*path, str(key))] = (line + 1, col + 1)
-            result[str(key) if not isinstance(key, (str, int)) else key] = _to_plain(
-                value, (*path, str(key)), positions)
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            key = key if isinstance(key, (str, int)) else str(key)
+            if key in result:
+                raise MarkedYAMLError(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
+            mark = value_node.start_mark if isinstance(value_node, ScalarNode) else key_node.start_mark
+            positions[(*path, str(key))] = (mark.line + 1, mark.column + 1)
+            result[key] = _to_plain(value_node, (*path, str(key)), positions, constructor)
         return result
-    if isinstance(node, CommentedSeq):
+    if isinstance(node, SequenceNode):
         items = []
-        for index, value in enumerate(node):
-            line, col = node.lc.item(index)
-            positions[(*path, index)] = (line + 1, col + 1)
-            items.append(_to_plain(value, (*path, index), positions))
+        for index, child in enumerate(node.value):
+            positions[(*path, index)] = (child.start_mark.line + 1, child.start_mark.column + 1)
+            items.append(_to_plain(child, (*path, index), positions, constructor))
         return items
-    return node
+    return constructor.construct_object(node, deep=True)
 
 
 def discover(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[Path]:

@@ -35,7 +35,7 @@ class Project:
     def load(cls, project_dir: str | Path = ".", warehouse: str | None = None) -> Project:
         """Load and validate a project; raises ProjectInvalid listing every problem found."""
         graph = load_graph(Path(project_dir))
-        return cls(graph, SemanticLayer(graph), resolve_warehouse(graph.config, graph.root, warehouse))
+        return cls(graph, graph.layer or SemanticLayer(graph), resolve_warehouse(graph.config, graph.root, warehouse))
 
     @property
     def root(self) -> Path:

@@ -46,8 +46,9 @@ def table(schema: str, name: str) -> exp.Table:
 def create_statement(node: CompiledNode, name: str | None = None, query: exp.Query | None = None) -> exp.Create:
     """CREATE OR REPLACE the node's table or view, optionally under another name or from another query."""
     kind = "VIEW" if node.materialized == "view" else "TABLE"
+    # callers drop an old table first: CREATE OR REPLACE TABLE is DuckDB's, PostgreSQL has no such thing
     return exp.Create(this=table(node.schema, name or node.name), kind=kind,
-                      expression=query if query is not None else node.query, replace=True)
+                      expression=query if query is not None else node.query, replace=kind == "VIEW")
 
 
 def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:

@@ -193,12 +193,14 @@ def validate_semantics(graph: ProjectGraph) -> None:
         return
     from kpiframe.sql.metric_query import MetricRequest, compile_request
 
+    graph.layer = layer
     for name, located in graph.tables.items():
         spec = located.spec
         assert isinstance(spec, TableSpec)
         request = MetricRequest(tuple(spec.metrics), tuple(spec.dimensions), spec.grain)
         try:
-            compile_request(layer, request)
+            # compiling is how a table is validated; the tree is kept so a build does not compile it twice
+            graph.table_queries[name] = compile_request(layer, request)
         except Exception as exc:  # a table that cannot compile is reported at the table, not raised
             graph.error("KF140", f"published table '{name}': {exc}", located.location)
 

@@ -24,8 +24,9 @@ class Spec(BaseModel):
 
 # --- kpi_project.yml -------------------------------------------------------------------------------------
 class WarehouseSpec(Spec):
-    type: Literal["duckdb"] = "duckdb"
+    type: Literal["duckdb", "postgres"] = "duckdb"
     path: str = "warehouse.duckdb"
+    dsn: str | None = None  # postgres: a libpq connection string, e.g. "host=127.0.0.1 port=5432 dbname=kpi"
     memory_limit: str | None = None
     threads: int | None = None
 

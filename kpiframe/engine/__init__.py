@@ -12,6 +12,10 @@ def connect(spec: WarehouseSpec, read_only: bool = False) -> Warehouse:
         from kpiframe.engine.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(spec, read_only=read_only)
+    if spec.type == "postgres":
+        from kpiframe.engine.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(spec, read_only=read_only)
     raise ValueError(f"unsupported warehouse type {spec.type}")
 
 

@@ -4,8 +4,8 @@ Shape of the SQL, chosen so that its size grows linearly with the number of metr
   * one scan per (dataset, time column): every measure of that dataset is one aggregate with its own
     FILTER, joined only many-to-one to the datasets that carry the requested dimensions;
   * windowed (cumulative) and shifted (period-over-period) series are CTEs of their own;
-  * all parts are stacked with UNION ALL and collapsed per (period, dimensions), so metrics from
-    different datasets meet without a chain of outer joins;
+  * the distinct keys (period, dimensions) of all parts are collected once and every part is
+    left-joined to them, so metrics from different datasets meet without a chain of full outer joins;
   * the last SELECT computes each metric from those columns (ratios and derived expressions).
 """
 
@@ -261,6 +261,8 @@ class _SeriesBuilder:
 
     def _cumulative(self, name: str) -> exp.Expr:
         spec = self.layer.metric(name)
+        if any(f"c_{name}" in part.columns for part in self.parts):
+            return col(f"c_{name}")
         base = spec.metric or ""
         if self.layer.metric(base).type != "simple":
             raise QueryError(f"cumulative metric '{name}' must accumulate a simple metric", code="KF420")
@@ -301,11 +303,13 @@ class _SeriesBuilder:
 
     def shifted(self, metric: str, offset: str) -> exp.Expr:
         """The metric's value one period (or one year) earlier, aligned on the current period."""
+        column = f"s_{offset}_{metric}"
+        if any(column in part.columns for part in self.parts):  # asked twice: one shifted series serves both
+            return col(column)
         source = self._subseries(metric)
         count, unit = grain_step(self.request.grain) if offset == "previous" else year_step(self.request.grain)
         moved = exp.Cast(this=exp.Add(this=col(PERIOD), expression=interval(count, unit)),
                          to=exp.DataType.build("DATE"))
-        column = f"s_{offset}_{metric}"
         query = exp.select(moved.as_(PERIOD, quoted=True), *[col(d) for d in self.dim_names],
                            col(metric).as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
         cte = self.context.name(f"shift_{metric}")
@@ -328,21 +332,28 @@ class _SeriesBuilder:
         return select.order_by(*[exp.Ordered(this=col(k), nulls_first=False) for k in keys], copy=False)
 
     def _combine(self, parts: list[_Part], keys: list[str]) -> exp.Expr:
-        """Stack every part and collapse to one row per (period, dimensions)."""
-        all_columns = [c for p in parts for c in p.columns]
-        branches = []
-        for part in parts:
-            values = [col(c) if c in part.columns else exp.Null().as_(c, quoted=True) for c in all_columns]
-            flag = exp.Literal.number(1) if part.present else exp.Null()
-            branches.append(exp.select(*[col(k) for k in keys], *values, flag.as_(PRESENT, quoted=True))
-                            .from_(exp.table_(part.cte, quoted=True)))
-        stacked: exp.Query = branches[0]
-        for branch in branches[1:]:
-            stacked = exp.union(stacked, branch, distinct=False, copy=False)
-        collapse = [exp.Max(this=col(c)).as_(c, quoted=True) for c in [*all_columns, PRESENT]]
-        combined = (exp.select(*[col(k) for k in keys], *collapse)
-                    .from_(stacked.subquery("stacked", copy=False), copy=False)
-                    .group_by(*[col(k) for k in keys], copy=False))
+        """One row per (period, dimensions) that any part has, with every part's columns beside it.
+
+        The keys are the distinct union of every part's keys (same types in every branch, which
+        PostgreSQL needs); each part then joins once on them, NULL dimension values matching NULL.
+        """
+        key_branches = [exp.select(*[col(k) for k in keys]).from_(exp.table_(p.cte, quoted=True)) for p in parts]
+        every_key: exp.Query = key_branches[0]
+        for branch in key_branches[1:]:
+            every_key = exp.union(every_key, branch, distinct=True, copy=False)
+        combined = exp.select(*[col(k, "k") for k in keys]).from_(every_key.subquery("k", copy=False), copy=False)
+        present: list[exp.Expr] = []
+        for index, part in enumerate(parts):
+            alias = f"p{index + 1}"
+            matches: list[exp.Expr] = [exp.EQ(this=col(PERIOD, "k"), expression=col(PERIOD, alias))]
+            matches += [exp.NullSafeEQ(this=col(k, "k"), expression=col(k, alias)) for k in keys[1:]]
+            combined = combined.join(exp.table_(part.cte, quoted=True).as_(alias, quoted=True),
+                                     on=exp.and_(*matches), join_type="left", copy=False)
+            combined = combined.select(*[col(c, alias).as_(c, quoted=True) for c in part.columns], copy=False)
+            if part.present:
+                present.append(exp.Not(this=exp.Is(this=col(PERIOD, alias), expression=exp.Null())))
+        flag = exp.Case(ifs=[exp.If(this=exp.or_(*present), true=exp.Literal.number(1))]) if present else exp.Null()
+        combined = combined.select(flag.as_(PRESENT, quoted=True), copy=False)
         return combined.subquery("combined", copy=False)
 
 

@@ -55,55 +55,45 @@ SELECT
   COALESCE(`m5_closed_amount`, 0) / NULLIF(COALESCE(`m4_closed_count`, 0), 0) AS `avg_deal_size`
 FROM (
   SELECT
-    `period_start`,
-    `lead__channel`,
-    MAX(`m1_sql_count`) AS `m1_sql_count`,
-    MAX(`m2_opportunity_count`) AS `m2_opportunity_count`,
-    MAX(`m3_opportunity_amount`) AS `m3_opportunity_amount`,
-    MAX(`m4_closed_count`) AS `m4_closed_count`,
-    MAX(`m5_closed_amount`) AS `m5_closed_amount`,
-    MAX(`m6_closed_count`) AS `m6_closed_count`,
-    MAX(`__present`) AS `__present`
+    `k`.`period_start`,
+    `k`.`lead__channel`,
+    `p1`.`m1_sql_count` AS `m1_sql_count`,
+    `p2`.`m2_opportunity_count` AS `m2_opportunity_count`,
+    `p2`.`m3_opportunity_amount` AS `m3_opportunity_amount`,
+    `p3`.`m4_closed_count` AS `m4_closed_count`,
+    `p3`.`m5_closed_amount` AS `m5_closed_amount`,
+    `p3`.`m6_closed_count` AS `m6_closed_count`,
+    CASE
+      WHEN NOT `p1`.`period_start` IS NULL
+      OR NOT `p2`.`period_start` IS NULL
+      OR NOT `p3`.`period_start` IS NULL
+      THEN 1
+    END AS `__present`
   FROM (
     SELECT
       `period_start`,
-      `lead__channel`,
-      `m1_sql_count`,
-      NULL AS `m2_opportunity_count`,
-      NULL AS `m3_opportunity_amount`,
-      NULL AS `m4_closed_count`,
-      NULL AS `m5_closed_amount`,
-      NULL AS `m6_closed_count`,
-      1 AS `__present`
+      `lead__channel`
     FROM `scan_sql_leads_1`
-    UNION ALL
+    UNION DISTINCT
     SELECT
       `period_start`,
-      `lead__channel`,
-      NULL AS `m1_sql_count`,
-      `m2_opportunity_count`,
-      `m3_opportunity_amount`,
-      NULL AS `m4_closed_count`,
-      NULL AS `m5_closed_amount`,
-      NULL AS `m6_closed_count`,
-      1 AS `__present`
+      `lead__channel`
     FROM `scan_opportunities_2`
-    UNION ALL
+    UNION DISTINCT
     SELECT
       `period_start`,
-      `lead__channel`,
-      NULL AS `m1_sql_count`,
-      NULL AS `m2_opportunity_count`,
-      NULL AS `m3_opportunity_amount`,
-      `m4_closed_count`,
-      `m5_closed_amount`,
-      `m6_closed_count`,
-      1 AS `__present`
+      `lead__channel`
     FROM `scan_opportunities_3`
-  ) AS stacked
-  GROUP BY
-    `period_start`,
-    `lead__channel`
+  ) AS k
+  LEFT JOIN `scan_sql_leads_1` AS `p1`
+    ON `k`.`period_start` = `p1`.`period_start`
+    AND `k`.`lead__channel` IS NOT DISTINCT FROM `p1`.`lead__channel`
+  LEFT JOIN `scan_opportunities_2` AS `p2`
+    ON `k`.`period_start` = `p2`.`period_start`
+    AND `k`.`lead__channel` IS NOT DISTINCT FROM `p2`.`lead__channel`
+  LEFT JOIN `scan_opportunities_3` AS `p3`
+    ON `k`.`period_start` = `p3`.`period_start`
+    AND `k`.`lead__channel` IS NOT DISTINCT FROM `p3`.`lead__channel`
 ) AS combined
 ORDER BY
   `period_start` NULLS LAST,

@@ -129,150 +129,73 @@ SELECT
   COALESCE("m12_activity_count", 0) / NULLIF(COALESCE("m13_activity_count", 0), 0) AS "webinar_attendance_rate"
 FROM (
   SELECT
-    "period_start",
-    MAX("m1_spend") AS "m1_spend",
-    MAX("m2_impressions_sum") AS "m2_impressions_sum",
-    MAX("m3_clicks_sum") AS "m3_clicks_sum",
-    MAX("m4_session_count") AS "m4_session_count",
-    MAX("m5_session_count") AS "m5_session_count",
-    MAX("m6_lead_count") AS "m6_lead_count",
-    MAX("m7_mql_v1_count") AS "m7_mql_v1_count",
-    MAX("m8_closed_amount") AS "m8_closed_amount",
-    MAX("m9_send_count") AS "m9_send_count",
-    MAX("m10_send_count") AS "m10_send_count",
-    MAX("m11_send_count") AS "m11_send_count",
-    MAX("m12_activity_count") AS "m12_activity_count",
-    MAX("m13_activity_count") AS "m13_activity_count",
-    MAX("__present") AS "__present"
+    "k"."period_start",
+    "p1"."m1_spend" AS "m1_spend",
+    "p1"."m2_impressions_sum" AS "m2_impressions_sum",
+    "p1"."m3_clicks_sum" AS "m3_clicks_sum",
+    "p2"."m4_session_count" AS "m4_session_count",
+    "p2"."m5_session_count" AS "m5_session_count",
+    "p3"."m6_lead_count" AS "m6_lead_count",
+    "p4"."m7_mql_v1_count" AS "m7_mql_v1_count",
+    "p5"."m8_closed_amount" AS "m8_closed_amount",
+    "p6"."m9_send_count" AS "m9_send_count",
+    "p6"."m10_send_count" AS "m10_send_count",
+    "p6"."m11_send_count" AS "m11_send_count",
+    "p7"."m12_activity_count" AS "m12_activity_count",
+    "p7"."m13_activity_count" AS "m13_activity_count",
+    CASE
+      WHEN NOT "p1"."period_start" IS NULL
+      OR NOT "p2"."period_start" IS NULL
+      OR NOT "p3"."period_start" IS NULL
+      OR NOT "p4"."period_start" IS NULL
+      OR NOT "p5"."period_start" IS NULL
+      OR NOT "p6"."period_start" IS NULL
+      OR NOT "p7"."period_start" IS NULL
+      THEN 1
+    END AS "__present"
   FROM (
     SELECT
-      "period_start",
-      "m1_spend",
-      "m2_impressions_sum",
-      "m3_clicks_sum",
-      NULL AS "m4_session_count",
-      NULL AS "m5_session_count",
-      NULL AS "m6_lead_count",
-      NULL AS "m7_mql_v1_count",
-      NULL AS "m8_closed_amount",
-      NULL AS "m9_send_count",
-      NULL AS "m10_send_count",
-      NULL AS "m11_send_count",
-      NULL AS "m12_activity_count",
-      NULL AS "m13_activity_count",
-      1 AS "__present"
+      "period_start"
     FROM "scan_ad_spend_1"
-    UNION ALL
+    UNION
     SELECT
-      "period_start",
-      NULL AS "m1_spend",
-      NULL AS "m2_impressions_sum",
-      NULL AS "m3_clicks_sum",
-      "m4_session_count",
-      "m5_session_count",
-      NULL AS "m6_lead_count",
-      NULL AS "m7_mql_v1_count",
-      NULL AS "m8_closed_amount",
-      NULL AS "m9_send_count",
-      NULL AS "m10_send_count",
-      NULL AS "m11_send_count",
-      NULL AS "m12_activity_count",
-      NULL AS "m13_activity_count",
-      1 AS "__present"
+      "period_start"
     FROM "scan_web_sessions_2"
-    UNION ALL
+    UNION
     SELECT
-      "period_start",
-      NULL AS "m1_spend",
-      NULL AS "m2_impressions_sum",
-      NULL AS "m3_clicks_sum",
-      NULL AS "m4_session_count",
-      NULL AS "m5_session_count",
-      "m6_lead_count",
-      NULL AS "m7_mql_v1_count",
-      NULL AS "m8_closed_amount",
-      NULL AS "m9_send_count",
-      NULL AS "m10_send_count",
-      NULL AS "m11_send_count",
-      NULL AS "m12_activity_count",
-      NULL AS "m13_activity_count",
-      1 AS "__present"
+      "period_start"
     FROM "scan_leads_3"
-    UNION ALL
+    UNION
     SELECT
-      "period_start",
-      NULL AS "m1_spend",
-      NULL AS "m2_impressions_sum",
-      NULL AS "m3_clicks_sum",
-      NULL AS "m4_session_count",
-      NULL AS "m5_session_count",
-      NULL AS "m6_lead_count",
-      "m7_mql_v1_count",
-      NULL AS "m8_closed_amount",
-      NULL AS "m9_send_count",
-      NULL AS "m10_send_count",
-      NULL AS "m11_send_count",
-      NULL AS "m12_activity_count",
-      NULL AS "m13_activity_count",
-      1 AS "__present"
+      "period_start"
     FROM "scan_mql_v1_4"
-    UNION ALL
+    UNION
     SELECT
-      "period_start",
-      NULL AS "m1_spend",
-      NULL AS "m2_impressions_sum",
-      NULL AS "m3_clicks_sum",
-      NULL AS "m4_session_count",
-      NULL AS "m5_session_count",
-      NULL AS "m6_lead_count",
-      NULL AS "m7_mql_v1_count",
-      "m8_closed_amount",
-      NULL AS "m9_send_count",
-      NULL AS "m10_send_count",
-      NULL AS "m11_send_count",
-      NULL AS "m12_activity_count",
-      NULL AS "m13_activity_count",
-      1 AS "__present"
+      "period_start"
     FROM "scan_opportunities_5"
-    UNION ALL
+    UNION
     SELECT
-      "period_start",
-      NULL AS "m1_spend",
-      NULL AS "m2_impressions_sum",
-      NULL AS "m3_clicks_sum",
-      NULL AS "m4_session_count",
-      NULL AS "m5_session_count",
-      NULL AS "m6_lead_count",
-      NULL AS "m7_mql_v1_count",
-      NULL AS "m8_closed_amount",
-      "m9_send_count",
-      "m10_send_count",
-      "m11_send_count",
-      NULL AS "m12_activity_count",
-      NULL AS "m13_activity_count",
-      1 AS "__present"
+      "period_start"
     FROM "scan_email_sends_6"
-    UNION ALL
+    UNION
     SELECT
-      "period_start",
-      NULL AS "m1_spend",
-      NULL AS "m2_impressions_sum",
-      NULL AS "m3_clicks_sum",
-      NULL AS "m4_session_count",
-      NULL AS "m5_session_count",
-      NULL AS "m6_lead_count",
-      NULL AS "m7_mql_v1_count",
-      NULL AS "m8_closed_amount",
-      NULL AS "m9_send_count",
-      NULL AS "m10_send_count",
-      NULL AS "m11_send_count",
-      "m12_activity_count",
-      "m13_activity_count",
-      1 AS "__present"
+      "period_start"
     FROM "scan_lead_activities_7"
-  ) AS stacked
-  GROUP BY
-    "period_start"
+  ) AS k
+  LEFT JOIN "scan_ad_spend_1" AS "p1"
+    ON "k"."period_start" = "p1"."period_start"
+  LEFT JOIN "scan_web_sessions_2" AS "p2"
+    ON "k"."period_start" = "p2"."period_start"
+  LEFT JOIN "scan_leads_3" AS "p3"
+    ON "k"."period_start" = "p3"."period_start"
+  LEFT JOIN "scan_mql_v1_4" AS "p4"
+    ON "k"."period_start" = "p4"."period_start"
+  LEFT JOIN "scan_opportunities_5" AS "p5"
+    ON "k"."period_start" = "p5"."period_start"
+  LEFT JOIN "scan_email_sends_6" AS "p6"
+    ON "k"."period_start" = "p6"."period_start"
+  LEFT JOIN "scan_lead_activities_7" AS "p7"
+    ON "k"."period_start" = "p7"."period_start"
 ) AS combined
 ORDER BY
   "period_start"

@@ -48,47 +48,43 @@ SELECT
   COALESCE("m4_opportunity_amount", 0) AS "pipeline"
 FROM (
   SELECT
-    "period_start",
-    "lead__channel",
-    MAX("m1_lead_count") AS "m1_lead_count",
-    MAX("m2_mql_v1_count") AS "m2_mql_v1_count",
-    MAX("m3_opportunity_count") AS "m3_opportunity_count",
-    MAX("m4_opportunity_amount") AS "m4_opportunity_amount",
-    MAX("__present") AS "__present"
+    "k"."period_start",
+    "k"."lead__channel",
+    "p1"."m1_lead_count" AS "m1_lead_count",
+    "p2"."m2_mql_v1_count" AS "m2_mql_v1_count",
+    "p3"."m3_opportunity_count" AS "m3_opportunity_count",
+    "p3"."m4_opportunity_amount" AS "m4_opportunity_amount",
+    CASE
+      WHEN NOT "p1"."period_start" IS NULL
+      OR NOT "p2"."period_start" IS NULL
+      OR NOT "p3"."period_start" IS NULL
+      THEN 1
+    END AS "__present"
   FROM (
     SELECT
       "period_start",
-      "lead__channel",
-      "m1_lead_count",
-      NULL AS "m2_mql_v1_count",
-      NULL AS "m3_opportunity_count",
-      NULL AS "m4_opportunity_amount",
-      1 AS "__present"
+      "lead__channel"
     FROM "scan_leads_1"
-    UNION ALL
+    UNION
     SELECT
       "period_start",
-      "lead__channel",
-      NULL AS "m1_lead_count",
-      "m2_mql_v1_count",
-      NULL AS "m3_opportunity_count",
-      NULL AS "m4_opportunity_amount",
-      1 AS "__present"
+      "lead__channel"
     FROM "scan_mql_v1_2"
-    UNION ALL
+    UNION
     SELECT
       "period_start",
-      "lead__channel",
-      NULL AS "m1_lead_count",
-      NULL AS "m2_mql_v1_count",
-      "m3_opportunity_count",
-      "m4_opportunity_amount",
-      1 AS "__present"
+      "lead__channel"
     FROM "scan_opportunities_3"
-  ) AS stacked
-  GROUP BY
-    "period_start",
-    "lead__channel"
+  ) AS k
+  LEFT JOIN "scan_leads_1" AS "p1"
+    ON "k"."period_start" = "p1"."period_start"
+    AND "k"."lead__channel" IS NOT DISTINCT FROM "p1"."lead__channel"
+  LEFT JOIN "scan_mql_v1_2" AS "p2"
+    ON "k"."period_start" = "p2"."period_start"
+    AND "k"."lead__channel" IS NOT DISTINCT FROM "p2"."lead__channel"
+  LEFT JOIN "scan_opportunities_3" AS "p3"
+    ON "k"."period_start" = "p3"."period_start"
+    AND "k"."lead__channel" IS NOT DISTINCT FROM "p3"."lead__channel"
 ) AS combined
 ORDER BY
   "period_start",

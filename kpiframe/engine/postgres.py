@@ -1,0 +1,82 @@
+"""PostgreSQL: the same project on a shared warehouse. Everything it runs is a sqlglot tree rendered
+for PostgreSQL; only connecting, transactions and the catalog queries are PostgreSQL-specific."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlglot import exp
+
+from kpiframe.engine.base import QueryResult, Warehouse
+from kpiframe.errors import WarehouseError
+from kpiframe.specs import WarehouseSpec
+
+
+class PostgresWarehouse(Warehouse):
+    dialect = "postgres"
+
+    def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
+        import psycopg  # imported here: DuckDB users never need the driver
+
+        self.path = spec.dsn or ""
+        try:
+            self.con = psycopg.connect(spec.dsn or "", autocommit=True)
+        except psycopg.Error as exc:
+            raise WarehouseError(f"cannot connect to PostgreSQL: {_first_line(exc)}", code="KF502",
+                                 hint="check warehouse.dsn in kpi_project.yml or --warehouse") from None
+        if read_only:
+            self.con.execute("set default_transaction_read_only = on")
+        self._in_transaction = False
+
+    def execute(self, statement: exp.Expr) -> None:
+        self._run(statement)
+
+    def query(self, statement: exp.Expr) -> QueryResult:
+        cursor = self._run(statement)
+        columns = [d.name for d in cursor.description or []]
+        return QueryResult(columns, cursor.fetchall())
+
+    def _run(self, statement: exp.Expr) -> Any:
+        import psycopg
+
+        try:
+            return self.con.execute(self.render(statement))
+        except psycopg.Error as exc:
+            raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}", code="KF503") from None
+
+    def _catalog(self, sql: str, params: list[str]) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params).fetchall()
+
+    def table_exists(self, schema: str, name: str) -> bool:
+        return self.object_type(schema, name) is not None
+
+    def object_type(self, schema: str, name: str) -> str | None:
+        rows = self._catalog("select table_type from information_schema.tables "
+                             "where table_schema = %s and table_name = %s", [schema, name])
+        if not rows:
+            return None
+        return "view" if rows[0][0] == "VIEW" else "table"
+
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        rows = self._catalog("select column_name, data_type from information_schema.columns "
+                             "where table_schema = %s and table_name = %s order by ordinal_position", [schema, name])
+        return {r[0]: r[1].upper() for r in rows}
+
+    def columns_of(self, schema: str, name: str) -> list[str]:
+        return list(self.column_types(schema, name))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        # PostgreSQL's DDL is transactional: the swap of every published table commits as one
+        with self.con.transaction():
+            yield
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
