@@ -52,7 +52,8 @@ def check_arguments(kind: str, kwargs: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _check_numbers(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    if "max_age_hours" in kwargs and not (_is_number(kwargs["max_age_hours"]) and kwargs["max_age_hours"] > 0):
+    max_age = kwargs.get("max_age_hours")
+    if max_age is not None and not (_is_number(max_age) and max_age > 0):
         problems.append(("max_age_hours", "'max_age_hours' must be a number above 0"))
     window = kwargs.get("window")
     if window is not None and not (isinstance(window, int) and not isinstance(window, bool) and window >= 2):
@@ -69,7 +70,8 @@ def _check_reference(to: Any) -> list[tuple[str, str]]:
     unknown = sorted(set(to) - {"schema", "table", "column"})
     if unknown:
         return [("to", f"unknown key(s) in 'to': {', '.join(map(str, unknown))} (use schema, table, column)")]
-    if not all(_is_name(to.get(k)) for k in ("table", "column")) or ("schema" in to and not _is_name(to["schema"])):
+    names_ok = all(_is_name(to.get(k)) for k in ("table", "column"))
+    if not names_ok or ("schema" in to and not _is_name(to["schema"])):
         return [("to", "'to' needs a table and a column name (schema is optional)")]
     return []
 
@@ -136,6 +138,7 @@ def _rate(kwargs: dict[str, Any], schema: str) -> exp.Select:
 
 def _funnel(kwargs: dict[str, Any], schema: str) -> exp.Select:
     stages, groups = kwargs["columns"], kwargs.get("group_by") or []
+    values: dict[str, exp.Expression]
     if groups:  # a table by period and channel is checked per period: stages summed per group
         values = {c: exp.Sum(this=_col(c)) for c in stages}
         query = exp.select(*[_col(g) for g in groups],
@@ -174,7 +177,8 @@ def _band(kwargs: dict[str, Any], schema: str) -> exp.Select:
                       exp.GT(this=_col(column), expression=high.copy()))
     # only the newest row of each group, and only once it has a full window of history behind it
     latest = exp.and_(exp.EQ(this=_col("kf_recency"), expression=exp.Literal.number(1)),
-                      exp.EQ(this=_col("kf_history"), expression=exp.Literal.number(window)), exp.paren(outside))
+                      exp.EQ(this=_col("kf_history"), expression=exp.Literal.number(window)),
+                      exp.paren(outside))
     return exp.select(*[_col(g) for g in groups], _col(order_by), _col(column), _col("band_mean"),
                       low.as_("band_low", quoted=True), high.as_("band_high", quoted=True)
                       ).from_(inner.subquery("band", copy=False)).where(latest)
@@ -202,7 +206,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {
 }
 
 
-# --- small helpers -------------------------------------------------------------------------------------------
+# --- small helpers ---------------------------------------------------------------------------------------
 def _epoch(value: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this="epoch", expressions=[value])
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
 
 class IndependentCursor:
@@ -63,19 +64,32 @@ class IndependentCursor:
     def close(self) -> None:
         self._cursor.close()
 
+    def __getattr__(self, name: str) -> Any:  # the rest of DuckDB's DB-API cursor, as duckdb-engine's does
+        return getattr(self._cursor, name)
+
 
 class SharedDuckDBConnection:
-    """What SQLAlchemy sees as the DB-API connection: one child of the caller's DuckDB connection."""
+    """What SQLAlchemy sees as the DB-API connection: one child of the caller's DuckDB connection.
+
+    `schema` goes first on each cursor's search path. GX qualifies the checked table almost
+    everywhere, but when duckdb-engine cannot reflect its columns (DuckDB 1.4 lacks the
+    pg_collation that SQLAlchemy 2.0's reflection asks for; GX lowercases a mixed-case schema name)
+    GX falls back to `SELECT * FROM <bare table name>`, which then still finds the right table.
+    """
 
     autocommit = None  # read by duckdb-engine; DuckDB has no autocommit switch
     notices: list[str] = []
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, schema: str | None = None) -> None:
         self._con = con.cursor()  # closing it closes our cursors too, never the caller's connection
+        self._setup = _search_path(schema) if schema else None
         self.closed = False
 
     def cursor(self) -> IndependentCursor:
-        return IndependentCursor(self._con.cursor(), self)
+        cursor = self._con.cursor()
+        if self._setup:
+            cursor.execute(self._setup)  # a DuckDB setting of one connection, so set on each cursor
+        return IndependentCursor(cursor, self)
 
     # Each statement runs in autocommit on its own cursor, so there is no transaction to manage.
     def begin(self) -> None:
@@ -91,3 +105,9 @@ class SharedDuckDBConnection:
         if not self.closed:
             self._con.close()
             self.closed = True
+
+
+def _search_path(schema: str) -> str:
+    """`SET search_path = '"schema",main'`, quoted by sqlglot rather than pasted."""
+    path = exp.to_identifier(schema, quoted=True).sql(dialect="duckdb") + ",main"
+    return f"SET search_path = {exp.Literal.string(path).sql(dialect='duckdb')}"

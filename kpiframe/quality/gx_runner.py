@@ -5,6 +5,7 @@ GX is imported here, inside functions only (importing it takes seconds). The set
 - a GX SQL data source whose SQLAlchemy engine gets its connection from the caller's open DuckDB
   connection (`creator`, `StaticPool`), through `SharedDuckDBConnection`, whose cursors keep their rows:
   the workaround for GX issue #10738 (see duckdb_dbapi.py);
+- gx_duckdb.py: what GX needs to speak DuckDB (regex and LIKE SQL, the same on every DuckDB version);
 - one table asset, one whole-table batch and one suite holding every expectation of the table, so GX
   bundles the metrics of a column into one SQL query. Nothing is loaded into pandas: GX's SQL engine
   computes aggregates in the warehouse and fetches at most a few unexpected values.
@@ -12,12 +13,12 @@ GX is imported here, inside functions only (importing it takes seconds). The set
 
 from __future__ import annotations
 
-import atexit
 import functools
 import logging
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,16 +38,21 @@ def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, 
     """Every expectation of `schema.table`, in order; failures and crashes are results, never raises."""
     if not expectations:
         return []
-    own = con is None  # callers normally lend their connection; opening the file is the fallback
-    connection = duckdb.connect(database_path) if own else con
+    opened: duckdb.DuckDBPyConnection | None = None
     try:
-        with _gx_session(connection, database_path, schema, table) as batch:
-            return _validate(batch, schema, expectations)
+        # callers normally lend their open connection; opening the file ourselves is the fallback
+        connection = con if con is not None else (opened := duckdb.connect(database_path))
+        # GX warns about its own deprecations (e.g. TableAsset's schema_name, the only way to name a
+        # schema on a generic SQL source): noise for a kpiframe user, so none of it reaches the terminal.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with _gx_session(connection, database_path, schema, table) as batch:
+                return _validate(batch, schema, expectations)
     except Exception as exc:  # the table is missing, the warehouse refused, GX broke: every check failed
         return [_crashed(e, f"could not validate {schema}.{table}: {_message(exc)}") for e in expectations]
     finally:
-        if own:
-            connection.close()
+        if opened is not None:
+            opened.close()
 
 
 @contextmanager
@@ -54,11 +60,13 @@ def _gx_session(con: duckdb.DuckDBPyConnection, database_path: str, schema: str,
     """A GX batch over `schema.table`; the data source and every connection it opened go away after."""
     import sqlalchemy as sa
 
+    from kpiframe.quality import gx_duckdb
+
     context = _context()
     opened: list[SharedDuckDBConnection] = []
 
     def connect() -> SharedDuckDBConnection:
-        opened.append(SharedDuckDBConnection(con))
+        opened.append(SharedDuckDBConnection(con, schema))
         return opened[-1]
 
     name = f"kpiframe_{uuid.uuid4().hex[:12]}"
@@ -66,8 +74,12 @@ def _gx_session(con: duckdb.DuckDBPyConnection, database_path: str, schema: str,
         source = context.data_sources.add_sql(
             name=name, connection_string=_connection_string(database_path),
             kwargs={"creator": connect, "poolclass": sa.pool.StaticPool})
-        _use_postgres_sql_for_duckdb(source.get_execution_engine())
-        asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
+        gx_duckdb.prepare_engine(source.get_execution_engine())
+        # A bare table name becomes quoted_name(quote=False) in GX, so SQLAlchemy would never quote it
+        # (`FROM order` fails); a name in double quotes is always quoted. DuckDB matches quoted names
+        # case-insensitively, so this changes nothing else.
+        quoted = f'"{table}"' if '"' not in table else table
+        asset = source.add_table_asset(name=table, table_name=quoted, schema_name=schema)
         yield asset.add_batch_definition_whole_table("whole table").get_batch()
     finally:
         if name in context.data_sources.all():
@@ -107,20 +119,6 @@ def _to_gx(expectation: Expectation, index: int, schema: str) -> Any:
     return gx_class(**expectation.kwargs, meta=meta, description=expectation.description)
 
 
-def _use_postgres_sql_for_duckdb(engine: Any) -> None:
-    """Let GX's regex, LIKE and type expectations work on DuckDB.
-
-    GX picks dialect-specific SQL (regex `~`, LIKE ... ESCAPE, type names) from the engine's
-    `dialect_module`, which it leaves None for dialects it does not know: without this every regex
-    expectation fails with "Regex is not supported for dialect duckdb". duckdb-engine's dialect is a
-    subclass of SQLAlchemy's PostgreSQL dialect and DuckDB speaks PostgreSQL's `~`, `!~` and LIKE.
-    """
-    if getattr(engine, "dialect_module", None) is None:
-        from sqlalchemy.dialects import postgresql
-
-        engine.dialect_module = postgresql
-
-
 def _from_gx(expectation: Expectation, gx_result: Any) -> ExpectationResult:
     result = gx_result.result or {}
     error = _exception_message(gx_result.exception_info)
@@ -158,6 +156,7 @@ def _clean(message: str) -> str:
     """A driver error without SQLAlchemy's echo of the whole statement and its link to the docs."""
     text = re.split(r"\n\[SQL: |\n\(Background on this error", message, maxsplit=1)[0].strip()
     text = re.sub(r"^\(_?duckdb\.(\w+)\) ", r"\1: ", text)
+    text = re.sub(r"^Error: ", "", text)  # GX's prefix on its own messages adds nothing
     return text if len(text) <= 600 else text[:597] + "..."
 
 
@@ -167,7 +166,7 @@ def _connection_string(database_path: str) -> str:
     return "duckdb:///" + (re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(database_path)) or "warehouse")
 
 
-# --- GX itself, set up once per process -------------------------------------------------------------------------
+# --- GX itself, set up once per process ---------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _context() -> Any:
     """An ephemeral GX context: in memory only, no analytics, no progress bars."""
@@ -179,7 +178,6 @@ def _context() -> Any:
         ProgressBarsConfig,
     )
 
-    _release_duckdb_at_exit()
     # GX logs warnings as it goes; with no handler Python would print them on stderr (logging's
     # last resort). A NullHandler keeps them out of the terminal unless the application logs them.
     logging.getLogger("great_expectations").addHandler(logging.NullHandler())
@@ -207,19 +205,3 @@ def _unexpected_rows_class() -> type:
                                "details": {"unexpected_rows": [dict(r) for r in rows[:SAMPLE_SIZE]]}}}
 
     return KpiframeUnexpectedRows
-
-
-def _release_duckdb_at_exit() -> None:
-    """Keep DuckDB 2.x from printing "nanobind: leaked N instances" when the process ends.
-
-    duckdb-engine registers a SQLAlchemy compiler for TryCast; with GX loaded, that hook keeps
-    duckdb-engine's module (and through it DuckDB's type objects) alive past interpreter teardown,
-    and DuckDB's nanobind bindings then report them as leaks. Dropping the hook at exit breaks the chain.
-    """
-    try:
-        import duckdb_engine  # noqa: F401  (registers the hook we undo)
-        from sqlalchemy import TryCast  # type: ignore[attr-defined]
-        from sqlalchemy.ext.compiler import deregister
-    except ImportError:
-        return
-    atexit.register(deregister, TryCast)

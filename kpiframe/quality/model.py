@@ -29,7 +29,7 @@ class Expectation:
 
     @property
     def label(self) -> str:
-        """A short human name: the kind and its column(s), e.g. `expect_column_values_to_be_unique(lead_id)`."""
+        """A short name for people: the kind and its column(s), e.g. `freshness(created_at)`."""
         for key in ("column", "columns", "column_list"):
             if key in self.kwargs:
                 value = self.kwargs[key]

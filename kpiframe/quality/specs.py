@@ -34,12 +34,13 @@ class ShortForm:
 SHORT_FORMS = {
     "not_null": ShortForm("expect_column_values_to_not_be_null", {"column": "column"}, ("column",)),
     "unique": ShortForm("expect_column_values_to_be_unique", {"column": "column"}, ("column",)),
-    "accepted_values": ShortForm("expect_column_values_to_be_in_set", {"column": "column", "values": "value_set"},
-                                 ("column", "values")),
-    "row_count_between": ShortForm("expect_table_row_count_to_be_between", {"min": "min_value", "max": "max_value"},
-                                   (), ("min", "max")),
+    "accepted_values": ShortForm("expect_column_values_to_be_in_set",
+                                 {"column": "column", "values": "value_set"}, ("column", "values")),
+    "row_count_between": ShortForm("expect_table_row_count_to_be_between",
+                                   {"min": "min_value", "max": "max_value"}, (), ("min", "max")),
     "between": ShortForm("expect_column_values_to_be_between",
-                         {"column": "column", "min": "min_value", "max": "max_value"}, ("column",), ("min", "max")),
+                         {"column": "column", "min": "min_value", "max": "max_value"},
+                         ("column",), ("min", "max")),
     "matches_regex": ShortForm("expect_column_values_to_match_regex", {"column": "column", "regex": "regex"},
                                ("column", "regex")),
 }
@@ -164,7 +165,8 @@ def _short_form(item: _Item, name: str, short: ShortForm, given: dict[str, Any])
                            hint=hint or f"'{name}' takes {', '.join(short.names)}")
     for key in short.required:
         if key not in given:
-            item.error("KF604", f"'{name}' needs '{key}'", name, hint=f"'{name}' takes {', '.join(short.names)}")
+            item.error("KF604", f"'{name}' needs '{key}'", name,
+                       hint=f"'{name}' takes {', '.join(short.names)}")
     if short.one_of and not any(k in given for k in short.one_of):
         item.error("KF604", f"'{name}' needs {' or '.join(short.one_of)}", name)
     _check_gx_values(item, kwargs)
@@ -184,7 +186,8 @@ def _as_mapping(item: _Item, value: Any, takes_column: bool) -> dict[str, Any] |
     return None
 
 
-def _check_names(item: _Item, given: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...]) -> None:
+def _check_names(item: _Item, given: dict[str, Any], required: tuple[str, ...],
+                 optional: tuple[str, ...]) -> None:
     allowed = (*required, *optional)
     for key in given:
         if key not in allowed:
@@ -208,7 +211,7 @@ def _check_gx_values(item: _Item, kwargs: dict[str, Any]) -> None:
     if "regex" in kwargs and not isinstance(kwargs["regex"], str):
         item.arg_error("KF605", "'regex' must be a string", "regex")
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
-    if _number(low) and _number(high) and low > high:
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
         item.error("KF605", f"the minimum {low} is above the maximum {high}", item.key)
 
 
