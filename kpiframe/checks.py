@@ -8,6 +8,7 @@ kept: target/run_results.json, optional JUnit XML, and the warehouse table kpifr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 RESULTS_TABLE = ("kpiframe", "expectation_results")
 RESULT_COLUMNS = {"run_id": "VARCHAR", "checked_at": "TIMESTAMP", "target": "VARCHAR", "expectation": "VARCHAR",
+                  "kind": "VARCHAR",
                   "severity": "VARCHAR", "success": "BOOLEAN", "observed_value": "VARCHAR",
                   "element_count": "BIGINT", "unexpected_count": "BIGINT", "unexpected_percent": "DOUBLE",
                   "error": "VARCHAR"}
@@ -51,6 +53,9 @@ class ExpectationRun:
 
     expectations: dict[tuple[str, str], list[Expectation]]
     results: list[ExpectationResult] = field(default_factory=list)
+    # (schema, table) -> staging name of the nodes a build is rebuilding: a reference check must look
+    # at the new version of the table it points to, not at yesterday's
+    staged: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def check_table(self, warehouse: Warehouse, key: tuple[str, str], schema: str, table: str) -> None:
         expectations = self.expectations.get(key)
@@ -58,9 +63,20 @@ class ExpectationRun:
             return
         from kpiframe.quality import run_expectations
 
+        expectations = [self._to_staged(e, schema) for e in expectations]
         con = getattr(warehouse, "con", None)
         path = getattr(warehouse, "path", "")
         self.results += run_expectations(con, path, schema, table, expectations)  # type: ignore[arg-type]
+
+    def _to_staged(self, expectation: Expectation, schema: str) -> Expectation:
+        target = expectation.kwargs.get("to")
+        if expectation.kind != "references" or not isinstance(target, dict):
+            return expectation
+        key = (target.get("schema") or schema, target.get("table"))
+        if key not in self.staged:
+            return expectation
+        moved = {**target, "schema": key[0], "table": self.staged[key]}
+        return dataclasses.replace(expectation, kwargs={**expectation.kwargs, "to": moved})
 
     def check_sources(self, warehouse: Warehouse, graph: ProjectGraph) -> None:
         for (kind, name), _ in sorted(self.expectations.items()):
@@ -111,7 +127,7 @@ def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationRe
         return
     now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
     rows = [exp.Tuple(expressions=[_literal(v) for v in (
-        run_id, now, r.expectation.target, r.expectation.kind, r.expectation.severity, r.success,
+        run_id, now, r.expectation.target, r.expectation.label, r.expectation.kind, r.expectation.severity, r.success,
         None if r.observed_value is None else json.dumps(r.observed_value, default=str),
         r.element_count, r.unexpected_count, r.unexpected_percent, r.error)]) for r in results]
     warehouse.execute(exp.Insert(this=table, expression=exp.Values(expressions=rows)))
