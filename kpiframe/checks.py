@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,6 +57,8 @@ class ExpectationRun:
     # (schema, table) -> staging name of the nodes a build is rebuilding: a reference check must look
     # at the new version of the table it points to, not at yesterday's
     staged: dict[tuple[str, str], str] = field(default_factory=dict)
+    seconds: float = 0.0  # time spent checking, reported beside the build's own time
+
 
     def check_table(self, warehouse: Warehouse, key: tuple[str, str], schema: str, table: str) -> None:
         expectations = self.expectations.get(key)
@@ -66,7 +69,9 @@ class ExpectationRun:
         expectations = [self._to_staged(e, schema) for e in expectations]
         con = getattr(warehouse, "con", None)
         path = getattr(warehouse, "path", "")
+        started = time.perf_counter()
         self.results += run_expectations(con, path, schema, table, expectations)  # type: ignore[arg-type]
+        self.seconds += time.perf_counter() - started
 
     def _to_staged(self, expectation: Expectation, schema: str) -> Expectation:
         target = expectation.kwargs.get("to")

@@ -30,6 +30,7 @@ class Project:
     layer: SemanticLayer
     warehouse_spec: WarehouseSpec
     last_expectation_results: list[Any] = field(default_factory=list)
+    last_expectation_run: Any = None
 
     @classmethod
     def load(cls, project_dir: str | Path = ".", warehouse: str | None = None) -> Project:
@@ -67,6 +68,7 @@ class Project:
         run = ExpectationRun(self.graph.expectations,
                              staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes})
         self.last_expectation_results = run.results
+        self.last_expectation_run = run
 
         def check_node(warehouse: Warehouse, node: CompiledNode, physical: str) -> None:
             run.check_node(warehouse, node, physical)

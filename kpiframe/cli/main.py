@@ -121,7 +121,9 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
 
     rows = QueryResult(["table", "rows"], sorted(result.rows.items()))
     click.echo(render(rows, "table", title="published"))
-    click.echo(f"build {result.run_id} finished in {time.perf_counter() - started:.1f}s "
+    checks = project.last_expectation_run
+    checked = f" ({len(checks.results)} expectations: {checks.seconds:.1f}s)" if checks and checks.results else ""
+    click.echo(f"build {result.run_id} finished in {time.perf_counter() - started:.1f}s{checked} "
                f"into {project.warehouse_spec.path}")
 
 
