@@ -1,0 +1,143 @@
+"""Calendar periods of targets (month, quarter, year) and day windows that can be shifted by months."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+TARGET_GRAINS = ("month", "quarter", "year")
+_MONTHS_PER = {"month": 1, "quarter": 3, "year": 12}
+_LABEL = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>\d{2})|[Qq](?P<quarter>[1-4])))?$")
+
+
+class PeriodError(ValueError):
+    """A period label that is not YYYY-MM, YYYY-Qn or YYYY."""
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (or earlier), clamped to the month's last day (Jan 31 + 1 -> Feb 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """Days from `start` to `end`, both included."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return max(0, (self.end - self.start).days + 1)
+
+    def shift_months(self, months: int) -> Window:
+        """The window `months` later; a window ending on a month's last day keeps ending on one."""
+        return Window(add_months(self.start, months), add_months(self.end + timedelta(days=1), months)
+                      - timedelta(days=1))
+
+    def clip_end(self, last: date) -> Window:
+        return Window(self.start, min(self.end, last))
+
+    def each_day(self) -> list[date]:
+        return [self.start + timedelta(days=offset) for offset in range(self.days)]
+
+    def months(self) -> list[Period]:
+        """The calendar months this window touches, in order."""
+        found, current = [], Period("month", date(self.start.year, self.start.month, 1))
+        while current.start <= self.end:
+            found.append(current)
+            current = current.shift(1)
+        return found
+
+    @property
+    def label(self) -> str:
+        """The period label when the window is exactly one period, else 'YYYY-MM..YYYY-MM' (or days)."""
+        for grain in reversed(TARGET_GRAINS):
+            period = period_of(self.start, grain)
+            if period.start == self.start and period.end == self.end:
+                return period.label
+        if self.start.day == 1 and (self.end + timedelta(days=1)).day == 1:
+            return f"{self.start:%Y-%m}..{self.end:%Y-%m}"
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A calendar month, quarter or year; the unit targets are set for."""
+
+    grain: str
+    start: date
+
+    @property
+    def end(self) -> date:
+        return add_months(self.start, _MONTHS_PER[self.grain]) - timedelta(days=1)
+
+    @property
+    def window(self) -> Window:
+        return Window(self.start, self.end)
+
+    @property
+    def days(self) -> int:
+        return self.window.days
+
+    @property
+    def label(self) -> str:
+        if self.grain == "month":
+            return f"{self.start:%Y-%m}"
+        if self.grain == "quarter":
+            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
+        return str(self.start.year)
+
+    def shift(self, periods: int) -> Period:
+        """The period `periods` steps later of the same grain (negative: earlier)."""
+        return Period(self.grain, add_months(self.start, periods * _MONTHS_PER[self.grain]))
+
+    def year_ago(self) -> Period:
+        return Period(self.grain, add_months(self.start, -12))
+
+    def months(self) -> list[Period]:
+        return self.window.months()
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def parse_period(text: object) -> Period:
+    """'2026-11' is a month, '2026-Q4' a quarter, '2026' a year."""
+    match = _LABEL.match(str(text).strip())
+    if not match:
+        raise PeriodError(f"'{text}' is not a period: use YYYY-MM, YYYY-Qn or YYYY")
+    year = int(match["year"])
+    if match["month"]:
+        month = int(match["month"])
+        if not 1 <= month <= 12:
+            raise PeriodError(f"'{text}' has no month {month}")
+        return Period("month", date(year, month, 1))
+    if match["quarter"]:
+        return Period("quarter", date(year, 3 * int(match["quarter"]) - 2, 1))
+    return Period("year", date(year, 1, 1))
+
+
+def period_of(day: date, grain: str) -> Period:
+    """The period of `grain` that contains `day`."""
+    if grain == "month":
+        return Period(grain, date(day.year, day.month, 1))
+    if grain == "quarter":
+        return Period(grain, date(day.year, (day.month - 1) // 3 * 3 + 1, 1))
+    if grain == "year":
+        return Period(grain, date(day.year, 1, 1))
+    raise PeriodError(f"unknown target grain '{grain}': use month, quarter or year")
+
+
+def last_complete(grain: str, as_of: date) -> Period:
+    """The latest period of `grain` that ended on or before `as_of`."""
+    current = period_of(as_of, grain)
+    return current if current.end <= as_of else current.shift(-1)
