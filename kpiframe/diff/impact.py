@@ -1,0 +1,163 @@
+"""Value impact: both versions of each changed metric and definition, run on the warehouse, period by period.
+
+Metrics are answered by each version's own compiler (`compile_request` with that version's semantic
+layer) over that version's models, built in the sandbox. Definitions are compared entity by entity:
+per period of qualification, who is in the old version, who in the new, who leaves and who enters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from kpiframe.diff.model import EntityPeriod, PeriodValue, Series
+from kpiframe.diff.sandbox import Sandbox, Version, models_read_by, relocate
+from kpiframe.errors import KpiframeError
+from kpiframe.sql.calendar import Calendar
+from kpiframe.sql.metric_query import ZERO_WHEN_EMPTY, MetricRequest, compile_request
+
+EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Window:
+    grain: str = "month"
+    periods: int = 3
+    end: date | None = None  # the last period to show; default: the latest with data
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Members of definition `name`: version `old` in the base against version `new` in the head."""
+
+    name: str
+    old: int
+    new: int
+
+    @property
+    def label(self) -> str:
+        if self.old == self.new:
+            return f"{self.name} v{self.new}: head vs base"
+        return f"{self.name} v{self.new} vs v{self.old}"
+
+
+Values = dict[str, Any]  # period -> value (metrics) or set of entity ids (definitions)
+
+
+class ImpactRunner:
+    def __init__(self, sandbox: Sandbox, base: Version, head: Version, window: Window) -> None:
+        self.sandbox, self.base, self.head, self.window = sandbox, base, head, window
+
+    def run(self, metrics: list[str], comparisons: list[Comparison]) -> dict[str, Series]:
+        raw: list[tuple[Series, Values | None, Values | None, bool]] = []
+        for name in metrics:
+            series = Series(name, "metric", self.base.state.label, self.head.state.label)
+            old, new = self._metric(self.base, name, series), self._metric(self.head, name, series)
+            spec = (self.head.state.project.graph.metrics.get(name) or self.base.state.project.graph.metrics[name]).spec
+            series.unit = spec.unit
+            raw.append((series, old, new, self._zero_when_empty(name)))
+        for comparison in comparisons:
+            spec = self.head.state.project.graph.definitions[comparison.name].spec
+            series = Series(comparison.label, "definition", f"v{comparison.old}", f"v{comparison.new}",
+                            entity=spec.entity)
+            if comparison.old == comparison.new:
+                series.old_label, series.new_label = f"v{comparison.old} (base)", f"v{comparison.new} (head)"
+            old = self._members(self.base, f"{comparison.name}_v{comparison.old}", series)
+            new = self._members(self.head, f"{comparison.name}_v{comparison.new}", series)
+            raw.append((series, old, new, True))
+        periods = self._periods([values for _, old, new, _ in raw for values in (old, new) if values])
+        for series, old, new, zero in raw:
+            if series.error:
+                continue
+            series.periods = [_period(series.kind, p, old, new, zero) for p in periods]
+        return {series.name: series for series, *_ in raw}
+
+    def _periods(self, every: list[Values]) -> list[str]:
+        found = sorted({p for values in every for p in values
+                        if self.window.end is None or p <= self.window.end.isoformat()})
+        return found[-self.window.periods:] if self.window.periods > 0 else []
+
+    def _zero_when_empty(self, name: str) -> bool:
+        layer = (self.head if name in self.head.state.project.graph.metrics else self.base).state.project.layer
+        spec = layer.metric(name)
+        return spec.type == "simple" and layer.measures[spec.measure or ""].agg in ZERO_WHEN_EMPTY
+
+    def _other(self, version: Version) -> Version:
+        return self.head if version is self.base else self.base
+
+    def _metric(self, version: Version, name: str, series: Series) -> Values | None:
+        project = version.state.project
+        if name not in project.graph.metrics:
+            return None
+        request = MetricRequest((name,), (), self.window.grain, None, self.window.end)
+        try:
+            tree = compile_request(project.layer, request)
+        except KpiframeError as exc:
+            series.error = f"{version.state.label}: {exc.diagnostic.message}"
+            return None
+        if not self._ready(version, models_read_by(tree, version.models_schema), series):
+            return None
+        try:
+            result = self.sandbox.db.query(relocate(tree, version.places))
+        except KpiframeError as exc:
+            series.error = f"{version.state.label}: {exc.diagnostic.message}"
+            return None
+        return {_iso(row[0]): _number(row[1]) for row in result.rows}
+
+    def _members(self, version: Version, model: str, series: Series) -> Values | None:
+        graph = version.state.project.graph
+        if model not in graph.models or not self._ready(version, {model}, series):
+            return None
+        node = version.node(model)
+        assert node is not None
+        key = node.query.named_selects[0]
+        calendar = Calendar(graph.config.calendar.week_start, graph.config.calendar.fiscal_year_start_month)
+        place = version.places[(version.models_schema, model)]
+        qualified = exp.column("qualified_at", quoted=True)
+        query = (exp.select(calendar.period_start(qualified, self.window.grain).as_("period"),
+                            exp.cast(exp.column(key, quoted=True), "VARCHAR").as_("entity_id"))
+                 .from_(place.copy()).where(exp.Not(this=exp.Is(this=qualified.copy(), expression=exp.Null()))))
+        try:
+            rows = self.sandbox.db.query(query).rows
+        except KpiframeError as exc:
+            series.error = f"{version.state.label}: {exc.diagnostic.message}"
+            return None
+        members: Values = {}
+        for period, entity in rows:
+            members.setdefault(_iso(period), set()).add(entity)
+        return members
+
+    def _ready(self, version: Version, models: set[str], series: Series) -> bool:
+        self.sandbox.build(version, models, views=False, other=self._other(version))
+        failed = [f"{m}: {version.failed[m]}" for m in sorted(models) if m in version.failed]
+        if failed:
+            series.error = f"{version.state.label}: could not build {failed[0]}"
+        return not failed
+
+
+def _period(kind: str, period: str, old: Values | None, new: Values | None, zero: bool) -> PeriodValue:
+    if kind == "metric":
+        default = 0 if zero else None
+        return PeriodValue(period, old.get(period, default) if old is not None else None,
+                           new.get(period, default) if new is not None else None)
+    before: set[str] = (old or {}).get(period, set())
+    after: set[str] = (new or {}).get(period, set())
+    left, entered = sorted(before - after), sorted(after - before)
+    return EntityPeriod(period, len(before) if old is not None else None, len(after) if new is not None else None,
+                        len(left), len(entered), left[:EXAMPLES], entered[:EXAMPLES])
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(value) if isinstance(value, Decimal) else value

@@ -1,0 +1,192 @@
+"""Both versions of a project run side by side without touching the live tables.
+
+An in-memory DuckDB ATTACHes the warehouse file READ_ONLY. Each version's models are created in a
+schema of their own (`kf_base`, `kf_head`; a model identical in both, with identical upstream, once in
+`kf_shared`), by rewriting the compiled trees: source tables point at the attached catalog and model
+tables at the version's schema. Nothing is ever written to the warehouse file.
+
+Without a warehouse file the sources are empty tables shaped by their declared contract, and models
+are views: enough to learn every model's and published table's columns and types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlglot import exp
+
+from kpiframe.compile import CompiledNode
+from kpiframe.diff.sqldiff import canonical
+from kpiframe.diff.states import ProjectState
+from kpiframe.engine.duckdb import DuckDBWarehouse
+from kpiframe.errors import KpiframeError
+from kpiframe.graph import Model
+from kpiframe.publish import create_statement
+from kpiframe.specs import WarehouseSpec
+
+CATALOG = "kf_warehouse"
+SHARED = "kf_shared"
+Columns = dict[str, str | None]  # column -> type (None when unknown)
+
+
+def relocate(tree: exp.Query, tables: dict[tuple[str, str], exp.Table]) -> exp.Query:
+    """Point every table reference found in `tables` at its new place, keeping the alias columns use."""
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Table) and not node.catalog and (node.db, node.name) in tables:
+            new = tables[(node.db, node.name)].copy()
+            alias = node.args.get("alias")
+            new.set("alias", alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
+            return new
+        return node
+
+    return tree.copy().transform(swap)  # type: ignore[return-value]
+
+
+def table(name: str, schema: str, catalog: str | None = None) -> exp.Table:
+    return exp.table_(name, db=schema, catalog=catalog, quoted=True)
+
+
+@dataclass
+class Version:
+    """One state in the sandbox: where each of its sources and models lives there."""
+
+    tag: str  # base | head
+    state: ProjectState
+    places: dict[tuple[str, str], exp.Table] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # model -> why it could not be created
+
+    @property
+    def models_schema(self) -> str:
+        return self.state.project.graph.config.schemas.models
+
+    def node(self, name: str, kind: str = "model") -> CompiledNode | None:
+        return next((n for n in self.state.nodes if n.name == name and n.kind == kind), None)
+
+
+class Sandbox:
+    """An in-memory DuckDB holding both versions' models; the warehouse, if any, attached read-only."""
+
+    def __init__(self, warehouse: WarehouseSpec | None) -> None:
+        memory = WarehouseSpec(path=":memory:", memory_limit=warehouse.memory_limit if warehouse else None,
+                               threads=warehouse.threads if warehouse else None)
+        self.db = DuckDBWarehouse(memory)
+        self.attached = False
+        self._built: dict[tuple[str, str], str] = {}  # (schema, model) -> canonical SQL it was built from
+        if warehouse is not None:
+            attach = exp.Attach(this=exp.Literal.string(str(Path(warehouse.path).resolve())).as_(CATALOG),
+                                expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))])
+            self.db.execute(attach)
+            self.attached = True
+
+    def close(self) -> None:
+        self.db.close()
+
+    def schema(self, name: str) -> None:
+        self.db.execute(exp.Create(this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="SCHEMA",
+                                   exists=True))
+
+    def version(self, tag: str, state: ProjectState) -> Version:
+        """Map the version's sources: the attached warehouse, or empty tables shaped by its contract."""
+        version = Version(tag, state)
+        for source in state.project.graph.sources.values():
+            if self.attached:
+                version.places[(source.schema, source.table)] = table(source.table, source.schema, CATALOG)
+                continue
+            schema = f"kf_{tag}_sources"
+            self.schema(schema)
+            name = f"{source.schema}__{source.table}"
+            columns = [exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=_type(source.types.get(c)))
+                       for c in source.columns]
+            self.db.execute(exp.Create(this=exp.Schema(this=table(name, schema), expressions=columns),
+                                       kind="TABLE", replace=True))
+            version.places[(source.schema, source.table)] = table(name, schema)
+        return version
+
+    def build(self, version: Version, models: Iterable[str], views: bool, other: Version | None = None) -> None:
+        """Create `models` (and what they read) for this version; identical ones are shared with `other`."""
+        graph = version.state.project.graph
+        wanted = _with_upstream(graph.models, models)
+        for name in [n for n in graph.order if n in wanted]:
+            if (version.models_schema, name) in version.places or name in version.failed:
+                continue
+            node = version.node(name)
+            if node is None:
+                continue
+            broken = [ref for ref in graph.models[name].refs if ref in version.failed]
+            if broken:
+                version.failed[name] = f"it reads {broken[0]}, which failed"
+                continue
+            query = relocate(node.query, version.places)
+            shared = other is not None and self.attached and self._shareable(version, other, name)
+            schema = (SHARED + ("_views" if views else "")) if shared else f"kf_{version.tag}"
+            self.schema(schema)
+            key = (schema, name)
+            if self._built.get(key) != canonical(query):
+                try:
+                    self.db.execute(create_statement(replace(node, schema=schema,
+                                                             materialized="view" if views else "table"),
+                                                     query=query))
+                except KpiframeError as exc:
+                    version.failed[name] = exc.diagnostic.message
+                    continue
+                self._built[key] = canonical(query)
+            version.places[(version.models_schema, name)] = table(name, schema)
+
+    def _shareable(self, version: Version, other: Version, name: str) -> bool:
+        """Built once for both when the compiled SQL and everything upstream of it are the same."""
+        mine, theirs = version.state.project.graph.models, other.state.project.graph.models
+        pending, seen = [name], set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            a, b = version.node(current), other.node(current)
+            if a is None or b is None or canonical(a.query) != canonical(b.query):
+                return False
+            if current not in mine or current not in theirs or mine[current].refs != theirs[current].refs:
+                return False
+            pending += mine[current].refs
+        return True
+
+    def columns(self, version: Version, node: CompiledNode) -> Columns | None:
+        """A model's or published table's columns and types in this version; None if it cannot be created."""
+        if node.kind == "model":
+            place = version.places.get((version.models_schema, node.name))
+            if place is None:
+                return None
+            return dict(self.db.column_types(place.db, place.name))
+        schema = f"kf_{version.tag}_tables"
+        self.schema(schema)
+        try:
+            self.db.execute(create_statement(replace(node, schema=schema, materialized="view"),
+                                             query=relocate(node.query, version.places)))
+        except KpiframeError:
+            return None
+        return dict(self.db.column_types(schema, node.name))
+
+
+def _type(declared: str | None) -> exp.DataType:
+    """A declared contract type; VARCHAR when none is declared or DuckDB does not know it."""
+    try:
+        return exp.DataType.build(declared or "VARCHAR", dialect="duckdb")
+    except Exception:  # sqlglot raises ParseError or ValueError for a type it cannot read
+        return exp.DataType.build("VARCHAR")
+
+
+def _with_upstream(models: dict[str, Model], names: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    pending = [n for n in names if n in models]
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            pending += [ref for ref in models[name].refs if ref in models]
+    return found
+
+
+def models_read_by(tree: exp.Expr, models_schema: str) -> set[str]:
+    return {t.name for t in tree.find_all(exp.Table) if t.db == models_schema and not t.catalog}
