@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
@@ -22,6 +22,7 @@ from kpiframe.compile import CompiledNode
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed
 from kpiframe.graph import ProjectGraph
+from kpiframe.sql.expressions import literal
 
 if TYPE_CHECKING:
     from kpiframe.quality import Expectation, ExpectationResult
@@ -131,18 +132,10 @@ def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationRe
     if not results:
         return
     now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
-    rows = [exp.Tuple(expressions=[_literal(v) for v in (
+    rows = [exp.Tuple(expressions=[literal(v) for v in (
         run_id, now, r.expectation.target, r.expectation.label, r.expectation.kind, r.expectation.severity, r.success,
         None if r.observed_value is None else json.dumps(r.observed_value, default=str),
         r.element_count, r.unexpected_count, r.unexpected_percent, r.error)]) for r in results]
     warehouse.execute(exp.Insert(this=table, expression=exp.Values(expressions=rows)))
 
 
-def _literal(value: Any) -> exp.Expr:
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, (int, float)):
-        return exp.Literal.number(value)
-    return exp.Literal.string(str(value))

@@ -22,6 +22,7 @@ from kpiframe.graph import ProjectGraph, Source
 from kpiframe.publish import create_statement
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import MetricTestSpec, WarehouseSpec
+from kpiframe.sql.expressions import literal
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 
@@ -100,22 +101,10 @@ def _create_source(warehouse: DuckDBWarehouse, source: Source, rows: list[dict[s
         for c in columns])
     warehouse.execute(exp.Create(this=definition, kind="TABLE", exists=True))
     for row in rows:
-        values = [exp.Cast(this=_literal(row.get(c)), to=exp.DataType.build(source.types.get(c, "VARCHAR"),
+        values = [exp.Cast(this=literal(row.get(c)), to=exp.DataType.build(source.types.get(c, "VARCHAR"),
                                                                               dialect="duckdb")) for c in columns]
         warehouse.execute(exp.Insert(this=table, expression=exp.Values(
             expressions=[exp.Tuple(expressions=values)])))
-
-
-def _literal(value: Any) -> exp.Expr:
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, (int, float, Decimal)):
-        return exp.Literal.number(value)
-    if isinstance(value, (date, datetime)):
-        return exp.Literal.string(value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat())
-    return exp.Literal.string(str(value))
 
 
 def _run_case(warehouse: DuckDBWarehouse, layer: SemanticLayer, spec: MetricTestSpec, index: int,

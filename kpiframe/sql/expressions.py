@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -79,3 +82,18 @@ def ident(name: str) -> exp.Identifier:
 
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
+
+
+def literal(value: Any) -> exp.Expr:
+    """A Python value as a SQL literal tree (dates as ISO text, which the target column casts)."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float, Decimal)):
+        return exp.Literal.number(value)
+    if isinstance(value, datetime):
+        return exp.Literal.string(value.isoformat(sep=" "))
+    if isinstance(value, date):
+        return exp.Literal.string(value.isoformat())
+    return exp.Literal.string(str(value))
