@@ -129,6 +129,11 @@ def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationRe
     warehouse.execute(exp.Create(this=exp.Schema(this=table, expressions=[
         exp.ColumnDef(this=exp.to_identifier(n, quoted=True), kind=exp.DataType.build(t))
         for n, t in RESULT_COLUMNS.items()]), kind="TABLE", exists=True))
+    existing = warehouse.column_types(*RESULTS_TABLE)
+    for name, kind in RESULT_COLUMNS.items():  # a table made by an older kpiframe gains the new columns
+        if name not in existing:
+            warehouse.execute(exp.Alter(this=table, kind="TABLE", actions=[exp.ColumnDef(
+                this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))]))
     if not results:
         return
     now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
@@ -136,6 +141,7 @@ def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationRe
         run_id, now, r.expectation.target, r.expectation.label, r.expectation.kind, r.expectation.severity, r.success,
         None if r.observed_value is None else json.dumps(r.observed_value, default=str),
         r.element_count, r.unexpected_count, r.unexpected_percent, r.error)]) for r in results]
-    warehouse.execute(exp.Insert(this=table, expression=exp.Values(expressions=rows)))
+    columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in RESULT_COLUMNS])
+    warehouse.execute(exp.Insert(this=columns, expression=exp.Values(expressions=rows)))
 
 
