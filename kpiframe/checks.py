@@ -12,7 +12,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,7 +113,7 @@ def write_results(root: Path, run_id: str, results: list[ExpectationResult], jun
     target = root / "target"
     target.mkdir(exist_ok=True)
     path = target / "run_results.json"
-    payload = {"run_id": run_id, "generated_at": datetime.now(timezone.utc).isoformat(),
+    payload = {"run_id": run_id, "generated_at": datetime.now(UTC).isoformat(),
                "results": results_json(results)}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     if junit_path:
@@ -136,7 +136,7 @@ def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationRe
                 this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))]))
     if not results:
         return
-    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     rows = [exp.Tuple(expressions=[literal(v) for v in (
         run_id, now, r.expectation.target, r.expectation.label, r.expectation.kind, r.expectation.severity, r.success,
         None if r.observed_value is None else json.dumps(r.observed_value, default=str),

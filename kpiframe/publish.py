@@ -15,7 +15,7 @@ import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlglot import exp
@@ -110,7 +110,7 @@ def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str
               selection: str = "all", progress: Progress | None = None,
               check: NodeCheck | None = None) -> BuildResult:
     """Build every node beside the live ones, check each, then swap all in one transaction."""
-    result = BuildResult(uuid.uuid4().hex[:12], datetime.now(timezone.utc), datetime.now(timezone.utc))
+    result = BuildResult(uuid.uuid4().hex[:12], datetime.now(UTC), datetime.now(UTC))
     _ensure_schemas(warehouse, {n.schema for n in nodes} | {META_SCHEMA})
     _record_start(warehouse, result, project_hash, selection, _git_commit(root))
     renames = {(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes}
@@ -128,7 +128,7 @@ def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str
         _drop_staging(warehouse, nodes)
         _record_end(warehouse, result, "failed" if not isinstance(exc, KeyboardInterrupt) else "killed")
         raise
-    result.finished_at = datetime.now(timezone.utc)
+    result.finished_at = datetime.now(UTC)
     _record_end(warehouse, result, "success")
     return result
 
@@ -195,7 +195,7 @@ def _record_start(warehouse: Warehouse, result: BuildResult, project_hash: str, 
 
 
 def _record_end(warehouse: Warehouse, result: BuildResult, status: str) -> None:
-    finished = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    finished = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     update = exp.update(table(META_SCHEMA, "runs"), {
         "finished_at": exp.cast(exp.Literal.string(finished), "TIMESTAMP"),
         "status": exp.Literal.string(status),
