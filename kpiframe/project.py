@@ -95,6 +95,10 @@ class Project:
     def test(self, junit_xml: str | None = None) -> list[Any]:
         """Run every expectation against the warehouse as it is, building nothing."""
         run = ExpectationRun(self.graph.expectations)
+        path = self.warehouse_spec.path
+        if self.warehouse_spec.type == "duckdb" and path != ":memory:" and not Path(path).exists():
+            raise KpiframeError(f"warehouse file {path} does not exist, so there is nothing to check",
+                                code="KF501", hint="run kpiframe build first, or kpiframe test --metrics-only")
         warehouse = self.connect()
         try:
             for (kind, name) in sorted(self.graph.expectations):
