@@ -99,8 +99,8 @@ def gx_template(sql: str) -> str:
 
     SQLAlchemy's text() reads `:word` as a bind parameter, so such colons are escaped as `\\:`.
     """
-    if sql.count(_BATCH) != 1:
-        raise ValueError(f"the name {_BATCH} is reserved by kpiframe")
+    if sql.count(_BATCH) < 1:
+        raise ValueError(f"the query has no {_BATCH}: it would not check the batch")
     text = sql.replace("{", "{{").replace("}", "}}")
     text = re.sub(r"(?<![:\w\\]):(?=\w)", r"\\:", text)
     return text.replace(_BATCH, "{batch}")
@@ -197,7 +197,38 @@ def _references(kwargs: dict[str, Any], schema: str) -> exp.Select:
     return exp.select(_col(kwargs["column"], "kf_row")).from_(rows).where(orphan)
 
 
+def _duplicates(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    """Rows whose value is not unique: GX's uniqueness semantics, as one GROUP BY and a semi-join.
+
+    GX computes `expect_column_values_to_be_unique` with a window over the whole table, which on a
+    10M-row table costs four times a hash aggregate; kpiframe runs the plain form (no `mostly`) this way.
+    """
+    column = _col(kwargs["column"])
+    repeated = (exp.select(column.copy()).from_(_batch()).where(exp.Not(this=exp.Is(this=column.copy(),
+                                                                                    expression=exp.Null())))
+                .group_by(column.copy()).having(exp.GT(this=exp.Count(this=exp.Star()),
+                                                       expression=exp.Literal.number(1))))
+    return exp.select(column.copy()).from_(_batch()).where(column.copy().isin(query=repeated))
+
+
+UNIQUE = "expect_column_values_to_be_unique"
+
+
+def runs_as_query(kind: str, kwargs: dict[str, Any]) -> bool:
+    """Checks kpiframe runs as an unexpected-rows query: its KPI checks, and plain uniqueness."""
+    return kind in CUSTOM_CHECKS or (kind == UNIQUE and set(kwargs) == {"column"})
+
+
+def sample_query(kind: str, kwargs: dict[str, Any], schema: str, table: str, limit: int) -> str:
+    """The same unexpected-rows query on a named table, limited: fetched only when a check fails."""
+    query = _BUILDERS[kind](kwargs, schema)
+    named = query.transform(lambda node: exp.table_(table, db=schema, quoted=True)
+                            if isinstance(node, exp.Table) and node.name == _BATCH else node)
+    return exp.select("*").from_(named.subquery("kf_sample")).limit(limit).sql(dialect="duckdb")
+
+
 _BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {
+    UNIQUE: _duplicates,
     "freshness": _freshness,
     "rate_between_0_and_1": _rate,
     "funnel_monotonic": _funnel,

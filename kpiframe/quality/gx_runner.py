@@ -47,7 +47,8 @@ def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with _gx_session(connection, database_path, schema, table) as batch:
-                return _validate(batch, schema, expectations)
+                results = _validate(batch, schema, expectations)
+            return _with_samples(connection, schema, table, results)
     except Exception as exc:  # the table is missing, the warehouse refused, GX broke: every check failed
         return [_crashed(e, f"could not validate {schema}.{table}: {_message(exc)}") for e in expectations]
     finally:
@@ -111,12 +112,36 @@ def _to_gx(expectation: Expectation, index: int, schema: str) -> Any:
     from great_expectations.expectations.registry import get_expectation_impl
 
     meta = {_INDEX_KEY: index}
-    if expectation.kind in custom.CUSTOM_CHECKS:
+    if custom.runs_as_query(expectation.kind, expectation.kwargs):
         query = custom.unexpected_rows_query(expectation.kind, expectation.kwargs, schema)
         return _unexpected_rows_class()(unexpected_rows_query=query, meta=meta,
                                         description=expectation.description or expectation.label)
     gx_class = get_expectation_impl(expectation.kind)
     return gx_class(**expectation.kwargs, meta=meta, description=expectation.description)
+
+
+def _with_samples(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+                  results: list[ExpectationResult]) -> list[ExpectationResult]:
+    """A few offending rows for each failed query check, fetched only when it failed.
+
+    GX would fetch up to 200 rows of every unexpected-rows query as well as count them, which is a
+    second pass over the table for every check that passes; kpiframe asks GX for the count only.
+    """
+    for result in results:
+        check = result.expectation
+        if result.success or result.error or not custom.runs_as_query(check.kind, check.kwargs):
+            continue
+        try:
+            cursor = con.cursor()
+            rows = cursor.execute(custom.sample_query(check.kind, check.kwargs, schema, table, SAMPLE_SIZE))
+            names = [d[0] for d in rows.description or []]
+            fetched = rows.fetchall()
+            cursor.close()
+        except duckdb.Error:
+            continue  # the count stands; a sample is a courtesy
+        result.sample = [r[0] for r in fetched] if check.kind == custom.UNIQUE else \
+            [dict(zip(names, r, strict=True)) for r in fetched]
+    return results
 
 
 def _from_gx(expectation: Expectation, gx_result: Any) -> ExpectationResult:
@@ -188,20 +213,21 @@ def _context() -> Any:
 
 @functools.lru_cache(maxsize=1)
 def _unexpected_rows_class() -> type:
-    """GX's UnexpectedRowsExpectation, reporting a sample of the rows in every result format.
+    """GX's UnexpectedRowsExpectation asking only for the count of unexpected rows.
 
-    The stock class keeps the rows only for result_format COMPLETE; it fetches up to 200 of them
-    anyway, so returning five costs nothing. Defined lazily: defining it registers it in GX.
+    The stock class also fetches up to 200 of the rows, a second pass over the table even when the
+    check passes; `_with_samples` fetches a few rows of the checks that failed instead. Defined
+    lazily: defining it registers it in GX.
     """
     from great_expectations.expectations import UnexpectedRowsExpectation
 
     class KpiframeUnexpectedRows(UnexpectedRowsExpectation):
+        metric_dependencies = ("unexpected_rows_query.row_count",)
+
         def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
                       execution_engine: Any = None) -> dict:
-            rows = metrics["unexpected_rows_query.table"] or []
             count = metrics["unexpected_rows_query.row_count"]
             return {"success": count == 0,
-                    "result": {"observed_value": count, "unexpected_count": count,
-                               "details": {"unexpected_rows": [dict(r) for r in rows[:SAMPLE_SIZE]]}}}
+                    "result": {"observed_value": count, "unexpected_count": count}}
 
     return KpiframeUnexpectedRows
