@@ -224,6 +224,7 @@ def sample_query(kind: str, kwargs: dict[str, Any], schema: str, table: str, lim
     query = _BUILDERS[kind](kwargs, schema)
     named = query.transform(lambda node: exp.table_(table, db=schema, quoted=True)
                             if isinstance(node, exp.Table) and node.name == _BATCH else node)
+    assert isinstance(named, exp.Select)
     return exp.select("*").from_(named.subquery("kf_sample")).limit(limit).sql(dialect="duckdb")
 
 
