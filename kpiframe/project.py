@@ -75,14 +75,20 @@ class Project:
             if check:
                 check(warehouse, node, physical)
 
+        if self.graph.expectations:
+            from kpiframe.quality import warm_up
+
+            warm_up()  # Great Expectations imports in the background while the models build
         warehouse = self.connect()
         run_id = "not-started"
         try:
             check_sources(warehouse, self.used_sources())
             _require_unselected_upstream(warehouse, every_node, nodes)
-            run.check_sources(warehouse, self.graph)
+            # sources are checked once the new tables stand beside the live ones, before the swap:
+            # a failed source check still publishes nothing, and GX's import has overlapped the build
             result = run_build(warehouse, nodes, project_hash(every_node), self.root,
-                               selection=" ".join(select or []) or "all", progress=progress, check=check_node)
+                               selection=" ".join(select or []) or "all", progress=progress, check=check_node,
+                               before_swap=lambda w: run.check_sources(w, self.graph))
             write_target(self.graph, self.layer, every_node, "duckdb")
             run_id = result.run_id
             return result

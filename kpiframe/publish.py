@@ -108,7 +108,7 @@ def retarget(query: exp.Query, renames: dict[tuple[str, str], str]) -> exp.Query
 
 def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str, root: Path,
               selection: str = "all", progress: Progress | None = None,
-              check: NodeCheck | None = None) -> BuildResult:
+              check: NodeCheck | None = None, before_swap: Callable[[Warehouse], None] | None = None) -> BuildResult:
     """Build every node beside the live ones, check each, then swap all in one transaction."""
     result = BuildResult(uuid.uuid4().hex[:12], datetime.now(UTC), datetime.now(UTC))
     _ensure_schemas(warehouse, {n.schema for n in nodes} | {META_SCHEMA})
@@ -121,6 +121,8 @@ def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str
             _build_staging(warehouse, node, renames)
             if check:
                 check(warehouse, node, node.name + STAGING_SUFFIX)
+        if before_swap:
+            before_swap(warehouse)
         with warehouse.transaction():
             for node in nodes:
                 result.rows[f"{node.schema}.{node.name}"] = _swap_in(warehouse, node)
