@@ -207,10 +207,11 @@ def warm_up() -> None:
 
 
 def _quiet_context() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with contextlib.suppress(Exception):  # the real call reports any problem, warming up never does
-            _context()
+    # warnings.catch_warnings is not thread-safe (it swaps the process's filters), so the warm-up
+    # silences GX's own warnings with a lasting filter instead
+    warnings.filterwarnings("ignore", module=r"great_expectations(\.|$)")
+    with contextlib.suppress(Exception):  # the real call reports any problem, warming up never does
+        _context()
 
 
 def _context() -> Any:
