@@ -1,7 +1,8 @@
 """Data-quality expectations inside builds and `kpiframe test`: what runs where, and what is kept.
 
-Sources are checked before anything is built; each model and metric table right after it is built
-(on its staging table, before anything downstream reads it). A failed `error` expectation stops the
+Each model and metric table is checked right after it is built (on its staging table, before
+anything downstream reads it); sources are checked before the swap, once GX has had the build's time
+to import. A failed `error` expectation stops the
 build, so nothing is published; a failed `warn` is reported and the build goes on. Every result is
 kept: target/run_results.json, optional JUnit XML, and the warehouse table kpiframe.expectation_results.
 """

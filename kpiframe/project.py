@@ -60,8 +60,8 @@ class Project:
               state: Path | None = None) -> BuildResult:
         """Build every model and publish every metric table; all or nothing.
 
-        Expectations run on sources first, then on each node right after it is built; a failed
-        `error` expectation raises ExpectationsFailed and nothing is published.
+        Expectations run on each node right after it is built and on the sources before the swap; a
+        failed `error` expectation raises ExpectationsFailed and nothing is published.
         """
         every_node = self.nodes()
         nodes = select_nodes(every_node, self.graph, select or [], state)
