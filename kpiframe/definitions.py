@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from kpiframe.errors import Diagnostic, SourceLocation
+from kpiframe.errors import Diagnostic
 from kpiframe.graph import Located, Model, ProjectGraph
 from kpiframe.specs import (
     DatasetSpec,
@@ -277,8 +277,3 @@ def _add_dataset(graph: ProjectGraph, located: Located, name: str, model: str, s
                     located.location)
         return
     graph.datasets[name] = Located(dataset, located.location, located.doc, located.key_path)
-
-
-def location_of_definition(graph: ProjectGraph, name: str) -> SourceLocation | None:
-    located = graph.definitions.get(name)
-    return located.location if located else None

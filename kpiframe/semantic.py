@@ -12,7 +12,6 @@ from functools import cached_property
 
 from sqlglot import exp
 
-from kpiframe.errors import SourceLocation
 from kpiframe.graph import Located, ProjectGraph
 from kpiframe.specs import DatasetSpec, MetricSpec, TableSpec
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
@@ -253,8 +252,3 @@ def _check_metric_cycles(graph: ProjectGraph, layer: SemanticLayer) -> None:
 
     for name in sorted(graph.metrics):
         visit(name, [])
-
-
-def location_of(graph: ProjectGraph, metric: str) -> SourceLocation | None:
-    located = graph.metrics.get(metric)
-    return located.location if located else None

@@ -44,9 +44,6 @@ class Warehouse:
         """Column name -> type as the warehouse spells it, in table order."""
         raise NotImplementedError
 
-    def columns_of(self, schema: str, name: str) -> list[str]:
-        raise NotImplementedError
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         raise NotImplementedError

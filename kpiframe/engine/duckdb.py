@@ -68,12 +68,6 @@ class DuckDBWarehouse(Warehouse):
             "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def columns_of(self, schema: str, name: str) -> list[str]:
-        rows = self.con.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-            "order by ordinal_position", [schema, name]).fetchall()
-        return [r[0] for r in rows]
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.con.execute("begin transaction")

@@ -64,9 +64,6 @@ class PostgresWarehouse(Warehouse):
                              "where table_schema = %s and table_name = %s order by ordinal_position", [schema, name])
         return {r[0]: r[1].upper() for r in rows}
 
-    def columns_of(self, schema: str, name: str) -> list[str]:
-        return list(self.column_types(schema, name))
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         # PostgreSQL's DDL is transactional: the swap of every published table commits as one
