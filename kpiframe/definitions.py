@@ -132,7 +132,7 @@ def governance_problems(spec: DefinitionSpec, located: Located, locked: dict[str
     return problems
 
 
-def _dataset(graph: ProjectGraph, name: str) -> DatasetSpec:
+def dataset_spec(graph: ProjectGraph, name: str) -> DatasetSpec:
     located = graph.datasets.get(name)
     if located is None:
         message, hint = unknown("dataset", name, graph.datasets)
@@ -141,50 +141,50 @@ def _dataset(graph: ProjectGraph, name: str) -> DatasetSpec:
     return spec
 
 
-def _entity_expr(dataset: DatasetSpec, entity: str, kinds: tuple[str, ...]) -> exp.Expr:
+def entity_expr(dataset: DatasetSpec, entity: str, kinds: tuple[str, ...]) -> exp.Expr:
     for item in dataset.entities:
         if item.name == entity and item.type in kinds:
-            return _parse(item.expr or item.name)
+            return parse_rule_expression(item.expr or item.name)
     raise DefinitionProblem(f"dataset '{dataset.name}' has no {' or '.join(kinds)} entity '{entity}'")
 
 
-def _parse(text: str) -> exp.Expr:
+def parse_rule_expression(text: str) -> exp.Expr:
     try:
         return parse_expression(text)
     except ExpressionRejected as exc:
         raise DefinitionProblem(f"{exc}: {text}") from None
 
 
-def _table(graph: ProjectGraph, dataset: DatasetSpec, alias: str) -> exp.Expr:
+def model_table(graph: ProjectGraph, dataset: DatasetSpec, alias: str) -> exp.Expr:
     return exp.table_(dataset.model, db=graph.config.schemas.models, quoted=True).as_(alias, quoted=True)
 
 
 def version_query(graph: ProjectGraph, spec: DefinitionSpec,
                   version: DefinitionVersionSpec) -> tuple[exp.Select, list[str]]:
     """The SELECT of one version: entities whose running engagement reaches the threshold in the window."""
-    entity = _dataset(graph, spec.dataset)
-    events = _dataset(graph, version.rule.engagement.dataset)
+    entity = dataset_spec(graph, spec.dataset)
+    events = dataset_spec(graph, version.rule.engagement.dataset)
     if entity.time is None or events.time is None:
         raise DefinitionProblem("the entity and engagement datasets both need a `time:` column")
-    key = qualify(_entity_expr(entity, spec.entity, ("primary", "unique")), "e")
-    entered = qualify(_parse(entity.time), "e")
-    event_time = qualify(_parse(events.time), "a")
-    event_order = [qualify(_entity_expr(events, item.name, ("primary",)), "a")
+    key = qualify(entity_expr(entity, spec.entity, ("primary", "unique")), "e")
+    entered = qualify(parse_rule_expression(entity.time), "e")
+    event_time = qualify(parse_rule_expression(events.time), "a")
+    event_order = [qualify(entity_expr(events, item.name, ("primary",)), "a")
                    for item in events.entities if item.type == "primary"]
     engagement = version.rule.engagement
-    points = exp.Case(ifs=[exp.If(this=exp.EQ(this=qualify(_parse(engagement.type_column), "a"),
+    points = exp.Case(ifs=[exp.If(this=exp.EQ(this=qualify(parse_rule_expression(engagement.type_column), "a"),
                                               expression=exp.Literal.string(kind)),
                                   true=exp.Literal.number(value)) for kind, value in engagement.points.items()],
                       default=exp.Literal.number(0))
-    conditions = [qualify(_parse(f), "e") for f in version.rule.fit]
+    conditions = [qualify(parse_rule_expression(f), "e") for f in version.rule.fit]
     conditions += [exp.GTE(this=event_time.copy(), expression=entered.copy()),
                    exp.LT(this=event_time.copy(), expression=exp.Add(
                        this=entered.copy(), expression=interval(engagement.window_days, "DAY")))]
     scored = (exp.select(key.as_("entity_id"), entered.as_("entered_at"), event_time.as_("event_at"),
                          *[o.as_(f"event_key_{i}") for i, o in enumerate(event_order)], points.as_("points"))
-              .from_(_table(graph, entity, "e"))
-              .join(_table(graph, events, "a"), on=exp.EQ(
-                  this=qualify(_entity_expr(events, spec.entity, ("foreign",)), "a"), expression=key.copy()))
+              .from_(model_table(graph, entity, "e"))
+              .join(model_table(graph, events, "a"), on=exp.EQ(
+                  this=qualify(entity_expr(events, spec.entity, ("foreign",)), "a"), expression=key.copy()))
               .where(exp.and_(*conditions)))
     order = [exp.column("event_at"), *[exp.column(f"event_key_{i}") for i in range(len(event_order))]]
     running = exp.Window(this=exp.Sum(this=exp.column("points")), partition_by=[exp.column("entity_id")],
@@ -217,13 +217,13 @@ def _with_sla(graph: ProjectGraph, spec: DefinitionSpec, version: DefinitionVers
     """Add the hand-over: first acceptance at or after qualification, hours to it, within the SLA or not."""
     assert version.sla is not None
     sla = version.sla
-    dataset = _dataset(graph, sla.dataset)
-    accepted_time = qualify(_parse(sla.time), "s")
-    join_on: list[exp.Expr] = [exp.EQ(this=qualify(_entity_expr(dataset, spec.entity, ("foreign", "primary")), "s"),
+    dataset = dataset_spec(graph, sla.dataset)
+    accepted_time = qualify(parse_rule_expression(sla.time), "s")
+    join_on: list[exp.Expr] = [exp.EQ(this=qualify(entity_expr(dataset, spec.entity, ("foreign", "primary")), "s"),
                       expression=exp.column(key_name, table="m")),
                exp.GTE(this=accepted_time.copy(), expression=exp.column("qualified_at", table="m"))]
     if sla.filter:
-        join_on.append(qualify(_parse(sla.filter), "s"))
+        join_on.append(qualify(parse_rule_expression(sla.filter), "s"))
     accepted = exp.Min(this=accepted_time.copy())
     hours = exp.Div(this=exp.DateDiff(this=accepted.copy(), expression=exp.column("qualified_at", table="m"),
                                       unit=exp.var("SECOND")), expression=exp.Literal.number(3600.0))
@@ -232,13 +232,13 @@ def _with_sla(graph: ProjectGraph, spec: DefinitionSpec, version: DefinitionVers
     result = (exp.select(*keys, accepted.as_("accepted_at"), hours.as_("hours_to_accept"),
                          exp.func("COALESCE", within, exp.false()).as_("accepted_within_sla"))
               .from_(qualified.subquery("m"))
-              .join(_table(graph, dataset, "s"), on=exp.and_(*join_on), join_type="left")
+              .join(model_table(graph, dataset, "s"), on=exp.and_(*join_on), join_type="left")
               .group_by(*[k.copy() for k in keys]))
     return result, dataset.model
 
 
 def _membership(graph: ProjectGraph, spec: DefinitionSpec, names: list[str]) -> exp.Query:
-    entity = _dataset(graph, spec.dataset)
+    entity = dataset_spec(graph, spec.dataset)
     key_name = next(e.expr or e.name for e in entity.entities if e.name == spec.entity)
     branches = [exp.select(exp.column(key_name), exp.Literal.number(int(name.rsplit("_v", 1)[1])).as_("version"),
                            "qualified_at", "score_at_qualification")
@@ -261,7 +261,7 @@ def _add_model(graph: ProjectGraph, located: Located, name: str, query: exp.Quer
 
 def _add_dataset(graph: ProjectGraph, located: Located, name: str, model: str, spec: DefinitionSpec,
                  version: DefinitionVersionSpec) -> None:
-    entity = _dataset(graph, spec.dataset)
+    entity = dataset_spec(graph, spec.dataset)
     key_name = next(e.expr or e.name for e in entity.entities if e.name == spec.entity)
     dimensions = [DimensionSpec(name="qualified_at", type="time"), DimensionSpec(name="score_at_qualification")]
     measures = [MeasureSpec(name=f"{name}_count", agg="count", expr=key_name)]

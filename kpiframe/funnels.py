@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.definitions import DefinitionProblem, _dataset, _entity_expr, _parse, _table
+from kpiframe.definitions import DefinitionProblem, dataset_spec, entity_expr, model_table, parse_rule_expression
 from kpiframe.graph import Located, Model, ProjectGraph
 from kpiframe.specs import FunnelSpec, ModelSpec
 from kpiframe.sql.calendar import Calendar, interval
@@ -49,23 +49,23 @@ def expand_funnels(graph: ProjectGraph) -> None:
 
 
 def entity_query(graph: ProjectGraph, spec: FunnelSpec) -> tuple[exp.Select, list[str]]:
-    entity = _dataset(graph, spec.dataset)
+    entity = dataset_spec(graph, spec.dataset)
     if entity.time is None:
         raise DefinitionProblem(f"dataset '{entity.name}' needs a `time:` column: when an entity enters")
-    key = qualify(_entity_expr(entity, spec.entity, ("primary", "unique")), "e")
-    entered = qualify(_parse(entity.time), "e")
-    dims = {d.name: qualify(_parse(d.expr or d.name), "e") for d in entity.dimensions}
+    key = qualify(entity_expr(entity, spec.entity, ("primary", "unique")), "e")
+    entered = qualify(parse_rule_expression(entity.time), "e")
+    dims = {d.name: qualify(parse_rule_expression(d.expr or d.name), "e") for d in entity.dimensions}
     unknown_dims = [d for d in spec.dimensions if d not in dims]
     if unknown_dims:
         raise DefinitionProblem(f"dimension(s) {', '.join(unknown_dims)} are not dimensions of '{entity.name}'",
                                 hint=f"choose from {', '.join(sorted(dims))}")
     select = exp.select(key.as_("entity_id"), entered.as_("entered_at"),
-                        *[dims[d].copy().as_(d) for d in spec.dimensions]).from_(_table(graph, entity, "e"))
+                        *[dims[d].copy().as_(d) for d in spec.dimensions]).from_(model_table(graph, entity, "e"))
     refs = [entity.model]
     window_end = exp.Add(this=entered.copy(), expression=interval(spec.window_days, "DAY"))
     for index, stage in enumerate(spec.stages):
         if stage.dataset is None and stage.definition is None:
-            reached: exp.Expr = qualify(_parse(stage.time or ""), "e")
+            reached: exp.Expr = qualify(parse_rule_expression(stage.time or ""), "e")
         else:
             alias = f"s{index}"
             sub, ref = _first_times(graph, spec, stage, alias)
@@ -87,16 +87,17 @@ def _first_times(graph: ProjectGraph, spec: FunnelSpec, stage: Any, alias: str) 
             raise DefinitionProblem(f"stage '{stage.name}' names unknown definition '{stage.definition}'")
         version = stage.version or located.spec.current
         model = f"{stage.definition}_v{version}"
-        key_name = next(e.expr or e.name for e in _dataset(graph, spec.dataset).entities if e.name == spec.entity)
+        key_name = next(e.expr or e.name for e in dataset_spec(graph, spec.dataset).entities if e.name == spec.entity)
         query = exp.select(exp.column(key_name).as_("entity_id"), exp.column("qualified_at").as_("reached_at")).from_(
             exp.table_(model, db=graph.config.schemas.models, quoted=True))
         return query.subquery(alias), model
-    dataset = _dataset(graph, stage.dataset)
-    foreign = qualify(_entity_expr(dataset, spec.entity, ("foreign", "primary", "unique")), "d")
-    query = (exp.select(foreign.as_("entity_id"), exp.Min(this=qualify(_parse(stage.time), "d")).as_("reached_at"))
-             .from_(_table(graph, dataset, "d")).group_by(foreign.copy()))
+    dataset = dataset_spec(graph, stage.dataset)
+    foreign = qualify(entity_expr(dataset, spec.entity, ("foreign", "primary", "unique")), "d")
+    first_time = exp.Min(this=qualify(parse_rule_expression(stage.time), "d"))
+    query = (exp.select(foreign.as_("entity_id"), first_time.as_("reached_at"))
+             .from_(model_table(graph, dataset, "d")).group_by(foreign.copy()))
     if stage.filter:
-        query = query.where(qualify(_parse(stage.filter), "d"))
+        query = query.where(qualify(parse_rule_expression(stage.filter), "d"))
     return query.subquery(alias), dataset.model
 
 
