@@ -17,7 +17,7 @@ from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import KpiframeError
 from kpiframe.graph import ProjectGraph, Source, load_graph
-from kpiframe.publish import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build
+from kpiframe.publish import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build, schedule
 from kpiframe.selection import select_nodes
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import WarehouseSpec
@@ -64,7 +64,8 @@ class Project:
         failed `error` expectation raises ExpectationsFailed and nothing is published.
         """
         every_node = self.nodes()
-        nodes = select_nodes(every_node, self.graph, select or [], state)
+        checked = {name for kind, name in self.graph.expectations if kind in ("model", "table")}
+        nodes = schedule(select_nodes(every_node, self.graph, select or [], state), checked)
         run = ExpectationRun(self.graph.expectations,
                              staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes})
         self.last_expectation_results = run.results
