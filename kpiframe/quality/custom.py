@@ -89,9 +89,18 @@ def normalise(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 # --- SQL -------------------------------------------------------------------------------------------------
 def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str) -> str:
-    """The GX `unexpected_rows_query` of one of our checks; `schema` is the checked table's schema."""
+    """The GX `unexpected_rows_query` of one of our checks; `schema` is the checked table's schema.
+
+    Every row carries `kf_total`, the number of unexpected rows, so that the first few rows GX fetches
+    give both the count and the sample: one pass over the table where GX would make two.
+    """
     query = _BUILDERS[kind](kwargs, schema)
-    return gx_template(query.sql(dialect="duckdb"))
+    total = exp.Window(this=exp.Count(this=exp.Star())).as_(TOTAL, quoted=True)
+    counted = exp.select(exp.Star(), total).from_(query.subquery("kf_rows"))
+    return gx_template(counted.sql(dialect="duckdb"))
+
+
+TOTAL = "kf_total"
 
 
 def gx_template(sql: str) -> str:
@@ -223,15 +232,6 @@ UNIQUE = "expect_column_values_to_be_unique"
 def runs_as_query(kind: str, kwargs: dict[str, Any]) -> bool:
     """Checks kpiframe runs as an unexpected-rows query: its KPI checks, and plain uniqueness."""
     return kind in CUSTOM_CHECKS or (kind == UNIQUE and set(kwargs) == {"column"})
-
-
-def sample_query(kind: str, kwargs: dict[str, Any], schema: str, table: str, limit: int) -> str:
-    """The same unexpected-rows query on a named table, limited: fetched only when a check fails."""
-    query = _BUILDERS[kind](kwargs, schema)
-    named = query.transform(lambda node: exp.table_(table, db=schema, quoted=True)
-                            if isinstance(node, exp.Table) and node.name == _BATCH else node)
-    assert isinstance(named, exp.Select)
-    return exp.select("*").from_(named.subquery("kf_sample")).limit(limit).sql(dialect="duckdb")
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {

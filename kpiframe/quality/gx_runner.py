@@ -49,8 +49,7 @@ def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with _gx_session(connection, database_path, schema, table) as batch:
-                results = _validate(batch, schema, expectations)
-            return _with_samples(connection, schema, table, results)
+                return _validate(batch, schema, expectations)
     except Exception as exc:  # the table is missing, the warehouse refused, GX broke: every check failed
         return [_crashed(e, f"could not validate {schema}.{table}: {_message(exc)}") for e in expectations]
     finally:
@@ -122,34 +121,13 @@ def _to_gx(expectation: Expectation, index: int, schema: str) -> Any:
     return gx_class(**expectation.kwargs, meta=meta, description=expectation.description)
 
 
-def _with_samples(con: duckdb.DuckDBPyConnection, schema: str, table: str,
-                  results: list[ExpectationResult]) -> list[ExpectationResult]:
-    """A few offending rows for each failed query check, fetched only when it failed.
-
-    GX would fetch up to 200 rows of every unexpected-rows query as well as count them, which is a
-    second pass over the table for every check that passes; kpiframe asks GX for the count only.
-    """
-    for result in results:
-        check = result.expectation
-        if result.success or result.error or not custom.runs_as_query(check.kind, check.kwargs):
-            continue
-        try:
-            cursor = con.cursor()
-            rows = cursor.execute(custom.sample_query(check.kind, check.kwargs, schema, table, SAMPLE_SIZE))
-            names = [d[0] for d in rows.description or []]
-            fetched = rows.fetchall()
-            cursor.close()
-        except duckdb.Error:
-            continue  # the count stands; a sample is a courtesy
-        result.sample = [r[0] for r in fetched] if check.kind == custom.UNIQUE else \
-            [dict(zip(names, r, strict=True)) for r in fetched]
-    return results
-
-
 def _from_gx(expectation: Expectation, gx_result: Any) -> ExpectationResult:
     result = gx_result.result or {}
     error = _exception_message(gx_result.exception_info)
     sample = result.get("partial_unexpected_list") or result.get("details", {}).get("unexpected_rows") or []
+    if expectation.kind == custom.UNIQUE and sample and isinstance(sample[0], dict):
+        column = expectation.kwargs["column"]  # the values, as GX's own uniqueness check lists them
+        sample = [row.get(column) for row in sample]
     if all(value is None for value in sample):  # e.g. not_null: five NULLs tell nothing
         sample = []
     unexpected = result.get("unexpected_count")
@@ -241,21 +219,24 @@ def _new_context() -> Any:
 
 @functools.lru_cache(maxsize=1)
 def _unexpected_rows_class() -> type:
-    """GX's UnexpectedRowsExpectation asking only for the count of unexpected rows.
+    """GX's UnexpectedRowsExpectation reading the count and the sample from one query.
 
-    The stock class also fetches up to 200 of the rows, a second pass over the table even when the
-    check passes; `_with_samples` fetches a few rows of the checks that failed instead. Defined
-    lazily: defining it registers it in GX.
+    Our queries carry the total number of unexpected rows on every row (`custom.TOTAL`), so only the
+    table metric (the first rows of the query) is asked for; the stock class also runs the query a
+    second time to count it. Defined lazily: defining it registers it in GX.
     """
     from great_expectations.expectations import UnexpectedRowsExpectation
 
     class KpiframeUnexpectedRows(UnexpectedRowsExpectation):
-        metric_dependencies = ("unexpected_rows_query.row_count",)
+        metric_dependencies = ("unexpected_rows_query.table",)
 
         def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
                       execution_engine: Any = None) -> dict:
-            count = metrics["unexpected_rows_query.row_count"]
+            rows = [dict(r) for r in metrics["unexpected_rows_query.table"] or []]
+            count = int(rows[0][custom.TOTAL]) if rows else 0
+            sample = [{k: v for k, v in r.items() if k != custom.TOTAL} for r in rows[:SAMPLE_SIZE]]
             return {"success": count == 0,
-                    "result": {"observed_value": count, "unexpected_count": count}}
+                    "result": {"observed_value": count, "unexpected_count": count,
+                               "details": {"unexpected_rows": sample}}}
 
     return KpiframeUnexpectedRows
