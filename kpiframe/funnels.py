@@ -86,6 +86,10 @@ def _first_times(graph: ProjectGraph, spec: FunnelSpec, stage: Any, alias: str) 
         if located is None:
             raise DefinitionProblem(f"stage '{stage.name}' names unknown definition '{stage.definition}'")
         version = stage.version or located.spec.current
+        if version not in [v.version for v in located.spec.versions]:
+            raise DefinitionProblem(f"stage '{stage.name}' names version {version} of '{stage.definition}', "
+                                    "which is not defined",
+                                    hint=f"versions: {', '.join(str(v.version) for v in located.spec.versions)}")
         model = f"{stage.definition}_v{version}"
         key_name = next(e.expr or e.name for e in dataset_spec(graph, spec.dataset).entities if e.name == spec.entity)
         query = exp.select(exp.column(key_name).as_("entity_id"), exp.column("qualified_at").as_("reached_at")).from_(
@@ -224,7 +228,7 @@ def find_bottleneck(rows: list[dict[str, Any]], stages: list[str], mature_before
                                len(past))
         if worst is None or candidate.drop < worst.drop:
             worst = candidate
-    return worst
+    return worst if worst is not None and worst.drop < 0 else None  # no step fell: no bottleneck
 
 
 def located_funnel(graph: ProjectGraph, name: str | None) -> Located:

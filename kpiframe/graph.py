@@ -291,7 +291,8 @@ def placeholder_table(graph: ProjectGraph, table: exp.Table) -> exp.Table | None
     if name.startswith(REF_PREFIX):
         return exp.table_(name.removeprefix(REF_PREFIX), db=graph.config.schemas.models, quoted=True)
     if name.startswith(SOURCE_PREFIX):
-        source_name, _, table_name = name.removeprefix(SOURCE_PREFIX).partition("__")
+        length, _, rest = name.removeprefix(SOURCE_PREFIX).partition("_")
+        source_name, table_name = rest[:int(length)], rest[int(length):]
         source = graph.sources[(source_name, table_name)]
         return exp.table_(source.table, db=source.schema, quoted=True)
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,8 @@ class Project:
         finally:
             warehouse.close()
         newest = latest.rows[0][0]
-        mature_before = (newest - timedelta(days=spec.window_days)).date() if newest else None
+        closed = newest - timedelta(days=spec.window_days) if newest else None
+        mature_before = closed.date() if isinstance(closed, datetime) else closed
         found = find_bottleneck(every_cohort.as_dicts(), [s.name for s in spec.stages], mature_before)
         bottleneck = None if found is None else {
             "cohort_start": found.cohort_start.isoformat(), "step": found.stage, "conversion": found.conversion,

@@ -207,6 +207,9 @@ def validate_semantics(graph: ProjectGraph) -> None:
 def _validate_metric(graph: ProjectGraph, layer: SemanticLayer, located: Located) -> None:
     spec = located.spec
     assert isinstance(spec, MetricSpec)
+    if spec.filter is not None and spec.type != "simple":
+        graph.error("KF202", f"a {spec.type} metric cannot take a filter: it would be ignored", located.at("filter"),
+                    hint="put the filter on the simple metrics it is computed from")
     if spec.type == "simple" and spec.measure not in layer.measures:
         message, hint = unknown("measure", spec.measure or "", layer.measures)
         graph.error("KF201", message, located.at("measure"), hint)

@@ -61,7 +61,8 @@ class Templater:
 
         def source(source_name: str, table: str) -> str:
             result.sources.append((str(source_name), str(table)))
-            return f"{SOURCE_PREFIX}{source_name}__{table}"
+            # the source name's length goes first, so names that contain "__" still split right
+            return f"{SOURCE_PREFIX}{len(str(source_name))}_{source_name}{table}"
 
         def var(name: str, default: Any = None) -> Any:
             if name in self.variables:

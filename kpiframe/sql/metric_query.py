@@ -312,6 +312,11 @@ class _SeriesBuilder:
                          to=exp.DataType.build("DATE"))
         query = exp.select(moved.as_(PERIOD, quoted=True), *[col(d) for d in self.dim_names],
                            col(metric).as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
+        # a period that does not come back when shifted back (29 February + 1 year = 28 February)
+        # has no counterpart: keeping it would give 28 February two earlier values
+        back = exp.Cast(this=exp.Sub(this=moved.copy(), expression=interval(count, unit)),
+                        to=exp.DataType.build("DATE"))
+        query = query.where(exp.EQ(this=back, expression=col(PERIOD)))
         cte = self.context.name(f"shift_{metric}")
         self.context.ctes.append((cte, query))
         self.parts.append(_Part(cte, [column], present=False))

@@ -95,3 +95,14 @@ def test_bottleneck_is_the_step_that_fell_most_against_its_history() -> None:
     assert found is not None
     assert (found.cohort_start, found.stage, found.cohorts) == (date(2026, 4, 1), "mql → opportunity", 3)
     assert found.conversion == pytest.approx(4 / 18) and found.trailing == pytest.approx(0.5)
+
+
+def test_a_funnel_stage_naming_an_undefined_version(example_copy: Path) -> None:
+    stage = "      - {name: mql, definition: mql, version: %d}"
+    edit(example_copy, stage % 1, stage % 7)
+    assert "names version 7 of 'mql', which is not defined" in problems(example_copy)
+
+
+def test_a_corrupted_lock_file_is_a_diagnostic(example_copy: Path) -> None:
+    (example_copy / "definitions.lock").write_text('{"definitions": {}}\n<<<<<<< HEAD\n')
+    assert "error[KF906]: definitions.lock cannot be read" in problems(example_copy)

@@ -151,3 +151,45 @@ def test_explain_renders_every_dialect_and_parses_back(shop):
         sql = shop.explain(dialect=dialect, metrics=["aov", "revenue_ytd", "revenue_growth"],
                            dimensions=["customer__region"], grain="month", compare="year")
         assert sqlglot.parse_one(sql, read=dialect) is not None
+
+
+def test_year_comparison_at_day_grain_has_one_row_around_a_leap_day(make_project):
+    root = make_project()
+    con = duckdb.connect(str(root / "shop.duckdb"))
+    con.execute("""insert into raw.orders values ('l1', 'c1', '2024-02-28 10:00', 1, 'paid'),
+                   ('l2', 'c1', '2024-02-29 10:00', 2, 'paid'), ('l3', 'c1', '2025-02-28 10:00', 4, 'paid')""")
+    con.close()
+    project = Project.load(root)
+    project.build()
+    result = project.query(metrics=["revenue"], grain="day", compare="year", start=date(2025, 2, 27),
+                           end=date(2025, 3, 1))
+    # 28 Feb 2025 compares with 28 Feb 2024; 29 Feb 2024 has no day a year later
+    assert [(r[0], float(r[1]), float(r[2])) for r in result.rows] == [(date(2025, 2, 28), 4.0, 1.0)]
+
+
+def test_a_filter_on_a_ratio_is_refused_rather_than_ignored(make_project):
+    from kpiframe.errors import ProjectInvalid
+
+    root = make_project({"metrics/more.yml": """
+        metrics:
+          - {name: paid_share_c1, type: ratio, numerator: paid_orders, denominator: orders, filter: "status = 'x'"}
+    """}, rows=False)
+    with pytest.raises(ProjectInvalid) as caught:
+        Project.load(root)
+    assert "error[KF202]: a ratio metric cannot take a filter" in caught.value.render()
+
+
+def test_source_names_with_double_underscores(make_project):
+    root = make_project({
+        "models/sources.yml": """
+            sources:
+              - name: raw__crm
+                schema: raw
+                tables: [{name: orders}, {name: customers}]
+        """,
+        "models/stg_orders.sql": "select * from {{ source('raw__crm', 'orders') }} where status <> 'test'",
+        "models/stg_customers.sql": "select * from {{ source('raw__crm', 'customers') }}",
+    })
+    project = Project.load(root)
+    project.build()
+    assert project.query(metrics=["orders"], grain="year").rows == [(date(2026, 1, 1), 7)]
