@@ -23,6 +23,7 @@ from kpiframe.compile import CompiledNode
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed
 from kpiframe.graph import ProjectGraph
+from kpiframe.publish import ensure_table
 from kpiframe.sql.expressions import literal
 
 if TYPE_CHECKING:
@@ -124,17 +125,7 @@ def write_results(root: Path, run_id: str, results: list[ExpectationResult], jun
 
 def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationResult]) -> None:
     """Append results to kpiframe.expectation_results so BI tools can chart data quality over time."""
-    table = exp.table_(RESULTS_TABLE[1], db=RESULTS_TABLE[0], quoted=True)
-    warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(RESULTS_TABLE[0], quoted=True)),
-                                 kind="SCHEMA", exists=True))
-    warehouse.execute(exp.Create(this=exp.Schema(this=table, expressions=[
-        exp.ColumnDef(this=exp.to_identifier(n, quoted=True), kind=exp.DataType.build(t))
-        for n, t in RESULT_COLUMNS.items()]), kind="TABLE", exists=True))
-    existing = warehouse.column_types(*RESULTS_TABLE)
-    for name, kind in RESULT_COLUMNS.items():  # a table made by an older kpiframe gains the new columns
-        if name not in existing:
-            warehouse.execute(exp.Alter(this=table, kind="TABLE", actions=[exp.ColumnDef(
-                this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))]))
+    table = ensure_table(warehouse, *RESULTS_TABLE, RESULT_COLUMNS)
     if not results:
         return
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")

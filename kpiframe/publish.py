@@ -206,17 +206,32 @@ RUNS_COLUMNS = {"run_id": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "
                 "selection": "VARCHAR", "rows_per_table": "VARCHAR"}
 
 
+def ensure_table(warehouse: Warehouse, schema: str, name: str, columns: dict[str, str]) -> exp.Table:
+    """Create a kpiframe-owned table (run records, results, KPI snapshots) if missing.
+
+    A table made by an older kpiframe gains the columns added since, rather than breaking the insert.
+    """
+    target = table(schema, name)
+    _ensure_schemas(warehouse, {schema})
+    definitions = {column: exp.ColumnDef(this=exp.to_identifier(column, quoted=True),
+                                         kind=exp.DataType.build(kind)) for column, kind in columns.items()}
+    warehouse.execute(exp.Create(this=exp.Schema(this=target.copy(), expressions=list(definitions.values())),
+                                 kind="TABLE", exists=True))
+    existing = warehouse.column_types(schema, name)
+    for column, definition in definitions.items():
+        if column not in existing:
+            warehouse.execute(exp.Alter(this=target.copy(), kind="TABLE", actions=[definition.copy()]))
+    return target
+
+
 def _record_start(warehouse: Warehouse, result: BuildResult, project_hash: str, selection: str,
                   commit: str | None) -> None:
-    runs = table(META_SCHEMA, "runs")
-    schema = exp.Schema(this=runs, expressions=[
-        exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))
-        for name, kind in RUNS_COLUMNS.items()])
-    warehouse.execute(exp.Create(this=schema, kind="TABLE", exists=True))
+    runs = ensure_table(warehouse, META_SCHEMA, "runs", RUNS_COLUMNS)
     values = [result.run_id, result.started_at.replace(tzinfo=None).isoformat(sep=" "), None, "running",
               commit, project_hash, selection, None]
     row = exp.Tuple(expressions=[exp.Literal.string(v) if v is not None else exp.Null() for v in values])
-    warehouse.execute(exp.Insert(this=runs, expression=exp.Values(expressions=[row])))
+    into = exp.Schema(this=runs, expressions=[exp.to_identifier(c, quoted=True) for c in RUNS_COLUMNS])
+    warehouse.execute(exp.Insert(this=into, expression=exp.Values(expressions=[row])))
 
 
 def _record_end(warehouse: Warehouse, result: BuildResult, status: str) -> None:

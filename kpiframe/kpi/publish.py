@@ -15,6 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from kpiframe.engine import Warehouse
+from kpiframe.publish import ensure_table
 
 STATUS_COLUMNS = {
     "tree": "VARCHAR", "node": "VARCHAR", "role": "VARCHAR", "ksf": "VARCHAR", "metric": "VARCHAR",
@@ -36,13 +37,7 @@ EXPLAIN_KEY = ("metric", "period", "vs")
 def publish_rows(warehouse: Warehouse, schema: str, name: str, columns: dict[str, str],
                  rows: Sequence[dict[str, Any]], key: Sequence[str]) -> int:
     """Create the table if needed, delete the rows of the same snapshot key, insert these rows."""
-    table = exp.table_(name, db=schema, quoted=True)
-    warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)), kind="SCHEMA",
-                                 exists=True))
-    definition = exp.Schema(this=table.copy(), expressions=[
-        exp.ColumnDef(this=exp.to_identifier(column, quoted=True), kind=exp.DataType.build(kind))
-        for column, kind in columns.items()])
-    warehouse.execute(exp.Create(this=definition, kind="TABLE", exists=True))
+    table = ensure_table(warehouse, schema, name, columns)
     with warehouse.transaction():
         for snapshot in sorted({tuple(_literal(row[k], columns[k]).sql() for k in key) for row in rows}):
             sample = next(r for r in rows if tuple(_literal(r[k], columns[k]).sql() for k in key) == snapshot)
