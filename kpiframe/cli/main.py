@@ -269,18 +269,9 @@ def test_command(project_dir: str, warehouse: str | None, select: str | None, ju
         sys.exit(3)
 
 
-def _register_extensions() -> None:
-    """Command groups that live in their own modules (KPI trees, ...), added when present."""
-    import importlib
+# The KPI-tree and diff commands live in modules of their own; they import this module's helpers,
+# so they are imported once everything above is defined.
+from kpiframe.cli import diff_commands, kpi_commands  # noqa: E402
 
-    for module_name in ("kpiframe.cli.kpi_commands", "kpiframe.cli.diff_commands"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(main)
-
-
-_register_extensions()
+kpi_commands.register(main)
+diff_commands.register(main)
