@@ -92,11 +92,14 @@ def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str) -> str
     """The GX `unexpected_rows_query` of one of our checks; `schema` is the checked table's schema.
 
     Every row carries `kf_total`, the number of unexpected rows, so that the first few rows GX fetches
-    give both the count and the sample: one pass over the table where GX would make two.
+    give both the count and the sample: one pass over the table where GX would make two. The rows are
+    a materialized CTE counted by a scalar subquery: `COUNT(*) OVER ()` on top of them gives the same
+    answer, but DuckDB then runs a 10M-row uniqueness check about a third slower (less in parallel).
     """
     query = _BUILDERS[kind](kwargs, schema)
-    total = exp.Window(this=exp.Count(this=exp.Star())).as_(TOTAL, quoted=True)
-    counted = exp.select(exp.Star(), total).from_(query.subquery("kf_rows"))
+    rows = exp.to_identifier("kf_rows", quoted=True)
+    total = exp.select(exp.Count(this=exp.Star())).from_(rows.copy()).subquery().as_(TOTAL, quoted=True)
+    counted = exp.select(exp.Star(), total).from_(rows.copy()).with_(rows.copy(), as_=query, materialized=True)
     return gx_template(counted.sql(dialect="duckdb"))
 
 

@@ -202,7 +202,9 @@ def _context() -> Any:
 def _new_context() -> Any:
     """An ephemeral GX context: in memory only, no analytics, no progress bars."""
     os.environ["GX_ANALYTICS_ENABLED"] = "False"  # read by GX; there is no network here anyway
-    import great_expectations as gx
+    from kpiframe.quality.gx_import import import_great_expectations
+
+    gx = import_great_expectations()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,

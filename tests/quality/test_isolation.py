@@ -74,3 +74,20 @@ def test_a_run_is_silent_offline_and_leaves_no_files(tmp_path):
     assert outcome["status"] == ["fail", "pass", "pass", "pass", "error"]
     left = {p.name for p in tmp_path.iterdir()} - {"warehouse.duckdb", "warehouse.duckdb.wal", "outcome.json"}
     assert left == set()  # in particular no gx/ folder
+
+
+def test_gx_is_imported_without_charts_and_statistics_which_still_load_when_used(tmp_path):
+    done = run_python("""
+        import sys
+        from kpiframe.quality.gx_runner import _context
+        _context()
+        loaded_by_gx = sorted(m for m in ("altair.vegalite", "scipy.stats._stats_py") if m in sys.modules)
+        # GX's KL-divergence expectation holds scipy.stats from its import: it must work when used
+        from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
+        entropy = kl.stats.entropy([0.5, 0.5], [0.9, 0.1])
+        import altair
+        from scipy.stats.distributions import norm  # a submodule import loads its package for real
+        print(loaded_by_gx, round(entropy, 6), altair.Chart.__name__, norm.cdf(0.0))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "0.510826", "Chart", "0.5"]
