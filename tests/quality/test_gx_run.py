@@ -348,3 +348,28 @@ def test_the_catalog_matches_the_installed_great_expectations():
             required = {f.alias for f in fields if f.required}
             installed[name] = (required, {f.alias for f in fields} - required)
     assert {name: (set(req), set(opt)) for name, (req, opt) in GX_EXPECTATIONS.items()} == installed
+
+
+def test_fast_uniqueness_agrees_with_gx_own_check_and_hand_written_sql(tmp_path):
+    """kpiframe's sorted-hash `unique` against GX's window-function original (`mostly: 1.0` makes GX run its
+    own) and a GROUP BY written by hand, on columns of several types with NULLs and repeated values."""
+    con = duckdb.connect(str(tmp_path / "u.duckdb"))
+    con.execute("create schema s")
+    con.execute("""create table s.t as select
+        i as id, i % 7 as small_int, 'v' || (i % 50) as text,
+        case when i % 3 = 0 then null else i % 40 end as nullable,
+        case when i = 5 then -0.0::double when i = 6 then 0.0::double else i * 1.5 end as real,
+        date '2026-01-01' + (i % 90)::integer as day, i % 2 = 0 as flag,
+        case when i < 3 then 'same' else null end as mostly_null
+        from range(200) t(i)""")
+    columns = ["id", "small_int", "text", "nullable", "real", "day", "flag", "mostly_null"]
+    fast = run_expectations(con, "u.duckdb", "s", "t", checks([{"unique": c} for c in columns], "model t"))
+    stock = run_expectations(con, "u.duckdb", "s", "t",
+                             checks([{"unique": c, "mostly": 1.0} for c in columns], "model t"))
+    for column, ours, gx in zip(columns, fast, stock, strict=True):
+        by_hand = con.execute(f"select coalesce(sum(n), 0) from (select count(*) n from s.t where {column} is not null "
+                              f"group by {column} having count(*) > 1)").fetchone()[0]
+        assert (column, ours.unexpected_count, ours.success) == (column, by_hand, by_hand == 0)
+        assert (column, gx.unexpected_count, gx.success) == (column, by_hand, by_hand == 0)
+    assert fast[4].unexpected_count == 3  # rows 0, 5 (-0.0) and 6: one value, as GROUP BY has it
+    con.close()
