@@ -1,9 +1,9 @@
 """Data-quality expectations inside builds and `kpiframe test`: what runs where, and what is kept.
 
 Each model and metric table is checked right after it is built (on its staging table, before
-anything downstream reads it); sources are checked before the swap, once GX has had the build's time
-to import. A failed `error` expectation stops the
-build, so nothing is published; a failed `warn` is reported and the build goes on. Every result is
+anything downstream reads it); sources are checked after the models, before the swap, so a reference
+from a source to a model sees the model's new version. A failed `error` expectation stops the build,
+so nothing is published; a failed `warn` is reported and the build goes on. Every result is
 kept: target/run_results.json, optional JUnit XML, and the warehouse table kpiframe.expectation_results.
 """
 

@@ -17,7 +17,7 @@ from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import KpiframeError
 from kpiframe.graph import ProjectGraph, Source, load_graph
-from kpiframe.publish import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build, schedule
+from kpiframe.publish import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build
 from kpiframe.selection import select_nodes
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import WarehouseSpec
@@ -64,8 +64,7 @@ class Project:
         failed `error` expectation raises ExpectationsFailed and nothing is published.
         """
         every_node = self.nodes()
-        checked = {name for kind, name in self.graph.expectations if kind in ("model", "table")}
-        nodes = schedule(select_nodes(every_node, self.graph, select or [], state), checked)
+        nodes = select_nodes(every_node, self.graph, select or [], state)
         run = ExpectationRun(self.graph.expectations,
                              staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes})
         self.last_expectation_results = run.results
@@ -76,17 +75,14 @@ class Project:
             if check:
                 check(warehouse, node, physical)
 
-        if self.graph.expectations:
-            from kpiframe.quality import warm_up
-
-            warm_up()  # Great Expectations imports in the background while the models build
         warehouse = self.connect()
         run_id = "not-started"
         try:
             check_sources(warehouse, self.used_sources())
             _require_unselected_upstream(warehouse, every_node, nodes)
-            # sources are checked once the new tables stand beside the live ones, before the swap:
-            # a failed source check still publishes nothing, and GX's import has overlapped the build
+            # sources are checked once the new tables stand beside the live ones, before the swap: a
+            # failed source check still publishes nothing, and a `references` check from a source to a
+            # model looks at the model's new version
             result = run_build(warehouse, nodes, project_hash(every_node), self.root,
                                selection=" ".join(select or []) or "all", progress=progress, check=check_node,
                                before_swap=lambda w: run.check_sources(w, self.graph))

@@ -51,29 +51,6 @@ def create_statement(node: CompiledNode, name: str | None = None, query: exp.Que
                       expression=query if query is not None else node.query, replace=kind == "VIEW")
 
 
-def schedule(nodes: list[CompiledNode], checked: set[str]) -> list[CompiledNode]:
-    """A dependency order that builds unchecked nodes first, then checked nodes that fewest wait on.
-
-    Great Expectations imports in the background while a build starts; the later the first checked
-    node is built, the less the checks wait for that import. Any topological order builds the same
-    tables, so this only moves independent work forward.
-    """
-    names = {n.name for n in nodes}
-    waiting_on = {n.name: set(n.depends_on) & names for n in nodes}
-    dependents = {n.name: sum(n.name in deps for deps in waiting_on.values()) for n in nodes}
-    position = {n.name: i for i, n in enumerate(nodes)}
-    ordered: list[CompiledNode] = []
-    built: set[str] = set()
-    remaining = list(nodes)
-    while remaining:
-        ready = [n for n in remaining if waiting_on[n.name] <= built]
-        chosen = min(ready, key=lambda n: (n.name in checked, dependents[n.name], position[n.name]))
-        ordered.append(chosen)
-        built.add(chosen.name)
-        remaining.remove(chosen)
-    return ordered
-
-
 def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
     """Refuse to build when a raw table, or a column of its declared contract, is missing or mistyped."""
     problems = []

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import duckdb
 
 __all__ = ["Expectation", "ExpectationResult", "junit_xml", "parse_expectations", "render_results",
-           "results_json", "run_expectations", "warm_up"]
+           "results_json", "run_expectations"]
 
 
 def run_expectations(con: duckdb.DuckDBPyConnection, database_path: str, schema: str, table: str,
@@ -36,9 +36,3 @@ def run_expectations(con: duckdb.DuckDBPyConnection, database_path: str, schema:
 
     return run(con, database_path, schema, table, expectations)
 
-
-def warm_up() -> None:
-    """Start importing Great Expectations in the background (a build does this before it builds)."""
-    from kpiframe.quality.gx_runner import warm_up as start
-
-    start()

@@ -13,12 +13,10 @@ GX is imported here, inside functions only (importing it takes seconds). The set
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import re
-import threading
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -172,34 +170,11 @@ def _connection_string(database_path: str) -> str:
 
 
 # --- GX itself, set up once per process ---------------------------------------------------------------------
-_CONTEXT_LOCK = threading.Lock()
-
-
-def warm_up() -> None:
-    """Import GX and make its context in a background thread while the caller builds.
-
-    Importing GX takes about two seconds of Python; a build starts this first, so the import runs
-    while DuckDB builds the models (it releases the GIL while a query runs).
-    """
-    threading.Thread(target=_quiet_context, name="kpiframe-gx-warm-up", daemon=True).start()
-
-
-def _quiet_context() -> None:
-    # warnings.catch_warnings is not thread-safe (it swaps the process's filters), so the warm-up
-    # silences GX's own warnings with a lasting filter instead
-    warnings.filterwarnings("ignore", module=r"great_expectations(\.|$)")
-    with contextlib.suppress(Exception):  # the real call reports any problem, warming up never does
-        _context()
-
-
-def _context() -> Any:
-    """The process's GX context; the lock makes a check wait for a warm-up already under way."""
-    with _CONTEXT_LOCK:
-        return _new_context()
-
-
+# GX is imported when the first check runs, not in a background thread while the models build: on a
+# machine whose cores DuckDB already keeps busy, importing beside it slowed the build by more than the
+# import takes on its own (docs/benchmarks.md, "Expectations").
 @functools.lru_cache(maxsize=1)
-def _new_context() -> Any:
+def _context() -> Any:
     """An ephemeral GX context: in memory only, no analytics, no progress bars."""
     os.environ["GX_ANALYTICS_ENABLED"] = "False"  # read by GX; there is no network here anyway
     from kpiframe.quality.gx_import import import_great_expectations
