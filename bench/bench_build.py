@@ -645,8 +645,8 @@ def report_runs(res: Results) -> list[str]:
         "rendered by hand), hand-written SQL for what kpiframe generates from YAML (the MQL definition versions "
         "and the funnel) and for every published table, each a CREATE OR REPLACE TABLE in analytics_hand or "
         "metrics_hand, then close; no data-quality checks. *CPU s* is the CPU time of that build over all "
-        "threads. *Checks s* is the time the build spent inside its expectations (the in-line checks; GX's "
-        "import runs in the background beside the first models and is not in it). "
+        "threads. *Checks s* is the time the build spent inside its expectations, Great Expectations' import "
+        "(at the first check) included. "
         "*Process s* is the subprocess's wall time, interpreter start and imports included. *Peak RSS* "
         "is the subprocess's ru_maxrss; *after imports* its RSS just before the build. *Others' CPU s* is the "
         "CPU time the rest of the machine used during the run (/proc/stat minus the subprocess's own): 0 on an "
@@ -684,8 +684,8 @@ def report_expectations(res: Results) -> list[str]:
         f"most {EXPECTATIONS_TARGET:.0%}: {verdict(share <= EXPECTATIONS_TARGET)}. Round by round: "
         + ", ".join(f"{o.seconds - b.seconds:.2f} s of {o.seconds:.2f} s ({s:.0%})" for (o, b), s in zip(rounds, shares,
                                                                                                        strict=True))
-        + f". In line, the checks themselves took {res.median(OURS, 'checks_seconds'):.2f} s (median); the rest is "
-        "Great Expectations' import competing with DuckDB for the cores.", "",
+        + f". In line, the checks took {res.median(OURS, 'checks_seconds'):.2f} s (median), Great Expectations' "
+        "import included.", "",
     ]
 
 
