@@ -10,7 +10,7 @@ import textwrap
 import duckdb
 import pytest
 
-from kpiframe.errors import KpiframeError, ProjectInvalid
+from kpiframe.errors import ExpectationsFailed, KpiframeError, ProjectInvalid
 from kpiframe.project import Project
 
 
@@ -148,3 +148,28 @@ def test_read_only_warehouse_file(make_project):
         assert "read-only" in caught.value.render()
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True) if as_root else path.chmod(0o644)
+
+
+def test_a_failed_model_check_stops_the_build_before_anything_downstream_is_built(make_project):
+    checked = """
+        models:
+          - name: stg_orders
+            expectations:
+              - {between: {column: amount, max: 1000}}
+    """
+    root = make_project({"models/stg_orders.yml": checked})
+    Project.load(root).build()
+    before = published(root)
+    con = duckdb.connect(str(root / "shop.duckdb"))
+    con.execute("insert into raw.orders values ('o9', 'c1', '2026-01-03', 5000, 'paid')")
+    con.close()
+    project = Project.load(root)
+    started: list[str] = []
+    with pytest.raises(ExpectationsFailed):
+        project.build(progress=lambda name, index, total: started.append(name))
+    downstream = {"order_cents", "shop_monthly"}
+    assert "stg_orders" in started and downstream.isdisjoint(started[started.index("stg_orders") + 1:])
+    assert started[-1] == "stg_orders"  # nothing was built after the failed check
+    [failed] = [r for r in project.last_expectation_results if not r.success]
+    assert failed.unexpected_count == 1 and failed.sample == [5000]
+    assert published(root) == before and runs(root)[-1][0] == "failed"
