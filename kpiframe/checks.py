@@ -70,10 +70,11 @@ class ExpectationRun:
         from kpiframe.quality import run_expectations
 
         expectations = [self._to_staged(e, schema) for e in expectations]
-        con = getattr(warehouse, "con", None)
+        dialect = warehouse.dialect
+        con = getattr(warehouse, "con", None) if dialect == "duckdb" else None
         path = getattr(warehouse, "path", "")
         started = time.perf_counter()
-        self.results += run_expectations(con, path, schema, table, expectations)  # type: ignore[arg-type]
+        self.results += run_expectations(con, path, schema, table, expectations, dialect)
         self.seconds += time.perf_counter() - started
 
     def _to_staged(self, expectation: Expectation, schema: str) -> Expectation:

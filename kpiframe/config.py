@@ -96,3 +96,16 @@ def _inner_model(annotation: object) -> type[BaseModel] | None:
         if found:
             return found
     return None
+
+
+def warehouse_label(spec: WarehouseSpec) -> str:
+    """Where the data is, for messages: the DuckDB file, or PostgreSQL's database and host (no password)."""
+    if spec.type != "postgres":
+        return spec.path
+    import psycopg
+
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(spec.dsn or "")
+    except psycopg.Error:
+        return "PostgreSQL"
+    return f"PostgreSQL database {info.get('dbname', '?')} on {info.get('host', 'localhost')}"

@@ -77,20 +77,33 @@ def main(debug: bool) -> None:
 @handle_errors
 def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> None:
     """Write deterministic demo data into the warehouse's raw.* tables."""
-    from kpiframe.config import load_config, resolve_warehouse
-    from kpiframe.demo import generate_demo
+    from kpiframe.config import load_config, resolve_warehouse, warehouse_label
+    from kpiframe.engine import connect
     from kpiframe.engine.duckdb import DuckDBWarehouse
+    from kpiframe.engine.postgres import PostgresWarehouse
 
     root = Path(project_dir)
     spec = resolve_warehouse(load_config(root), root.resolve(), warehouse)
-    target = DuckDBWarehouse(spec)
+    target = connect(spec)
     started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        click.echo(f"  {message}", err=True)
+
     try:
-        counts = generate_demo(target.con, seed=seed, scale=scale, progress=lambda m: click.echo(f"  {m}", err=True))
+        if isinstance(target, PostgresWarehouse):  # generated in DuckDB, then copied over
+            from kpiframe.demo.to_postgres import generate_demo_on_postgres
+
+            counts = generate_demo_on_postgres(target, seed, scale, progress)
+        else:
+            from kpiframe.demo import generate_demo
+
+            assert isinstance(target, DuckDBWarehouse)
+            counts = generate_demo(target.con, seed=seed, scale=scale, progress=progress)
     finally:
         target.close()
-    total = sum(counts.values())
-    click.echo(f"wrote {total:,} raw rows into {spec.path} in {time.perf_counter() - started:.1f}s")
+    click.echo(f"wrote {sum(counts.values()):,} raw rows into {warehouse_label(spec)} "
+               f"in {time.perf_counter() - started:.1f}s")
 
 
 @main.command()
@@ -117,6 +130,7 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render
+    from kpiframe.config import warehouse_label
     from kpiframe.engine import QueryResult
 
     rows = QueryResult(["table", "rows"], sorted(result.rows.items()))
@@ -124,7 +138,7 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
     checks = project.last_expectation_run
     checked = f" ({len(checks.results)} expectations: {checks.seconds:.1f}s)" if checks and checks.results else ""
     click.echo(f"build {result.run_id} finished in {time.perf_counter() - started:.1f}s{checked} "
-               f"into {project.warehouse_spec.path}")
+               f"into {warehouse_label(project.warehouse_spec)}")
 
 
 def _print_expectations(results: list[Any]) -> None:

@@ -3,7 +3,7 @@ for PostgreSQL; only connecting, transactions and the catalog queries are Postgr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -63,6 +63,25 @@ class PostgresWarehouse(Warehouse):
         rows = self._catalog("select column_name, data_type from information_schema.columns "
                              "where table_schema = %s and table_name = %s order by ordinal_position", [schema, name])
         return {r[0]: r[1].upper() for r in rows}
+
+    def load_table(self, schema: str, name: str, columns: Sequence[tuple[str, str]],
+                   batches: Iterable[Sequence[tuple[Any, ...]]]) -> None:
+        """Replace `schema.name` with a table of `columns` ((name, DuckDB type), ...) holding the rows of
+        `batches`, sent with COPY: one transaction, so a failed load leaves the old table."""
+        target = exp.table_(name, db=schema, quoted=True)
+        definitions = [exp.ColumnDef(this=exp.to_identifier(column, quoted=True),
+                                     kind=exp.DataType.build(kind, dialect="duckdb")) for column, kind in columns]
+        copy = exp.Copy(this=exp.Schema(this=target.copy(), expressions=[d.this.copy() for d in definitions]),
+                        kind=True, files=[exp.Var(this="STDIN")])
+        with self.transaction():
+            self.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)), kind="SCHEMA",
+                                    exists=True))
+            self.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True))
+            self.execute(exp.Create(this=exp.Schema(this=target.copy(), expressions=definitions), kind="TABLE"))
+            with self.con.cursor().copy(self.render(copy)) as stream:
+                for batch in batches:
+                    for row in batch:
+                        stream.write_row(row)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -23,16 +23,17 @@ __all__ = ["Expectation", "ExpectationResult", "junit_xml", "parse_expectations"
            "results_json", "run_expectations"]
 
 
-def run_expectations(con: duckdb.DuckDBPyConnection, database_path: str, schema: str, table: str,
-                     expectations: list[Expectation]) -> list[ExpectationResult]:
+def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, schema: str, table: str,
+                     expectations: list[Expectation], dialect: str = "duckdb") -> list[ExpectationResult]:
     """Run all expectations of one table as ONE GX validation (one batch, one suite).
 
-    `con` is the caller's open connection to the warehouse file (the checks read through cursors of
-    it); `schema.table` is the physical table to check, e.g. a staging `analytics.stg_leads__kf_new`.
+    On DuckDB, `con` is the caller's open connection to the warehouse file (the checks read through
+    cursors of it). On PostgreSQL (`dialect="postgres"`), `database_path` is the DSN and `con` is unused.
+    `schema.table` is the physical table to check, e.g. a staging `analytics.stg_leads__kf_new`.
     Results come back in the order of `expectations`; a check that crashes is a failed result whose
     `error` says why, never an exception.
     """
     from kpiframe.quality.gx_runner import run_expectations as run
 
-    return run(con, database_path, schema, table, expectations)
+    return run(con, database_path, schema, table, expectations, dialect)
 

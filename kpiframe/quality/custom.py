@@ -88,19 +88,20 @@ def normalise(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- SQL -------------------------------------------------------------------------------------------------
-def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str) -> str:
-    """The GX `unexpected_rows_query` of one of our checks; `schema` is the checked table's schema.
+def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str, dialect: str = "duckdb") -> str:
+    """The GX `unexpected_rows_query` of one of our checks, in the SQL of `dialect` (duckdb or postgres);
+    `schema` is the checked table's schema.
 
     Every row carries `kf_total`, the number of unexpected rows, so that the first few rows GX fetches
     give both the count and the sample: one pass over the table where GX would make two. The rows are
     a materialized CTE counted by a scalar subquery: `COUNT(*) OVER ()` on top of them gives the same
     answer, but DuckDB then runs a 10M-row uniqueness check about a third slower (less in parallel).
     """
-    query = _BUILDERS[kind](kwargs, schema)
+    query = _duplicates(kwargs, dialect) if kind == UNIQUE else _BUILDERS[kind](kwargs, schema)
     rows = exp.to_identifier("kf_rows", quoted=True)
     total = exp.select(exp.Count(this=exp.Star())).from_(rows.copy()).subquery().as_(TOTAL, quoted=True)
     counted = exp.select(exp.Star(), total).from_(rows.copy()).with_(rows.copy(), as_=query, materialized=True)
-    return gx_template(counted.sql(dialect="duckdb"))
+    return gx_template(counted.sql(dialect=dialect))
 
 
 TOTAL = "kf_total"
@@ -209,35 +210,42 @@ def _references(kwargs: dict[str, Any], schema: str) -> exp.Select:
     return exp.select(_col(kwargs["column"], "kf_row")).from_(rows).where(orphan)
 
 
-def _duplicates(kwargs: dict[str, Any], schema: str) -> exp.Select:
+def _duplicates(kwargs: dict[str, Any], dialect: str) -> exp.Select:
     """Rows whose value is not unique: GX's uniqueness semantics (NULLs ignored), cheaply on big tables.
 
     GX computes `expect_column_values_to_be_unique` with a window over the whole table, run twice. kpiframe
-    runs the plain form (no `mostly`) in two steps:
+    runs the plain form (no `mostly`) as one GROUP BY of the repeated values, each expanded back to one
+    row per occurrence, as GX counts them. On DuckDB the rows grouped are first narrowed down:
     1. the 64-bit hashes of the values, sorted: a hash seen twice marks a candidate. Sorting integers
        costs about a quarter less than grouping 10M values, and almost every table passes here;
-    2. only the rows of candidate hashes are grouped by their value, which drops hash collisions and
-       counts each repeated value. Equal values always have equal hashes, so nothing is missed.
-    Each repeated value is then expanded back to one row per occurrence, as GX counts them.
+    2. only the rows of candidate hashes are grouped by their value, which drops hash collisions.
+       Equal values always have equal hashes, so nothing is missed.
     """
     column = _col(kwargs["column"])
     not_null = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
+    kept = exp.and_(not_null, exp.In(this=_hash(column), query=_candidates(column).subquery())) \
+        if dialect == "duckdb" else not_null
+    repeated = (exp.select(column.copy(), exp.Count(this=exp.Star()).as_("kf_times", quoted=True))
+                .from_(_batch()).where(kept).group_by(column.copy())
+                .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
+    times = exp.column("kf_times", quoted=True)
+    # one row per occurrence: DuckDB unnests a list, PostgreSQL's generate_series returns the rows itself
+    each_row = exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])]) if dialect == "duckdb" \
+        else exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
+    return (exp.select(column.copy(), each_row.as_("kf_copy", quoted=True))
+            .from_(repeated.subquery("kf_repeated")))
+
+
+def _candidates(column: exp.Column) -> exp.Select:
+    """Hashes that occur more than once among the sorted hashes of the column's values (DuckDB)."""
     hashed, previous = exp.column("kf_hash", quoted=True), exp.column("kf_previous", quoted=True)
-    hashes = exp.select(_hash(column).as_("kf_hash", quoted=True)).from_(_batch()).where(not_null.copy())
+    not_null = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
+    hashes = exp.select(_hash(column).as_("kf_hash", quoted=True)).from_(_batch()).where(not_null)
     after = exp.Window(this=exp.Anonymous(this="lag", expressions=[hashed.copy()]),
                        order=exp.Order(expressions=[exp.Ordered(this=hashed.copy())]))
     neighbours = exp.select(hashed.copy(), after.as_("kf_previous", quoted=True)).from_(hashes.subquery("kf_hashes"))
-    candidates = (exp.select(hashed.copy()).from_(neighbours.subquery("kf_sorted"))
-                  .where(exp.EQ(this=hashed.copy(), expression=previous)))
-    times = exp.column("kf_times", quoted=True)
-    repeated = (exp.select(column.copy(), exp.Count(this=exp.Star()).as_("kf_times", quoted=True))
-                .from_(_batch())
-                .where(exp.and_(not_null.copy(), exp.In(this=_hash(column), query=candidates.subquery())))
-                .group_by(column.copy())
-                .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
-    each_row = exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])])
-    return (exp.select(column.copy(), each_row.as_("kf_copy", quoted=True))
-            .from_(repeated.subquery("kf_repeated")))
+    return (exp.select(hashed.copy()).from_(neighbours.subquery("kf_sorted"))
+            .where(exp.EQ(this=hashed.copy(), expression=previous)))
 
 
 def _hash(value: exp.Expression) -> exp.Expression:
@@ -253,7 +261,6 @@ def runs_as_query(kind: str, kwargs: dict[str, Any]) -> bool:
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {
-    UNIQUE: _duplicates,
     "freshness": _freshness,
     "rate_between_0_and_1": _rate,
     "funnel_monotonic": _funnel,
@@ -264,7 +271,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {
 
 # --- small helpers ---------------------------------------------------------------------------------------
 def _epoch(value: exp.Expression) -> exp.Expression:
-    return exp.Anonymous(this="epoch", expressions=[value])
+    return exp.TimeToUnix(this=value)  # epoch(x) in DuckDB, date_part('epoch', x) in PostgreSQL
 
 
 def _timestamp(value: Any) -> str | None:

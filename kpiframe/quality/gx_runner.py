@@ -1,11 +1,12 @@
-"""Run a table's expectations as ONE Great Expectations validation, pushed down to DuckDB as SQL.
+"""Run a table's expectations as ONE Great Expectations validation, pushed down to the warehouse as SQL.
 
 GX is imported here, inside functions only (importing it takes seconds). The set-up, in short:
 - an ephemeral GX context (nothing is written to disk: no gx/ folder), analytics off, no progress bars;
-- a GX SQL data source whose SQLAlchemy engine gets its connection from the caller's open DuckDB
-  connection (`creator`, `StaticPool`), through `SharedDuckDBConnection`, whose cursors keep their rows:
-  the workaround for GX issue #10738 (see duckdb_dbapi.py);
-- gx_duckdb.py: what GX needs to speak DuckDB (regex and LIKE SQL, the same on every DuckDB version);
+- a GX SQL data source whose SQLAlchemy engine gets its DB-API connection from a `creator`:
+  - DuckDB: cursors of the caller's open DuckDB connection, through `SharedDuckDBConnection`, whose
+    cursors keep their rows: the workaround for GX issue #10738 (see duckdb_dbapi.py); gx_duckdb.py
+    gives GX what it needs to speak DuckDB;
+  - PostgreSQL: a psycopg connection of its own, opened from the project's DSN;
 - one table asset, one whole-table batch and one suite holding every expectation of the table, so GX
   bundles the metrics of a column into one SQL query. Nothing is loaded into pandas: GX's SQL engine
   computes aggregates in the warehouse and fetches at most a few unexpected values.
@@ -19,8 +20,9 @@ import os
 import re
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -34,20 +36,28 @@ _INDEX_KEY = "kpiframe_index"  # in each GX expectation's meta, to match results
 
 
 def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, schema: str, table: str,
-                     expectations: list[Expectation]) -> list[ExpectationResult]:
-    """Every expectation of `schema.table`, in order; failures and crashes are results, never raises."""
+                     expectations: list[Expectation], dialect: str = "duckdb") -> list[ExpectationResult]:
+    """Every expectation of `schema.table`, in order; failures and crashes are results, never raises.
+
+    On DuckDB, `con` is the caller's open connection to the file `database_path` (None: open the file).
+    On PostgreSQL (`dialect="postgres"`), `database_path` is the DSN and GX opens a connection of its own:
+    the build's tables are committed as they are built, so a second connection sees them.
+    """
     if not expectations:
         return []
     opened: duckdb.DuckDBPyConnection | None = None
     try:
-        # callers normally lend their open connection; opening the file ourselves is the fallback
-        connection = con if con is not None else (opened := duckdb.connect(database_path))
         # GX warns about its own deprecations (e.g. TableAsset's schema_name, the only way to name a
         # schema on a generic SQL source): noise for a kpiframe user, so none of it reaches the terminal.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with _gx_session(connection, database_path, schema, table) as batch:
-                return _validate(batch, schema, expectations)
+            if dialect == "postgres":
+                source = _postgres_source(database_path)
+            else:  # callers normally lend their open connection; opening the file ourselves is the fallback
+                source = _duckdb_source(con if con is not None else (opened := duckdb.connect(database_path)),
+                                        database_path, schema)
+            with _gx_session(source, schema, table) as batch:
+                return _validate(batch, schema, expectations, dialect)
     except Exception as exc:  # the table is missing, the warehouse refused, GX broke: every check failed
         return [_crashed(e, f"could not validate {schema}.{table}: {_message(exc)}") for e in expectations]
     finally:
@@ -55,47 +65,71 @@ def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, 
             opened.close()
 
 
+@dataclass
+class _Source:
+    """How GX's SQL data source reaches the warehouse: a dialect-naming URL and a DB-API `creator`.
+
+    Every connection the creator opens is kept, to be closed when the checks of a table are done.
+    """
+
+    connection_string: str
+    connect: Callable[[], Any]
+    opened: list[Any] = field(default_factory=list)
+    on_engine: Callable[[Any], None] | None = None
+
+    def creator(self) -> Any:
+        self.opened.append(self.connect())
+        return self.opened[-1]
+
+
+def _duckdb_source(con: duckdb.DuckDBPyConnection, database_path: str, schema: str) -> _Source:
+    from kpiframe.quality import gx_duckdb
+
+    return _Source(_connection_string(database_path), lambda: SharedDuckDBConnection(con, schema),
+                   on_engine=gx_duckdb.prepare_engine)
+
+
+def _postgres_source(dsn: str) -> _Source:
+    import psycopg
+
+    # the DSN goes to the driver, never into GX's configuration (which would show its password)
+    return _Source("postgresql+psycopg://", lambda: psycopg.connect(dsn, autocommit=True))
+
+
 @contextmanager
-def _gx_session(con: duckdb.DuckDBPyConnection, database_path: str, schema: str, table: str) -> Iterator[Any]:
+def _gx_session(source: _Source, schema: str, table: str) -> Iterator[Any]:
     """A GX batch over `schema.table`; the data source and every connection it opened go away after."""
     import sqlalchemy as sa
 
-    from kpiframe.quality import gx_duckdb
-
     context = _context()
-    opened: list[SharedDuckDBConnection] = []
-
-    def connect() -> SharedDuckDBConnection:
-        opened.append(SharedDuckDBConnection(con, schema))
-        return opened[-1]
-
     name = f"kpiframe_{uuid.uuid4().hex[:12]}"
     try:
-        source = context.data_sources.add_sql(
-            name=name, connection_string=_connection_string(database_path),
-            kwargs={"creator": connect, "poolclass": sa.pool.StaticPool})
-        gx_duckdb.prepare_engine(source.get_execution_engine())
+        data_source = context.data_sources.add_sql(
+            name=name, connection_string=source.connection_string,
+            kwargs={"creator": source.creator, "poolclass": sa.pool.StaticPool})
+        if source.on_engine:
+            source.on_engine(data_source.get_execution_engine())
         # A bare table name becomes quoted_name(quote=False) in GX, so SQLAlchemy would never quote it
         # (`FROM order` fails); a name in double quotes is always quoted. DuckDB matches quoted names
         # case-insensitively, so this changes nothing else.
         quoted = f'"{table}"' if '"' not in table else table
-        asset = source.add_table_asset(name=table, table_name=quoted, schema_name=schema)
+        asset = data_source.add_table_asset(name=table, table_name=quoted, schema_name=schema)
         yield asset.add_batch_definition_whole_table("whole table").get_batch()
     finally:
         if name in context.data_sources.all():
             context.data_sources.delete(name)
-        for connection in opened:
+        for connection in source.opened:
             connection.close()
 
 
-def _validate(batch: Any, schema: str, expectations: list[Expectation]) -> list[ExpectationResult]:
+def _validate(batch: Any, schema: str, expectations: list[Expectation], dialect: str) -> list[ExpectationResult]:
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=f"kpiframe {expectations[0].target}")
     results: dict[int, ExpectationResult] = {}
     for index, expectation in enumerate(expectations):
         try:
-            suite.add_expectation(_to_gx(expectation, index, schema))
+            suite.add_expectation(_to_gx(expectation, index, schema, dialect))
         except Exception as exc:  # GX refused the arguments (pydantic): this check fails, the others run
             results[index] = _crashed(expectation, _message(exc))
     if len(results) < len(expectations):
@@ -107,12 +141,12 @@ def _validate(batch: Any, schema: str, expectations: list[Expectation]) -> list[
             for i, e in enumerate(expectations)]
 
 
-def _to_gx(expectation: Expectation, index: int, schema: str) -> Any:
+def _to_gx(expectation: Expectation, index: int, schema: str, dialect: str) -> Any:
     from great_expectations.expectations.registry import get_expectation_impl
 
     meta = {_INDEX_KEY: index}
     if custom.runs_as_query(expectation.kind, expectation.kwargs):
-        query = custom.unexpected_rows_query(expectation.kind, expectation.kwargs, schema)
+        query = custom.unexpected_rows_query(expectation.kind, expectation.kwargs, schema, dialect)
         return _unexpected_rows_class()(unexpected_rows_query=query, meta=meta,
                                         description=expectation.description or expectation.label)
     gx_class = get_expectation_impl(expectation.kind)
