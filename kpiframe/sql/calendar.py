@@ -26,7 +26,7 @@ class Calendar:
         if grain == "day":
             truncated = value
         elif grain == "week":
-            truncated = _shifted_trunc(value, "WEEK", WEEKDAYS.index(self.week_start), "DAY")
+            truncated = _shifted_trunc(value, MONDAY_WEEK, WEEKDAYS.index(self.week_start), "DAY")
         elif grain in ("fiscal_quarter", "fiscal_year"):
             unit = "QUARTER" if grain == "fiscal_quarter" else "YEAR"
             truncated = _shifted_trunc(value, unit, self.fiscal_year_start_month - 1, "MONTH")
@@ -35,12 +35,19 @@ class Calendar:
         return exp.Cast(this=truncated, to=exp.DataType.build("DATE"))
 
 
-def _shifted_trunc(value: exp.Expr, unit: str, shift: int, shift_unit: str) -> exp.Expr:
+# Weeks are truncated to Mondays, then shifted to the project's week start. Said explicitly because
+# BigQuery's plain WEEK starts on Sunday; sqlglot writes WEEK(MONDAY) there and 'WEEK' elsewhere (DuckDB,
+# PostgreSQL and Snowflake with its default WEEK_START start weeks on Monday).
+MONDAY_WEEK = exp.WeekStart(this=exp.var("MONDAY"))
+
+
+def _shifted_trunc(value: exp.Expr, unit: str | exp.Expr, shift: int, shift_unit: str) -> exp.Expr:
     """Truncate as if periods started `shift` units later: trunc(value - shift) + shift."""
+    unit_node = exp.var(unit) if isinstance(unit, str) else unit.copy()
     if shift == 0:
-        return exp.DateTrunc(this=value, unit=exp.var(unit))
+        return exp.DateTrunc(this=value, unit=unit_node)
     moved = exp.Sub(this=value, expression=interval(shift, shift_unit))
-    return exp.Add(this=exp.DateTrunc(this=moved, unit=exp.var(unit)), expression=interval(shift, shift_unit))
+    return exp.Add(this=exp.DateTrunc(this=moved, unit=unit_node), expression=interval(shift, shift_unit))
 
 
 def interval(count: int, unit: str) -> exp.Interval:

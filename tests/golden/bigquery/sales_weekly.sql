@@ -1,6 +1,6 @@
 WITH scan_sql_leads_1 AS (
   SELECT
-    CAST(DATE_TRUNC(`t`.`qualified_at`, WEEK) AS DATE) AS `period_start`,
+    CAST(DATE_TRUNC(`t`.`qualified_at`, WEEK(MONDAY)) AS DATE) AS `period_start`,
     `j1`.`channel` AS `lead__channel`,
     COUNT(`t`.`lead_id`) AS `m1_sql_count`
   FROM `analytics`.`sql_leads` AS `t`
@@ -9,11 +9,11 @@ WITH scan_sql_leads_1 AS (
   WHERE
     NOT `t`.`qualified_at` IS NULL
   GROUP BY
-    CAST(DATE_TRUNC(`t`.`qualified_at`, WEEK) AS DATE),
+    CAST(DATE_TRUNC(`t`.`qualified_at`, WEEK(MONDAY)) AS DATE),
     `j1`.`channel`
 ), scan_opportunities_2 AS (
   SELECT
-    CAST(DATE_TRUNC(`t`.`created_at`, WEEK) AS DATE) AS `period_start`,
+    CAST(DATE_TRUNC(`t`.`created_at`, WEEK(MONDAY)) AS DATE) AS `period_start`,
     `j1`.`channel` AS `lead__channel`,
     COUNT(`t`.`opportunity_id`) AS `m2_opportunity_count`,
     SUM(IF(`t`.`is_marketing_sourced`, `t`.`amount`, NULL)) AS `m3_opportunity_amount`
@@ -23,11 +23,11 @@ WITH scan_sql_leads_1 AS (
   WHERE
     NOT `t`.`created_at` IS NULL
   GROUP BY
-    CAST(DATE_TRUNC(`t`.`created_at`, WEEK) AS DATE),
+    CAST(DATE_TRUNC(`t`.`created_at`, WEEK(MONDAY)) AS DATE),
     `j1`.`channel`
 ), scan_opportunities_3 AS (
   SELECT
-    CAST(DATE_TRUNC(`t`.`closed_at`, WEEK) AS DATE) AS `period_start`,
+    CAST(DATE_TRUNC(`t`.`closed_at`, WEEK(MONDAY)) AS DATE) AS `period_start`,
     `j1`.`channel` AS `lead__channel`,
     COUNT(IF(`t`.`is_won`, `t`.`opportunity_id`, NULL)) AS `m4_closed_count`,
     SUM(IF(`t`.`is_won`, `t`.`amount`, NULL)) AS `m5_closed_amount`,
@@ -38,7 +38,7 @@ WITH scan_sql_leads_1 AS (
   WHERE
     NOT `t`.`closed_at` IS NULL
   GROUP BY
-    CAST(DATE_TRUNC(`t`.`closed_at`, WEEK) AS DATE),
+    CAST(DATE_TRUNC(`t`.`closed_at`, WEEK(MONDAY)) AS DATE),
     `j1`.`channel`
   HAVING
     COUNTIF(`t`.`is_won`) > 0 OR COUNTIF(NOT `t`.`is_won` IS NULL) > 0
