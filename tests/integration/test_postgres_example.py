@@ -29,7 +29,8 @@ DEMO = ["--seed", "3", "--scale", "0.05"]
 
 def copy_example(root: Path, warehouse: str) -> Path:
     for item in ("models", "macros", "metrics"):
-        shutil.copytree(REPO / item, root / item)
+        if (REPO / item).is_dir():  # a clone has no macros/ while the example defines no macro
+            shutil.copytree(REPO / item, root / item)
     shutil.copy(REPO / "definitions.lock", root)
     config = (REPO / "kpi_project.yml").read_text()
     (root / "kpi_project.yml").write_text(config.replace(
