@@ -321,10 +321,13 @@ def project_vars(project: Path) -> dict[str, object]:
 
 
 def render_model(sql: str, variables: dict[str, object]) -> str:
-    """The model's Jinja rendered by hand: ref('x') -> analytics_hand.x, source('raw', 't') -> raw.t."""
+    """The model's Jinja rendered by hand: ref('x') -> analytics_hand.x, source('raw', 't') -> raw.t, macros."""
     sql = re.sub(r"\{\{\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*\}\}", rf"{A}.\1", sql)
     sql = re.sub(r"\{\{\s*source\(\s*['\"]raw['\"]\s*,\s*['\"](\w+)['\"]\s*\)\s*\}\}", r"raw.\1", sql)
     sql = re.sub(r"\{\{\s*var\(\s*['\"](\w+)['\"]\s*\)\s*\}\}", lambda m: str(variables[m.group(1)]), sql)
+    # the example's one macro (macros/email.sql), written out by hand
+    sql = re.sub(r"\{\{\s*email_domain\(\s*['\"](\w+)['\"]\s*\)\s*\}\}",
+                 r"lower(trim(both ' ' from split_part(\1, '@', -1)))", sql)
     assert "{{" not in sql and "{%" not in sql, f"unrendered Jinja left in:\n{sql}"
     return sql
 

@@ -11,8 +11,7 @@
 --    after trimming the space character. Invalid leads count nowhere.
 --    Rows without a lead_id cannot be referenced and are dropped.
 -- 3. email_domain: the part after the last '@' (the whole email when it has
---    no '@'), lower-cased and trimmed of spaces. split_part with index -1
---    is the last part in DuckDB, PostgreSQL 14+, Snowflake and Spark.
+--    no '@'), lower-cased and trimmed of spaces: the macro in macros/email.sql.
 -- 4. is_fit: the fit half of MQL v1 - employee_count >= 50, is_competitor
 --    false, domain not a free-mail domain; any NULL input means not fit.
 with ranked as (
@@ -53,7 +52,7 @@ valid as (
         campaign_id,
         employee_count,
         is_competitor,
-        lower(trim(both ' ' from split_part(email, '@', -1))) as email_domain
+        {{ email_domain('email') }} as email_domain
     from ranked
     where row_num = 1
       and email is not null
