@@ -111,7 +111,7 @@ def _gx_session(source: _Source, schema: str, table: str) -> Iterator[Any]:
             source.on_engine(data_source.get_execution_engine())
         # A bare table name becomes quoted_name(quote=False) in GX, so SQLAlchemy would never quote it
         # (`FROM order` fails); a name in double quotes is always quoted. DuckDB matches quoted names
-        # case-insensitively, so this changes nothing else.
+        # case-insensitively; PostgreSQL matches them exactly, as kpiframe creates its tables (quoted).
         quoted = f'"{table}"' if '"' not in table else table
         asset = data_source.add_table_asset(name=table, table_name=quoted, schema_name=schema)
         yield asset.add_batch_definition_whole_table("whole table").get_batch()
