@@ -57,16 +57,17 @@ class Project:
 
     def build(self, progress: Progress | None = None, check: NodeCheck | None = None,
               junit_xml: str | None = None, select: list[str] | None = None,
-              state: Path | None = None) -> BuildResult:
+              state: Path | None = None, on_checked: Callable[[str], None] | None = None) -> BuildResult:
         """Build every model and publish every metric table; all or nothing.
 
         Expectations run on each node right after it is built and on the sources before the swap; a
-        failed `error` expectation raises ExpectationsFailed and nothing is published.
+        failed `error` expectation raises ExpectationsFailed and nothing is published. `on_checked`
+        gets a line for each checked table.
         """
         every_node = self.nodes()
         nodes = select_nodes(every_node, self.graph, select or [], state)
         run = ExpectationRun(self.graph.expectations,
-                             staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes})
+                             staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes}, notify=on_checked)
         self.last_expectation_results = run.results
         self.last_expectation_run = run
 

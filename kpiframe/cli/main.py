@@ -126,7 +126,8 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
 
     try:
         chosen = [part for selector in selectors for part in selector.replace(",", " ").split()]
-        result = project.build(progress, junit_xml=junit_xml, select=chosen, state=Path(state) if state else None)
+        result = project.build(progress, junit_xml=junit_xml, select=chosen, state=Path(state) if state else None,
+                               on_checked=lambda line: click.echo(f"        {line}", err=True))
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render
