@@ -222,16 +222,17 @@ def _duplicates(kwargs: dict[str, Any], dialect: str) -> exp.Select:
        Equal values always have equal hashes, so nothing is missed.
     """
     column = _col(kwargs["column"])
-    not_null = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
-    kept = exp.and_(not_null, exp.In(this=_hash(column), query=_candidates(column).subquery())) \
-        if dialect == "duckdb" else not_null
+    kept: exp.Expr = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
+    times = exp.column("kf_times", quoted=True)
+    each_row: exp.Expr  # one row per occurrence of a repeated value
+    if dialect == "duckdb":
+        kept = exp.and_(kept, exp.In(this=_hash(column), query=_candidates(column).subquery()))
+        each_row = exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])])
+    else:  # PostgreSQL: no hash(); generate_series in the select list returns the rows itself
+        each_row = exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
     repeated = (exp.select(column.copy(), exp.Count(this=exp.Star()).as_("kf_times", quoted=True))
                 .from_(_batch()).where(kept).group_by(column.copy())
                 .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
-    times = exp.column("kf_times", quoted=True)
-    # one row per occurrence: DuckDB unnests a list, PostgreSQL's generate_series returns the rows itself
-    each_row = exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])]) if dialect == "duckdb" \
-        else exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
     return (exp.select(column.copy(), each_row.as_("kf_copy", quoted=True))
             .from_(repeated.subquery("kf_repeated")))
 
