@@ -88,16 +88,18 @@ def normalise(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- SQL -------------------------------------------------------------------------------------------------
-def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str, dialect: str = "duckdb") -> str:
+def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str, dialect: str = "duckdb",
+                          hash_prefilter: bool = True) -> str:
     """The GX `unexpected_rows_query` of one of our checks, in the SQL of `dialect` (duckdb or postgres);
-    `schema` is the checked table's schema.
+    `schema` is the checked table's schema. `hash_prefilter=False` turns off the hash step of `unique`
+    (see `_duplicates`), which is only exact when no text column of the table has a collation.
 
     Every row carries `kf_total`, the number of unexpected rows, so that the first few rows GX fetches
     give both the count and the sample: one pass over the table where GX would make two. The rows are
     a materialized CTE counted by a scalar subquery: `COUNT(*) OVER ()` on top of them gives the same
     answer, but DuckDB then runs a 10M-row uniqueness check about a third slower (less in parallel).
     """
-    query = _duplicates(kwargs, dialect) if kind == UNIQUE else _BUILDERS[kind](kwargs, schema)
+    query = _duplicates(kwargs, dialect, hash_prefilter) if kind == UNIQUE else _BUILDERS[kind](kwargs, schema)
     rows = exp.to_identifier("kf_rows", quoted=True)
     total = exp.select(exp.Count(this=exp.Star())).from_(rows.copy()).subquery().as_(TOTAL, quoted=True)
     counted = exp.select(exp.Star(), total).from_(rows.copy()).with_(rows.copy(), as_=query, materialized=True)
@@ -210,25 +212,28 @@ def _references(kwargs: dict[str, Any], schema: str) -> exp.Select:
     return exp.select(_col(kwargs["column"], "kf_row")).from_(rows).where(orphan)
 
 
-def _duplicates(kwargs: dict[str, Any], dialect: str) -> exp.Select:
+def _duplicates(kwargs: dict[str, Any], dialect: str, hash_prefilter: bool) -> exp.Select:
     """Rows whose value is not unique: GX's uniqueness semantics (NULLs ignored), cheaply on big tables.
 
     GX computes `expect_column_values_to_be_unique` with a window over the whole table, run twice. kpiframe
     runs the plain form (no `mostly`) as one GROUP BY of the repeated values, each expanded back to one
-    row per occurrence, as GX counts them. On DuckDB the rows grouped are first narrowed down:
+    row per occurrence, as GX counts them. With `hash_prefilter` (DuckDB) the rows grouped are first
+    narrowed down:
     1. the 64-bit hashes of the values, sorted: a hash seen twice marks a candidate. Sorting integers
        costs about a quarter less than grouping 10M values, and almost every table passes here;
     2. only the rows of candidate hashes are grouped by their value, which drops hash collisions.
-       Equal values always have equal hashes, so nothing is missed.
+       Values equal for GROUP BY have equal hashes, so nothing is missed, except under a collation
+       (NOCASE: 'a' = 'A', hashed apart); callers turn the step off for collated tables.
     """
     column = _col(kwargs["column"])
     kept: exp.Expr = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
     times = exp.column("kf_times", quoted=True)
     each_row: exp.Expr  # one row per occurrence of a repeated value
     if dialect == "duckdb":
-        kept = exp.and_(kept, exp.In(this=_hash(column), query=_candidates(column).subquery()))
+        if hash_prefilter:  # DuckDB only: PostgreSQL has no hash()
+            kept = exp.and_(kept, exp.In(this=_hash(column), query=_candidates(column).subquery()))
         each_row = exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])])
-    else:  # PostgreSQL: no hash(); generate_series in the select list returns the rows itself
+    else:  # PostgreSQL: generate_series in the select list returns the rows itself
         each_row = exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
     repeated = (exp.select(column.copy(), exp.Count(this=exp.Star()).as_("kf_times", quoted=True))
                 .from_(_batch()).where(kept).group_by(column.copy())

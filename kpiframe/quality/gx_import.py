@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import threading
 import types
 from typing import Any
 
@@ -25,19 +24,26 @@ DEFERRED = ("altair", "scipy.stats", "jsonschema", "mistune")
 def import_great_expectations() -> types.ModuleType:
     """`import great_expectations`, with DEFERRED loaded only when something uses them."""
     if "great_expectations" not in sys.modules:
-        for name in DEFERRED:
-            _defer(name)
+        placed = [name for name in DEFERRED if _defer(name)]
+        try:
+            import great_expectations  # noqa: F401
+        finally:
+            # GX keeps the placeholders it took; the process imports the real modules as usual from now
+            # on, so a later `import jsonschema.validators` makes one copy of its classes, not two
+            for name in placed:
+                if isinstance(sys.modules.get(name), _Deferred):
+                    del sys.modules[name]
     import great_expectations
 
     return great_expectations
 
 
 class _Deferred(types.ModuleType):
-    """Stands in sys.modules for a module until one of its attributes is read.
+    """Stands for a module until one of its attributes is read.
 
     Only the attributes every module has (`__name__`, `__spec__`, ...) are set here, so any other
     read, `__path__` for a submodule import included, comes to `__getattr__`, which imports the real
-    module and answers from it from then on.
+    module (Python's import lock makes concurrent readers wait for it) and answers from it.
     """
 
     def __init__(self, name: str, spec: Any) -> None:
@@ -45,29 +51,28 @@ class _Deferred(types.ModuleType):
         self.__spec__ = spec
         self.__loader__ = spec.loader
         self.__package__ = spec.parent
-        self._kf_lock = threading.RLock()  # re-entered if the real module's import reads it
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._kf_real(), attribute)
-
-    def _kf_real(self) -> types.ModuleType:
-        with self._kf_lock:
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]  # so that the import below runs the real module
-                try:
-                    importlib.import_module(self.__name__)
-                except BaseException:
-                    sys.modules.setdefault(self.__name__, self)
-                    raise
-            return sys.modules[self.__name__]
+        if sys.modules.get(self.__name__) is self:  # still standing in: make way for the real module
+            sys.modules.pop(self.__name__, None)
+        try:
+            real = importlib.import_module(self.__name__)
+        except ImportError as exc:
+            if attribute.startswith("__"):  # tools probing `__file__` and the like get "no such attribute"
+                raise AttributeError(attribute) from exc
+            raise
+        return getattr(real, attribute)
 
 
-def _defer(name: str) -> None:
+def _defer(name: str) -> bool:
+    """Put a placeholder for `name` in sys.modules, unless it is loaded already or not installed."""
     if name in sys.modules:
-        return
+        return False
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
-        return
-    if spec is not None:  # not installed: GX's own import reports it as it would anyway
-        sys.modules[name] = _Deferred(name, spec)
+        return False
+    if spec is None:  # not installed: GX's own import reports it as it would anyway
+        return False
+    sys.modules[name] = _Deferred(name, spec)
+    return True

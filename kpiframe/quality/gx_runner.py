@@ -14,6 +14,7 @@ GX is imported here, inside functions only (importing it takes seconds). The set
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -51,13 +52,15 @@ def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, 
         # schema on a generic SQL source): noise for a kpiframe user, so none of it reaches the terminal.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            prefilter = False
             if dialect == "postgres":
                 source = _postgres_source(database_path)
             else:  # callers normally lend their open connection; opening the file ourselves is the fallback
-                source = _duckdb_source(con if con is not None else (opened := duckdb.connect(database_path)),
-                                        database_path, schema)
+                connection = con if con is not None else (opened := duckdb.connect(database_path))
+                source = _duckdb_source(connection, database_path, schema)
+                prefilter = _hash_prefilter_is_exact(connection, schema, table)
             with _gx_session(source, schema, table) as batch:
-                return _validate(batch, schema, expectations, dialect)
+                return _validate(batch, schema, expectations, dialect, prefilter)
     except Exception as exc:  # the table is missing, the warehouse refused, GX broke: every check failed
         return [_crashed(e, f"could not validate {schema}.{table}: {_message(exc)}") for e in expectations]
     finally:
@@ -119,17 +122,28 @@ def _gx_session(source: _Source, schema: str, table: str) -> Iterator[Any]:
         if name in context.data_sources.all():
             context.data_sources.delete(name)
         for connection in source.opened:
-            connection.close()
+            with contextlib.suppress(Exception):  # one that fails to close must not keep the others open
+                connection.close()
 
 
-def _validate(batch: Any, schema: str, expectations: list[Expectation], dialect: str) -> list[ExpectationResult]:
+def _hash_prefilter_is_exact(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether `unique` may narrow its rows by hash first: only on a base table with no collated column
+    and no default collation (a collation makes GROUP BY equate values whose hashes differ)."""
+    rows = con.execute("select sql from duckdb_tables() where schema_name = ? and table_name = ?",
+                       [schema, table]).fetchall()
+    default = con.execute("select current_setting('default_collation')").fetchone()
+    return len(rows) == 1 and "collate" not in str(rows[0][0]).lower() and not (default and default[0])
+
+
+def _validate(batch: Any, schema: str, expectations: list[Expectation], dialect: str,
+              hash_prefilter: bool) -> list[ExpectationResult]:
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=f"kpiframe {expectations[0].target}")
     results: dict[int, ExpectationResult] = {}
     for index, expectation in enumerate(expectations):
         try:
-            suite.add_expectation(_to_gx(expectation, index, schema, dialect))
+            suite.add_expectation(_to_gx(expectation, index, schema, dialect, hash_prefilter))
         except Exception as exc:  # GX refused the arguments (pydantic): this check fails, the others run
             results[index] = _crashed(expectation, _message(exc))
     if len(results) < len(expectations):
@@ -141,12 +155,12 @@ def _validate(batch: Any, schema: str, expectations: list[Expectation], dialect:
             for i, e in enumerate(expectations)]
 
 
-def _to_gx(expectation: Expectation, index: int, schema: str, dialect: str) -> Any:
+def _to_gx(expectation: Expectation, index: int, schema: str, dialect: str, hash_prefilter: bool) -> Any:
     from great_expectations.expectations.registry import get_expectation_impl
 
     meta = {_INDEX_KEY: index}
     if custom.runs_as_query(expectation.kind, expectation.kwargs):
-        query = custom.unexpected_rows_query(expectation.kind, expectation.kwargs, schema, dialect)
+        query = custom.unexpected_rows_query(expectation.kind, expectation.kwargs, schema, dialect, hash_prefilter)
         return _unexpected_rows_class()(unexpected_rows_query=query, meta=meta,
                                         description=expectation.description or expectation.label)
     gx_class = get_expectation_impl(expectation.kind)

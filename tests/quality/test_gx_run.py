@@ -373,3 +373,21 @@ def test_fast_uniqueness_agrees_with_gx_own_check_and_hand_written_sql(tmp_path)
         assert (column, gx.unexpected_count, gx.success) == (column, by_hand, by_hand == 0)
     assert fast[4].unexpected_count == 3  # rows 0, 5 (-0.0) and 6: one value, as GROUP BY has it
     con.close()
+
+
+def test_uniqueness_under_a_collation_counts_what_group_by_counts(tmp_path):
+    """NOCASE makes 'a' and 'A' one value while their hashes differ: the hash step must not run there."""
+    from kpiframe.quality.gx_runner import _hash_prefilter_is_exact
+
+    con = duckdb.connect(str(tmp_path / "c.duckdb"))
+    con.execute("create schema s")
+    con.execute("create table s.plain as select 'v' || (i % 5) as code from range(10) t(i)")
+    con.execute("create table s.nocase as select (case when i % 2 = 0 then 'A' else 'a' end) collate nocase "
+                "as code from range(4) t(i)")
+    assert _hash_prefilter_is_exact(con, "s", "plain") and not _hash_prefilter_is_exact(con, "s", "nocase")
+    [ours] = run_expectations(con, "c.duckdb", "s", "nocase", checks([{"unique": "code"}], "model nocase"))
+    [stock] = run_expectations(con, "c.duckdb", "s", "nocase", checks([{"unique": "code", "mostly": 1.0}], "m"))
+    by_hand = con.execute("select count(*) from s.nocase where code in "
+                          "(select code from s.nocase group by code having count(*) > 1)").fetchone()[0]
+    assert by_hand == 4 and ours.unexpected_count == stock.unexpected_count == by_hand
+    con.close()
