@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
 from kpiframe.demo.contract import RAW_TABLES, SCHEMA
 from kpiframe.demo.generator import generate_demo
@@ -23,8 +24,9 @@ def generate_demo_on_postgres(target: PostgresWarehouse, seed: int, scale: float
     with duckdb.connect() as source:
         counts = generate_demo(source, seed=seed, scale=scale, progress=progress)
         for table, columns in RAW_TABLES.items():
-            names = ", ".join(f'"{name}"' for name, _ in columns)
-            cursor = source.execute(f'SELECT {names} FROM {SCHEMA}."{table}"')
+            rows = exp.select(*[exp.column(name, quoted=True) for name, _ in columns]).from_(
+                exp.table_(table, db=SCHEMA, quoted=True))
+            cursor = source.execute(rows.sql(dialect="duckdb"))
             target.load_table(SCHEMA, table, columns, _batches(cursor))
             if progress is not None:
                 progress(f"{table}: copied to PostgreSQL")
