@@ -22,7 +22,7 @@ from kpiframe.graph import ProjectGraph, Source
 from kpiframe.publish import create_statement
 from kpiframe.semantic import SemanticLayer
 from kpiframe.specs import MetricTestSpec, WarehouseSpec
-from kpiframe.sql.expressions import literal
+from kpiframe.sql.expressions import create_schema, literal
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 
@@ -60,8 +60,7 @@ def _run_one(graph: ProjectGraph, layer: SemanticLayer, spec: MetricTestSpec,
             _load_given(warehouse, graph, spec)
             for node in compile_nodes(graph, layer):
                 if node.kind == "model":
-                    warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(node.schema, quoted=True)),
-                                                 kind="SCHEMA", exists=True))
+                    warehouse.execute(create_schema(node.schema))
                     try:
                         warehouse.execute(create_statement(node))
                     except KpiframeError as exc:
@@ -92,8 +91,7 @@ def _create_source(warehouse: DuckDBWarehouse, source: Source, rows: list[dict[s
     if unknown:
         raise KpiframeError(f"rows for {source.schema}.{source.table} name unknown column(s) {', '.join(unknown)}",
                             code="KF702")
-    warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(source.schema, quoted=True)),
-                                 kind="SCHEMA", exists=True))
+    warehouse.execute(create_schema(source.schema))
     table = exp.table_(source.table, db=source.schema, quoted=True)
     definition = exp.Schema(this=table, expressions=[
         exp.ColumnDef(this=exp.to_identifier(c, quoted=True),

@@ -24,6 +24,7 @@ from kpiframe.compile import CompiledNode
 from kpiframe.engine import Warehouse
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, WarehouseError
 from kpiframe.graph import Source
+from kpiframe.sql.expressions import create_schema
 
 STAGING_SUFFIX = "__kf_new"
 META_SCHEMA = "kpiframe"
@@ -174,8 +175,7 @@ def _drop_staging(warehouse: Warehouse, nodes: list[CompiledNode]) -> None:
 
 def _ensure_schemas(warehouse: Warehouse, schemas: set[str]) -> None:
     for schema in sorted(schemas):
-        warehouse.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)),
-                                     kind="SCHEMA", exists=True))
+        warehouse.execute(create_schema(schema))
 
 
 RUNS_COLUMNS = {"run_id": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",

@@ -25,6 +25,7 @@ from kpiframe.errors import KpiframeError
 from kpiframe.graph import Model
 from kpiframe.publish import create_statement
 from kpiframe.specs import WarehouseSpec
+from kpiframe.sql.expressions import create_schema
 
 CATALOG = "kf_warehouse"
 SHARED = "kf_shared"
@@ -85,8 +86,7 @@ class Sandbox:
         self.db.close()
 
     def schema(self, name: str) -> None:
-        self.db.execute(exp.Create(this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="SCHEMA",
-                                   exists=True))
+        self.db.execute(create_schema(name))
 
     def version(self, tag: str, state: ProjectState) -> Version:
         """Map the version's sources: the attached warehouse, or empty tables shaped by its contract."""

@@ -12,6 +12,7 @@ from sqlglot import exp
 from kpiframe.engine.base import QueryResult, Warehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.specs import WarehouseSpec
+from kpiframe.sql.expressions import create_schema
 
 
 class PostgresWarehouse(Warehouse):
@@ -74,8 +75,7 @@ class PostgresWarehouse(Warehouse):
         copy = exp.Copy(this=exp.Schema(this=target.copy(), expressions=[d.this.copy() for d in definitions]),
                         kind=True, files=[exp.Var(this="STDIN")])
         with self.transaction():
-            self.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)), kind="SCHEMA",
-                                    exists=True))
+            self.execute(create_schema(schema))
             self.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True))
             self.execute(exp.Create(this=exp.Schema(this=target.copy(), expressions=definitions), kind="TABLE"))
             with self.con.cursor().copy(self.render(copy)) as stream:

@@ -97,3 +97,8 @@ def literal(value: Any) -> exp.Expr:
     if isinstance(value, date):
         return exp.Literal.string(value.isoformat())
     return exp.Literal.string(str(value))
+
+
+def create_schema(name: str) -> exp.Create:
+    """CREATE SCHEMA IF NOT EXISTS "name"."""
+    return exp.Create(this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="SCHEMA", exists=True)
