@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 import duckdb
+from sqlglot import exp
 
 from kpiframe.demo.bad_rows import (
     ACTIVITIES_BAD_SQL,
@@ -25,6 +26,7 @@ from kpiframe.demo.marketing import (
     SESSIONS_SQL,
 )
 from kpiframe.demo.params import DIMENSIONS_SQL, MACROS_SQL, PARAMS_SQL, SESSIONS_PER_DAY
+from kpiframe.sql.expressions import create_schema, create_table
 
 _TEMP_TABLES = (
     "_kf_params", "_kf_sources", "_kf_channel_buckets", "_kf_pages", "_kf_countries", "_kf_days",
@@ -84,16 +86,17 @@ def generate_demo(
 
 def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop and recreate the (empty) raw tables with the contract's columns and types."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.execute(create_schema(SCHEMA).sql(dialect="duckdb"))
     for table, columns in RAW_TABLES.items():
-        cols = ", ".join(f'"{name}" {type_}' for name, type_ in columns)
-        con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
-        con.execute(f"CREATE TABLE {SCHEMA}.{table} ({cols})")
+        drop = exp.Drop(tables=[exp.table_(table, db=SCHEMA, quoted=True)], kind="TABLE", exists=True)
+        con.execute(drop.sql(dialect="duckdb"))
+        con.execute(create_table(SCHEMA, table, columns).sql(dialect="duckdb"))
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     """Row count of a raw table."""
-    row = con.execute(f"SELECT count(*) FROM {SCHEMA}.{table}").fetchone()
+    count = exp.select(exp.Count(this=exp.Star())).from_(exp.table_(table, db=SCHEMA, quoted=True))
+    row = con.execute(count.sql(dialect="duckdb")).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -12,7 +12,7 @@ from sqlglot import exp
 from kpiframe.engine.base import QueryResult, Warehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.specs import WarehouseSpec
-from kpiframe.sql.expressions import create_schema
+from kpiframe.sql.expressions import create_schema, create_table
 
 
 class PostgresWarehouse(Warehouse):
@@ -70,14 +70,13 @@ class PostgresWarehouse(Warehouse):
         """Replace `schema.name` with a table of `columns` ((name, DuckDB type), ...) holding the rows of
         `batches`, sent with COPY: one transaction, so a failed load leaves the old table."""
         target = exp.table_(name, db=schema, quoted=True)
-        definitions = [exp.ColumnDef(this=exp.to_identifier(column, quoted=True),
-                                     kind=exp.DataType.build(kind, dialect="duckdb")) for column, kind in columns]
-        copy = exp.Copy(this=exp.Schema(this=target.copy(), expressions=[d.this.copy() for d in definitions]),
-                        kind=True, files=[exp.Var(this="STDIN")])
+        names = [exp.to_identifier(column, quoted=True) for column, _ in columns]
+        copy = exp.Copy(this=exp.Schema(this=target.copy(), expressions=names), kind=True,
+                        files=[exp.Var(this="STDIN")])
         with self.transaction():
             self.execute(create_schema(schema))
             self.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True))
-            self.execute(exp.Create(this=exp.Schema(this=target.copy(), expressions=definitions), kind="TABLE"))
+            self.execute(create_table(schema, name, columns))
             with self.con.cursor().copy(self.render(copy)) as stream:
                 for batch in batches:
                     for row in batch:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -102,3 +102,11 @@ def literal(value: Any) -> exp.Expr:
 def create_schema(name: str) -> exp.Create:
     """CREATE SCHEMA IF NOT EXISTS "name"."""
     return exp.Create(this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="SCHEMA", exists=True)
+
+
+def create_table(schema: str, name: str, columns: Sequence[tuple[str, str]]) -> exp.Create:
+    """CREATE TABLE "schema"."name" with `columns` as (name, DuckDB type) pairs; rendered in any dialect."""
+    definitions = [exp.ColumnDef(this=exp.to_identifier(column, quoted=True),
+                                 kind=exp.DataType.build(kind, dialect="duckdb")) for column, kind in columns]
+    return exp.Create(this=exp.Schema(this=exp.table_(name, db=schema, quoted=True), expressions=definitions),
+                      kind="TABLE")
