@@ -49,6 +49,12 @@ def expand_funnels(graph: ProjectGraph) -> None:
 
 
 def entity_query(graph: ProjectGraph, spec: FunnelSpec) -> tuple[exp.Select, list[str]]:
+    """One row per entity: when it entered, its dimensions and, per stage, its time in each order.
+
+    `stage_<i>_at` is the first time the entity reached stage i, kept only inside the window
+    (independent order). `stage_<i>_in_order_at` is the earliest time inside the window at or after
+    its in-order time at stage i - 1 (strict order), NULL once a stage before was missed.
+    """
     entity = dataset_spec(graph, spec.dataset)
     if entity.time is None:
         raise DefinitionProblem(f"dataset '{entity.name}' needs a `time:` column: when an entity enters")
@@ -63,24 +69,69 @@ def entity_query(graph: ProjectGraph, spec: FunnelSpec) -> tuple[exp.Select, lis
                         *[dims[d].copy().as_(d) for d in spec.dimensions]).from_(model_table(graph, entity, "e"))
     refs = [entity.model]
     window_end = exp.Add(this=entered.copy(), expression=interval(spec.window_days, "DAY"))
+    events: list[exp.Select] = []
     for index, stage in enumerate(spec.stages):
+        stage_events, ref = _stage_events(graph, spec, stage)
+        events.append(stage_events)
+        refs.append(ref)
         if stage.dataset is None and stage.definition is None:
             reached: exp.Expr = qualify(parse_rule_expression(stage.time or ""), "e")
         else:
             alias = f"s{index}"
-            sub, ref = _first_times(graph, spec, stage, alias)
-            refs.append(ref)
-            select = select.join(sub, on=exp.EQ(this=exp.column("entity_id", table=alias), expression=key.copy()),
-                                 join_type="left")
+            first = (exp.select("entity_id", exp.Min(this=exp.column("reached_at")).as_("reached_at"))
+                     .from_(stage_events.subquery("events")).group_by("entity_id"))
+            select = select.join(first.subquery(alias), join_type="left",
+                                 on=exp.EQ(this=exp.column("entity_id", table=alias), expression=key.copy()))
             reached = exp.column("reached_at", table=alias)
         inside = exp.and_(exp.GTE(this=reached.copy(), expression=entered.copy()),
                           exp.LT(this=reached.copy(), expression=window_end.copy()))
-        select = select.select(exp.Case(ifs=[exp.If(this=inside, true=reached)]).as_(f"stage_{index}_at"))
-    return select, list(dict.fromkeys(refs))
+        if stage.filter and stage.dataset is None and stage.definition is None:
+            inside = exp.and_(inside, qualify(parse_rule_expression(stage.filter), "e"))
+        first_inside = exp.Case(ifs=[exp.If(this=inside, true=reached)])
+        select = select.select(first_inside.as_(stage_column(index, "independent")))
+    return _in_order(select, spec, events), list(dict.fromkeys(refs))
 
 
-def _first_times(graph: ProjectGraph, spec: FunnelSpec, stage: Any, alias: str) -> tuple[exp.Expr, str]:
-    """(entity_id, reached_at): the first time each entity reached a stage, from a dataset or a definition."""
+def stage_column(index: int, order: str) -> str:
+    """The entity model's column with the time an entity reached stage `index` under `order`."""
+    return f"stage_{index}_at" if order == "independent" else f"stage_{index}_in_order_at"
+
+
+def _in_order(base: exp.Select, spec: FunnelSpec, events: list[exp.Select]) -> exp.Select:
+    """Add the strict-order time of every stage to the entity rows of `base`.
+
+    Step i keeps the entities that have a stage-i event inside the window at or after their step i - 1
+    time (the entry time for the first stage), with the earliest such event: as Mixpanel and Amplitude
+    count "this order", a repeated stage counts from its first occurrence after the stage before.
+    """
+    columns = [e.alias_or_name for e in base.expressions]
+    query = exp.select(*[exp.column(c, table="b") for c in columns]).from_(exp.to_table("base").as_("b"))
+    query = query.with_("base", as_=base)
+    previous, lower_bound = "base", "entered_at"
+    for index, stage_events in enumerate(events):
+        step = f"in_order_{index}"
+        at = exp.column("reached_at", table="ev")
+        window_end = exp.Add(this=exp.column("entered_at", table="p"), expression=interval(spec.window_days, "DAY"))
+        same_entity = exp.EQ(this=exp.column("entity_id", table="ev"), expression=exp.column("entity_id", table="p"))
+        matched = exp.and_(same_entity,
+                           exp.GTE(this=at.copy(), expression=exp.column(lower_bound, table="p")),
+                           exp.LT(this=at.copy(), expression=window_end))
+        reached = (exp.select(exp.column("entity_id", table="p"), exp.column("entered_at", table="p"),
+                              exp.Min(this=at.copy()).as_("reached_at"))
+                   .from_(exp.to_table(previous).as_("p"))
+                   .join(stage_events.subquery("ev"), on=matched, join_type="inner")
+                   .group_by(exp.column("entity_id", table="p"), exp.column("entered_at", table="p")))
+        query = query.with_(step, as_=reached)
+        alias = f"o{index}"
+        query = query.join(exp.to_table(step).as_(alias), join_type="left", on=exp.EQ(
+            this=exp.column("entity_id", table=alias), expression=exp.column("entity_id", table="b")))
+        query = query.select(exp.column("reached_at", table=alias).as_(stage_column(index, "strict")))
+        previous, lower_bound = step, "reached_at"
+    return query
+
+
+def _stage_events(graph: ProjectGraph, spec: FunnelSpec, stage: Any) -> tuple[exp.Select, str]:
+    """(entity_id, reached_at): every time an entity reached a stage, and the model that says so."""
     if stage.definition:
         located = graph.definitions.get(stage.definition)
         if located is None:
@@ -94,15 +145,18 @@ def _first_times(graph: ProjectGraph, spec: FunnelSpec, stage: Any, alias: str) 
         key_name = next(e.expr or e.name for e in dataset_spec(graph, spec.dataset).entities if e.name == spec.entity)
         query = exp.select(exp.column(key_name).as_("entity_id"), exp.column("qualified_at").as_("reached_at")).from_(
             exp.table_(model, db=graph.config.schemas.models, quoted=True))
-        return query.subquery(alias), model
-    dataset = dataset_spec(graph, stage.dataset)
-    foreign = qualify(entity_expr(dataset, spec.entity, ("foreign", "primary", "unique")), "d")
-    first_time = exp.Min(this=qualify(parse_rule_expression(stage.time), "d"))
-    query = (exp.select(foreign.as_("entity_id"), first_time.as_("reached_at"))
-             .from_(model_table(graph, dataset, "d")).group_by(foreign.copy()))
+        return query, model
+    dataset = dataset_spec(graph, stage.dataset or spec.dataset)
+    kinds = ("primary", "unique") if stage.dataset is None else ("foreign", "primary", "unique")
+    key = qualify(entity_expr(dataset, spec.entity, kinds), "d")
+    query = (exp.select(key.as_("entity_id"), qualify(parse_rule_expression(stage.time), "d").as_("reached_at"))
+             .from_(model_table(graph, dataset, "d")))
     if stage.filter:
         query = query.where(qualify(parse_rule_expression(stage.filter), "d"))
-    return query.subquery(alias), dataset.model
+    return query, dataset.model
+
+
+ORDERS = ("strict", "independent")
 
 
 @dataclass(frozen=True)
@@ -112,31 +166,67 @@ class FunnelRequest:
     dimensions: tuple[str, ...] = ()
     start: date | None = None
     end: date | None = None
+    order: str | None = None  # strict | independent; None: the funnel's own `order:`
+
+
+def effective_order(spec: FunnelSpec, order: str | None) -> str:
+    if order is None:
+        return spec.order
+    if order not in ORDERS:
+        raise DefinitionProblem(f"unknown funnel order '{order}'", hint=f"use {' or '.join(ORDERS)}")
+    return order
+
+
+def describe(spec: FunnelSpec, order: str | None = None) -> dict[str, Any]:
+    """What the numbers of a funnel mean: its order rule and conversions, said the same way everywhere."""
+    used = effective_order(spec, order)
+    entity, days = spec.entity, spec.window_days
+    rules = {
+        "strict": f"strict: a {entity} counts at a stage only if it reached every earlier stage, each at or after "
+                  f"the stage before it, within {days} days of entering; a repeated stage counts from its first "
+                  "time after the stage before",
+        "independent": f"independent: a {entity} counts at each stage it reached within {days} days of entering "
+                       "(its first time there), whether or not it reached the stages before, so a conversion can "
+                       "exceed 100 %",
+    }
+    return {"funnel": spec.name, "order": used, "order_rule": rules[used], "window_days": days,
+            "conversion": "conversion_from_previous = entities at the stage / entities at the stage before (NULL "
+                          "when that is 0); conversion_from_first = entities at the stage / entities at the first "
+                          "stage; every stage has a row, 0 when no entity reached it"}
 
 
 def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) -> exp.Select:
-    """Per cohort (or period), dimensions and stage: entities, conversions and hours between stages."""
+    """Per cohort (or period), dimensions and stage: entities, conversions and hours between stages.
+
+    Every stage has a row in every cohort and dimension group, with 0 entities when nobody reached it,
+    so a conversion is never taken from a stage further back than the one before.
+    """
     unknown_dims = [d for d in request.dimensions if d not in spec.dimensions]
     if unknown_dims:
         raise DefinitionProblem(f"funnel '{spec.name}' has no dimension(s) {', '.join(unknown_dims)}",
                                 hint=f"it has {', '.join(spec.dimensions) or 'none'}")
+    order = effective_order(spec, request.order)
     calendar = Calendar(graph.config.calendar.week_start, graph.config.calendar.fiscal_year_start_month)
     source = exp.table_(model_name(spec.name), db=graph.config.schemas.models, quoted=True)
     dims = [exp.column(d) for d in request.dimensions]
+
+    def in_range(period: exp.Expr) -> list[exp.Expr]:
+        bounds: list[exp.Expr] = []
+        if request.start:
+            bounds.append(exp.GTE(this=period.copy(), expression=_date(request.start)))
+        if request.end:
+            bounds.append(exp.LTE(this=period.copy(), expression=_date(request.end)))
+        return bounds
+
     branches = []
-    for index, stage in enumerate(spec.stages):
-        reached = exp.column(f"stage_{index}_at")
+    for index in range(len(spec.stages)):
+        reached = exp.column(stage_column(index, order))
         counted_at = exp.column("entered_at") if spec.count_by == "cohort" else reached
         period = calendar.period_start(counted_at, request.grain)
-        hours = _hours_between(index)
-        conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=reached.copy(), expression=exp.Null()))]
-        if request.start:
-            conditions.append(exp.GTE(this=period.copy(), expression=_date(request.start)))
-        if request.end:
-            conditions.append(exp.LTE(this=period.copy(), expression=_date(request.end)))
+        hours = _hours_between(index, order)
+        conditions = [exp.Not(this=exp.Is(this=reached.copy(), expression=exp.Null())), *in_range(period)]
         branch = (exp.select(period.as_("cohort_start"), *[d.copy() for d in dims],
                              exp.Literal.number(index).as_("stage_index"),
-                             exp.Literal.string(stage.name).as_("stage"),
                              exp.Count(this=exp.Star()).as_("entities"),
                              exp.Median(this=hours).as_("median_hours"),
                              exp.PercentileCont(this=hours.copy(), expression=exp.Literal.number(0.9)).as_("p90_hours"))
@@ -146,17 +236,48 @@ def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) 
     stacked: exp.Query = branches[0]
     for branch in branches[1:]:
         stacked = exp.union(stacked, branch, distinct=False)
-    return _conversions(stacked, request.dimensions)
+    if spec.count_by == "cohort":  # a cohort is every group that entered, even if it reached no stage
+        entered_period = calendar.period_start(exp.column("entered_at"), request.grain)
+        groups: exp.Query = (exp.select(entered_period.as_("cohort_start"), *[d.copy() for d in dims]).distinct()
+                             .from_(source).where(exp.and_(exp.Not(this=exp.Is(this=exp.column("entered_at"),
+                                                                               expression=exp.Null())),
+                                                           *in_range(entered_period))))
+    else:
+        groups = exp.select("cohort_start", *[d.copy() for d in dims]).distinct().from_(stacked.subquery("reached"))
+    return _conversions(_every_stage(stacked, groups, spec, request.dimensions), request.dimensions)
 
 
-def _hours_between(index: int) -> exp.Expr:
+def _every_stage(stacked: exp.Query, groups: exp.Query, spec: FunnelSpec, dimensions: tuple[str, ...]) -> exp.Select:
+    """Every (group, stage) pair, with the counts of the stages reached and 0 for the others."""
+    stages: exp.Query = exp.select(exp.Literal.number(0).as_("stage_index"),
+                                   exp.Literal.string(spec.stages[0].name).as_("stage"))
+    for index, stage in enumerate(spec.stages[1:], start=1):
+        stages = exp.union(stages, exp.select(exp.Literal.number(index).as_("stage_index"),
+                                              exp.Literal.string(stage.name).as_("stage")), distinct=False)
+    keys = ["cohort_start", *dimensions]
+    # NULL is a group of its own (leads without a channel): NULL-safe equality joins it
+    same_group = [exp.NullSafeEQ(this=exp.column(k, table="c"), expression=exp.column(k, table="g")) for k in keys]
+    same_stage = exp.EQ(this=exp.column("stage_index", table="c"), expression=exp.column("stage_index", table="s"))
+    return (exp.select(*[exp.column(k, table="g").as_(k) for k in keys],
+                       exp.column("stage_index", table="s").as_("stage_index"),
+                       exp.column("stage", table="s").as_("stage"),
+                       exp.Coalesce(this=exp.column("entities", table="c"), expressions=[exp.Literal.number(0)])
+                       .as_("entities"),
+                       exp.column("median_hours", table="c").as_("median_hours"),
+                       exp.column("p90_hours", table="c").as_("p90_hours"))
+            .from_(groups.subquery("g"))
+            .join(stages.subquery("s"), join_type="cross")
+            .join(stacked.subquery("c"), join_type="left", on=exp.and_(*same_group, same_stage)))
+
+
+def _hours_between(index: int, order: str) -> exp.Expr:
     if index == 0:
         return exp.Null()
-    return exp.Div(this=exp.DateDiff(this=exp.column(f"stage_{index}_at"), expression=exp.column(
-        f"stage_{index - 1}_at"), unit=exp.var("SECOND")), expression=exp.Literal.number(3600.0))
+    return exp.Div(this=exp.DateDiff(this=exp.column(stage_column(index, order)), expression=exp.column(
+        stage_column(index - 1, order)), unit=exp.var("SECOND")), expression=exp.Literal.number(3600.0))
 
 
-def _conversions(stacked: exp.Query, dimensions: tuple[str, ...]) -> exp.Select:
+def _conversions(grid: exp.Query, dimensions: tuple[str, ...]) -> exp.Select:
     partition = [exp.column("cohort_start"), *[exp.column(d) for d in dimensions]]
     order = exp.Order(expressions=[exp.Ordered(this=exp.column("stage_index"))])
 
@@ -164,20 +285,15 @@ def _conversions(stacked: exp.Query, dimensions: tuple[str, ...]) -> exp.Select:
         return exp.Window(this=func, partition_by=[p.copy() for p in partition], order=order.copy())
 
     entities = exp.column("entities")
-    index = exp.column("stage_index")
-    # a stage that no entity reached has no row: conversions only count from the stage right before
-    # (and from the first stage), never from whichever row happens to come earlier
-    previous = exp.Case(ifs=[exp.If(this=exp.EQ(this=over(exp.Lag(this=index.copy())), expression=exp.Sub(
-        this=index.copy(), expression=exp.Literal.number(1))), true=over(exp.Lag(this=entities.copy())))])
-    first = exp.Case(ifs=[exp.If(this=exp.EQ(this=over(exp.FirstValue(this=index.copy())),
-                                             expression=exp.Literal.number(0)),
-                                 true=over(exp.FirstValue(this=entities.copy())))])
+    # every stage has a row, so the row before is the stage before; dividing by 0 gives NULL
     return (exp.select(exp.column("cohort_start"), *[exp.column(d) for d in dimensions], "stage", "entities",
-                       exp.Div(this=entities.copy(), expression=previous, safe=True).as_("conversion_from_previous"),
-                       exp.Div(this=entities.copy(), expression=first, safe=True).as_("conversion_from_first"),
+                       exp.Div(this=entities.copy(), expression=over(exp.Lag(this=entities.copy())), safe=True)
+                       .as_("conversion_from_previous"),
+                       exp.Div(this=entities.copy(), expression=over(exp.FirstValue(this=entities.copy())), safe=True)
+                       .as_("conversion_from_first"),
                        exp.column("median_hours").as_("median_hours_from_previous"),
                        exp.column("p90_hours").as_("p90_hours_from_previous"))
-            .from_(stacked.subquery("stages"))
+            .from_(grid.subquery("stages"))
             .order_by(*[p.copy() for p in partition], exp.column("stage_index")))
 
 

@@ -137,8 +137,11 @@ class Project:
             warehouse.close()
 
     def funnel(self, name: str | None = None, grain: str = "month", dimensions: tuple[str, ...] = (),
-               start: date | None = None, end: date | None = None) -> tuple[QueryResult, dict[str, Any] | None]:
-        """A funnel's rows per cohort and stage, and its bottleneck among cohorts whose window has closed."""
+               start: date | None = None, end: date | None = None,
+               order: str | None = None) -> tuple[QueryResult, dict[str, Any] | None]:
+        """A funnel's rows per cohort and stage, and its bottleneck among cohorts whose window has closed.
+
+        `order` (strict | independent) overrides the funnel's own `order:`."""
         from kpiframe.definitions import DefinitionProblem
         from kpiframe.errors import QueryError
         from kpiframe.funnels import FunnelRequest, find_bottleneck, funnel_query, located_funnel
@@ -146,9 +149,10 @@ class Project:
         located = located_funnel(self.graph, name)
         spec = located.spec
         try:
-            tree = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, tuple(dimensions), start, end))
+            tree = funnel_query(self.graph, spec,
+                                FunnelRequest(spec.name, grain, tuple(dimensions), start, end, order))
             # the bottleneck compares with history, so it reads every cohort up to the end, not only those shown
-            history = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, (), None, end))
+            history = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, (), None, end, order))
         except DefinitionProblem as problem:
             raise QueryError(str(problem), code="KF922", hint=problem.hint) from None
         warehouse = self.connect(read_only=True)

@@ -255,6 +255,9 @@ class FunnelSpec(Spec):
     dataset: str = Field(pattern=NAME_PATTERN)
     window_days: int = Field(gt=0)
     count_by: Literal["cohort", "period"] = "cohort"
+    # strict: a stage counts only after every earlier stage, each at or after the one before;
+    # independent: each stage on its own (conversions can exceed 100 %)
+    order: Literal["strict", "independent"] = "strict"
     dimensions: list[str] = []
     stages: list[FunnelStageSpec] = Field(min_length=2)
 

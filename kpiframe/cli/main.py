@@ -206,24 +206,32 @@ def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dim
               type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]))
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First cohort to show.")
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last cohort to show.")
+@click.option("--order", type=click.Choice(["strict", "independent"]), default=None,
+              help="strict: a stage counts only after every earlier stage, in order; independent: each stage on "
+                   "its own. Default: the funnel's `order:`.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table")
 @handle_errors
 def funnel(project_dir: str, warehouse: str | None, name: str | None, dimensions: tuple[str, ...], grain: str,
-           start: Any, end: Any, fmt: str) -> None:
+           start: Any, end: Any, order: str | None, fmt: str) -> None:
     """Show a funnel per cohort and stage, and flag the bottleneck."""
     import json
 
     from kpiframe.cli.output import render
+    from kpiframe.funnels import describe, located_funnel
 
     project = load(project_dir, warehouse)
-    result, bottleneck = project.funnel(name, grain=grain, dimensions=dimensions,
+    result, bottleneck = project.funnel(name, grain=grain, dimensions=dimensions, order=order,
                                         start=start.date() if start else None, end=end.date() if end else None)
+    about = describe(located_funnel(project.graph, name).spec, order)
     units = {"conversion_from_previous": "percent", "conversion_from_first": "percent"}
     if fmt == "json":
         rows = json.loads(render(result, "json"))
-        click.echo(json.dumps({"rows": rows, "bottleneck": bottleneck}, indent=2, default=str))
+        click.echo(json.dumps({**about, "rows": rows, "bottleneck": bottleneck}, indent=2, default=str))
         return
+    # the order rule and what conversion means frame the table (on stderr for csv, which stays pure data)
+    click.echo(f"funnel {about['funnel']}, order {about['order_rule']}", err=fmt == "csv")
     click.echo(render(result, fmt, units=units))
+    click.echo(about["conversion"], err=fmt == "csv")
     if bottleneck:
         line = (f"bottleneck: {bottleneck['step']} in the {bottleneck['cohort_start']} cohort: "
                 f"{bottleneck['conversion']:.1%} vs {bottleneck['trailing_average']:.1%} over the "
