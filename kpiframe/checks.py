@@ -24,7 +24,7 @@ from sqlglot import exp
 from kpiframe.compile import CompiledNode
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed
-from kpiframe.graph import ProjectGraph
+from kpiframe.graph import ProjectGraph, Source
 from kpiframe.publish import ensure_table
 from kpiframe.sql.expressions import literal
 
@@ -40,9 +40,9 @@ RESULT_COLUMNS = {"run_id": "VARCHAR", "checked_at": "TIMESTAMP", "target": "VAR
 
 
 def parse_project_expectations(graph: ProjectGraph) -> dict[tuple[str, str], list[Expectation]]:
-    """Parse every `expectations:` list; problems go to the graph's diagnostics like any other."""
-    if not graph.expectation_items:
-        return {}
+    """Parse every `expectations:` list; problems go to the graph's diagnostics like any other.
+
+    Each source also gets the checks its contract implies (`contract_expectations`)."""
     from kpiframe.quality import parse_expectations  # no Great Expectations import: parsing is ours
 
     parsed: dict[tuple[str, str], list[Expectation]] = {}
@@ -50,7 +50,36 @@ def parse_project_expectations(graph: ProjectGraph) -> dict[tuple[str, str], lis
         expectations, problems = parse_expectations(items.items, f"{kind} {name}", items.locate)
         graph.diagnostics.extend(problems)
         parsed[(kind, name)] = expectations
+    for source in graph.sources.values():
+        implied = contract_expectations(source)
+        if implied:
+            key = ("source", f"{source.schema}.{source.table}")
+            parsed[key] = [*parsed.get(key, []), *implied]
     return parsed
+
+
+NUMERIC_CONTRACT_TYPES = {"DECIMAL", "DOUBLE", "FLOAT", "BIGDECIMAL", "MONEY"}
+
+
+def contract_expectations(source: Source) -> list[Expectation]:
+    """A column declared DECIMAL (or any non-integer number) holds no NaN or Infinity.
+
+    The contract accepts a DOUBLE where it says DECIMAL, as spreadsheet and CSV loads make them, but a
+    DECIMAL cannot be NaN: one NaN spend would make every sum over it NaN, published as a number.
+    """
+    from kpiframe.quality.model import Expectation
+
+    implied = []
+    for column, declared in source.types.items():
+        try:
+            name = exp.DataType.build(declared, dialect="duckdb").this.name
+        except Exception:  # an exotic type name: nothing implied
+            continue
+        if name in NUMERIC_CONTRACT_TYPES:
+            implied.append(Expectation("finite", {"column": column}, "error",
+                                       f"source {source.schema}.{source.table}", source.location,
+                                       f"the contract's {declared} holds no NaN or Infinity"))
+    return implied
 
 
 @dataclass

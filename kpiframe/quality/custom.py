@@ -25,6 +25,9 @@ CUSTOM_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "funnel_monotonic": (("columns",), ("group_by",)),
     "within_historical_band": (("column", "order_by"), ("window", "tolerance", "group_by")),
     "references": (("column", "to"), ()),
+    "not_null_when": (("column", "when"), ()),
+    "finite": (("column",), ()),
+    "dates_between": (("column",), ("min", "max_days_ahead")),
 }
 BAND_DEFAULTS = {"window": 6, "tolerance": 3}
 _BATCH = "__KF_BATCH__"  # stands for GX's `{batch}` while sqlglot renders the query
@@ -47,6 +50,34 @@ def check_arguments(kind: str, kwargs: dict[str, Any]) -> list[tuple[str, str]]:
         problems.append(("as_of", "'as_of' must be a timestamp such as 2026-03-01 12:00:00"))
     if kind == "references":
         problems += _check_reference(kwargs.get("to"))
+    if kind == "not_null_when":
+        problems += _check_when(kwargs.get("when"))
+    if kind == "dates_between":
+        problems += _check_dates(kwargs)
+    return problems
+
+
+def _check_when(when: Any) -> list[tuple[str, str]]:
+    shape = "'when' must map column names to lists of values, e.g. {is_won: [true, null]}"
+    if not isinstance(when, dict) or not when:
+        return [("when", shape)]
+    for column, values in when.items():
+        if not _is_name(column) or not isinstance(values, list) or not values:
+            return [("when", shape)]
+        if any(isinstance(v, (dict, list)) for v in values):
+            return [("when", "the values in 'when' must be plain values (text, numbers, true/false, null)")]
+    return []
+
+
+def _check_dates(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    if "min" not in kwargs and "max_days_ahead" not in kwargs:
+        problems.append(("column", "'dates_between' needs 'min' (a date) or 'max_days_ahead' (days after today)"))
+    if "min" in kwargs and _timestamp(kwargs["min"]) is None:
+        problems.append(("min", "'min' must be a date such as 2000-01-01"))
+    ahead = kwargs.get("max_days_ahead")
+    if ahead is not None and not (isinstance(ahead, int) and not isinstance(ahead, bool) and ahead >= 0):
+        problems.append(("max_days_ahead", "'max_days_ahead' must be a whole number of days, 0 or more"))
     return problems
 
 
@@ -212,6 +243,52 @@ def _references(kwargs: dict[str, Any], schema: str) -> exp.Select:
     return exp.select(_col(kwargs["column"], "kf_row")).from_(rows).where(orphan)
 
 
+def _not_null_when(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    """Rows where `column` is NULL although every `when` column holds one of its listed values."""
+    conditions = []
+    for column, values in kwargs["when"].items():
+        listed = [v for v in values if v is not None]
+        options: list[exp.Expression] = [_col(column).is_(exp.null())] if None in values else []
+        if listed:
+            options.append(exp.In(this=_col(column), expressions=[_literal(v) for v in listed]))
+        conditions.append(exp.paren(exp.or_(*options)))
+    missing = exp.and_(_col(kwargs["column"]).is_(exp.null()), *conditions)
+    return exp.select(*[_col(c) for c in kwargs["when"]], _col(kwargs["column"])).from_(_batch()).where(missing)
+
+
+def _dates_between(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    """Rows dated before `min` or more than `max_days_ahead` days after today (the warehouse's today)."""
+    value = _col(kwargs["column"])
+    outside: list[exp.Expression] = []
+    if "min" in kwargs:
+        earliest = exp.cast(exp.Literal.string(str(_timestamp(kwargs["min"]))[:10]), "DATE")
+        outside.append(exp.LT(this=value.copy(), expression=earliest))
+    if "max_days_ahead" in kwargs:
+        latest = exp.DateAdd(this=exp.CurrentDate(), expression=exp.Literal.number(kwargs["max_days_ahead"] + 1),
+                             unit=exp.var("DAY"))
+        # before the start of the day after the last allowed day: a timestamp late that day still passes
+        outside.append(exp.GTE(this=value.copy(), expression=exp.cast(latest, "DATE")))
+    return exp.select(value).from_(_batch()).where(exp.or_(*outside))
+
+
+def _finite(kwargs: dict[str, Any], schema: str) -> exp.Select:
+    """Rows whose value is NaN, Infinity or -Infinity: a DOUBLE loaded where a DECIMAL was meant holds them,
+    and one NaN turns every sum it reaches into NaN. Both DuckDB and PostgreSQL treat NaN as equal to
+    itself, so a plain IN finds it."""
+    value = _col(kwargs["column"])
+    specials = [exp.cast(exp.Literal.string(s), "DOUBLE") for s in ("NaN", "Infinity", "-Infinity")]
+    return exp.select(value).from_(_batch()).where(exp.In(this=exp.cast(value.copy(), "DOUBLE"),
+                                                          expressions=specials))
+
+
+def _literal(value: Any) -> exp.Expression:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
 def _duplicates(kwargs: dict[str, Any], dialect: str, hash_prefilter: bool) -> exp.Select:
     """Rows whose value is not unique: GX's uniqueness semantics (NULLs ignored), cheaply on big tables.
 
@@ -272,6 +349,9 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], str], exp.Select]] = {
     "funnel_monotonic": _funnel,
     "within_historical_band": _band,
     "references": _references,
+    "not_null_when": _not_null_when,
+    "dates_between": _dates_between,
+    "finite": _finite,
 }
 
 
