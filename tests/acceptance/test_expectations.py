@@ -46,7 +46,7 @@ def test_planted_bad_rows_are_warnings_with_counts(example: Path) -> None:
     # progress: each checked table gets a line, right after its own build line for models
     assert "[1/22] stg_leads\n" in result.stderr
     assert "checked model stg_leads: 4 expectation(s) in" in result.stderr
-    assert "checked source raw.web_sessions: 3 expectation(s) in" in result.stderr
+    assert "checked source raw.web_sessions: 4 expectation(s) in" in result.stderr
     found = {(r[0], r[1]): (r[2], r[3]) for r in hand(example, """
         select target, expectation, unexpected_count, success from kpiframe.expectation_results""")}
     duplicated_sessions = hand(example, """select count(*) from raw.web_sessions where session_id in
