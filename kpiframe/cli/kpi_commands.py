@@ -162,10 +162,10 @@ def explain_command(project_dir: str, warehouse: str | None, metric: str, tree: 
     elif fmt == "csv":
         _echo_machine(explain_rows(explanation), "csv")
     else:
-        head, table = explain_people(explanation, _units(session))
+        head, table, lines = explain_people(explanation, _units(session))
         click.echo(render(table, "table", title=head))
-        for note in explanation.notes:
-            click.echo(f"note: {note}")
+        for line in lines:
+            click.echo(line)
     if publish:
         _publish_explain(session, explanation)
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from itertools import combinations
 from math import factorial
 
 from kpiframe.errors import KpiframeError
-from kpiframe.kpi.algebra import evaluate, exponents
+from kpiframe.kpi.algebra import MetricAlgebra, evaluate, exponents, refs
 from kpiframe.kpi.data import Evaluator
-from kpiframe.kpi.periods import Period, PeriodError, Window, parse_period
+from kpiframe.kpi.periods import Comparison, Period, PeriodError, Window, compare, parse_period, period_of
 from kpiframe.kpi.trees import Tree
 
 RESIDUAL = "(not explained by the formulas)"
@@ -56,6 +56,13 @@ class Contribution:
     actual: float | None
     contribution: float
     share: float | None
+    # the days the driver is read over: the KGI's windows moved back by the driver's lag; the KGI's own
+    # windows on the row of what the formulas do not explain. No baseline window against a target.
+    baseline_window: Window | None = None
+    actual_window: Window | None = None
+    # metrics inside the driver that its formula's lags read earlier than its windows (the MQLs under
+    # mql_to_opportunity_rate when opportunities = mqls × mql_to_opportunity_rate with lag {mqls: 1})
+    inner_lags: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +75,11 @@ class Explanation:
     actual: float | None
     change: float | None
     method: str
+    rule: str  # whole periods | like for like | target
+    baseline_rule: str  # 'baseline: whole January 2026 (period finished as of 2026-03-31)'
+    baseline_window: Window | None  # None when the baseline is a target
+    actual_window: Window
+    as_of: date
     contributions: list[Contribution] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -94,6 +106,13 @@ def driver_values(root: Part, evaluator: Evaluator, window: Window) -> dict[str,
         base = window.shift_months(-(driver.shift - lags.get(driver.metric, 0)))
         values[driver.key] = evaluator.value(driver.metric, base, lags)
     return values
+
+
+def driver_window(driver: Part, window: Window) -> Window:
+    """The days `driver_values` reads the driver over: the same two shifts the Evaluator makes."""
+    own = dict(driver.lags).get(driver.metric, 0)
+    base = window.shift_months(-(driver.shift - own))
+    return base.shift_months(-own) if own else base
 
 
 def composed(tree: Tree, root: Part) -> Callable[[dict[str, float | None]], float | None]:
@@ -218,17 +237,20 @@ def explain(request: ExplainRequest) -> Explanation:
     notes: list[str] = []
     if request.vs == "target":
         return _versus_target(request, root, notes)
-    to_date = Window(period.start, min(request.as_of, period.end))
+    if request.as_of < period.start:
+        raise KpiframeError(f"{period.label} has not started: the data counted ends on {request.as_of}",
+                            code="KF854", hint=f"explain {period_of(request.as_of, period.grain).label} "
+                            "or an earlier period, or pass --as-of")
     other = period.shift(-1) if request.vs == "previous" else period.year_ago()
-    baseline_window = Window(other.start, min(other.end, other.start + timedelta(days=to_date.days - 1)))
-    if to_date.days < period.days:
-        notes.append(f"{period.label} is in progress: compared like for like, the first {to_date.days} days "
-                     "of each period")
+    comparison = compare(period, other, request.as_of)
     ev = request.evaluator
-    actual, baseline = driver_values(root, ev, to_date), driver_values(root, ev, baseline_window)
-    totals = (ev.value(metric, baseline_window), ev.value(metric, to_date))
-    rows = decompose(tree, root, baseline, actual, totals, request.method, notes)
-    return _explanation(request, baseline_window.label, totals, rows, notes)
+    actual = driver_values(root, ev, comparison.actual)
+    baseline = driver_values(root, ev, comparison.baseline)
+    # the KGI and its drivers over the same windows, so the contributions add up to this change
+    totals = (ev.value(metric, comparison.baseline), ev.value(metric, comparison.actual))
+    rows = _located(decompose(tree, root, baseline, actual, totals, request.method, notes), root, ev.algebra,
+                    comparison.baseline, comparison.actual)
+    return _explanation(request, comparison.baseline.label, totals, rows, notes, comparison)
 
 
 def _versus_target(request: ExplainRequest, root: Part, notes: list[str]) -> Explanation:
@@ -249,8 +271,9 @@ def _versus_target(request: ExplainRequest, root: Part, notes: list[str]) -> Exp
         notes.append(f"drivers' baselines derived from the {metric} target with the trailing "
                      f"{request.window} months' rates (plan-targets)")
     totals = (target, ev.value(metric, period.window))
-    rows = decompose(request.tree, root, baseline, actual, totals, request.method, notes)
-    return _explanation(request, f"target {period.label}", totals, rows, notes)
+    rows = _located(decompose(request.tree, root, baseline, actual, totals, request.method, notes), root,
+                    ev.algebra, None, period.window)
+    return _explanation(request, f"target {period.label}", totals, rows, notes, None)
 
 
 def _driver_targets(root: Part, period: Period, target_of: Callable[[str, Period], float | None],
@@ -300,9 +323,47 @@ def _planned(request: ExplainRequest, root: Part, target: float) -> dict[str, fl
     return values
 
 
+def _located(rows: list[Contribution], root: Part, algebra: MetricAlgebra, baseline: Window | None,
+             actual: Window) -> list[Contribution]:
+    """Each row with the days it was read over: a driver's moved by its lag, the residual's the KGI's."""
+    drivers = {d.key: d for d in root.drivers()}
+    for row in rows:
+        driver = drivers.get(row.path)
+        row.actual_window = actual if driver is None else driver_window(driver, actual)
+        if baseline is not None:
+            row.baseline_window = baseline if driver is None else driver_window(driver, baseline)
+        if driver is not None:
+            row.inner_lags = {name: months for name, months in driver.lags
+                              if name != driver.metric and _reads(algebra, driver.metric, name)}
+    return rows
+
+
+def _reads(algebra: MetricAlgebra, metric: str, name: str) -> bool:
+    """Whether `metric`'s definition reaches `name` (a ratio reads its numerator and denominator)."""
+    definition = algebra.definition(metric)
+    return definition is not None and any(child == name or _reads(algebra, child, name)
+                                          for child in refs(definition))
+
+
+def _target_rule(request: ExplainRequest) -> str:
+    """'baseline: the pipeline target for whole Q1 2026 (period in progress as of 2026-03-15, ...)'."""
+    period = request.period
+    state = "finished" if request.as_of >= period.end else "in progress"
+    projected = ", actuals projected to its end" if state == "in progress" and request.project_to else ""
+    return (f"baseline: the {request.metric} target for whole {period.description} "
+            f"(period {state} as of {request.as_of}{projected})")
+
+
 def _explanation(request: ExplainRequest, baseline_label: str, totals: tuple[float | None, float | None],
-                 rows: list[Contribution], notes: list[str]) -> Explanation:
+                 rows: list[Contribution], notes: list[str], comparison: Comparison | None) -> Explanation:
     before, after = totals
     change = after - before if before is not None and after is not None else None
     return Explanation(request.metric, request.period.label, request.vs, baseline_label, before, after, change,
-                       request.method, rows, notes)
+                       request.method, *_basis(request, comparison), request.as_of, rows, notes)
+
+
+def _basis(request: ExplainRequest, comparison: Comparison | None) -> tuple[str, str, Window | None, Window]:
+    """The rule, its sentence, and the baseline's and actual's days (no baseline days against a target)."""
+    if comparison is None:
+        return "target", _target_rule(request), None, request.period.window
+    return comparison.rule, comparison.text, comparison.baseline, comparison.actual

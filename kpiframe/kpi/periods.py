@@ -9,6 +9,10 @@ from datetime import date, timedelta
 
 TARGET_GRAINS = ("month", "quarter", "year")
 _MONTHS_PER = {"month": 1, "quarter": 3, "year": 12}
+# English names, not the locale's: the text goes into files and tables shared by a team
+_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+_ABBR = tuple(name[:3] for name in _MONTHS)
 _LABEL = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>\d{2})|[Qq](?P<quarter>[1-4])))?$")
 
 
@@ -36,9 +40,16 @@ class Window:
         return max(0, (self.end - self.start).days + 1)
 
     def shift_months(self, months: int) -> Window:
-        """The window `months` later; a window ending on a month's last day keeps ending on one."""
-        return Window(add_months(self.start, months), add_months(self.end + timedelta(days=1), months)
-                      - timedelta(days=1))
+        """The window `months` later, day of month for day of month (clamped: March 1-30 one month earlier
+        is February 1-28, not 1-27); a window ending on a month's last day keeps ending on one (all of
+        Q1 one month earlier is December to February)."""
+        after = self.end + timedelta(days=1)
+        end = add_months(after, months) - timedelta(days=1) if after.day == 1 else add_months(self.end, months)
+        return Window(add_months(self.start, months), end)
+
+    def first_days(self, days: int) -> Window:
+        """The window's first `days` days, or all of it when it is shorter."""
+        return Window(self.start, min(self.end, self.start + timedelta(days=days - 1)))
 
     def clip_end(self, last: date) -> Window:
         return Window(self.start, min(self.end, last))
@@ -64,6 +75,22 @@ class Window:
         if self.start.day == 1 and (self.end + timedelta(days=1)).day == 1:
             return f"{self.start:%Y-%m}..{self.end:%Y-%m}"
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+    @property
+    def description(self) -> str:
+        """The window as people say it: 'January 2026', 'Q4 2025', '2025', '1-17 Dec 2025', '1 Oct-14 Nov 2025'."""
+        exact = next((period_of(self.start, g) for g in reversed(TARGET_GRAINS)
+                      if period_of(self.start, g).window == self), None)
+        if exact is not None:
+            return exact.description
+        start, end = self.start, self.end
+        if start == end:
+            return f"{start.day} {_ABBR[start.month]} {start.year}"
+        if (start.year, start.month) == (end.year, end.month):
+            return f"{start.day}-{end.day} {_ABBR[end.month]} {end.year}"
+        if start.year == end.year:
+            return f"{start.day} {_ABBR[start.month]}-{end.day} {_ABBR[end.month]} {end.year}"
+        return f"{start.day} {_ABBR[start.month]} {start.year}-{end.day} {_ABBR[end.month]} {end.year}"
 
 
 @dataclass(frozen=True, order=True)
@@ -91,6 +118,15 @@ class Period:
             return f"{self.start:%Y-%m}"
         if self.grain == "quarter":
             return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
+        return str(self.start.year)
+
+    @property
+    def description(self) -> str:
+        """'January 2026', 'Q1 2026', '2026'."""
+        if self.grain == "month":
+            return f"{_MONTHS[self.start.month]} {self.start.year}"
+        if self.grain == "quarter":
+            return f"Q{(self.start.month - 1) // 3 + 1} {self.start.year}"
         return str(self.start.year)
 
     def shift(self, periods: int) -> Period:
@@ -141,3 +177,44 @@ def last_complete(grain: str, as_of: date) -> Period:
     """The latest period of `grain` that ended on or before `as_of`."""
     current = period_of(as_of, grain)
     return current if current.end <= as_of else current.shift(-1)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The days of a period explained and the days of the period it is compared with, and why these days.
+
+    `as_of` is the last day of data counted (the day `kpiframe status` reports): a period is finished
+    when that day is its last day or later, the same point at which status stops projecting it.
+    """
+
+    actual: Window
+    baseline: Window
+    finished: bool
+    as_of: date
+
+    @property
+    def rule(self) -> str:
+        return "whole periods" if self.finished else "like for like"
+
+    @property
+    def text(self) -> str:
+        """'baseline: whole January 2026 (period finished as of 2026-03-31)', or the days compared."""
+        if self.finished:
+            return f"baseline: whole {self.baseline.description} (period finished as of {self.as_of})"
+        days = self.actual.days
+        same = f"the same {days} days as {self.actual.description}" if self.baseline.days == days else \
+            f"all {self.baseline.days} of its days, fewer than the {days} of {self.actual.description}"
+        return f"baseline: {self.baseline.description}, {same} (period in progress as of {self.as_of})"
+
+
+def compare(period: Period, other: Period, as_of: date) -> Comparison:
+    """A finished period against the whole `other` one; a period in progress, day N with day N.
+
+    Comparing the first N days of both is only fair while the period is running. Once it has ended, its
+    whole length is compared with the other's whole length, although February has 28 days and January 31:
+    cutting January to 28 days would drop real activity from the baseline.
+    """
+    if as_of >= period.end:
+        return Comparison(period.window, other.window, True, as_of)
+    actual = Window(period.start, as_of)
+    return Comparison(actual, other.window.first_days(actual.days), False, as_of)

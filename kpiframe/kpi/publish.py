@@ -30,6 +30,10 @@ EXPLAIN_COLUMNS = {
     "driver": "VARCHAR", "driver_metric": "VARCHAR", "path": "VARCHAR", "baseline_value": "DOUBLE",
     "actual_value": "DOUBLE", "contribution": "DOUBLE", "share": "DOUBLE", "total_change": "DOUBLE",
     "method": "VARCHAR", "as_of": "DATE",
+    # which days were compared (whole periods, like for like, target) and the days each row was read over;
+    # a table published by an older kpiframe gains these columns (ensure_table)
+    "rule": "VARCHAR", "baseline_rule": "VARCHAR", "baseline_start": "DATE", "baseline_end": "DATE",
+    "actual_start": "DATE", "actual_end": "DATE",
 }
 EXPLAIN_KEY = ("metric", "period", "vs")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from kpiframe.engine import QueryResult
-from kpiframe.kpi.explain import Explanation
+from kpiframe.kpi.explain import Contribution, Explanation
+from kpiframe.kpi.periods import Window
 from kpiframe.kpi.planning import Plan
 from kpiframe.kpi.status import StatusRow
 
@@ -70,29 +72,54 @@ def plan_people(plan: Plan, units: dict[str, str]) -> tuple[QueryResult, QueryRe
 
 
 def explain_machine(explanation: Explanation) -> dict[str, Any]:
-    """metric, period, vs, baseline, actual, change, method, contributions [{driver, contribution, ...}], notes."""
+    """metric, period, vs, baseline, actual, change, method, rule, baseline_rule, baseline_window,
+    actual_window, as_of, contributions [{driver, contribution, baseline_window, actual_window, ...}], notes."""
     return asdict(explanation)
 
 
+EXPLAIN_ROW_FIELDS = ["metric", "period", "vs", "baseline_period", "rule", "baseline_rule", "driver", "driver_metric",
+                      "path", "baseline_value", "actual_value", "contribution", "share", "baseline_start",
+                      "baseline_end", "actual_start", "actual_end"]
+
+
 def explain_rows(explanation: Explanation) -> QueryResult:
-    columns = ["metric", "period", "vs", "baseline_period", "driver", "driver_metric", "path", "baseline_value",
-               "actual_value", "contribution", "share"]
-    return QueryResult(columns, [
-        (explanation.metric, explanation.period, explanation.vs, explanation.baseline_period, c.driver, c.metric,
-         c.path, c.baseline, c.actual, c.contribution, c.share) for c in explanation.contributions])
+    """One row per contribution; the start/end columns are the days that row's values were read over."""
+    e = explanation
+    return QueryResult(EXPLAIN_ROW_FIELDS, [
+        (e.metric, e.period, e.vs, e.baseline_period, e.rule, e.baseline_rule, c.driver, c.metric, c.path,
+         c.baseline, c.actual, c.contribution, c.share, *_ends(c.baseline_window), *_ends(c.actual_window))
+        for c in e.contributions])
 
 
-def explain_people(explanation: Explanation, units: dict[str, str]) -> tuple[str, QueryResult]:
+def _ends(window: Window | None) -> tuple[date | None, date | None]:
+    return (None, None) if window is None else (window.start, window.end)
+
+
+def explain_people(explanation: Explanation, units: dict[str, str]) -> tuple[str, QueryResult, list[str]]:
+    """The headline, the table of contributions, and the lines under it: the baseline rule, then the notes."""
     unit = units.get(explanation.metric)
     head = (f"{explanation.metric} {explanation.period} vs {explanation.baseline_period}: "
             f"{show(explanation.baseline, unit)} → {show(explanation.actual, unit)} "
             f"(change {show(explanation.change, unit)}; {explanation.method} split)")
+    # a lag reads a driver over other days than the metric; only then are its days worth a column
+    shifted = any(c.actual_window != explanation.actual_window for c in explanation.contributions)
     rows = []
     for c in explanation.contributions:
         moved = (c.actual / c.baseline - 1) if c.actual is not None and c.baseline else None
-        rows.append((c.driver, show(c.baseline, units.get(c.metric)), show(c.actual, units.get(c.metric)),
-                     "—" if moved is None else f"{moved * 100:+.1f} %", show(c.contribution, unit),
-                     percent(c.share)))
-    rows.append(("total", "", "", "", show(sum(c.contribution for c in explanation.contributions), unit),
-                 percent(1.0) if explanation.contributions else "—"))
-    return head, QueryResult(["driver", "baseline", "actual", "moved", "contribution", "share"], rows)
+        row = (c.driver, show(c.baseline, units.get(c.metric)), show(c.actual, units.get(c.metric)),
+               "—" if moved is None else f"{moved * 100:+.1f} %", show(c.contribution, unit), percent(c.share))
+        rows.append((*row, _days_read(c)) if shifted else row)
+    total = ("total", "", "", "", show(sum(c.contribution for c in explanation.contributions), unit),
+             percent(1.0) if explanation.contributions else "—")
+    rows.append((*total, "") if shifted else total)
+    columns = ["driver", "baseline", "actual", "moved", "contribution", "share"] + (["days read"] if shifted else [])
+    lines = [explanation.baseline_rule, *(f"note: {note}" for note in explanation.notes)]
+    return head, QueryResult(columns, rows), lines
+
+
+def _days_read(row: Contribution) -> str:
+    """'December 2025 → January 2026': the driver's baseline days, then its actual days; then what a lag
+    reads earlier inside it ('; mqls 1 mo. earlier')."""
+    actual = row.actual_window.description if row.actual_window else ""
+    days = f"{row.baseline_window.description} → {actual}" if row.baseline_window else actual
+    return "; ".join([days, *(f"{name} {months} mo. earlier" for name, months in row.inner_lags.items())])

@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from kpiframe.kpi.explain import RESIDUAL, shapley
-from kpiframe.kpi.periods import parse_period
+from kpiframe.kpi.periods import Window, parse_period
 from kpiframe.kpi.session import KpiSession
 from tests.kpi.conftest import FILES
 
@@ -37,6 +37,9 @@ def test_shapley_of_a_product_by_hand():
 def test_one_level_shapley_vs_previous(funnel):
     explanation = _explain(funnel(), "2026-03", "previous", depth=1)
     assert (explanation.baseline, explanation.actual, explanation.change) == (25000, 33000, 8000)
+    # data counted up to March 31: March is finished and compared with the whole of February
+    assert explanation.rule == "whole periods"
+    assert explanation.baseline_window == Window(date(2026, 2, 1), date(2026, 2, 28))
     # opportunities 25 -> 22 at 1,000 and at 1,500: (-3,000 + -4,500) / 2 = -3,750
     # per opportunity 1,000 -> 1,500 at 25 and at 22 opportunities: (12,500 + 11,000) / 2 = 11,750
     assert _by_driver(explanation) == pytest.approx({"opportunities": -3750, "avg_opportunity_amount": 11750})
@@ -68,6 +71,9 @@ def test_gap_to_target_uses_the_derived_plan(funnel):
     # so it needs 90 opportunities. Actual: 67 opportunities at 78,000 / 67.
     per_opp = 78000 / 67
     assert explanation.change == -12000
+    assert (explanation.rule, explanation.baseline_window) == ("target", None)
+    assert explanation.baseline_rule == ("baseline: the pipeline target for whole Q1 2026 "
+                                         "(period finished as of 2026-03-31)")
     assert _by_driver(explanation) == pytest.approx({
         "opportunities": ((67 - 90) * 1000 + (67 - 90) * per_opp) / 2,
         "avg_opportunity_amount": ((per_opp - 1000) * 90 + (per_opp - 1000) * 67) / 2})
@@ -79,7 +85,12 @@ def test_a_period_in_progress_is_compared_like_for_like(funnel):
     assert explanation.baseline_period == "2026-02-01..2026-02-15"
     assert (explanation.baseline, explanation.actual) == (15000, 22500)
     assert _by_driver(explanation) == pytest.approx({"opportunities": 0, "avg_opportunity_amount": 7500})
-    assert "like for like" in explanation.notes[0]
+    # the rule is stated with the explanation, not left to a note
+    assert explanation.rule == "like for like"
+    assert explanation.baseline_rule == ("baseline: 1-15 Feb 2026, the same 15 days as 1-15 Mar 2026 "
+                                         "(period in progress as of 2026-03-15)")
+    assert explanation.actual_window == Window(date(2026, 3, 1), date(2026, 3, 15))
+    assert [c.actual_window for c in explanation.contributions] == [explanation.actual_window] * 2
 
 
 def test_what_a_formula_does_not_reproduce_is_its_own_row(funnel):
