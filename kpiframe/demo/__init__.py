@@ -12,8 +12,10 @@ activities, sends and status changes of unknown leads, and an opportunity of an 
 
 Layout: `contract` (the raw tables and their columns), `params` (bound parameters, the pseudo-random helper
 macros, dimension tables), `marketing` (calendar, ad_spend, web_sessions, email_sends), `crm` (leads,
-lead_activities, lead_status_changes, opportunities), `bad_rows` (the planted bad rows) and `generator`
-(the order of the statements, and `generate_demo` that runs them).
+lead_activities, lead_status_changes, opportunities), `bad_rows` (the planted bad rows), `generator`
+(the order of the statements, and `generate_demo` that runs them), `staging` (the statements write
+``raw.<table>__kf_new``; one transaction swaps all seven in, so a failed or killed run changes nothing),
+`to_postgres` (the same on PostgreSQL) and `run` (the `kpiframe demo` command's work and its error messages).
 """
 
 from __future__ import annotations
