@@ -1,4 +1,4 @@
-"""kpi_project.yml: the project's name, warehouse, schemas, calendar and vars."""
+"""kpi_project.yml: the project's name, warehouse, schemas, calendar, vars and volume guard settings."""
 
 from __future__ import annotations
 

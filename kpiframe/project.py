@@ -15,7 +15,7 @@ from kpiframe.checks import ExpectationRun, store_results, write_results
 from kpiframe.compile import CompiledNode, compile_nodes, write_target
 from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
-from kpiframe.errors import KpiframeError
+from kpiframe.errors import ExpectationsFailed, KpiframeError
 from kpiframe.graph import ProjectGraph, Source, load_graph
 from kpiframe.publish import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build
 from kpiframe.selection import select_nodes
@@ -57,19 +57,35 @@ class Project:
 
     def build(self, progress: Progress | None = None, check: NodeCheck | None = None,
               junit_xml: str | None = None, select: list[str] | None = None,
-              state: Path | None = None, on_checked: Callable[[str], None] | None = None) -> BuildResult:
+              state: Path | None = None, on_checked: Callable[[str], None] | None = None,
+              accept_volume_drop: list[str] | tuple[str, ...] = ()) -> BuildResult:
         """Build every model and publish every metric table; all or nothing.
 
         Expectations run on each node right after it is built and on the sources before the swap; a
-        failed `error` expectation raises ExpectationsFailed and nothing is published. `on_checked`
-        gets a line for each checked table.
+        failed `error` expectation raises ExpectationsFailed and nothing is published. So does the
+        volume guard when a table shrank beyond its allowed drop, unless it is in `accept_volume_drop`.
+        `on_checked` gets a line for each checked table.
         """
+        from kpiframe.quality.volume import VolumeGuard
+
         every_node = self.nodes()
         nodes = select_nodes(every_node, self.graph, select or [], state)
         run = ExpectationRun(self.graph.expectations,
                              staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes}, notify=on_checked)
         self.last_expectation_results = run.results
         self.last_expectation_run = run
+        guard = VolumeGuard.for_build(self.graph, nodes, accept_volume_drop, notify=on_checked)
+
+        def before_swap(warehouse: Warehouse) -> None:
+            try:
+                run.check_sources(warehouse, self.graph)
+            except ExpectationsFailed:
+                # an emptied load often fails source checks too: the guard's message says what happened
+                guard.stop_on_errors()
+                raise
+            finally:  # the guard's verdicts are shown even when an expectation stopped the build
+                run.results.extend(guard.results())
+            guard.stop_on_errors()
 
         def check_node(warehouse: Warehouse, node: CompiledNode, physical: str) -> None:
             run.check_node(warehouse, node, physical)
@@ -86,7 +102,7 @@ class Project:
             # model looks at the model's new version
             result = run_build(warehouse, nodes, project_hash(every_node), self.root,
                                selection=" ".join(select or []) or "all", progress=progress, check=check_node,
-                               before_swap=lambda w: run.check_sources(w, self.graph))
+                               before_swap=before_swap, volume=guard.measure)
             write_target(self.graph, self.layer, every_node, "duckdb")
             run_id = result.run_id
             return result

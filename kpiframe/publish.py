@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlglot import exp
 
@@ -30,6 +31,8 @@ STAGING_SUFFIX = "__kf_new"
 META_SCHEMA = "kpiframe"
 Progress = Callable[[str, int, int], None]
 NodeCheck = Callable[[Warehouse, CompiledNode, str], None]  # raises to stop the build
+# counts the sources and new tables and compares them with the last successful build; never raises
+VolumeCheck = Callable[[Warehouse], dict[str, dict[str, Any]]]
 
 
 @dataclass
@@ -38,6 +41,7 @@ class BuildResult:
     started_at: datetime
     finished_at: datetime
     rows: dict[str, int] = field(default_factory=dict)
+    volume: dict[str, dict[str, Any]] = field(default_factory=dict)  # schema.table -> the volume guard's verdict
 
 
 def table(schema: str, name: str) -> exp.Table:
@@ -109,8 +113,13 @@ def retarget(query: exp.Query, renames: dict[tuple[str, str], str]) -> exp.Query
 
 def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str, root: Path,
               selection: str = "all", progress: Progress | None = None,
-              check: NodeCheck | None = None, before_swap: Callable[[Warehouse], None] | None = None) -> BuildResult:
-    """Build every node beside the live ones, check each, then swap all in one transaction."""
+              check: NodeCheck | None = None, before_swap: Callable[[Warehouse], None] | None = None,
+              volume: VolumeCheck | None = None) -> BuildResult:
+    """Build every node beside the live ones, check each, then swap all in one transaction.
+
+    `volume` runs once every staging table stands, before `before_swap` (which stops the build on its
+    findings): its verdicts go into the run record even when the build then stops.
+    """
     result = BuildResult(uuid.uuid4().hex[:12], datetime.now(UTC), datetime.now(UTC))
     _ensure_schemas(warehouse, {n.schema for n in nodes} | {META_SCHEMA})
     _record_start(warehouse, result, project_hash, selection, _git_commit(root))
@@ -122,6 +131,8 @@ def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str
             _build_staging(warehouse, node, renames)
             if check:
                 check(warehouse, node, node.name + STAGING_SUFFIX)
+        if volume:
+            result.volume = volume(warehouse)
         if before_swap:
             before_swap(warehouse)
         with warehouse.transaction():
@@ -180,7 +191,7 @@ def _ensure_schemas(warehouse: Warehouse, schemas: set[str]) -> None:
 
 RUNS_COLUMNS = {"run_id": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
                 "status": "VARCHAR", "git_commit": "VARCHAR", "project_hash": "VARCHAR",
-                "selection": "VARCHAR", "rows_per_table": "VARCHAR"}
+                "selection": "VARCHAR", "rows_per_table": "VARCHAR", "volume": "VARCHAR"}
 
 
 def ensure_table(warehouse: Warehouse, schema: str, name: str, columns: dict[str, str]) -> exp.Table:
@@ -205,7 +216,7 @@ def _record_start(warehouse: Warehouse, result: BuildResult, project_hash: str, 
                   commit: str | None) -> None:
     runs = ensure_table(warehouse, META_SCHEMA, "runs", RUNS_COLUMNS)
     values = [result.run_id, result.started_at.replace(tzinfo=None).isoformat(sep=" "), None, "running",
-              commit, project_hash, selection, None]
+              commit, project_hash, selection, None, None]
     row = exp.Tuple(expressions=[exp.Literal.string(v) if v is not None else exp.Null() for v in values])
     into = exp.Schema(this=runs, expressions=[exp.to_identifier(c, quoted=True) for c in RUNS_COLUMNS])
     warehouse.execute(exp.Insert(this=into, expression=exp.Values(expressions=[row])))
@@ -217,6 +228,7 @@ def _record_end(warehouse: Warehouse, result: BuildResult, status: str) -> None:
         "finished_at": exp.cast(exp.Literal.string(finished), "TIMESTAMP"),
         "status": exp.Literal.string(status),
         "rows_per_table": exp.Literal.string(json.dumps(result.rows, sort_keys=True)),
+        "volume": exp.Literal.string(json.dumps(result.volume, sort_keys=True)) if result.volume else exp.Null(),
     }, where=exp.EQ(this=exp.column("run_id"), expression=exp.Literal.string(result.run_id)))
     with contextlib.suppress(WarehouseError):  # the run record must never hide the build's own error
         warehouse.execute(update)

@@ -41,6 +41,25 @@ class CalendarSpec(Spec):
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
 
 
+GuardSeverity = Literal["error", "warn", "off"]
+
+
+class VolumeGuardSpec(Spec):
+    """kpi_project.yml `volume_guard:`: how far a source or published table may shrink from one
+    successful build to the next (a fraction of its rows), and what a bigger drop is."""
+
+    max_drop: float = Field(default=0.5, ge=0, le=1)
+    sources: GuardSeverity = "warn"
+    tables: GuardSeverity = "error"
+
+
+class VolumeSpec(Spec):
+    """`volume:` on one source table or published table: overrides `volume_guard` for it."""
+
+    max_drop: float | None = Field(default=None, ge=0, le=1)
+    severity: GuardSeverity | None = None
+
+
 class ProjectSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN)
     version: str | int | None = None
@@ -49,6 +68,7 @@ class ProjectSpec(Spec):
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     vars: dict[str, str | int | float | bool | None] = {}
     kpi: dict[str, Any] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
+    volume_guard: VolumeGuardSpec = Field(default_factory=VolumeGuardSpec)
 
 
 # --- models/*.yml ----------------------------------------------------------------------------------------
@@ -63,6 +83,7 @@ class SourceTableSpec(Spec):
     description: str | None = None
     columns: list[str | ColumnSpec] = []
     expectations: list[Any] = []  # checked by kpiframe.quality, which knows every expectation's shape
+    volume: VolumeSpec | None = None
 
 
 class SourceSpec(Spec):
@@ -160,6 +181,7 @@ class TableSpec(Spec):
     metrics: list[str]
     dimensions: list[str] = []
     expectations: list[Any] = []
+    volume: VolumeSpec | None = None
 
 
 class MetricExpectationSpec(Spec):

@@ -76,32 +76,18 @@ def main(debug: bool) -> None:
               help="1.0 is about 200,000 web sessions; 50 is about 10 million.")
 @handle_errors
 def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> None:
-    """Write deterministic demo data into the warehouse's raw.* tables."""
+    """Write deterministic demo data into the warehouse's raw.* tables (all of them, or none on failure)."""
     from kpiframe.config import load_config, resolve_warehouse, warehouse_label
-    from kpiframe.engine import connect
-    from kpiframe.engine.duckdb import DuckDBWarehouse
-    from kpiframe.engine.postgres import PostgresWarehouse
+    from kpiframe.demo.run import write_demo
 
     root = Path(project_dir)
     spec = resolve_warehouse(load_config(root), root.resolve(), warehouse)
-    target = connect(spec)
     started = time.perf_counter()
 
     def progress(message: str) -> None:
         click.echo(f"  {message}", err=True)
 
-    try:
-        if isinstance(target, PostgresWarehouse):  # generated in DuckDB, then copied over
-            from kpiframe.demo.to_postgres import generate_demo_on_postgres
-
-            counts = generate_demo_on_postgres(target, seed, scale, progress)
-        else:
-            from kpiframe.demo import generate_demo
-
-            assert isinstance(target, DuckDBWarehouse)
-            counts = generate_demo(target.con, seed=seed, scale=scale, progress=progress)
-    finally:
-        target.close()
+    counts = write_demo(spec, warehouse_label(spec), seed, scale, progress)
     click.echo(f"wrote {sum(counts.values()):,} raw rows into {warehouse_label(spec)} "
                f"in {time.perf_counter() - started:.1f}s")
 
@@ -114,9 +100,13 @@ def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> No
               help="name, +upstream, downstream+, tag:X, state:modified+ (repeatable).")
 @click.option("--state", type=click.Path(exists=True, dir_okay=False),
               help="A saved manifest.json to compare with for state:modified.")
+@click.option("--accept-volume-drop", "accept_drops", multiple=True, metavar="TABLE",
+              help="Publish even though TABLE (a metric table or source, e.g. sales_monthly or raw.leads) "
+                   "shrank beyond its allowed drop since the last successful build (comma-separated or "
+                   "repeatable).")
 @handle_errors
 def build(project_dir: str, warehouse: str | None, junit_xml: str | None, selectors: tuple[str, ...],
-          state: str | None) -> None:
+          state: str | None, accept_drops: tuple[str, ...]) -> None:
     """Build every model in dependency order, check expectations, publish the metric tables."""
     project = load(project_dir, warehouse)
     started = time.perf_counter()
@@ -127,7 +117,9 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
     try:
         chosen = [part for selector in selectors for part in selector.replace(",", " ").split()]
         result = project.build(progress, junit_xml=junit_xml, select=chosen, state=Path(state) if state else None,
-                               on_checked=lambda line: click.echo(f"        {line}", err=True))
+                               on_checked=lambda line: click.echo(f"        {line}", err=True),
+                               accept_volume_drop=[part for names in accept_drops
+                                                   for part in names.replace(",", " ").split()])
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render

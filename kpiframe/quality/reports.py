@@ -26,11 +26,19 @@ def render_results(results: list[ExpectationResult]) -> str:
     if not results:
         return "no expectations"
     lines = ["expectations:"]
+    # the volume guard counts every source and table on every build: plain passes fold into one line
+    folded = [r for r in results if _volume_verdict(r) in ("pass", "no baseline")]
+    if folded:
+        first = sum(_volume_verdict(r) == "no baseline" for r in folded)
+        lines.append(f"  {_MARKS['pass']:<5} volume guard: {len(folded) - first} source(s) and table(s) within "
+                     f"their allowed drop" + (f", {first} counted for the first time (no baseline)" if first else ""))
     for result in results:
+        if any(result is r for r in folded):
+            continue
         expectation = result.expectation
         lines.append(f"  {_MARKS[result.status]:<5} {expectation.target}: {expectation.label}"
                      + (f" [{expectation.severity}]" if expectation.severity == "warn" else ""))
-        if result.status != "pass":
+        if result.status != "pass" or _volume_verdict(result) == "accepted":
             lines += [f"        {line}" for line in _details(result)]
     counts = Counter(r.status for r in results)
     lines.append("  " + ", ".join(f"{counts[s]} {word}" for s, word in
@@ -46,6 +54,8 @@ def _details(result: ExpectationResult) -> list[str]:
     if result.error:
         details.append(f"error: {result.error}")
         return details
+    if result.expectation.kind == "volume" and isinstance(result.observed_value, dict):
+        return [*details, _volume_line(result.observed_value, result.expectation.kwargs.get("max_drop"))]
     if result.unexpected_count is not None:
         of = f" of {result.element_count:,}" if result.element_count is not None else ""
         pct = f" ({result.unexpected_percent:.2f}%)" if _finite(result.unexpected_percent) else ""
@@ -55,6 +65,24 @@ def _details(result: ExpectationResult) -> list[str]:
     if result.sample:
         details.append("sample: " + ", ".join(_short(v) for v in result.sample))
     return details
+
+
+def _volume_verdict(result: ExpectationResult) -> str | None:
+    """The volume guard's verdict (pass, no baseline, accepted, warn, fail), None for other checks."""
+    observed = result.observed_value
+    if result.expectation.kind != "volume" or not isinstance(observed, dict):
+        return None
+    return str(observed.get("verdict"))
+
+
+def _volume_line(observed: dict[str, Any], max_drop: Any) -> str:
+    drop = observed.get("drop")
+    change = f", -{drop:.1%}" if _finite(drop) else ""
+    allowed = f"allowed drop {max_drop:.0%}" if _finite(max_drop) else ""
+    verdict = observed.get("verdict")
+    note = " (--accept-volume-drop)" if verdict == "accepted" else ""
+    return (f"rows: {observed.get('previous')} at the last successful build ({observed.get('previous_run')}) "
+            f"-> {observed.get('new')} now ({allowed}{change}); {verdict}{note}")
 
 
 def results_json(results: list[ExpectationResult]) -> list[dict[str, Any]]:
