@@ -222,6 +222,19 @@ def _record_start(warehouse: Warehouse, result: BuildResult, project_hash: str, 
     warehouse.execute(exp.Insert(this=into, expression=exp.Values(expressions=[row])))
 
 
+BASELINE_RESET = "baseline_reset"
+
+
+def record_baseline_reset(warehouse: Warehouse, reason: str) -> str:
+    """Record that the raw data was replaced wholesale (`kpiframe demo`): the volume guard compares the
+    next build with nothing before this point, since a smaller demo is not a failed load."""
+    now = datetime.now(UTC)
+    result = BuildResult(uuid.uuid4().hex[:12], now, now)
+    _record_start(warehouse, result, "", reason, None)
+    _record_end(warehouse, result, BASELINE_RESET)
+    return result.run_id
+
+
 def _record_end(warehouse: Warehouse, result: BuildResult, status: str) -> None:
     finished = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     update = exp.update(table(META_SCHEMA, "runs"), {

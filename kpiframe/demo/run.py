@@ -15,6 +15,7 @@ import duckdb
 
 from kpiframe.engine import Warehouse
 from kpiframe.errors import KpiframeError
+from kpiframe.publish import record_baseline_reset
 from kpiframe.specs import WarehouseSpec
 
 DISK_FULL = "KF520"
@@ -37,6 +38,8 @@ def write_demo(spec: WarehouseSpec, where: str, seed: int, scale: float,
     try:
         with reported_failures(where, postgres=spec.type == "postgres"):
             counts = _generate(target, seed, scale, progress)
+            # new demo data is not a shrunken load: the next build's volume guard starts afresh
+            record_baseline_reset(target, f"kpiframe demo --seed {seed} --scale {scale}")
             target.close()  # DuckDB writes its checkpoint here: a full disk may show up only now
     except BaseException:
         with contextlib.suppress(Exception):  # already closed, or a dead database: the first error matters

@@ -30,7 +30,7 @@ from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed, KpiframeError, SourceLocation
 from kpiframe.graph import ProjectGraph, Source
 from kpiframe.loader import parse_yaml_cached, read_text
-from kpiframe.publish import META_SCHEMA, STAGING_SUFFIX, table
+from kpiframe.publish import BASELINE_RESET, META_SCHEMA, STAGING_SUFFIX, table
 from kpiframe.quality.model import Expectation, ExpectationResult
 from kpiframe.specs import VolumeSpec
 from kpiframe.suggest import did_you_mean
@@ -189,14 +189,18 @@ def previous_counts(warehouse: Warehouse, keys: set[str]) -> dict[str, tuple[int
     """schema.table -> (rows, run id) at the newest successful build that counted the table, for `keys`.
 
     Sources are counted only by the guard (`volume`); published tables also by `rows_per_table`, so
-    runs recorded before the guard existed give tables their baseline too.
+    runs recorded before the guard existed give tables their baseline too. The search stops at the
+    newest baseline reset (`kpiframe demo` replaced raw.*).
     """
+    status = exp.column("status", quoted=True)
     runs = exp.select(exp.column("run_id", quoted=True), exp.column("volume", quoted=True),
-                      exp.column("rows_per_table", quoted=True)).from_(table(META_SCHEMA, "runs")).where(
-        exp.EQ(this=exp.column("status", quoted=True), expression=exp.Literal.string("success"))).order_by(
-        exp.Ordered(this=exp.column("started_at", quoted=True), desc=True))
+                      exp.column("rows_per_table", quoted=True), status.copy()).from_(table(META_SCHEMA, "runs")).where(
+        exp.In(this=status.copy(), expressions=[exp.Literal.string("success"), exp.Literal.string(BASELINE_RESET)])
+    ).order_by(exp.Ordered(this=exp.column("started_at", quoted=True), desc=True))
     found: dict[str, tuple[int, str]] = {}
-    for run_id, volume, rows in warehouse.query(runs).rows:
+    for run_id, volume, rows, state in warehouse.query(runs).rows:
+        if state == BASELINE_RESET:  # the raw data was replaced wholesale here: older counts do not apply
+            break
         counts = {key: entry.get("new") for key, entry in _json(volume).items() if isinstance(entry, dict)}
         counts.update({key: value for key, value in _json(rows).items() if key not in counts})
         for key, value in counts.items():

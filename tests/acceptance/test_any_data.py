@@ -140,3 +140,24 @@ def test_whole_cohorts_qualifying_a_month_later_build_with_the_right_numbers(tmp
     april = sum(n for (month, _, metric), n in by_hand.items() if metric == "mqls" and str(month) == "2026-04-01")
     march = sum(n for (month, _, metric), n in by_hand.items() if metric == "mqls" and str(month) == "2026-03-01")
     assert april > march  # the shift really moved qualifications into the next month
+
+
+def test_a_smaller_demo_in_the_same_project_builds_and_an_emptied_load_still_stops(tmp_path: Path) -> None:
+    """`kpiframe demo` replaces raw.* on purpose: the volume guard starts afresh after it, and guards
+    the builds that follow as before."""
+    root = example_copy(tmp_path / "project")
+    code, output = build_demo(root, 1, 1.0)
+    assert code == 0, output
+    code, output = build_demo(root, 2, 0.1)  # a tenth of the rows: a real drop, but a new demo
+    assert code == 0, output
+    assert published_funnel(root) == hand_funnel(root)
+    statuses = [status for (status,) in rows(root, "select status from kpiframe.runs order by started_at")]
+    assert statuses == ["baseline_reset", "success", "baseline_reset", "success"]
+    before = rows(root, "select * from metrics.sales_monthly order by all")
+    con = duckdb.connect(str(root / "warehouse.duckdb"))
+    for table in ("opportunities", "leads", "lead_status_changes"):
+        con.execute(f"delete from raw.{table}")
+    con.close()
+    code, output = cli("build", "--project-dir", str(root))
+    assert code == 3 and "KF610" in output, output
+    assert rows(root, "select * from metrics.sales_monthly order by all") == before
