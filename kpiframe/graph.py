@@ -10,6 +10,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
+from sqlglot.tokens import TokenType
 
 from kpiframe.config import load_config, validate_spec
 from kpiframe.errors import Diagnostic, ProjectInvalid, Severity, SourceLocation, relative
@@ -261,9 +262,18 @@ def _render_model(graph: ProjectGraph, model: Model, templater: Templater) -> No
         graph.error("KF310", f"cannot parse model SQL: {error.get('description', exc)}",
                     SourceLocation(model.path, error.get("line", 1) or 1, error.get("col", 1) or 1))
         return
+    write = next((node for s in statements if (node := s.find(*_WRITES)) is not None), None)
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        graph.error("KF311", "a model must be exactly one SELECT statement", model.location,
+        location, note = _statement_location(model, rendered.sql, statements, write or statements[-1])
+        also = f"; it also runs {_write_name(write)}" if write is not None else ""
+        graph.error("KF311", f"a model must be exactly one SELECT statement{also}{note}", location,
                     hint="remove other statements; kpiframe creates the table or view itself")
+        return
+    if write is not None:
+        location, note = _statement_location(model, rendered.sql, statements, write)
+        graph.error("KF312", f"a model may only read: it contains {_write_name(write)}{note}", location,
+                    hint="a model is one SELECT (CTEs allowed) and kpiframe writes its table; "
+                         "no INSERT/UPDATE/DELETE/DDL/session statements, not even inside a CTE")
         return
     model.tree = statements[0]
     for name in model.refs:
@@ -275,6 +285,61 @@ def _render_model(graph: ProjectGraph, model: Model, templater: Templater) -> No
             message, hint = unknown("source", f"{source_name}.{table}",
                                     [f"{s}.{t}" for s, t in graph.sources])
             graph.error("KF105", message, _ref_location(model, table), hint)
+
+
+# Statements a model may not contain anywhere in its tree: a CTE such as
+# `with gone as (delete from t returning id) select ...` is one SELECT on the outside, and DuckDB
+# runs the DELETE. The check is on the parsed tree, before any dialect, so it holds on every engine;
+# exp.Command is what sqlglot makes of statements it does not know (CALL, LOAD, VACUUM, FORCE CHECKPOINT).
+# `find` looks at a statement itself and every node under it: CTEs, subqueries, set operations.
+_WRITES: tuple[type[exp.Expr], ...] = (
+    exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Copy, exp.Export, exp.LoadData, exp.MultitableInserts,
+    exp.ConditionalInsert, exp.Into, exp.Create, exp.Drop, exp.Alter, exp.TruncateTable, exp.Undrop,
+    exp.SwapTable, exp.Comment, exp.Attach, exp.Detach, exp.Install, exp.Grant, exp.Revoke, exp.Analyze,
+    exp.Refresh, exp.Cache, exp.Uncache, exp.Command, exp.Pragma, exp.Set, exp.Use, exp.Transaction,
+    exp.Commit, exp.Rollback, exp.Execute, exp.ExecuteSql, exp.Declare, exp.Kill, exp.ConnectTo,
+    exp.Disconnect, exp.AlterSession, exp.Put, exp.Get, exp.Lock, exp.Block, exp.IfBlock, exp.WhileBlock,
+    exp.LoopBlock, exp.RepeatBlock, exp.StoredProcedure, exp.Return, exp.Leave, exp.Iterate,
+)
+_WRITE_NAMES: dict[type[exp.Expr], str] = {
+    exp.TruncateTable: "TRUNCATE", exp.Into: "SELECT ... INTO", exp.Lock: "FOR UPDATE/SHARE",
+    exp.Transaction: "BEGIN", exp.MultitableInserts: "INSERT ALL", exp.ConditionalInsert: "INSERT"}
+
+
+def _write_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Command):  # the statement's first word, as sqlglot kept it
+        return str(node.this).upper()
+    return _WRITE_NAMES.get(type(node)) or node.key.upper()
+
+
+def _statement_location(model: Model, sql: str, statements: list[exp.Expr],
+                        node: exp.Expr) -> tuple[SourceLocation, str]:
+    """The first line sqlglot recorded under `node` (else the line its statement starts on), and a
+    note when that line is of the SQL after Jinja rather than of the file (Jinja added or removed lines)."""
+    lines = [n.meta["line"] for n in node.walk() if "line" in n.meta]
+    if not lines:  # e.g. exp.Command keeps its text as one unpositioned literal
+        starts = _statement_starts(sql)
+        index = next((i for i, s in enumerate(statements) if s is node.root()), 0)
+        lines = [starts[index] if index < len(starts) else 1]
+    line = min(lines)
+    note = "" if sql.count("\n") == model.text.count("\n") else f" (line {line} of the SQL after Jinja)"
+    return SourceLocation(model.path, line, 1), note
+
+
+def _statement_starts(sql: str) -> list[int]:
+    """The line each non-empty statement of `sql` starts on."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.TokenError:
+        return []
+    starts, after_semicolon = [], True
+    for token in tokens:
+        if token.token_type is TokenType.SEMICOLON:
+            after_semicolon = True
+        elif after_semicolon:
+            starts.append(token.line)
+            after_semicolon = False
+    return starts
 
 
 def _ref_location(model: Model, name: str) -> SourceLocation:

@@ -17,6 +17,14 @@ from kpiframe.errors import Diagnostic, SourceLocation, relative
 
 KeyPath = tuple[str | int, ...]
 
+# An alias (*name) repeats the node its anchor (&name) marks. Nine lines of aliases of aliases
+# ("billion laughs") stand for 10**9 values, so the values an alias repeats are counted and
+# capped: real project files repeat a few hundred at most.
+MAX_ALIAS_VALUES = 100_000
+# A project file is written by hand: a bigger one is a mistake or an attack, and parsing YAML or SQL
+# of that size in pure Python would take minutes.
+MAX_FILE_BYTES = 5_000_000
+
 
 @dataclass
 class YamlDocument:
@@ -42,8 +50,13 @@ class TextFile:
 
 
 def read_text(path: Path, root: Path, problems: list[Diagnostic]) -> str | None:
-    """Read a project file as UTF-8; a file that is not UTF-8 becomes a diagnostic, not a crash."""
+    """Read a project file as UTF-8; a file that is not UTF-8, or too big, becomes a diagnostic, not a crash."""
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            problems.append(Diagnostic(
+                "KF002", f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB ({path.stat().st_size:,} bytes)",
+                SourceLocation(relative(path, root)), hint="split it, or keep data out of project files"))
+            return None
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         problems.append(Diagnostic(
@@ -61,7 +74,7 @@ def parse_yaml(text: str, rel_path: str, problems: list[Diagnostic]) -> YamlDocu
     try:
         node = yaml.compose(text)
         doc = YamlDocument(rel_path, None)
-        doc.data = None if node is None else _to_plain(node, (), doc.positions, yaml.constructor)
+        doc.data = None if node is None else _to_plain(node, (), _Walk(doc.positions, yaml.constructor))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -99,26 +112,61 @@ def parse_yaml_cached(text: str, rel_path: str, problems: list[Diagnostic], cach
     return doc
 
 
-def _to_plain(node: Node, path: KeyPath, positions: dict[KeyPath, tuple[int, int]], constructor: Any) -> Any:
-    """Turn composed nodes into dicts, lists and scalars, recording each child's position."""
-    if isinstance(node, MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            key = key if isinstance(key, (str, int)) else str(key)
-            if key in result:
-                raise MarkedYAMLError(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
-            mark = value_node.start_mark if isinstance(value_node, ScalarNode) else key_node.start_mark
-            positions[(*path, str(key))] = (mark.line + 1, mark.column + 1)
-            result[key] = _to_plain(value_node, (*path, str(key)), positions, constructor)
-        return result
-    if isinstance(node, SequenceNode):
-        items = []
-        for index, child in enumerate(node.value):
-            positions[(*path, index)] = (child.start_mark.line + 1, child.start_mark.column + 1)
-            items.append(_to_plain(child, (*path, index), positions, constructor))
-        return items
-    return constructor.construct_object(node, deep=True)
+@dataclass
+class _Walk:
+    """State of one file's conversion: positions found, nodes already converted, values aliases repeated."""
+
+    positions: dict[KeyPath, tuple[int, int]]
+    constructor: Any
+    seen: set[int] = field(default_factory=set)
+    open: set[int] = field(default_factory=set)  # the nodes being converted: an alias to one is a cycle
+    repeated: int = 0
+
+
+def _to_plain(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None = None) -> Any:
+    """Turn composed nodes into dicts, lists and scalars, recording each child's position.
+
+    The composer gives an alias the very node object of its anchor, so a node met a second time is
+    an alias being expanded: everything under it counts against MAX_ALIAS_VALUES. `repeating` is the
+    outermost anchored node being repeated, where a refusal points.
+    """
+    if id(node) in walk.open:
+        raise MarkedYAMLError(problem="an alias refers to a node that contains it", problem_mark=node.start_mark)
+    repeating = repeating or (node if id(node) in walk.seen else None)
+    walk.seen.add(id(node))
+    if repeating is not None:
+        walk.repeated += 1
+        if walk.repeated > MAX_ALIAS_VALUES:
+            raise MarkedYAMLError(problem=f"aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} values; "
+                                  "repeat less, or write the values out", problem_mark=repeating.start_mark)
+    if not isinstance(node, (MappingNode, SequenceNode)):
+        return walk.constructor.construct_object(node, deep=True)
+    walk.open.add(id(node))
+    result = _mapping(node, path, walk, repeating) if isinstance(node, MappingNode) else [
+        _child(child, (*path, index), walk, repeating) for index, child in enumerate(node.value)]
+    walk.open.discard(id(node))
+    return result
+
+
+def _mapping(node: MappingNode, path: KeyPath, walk: _Walk, repeating: Node | None) -> dict[Any, Any]:
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, ScalarNode):  # a list or mapping as a key: never meant, and costly to print
+            raise MarkedYAMLError(problem="a key must be a plain value, not a list or mapping",
+                                  problem_mark=key_node.start_mark)
+        key = walk.constructor.construct_object(key_node, deep=True)
+        key = key if isinstance(key, (str, int)) else str(key)
+        if key in result:
+            raise MarkedYAMLError(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
+        mark = value_node.start_mark if isinstance(value_node, ScalarNode) else key_node.start_mark
+        walk.positions[(*path, str(key))] = (mark.line + 1, mark.column + 1)
+        result[key] = _to_plain(value_node, (*path, str(key)), walk, repeating)
+    return result
+
+
+def _child(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None) -> Any:
+    walk.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    return _to_plain(node, path, walk, repeating)
 
 
 def discover(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[Path]:

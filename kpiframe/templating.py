@@ -3,18 +3,22 @@
 A model file may come from a pull request, so templates run in jinja2's immutable sandbox: they
 cannot reach Python internals or mutate objects. `ref` and `source` render to placeholder table names
 that the compiler swaps for real, dialect-quoted tables in the sqlglot tree, never by pasting text.
+The sandbox does not bound time or memory; kpiframe.jinja_limits does. Every failure, a limit,
+an undefined name or a Python error, is reported at the template line it happened on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from kpiframe.errors import Diagnostic, SourceLocation
+from kpiframe.jinja_limits import GuardedEnvironment, LimitExceeded
 
 REF_PREFIX = "__kf_ref__"
 SOURCE_PREFIX = "__kf_src__"
@@ -37,14 +41,17 @@ class Templater:
     """Renders model SQL; macros from `macros/*.sql` are available to every model by name."""
 
     def __init__(self, macro_files: dict[str, str], variables: dict[str, Any]) -> None:
-        self.env = ImmutableSandboxedEnvironment(
-            loader=jinja2.DictLoader(macro_files), undefined=jinja2.StrictUndefined, autoescape=False)
+        # each macro file's own path is its template filename, so that tracebacks say which file failed
+        loader = jinja2.FunctionLoader(lambda name: (macro_files[name], name, lambda: True)
+                                       if name in macro_files else None)
+        self.env = GuardedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
         self.variables = variables
         self.macro_problems: list[Diagnostic] = []
         for path in sorted(macro_files):
+            self.env.budget.start()
             try:
                 module = self.env.get_template(path).module
-            except (jinja2.TemplateError, SecurityError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a macro file's failure is a diagnostic, whatever it is
                 self.macro_problems.append(_template_diagnostic(exc, path))
                 continue
             for name in dir(module):
@@ -73,24 +80,47 @@ class Templater:
                 "KF303", f"unknown var '{name}'", SourceLocation(path, 1, 1),
                 hint="declare it under vars: in kpi_project.yml or pass a default: var('name', 0)"))
 
+        self.env.budget.start()
         try:
-            template = self.env.from_string(text)
+            code = self.env.compile(text, name=path, filename=path)
+            template = self.env.template_class.from_code(self.env, code, self.env.make_globals(None))
             result.sql = template.render(ref=ref, source=source, var=var)
-        except TemplateFailure:
-            raise
-        except (jinja2.TemplateError, SecurityError) as exc:
+        except TemplateFailure as failure:  # raised by var(): now that the traceback is known, say where
+            found = failure.diagnostic
+            raise TemplateFailure(Diagnostic(found.code, found.message, _where(failure, path), found.hint)) from None
+        except Exception as exc:  # noqa: BLE001 - whatever a template does wrong is the user's to fix, located
             raise TemplateFailure(_template_diagnostic(exc, path)) from None
         return result
 
 
-def _template_diagnostic(exc: Exception, path: str) -> Diagnostic:
-    line = getattr(exc, "lineno", None) or 1
+def _template_diagnostic(exc: BaseException, path: str) -> Diagnostic:
+    location = _where(exc, path)
     if isinstance(exc, SecurityError):
-        return Diagnostic("KF302", f"template tried something the sandbox forbids: {exc}",
-                          SourceLocation(path, line, 1),
+        return Diagnostic("KF302", f"template tried something the sandbox forbids: {exc}", location,
                           hint="models may only use ref(), source(), var() and macros")
-    return Diagnostic("KF301", f"template error: {getattr(exc, 'message', None) or exc}",
-                      SourceLocation(path, line, 1))
+    if isinstance(exc, (LimitExceeded, RecursionError, MemoryError, OverflowError)):
+        message = {RecursionError: "calls nested too deep (a macro calling itself?)",
+                   MemoryError: "the template ran out of memory"}.get(type(exc)) or str(exc)
+        return Diagnostic("KF304", f"template exceeds a limit: {message}", location,
+                          hint="a model template must stay small and finish quickly; see docs/security.md")
+    if isinstance(exc, jinja2.TemplateError):
+        return Diagnostic("KF301", f"template error: {getattr(exc, 'message', None) or exc}", location)
+    return Diagnostic("KF301", f"template error: {type(exc).__name__}: {exc}", location)
+
+
+def _where(exc: BaseException, path: str) -> SourceLocation:
+    """The innermost template line in the exception's traceback (jinja rewrites template frames to
+    the template's filename and line), in the model or in the macro file it called."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return SourceLocation(exc.filename or path, exc.lineno or 1, 1)
+    found = SourceLocation(path, 1, 1)
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename == path or filename.startswith("macros/") or filename.startswith("macros\\"):
+            found = SourceLocation(filename, tb.tb_lineno, 1)
+        tb = tb.tb_next
+    return found
 
 
 def read_macros(root: Path, files: list[Path]) -> dict[str, str]:
