@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,13 +41,28 @@ def load_config(root: Path) -> ProjectSpec:
 
 
 def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> WarehouseSpec:
-    """--warehouse beats KPIFRAME_WAREHOUSE beats kpi_project.yml; relative paths are from the project."""
+    """--warehouse beats KPIFRAME_WAREHOUSE beats kpi_project.yml. The value names its engine: a PostgreSQL
+    DSN is PostgreSQL whatever the project's default (never a DuckDB file named after the DSN), anything
+    else a DuckDB file, relative to the project."""
     chosen = override or os.environ.get(WAREHOUSE_ENV)
-    if spec.warehouse.type == "postgres":  # the override is a connection string there
-        return spec.warehouse.model_copy(update={"dsn": chosen or spec.warehouse.dsn})
+    if chosen and is_postgres_dsn(chosen):
+        return spec.warehouse.model_copy(update={"type": "postgres", "dsn": chosen})
+    if not chosen and spec.warehouse.type == "postgres":
+        return spec.warehouse
     chosen = chosen or spec.warehouse.path
     path = chosen if chosen == ":memory:" or Path(chosen).is_absolute() else str(root / chosen)
-    return spec.warehouse.model_copy(update={"path": path})
+    return spec.warehouse.model_copy(update={"type": "duckdb", "path": path})
+
+
+# libpq's connection strings: a URI, or key=value pairs with at least one of these keys
+_DSN_SCHEMES = ("postgresql://", "postgres://")
+_DSN_KEY = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode|"
+                      r"connect_timeout|application_name|options)\s*=", re.IGNORECASE)
+
+
+def is_postgres_dsn(value: str) -> bool:
+    text = value.strip()
+    return text.lower().startswith(_DSN_SCHEMES) or bool(_DSN_KEY.search(text))
 
 
 def validate_spec(model: type[SpecT], data: object, doc: YamlDocument, at: tuple[str | int, ...],

@@ -102,20 +102,23 @@ def _plain(text: str) -> str:
 
 
 @click.command()
+@click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Project folder; --output-dir is relative to it. (No --warehouse: schema reads no data.)")
 @click.option("--output-dir", default="schemas", show_default=True, type=click.Path(file_okay=False),
               help="Folder to write the *.schema.json files into.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files there are missing or out of date.")
 @handle_errors
-def schema(output_dir: str, check: bool) -> None:
+def schema(project_dir: str, output_dir: str, check: bool) -> None:
     """Write JSON Schemas of kpi_project.yml and of the YAML files under models/ and metrics/."""
     from kpiframe.diff.schemas import stale_schemas, write_schemas
 
-    folder = Path(output_dir)
+    folder = Path(project_dir) / output_dir
     if check:
         stale = stale_schemas(folder)
         if stale:
             raise KpiframeError(f"out of date in {folder}: {', '.join(stale)}", code="KF1010",
-                                hint=f"run `kpiframe schema --output-dir {folder}` and commit the result")
+                                hint=f"run `kpiframe schema --project-dir {project_dir} --output-dir {output_dir}` "
+                                     "and commit the result")
         click.echo(f"schemas in {folder} are up to date")
         return
     for path in write_schemas(folder):

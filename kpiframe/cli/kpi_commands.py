@@ -186,19 +186,26 @@ def _publish_explain(session: KpiSession, explanation: Any) -> None:
 @project_options
 @TREE
 @AS_OF
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@FORMAT
 @handle_errors
 def lint_command(project_dir: str, warehouse: str | None, tree: str | None, as_of: datetime | None,
                  fmt: str) -> None:
     """KPI design checks; data checks (formulas, vanity metrics, achievable targets) need the warehouse."""
     session = _session(project_dir, warehouse, tree, as_of)
     report, reason = session.lint(all_trees=tree is None)
+    findings = [{"code": d.code, "severity": d.severity.value, "message": d.message,
+                 "location": str(d.location) if d.location else None, "hint": d.hint} for d in report.diagnostics]
     if fmt == "json":
-        click.echo(json.dumps({"data_checked": report.data_checked, "skipped_reason": reason, "findings": [
-            {"code": d.code, "severity": d.severity.value, "message": d.message,
-             "location": str(d.location) if d.location else None, "hint": d.hint} for d in report.diagnostics]},
-            indent=2))
-    else:
+        click.echo(json.dumps({"data_checked": report.data_checked, "skipped_reason": reason,
+                               "findings": findings}, indent=2))
+    elif fmt == "csv":  # pure data on stdout; the note about skipped data lints goes to stderr
+        from kpiframe.engine import QueryResult
+
+        columns = ["code", "severity", "location", "message", "hint"]
+        _echo_machine(QueryResult(columns, [tuple(f[c] for c in columns) for f in findings]), "csv")
+        if reason:
+            click.echo(f"note: static lints only; the data lints need the warehouse ({reason})", err=True)
+    else:  # people read compiler-style lines: file:line first, so editors can jump to them
         for diagnostic in report.diagnostics:
             click.echo(diagnostic.render())
         if reason:

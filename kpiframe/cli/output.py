@@ -5,24 +5,81 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import shutil
+import sys
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kpiframe.engine import QueryResult
+from kpiframe.errors import KpiframeError
+
+if TYPE_CHECKING:
+    from kpiframe.graph import ProjectGraph
 
 FORMATS = ("table", "csv", "json", "markdown")
+UNWRAPPED = 100_000  # piped tables keep one line per row, however wide: tools read them line by line
+
+# A metric's `format:`, spreadsheet style: literal text, then #,##0 with optional .00 decimals, then literal
+# text (a % there shows the value times 100), e.g. "#,##0", "#,##0.00", "0.0%", "€#,##0", '#,##0 "EUR"'
+_PATTERN = re.compile(r'^(?P<prefix>[^#0.,%]*)(?P<whole>[#0,]*0|#[#,]*)(?:\.(?P<decimals>[0#]+))?(?P<suffix>[^#0.,]*)$')
 
 
-def render(result: QueryResult, fmt: str, title: str | None = None, units: dict[str, str] | None = None) -> str:
-    """Machines get raw values (csv, json); people get values shown in their unit (table, markdown)."""
+def render(result: QueryResult, fmt: str, title: str | None = None, units: dict[str, str] | None = None,
+           formats: dict[str, str] | None = None) -> str:
+    """Machines get raw values (csv, json); people get values shown in their unit or format (table,
+    markdown). `formats` maps a column to its metric's `format:` (see metric_formats)."""
     if fmt == "csv":
         return _csv(result)
     if fmt == "json":
         return json.dumps([{k: _plain(v) for k, v in row.items()} for row in result.as_dicts()], indent=2)
+    shown = _Shown(units or {}, formats or {})
     if fmt == "markdown":
-        return _markdown(result, units or {})
-    return _table(result, title, units or {})
+        return _markdown(result, shown)
+    return _table(result, title, shown)
+
+
+def metric_formats(graph: ProjectGraph) -> dict[str, str]:
+    """Each metric's `format:`, also for its comparison columns; a pattern kpiframe cannot apply is an
+    error rather than silently ignored."""
+    found: dict[str, str] = {}
+    for name, located in graph.metrics.items():
+        pattern = getattr(located.spec, "format", None)
+        if not pattern:
+            continue
+        if not _PATTERN.match(pattern):
+            raise KpiframeError(f"metric '{name}' has format {pattern!r}, which kpiframe cannot apply",
+                                code="KF430", location=located.location,
+                                hint='use a pattern like "#,##0", "#,##0.00", "0.0%" or "€#,##0" (text around '
+                                     "#,##0 is kept; % multiplies by 100), or remove format:")
+        found[name] = found[f"{name}__previous"] = found[f"{name}__year_ago"] = pattern
+    return found
+
+
+def apply_format(value: float | int | Decimal, pattern: str) -> str:
+    """`value` shown as the spreadsheet-style `pattern` (checked by metric_formats)."""
+    parts = _PATTERN.match(pattern)
+    if parts is None:
+        return str(value)
+    prefix, suffix = parts["prefix"].replace('"', ""), parts["suffix"].replace('"', "")
+    number = float(value) * (100 if "%" in suffix else 1)
+    grouping = "," if "," in parts["whole"] else ""
+    return f"{prefix}{number:{grouping}.{len(parts['decimals'] or '')}f}{suffix}"
+
+
+class _Shown:
+    """How people see a column: its metric's format, else its unit."""
+
+    def __init__(self, units: dict[str, str], formats: dict[str, str]) -> None:
+        self.units, self.formats = units, formats
+
+    def __call__(self, column: str, value: Any) -> str:
+        pattern = self.formats.get(column)
+        if pattern and isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            return apply_format(value, pattern)
+        return _display(value, self.units.get(column))
 
 
 def _plain(value: Any) -> Any:
@@ -56,14 +113,24 @@ def _csv(result: QueryResult) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
-def _markdown(result: QueryResult, units: dict[str, str]) -> str:
+def _markdown(result: QueryResult, shown: _Shown) -> str:
     lines = ["| " + " | ".join(result.columns) + " |", "|" + "---|" * len(result.columns)]
-    lines += ["| " + " | ".join(_display(v, units.get(c)) for c, v in zip(result.columns, row, strict=True)) + " |"
+    lines += ["| " + " | ".join(shown(c, v) for c, v in zip(result.columns, row, strict=True)) + " |"
               for row in result.rows]
     return "\n".join(lines)
 
 
-def _table(result: QueryResult, title: str | None, units: dict[str, str]) -> str:
+def _width() -> int:
+    """COLUMNS when set; else the terminal's width; else (piped) no wrapping at all."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return UNWRAPPED
+
+
+def _table(result: QueryResult, title: str | None, shown: _Shown) -> str:
     from rich.console import Console
     from rich.table import Table
 
@@ -73,8 +140,8 @@ def _table(result: QueryResult, title: str | None, units: dict[str, str]) -> str
                       for r in result.rows)
         table.add_column(column, justify="right" if numeric else "left")
     for row in result.rows:
-        table.add_row(*[_display(v, units.get(c)) for c, v in zip(result.columns, row, strict=True)])
-    console = Console(record=True, width=200)
+        table.add_row(*[shown(c, v) for c, v in zip(result.columns, row, strict=True)])
+    console = Console(record=True, width=_width())
     with console.capture() as capture:
         console.print(table)
     return capture.get().rstrip()

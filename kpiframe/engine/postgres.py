@@ -19,7 +19,11 @@ class PostgresWarehouse(Warehouse):
     dialect = "postgres"
 
     def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
-        import psycopg  # imported here: DuckDB users never need the driver
+        try:
+            import psycopg  # imported here: DuckDB users never need the driver
+        except ImportError:
+            raise WarehouseError("the PostgreSQL warehouse needs the psycopg driver, which is not installed",
+                                 code="KF502", hint="pip install 'kpiframe[postgres]'") from None
 
         self.path = spec.dsn or ""
         try:
@@ -45,7 +49,16 @@ class PostgresWarehouse(Warehouse):
         try:
             return self.con.execute(self.render(statement))
         except psycopg.Error as exc:
-            raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}", code="KF503") from None
+            raise _refusal(exc) from None
+
+    def catalog(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A parameterized query on PostgreSQL's own catalog and functions (locks, sessions, dependencies)."""
+        import psycopg
+
+        try:
+            return self.con.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            raise _refusal(exc) from None
 
     def _catalog(self, sql: str, params: list[str]) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params).fetchall()
@@ -90,6 +103,17 @@ class PostgresWarehouse(Warehouse):
 
     def close(self) -> None:
         self.con.close()
+
+
+def _refusal(exc: Exception) -> WarehouseError:
+    """PostgreSQL's refusal as a KF503; a lock timeout and a DROP that other objects depend on get classes
+    of their own (by SQLSTATE, which does not change with the server's language), so that a build can name
+    the session or the view in its way."""
+    from kpiframe.locks import DependentObjects, LockTimedOut
+
+    kinds: dict[str, type[WarehouseError]] = {"55P03": LockTimedOut, "2BP01": DependentObjects}
+    kind = kinds.get(str(getattr(exc, "sqlstate", "") or ""), WarehouseError)
+    return kind(f"the warehouse refused a statement: {_first_line(exc)}", code="KF503")
 
 
 def _first_line(exc: Exception) -> str:
