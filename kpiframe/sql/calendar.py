@@ -67,3 +67,26 @@ def year_step(grain: str) -> tuple[int, str]:
 
 def is_coarser_or_equal(grain: str, than: str) -> bool:
     return GRAIN_DAYS[grain] >= GRAIN_DAYS[than]
+
+
+# The unit one period spans, as a single step: sqlglot writes a date series per dialect (DuckDB and
+# PostgreSQL generate_series, BigQuery GENERATE_DATE_ARRAY) and on Snowflake rewrites it as DATEADD over
+# ARRAY_GENERATE_RANGE, which it does only for a step of 1 unit, hence 1 WEEK rather than 7 DAY.
+SERIES_UNIT = {"day": "DAY", "week": "WEEK", "month": "MONTH", "quarter": "QUARTER", "fiscal_quarter": "QUARTER",
+               "year": "YEAR", "fiscal_year": "YEAR"}
+
+
+def date_series(first: exp.Expr, last: exp.Expr, grain: str, name: str) -> exp.Select:
+    """SELECT one row `name` per period start from `first` to `last`, one period apart.
+
+    Both must be period starts of `grain`: Snowflake counts the periods with DATEDIFF, which counts
+    calendar boundaries (a Sunday-to-Saturday span of weeks crosses one Monday more than it has
+    Sundays). Bounds read from a CTE must be scalar subqueries with qualified columns: sqlglot's
+    Snowflake rewrite mistakes an unqualified column for a field of the series.
+    """
+    step = interval(1, SERIES_UNIT[grain])
+    array = exp.GenerateDateArray(start=first, end=last, step=step)
+    value = exp.to_identifier("series_value", quoted=True)
+    series = exp.Unnest(expressions=[array], alias=exp.TableAlias(columns=[value]))
+    day = exp.Cast(this=exp.column(value.copy()), to=exp.DataType.build("DATE"))
+    return exp.select(day.as_(name, quoted=True)).from_(series)

@@ -4,8 +4,9 @@ Shape of the SQL, chosen so that its size grows linearly with the number of metr
   * one scan per (dataset, time column): every measure of that dataset is one aggregate with its own
     FILTER, joined only many-to-one to the datasets that carry the requested dimensions;
   * windowed (cumulative) and shifted (period-over-period) series are CTEs of their own;
-  * the distinct keys (period, dimensions) of all parts are collected once and every part is
-    left-joined to them, so metrics from different datasets meet without a chain of full outer joins;
+  * every part is left-joined to the time spine (time_spine.py): one row per period of the range and
+    dimension combination, so metrics from different datasets meet without a chain of full outer joins,
+    and a period without rows still has its row (counts and sums 0, cumulative metrics carried);
   * the last SELECT computes each metric from those columns (ratios and derived expressions).
 """
 
@@ -28,10 +29,9 @@ from kpiframe.sql.expressions import (
     safe_divide,
     safe_divisions,
 )
+from kpiframe.sql.time_spine import PERIOD, SPINE, in_range, spine_ctes
 from kpiframe.suggest import unknown
 
-PERIOD = "period_start"
-PRESENT = "__present"
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")
 COMPARE_SUFFIX = {"previous": "previous", "year": "year_ago"}
 
@@ -63,13 +63,16 @@ class _Part:
 
     cte: str
     columns: list[str]
-    present: bool
 
 
 @dataclass
 class _Context:
     ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
+    inputs: list[tuple[str, exp.Select]] = field(default_factory=list)  # scans of models, placed first
+    scans: list[str] = field(default_factory=list)  # scans whose periods bound the spine
+    value_sources: list[str] = field(default_factory=list)  # CTEs whose dimension values the spine takes
     counter: int = 0
+    history: bool = False  # some series reads earlier periods: a window or a shift
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -101,8 +104,11 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
             change = safe_divide(exp.Sub(this=current.copy(), expression=previous.copy()), previous.copy())
             compared += [(name, current), (f"{name}__{suffix}", previous), (f"{name}__change", change)]
         outputs = compared
-    query = builder.finish(outputs)
-    for cte_name, cte in context.ctes:
+    query = builder.finish(outputs, in_range=True)
+    spine = spine_ctes(context.scans, context.value_sources, list(request.dimensions), request.grain, calendar,
+                       request.start, request.end, context.history)
+    # the spine reads every scan and every series reads the spine
+    for cte_name, cte in [*context.inputs, *spine, *context.ctes]:
         query = query.with_(cte_name, as_=cte, copy=False)
     return query
 
@@ -126,13 +132,13 @@ class _SeriesBuilder:
             leaf = self._leaf(measure, spec.filter)
             leaf.metrics.add(name)
             column: exp.Expr = col(leaf.column)
-            if measure.agg in ZERO_WHEN_EMPTY:  # a count or sum over no rows is 0, not NULL
-                column = exp.Coalesce(this=column, expressions=[exp.Literal.number(0)])
-            return column
+            return _zero_when_empty(column, measure)
         if spec.type == "ratio":
             return safe_divide(self.value(spec.numerator or ""), self.value(spec.denominator or ""))
         if spec.type == "cumulative":
-            return self._cumulative(name)
+            # a combination the base metric never had has no accumulated rows: a sum over none
+            return _zero_when_empty(self._cumulative(name), self.layer.measures[
+                self.layer.metric(spec.metric or "").measure or ""])
         return self._derived(name)
 
     def _derived(self, name: str) -> exp.Expr:
@@ -164,21 +170,29 @@ class _SeriesBuilder:
         parts = []
         for (dataset, _), leaves in groups.items():
             cte = self.context.name(f"scan_{dataset}")
-            self.context.ctes.append((cte, self._scan(dataset, leaves)))
-            parts.append(_Part(cte, [leaf.column for leaf in leaves], present=True))
+            self.context.inputs.append((cte, self._scan(dataset, leaves)))
+            self.context.scans.append(cte)
+            values = cte
+            if self.dim_names and (self.start or self.end):
+                # the spine has every combination the data has, whatever the range asked
+                values = self.context.name(f"values_{dataset}")
+                self.context.inputs.append((values, self._scan(dataset, leaves, values_only=True)))
+            self.context.value_sources.append(values)
+            parts.append(_Part(cte, [leaf.column for leaf in leaves]))
         return parts
 
-    def _scan(self, dataset_name: str, leaves: list[_Leaf]) -> exp.Select:
+    def _scan(self, dataset_name: str, leaves: list[_Leaf], values_only: bool = False) -> exp.Select:
+        """One aggregate per leaf by period and dimensions; or, values_only, the dimension values alone."""
         dataset = self.layer.datasets[dataset_name]
         joins = _Joins(self.layer)
         period = self.calendar.period_start(qualify(leaves[0].measure.time, "t"), self.request.grain)
-        projections: list[exp.Expr] = [period.as_(PERIOD, quoted=True)]
-        group: list[exp.Expr] = [period.copy()]
+        projections: list[exp.Expr] = [] if values_only else [period.as_(PERIOD, quoted=True)]
+        group: list[exp.Expr] = [] if values_only else [period.copy()]
         for name in self.dim_names:
             expr = joins.expression(self._dimension(dataset_name, name))
             projections.append(expr.as_(name, quoted=True))
             group.append(expr.copy())
-        for leaf in leaves:
+        for leaf in ([] if values_only else leaves):
             aggregate = _aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
             if leaf.filter:
                 condition = self._condition(dataset_name, leaf.filter, joins,
@@ -190,7 +204,8 @@ class _SeriesBuilder:
                                                                    expression=exp.Null()))]
         if self.request.where:
             conditions.append(self._condition(dataset_name, self.request.where, joins, "--where"))
-        conditions += _bounds(period, self.start, self.end)
+        if not values_only:
+            conditions += _bounds(period, self.start, self.end)
         # builders are called with copy=False: copying the growing tree at each step is quadratic
         select = exp.select(*projections).from_(
             exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True), copy=False)
@@ -253,6 +268,7 @@ class _SeriesBuilder:
     # --- windows and shifts ------------------------------------------------------------------------------
     def _subseries(self, metric: str) -> str:
         """A CTE with the series of one metric, unbounded below so windows and shifts see history."""
+        self.context.history = True
         sub = _SeriesBuilder(self.layer, self.calendar, self.request, self.context, None, self.end)
         query = sub.finish([(metric, sub.value(metric))])
         cte = self.context.name(f"series_{metric}")
@@ -283,7 +299,7 @@ class _SeriesBuilder:
         query = exp.select(col(PERIOD), *dims, window.as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
         cte = self.context.name(f"cumulative_{name}")
         self.context.ctes.append((cte, query))
-        self.parts.append(_Part(cte, [column], present=True))
+        self.parts.append(_Part(cte, [column]))
         return col(column)
 
     def _window_frame(self, name: str, window: str) -> exp.WindowSpec:
@@ -319,35 +335,27 @@ class _SeriesBuilder:
         query = query.where(exp.EQ(this=back, expression=col(PERIOD)))
         cte = self.context.name(f"shift_{metric}")
         self.context.ctes.append((cte, query))
-        self.parts.append(_Part(cte, [column], present=False))
+        self.parts.append(_Part(cte, [column]))
         return col(column)
 
     # --- assembling --------------------------------------------------------------------------------------
-    def finish(self, outputs: list[tuple[str, exp.Expr]]) -> exp.Select:
+    def finish(self, outputs: list[tuple[str, exp.Expr]], in_range: bool = False) -> exp.Select:
+        """The series: one row per spine row (of the range asked, if `in_range`), the outputs beside it."""
         parts = self._scans() + self.parts
         keys = [PERIOD, *self.dim_names]
-        combined = self._combine(parts, keys)
+        combined = self._combine(parts, keys, in_range)
         select = exp.select(*[col(k) for k in keys], *[e.as_(n, quoted=True) for n, e in outputs])
         select = select.from_(combined, copy=False)
-        conditions = _bounds(col(PERIOD), self.start, self.end)
-        if any(not p.present for p in parts) and any(p.present for p in parts):
-            conditions.append(exp.Not(this=exp.Is(this=col(PRESENT), expression=exp.Null())))
-        if conditions:
-            select = select.where(exp.and_(*conditions), copy=False)
         return select.order_by(*[exp.Ordered(this=col(k), nulls_first=False) for k in keys], copy=False)
 
-    def _combine(self, parts: list[_Part], keys: list[str]) -> exp.Expr:
-        """One row per (period, dimensions) that any part has, with every part's columns beside it.
+    def _combine(self, parts: list[_Part], keys: list[str], range_only: bool) -> exp.Expr:
+        """The spine's rows with every part's columns beside them, NULL dimension values matching NULL.
 
-        The keys are the distinct union of every part's keys (same types in every branch, which
-        PostgreSQL needs); each part then joins once on them, NULL dimension values matching NULL.
+        A series read by a window or a shift spans the whole spine, so that it has its history; the
+        request's own series keeps the periods of the range asked.
         """
-        key_branches = [exp.select(*[col(k) for k in keys]).from_(exp.table_(p.cte, quoted=True)) for p in parts]
-        every_key: exp.Query = key_branches[0]
-        for branch in key_branches[1:]:
-            every_key = exp.union(every_key, branch, distinct=True, copy=False)
-        combined = exp.select(*[col(k, "k") for k in keys]).from_(every_key.subquery("k", copy=False), copy=False)
-        present: list[exp.Expr] = []
+        combined = exp.select(*[col(k, "k") for k in keys]).from_(
+            exp.table_(SPINE, quoted=True).as_("k", quoted=True), copy=False)
         for index, part in enumerate(parts):
             alias = f"p{index + 1}"
             matches: list[exp.Expr] = [exp.EQ(this=col(PERIOD, "k"), expression=col(PERIOD, alias))]
@@ -355,10 +363,8 @@ class _SeriesBuilder:
             combined = combined.join(exp.table_(part.cte, quoted=True).as_(alias, quoted=True),
                                      on=exp.and_(*matches), join_type="left", copy=False)
             combined = combined.select(*[col(c, alias).as_(c, quoted=True) for c in part.columns], copy=False)
-            if part.present:
-                present.append(exp.Not(this=exp.Is(this=col(PERIOD, alias), expression=exp.Null())))
-        flag = exp.Case(ifs=[exp.If(this=exp.or_(*present), true=exp.Literal.number(1))]) if present else exp.Null()
-        combined = combined.select(flag.as_(PRESENT, quoted=True), copy=False)
+        if range_only:
+            combined = combined.where(in_range(col(PERIOD, "k")), copy=False)
         return combined.subquery("combined", copy=False)
 
 
@@ -396,6 +402,13 @@ def _aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
     builders = {"sum": exp.Sum, "count": exp.Count, "average": exp.Avg, "min": exp.Min, "max": exp.Max,
                 "median": exp.Median}
     return builders[agg](this=expr)
+
+
+def _zero_when_empty(value: exp.Expr, measure: Measure) -> exp.Expr:
+    """A count or sum over no rows is 0, not NULL; an average or a median over none stays NULL."""
+    if measure.agg in ZERO_WHEN_EMPTY:
+        return exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
+    return value
 
 
 def _bounds(period: exp.Expr, start: date | None, end: date | None) -> list[exp.Expr]:

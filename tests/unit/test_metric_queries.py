@@ -40,10 +40,15 @@ def test_simple_ratio_and_derived_by_month(shop):
 
 def test_joined_dimension_keeps_unknown_customers_as_null_group(shop):
     result = shop.query(metrics=["revenue"], dimensions=["customer__region"], grain="quarter")
+    # every quarter from the first to the last with orders, for every region seen (0 where none)
     expected = hand(shop, """
-        select cast(date_trunc('quarter', o.ordered_at) as date), c.region, sum(o.amount)
-        from raw.orders o left join raw.customers c using (customer_id)
-        where o.status <> 'test' group by all order by 1, 2 nulls last""")
+        with o as (select cast(date_trunc('quarter', o.ordered_at) as date) as q, c.region, o.amount
+                   from raw.orders o left join raw.customers c using (customer_id) where o.status <> 'test'),
+        quarters as (select distinct q from o), regions as (select distinct region from o)
+        select quarters.q, regions.region, coalesce(sum(o.amount), 0)
+        from quarters cross join regions
+        left join o on o.q = quarters.q and o.region is not distinct from regions.region
+        group by all order by 1, 2 nulls last""")
     assert [(r[0], r[1], float(r[2])) for r in result.rows] == [(r[0], r[1], float(r[2])) for r in expected]
     assert any(r[1] is None for r in result.rows)
 
@@ -64,8 +69,11 @@ def test_count_over_no_rows_is_zero_and_ratio_over_zero_is_null(shop):
 def test_week_starts_on_the_configured_day_and_fiscal_year_in_april(shop):
     weeks = shop.query(metrics=["orders"], grain="week")
     expected_weeks = hand(shop, """
-        select cast(o.ordered_at as date) - cast(dayofweek(o.ordered_at) as integer) as sunday, count(*)
-        from raw.orders o where status <> 'test' group by 1 order by 1""")
+        with o as (select cast(o.ordered_at as date) - cast(dayofweek(o.ordered_at) as integer) as sunday
+                   from raw.orders o where status <> 'test'),
+        weeks as (select cast(unnest(generate_series(min(sunday), max(sunday), interval 7 day)) as date) as w
+                  from o)
+        select w, count(o.sunday) from weeks left join o on o.sunday = weeks.w group by 1 order by 1""")
     assert weeks.rows == expected_weeks
     fiscal = shop.query(metrics=["revenue"], grain="fiscal_year")
     assert [(r[0], float(r[1])) for r in fiscal.rows] == [(date(2025, 4, 1), 280.0), (date(2026, 4, 1), 40.0)]
@@ -75,8 +83,10 @@ def test_month_and_year_to_date(shop):
     result = shop.query(metrics=["revenue", "revenue_mtd", "revenue_ytd"], grain="day",
                         start=date(2026, 1, 2), end=date(2026, 2, 3))
     expected = hand(shop, """
-        with d as (select cast(ordered_at as date) as day, sum(amount) as r from raw.orders
-                   where status <> 'test' group by 1),
+        with days as (select cast(unnest(generate_series(date '2026-01-01', date '2026-02-03', interval 1 day))
+                              as date) as day),
+        d as (select days.day, coalesce(sum(amount), 0) as r from days
+              left join raw.orders on cast(ordered_at as date) = days.day and status <> 'test' group by 1),
         w as (select day, r, sum(r) over (partition by date_trunc('month', day) order by day) as mtd,
                      sum(r) over (partition by date_trunc('year', day) order by day) as ytd from d)
         select * from w where day between '2026-01-02' and '2026-02-03' order by 1""")
@@ -100,9 +110,10 @@ def test_declared_offset_and_query_time_compare(shop):
     assert (float(feb[1]), float(feb[2])) == (90.0, 180.0)
     assert feb[3] == pytest.approx(-0.5)
     assert float(feb[4]) == -90.0
-    assert by_month[date(2026, 1, 1)][2] is None  # no December before the first month
+    # December has no orders: revenue 0 (not NULL), and a change from 0 is NULL
+    assert (by_month[date(2026, 1, 1)][2], by_month[date(2026, 1, 1)][3]) == (0, None)
     yearly = shop.query(metrics=["orders"], grain="month", compare="year")
-    assert all(r[2] is None for r in yearly.rows)
+    assert [(r[2], r[3]) for r in yearly.rows] == [(0, None)] * 4
 
 
 def test_where_filter_and_median(shop):
@@ -163,8 +174,10 @@ def test_year_comparison_at_day_grain_has_one_row_around_a_leap_day(make_project
     project.build()
     result = project.query(metrics=["revenue"], grain="day", compare="year", start=date(2025, 2, 27),
                            end=date(2025, 3, 1))
-    # 28 Feb 2025 compares with 28 Feb 2024; 29 Feb 2024 has no day a year later
-    assert [(r[0], float(r[1]), float(r[2])) for r in result.rows] == [(date(2025, 2, 28), 4.0, 1.0)]
+    # 28 Feb 2025 compares with 28 Feb 2024; 29 Feb 2024 has no day a year later; the days around
+    # have no orders in either year
+    assert [(r[0], float(r[1]), float(r[2])) for r in result.rows] == [
+        (date(2025, 2, 27), 0.0, 0.0), (date(2025, 2, 28), 4.0, 1.0), (date(2025, 3, 1), 0.0, 0.0)]
 
 
 def test_a_filter_on_a_ratio_is_refused_rather_than_ignored(make_project):

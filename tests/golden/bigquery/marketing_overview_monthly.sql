@@ -84,6 +84,61 @@ WITH scan_ad_spend_1 AS (
   HAVING
     COUNTIF(`t`.`activity_type` = 'webinar_attend') > 0
     OR COUNTIF(`t`.`activity_type` = 'webinar_register') > 0
+), spine_bounds AS (
+  SELECT
+    MIN(`period_start`) AS `spine_start`,
+    MAX(`period_start`) AS `spine_end`,
+    MIN(`period_start`) AS `range_start`,
+    MAX(`period_start`) AS `range_end`
+  FROM (
+    SELECT
+      `period_start`
+    FROM `scan_ad_spend_1`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_web_sessions_2`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_leads_3`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_mql_v1_4`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_opportunities_5`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_email_sends_6`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_lead_activities_7`
+  ) AS d
+), spine_periods AS (
+  SELECT
+    CAST(`series_value` AS DATE) AS `period_start`
+  FROM UNNEST(GENERATE_DATE_ARRAY(
+    (
+      SELECT
+        `b`.`spine_start`
+      FROM `spine_bounds` AS `b`
+    ),
+    (
+      SELECT
+        `b`.`spine_end`
+      FROM `spine_bounds` AS `b`
+    ),
+    INTERVAL '1' MONTH
+  )) AS `series_value`
+), spine AS (
+  SELECT
+    `s`.`period_start`
+  FROM `spine_periods` AS `s`
 )
 SELECT
   `period_start`,
@@ -135,46 +190,8 @@ FROM (
     `p6`.`m10_send_count` AS `m10_send_count`,
     `p6`.`m11_send_count` AS `m11_send_count`,
     `p7`.`m12_activity_count` AS `m12_activity_count`,
-    `p7`.`m13_activity_count` AS `m13_activity_count`,
-    CASE
-      WHEN NOT `p1`.`period_start` IS NULL
-      OR NOT `p2`.`period_start` IS NULL
-      OR NOT `p3`.`period_start` IS NULL
-      OR NOT `p4`.`period_start` IS NULL
-      OR NOT `p5`.`period_start` IS NULL
-      OR NOT `p6`.`period_start` IS NULL
-      OR NOT `p7`.`period_start` IS NULL
-      THEN 1
-    END AS `__present`
-  FROM (
-    SELECT
-      `period_start`
-    FROM `scan_ad_spend_1`
-    UNION DISTINCT
-    SELECT
-      `period_start`
-    FROM `scan_web_sessions_2`
-    UNION DISTINCT
-    SELECT
-      `period_start`
-    FROM `scan_leads_3`
-    UNION DISTINCT
-    SELECT
-      `period_start`
-    FROM `scan_mql_v1_4`
-    UNION DISTINCT
-    SELECT
-      `period_start`
-    FROM `scan_opportunities_5`
-    UNION DISTINCT
-    SELECT
-      `period_start`
-    FROM `scan_email_sends_6`
-    UNION DISTINCT
-    SELECT
-      `period_start`
-    FROM `scan_lead_activities_7`
-  ) AS k
+    `p7`.`m13_activity_count` AS `m13_activity_count`
+  FROM `spine` AS `k`
   LEFT JOIN `scan_ad_spend_1` AS `p1`
     ON `k`.`period_start` = `p1`.`period_start`
   LEFT JOIN `scan_web_sessions_2` AS `p2`
@@ -189,6 +206,17 @@ FROM (
     ON `k`.`period_start` = `p6`.`period_start`
   LEFT JOIN `scan_lead_activities_7` AS `p7`
     ON `k`.`period_start` = `p7`.`period_start`
+  WHERE
+    `k`.`period_start` >= (
+      SELECT
+        `b`.`range_start`
+      FROM `spine_bounds` AS `b`
+    )
+    AND `k`.`period_start` <= (
+      SELECT
+        `b`.`range_end`
+      FROM `spine_bounds` AS `b`
+    )
 ) AS combined
 ORDER BY
   `period_start` NULLS LAST

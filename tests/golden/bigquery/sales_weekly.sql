@@ -42,6 +42,59 @@ WITH scan_sql_leads_1 AS (
     `j1`.`channel`
   HAVING
     COUNTIF(`t`.`is_won`) > 0 OR COUNTIF(NOT `t`.`is_won` IS NULL) > 0
+), spine_bounds AS (
+  SELECT
+    MIN(`period_start`) AS `spine_start`,
+    MAX(`period_start`) AS `spine_end`,
+    MIN(`period_start`) AS `range_start`,
+    MAX(`period_start`) AS `range_end`
+  FROM (
+    SELECT
+      `period_start`
+    FROM `scan_sql_leads_1`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_opportunities_2`
+    UNION ALL
+    SELECT
+      `period_start`
+    FROM `scan_opportunities_3`
+  ) AS d
+), spine_periods AS (
+  SELECT
+    CAST(`series_value` AS DATE) AS `period_start`
+  FROM UNNEST(GENERATE_DATE_ARRAY(
+    (
+      SELECT
+        `b`.`spine_start`
+      FROM `spine_bounds` AS `b`
+    ),
+    (
+      SELECT
+        `b`.`spine_end`
+      FROM `spine_bounds` AS `b`
+    ),
+    INTERVAL '1' WEEK
+  )) AS `series_value`
+), spine_values AS (
+  SELECT DISTINCT
+    `lead__channel`
+  FROM `scan_sql_leads_1`
+  UNION DISTINCT
+  SELECT
+    `lead__channel`
+  FROM `scan_opportunities_2`
+  UNION DISTINCT
+  SELECT
+    `lead__channel`
+  FROM `scan_opportunities_3`
+), spine AS (
+  SELECT
+    `s`.`period_start`,
+    `v`.`lead__channel`
+  FROM `spine_periods` AS `s`
+  CROSS JOIN `spine_values` AS `v`
 )
 SELECT
   `period_start`,
@@ -62,29 +115,8 @@ FROM (
     `p2`.`m3_opportunity_amount` AS `m3_opportunity_amount`,
     `p3`.`m4_closed_count` AS `m4_closed_count`,
     `p3`.`m5_closed_amount` AS `m5_closed_amount`,
-    `p3`.`m6_closed_count` AS `m6_closed_count`,
-    CASE
-      WHEN NOT `p1`.`period_start` IS NULL
-      OR NOT `p2`.`period_start` IS NULL
-      OR NOT `p3`.`period_start` IS NULL
-      THEN 1
-    END AS `__present`
-  FROM (
-    SELECT
-      `period_start`,
-      `lead__channel`
-    FROM `scan_sql_leads_1`
-    UNION DISTINCT
-    SELECT
-      `period_start`,
-      `lead__channel`
-    FROM `scan_opportunities_2`
-    UNION DISTINCT
-    SELECT
-      `period_start`,
-      `lead__channel`
-    FROM `scan_opportunities_3`
-  ) AS k
+    `p3`.`m6_closed_count` AS `m6_closed_count`
+  FROM `spine` AS `k`
   LEFT JOIN `scan_sql_leads_1` AS `p1`
     ON `k`.`period_start` = `p1`.`period_start`
     AND `k`.`lead__channel` IS NOT DISTINCT FROM `p1`.`lead__channel`
@@ -94,6 +126,17 @@ FROM (
   LEFT JOIN `scan_opportunities_3` AS `p3`
     ON `k`.`period_start` = `p3`.`period_start`
     AND `k`.`lead__channel` IS NOT DISTINCT FROM `p3`.`lead__channel`
+  WHERE
+    `k`.`period_start` >= (
+      SELECT
+        `b`.`range_start`
+      FROM `spine_bounds` AS `b`
+    )
+    AND `k`.`period_start` <= (
+      SELECT
+        `b`.`range_end`
+      FROM `spine_bounds` AS `b`
+    )
 ) AS combined
 ORDER BY
   `period_start` NULLS LAST,

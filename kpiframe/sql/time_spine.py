@@ -1,0 +1,91 @@
+"""The time spine of a metric request: every period of its range, for every dimension combination.
+
+A metric request answers one row per period and dimension combination whether or not that period has
+rows, like MetricFlow's time spine. Four CTEs, shared by every series of the request, carry it:
+  * `spine_bounds`: the range asked (--start/--end, or else the first and last period with data) and the
+    spine's first period. When a series reads earlier periods, that is a year before anything in the
+    range, so that a comparison or an offset at the range's first period reads the period before it
+    (0 when it has no rows) and a cumulative metric has its history;
+  * `spine_periods`: one row per period start from that first period to the range's end;
+  * `spine_values`: every dimension combination the metrics' data has, whatever the range;
+  * `spine`: periods × combinations, which each series left-joins its values to.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlglot import exp
+
+from kpiframe.sql.calendar import Calendar, date_series, year_step
+from kpiframe.sql.calendar import interval as interval_of
+from kpiframe.sql.expressions import col
+
+PERIOD = "period_start"
+BOUNDS = "spine_bounds"
+PERIODS = "spine_periods"
+VALUES = "spine_values"
+SPINE = "spine"
+SPINE_START, SPINE_END, RANGE_START, RANGE_END = "spine_start", "spine_end", "range_start", "range_end"
+DATE = exp.DataType.build("DATE")
+
+
+def spine_ctes(scans: list[str], value_sources: list[str], dims: list[str], grain: str, calendar: Calendar,
+               start: date | None, end: date | None, history: bool) -> list[tuple[str, exp.Query]]:
+    """The CTEs of the spine, over the period_start of every scan and the dimensions of `value_sources`.
+
+    `history`: some series reads earlier periods (a window or a shift), so the spine begins a year early.
+    """
+    ctes = [(BOUNDS, _bounds(scans, grain, calendar, start, end, history)),
+            (PERIODS, date_series(_bound(SPINE_START), _bound(SPINE_END), grain, PERIOD))]
+    periods = exp.table_(PERIODS, quoted=True).as_("s", quoted=True)
+    if not dims:
+        return [*ctes, (SPINE, exp.select(col(PERIOD, "s")).from_(periods))]
+    branches = [exp.select(*[col(d) for d in dims]).from_(exp.table_(source, quoted=True)) for source in value_sources]
+    every: exp.Query = branches[0].distinct()  # a scan has a combination once per period
+    for branch in branches[1:]:
+        every = exp.union(every, branch, distinct=True, copy=False)
+    spine = exp.select(col(PERIOD, "s"), *[col(d, "v") for d in dims]).from_(periods).join(
+        exp.table_(VALUES, quoted=True).as_("v", quoted=True), join_type="cross")
+    return [*ctes, (VALUES, every), (SPINE, spine)]
+
+
+def in_range(period: exp.Expr) -> exp.Expr:
+    """The condition that keeps the periods of the range asked."""
+    return exp.and_(exp.GTE(this=period.copy(), expression=_bound(RANGE_START)),
+                    exp.LTE(this=period.copy(), expression=_bound(RANGE_END)))
+
+
+def _bounds(scans: list[str], grain: str, calendar: Calendar, start: date | None, end: date | None,
+            history: bool) -> exp.Select:
+    branches = [exp.select(col(PERIOD)).from_(exp.table_(scan, quoted=True)) for scan in scans]
+    periods: exp.Query = branches[0]
+    for branch in branches[1:]:
+        periods = exp.union(periods, branch, distinct=False, copy=False)
+    first: exp.Expr = exp.Min(this=col(PERIOD))
+    last: exp.Expr = exp.Max(this=col(PERIOD))
+    spine_first = first.copy()
+    if start:  # a range that begins before the data still has its first periods
+        aligned = calendar.period_start(_date(start), grain)
+        spine_first = exp.Case(ifs=[exp.If(this=exp.or_(exp.Is(this=first.copy(), expression=exp.Null()),
+                                                         exp.GT(this=first.copy(), expression=aligned)),
+                                           true=aligned.copy())], default=first.copy())
+    spine_start = spine_first
+    if history:  # a year before anything in range: comparisons (a period or a year back) and offsets read there
+        count, unit = year_step(grain)
+        spine_start = exp.Cast(this=exp.Sub(this=spine_first, expression=interval_of(count, unit)), to=DATE)
+    # the last period that starts on or before --end: a date series runs between period starts
+    spine_end = calendar.period_start(_date(end), grain) if end else last.copy()
+    return exp.select(spine_start.as_(SPINE_START, quoted=True), spine_end.as_(SPINE_END, quoted=True),
+                      (_date(start) if start else first).as_(RANGE_START, quoted=True),
+                      (_date(end) if end else last).as_(RANGE_END, quoted=True)).from_(
+        periods.subquery("d", copy=False), copy=False)
+
+
+def _bound(name: str) -> exp.Expr:
+    """One column of the bounds as a scalar subquery (qualified: see calendar.date_series)."""
+    return exp.select(col(name, "b")).from_(exp.table_(BOUNDS, quoted=True).as_("b", quoted=True)).subquery()
+
+
+def _date(value: date) -> exp.Expr:
+    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=DATE)
