@@ -17,6 +17,7 @@ from kpiframe.config import resolve_warehouse
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import ExpectationsFailed, KpiframeError
 from kpiframe.graph import ProjectGraph, Source, load_graph
+from kpiframe.locks import DEFAULT_LOCK_TIMEOUT, connect_waiting, take_build_lock
 from kpiframe.publish import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build
 from kpiframe.selection import select_nodes
 from kpiframe.semantic import SemanticLayer
@@ -58,14 +59,21 @@ class Project:
     def build(self, progress: Progress | None = None, check: NodeCheck | None = None,
               junit_xml: str | None = None, select: list[str] | None = None,
               state: Path | None = None, on_checked: Callable[[str], None] | None = None,
-              accept_volume_drop: list[str] | tuple[str, ...] = ()) -> BuildResult:
+              accept_volume_drop: list[str] | tuple[str, ...] = (), wait: float | None = None,
+              lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+              on_notice: Callable[[str], None] | None = None) -> BuildResult:
         """Build every model and publish every metric table; all or nothing.
 
         Expectations run on each node right after it is built and on the sources before the swap; a
         failed `error` expectation raises ExpectationsFailed and nothing is published. So does the
         volume guard when a table shrank beyond its allowed drop, unless it is in `accept_volume_drop`.
         `on_checked` gets a line for each checked table.
+
+        One build of a project runs at a time: another one holding the lock is refused (KF530), or
+        waited for up to `wait` seconds. The swap waits up to `lock_timeout` seconds for a table lock
+        (PostgreSQL). `on_notice` gets a line when the build waits or cleans up after a dead one.
         """
+        from kpiframe.publish import clean_up_abandoned
         from kpiframe.quality.volume import VolumeGuard
 
         every_node = self.nodes()
@@ -92,7 +100,16 @@ class Project:
             if check:
                 check(warehouse, node, physical)
 
-        warehouse = self.connect()
+        notice = on_notice or (lambda line: None)
+        warehouse = connect_waiting(self.connect, wait, notice)
+        try:  # before anything is written: a refused build must not touch the running build's tables
+            take_build_lock(warehouse, self.graph.config.name, wait, notice)
+            cleaned = clean_up_abandoned(warehouse, self.graph.config.name, {n.schema for n in every_node})
+        except BaseException:
+            warehouse.close()
+            raise
+        if cleaned:
+            notice(cleaned)
         run_id = "not-started"
         try:
             check_sources(warehouse, self.used_sources())
@@ -102,7 +119,9 @@ class Project:
             # model looks at the model's new version
             result = run_build(warehouse, nodes, project_hash(every_node), self.root,
                                selection=" ".join(select or []) or "all", progress=progress, check=check_node,
-                               before_swap=before_swap, volume=guard.measure)
+                               before_swap=before_swap, volume=guard.measure, project=self.graph.config.name,
+                               lock_timeout=lock_timeout, known_views=frozenset(
+                                   (n.schema, n.name) for n in every_node if n.materialized == "view"))
             write_target(self.graph, self.layer, every_node, "duckdb")
             run_id = result.run_id
             return result

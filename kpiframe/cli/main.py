@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 PROJECT_OPTIONS = [
     click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
                  help="Folder holding kpi_project.yml."),
-    click.option("--warehouse", default=None, help="DuckDB file to use (also $KPIFRAME_WAREHOUSE)."),
+    click.option("--warehouse", default=None,
+                 help="DuckDB file, or a PostgreSQL DSN (postgresql://... or 'host=... dbname=...'); "
+                      "also $KPIFRAME_WAREHOUSE."),
 ]
 
 
@@ -44,6 +46,10 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(exc.render(), err=True)
             sys.exit(exc.exit_code)
+        except (click.ClickException, BrokenPipeError):
+            # click prints a usage error (exit 2), and ends quietly when the reader of stdout has gone
+            # away (`kpiframe funnel | head -1`), like any Unix tool: neither is an internal error
+            raise
         except Exception as exc:  # a bug of ours: say so plainly, keep the traceback behind --debug
             if debug:
                 raise
@@ -104,9 +110,15 @@ def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> No
               help="Publish even though TABLE (a metric table or source, e.g. sales_monthly or raw.leads) "
                    "shrank beyond its allowed drop since the last successful build (comma-separated or "
                    "repeatable).")
+@click.option("--wait", type=click.FloatRange(min=0), is_flag=False, flag_value=600.0, default=None,
+              metavar="[SECONDS]", help="When another build of the project is running, wait for it to finish "
+              "(at most SECONDS, 600 when not given) instead of stopping at once.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
+              metavar="SECONDS", help="PostgreSQL: how long publishing waits for a session (e.g. a BI tool "
+              "in an open transaction) to release a published table; then nothing is published.")
 @handle_errors
 def build(project_dir: str, warehouse: str | None, junit_xml: str | None, selectors: tuple[str, ...],
-          state: str | None, accept_drops: tuple[str, ...]) -> None:
+          state: str | None, accept_drops: tuple[str, ...], wait: float | None, lock_timeout: float) -> None:
     """Build every model in dependency order, check expectations, publish the metric tables."""
     project = load(project_dir, warehouse)
     started = time.perf_counter()
@@ -119,7 +131,9 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
         result = project.build(progress, junit_xml=junit_xml, select=chosen, state=Path(state) if state else None,
                                on_checked=lambda line: click.echo(f"        {line}", err=True),
                                accept_volume_drop=[part for names in accept_drops
-                                                   for part in names.replace(",", " ").split()])
+                                                   for part in names.replace(",", " ").split()],
+                               wait=wait, lock_timeout=lock_timeout,
+                               on_notice=lambda line: click.echo(line, err=True))
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render
@@ -164,10 +178,13 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
 @click.option("--by", "dimensions", multiple=True, help="Dimension (lead__channel, or channel when unambiguous).")
 @click.option("--grain", default="month", show_default=True,
               type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]))
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First period start to show (inclusive).")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last period start to show (inclusive).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]),
+              help="First period start to show (inclusive); default: the first period with data.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last period start to show (inclusive); default: the last period with data.")
 @click.option("--where", help="Filter expression over dimensions, e.g. \"lead__country = 'DE'\".")
-@click.option("--compare", type=click.Choice(["previous", "year"]), help="Add the previous period or year.")
+@click.option("--compare", type=click.Choice(["previous", "year"]),
+              help="Add the previous period or year (0 when it had no rows) and the relative change.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
               show_default=True)
 @click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
@@ -177,7 +194,12 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
 def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dimensions: tuple[str, ...],
           grain: str, start: Any, end: Any, where: str | None, compare: str | None, fmt: str, explain: bool,
           dialect: str) -> None:
-    """Answer a metric request: period_start, the dimensions, one column per metric."""
+    """Answer a metric request: period_start, the dimensions, one column per metric.
+
+    Every period of the range has a row for every dimension combination in the data (a time
+    spine): counts and sums are 0 in a period without rows, ratios NULL when the denominator is 0,
+    and cumulative metrics carry their value across such periods.
+    """
     project = load(project_dir, warehouse)
     request = dict(metrics=list(metrics), dimensions=list(dimensions), grain=grain,
                    start=start.date() if start else None, end=end.date() if end else None,
@@ -185,9 +207,10 @@ def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dim
     if explain:
         click.echo(project.explain(dialect=dialect, **request))
         return
-    from kpiframe.cli.output import render
+    from kpiframe.cli.output import metric_formats, render
 
-    click.echo(render(project.query(**request), fmt, units=project.units()))
+    formats = metric_formats(project.graph)  # each metric's `format:`, for people (table, markdown)
+    click.echo(render(project.query(**request), fmt, units=project.units(), formats=formats))
 
 
 @main.command()
@@ -273,6 +296,11 @@ def test_command(project_dir: str, warehouse: str | None, select: str | None, ju
     from kpiframe.metric_tests import run_metric_tests
 
     project = load(project_dir, warehouse)
+    if select and select not in project.graph.metric_tests:  # a typo must not pass as "0 passed, 0 failed"
+        from kpiframe.suggest import unknown
+
+        message, hint = unknown("metric test", select, project.graph.metric_tests)
+        raise KpiframeError(message, code="KF704", hint=hint)
     results = run_metric_tests(project.graph, project.layer, select)
     text, failed = render_metric_tests(results)
     click.echo(text)

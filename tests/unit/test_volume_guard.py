@@ -302,7 +302,7 @@ def test_an_old_run_table_gains_the_volume_column_and_gives_a_baseline(shop):
     assert "metrics.items_daily 10 -> 4 rows (-60%)" in result.stderr
     columns = [name for (name,) in hand(root, "select column_name from information_schema.columns "
                                               "where table_schema = 'kpiframe' and table_name = 'runs'")]
-    assert columns[-1] == "volume" and len(columns) == 9
+    assert columns[8] == "volume" and columns[9:] == ["project", "host", "pid"]
     _, _, volume = last_run(root)
     assert volume["metrics.items_daily"]["previous_run"] == "old1"
     assert volume["raw.items"]["verdict"] == "no baseline"  # old records never counted sources
