@@ -78,8 +78,17 @@ def contract_expectations(source: Source) -> list[Expectation]:
         if name in NUMERIC_CONTRACT_TYPES:
             implied.append(Expectation("finite", {"column": column}, "error",
                                        f"source {source.schema}.{source.table}", source.location,
-                                       f"the contract's {declared} holds no NaN or Infinity"))
+                                       f"{IMPLIED_BY_CONTRACT}{declared} holds no NaN or Infinity"))
     return implied
+
+
+IMPLIED_BY_CONTRACT = "the contract's "
+
+
+def declared(expectations: dict[tuple[str, str], list[Expectation]]) -> bool:
+    """Whether the project declares any expectation of its own (beyond those its contract implies)."""
+    return any(not (e.description or "").startswith(IMPLIED_BY_CONTRACT)
+               for items in expectations.values() for e in items)
 
 
 @dataclass
