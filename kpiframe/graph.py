@@ -125,7 +125,9 @@ def load_graph(root: Path) -> ProjectGraph:
     """Read and resolve the project under `root`; raises ProjectInvalid with every error found."""
     root = root.resolve()
     graph = ProjectGraph(root=root, config=load_config(root))
-    templater = Templater(read_macros(root, discover(root, "macros", (".sql",))), dict(graph.config.vars))
+    # a macro file that is not UTF-8 (or too big) is a diagnostic at the file, and is left out
+    macro_files = [p for p in discover(root, "macros", (".sql",)) if read_text(p, root, graph.diagnostics) is not None]
+    templater = Templater(read_macros(root, macro_files), dict(graph.config.vars))
     graph.diagnostics.extend(templater.macro_problems)
     for path in discover(root, "models", (".yml", ".yaml")) + discover(root, "metrics", (".yml", ".yaml")):
         _collect_yaml(graph, path)
@@ -238,6 +240,12 @@ def _collect_model(graph: ProjectGraph, path: Path) -> None:
     if text is None:
         return
     name = path.stem
+    if not name.isidentifier() or not name.isascii():  # the file name is the table name and ref() name
+        fixed = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in name)
+        graph.error("KF022", f"model file name '{path.name}' is not a valid model name", SourceLocation(rel),
+                    hint=f"rename it to {'_' if fixed[:1].isdigit() else ''}{fixed}.sql (letters, digits and _, "
+                         "not starting with a digit)")
+        return
     if name in graph.models:
         graph.error("KF021", f"duplicate model name '{name}'", SourceLocation(rel, 1, 1),
                     hint=f"also defined in {graph.models[name].path}")

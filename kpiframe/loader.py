@@ -59,9 +59,12 @@ def read_text(path: Path, root: Path, problems: list[Diagnostic]) -> str | None:
             return None
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
+        before = exc.object[:exc.start]  # the line and column of the first bad byte, counted in bytes
+        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
         problems.append(Diagnostic(
-            "KF002", f"file is not valid UTF-8 (byte {exc.start})",
-            SourceLocation(relative(path, root)), hint="save the file as UTF-8"))
+            "KF002", f"file is not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at line {line}, column {column} "
+                     f"(offset {exc.start})", SourceLocation(relative(path, root)),
+            hint="save the file as UTF-8 (it may be Latin-1 or Windows-1252)"))
     except OSError as exc:
         problems.append(Diagnostic("KF002", f"cannot read file: {exc.strerror}",
                                    SourceLocation(relative(path, root))))

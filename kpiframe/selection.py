@@ -21,30 +21,63 @@ def node_hash(node: CompiledNode) -> str:
     return hashlib.sha256(node.query.sql(dialect="duckdb", pretty=True).encode()).hexdigest()
 
 
+class NothingSelected(KpiframeError):
+    """A valid selection that matches no node (e.g. state:modified when nothing changed): nothing runs.
+
+    Not a failure, so its exit code is 0 and it reads as a note, like dbt's "Nothing to do"; a
+    misspelt name or tag is a KpiframeError instead (KF450, KF455).
+    """
+
+    exit_code = 0
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("nothing to build: " + "; ".join(reasons), code="KF456")
+
+    def render(self) -> str:
+        return self.diagnostic.message
+
+
 def select_nodes(nodes: list[CompiledNode], graph: ProjectGraph, selectors: list[str],
                  state: Path | None = None) -> list[CompiledNode]:
-    """The nodes the selectors name, in build order; no selector means every node."""
+    """The nodes the selectors name, in build order; no selector means every node.
+
+    Raises NothingSelected when every selector is valid but none matches a node.
+    """
     if not selectors:
         return nodes
     by_name = {n.name: n for n in nodes}
     downstream = _downstream_map(nodes)
     chosen: set[str] = set()
+    empty: list[str] = []
     for selector in selectors:
         with_up, with_down = selector.startswith("+"), selector.endswith("+")
         core = selector.strip("+")
         found = _match(core, nodes, graph, state)
+        if not found:
+            empty.append(f"'{selector}' {_why_empty(core, state)}")
         if with_up:
             found |= _closure(found, {n.name: set(n.depends_on) & set(by_name) for n in nodes})
         if with_down:
             found |= _closure(found, downstream)
         chosen |= found
+    if not chosen:
+        raise NothingSelected(empty)
     return [n for n in nodes if n.name in chosen]
+
+
+def _why_empty(core: str, state: Path | None) -> str:
+    if core.startswith("state:"):
+        return f"matches no node: none changed since {state}"
+    if core.startswith("tag:"):
+        return "matches no model and no published table (its metrics are in none)"
+    return "is a metric that no published table shows"
 
 
 def _match(core: str, nodes: list[CompiledNode], graph: ProjectGraph, state: Path | None) -> set[str]:
     names = {n.name for n in nodes}
     if core.startswith("tag:"):
         tag = core.removeprefix("tag:")
+        _require_tag(tag, graph)
         found = {m.name for m in graph.models.values() if tag in m.spec.tags}
         found |= {t for t, located in graph.tables.items()
                   if any(tag in getattr(graph.metrics[m].spec, "tags", []) for m in located.spec.metrics
@@ -60,6 +93,15 @@ def _match(core: str, nodes: list[CompiledNode], graph: ProjectGraph, state: Pat
         return {t for t, located in graph.tables.items() if core in located.spec.metrics}
     message, hint = unknown("node", core, names | set(graph.metrics))
     raise KpiframeError(message, code="KF450", hint=hint or "select models, tables, metrics, tag:X or state:modified")
+
+
+def _require_tag(tag: str, graph: ProjectGraph) -> None:
+    """A tag no model or metric carries is a typo, not an empty selection."""
+    known = {t for m in graph.models.values() for t in m.spec.tags}
+    known |= {t for located in graph.metrics.values() for t in getattr(located.spec, "tags", [])}
+    if tag not in known:
+        message, hint = unknown("tag", tag, known)
+        raise KpiframeError(message, code="KF455", hint=hint)
 
 
 def _modified(nodes: list[CompiledNode], state: Path | None) -> set[str]:

@@ -109,8 +109,8 @@ class SemanticLayer:
     def _parse(self, text: str, located: Located, key: tuple[str | int, ...]) -> exp.Expr:
         try:
             return parse_expression(text)
-        except ExpressionRejected as exc:
-            self.graph.error("KF120", str(exc), located.at(*key))
+        except ExpressionRejected as exc:  # unclosed quotes included: reported at the YAML value
+            self.graph.error("KF120", f"{key[-1]}: {exc}", located.at(*key))
             return exp.Null()
 
     @cached_property

@@ -6,16 +6,39 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = str  # validated by Field(pattern=...) where declared
 
 Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median"]
 Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
+
+# A cumulative window is a positive count of one unit. It is checked when the YAML is read, so that
+# '0 days', '-3 days' or '100000 years' stop the compile at their line instead of the first query
+# (where a zero window reaches back a negative span and a huge one overflows the date arithmetic).
+_WINDOW = re.compile(r"^\s*(\d+)\s+([A-Za-z]+?)s?\s*$")
+MAX_WINDOW = {"day": 36_525, "week": 5_218, "month": 1_200, "quarter": 400, "year": 100}  # 100 years each
+
+
+def check_window(text: str) -> str:
+    """'7 days', '3 months', '1 year': a count from 1 up to 100 years' worth, and a calendar unit."""
+    match = _WINDOW.match(text)
+    unit = match[2].lower() if match else ""
+    if not match or unit not in MAX_WINDOW:
+        raise ValueError(f"window '{text}' must be a positive count and a unit (day, week, month, quarter, "
+                         "year), like '7 days' or '3 months'")
+    count = int(match[1])
+    if count < 1:
+        raise ValueError(f"window '{text}' is empty: it must cover at least 1 {unit}, like '7 days'")
+    if count > MAX_WINDOW[unit]:
+        raise ValueError(f"window '{text}' is longer than 100 years (at most {MAX_WINDOW[unit]:,} {unit}s); "
+                         "a window longer than the data's history adds nothing")
+    return text
 
 
 class Spec(BaseModel):
@@ -161,6 +184,11 @@ class MetricSpec(Spec):
     metric: str | None = None
     window: str | None = None
     grain_to_date: Grain | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window_size(cls, value: str | None) -> str | None:
+        return None if value is None else check_window(value)
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> MetricSpec:

@@ -42,7 +42,10 @@ def _period(text: str) -> Any:
     try:
         return parse_period(text)
     except PeriodError as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from None
+        from kpiframe.errors import KpiframeError
+
+        raise KpiframeError(f"--period: {exc}", code="KF855",
+                            hint="use 2026-10 (a month, 01-12), 2026-Q3 (a quarter, Q1-Q4) or 2026 (a year)") from None
 
 
 def _units(session: KpiSession) -> dict[str, str]:

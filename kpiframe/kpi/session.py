@@ -105,6 +105,7 @@ class KpiSession:
         return kgi_target
 
     def status(self) -> list[StatusRow]:
+        self.model.targets.require_scenario(self.scenario)
         run = StatusRun(self.model, self.tree, self.stores, self.as_of, self.scenario)
         run.derive = self._deriver(run.resolver())
         return compute_status(run)
@@ -121,6 +122,7 @@ class KpiSession:
 
     def explain(self, metric: str, period: Period, vs: str, method: str = "shapley",
                 depth: int | None = None) -> Explanation:
+        self.model.targets.require_scenario(self.scenario)
         resolver = self.resolver()
 
         def target_of(name: str, at: Period) -> float | None:

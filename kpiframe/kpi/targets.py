@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from kpiframe.errors import SourceLocation
+from kpiframe.errors import KpiframeError, SourceLocation
 from kpiframe.kpi.algebra import MetricAlgebra
 from kpiframe.kpi.benchmarks import LIBRARY, Benchmark
 from kpiframe.kpi.data import Evaluator
 from kpiframe.kpi.periods import Period, Window, last_complete
 from kpiframe.kpi.specs import TargetValueSpec
+from kpiframe.suggest import unknown
 
 Dimension = tuple[str, str]  # (qualified dimension, value)
 
@@ -65,6 +66,17 @@ class TargetBook:
 
     def metrics(self) -> set[str]:
         return {e.metric for e in self.entries}
+
+    def scenarios(self) -> set[str]:
+        """The scenarios that have targets; plan always counts, as every other scenario falls back to it."""
+        return {"plan"} | {e.scenario for e in self.entries}
+
+    def require_scenario(self, scenario: str) -> None:
+        """A scenario no target names is a typo: reading it would silently show plan under its name."""
+        known = self.scenarios()
+        if scenario not in known:
+            message, _ = unknown("scenario", scenario, known)
+            raise KpiframeError(message, code="KF844", hint=f"scenarios with targets: {', '.join(sorted(known))}")
 
 
 class TargetResolver:

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 # Statement-like or data-changing nodes that a filter or measure expression may never contain.
 _FORBIDDEN = (exp.Query, exp.DDL, exp.DML, exp.Command)
@@ -26,6 +26,8 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expr:
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         raise ExpressionRejected(f"cannot parse expression: {first.get('description', exc)}") from None
+    except TokenError:  # the tokenizer stops before parsing, mostly at a quote that is never closed
+        raise ExpressionRejected(f"cannot read expression {text!r}: {_token_problem(text)}") from None
     statements = [p for p in parsed if p is not None]
     if len(statements) != 1:
         raise ExpressionRejected("expected one expression, found several statements")
@@ -33,6 +35,26 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expr:
     if any(isinstance(node, _FORBIDDEN) for node in tree.walk()):
         raise ExpressionRejected("only an expression is allowed here, not a statement or a subquery")
     return tree
+
+
+def _token_problem(text: str) -> str:
+    """Say which quote is left open and where it opens, the usual reason sqlglot cannot tokenize."""
+    opened: int | None = None
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if opened is None and char in "'\"":
+            opened = index
+        elif opened is not None and char == text[opened]:
+            if text[index + 1:index + 2] == char:  # '' inside a string is an escaped quote
+                index += 1
+            else:
+                opened = None
+        index += 1
+    if opened is not None:
+        kind = "string" if text[opened] == "'" else "quoted name"
+        return f"the {kind} opened by {text[opened]} at character {opened + 1} is never closed"
+    return "it cannot be split into SQL tokens (check its quotes and special characters)"
 
 
 def column_names(tree: exp.Expr) -> list[str]:
