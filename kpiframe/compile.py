@@ -37,7 +37,14 @@ def model_query(graph: ProjectGraph, model: Model) -> exp.Query:
             real = placeholder_table(graph, node)
             if real is not None:
                 alias = node.args.get("alias")
-                return real.as_(alias.this, quoted=True) if alias else real.as_(node.name.split("__")[-1])
+                if alias is None:
+                    return real.as_(node.name.split("__")[-1])
+                if isinstance(alias.this, exp.Identifier):
+                    return real.as_(alias.this, quoted=True)
+                # an alias that is no name (`$0` parses as a parameter): kept as written, for the
+                # warehouse to refuse with a KF error (sqlglot's as_() raised ValueError: KF999)
+                real.set("alias", alias.copy())
+                return real
         return node
 
     swapped = model.tree.copy().transform(swap)

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
 from kpiframe.config import load_config, validate_spec
@@ -269,6 +269,14 @@ def _render_model(graph: ProjectGraph, model: Model, templater: Templater) -> No
         error = exc.errors[0] if exc.errors else {}
         graph.error("KF310", f"cannot parse model SQL: {error.get('description', exc)}",
                     SourceLocation(model.path, error.get("line", 1) or 1, error.get("col", 1) or 1))
+        return
+    except TokenError:  # the tokenizer stops before parsing, mostly at a quote that is never closed
+        graph.error("KF310", "cannot read model SQL: a quote or a $$ string is never closed, or a "
+                    "character cannot start a SQL token", SourceLocation(model.path, 1, 1))
+        return
+    if not statements:  # an empty file, or only comments: nothing to locate beyond the file itself
+        graph.error("KF311", "a model must be exactly one SELECT statement; this file has none",
+                    SourceLocation(model.path, 1, 1), hint="write the model's SELECT, or delete the file")
         return
     write = next((node for s in statements if (node := s.find(*_WRITES)) is not None), None)
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):

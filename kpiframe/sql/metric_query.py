@@ -29,6 +29,7 @@ from kpiframe.sql.expressions import (
     safe_divide,
     safe_divisions,
 )
+from kpiframe.sql.filters import filter_dimensions, parse_query_filter
 from kpiframe.sql.time_spine import PERIOD, SPINE, in_range, spine_ctes
 from kpiframe.suggest import unknown
 
@@ -73,6 +74,7 @@ class _Context:
     value_sources: list[str] = field(default_factory=list)  # CTEs whose dimension values the spine takes
     counter: int = 0
     history: bool = False  # some series reads earlier periods: a window or a shift
+    where: exp.Expr | None = None  # the request's filter, checked against the allow-list of filters.py
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -94,6 +96,9 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     config = layer.graph.config
     calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
     context = _Context()
+    if request.where:
+        # typed at query time: only declared dimensions and plain operators (a YAML filter is trusted)
+        context.where = parse_query_filter(request.where, filter_dimensions(layer, request.metrics))
     builder = _SeriesBuilder(layer, calendar, request, context, request.start, request.end)
     outputs = [(name, builder.value(name)) for name in request.metrics]
     if request.compare:
@@ -202,8 +207,8 @@ class _SeriesBuilder:
         model = self.layer.graph.config.schemas.models
         conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"),
                                                                    expression=exp.Null()))]
-        if self.request.where:
-            conditions.append(self._condition(dataset_name, self.request.where, joins, "--where"))
+        if self.context.where is not None:
+            conditions.append(self._resolve(dataset_name, self.context.where, joins, entities=False))
         if not values_only:
             conditions += _bounds(period, self.start, self.end)
         # builders are called with copy=False: copying the growing tree at each step is quadratic
@@ -256,10 +261,14 @@ class _SeriesBuilder:
             tree = parse_expression(text)
         except ExpressionRejected as exc:
             raise QueryError(f"{what}: {exc}", code="KF120") from None
+        return self._resolve(dataset_name, tree, joins)
+
+    def _resolve(self, dataset_name: str, tree: exp.Expr, joins: _Joins, entities: bool = True) -> exp.Expr:
+        """Swap names for the dimensions' (and, in project filters, the entities') expressions."""
         dataset = self.layer.datasets[dataset_name]
 
         def resolve(column: exp.Column) -> exp.Expr:
-            if column.name in dataset.entities:
+            if entities and column.name in dataset.entities:
                 return qualify(dataset.entities[column.name][1], "t")
             return joins.expression(self._dimension(dataset_name, column.name))
 

@@ -1,0 +1,179 @@
+"""Query-time filters (`--where`, and any future BI endpoint): only what the semantic layer exposes.
+
+A metric's `filter:` in YAML is project code, reviewed like model SQL. A query-time filter is typed by
+whoever may query, so it is held to an allow-list: the dimensions of the metrics asked for, literals,
+plain operators and a few scalar functions. Everything else is refused, because a filter is compiled
+into a scan of the model (`FROM model AS t`): DuckDB's COLUMNS('email'), a star, a subquery or a table
+function would reach columns, tables and files the semantic layer never declared, and a count per
+filter leaks personal data one value at a time. The check walks the parsed tree with an allow-list of
+node types (whatever sqlglot learns to parse later is refused until added here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from sqlglot import exp
+
+from kpiframe.errors import QueryError
+from kpiframe.semantic import SemanticLayer, metric_inputs
+from kpiframe.sql.expressions import ExpressionRejected, parse_expression
+from kpiframe.suggest import did_you_mean
+
+# Longer texts are not typed filters; the bound also keeps sqlglot's recursive parser far from its limit.
+MAX_FILTER_CHARS = 2000
+MAX_DEPTH = 100
+
+_STRUCTURE: tuple[type[exp.Expr], ...] = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null,
+                                          exp.Paren)
+_OPERATORS: tuple[type[exp.Expr], ...] = (
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
+    exp.And, exp.Or, exp.Not, exp.In, exp.Between, exp.Like, exp.ILike, exp.Escape, exp.Is,
+    exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.DPipe,
+    exp.Case, exp.If, exp.Cast, exp.DataType, exp.DataTypeParam, exp.Interval, exp.Var)
+# The scalar functions a filter may call, by the tree node sqlglot parses them into.
+FUNCTIONS: dict[type[exp.Expr], str] = {
+    exp.Lower: "lower", exp.Upper: "upper", exp.Trim: "trim", exp.Length: "length",
+    exp.Coalesce: "coalesce", exp.Substring: "substr", exp.TimestampTrunc: "date_trunc",
+    exp.DateTrunc: "date_trunc", exp.Extract: "extract", exp.Abs: "abs", exp.Round: "round",
+    exp.CurrentDate: "current_date"}
+_ANONYMOUS = {"date_part"}  # functions sqlglot does not model, allowed by name
+_ALLOWED = (*_STRUCTURE, *_OPERATORS, *FUNCTIONS)
+
+PLAIN_TYPES = {exp.DataType.Type[name] for name in (
+    "BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL", "VARCHAR", "TEXT",
+    "CHAR", "DATE", "TIME", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMPNTZ")}
+DATE_PARTS = {"YEAR", "ISOYEAR", "QUARTER", "MONTH", "WEEK", "DAY", "DAYOFWEEK", "DAYOFYEAR", "ISODOW",
+              "DOW", "DOY", "HOUR", "MINUTE", "SECOND", "MILLISECOND", "MICROSECOND", "EPOCH"}
+_UNIT_HOLDERS = (exp.Extract, exp.TimestampTrunc, exp.DateTrunc, exp.Interval)
+
+ALLOWED_TEXT = ("the dimensions of the metrics asked for, literals, comparisons (= <> < <= > >=, IS [NOT] "
+                "DISTINCT FROM), AND/OR/NOT, IN (list), BETWEEN, LIKE/ILIKE, IS [NOT] NULL, + - * / % ||, "
+                "CASE, CAST to a plain type, INTERVAL, and the functions "
+                + ", ".join(sorted({*FUNCTIONS.values(), *_ANONYMOUS})))
+
+
+def parse_query_filter(text: str, allowed_dimensions: Collection[str], what: str = "--where") -> exp.Expr:
+    """Parse a filter typed at query time and check it; a QueryError names what is refused."""
+    if len(text) > MAX_FILTER_CHARS:
+        raise QueryError(f"{what}: the filter is {len(text)} characters long", code="KF412",
+                         hint=f"a query filter is at most {MAX_FILTER_CHARS} characters")
+    try:
+        tree = parse_expression(text)
+    except ExpressionRejected as exc:
+        raise QueryError(f"{what}: {exc}", code="KF120") from None
+    except RecursionError:  # nesting deep enough to exhaust the parser: refused like a too-deep tree
+        raise _too_deep(what) from None
+    for node in tree.walk():
+        node.comments = None  # sqlglot escapes comments; dropping them leaves nothing to escape
+    return check_query_filter(tree, allowed_dimensions, what)
+
+
+def check_query_filter(tree: exp.Expr, allowed_dimensions: Collection[str], what: str = "--where") -> exp.Expr:
+    """Return `tree` if every node is on the allow-list and every column is an allowed dimension.
+
+    `allowed_dimensions` are the names a filter may reference (qualified like lead__channel, and short
+    names); which dataset a name resolves to is decided later, as for --by."""
+    for node in tree.walk():
+        if node.depth > MAX_DEPTH:
+            raise _too_deep(what)
+        problem = _problem(node)
+        if problem:
+            raise _refused(what, problem, _snippet(node))
+        if isinstance(node, exp.Column) and node.name not in allowed_dimensions:
+            raise _unknown_dimension(what, node.name, allowed_dimensions)
+    return tree
+
+
+def filter_dimensions(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
+    """The dimension names (qualified and short) that a filter on `metrics` may reference."""
+    names: set[str] = set()
+    for dataset in _datasets(layer, metrics):
+        for dim in layer.dimensions_of(dataset).values():
+            names.update((dim.qualified, dim.name))
+    return names
+
+
+def _datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
+    """The datasets whose measures the metrics aggregate, through ratios, derivations and windows."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    pending = list(metrics)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in layer.graph.metrics:
+            continue
+        seen.add(name)
+        spec = layer.metric(name)
+        measure = layer.measures.get(spec.measure or "") if spec.type == "simple" else None
+        if measure:
+            found.add(measure.dataset)
+        pending += metric_inputs(spec)
+    return found
+
+
+def _problem(node: exp.Expr) -> str | None:
+    """What is wrong with one node on its own, or None when it is allowed."""
+    if isinstance(node, exp.Anonymous):
+        return None if node.name.lower() in _ANONYMOUS else f"function {node.name.upper()}"
+    if not isinstance(node, _ALLOWED):
+        return _kind(node)
+    if isinstance(node, exp.Column) and (node.table or node.args.get("db") or node.args.get("catalog")):
+        return "a qualified column (name the dimension alone, like lead__channel)"
+    if isinstance(node, exp.Identifier) and not isinstance(node.parent, exp.Column):
+        return f"the name {node.name}"
+    if isinstance(node, exp.In) and any(node.args.get(key) for key in ("query", "unnest", "field")):
+        return "IN over anything but a list of values"
+    if isinstance(node, exp.DataType) and (node.this not in PLAIN_TYPES or not isinstance(
+            node.parent, exp.Cast)):
+        return f"type {node.sql(dialect='duckdb')} (cast to a plain type: int, double, decimal, varchar, date...)"
+    if isinstance(node, exp.DataTypeParam) and not isinstance(node.this, exp.Literal):
+        return "a type parameter that is not a number"
+    if isinstance(node, exp.Var) and not (isinstance(node.parent, _UNIT_HOLDERS)
+                                          and node.name.upper().rstrip("S") in DATE_PARTS):
+        return f"the word {node.name}"
+    return None
+
+
+def _kind(node: exp.Expr) -> str:
+    """A readable name for a refused node: the part a user typed, not sqlglot's class."""
+    if isinstance(node, (exp.Star, exp.Columns)):
+        return "a star or COLUMNS(...) expression (it reaches columns no dimension declares)"
+    if isinstance(node, (exp.Query, exp.Subquery)):
+        return "a subquery"
+    if isinstance(node, (exp.AggFunc, exp.Window)):
+        return "an aggregate or window function"
+    if isinstance(node, exp.Func):
+        return f"function {node.sql_name()}"
+    if isinstance(node, exp.Alias):
+        return "an alias (AS ...)"
+    if isinstance(node, exp.Placeholder):
+        return "a parameter placeholder"
+    return f"the {type(node).__name__} expression"
+
+
+def _snippet(node: exp.Expr) -> str:
+    try:
+        text = node.sql(dialect="duckdb")
+    except Exception:  # noqa: BLE001 - a node sqlglot cannot print is still refused, by its kind
+        text = type(node).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _refused(what: str, problem: str, part: str) -> QueryError:
+    return QueryError(f"{what}: {problem} is not allowed in a query filter: {part}", code="KF412",
+                      hint=f"a query filter may use {ALLOWED_TEXT}")
+
+
+def _too_deep(what: str) -> QueryError:
+    return QueryError(f"{what}: the filter nests more than {MAX_DEPTH} levels deep", code="KF412",
+                      hint="write it flatter: IN (...) instead of a chain of ORs, for instance")
+
+
+def _unknown_dimension(what: str, name: str, allowed: Collection[str]) -> QueryError:
+    qualified = sorted(n for n in allowed if "__" in n)
+    guess = did_you_mean(name, allowed)
+    return QueryError(f"{what}: '{name}' is not a dimension of the metrics asked for"
+                      + (f" ({guess})" if guess else ""), code="KF410",
+                      hint=f"a query filter may reference {', '.join(qualified[:20]) or 'no dimension'}"
+                           " (or their short names); declare a dimension in the dataset to filter on a column")
