@@ -182,7 +182,8 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
               help="First period start to show (inclusive); default: the first period with data.")
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]),
               help="Last period start to show (inclusive); default: the last period with data.")
-@click.option("--where", help="Filter expression over dimensions, e.g. \"lead__country = 'DE'\".")
+@click.option("--where", help="Filter over the requested metrics' dimensions, e.g. \"lead__country = 'DE'\" "
+              "(allowed syntax: docs/security.md).")
 @click.option("--compare", type=click.Choice(["previous", "year"]),
               help="Add the previous period or year (0 when it had no rows) and the relative change.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
