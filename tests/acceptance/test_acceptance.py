@@ -235,10 +235,9 @@ def query_engine(project: Any, case: Case) -> Any:
 
 
 def require_module(name: str) -> None:
-    # Skip only while the module has not been written at all; once it exists,
-    # any error while importing or running it is a failure.
+    # A missing module is a failure, never a skip: renaming one must not silently drop these tests.
     if importlib.util.find_spec(name) is None:
-        pytest.skip(f"{name} does not exist yet")
+        pytest.fail(f"{name} does not exist: the acceptance tests need it")
 
 
 @dataclass

@@ -9,14 +9,13 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg  # a dev dependency: missing is a failure, not a skip
 import pytest
 import sqlglot
 
 from kpiframe.errors import KpiframeError
 from kpiframe.project import Project
 from tests.conftest import SHOP_PROJECT, SHOP_ROWS, write_files
-
-psycopg = pytest.importorskip("psycopg")
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg  # a dev dependency: missing is a failure, not a skip
 import pytest
 import sqlglot
 
 from kpiframe.quality import ExpectationResult, run_expectations
 from tests.quality.test_gx_run import LEADS_CHECKS, LEADS_ROWS, checks
-
-psycopg = pytest.importorskip("psycopg")
 
 MONTHLY_ROWS = """
 insert into metrics.marketing_monthly

@@ -16,14 +16,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg  # a dev dependency: missing is a failure, not a skip
 import pytest
 import sqlglot
 
 from kpiframe.project import Project
 from tests.conftest import SHOP_PROJECT, SHOP_ROWS, write_files
 from tests.unit.test_abandoned_builds import STAGED, kpiframe, paused_build
-
-psycopg = pytest.importorskip("psycopg")
 
 # the rows metrics.shop_monthly must hold, written by hand: every month from the first order to the last
 # for every region the orders have (NULL included), test orders left out

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg  # a dev dependency: missing is a failure, not a skip
 import pytest
 from click.testing import CliRunner
 
 from kpiframe.cli import main
 from tests.test_demo_atomic import BLOCKING_CLI, TABLES
-
-psycopg = pytest.importorskip("psycopg")
 
 SMALL = ["--seed", "7", "--scale", "0.02"]
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg  # a dev dependency: missing is a failure, not a skip
 import pytest
 from click.testing import CliRunner
 
 from kpiframe.cli import main
-
-psycopg = pytest.importorskip("psycopg")
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = ["--seed", "3", "--scale", "0.05"]
