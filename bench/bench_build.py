@@ -52,11 +52,15 @@ EXPECTATIONS_TARGET = 0.30  # issue 3 (8): the expectations' share of the build'
 # --- the hand-written side -----------------------------------------------------------------------------------
 # The models' own SQL (models/**/*.sql) is rendered by regex; what kpiframe generates from YAML (the MQL
 # definition versions and the lead funnel) and every published table is written by hand below.
+# As kpiframe builds them: the funnel has each stage's time in both orders (independent and strict) and
+# its published tables count the strict one; every metric table has a time spine (every period from the
+# first to the last with data, for every dimension combination in the data; counts and sums 0 there).
 A = "analytics_hand"
 FREE_MAIL = "('gmail.com', 'yahoo.com', 'hotmail.com', 'outlook.com')"
 MQL_V1_POINTS = {"email_click": 5, "content_download": 10, "webinar_register": 5, "webinar_attend": 15,
                  "pricing_page_view": 10, "demo_request": 40}
 MQL_V2_POINTS = {**MQL_V1_POINTS, "email_click": 3, "webinar_attend": 20}
+FUNNEL_WINDOW_DAYS = 180  # metrics/mql_definition.yml: lead_funnel's window_days
 
 
 def mql_model(min_employees: int, window_days: int, points: dict[str, int], threshold: int = 40,
@@ -98,8 +102,36 @@ union all
 select lead_id, 2 as version, qualified_at, score_at_qualification from {A}.mql_v2"""
 
 
-def within_window(column: str, days: int = 180) -> str:
+def within_window(column: str, days: int = FUNNEL_WINDOW_DAYS) -> str:
     return f"case when {column} >= l.created_at and {column} < l.created_at + interval {days} day then {column} end"
+
+
+# Each funnel stage's events (entity_id, reached_at): every time a lead reached it.
+FUNNEL_EVENTS = (
+    f"select lead_id as entity_id, created_at as reached_at from {A}.stg_leads",
+    f"select lead_id as entity_id, qualified_at as reached_at from {A}.mql_v1",
+    f"select lead_id as entity_id, changed_at as reached_at from {A}.stg_lead_status_changes "
+    "where status = 'sales_accepted'",
+    f"select lead_id as entity_id, changed_at as reached_at from {A}.stg_lead_status_changes "
+    "where status = 'sales_qualified'",
+    f"select valid_lead_id as entity_id, created_at as reached_at from {A}.stg_opportunities",
+    f"select valid_lead_id as entity_id, closed_at as reached_at from {A}.stg_opportunities where is_won",
+)
+
+
+def in_order_steps(days: int = FUNNEL_WINDOW_DAYS) -> str:
+    """Strict order: step k keeps the leads of step k - 1 (every lead for k = 0) with a stage-k event at or
+    after their step k - 1 time (entered_at for k = 0) and inside the window, at the earliest such event."""
+    steps = []
+    for k, events in enumerate(FUNNEL_EVENTS):
+        previous, after = ("base", "entered_at") if k == 0 else (f"in_order_{k - 1}", "reached_at")
+        steps.append(f"""in_order_{k} as (
+    select p.entity_id, p.entered_at, min(ev.reached_at) as reached_at
+    from {previous} as p join ({events}) as ev on ev.entity_id = p.entity_id
+        and ev.reached_at >= p.{after} and ev.reached_at < p.entered_at + interval {days} day
+    group by p.entity_id, p.entered_at
+)""")
+    return ",\n".join(steps)
 
 
 FUNNEL_MODEL = f"""
@@ -111,27 +143,33 @@ with statuses as (
     select valid_lead_id as lead_id, min(created_at) as opportunity_at,
            min(closed_at) filter (where is_won) as won_at
     from {A}.stg_opportunities where valid_lead_id is not null group by valid_lead_id
-)
-select l.lead_id as entity_id, l.created_at as entered_at, l.channel, l.country, l.created_at as stage_0_at,
-       {within_window('m.qualified_at')} as stage_1_at,
-       {within_window('s.sales_accepted_at')} as stage_2_at,
-       {within_window('s.sales_qualified_at')} as stage_3_at,
-       {within_window('o.opportunity_at')} as stage_4_at,
-       {within_window('o.won_at')} as stage_5_at
-from {A}.stg_leads as l
-left join {A}.mql_v1 as m on m.lead_id = l.lead_id
-left join statuses as s on s.lead_id = l.lead_id
-left join opportunities as o on o.lead_id = l.lead_id"""
+), base as (
+    select l.lead_id as entity_id, l.created_at as entered_at, l.channel, l.country, l.created_at as stage_0_at,
+           {within_window('m.qualified_at')} as stage_1_at,
+           {within_window('s.sales_accepted_at')} as stage_2_at,
+           {within_window('s.sales_qualified_at')} as stage_3_at,
+           {within_window('o.opportunity_at')} as stage_4_at,
+           {within_window('o.won_at')} as stage_5_at
+    from {A}.stg_leads as l
+    left join {A}.mql_v1 as m on m.lead_id = l.lead_id
+    left join statuses as s on s.lead_id = l.lead_id
+    left join opportunities as o on o.lead_id = l.lead_id
+),
+{in_order_steps()}
+select b.*, {', '.join(f'o{k}.reached_at as stage_{k}_in_order_at' for k in range(6))}
+from base as b
+{chr(10).join(f'left join in_order_{k} as o{k} on o{k}.entity_id = b.entity_id' for k in range(6))}"""
 
 FUNNEL_STAGES = ("lead", "mql", "sales_accepted", "sales_qualified", "opportunity", "won")
 
 
 def funnel_table(dimension: str | None) -> str:
-    """Per monthly cohort (and dimension): leads reaching each stage, conversions, hours from the stage before."""
+    """Per monthly cohort (and dimension), strict order: leads reaching each stage (every stage a row, 0 when
+    none did), conversions, hours from the stage before."""
     keys = f"cohort_start, {dimension}" if dimension else "cohort_start"
-    aggregates = [f"count(stage_{k}_at) as n{k}" for k in range(6)]
+    aggregates = [f"count(stage_{k}_in_order_at) as n{k}" for k in range(6)]
     for k in range(1, 6):
-        hours = f"date_diff('second', stage_{k - 1}_at, stage_{k}_at) / 3600.0"
+        hours = f"date_diff('second', stage_{k - 1}_in_order_at, stage_{k}_in_order_at) / 3600.0"
         aggregates.append(f"median({hours}) as median{k}, quantile_cont({hours}, 0.9) as p90_{k}")
     stages = ["(0, 'lead', n0, null, null, null)"]
     stages += [f"({k}, '{FUNNEL_STAGES[k]}', n{k}, n{k - 1}, median{k}, p90_{k})" for k in range(1, 6)]
@@ -139,15 +177,33 @@ def funnel_table(dimension: str | None) -> str:
 with cohorts as (
     select date_trunc('month', entered_at)::date as cohort_start{f', {dimension}' if dimension else ''},
            {', '.join(aggregates)}
-    from {A}.funnel_lead_funnel group by all
+    from {A}.funnel_lead_funnel where entered_at is not null group by all
 )
 select {keys}, s.stage, s.entities, s.entities / nullif(s.previous, 0) as conversion_from_previous,
        s.entities / nullif(n0, 0) as conversion_from_first, s.median_hours as median_hours_from_previous,
        s.p90_hours as p90_hours_from_previous
 from cohorts cross join lateral (values {', '.join(stages)})
     as s (stage_index, stage, entities, previous, median_hours, p90_hours)
-where s.entities > 0
 order by {keys}, s.stage_index"""
+
+
+def spine(grain: str, dims: tuple[str, ...], zero: tuple[str, ...], kept: tuple[str, ...] = ()) -> str:
+    """CTEs `periods` and `filled`, after a CTE `summed` (one row per period and dims with data): every period
+    from the first to the last in `summed`, for every dims combination in it; `zero` columns 0 where a
+    period has no rows, `kept` ones (medians) NULL."""
+    combos = f"(select distinct {', '.join(dims)} from summed) as c" if dims else ""
+    joined = "".join(f" and s.{d} is not distinct from g.{d}" for d in dims)
+    values = [f"coalesce(s.{c}, 0) as {c}" for c in zero] + [f"s.{c}" for c in kept]
+    return f"""periods as (
+    select p::date as period_start
+    from generate_series((select min(period_start) from summed), (select max(period_start) from summed),
+                         interval 1 {grain}) as t (p)
+), grid as (
+    select * from periods{f' cross join {combos}' if dims else ''}
+), filled as (
+    select g.*, {', '.join(values)}
+    from grid as g left join summed as s on s.period_start = g.period_start{joined}
+)"""
 
 
 def marketing_funnel_table(grain: str) -> str:
@@ -173,13 +229,13 @@ with leads as (
     union all select period_start, lead__channel, null, mqls, null, null from mqls
     union all select period_start, lead__channel, null, null, opportunities, pipeline from opportunities
 ), summed as (
-    select period_start, lead__channel, coalesce(sum(leads), 0) as leads, coalesce(sum(mqls), 0) as mqls,
-           coalesce(sum(opportunities), 0) as opportunities, coalesce(sum(pipeline), 0) as pipeline
+    select period_start, lead__channel, sum(leads) as leads, sum(mqls) as mqls,
+           sum(opportunities) as opportunities, sum(pipeline) as pipeline
     from stacked group by period_start, lead__channel
-)
+), {spine(grain, ("lead__channel",), ("leads", "mqls", "opportunities", "pipeline"))}
 select period_start, lead__channel, leads, mqls, mqls / nullif(leads, 0) as lead_to_mql_rate,
        opportunities, pipeline
-from summed order by period_start, lead__channel nulls last"""
+from filled order by period_start, lead__channel nulls last"""
 
 
 def sales_table(grain: str) -> str:
@@ -209,17 +265,18 @@ with sqls as (
     union all select period_start, lead__channel, null, opportunities, pipeline, null, null, null from created
     union all select period_start, lead__channel, null, null, null, won_deals, bookings, closed_deals from closed
 ), summed as (
-    select period_start, lead__channel, coalesce(sum(sqls), 0) as sqls,
-           coalesce(sum(opportunities), 0) as opportunities, coalesce(sum(pipeline), 0) as pipeline,
-           coalesce(sum(won_deals), 0) as won_deals, coalesce(sum(bookings), 0) as bookings,
-           coalesce(sum(closed_deals), 0) as closed_deals
+    select period_start, lead__channel, sum(sqls) as sqls, sum(opportunities) as opportunities,
+           sum(pipeline) as pipeline, sum(won_deals) as won_deals, sum(bookings) as bookings,
+           sum(closed_deals) as closed_deals
     from stacked group by period_start, lead__channel
-)
+), {spine(grain, ("lead__channel",), ("sqls", "opportunities", "pipeline", "won_deals", "bookings", "closed_deals"))}
 select period_start, lead__channel, sqls, opportunities, pipeline, won_deals, bookings,
        won_deals / nullif(closed_deals, 0) as win_rate, bookings / nullif(won_deals, 0) as avg_deal_size
-from summed order by period_start, lead__channel nulls last"""
+from filled order by period_start, lead__channel nulls last"""
 
 
+OVERVIEW_COLUMNS = ("ad_spend", "impressions", "clicks", "sessions", "converted_sessions", "leads", "mqls",
+                    "paid_bookings", "delivered", "opened", "clicked", "registrations", "attendees")
 OVERVIEW = f"""
 with ads as (
     select date_trunc('month', date)::date as period_start, sum(spend) as ad_spend,
@@ -266,39 +323,39 @@ with ads as (
            null, null from emails
     union all select period_start, null, null, null, null, null, null, null, null, null, null, null,
            registrations, attendees from webinars
-), m as (
-    select period_start, coalesce(sum(ad_spend), 0) as ad_spend, coalesce(sum(impressions), 0) as impressions,
-           coalesce(sum(clicks), 0) as clicks, coalesce(sum(sessions), 0) as sessions,
-           coalesce(sum(converted_sessions), 0) as converted_sessions, coalesce(sum(leads), 0) as leads,
-           coalesce(sum(mqls), 0) as mqls, coalesce(sum(paid_bookings), 0) as paid_bookings,
-           coalesce(sum(delivered), 0) as delivered, coalesce(sum(opened), 0) as opened,
-           coalesce(sum(clicked), 0) as clicked, coalesce(sum(registrations), 0) as registrations,
-           coalesce(sum(attendees), 0) as attendees
+), summed as (
+    select period_start, {', '.join(f'sum({c}) as {c}' for c in OVERVIEW_COLUMNS)}
     from stacked group by period_start
-)
+), {spine('month', (), OVERVIEW_COLUMNS)}
 select period_start, ad_spend, impressions, clicks, clicks / nullif(impressions, 0) as ctr,
        ad_spend / nullif(clicks, 0) as cpc, sessions, converted_sessions / nullif(sessions, 0) as session_cvr,
        leads, mqls, mqls / nullif(leads, 0) as lead_to_mql_rate, ad_spend / nullif(leads, 0) as cost_per_lead,
        ad_spend / nullif(mqls, 0) as cost_per_mql, paid_bookings / nullif(ad_spend, 0) as paid_roas,
        opened / nullif(delivered, 0) as email_open_rate, clicked / nullif(delivered, 0) as email_click_rate,
        clicked / nullif(opened, 0) as email_ctor, attendees / nullif(registrations, 0) as webinar_attendance_rate
-from m order by period_start"""
+from filled order by period_start"""
 
 AD_PERFORMANCE = f"""
-select date_trunc('month', date)::date as period_start, channel as ad__channel, sum(spend) as ad_spend,
-       sum(impressions) as impressions, sum(clicks) as clicks,
-       sum(clicks) / nullif(sum(impressions), 0) as ctr, sum(spend) / nullif(sum(clicks), 0) as cpc
-from {A}.stg_ad_spend where date is not null
-group by all order by period_start, ad__channel nulls last"""
+with summed as (
+    select date_trunc('month', date)::date as period_start, channel as ad__channel, sum(spend) as ad_spend,
+           sum(impressions) as impressions, sum(clicks) as clicks
+    from {A}.stg_ad_spend where date is not null group by all
+), {spine('month', ('ad__channel',), ('ad_spend', 'impressions', 'clicks'))}
+select period_start, ad__channel, ad_spend, impressions, clicks, clicks / nullif(impressions, 0) as ctr,
+       ad_spend / nullif(clicks, 0) as cpc
+from filled order by period_start, ad__channel nulls last"""
 
 MQL_SLA = f"""
-select date_trunc('month', m.qualified_at)::date as period_start, l.channel as lead__channel,
-       count(m.lead_id) as mqls, count(m.lead_id) filter (where m.accepted_within_sla) as mqls_accepted_in_sla,
-       count(m.lead_id) filter (where m.accepted_within_sla) / nullif(count(m.lead_id), 0) as mql_sla_rate,
-       median(m.hours_to_accept) as mql_hours_to_accept
-from {A}.mql_v1 as m left join {A}.stg_leads as l on m.lead_id = l.lead_id
-where m.qualified_at is not null
-group by all order by period_start, lead__channel nulls last"""
+with summed as (
+    select date_trunc('month', m.qualified_at)::date as period_start, l.channel as lead__channel,
+           count(m.lead_id) as mqls, count(m.lead_id) filter (where m.accepted_within_sla) as mqls_accepted_in_sla,
+           median(m.hours_to_accept) as mql_hours_to_accept
+    from {A}.mql_v1 as m left join {A}.stg_leads as l on m.lead_id = l.lead_id
+    where m.qualified_at is not null group by all
+), {spine('month', ('lead__channel',), ('mqls', 'mqls_accepted_in_sla'), ('mql_hours_to_accept',))}
+select period_start, lead__channel, mqls, mqls_accepted_in_sla, mqls_accepted_in_sla / nullif(mqls, 0) as mql_sla_rate,
+       mql_hours_to_accept
+from filled order by period_start, lead__channel nulls last"""
 
 # What kpiframe generates from metrics/*.yml (definitions: and funnels:), written by hand.
 HAND_MODELS = {
