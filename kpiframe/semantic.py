@@ -7,6 +7,7 @@ can never multiply the rows a measure aggregates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -175,6 +176,24 @@ def metric_inputs(spec: MetricSpec) -> list[str]:
             return list(aliases.values())
         return list(dict.fromkeys(aliases.get(n, n) for n in names))
     return []
+
+
+def metric_datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
+    """The datasets whose measures the metrics aggregate, through ratios, derivations and windows."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    pending = list(metrics)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in layer.graph.metrics:
+            continue
+        seen.add(name)
+        spec = layer.metric(name)
+        measure = layer.measures.get(spec.measure or "") if spec.type == "simple" else None
+        if measure:
+            found.add(measure.dataset)
+        pending += metric_inputs(spec)
+    return found
 
 
 def validate_semantics(graph: ProjectGraph) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from kpiframe.project import Project
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SHOP_PROJECT = {
@@ -137,3 +139,12 @@ SHOP_METRIC_TEST = """
               - {period_start: 2026-01-01, customer__region: emea, revenue: 10, orders: 1}
               - {period_start: 2026-01-01, customer__region: null, revenue: 5, orders: 1}
 """
+
+
+def hand(project: Project, sql: str) -> list[tuple]:
+    """Rows of SQL written by hand, run read-only on a project's DuckDB warehouse."""
+    con = duckdb.connect(project.warehouse_spec.path, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

@@ -28,7 +28,7 @@ from kpiframe.diff.sqldiff import expression_key, only_columns_added, sql_change
 from kpiframe.diff.states import ProjectState
 from kpiframe.graph import ProjectGraph
 from kpiframe.publish import type_family
-from kpiframe.semantic import SemanticLayer, metric_inputs
+from kpiframe.semantic import SemanticLayer, metric_datasets, metric_inputs
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 
 KIND_ORDER = ("project", "source", "model", "dataset", "definition", "funnel", "metric", "table", "target")
@@ -223,7 +223,7 @@ def edges(state: ProjectState) -> Edges:
         out[PROJECT].add(f"table:{name}")
         for metric in located.spec.metrics:
             out[f"metric:{metric}"].add(f"table:{name}")
-            for dataset in _datasets_of(layer, metric):
+            for dataset in metric_datasets(layer, [metric]):
                 for owner in _dimension_owners(layer, dataset, located.spec.dimensions):
                     out[f"dataset:{owner}"].add(f"table:{name}")
     for node in state.nodes:
@@ -254,20 +254,6 @@ def _columns_of(text: str | None) -> list[str]:
         return column_names(parse_expression(text))
     except ExpressionRejected:
         return []
-
-
-def _datasets_of(layer: SemanticLayer, metric: str) -> set[str]:
-    found, pending, seen = set(), [metric], set()
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in layer.graph.metrics:
-            continue
-        seen.add(name)
-        spec = layer.metric(name)
-        if spec.measure in layer.measures:
-            found.add(layer.measures[spec.measure].dataset)
-        pending += metric_inputs(spec)
-    return found
 
 
 def _dimension_owners(layer: SemanticLayer, dataset: str, names: list[str]) -> set[str]:

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.semantic import SemanticLayer, metric_inputs
+from kpiframe.semantic import SemanticLayer, metric_datasets
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
 from kpiframe.suggest import did_you_mean
 
@@ -88,28 +88,10 @@ def check_query_filter(tree: exp.Expr, allowed_dimensions: Collection[str], what
 def filter_dimensions(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
     """The dimension names (qualified and short) that a filter on `metrics` may reference."""
     names: set[str] = set()
-    for dataset in _datasets(layer, metrics):
+    for dataset in metric_datasets(layer, metrics):
         for dim in layer.dimensions_of(dataset).values():
             names.update((dim.qualified, dim.name))
     return names
-
-
-def _datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
-    """The datasets whose measures the metrics aggregate, through ratios, derivations and windows."""
-    found: set[str] = set()
-    seen: set[str] = set()
-    pending = list(metrics)
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in layer.graph.metrics:
-            continue
-        seen.add(name)
-        spec = layer.metric(name)
-        measure = layer.measures.get(spec.measure or "") if spec.type == "simple" else None
-        if measure:
-            found.add(measure.dataset)
-        pending += metric_inputs(spec)
-    return found
 
 
 def _problem(node: exp.Expr) -> str | None:

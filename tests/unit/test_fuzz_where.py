@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from kpiframe.errors import KpiframeError
 from kpiframe.project import Project
-from tests.conftest import SHOP_PROJECT, SHOP_ROWS, write_files
+from tests.conftest import SHOP_PROJECT, SHOP_ROWS, hand, write_files
 
 ORDERS = "from raw.orders o left join raw.customers c using (customer_id) where o.status <> 'test'"
 RAW_STATE = """
@@ -52,14 +52,6 @@ def shop(tmp_path_factory) -> Shop:
     project = Project.load(root)
     project.build()
     return Shop(project)
-
-
-def hand(project: Project, sql: str) -> list[tuple]:
-    con = duckdb.connect(project.warehouse_spec.path, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def raw_state(project: Project) -> tuple:

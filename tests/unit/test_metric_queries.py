@@ -9,6 +9,7 @@ import pytest
 
 from kpiframe.errors import QueryError
 from kpiframe.project import Project
+from tests.conftest import hand
 
 
 @pytest.fixture
@@ -17,14 +18,6 @@ def shop(make_project):
     project = Project.load(root)
     project.build()
     return project
-
-
-def hand(project: Project, sql: str) -> list[tuple]:
-    con = duckdb.connect(project.warehouse_spec.path, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_simple_ratio_and_derived_by_month(shop):

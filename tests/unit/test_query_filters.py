@@ -13,7 +13,7 @@ from kpiframe.errors import QueryError
 from kpiframe.project import Project
 from kpiframe.sql.expressions import parse_expression
 from kpiframe.sql.filters import check_query_filter, filter_dimensions, parse_query_filter
-from tests.conftest import SHOP_PROJECT, SHOP_ROWS, write_files
+from tests.conftest import SHOP_PROJECT, SHOP_ROWS, hand, write_files
 
 # the shop project, with ordered_at declared as a time dimension (so date functions have a column)
 # and a metric whose YAML filter uses an entity, which only trusted project code may do
@@ -35,14 +35,6 @@ def shop(tmp_path_factory):
     project = Project.load(root)
     project.build()
     return project
-
-
-def hand(project: Project, sql: str) -> list[tuple]:
-    con = duckdb.connect(project.warehouse_spec.path, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def total(project: Project, where: str, metric: str = "orders") -> int:

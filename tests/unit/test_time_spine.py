@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from kpiframe.project import Project
-from tests.conftest import write_files
+from tests.conftest import hand, write_files
 
 FILES = {
     "kpi_project.yml": """
@@ -96,14 +96,6 @@ def gaps(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project.load(root)
     project.build()
     return project
-
-
-def hand(project: Project, sql: str) -> list[tuple]:
-    con = duckdb.connect(project.warehouse_spec.path, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def numbers(rows: list[tuple]) -> list[tuple]:
