@@ -25,7 +25,7 @@ from kpiframe.compile import CompiledNode
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed
 from kpiframe.graph import ProjectGraph, Source
-from kpiframe.publish import ensure_table
+from kpiframe.publish import ensure_table, type_family
 from kpiframe.sql.expressions import literal
 
 if TYPE_CHECKING:
@@ -58,9 +58,6 @@ def parse_project_expectations(graph: ProjectGraph) -> dict[tuple[str, str], lis
     return parsed
 
 
-NUMERIC_CONTRACT_TYPES = {"DECIMAL", "DOUBLE", "FLOAT", "BIGDECIMAL", "MONEY"}
-
-
 def contract_expectations(source: Source) -> list[Expectation]:
     """A column declared DECIMAL (or any non-integer number) holds no NaN or Infinity.
 
@@ -71,11 +68,7 @@ def contract_expectations(source: Source) -> list[Expectation]:
 
     implied = []
     for column, declared in source.types.items():
-        try:
-            name = exp.DataType.build(declared, dialect="duckdb").this.name
-        except Exception:  # an exotic type name: nothing implied
-            continue
-        if name in NUMERIC_CONTRACT_TYPES:
+        if type_family(declared) == "number":
             implied.append(Expectation("finite", {"column": column}, "error",
                                        f"source {source.schema}.{source.table}", source.location,
                                        f"{IMPLIED_BY_CONTRACT}{declared} holds no NaN or Infinity"))
