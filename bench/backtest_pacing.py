@@ -24,8 +24,7 @@ from kpiframe.kpi.periods import Period, period_of
 from kpiframe.kpi.specs import PacingSettings
 from kpiframe.project import Project
 
-METRICS = ("leads", "mqls", "opportunities", "pipeline", "ad_spend", "sessions", "lead_to_mql_rate",
-           "cost_per_mql")
+METRICS = ("leads", "mqls", "opportunities", "pipeline", "ad_spend", "sessions", "lead_to_mql_rate", "cost_per_mql")
 THIRDS = ("first third", "second third", "last third")
 
 
@@ -42,8 +41,9 @@ class Errors:
             self.straight.setdefault(key, []).append(straight)
 
 
-def backtest(evaluator: Evaluator, store: Store, metrics: tuple[str, ...], grain: str,
-             settings: PacingSettings, since: date) -> Errors:
+def backtest(
+    evaluator: Evaluator, store: Store, metrics: tuple[str, ...], grain: str, settings: PacingSettings, since: date
+) -> Errors:
     errors = Errors()
     day = since
     while day < store.last:
@@ -54,8 +54,15 @@ def backtest(evaluator: Evaluator, store: Store, metrics: tuple[str, ...], grain
     return errors
 
 
-def _score(evaluator: Evaluator, store: Store, metrics: tuple[str, ...], period: Period, day: date,
-           settings: PacingSettings, errors: Errors) -> None:
+def _score(
+    evaluator: Evaluator,
+    store: Store,
+    metrics: tuple[str, ...],
+    period: Period,
+    day: date,
+    settings: PacingSettings,
+    errors: Errors,
+) -> None:
     seen = store.until(day)
     paced = evaluator.with_store(project(seen, seen.leaves, period.end, settings))
     straight = evaluator.with_store(project_straight(seen, seen.leaves, period.window))
@@ -65,13 +72,18 @@ def _score(evaluator: Evaluator, store: Store, metrics: tuple[str, ...], period:
         if not actual:
             continue
         by_pace, by_line = paced.value(metric, period.window), straight.value(metric, period.window)
-        errors.add((metric, third, "all"), abs((by_pace or 0.0) - actual) / abs(actual),
-                   abs((by_line or 0.0) - actual) / abs(actual))
+        errors.add(
+            (metric, third, "all"),
+            abs((by_pace or 0.0) - actual) / abs(actual),
+            abs((by_line or 0.0) - actual) / abs(actual),
+        )
 
 
 def report(errors: Errors, grain: str, since: date, last: date, settings: PacingSettings) -> None:
-    print(f"\n{grain}: MAPE of the projection to period end, as-of days {since}..{last} "
-          f"(weeks={settings.weeks}, seasonality={settings.seasonality})")
+    print(
+        f"\n{grain}: MAPE of the projection to period end, as-of days {since}..{last} "
+        f"(weeks={settings.weeks}, seasonality={settings.seasonality})"
+    )
     print(f"{'':<20}{'pacing':>10}{'straight':>10}{'projections':>13}")
     for key in (*METRICS, *THIRDS, "all"):
         if key in errors.paced:
@@ -85,8 +97,12 @@ def main() -> None:
     parser.add_argument("--warehouse", default=None)
     parser.add_argument("--weeks", type=int, default=8, help="trailing weeks of the weekday profile")
     parser.add_argument("--no-seasonality", action="store_true", help="leave out the month-of-year index")
-    parser.add_argument("--since", type=date.fromisoformat, default=None,
-                        help="first as-of day (default: 8 weeks after the first day of data)")
+    parser.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        default=None,
+        help="first as-of day (default: 8 weeks after the first day of data)",
+    )
     args = parser.parse_args()
     project_ = Project.load(args.project_dir, warehouse=args.warehouse)
     algebra = MetricAlgebra(project_.graph, project_.layer)

@@ -43,8 +43,15 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
-RAW_TABLES = ("ad_spend", "web_sessions", "leads", "lead_activities", "email_sends", "lead_status_changes",
-              "opportunities")
+RAW_TABLES = (
+    "ad_spend",
+    "web_sessions",
+    "leads",
+    "lead_activities",
+    "email_sends",
+    "lead_status_changes",
+    "opportunities",
+)
 MEMORY_LIMIT = "1GB"
 RATIO_TARGET = 1.2
 EXPECTATIONS_TARGET = 0.30  # issue 3 (8): the expectations' share of the build's time, at most
@@ -57,14 +64,21 @@ EXPECTATIONS_TARGET = 0.30  # issue 3 (8): the expectations' share of the build'
 # first to the last with data, for every dimension combination in the data; counts and sums 0 there).
 A = "analytics_hand"
 FREE_MAIL = "('gmail.com', 'yahoo.com', 'hotmail.com', 'outlook.com')"
-MQL_V1_POINTS = {"email_click": 5, "content_download": 10, "webinar_register": 5, "webinar_attend": 15,
-                 "pricing_page_view": 10, "demo_request": 40}
+MQL_V1_POINTS = {
+    "email_click": 5,
+    "content_download": 10,
+    "webinar_register": 5,
+    "webinar_attend": 15,
+    "pricing_page_view": 10,
+    "demo_request": 40,
+}
 MQL_V2_POINTS = {**MQL_V1_POINTS, "email_click": 3, "webinar_attend": 20}
 FUNNEL_WINDOW_DAYS = 180  # metrics/mql_definition.yml: lead_funnel's window_days
 
 
-def mql_model(min_employees: int, window_days: int, points: dict[str, int], threshold: int = 40,
-              sla_hours: int = 24) -> str:
+def mql_model(
+    min_employees: int, window_days: int, points: dict[str, int], threshold: int = 40, sla_hours: int = 24
+) -> str:
     """One MQL version: fit leads whose running activity score within the window reaches the threshold."""
     values = ", ".join(f"('{kind}', {value})" for kind, value in points.items())
     return f"""
@@ -145,20 +159,20 @@ with statuses as (
     from {A}.stg_opportunities where valid_lead_id is not null group by valid_lead_id
 ), base as (
     select l.lead_id as entity_id, l.created_at as entered_at, l.channel, l.country, l.created_at as stage_0_at,
-           {within_window('m.qualified_at')} as stage_1_at,
-           {within_window('s.sales_accepted_at')} as stage_2_at,
-           {within_window('s.sales_qualified_at')} as stage_3_at,
-           {within_window('o.opportunity_at')} as stage_4_at,
-           {within_window('o.won_at')} as stage_5_at
+           {within_window("m.qualified_at")} as stage_1_at,
+           {within_window("s.sales_accepted_at")} as stage_2_at,
+           {within_window("s.sales_qualified_at")} as stage_3_at,
+           {within_window("o.opportunity_at")} as stage_4_at,
+           {within_window("o.won_at")} as stage_5_at
     from {A}.stg_leads as l
     left join {A}.mql_v1 as m on m.lead_id = l.lead_id
     left join statuses as s on s.lead_id = l.lead_id
     left join opportunities as o on o.lead_id = l.lead_id
 ),
 {in_order_steps()}
-select b.*, {', '.join(f'o{k}.reached_at as stage_{k}_in_order_at' for k in range(6))}
+select b.*, {", ".join(f"o{k}.reached_at as stage_{k}_in_order_at" for k in range(6))}
 from base as b
-{chr(10).join(f'left join in_order_{k} as o{k} on o{k}.entity_id = b.entity_id' for k in range(6))}"""
+{chr(10).join(f"left join in_order_{k} as o{k} on o{k}.entity_id = b.entity_id" for k in range(6))}"""
 
 FUNNEL_STAGES = ("lead", "mql", "sales_accepted", "sales_qualified", "opportunity", "won")
 
@@ -175,14 +189,14 @@ def funnel_table(dimension: str | None) -> str:
     stages += [f"({k}, '{FUNNEL_STAGES[k]}', n{k}, n{k - 1}, median{k}, p90_{k})" for k in range(1, 6)]
     return f"""
 with cohorts as (
-    select date_trunc('month', entered_at)::date as cohort_start{f', {dimension}' if dimension else ''},
-           {', '.join(aggregates)}
+    select date_trunc('month', entered_at)::date as cohort_start{f", {dimension}" if dimension else ""},
+           {", ".join(aggregates)}
     from {A}.funnel_lead_funnel where entered_at is not null group by all
 )
 select {keys}, s.stage, s.entities, s.entities / nullif(s.previous, 0) as conversion_from_previous,
        s.entities / nullif(n0, 0) as conversion_from_first, s.median_hours as median_hours_from_previous,
        s.p90_hours as p90_hours_from_previous
-from cohorts cross join lateral (values {', '.join(stages)})
+from cohorts cross join lateral (values {", ".join(stages)})
     as s (stage_index, stage, entities, previous, median_hours, p90_hours)
 order by {keys}, s.stage_index"""
 
@@ -199,9 +213,9 @@ def spine(grain: str, dims: tuple[str, ...], zero: tuple[str, ...], kept: tuple[
     from generate_series((select min(period_start) from summed), (select max(period_start) from summed),
                          interval 1 {grain}) as t (p)
 ), grid as (
-    select * from periods{f' cross join {combos}' if dims else ''}
+    select * from periods{f" cross join {combos}" if dims else ""}
 ), filled as (
-    select g.*, {', '.join(values)}
+    select g.*, {", ".join(values)}
     from grid as g left join summed as s on s.period_start = g.period_start{joined}
 )"""
 
@@ -275,8 +289,21 @@ select period_start, lead__channel, sqls, opportunities, pipeline, won_deals, bo
 from filled order by period_start, lead__channel nulls last"""
 
 
-OVERVIEW_COLUMNS = ("ad_spend", "impressions", "clicks", "sessions", "converted_sessions", "leads", "mqls",
-                    "paid_bookings", "delivered", "opened", "clicked", "registrations", "attendees")
+OVERVIEW_COLUMNS = (
+    "ad_spend",
+    "impressions",
+    "clicks",
+    "sessions",
+    "converted_sessions",
+    "leads",
+    "mqls",
+    "paid_bookings",
+    "delivered",
+    "opened",
+    "clicked",
+    "registrations",
+    "attendees",
+)
 OVERVIEW = f"""
 with ads as (
     select date_trunc('month', date)::date as period_start, sum(spend) as ad_spend,
@@ -324,9 +351,9 @@ with ads as (
     union all select period_start, null, null, null, null, null, null, null, null, null, null, null,
            registrations, attendees from webinars
 ), summed as (
-    select period_start, {', '.join(f'sum({c}) as {c}' for c in OVERVIEW_COLUMNS)}
+    select period_start, {", ".join(f"sum({c}) as {c}" for c in OVERVIEW_COLUMNS)}
     from stacked group by period_start
-), {spine('month', (), OVERVIEW_COLUMNS)}
+), {spine("month", (), OVERVIEW_COLUMNS)}
 select period_start, ad_spend, impressions, clicks, clicks / nullif(impressions, 0) as ctr,
        ad_spend / nullif(clicks, 0) as cpc, sessions, converted_sessions / nullif(sessions, 0) as session_cvr,
        leads, mqls, mqls / nullif(leads, 0) as lead_to_mql_rate, ad_spend / nullif(leads, 0) as cost_per_lead,
@@ -340,7 +367,7 @@ with summed as (
     select date_trunc('month', date)::date as period_start, channel as ad__channel, sum(spend) as ad_spend,
            sum(impressions) as impressions, sum(clicks) as clicks
     from {A}.stg_ad_spend where date is not null group by all
-), {spine('month', ('ad__channel',), ('ad_spend', 'impressions', 'clicks'))}
+), {spine("month", ("ad__channel",), ("ad_spend", "impressions", "clicks"))}
 select period_start, ad__channel, ad_spend, impressions, clicks, clicks / nullif(impressions, 0) as ctr,
        ad_spend / nullif(clicks, 0) as cpc
 from filled order by period_start, ad__channel nulls last"""
@@ -352,21 +379,28 @@ with summed as (
            median(m.hours_to_accept) as mql_hours_to_accept
     from {A}.mql_v1 as m left join {A}.stg_leads as l on m.lead_id = l.lead_id
     where m.qualified_at is not null group by all
-), {spine('month', ('lead__channel',), ('mqls', 'mqls_accepted_in_sla'), ('mql_hours_to_accept',))}
+), {spine("month", ("lead__channel",), ("mqls", "mqls_accepted_in_sla"), ("mql_hours_to_accept",))}
 select period_start, lead__channel, mqls, mqls_accepted_in_sla, mqls_accepted_in_sla / nullif(mqls, 0) as mql_sla_rate,
        mql_hours_to_accept
 from filled order by period_start, lead__channel nulls last"""
 
 # What kpiframe generates from metrics/*.yml (definitions: and funnels:), written by hand.
 HAND_MODELS = {
-    "mql_v1": mql_model(50, 90, MQL_V1_POINTS), "mql_v2": mql_model(100, 60, MQL_V2_POINTS),
-    "mql_membership": MQL_MEMBERSHIP, "funnel_lead_funnel": FUNNEL_MODEL,
+    "mql_v1": mql_model(50, 90, MQL_V1_POINTS),
+    "mql_v2": mql_model(100, 60, MQL_V2_POINTS),
+    "mql_membership": MQL_MEMBERSHIP,
+    "funnel_lead_funnel": FUNNEL_MODEL,
 }
 HAND_TABLES = {
-    "marketing_monthly": marketing_funnel_table("month"), "marketing_weekly": marketing_funnel_table("week"),
-    "marketing_overview_monthly": OVERVIEW, "ad_performance_monthly": AD_PERFORMANCE, "mql_sla_monthly": MQL_SLA,
-    "sales_monthly": sales_table("month"), "sales_weekly": sales_table("week"),
-    "funnel_lead_funnel_monthly": funnel_table(None), "funnel_lead_funnel_monthly_by_channel": funnel_table("channel"),
+    "marketing_monthly": marketing_funnel_table("month"),
+    "marketing_weekly": marketing_funnel_table("week"),
+    "marketing_overview_monthly": OVERVIEW,
+    "ad_performance_monthly": AD_PERFORMANCE,
+    "mql_sla_monthly": MQL_SLA,
+    "sales_monthly": sales_table("month"),
+    "sales_weekly": sales_table("week"),
+    "funnel_lead_funnel_monthly": funnel_table(None),
+    "funnel_lead_funnel_monthly_by_channel": funnel_table("channel"),
     "funnel_lead_funnel_monthly_by_country": funnel_table("country"),
 }
 
@@ -383,8 +417,11 @@ def render_model(sql: str, variables: dict[str, object]) -> str:
     sql = re.sub(r"\{\{\s*source\(\s*['\"]raw['\"]\s*,\s*['\"](\w+)['\"]\s*\)\s*\}\}", r"raw.\1", sql)
     sql = re.sub(r"\{\{\s*var\(\s*['\"](\w+)['\"]\s*\)\s*\}\}", lambda m: str(variables[m.group(1)]), sql)
     # the example's one macro (macros/email.sql), written out by hand
-    sql = re.sub(r"\{\{\s*email_domain\(\s*['\"](\w+)['\"]\s*\)\s*\}\}",
-                 r"lower(trim(both ' ' from split_part(\1, '@', -1)))", sql)
+    sql = re.sub(
+        r"\{\{\s*email_domain\(\s*['\"](\w+)['\"]\s*\)\s*\}\}",
+        r"lower(trim(both ' ' from split_part(\1, '@', -1)))",
+        sql,
+    )
     assert "{{" not in sql and "{%" not in sql, f"unrendered Jinja left in:\n{sql}"
     return sql
 
@@ -419,8 +456,12 @@ def measured(build: Callable[[], dict[str, object]]) -> dict[str, object]:
     rss_before, cpu_before = rss_now_kb(), cpu_seconds()
     started = time.perf_counter()
     extra = build()
-    return {"seconds": time.perf_counter() - started, "cpu_seconds": cpu_seconds() - cpu_before,
-            "rss_before_kb": rss_before, **extra}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": cpu_seconds() - cpu_before,
+        "rss_before_kb": rss_before,
+        **extra,
+    }
 
 
 def cpu_seconds() -> float:
@@ -503,8 +544,16 @@ def dir_size(path: Path) -> int:
 
 def run_worker(side: Side, warehouse: Path, log: Path, env: dict[str, str]) -> Run:
     """Run one build in a subprocess; wait4 gives that process's own peak RSS."""
-    args = [sys.executable, __file__, "--worker", side.worker, "--project", str(side.project),
-            "--warehouse", str(warehouse)]
+    args = [
+        sys.executable,
+        __file__,
+        "--worker",
+        side.worker,
+        "--project",
+        str(side.project),
+        "--warehouse",
+        str(warehouse),
+    ]
     if side.memory_limit and side.worker == "hand":
         args += ["--memory-limit", side.memory_limit]
     out_path = log.with_suffix(".json")
@@ -525,9 +574,18 @@ def run_worker(side: Side, warehouse: Path, log: Path, env: dict[str, str]) -> R
     if process.returncode != 0:
         raise SystemExit(f"{side.label} failed (exit {process.returncode}); see {log}:\n{log.read_text()[-3000:]}")
     report = json.loads(out_path.read_text())
-    return Run(side.label, report["seconds"], report["cpu_seconds"], wall, usage.ru_maxrss / 1024,
-               report["rss_before_kb"] / 1024, spill / 2**20, others, report.get("rows", {}),
-               report.get("checks_seconds", 0.0))
+    return Run(
+        side.label,
+        report["seconds"],
+        report["cpu_seconds"],
+        wall,
+        usage.ru_maxrss / 1024,
+        report["rss_before_kb"] / 1024,
+        spill / 2**20,
+        others,
+        report.get("rows", {}),
+        report.get("checks_seconds", 0.0),
+    )
 
 
 # --- set-up and checks ----------------------------------------------------------------------------------------
@@ -595,9 +653,24 @@ def snapshot_code(root: Path, tries: int = 10) -> tuple[dict[str, str], str]:
 
 def generate(project: Path, warehouse: Path, scale: float, env: dict[str, str]) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kpiframe.cli.main_entry", "demo", "--scale", str(scale),
-                    "--project-dir", str(project), "--warehouse", str(warehouse)],
-                   check=True, capture_output=True, env=env, cwd=warehouse.parent)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kpiframe.cli.main_entry",
+            "demo",
+            "--scale",
+            str(scale),
+            "--project-dir",
+            str(project),
+            "--warehouse",
+            str(warehouse),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        cwd=warehouse.parent,
+    )
     seconds = time.perf_counter() - started
     import duckdb
 
@@ -632,8 +705,10 @@ def check_equal(warehouse: Path, objects: list[tuple[str, str]]) -> dict[str, in
     import duckdb
 
     rows = {}
-    query = ("select column_name, data_type from information_schema.columns "
-             "where table_schema = ? and table_name = ? order by ordinal_position")
+    query = (
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position"
+    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for schema, table in objects:
             ours = con.execute(query, [schema, table]).fetchall()
@@ -679,17 +754,25 @@ def report_data(res: Results) -> list[str]:
     built = res.runs[0].rows
     return [
         f"`{res.command}`: one run, all figures from the same raw data and the same snapshot of kpiframe/ "
-        f"(sha256 of its .py files {res.code_hash}).", "",
-        f"Raw data: `kpiframe demo` wrote {sum(res.raw_rows.values()):,} rows in {res.generate_seconds:.1f} s:", "",
-        "| raw table | rows |", "|---|---:|", *[f"| raw.{t} | {n:,} |" for t, n in res.raw_rows.items()], "",
-        "Rows built by kpiframe: " + ", ".join(f"{k.split('.')[-1]} {v:,}" for k, v in built.items()) + ".", "",
+        f"(sha256 of its .py files {res.code_hash}).",
+        "",
+        f"Raw data: `kpiframe demo` wrote {sum(res.raw_rows.values()):,} rows in {res.generate_seconds:.1f} s:",
+        "",
+        "| raw table | rows |",
+        "|---|---:|",
+        *[f"| raw.{t} | {n:,} |" for t, n in res.raw_rows.items()],
+        "",
+        "Rows built by kpiframe: " + ", ".join(f"{k.split('.')[-1]} {v:,}" for k, v in built.items()) + ".",
+        "",
     ]
 
 
 def run_row(label: str, run: Run, extra: str = "") -> str:
     checks = f"{run.checks_seconds:.2f}" if run.side == OURS else ""
-    return (f"| {label} | {run.side} | {run.seconds:.2f} | {checks} | {run.cpu_seconds:.2f} | {run.wall:.2f} | "
-            f"{run.peak_rss_mb:,.0f} | {run.base_rss_mb:,.0f} |{extra} {run.others_cpu:.1f} |")
+    return (
+        f"| {label} | {run.side} | {run.seconds:.2f} | {checks} | {run.cpu_seconds:.2f} | {run.wall:.2f} | "
+        f"{run.peak_rss_mb:,.0f} | {run.base_rss_mb:,.0f} |{extra} {run.others_cpu:.1f} |"
+    )
 
 
 def report_runs(res: Results) -> list[str]:
@@ -710,15 +793,20 @@ def report_runs(res: Results) -> list[str]:
         "*Process s* is the subprocess's wall time, interpreter start and imports included. *Peak RSS* "
         "is the subprocess's ru_maxrss; *after imports* its RSS just before the build. *Others' CPU s* is the "
         "CPU time the rest of the machine used during the run (/proc/stat minus the subprocess's own): 0 on an "
-        f"idle machine; more means competing work on these {os.cpu_count()} cores, which slows the build.", "",
+        f"idle machine; more means competing work on these {os.cpu_count()} cores, which slows the build.",
+        "",
         "| run | side | build s | checks s | CPU s | process s | peak RSS MB | RSS after imports MB | others' CPU s |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-        *[run_row(str(i // len(sides) + 1), r) for i, r in enumerate(res.runs)], "",
-        "| side | median build s | median CPU s | median peak RSS MB | build ratio to hand-written | "
-        "CPU ratio |", "|---|---:|---:|---:|---:|---:|",
-        *[f"| {side} | {res.median(side, 'seconds'):.2f} | {res.median(side, 'cpu_seconds'):.2f} | "
-          f"{res.median(side, 'peak_rss_mb'):,.0f} | {res.ratio(side):.2f} | {res.ratio(side, 'cpu_seconds'):.2f} |"
-          for side in sides], "",
+        *[run_row(str(i // len(sides) + 1), r) for i, r in enumerate(res.runs)],
+        "",
+        "| side | median build s | median CPU s | median peak RSS MB | build ratio to hand-written | CPU ratio |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[
+            f"| {side} | {res.median(side, 'seconds'):.2f} | {res.median(side, 'cpu_seconds'):.2f} | "
+            f"{res.median(side, 'peak_rss_mb'):,.0f} | {res.ratio(side):.2f} | {res.ratio(side, 'cpu_seconds'):.2f} |"
+            for side in sides
+        ],
+        "",
         f"- **(c)** building the example project takes kpiframe **{res.median(OURS, 'seconds'):.2f} s** against "
         f"**{res.median(HAND, 'seconds'):.2f} s** hand-written (medians): ratio **{ratio:.2f}**, target ≤ "
         f"{RATIO_TARGET}: {verdict(ratio <= RATIO_TARGET)}. Without its expectations the ratio is "
@@ -727,14 +815,17 @@ def report_runs(res: Results) -> list[str]:
         f"- Same results: kpiframe built exactly the {len(res.runs[0].rows)} tables the hand-written side builds, "
         f"and each of the {len(res.table_rows)} it generates from YAML (the published tables, the MQL versions "
         "and the funnel model) equals its hand-written twin: same columns, EXCEPT ALL empty both ways with "
-        "numbers rounded to 6 decimals; checked after these runs and again after the memory-limited ones.", "",
+        "numbers rounded to 6 decimals; checked after these runs and again after the memory-limited ones.",
+        "",
     ]
 
 
 def report_expectations(res: Results) -> list[str]:
     """Issue 3 (8): what the expectations add, as a share of the build that runs them, round by round."""
-    rounds = [(o, b) for o, b in zip([r for r in res.runs if r.side == OURS], [r for r in res.runs if r.side == BARE],
-                                     strict=True)]
+    rounds = [
+        (o, b)
+        for o, b in zip([r for r in res.runs if r.side == OURS], [r for r in res.runs if r.side == BARE], strict=True)
+    ]
     shares = [(o.seconds - b.seconds) / o.seconds for o, b in rounds]
     ours, bare = res.median(OURS, "seconds"), res.median(BARE, "seconds")
     share = (ours - bare) / ours
@@ -742,10 +833,13 @@ def report_expectations(res: Results) -> list[str]:
         f"Expectations (issue 3, point 8): the example's expectations add **{ours - bare:.2f} s** to a "
         f"**{ours:.2f} s** build (medians, {OURS} against {BARE}), **{share:.0%}** of the build's time; target at "
         f"most {EXPECTATIONS_TARGET:.0%}: {verdict(share <= EXPECTATIONS_TARGET)}. Round by round: "
-        + ", ".join(f"{o.seconds - b.seconds:.2f} s of {o.seconds:.2f} s ({s:.0%})" for (o, b), s in zip(rounds, shares,
-                                                                                                       strict=True))
+        + ", ".join(
+            f"{o.seconds - b.seconds:.2f} s of {o.seconds:.2f} s ({s:.0%})"
+            for (o, b), s in zip(rounds, shares, strict=True)
+        )
         + f". In line, the checks took {res.median(OURS, 'checks_seconds'):.2f} s (median), Great Expectations' "
-        "import included.", "",
+        "import included.",
+        "",
     ]
 
 
@@ -754,10 +848,13 @@ def report_limited(res: Results) -> list[str]:
     return [
         f"Memory-limited: `warehouse: {{memory_limit: {MEMORY_LIMIT}}}` in a copy of kpi_project.yml (hand-written: "
         f"the same `memory_limit` passed to `duckdb.connect`), one run each. *Spill* is the peak size of DuckDB's "
-        "temp directory `<warehouse>.tmp`, sampled every 0.1 s.", "",
+        "temp directory `<warehouse>.tmp`, sampled every 0.1 s.",
+        "",
         "| limit | side | build s | checks s | CPU s | process s | peak RSS MB | RSS after imports MB | "
-        "peak spill MB | others' CPU s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *[run_row(MEMORY_LIMIT, r, f" {r.spill_mb:,.0f} |") for r in res.limited], "",
+        "peak spill MB | others' CPU s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[run_row(MEMORY_LIMIT, r, f" {r.spill_mb:,.0f} |") for r in res.limited],
+        "",
         f"- **(d)** with a {MEMORY_LIMIT} limit the kpiframe build (expectations included) completed "
         f"({verdict(True)}) in {ours.seconds:.2f} s with a peak RSS of {ours.peak_rss_mb:,.0f} MB and "
         f"{ours.spill_mb:,.0f} MB spilled to disk, against {hand.seconds:.2f} s, {hand.peak_rss_mb:,.0f} MB and "
@@ -766,8 +863,12 @@ def report_limited(res: Results) -> list[str]:
 
 
 def report(res: Results) -> str:
-    return "\n".join(["## Build", "", *report_data(res), *report_runs(res), *report_expectations(res),
-                      *report_limited(res)]) + "\n"
+    return (
+        "\n".join(
+            ["## Build", "", *report_data(res), *report_runs(res), *report_expectations(res), *report_limited(res)]
+        )
+        + "\n"
+    )
 
 
 def write_section(section: str) -> None:
@@ -775,7 +876,7 @@ def write_section(section: str) -> None:
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     match = re.search(r"^## Build\n.*?(?=^## |\Z)", text, flags=re.M | re.S)
     if match:
-        text = text[:match.start()] + section + ("\n" if match.end() < len(text) else "") + text[match.end():]
+        text = text[: match.start()] + section + ("\n" if match.end() < len(text) else "") + text[match.end() :]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     DOC.write_text(text)
@@ -783,16 +884,24 @@ def write_section(section: str) -> None:
 
 def benchmark(args: argparse.Namespace, root: Path) -> str:
     project = copy_project(root / "project")
-    sides = [Side(OURS, "kpiframe", project), Side(BARE, "kpiframe", copy_project(root / "bare", expectations=False)),
-             Side(HAND, "hand", project)]
-    limited_sides = [Side(OURS, "kpiframe", copy_project(root / "limited", MEMORY_LIMIT), MEMORY_LIMIT),
-                     Side(HAND, "hand", project, MEMORY_LIMIT)]
+    sides = [
+        Side(OURS, "kpiframe", project),
+        Side(BARE, "kpiframe", copy_project(root / "bare", expectations=False)),
+        Side(HAND, "hand", project),
+    ]
+    limited_sides = [
+        Side(OURS, "kpiframe", copy_project(root / "limited", MEMORY_LIMIT), MEMORY_LIMIT),
+        Side(HAND, "hand", project, MEMORY_LIMIT),
+    ]
     warehouse = root / "warehouse.duckdb"
     env, code_hash = snapshot_code(root)
     print(f"generating demo data at scale {args.scale:g} into {warehouse} ...", file=sys.stderr)
     gen_seconds, raw = generate(project, warehouse, args.scale, env)
-    runs = [measure(side, warehouse, root / f"run{n}_{i}.log", env) for n in range(args.repeat)
-            for i, side in enumerate(sides)]
+    runs = [
+        measure(side, warehouse, root / f"run{n}_{i}.log", env)
+        for n in range(args.repeat)
+        for i, side in enumerate(sides)
+    ]
     objects = same_objects(project, runs[0].rows)
     table_rows = check_equal(warehouse, objects)
     limited = [measure(side, warehouse, root / f"limited_{i}.log", env) for i, side in enumerate(limited_sides)]
@@ -804,9 +913,11 @@ def benchmark(args: argparse.Namespace, root: Path) -> str:
 def measure(side: Side, warehouse: Path, log: Path, env: dict[str, str]) -> Run:
     run = run_worker(side, warehouse, log, env)
     limit = f" at {side.memory_limit}" if side.memory_limit else ""
-    print(f"  {run.side}{limit}: {run.seconds:.2f} s, CPU {run.cpu_seconds:.2f} s, peak RSS "
-          f"{run.peak_rss_mb:,.0f} MB, spill {run.spill_mb:,.0f} MB, others' CPU {run.others_cpu:.1f} s",
-          file=sys.stderr)
+    print(
+        f"  {run.side}{limit}: {run.seconds:.2f} s, CPU {run.cpu_seconds:.2f} s, peak RSS "
+        f"{run.peak_rss_mb:,.0f} MB, spill {run.spill_mb:,.0f} MB, others' CPU {run.others_cpu:.1f} s",
+        file=sys.stderr,
+    )
     return run
 
 

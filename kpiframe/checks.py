@@ -32,11 +32,20 @@ if TYPE_CHECKING:
     from kpiframe.quality import Expectation, ExpectationResult
 
 RESULTS_TABLE = ("kpiframe", "expectation_results")
-RESULT_COLUMNS = {"run_id": "VARCHAR", "checked_at": "TIMESTAMP", "target": "VARCHAR", "expectation": "VARCHAR",
-                  "kind": "VARCHAR",
-                  "severity": "VARCHAR", "success": "BOOLEAN", "observed_value": "VARCHAR",
-                  "element_count": "BIGINT", "unexpected_count": "BIGINT", "unexpected_percent": "DOUBLE",
-                  "error": "VARCHAR"}
+RESULT_COLUMNS = {
+    "run_id": "VARCHAR",
+    "checked_at": "TIMESTAMP",
+    "target": "VARCHAR",
+    "expectation": "VARCHAR",
+    "kind": "VARCHAR",
+    "severity": "VARCHAR",
+    "success": "BOOLEAN",
+    "observed_value": "VARCHAR",
+    "element_count": "BIGINT",
+    "unexpected_count": "BIGINT",
+    "unexpected_percent": "DOUBLE",
+    "error": "VARCHAR",
+}
 
 
 def parse_project_expectations(graph: ProjectGraph) -> dict[tuple[str, str], list[Expectation]]:
@@ -69,9 +78,16 @@ def contract_expectations(source: Source) -> list[Expectation]:
     implied = []
     for column, declared in source.types.items():
         if type_family(declared) == "number":
-            implied.append(Expectation("finite", {"column": column}, "error",
-                                       f"source {source.schema}.{source.table}", source.location,
-                                       f"{IMPLIED_BY_CONTRACT}{declared} holds no NaN or Infinity"))
+            implied.append(
+                Expectation(
+                    "finite",
+                    {"column": column},
+                    "error",
+                    f"source {source.schema}.{source.table}",
+                    source.location,
+                    f"{IMPLIED_BY_CONTRACT}{declared} holds no NaN or Infinity",
+                )
+            )
     return implied
 
 
@@ -80,8 +96,9 @@ IMPLIED_BY_CONTRACT = "the contract's "
 
 def declared(expectations: dict[tuple[str, str], list[Expectation]]) -> bool:
     """Whether the project declares any expectation of its own (beyond those its contract implies)."""
-    return any(not (e.description or "").startswith(IMPLIED_BY_CONTRACT)
-               for items in expectations.values() for e in items)
+    return any(
+        not (e.description or "").startswith(IMPLIED_BY_CONTRACT) for items in expectations.values() for e in items
+    )
 
 
 @dataclass
@@ -96,7 +113,6 @@ class ExpectationRun:
     seconds: float = 0.0  # time spent checking, reported beside the build's own time
     # told of each checked table ("checked source raw.leads: 4 expectations in 0.1s"): progress for users
     notify: Callable[[str], None] | None = None
-
 
     def check_table(self, warehouse: Warehouse, key: tuple[str, str], schema: str, table: str) -> None:
         expectations = self.expectations.get(key)
@@ -146,8 +162,11 @@ class ExpectationRun:
         failed = self.failed_errors
         if failed:
             names = ", ".join(sorted({f"{r.expectation.kind} on {r.expectation.target}" for r in failed})[:5])
-            raise ExpectationsFailed(f"{len(failed)} expectation(s) of severity error failed: {names}",
-                                     code="KF600", hint="nothing was published; see the summary above")
+            raise ExpectationsFailed(
+                f"{len(failed)} expectation(s) of severity error failed: {names}",
+                code="KF600",
+                hint="nothing was published; see the summary above",
+            )
 
 
 def write_results(root: Path, run_id: str, results: list[ExpectationResult], junit_path: str | None) -> Path:
@@ -156,8 +175,7 @@ def write_results(root: Path, run_id: str, results: list[ExpectationResult], jun
     target = root / "target"
     target.mkdir(exist_ok=True)
     path = target / "run_results.json"
-    payload = {"run_id": run_id, "generated_at": datetime.now(UTC).isoformat(),
-               "results": results_json(results)}
+    payload = {"run_id": run_id, "generated_at": datetime.now(UTC).isoformat(), "results": results_json(results)}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     if junit_path:
         Path(junit_path).write_text(junit_xml(results, "kpiframe"), encoding="utf-8")
@@ -170,11 +188,27 @@ def store_results(warehouse: Warehouse, run_id: str, results: list[ExpectationRe
     if not results:
         return
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    rows = [exp.Tuple(expressions=[literal(v) for v in (
-        run_id, now, r.expectation.target, r.expectation.label, r.expectation.kind, r.expectation.severity, r.success,
-        None if r.observed_value is None else json.dumps(r.observed_value, default=str),
-        r.element_count, r.unexpected_count, r.unexpected_percent, r.error)]) for r in results]
+    rows = [
+        exp.Tuple(
+            expressions=[
+                literal(v)
+                for v in (
+                    run_id,
+                    now,
+                    r.expectation.target,
+                    r.expectation.label,
+                    r.expectation.kind,
+                    r.expectation.severity,
+                    r.success,
+                    None if r.observed_value is None else json.dumps(r.observed_value, default=str),
+                    r.element_count,
+                    r.unexpected_count,
+                    r.unexpected_percent,
+                    r.error,
+                )
+            ]
+        )
+        for r in results
+    ]
     columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in RESULT_COLUMNS])
     warehouse.execute(exp.Insert(this=columns, expression=exp.Values(expressions=rows)))
-
-

@@ -63,14 +63,26 @@ def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNod
     for name in graph.order:
         model = graph.models[name]
         depends = tuple(model.refs) + tuple(f"source.{s}.{t}" for s, t in model.sources)
-        nodes.append(CompiledNode(name, "model", models_schema, model_query(graph, model),
-                                  model.spec.materialized, depends, model.path))
+        nodes.append(
+            CompiledNode(
+                name, "model", models_schema, model_query(graph, model), model.spec.materialized, depends, model.path
+            )
+        )
     for name, located in graph.tables.items():
         spec = located.spec
         assert isinstance(spec, TableSpec)
         query = graph.table_queries.get(name) or table_query(layer, spec)
-        nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, query, "table",
-                                  models_read(query, models_schema), located.location.path))
+        nodes.append(
+            CompiledNode(
+                name,
+                "table",
+                graph.config.schemas.metrics,
+                query,
+                "table",
+                models_read(query, models_schema),
+                located.location.path,
+            )
+        )
     return nodes + _funnel_tables(graph)
 
 
@@ -84,8 +96,17 @@ def _funnel_tables(graph: ProjectGraph) -> list[CompiledNode]:
         for dims in [(), *[(d,) for d in spec.dimensions]]:
             name = f"{model_name(spec.name)}_monthly" + "".join(f"_by_{d}" for d in dims)
             query = funnel_query(graph, spec, FunnelRequest(spec.name, "month", dims))
-            nodes.append(CompiledNode(name, "table", graph.config.schemas.metrics, query, "table",
-                                      models_read(query, graph.config.schemas.models), located.location.path))
+            nodes.append(
+                CompiledNode(
+                    name,
+                    "table",
+                    graph.config.schemas.metrics,
+                    query,
+                    "table",
+                    models_read(query, graph.config.schemas.models),
+                    located.location.path,
+                )
+            )
     return nodes
 
 
@@ -105,8 +126,13 @@ def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[Compiled
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{node.name}.sql").write_text(sql + "\n", encoding="utf-8")
         manifest_nodes[f"{node.kind}.{node.name}"] = {
-            "name": node.name, "kind": node.kind, "schema": node.schema, "materialized": node.materialized,
-            "depends_on": list(node.depends_on), "path": node.path, "compiled_sql": sql,
+            "name": node.name,
+            "kind": node.kind,
+            "schema": node.schema,
+            "materialized": node.materialized,
+            "depends_on": list(node.depends_on),
+            "path": node.path,
+            "compiled_sql": sql,
             # the hash is of the DuckDB SQL whatever the dialect asked, so states compare across dialects
             "hash": hashlib.sha256(duckdb_sql.encode()).hexdigest(),
         }
@@ -115,8 +141,12 @@ def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[Compiled
         assert isinstance(spec, MetricSpec)
         definition = spec.model_dump(exclude_none=True, exclude_defaults=True)
         manifest_nodes[f"metric.{name}"] = {
-            "name": name, "kind": "metric", "path": located.location.path, "definition": definition,
-            "depends_on": metric_inputs(spec) or [spec.measure], "owner": spec.owner,
+            "name": name,
+            "kind": "metric",
+            "path": located.location.path,
+            "definition": definition,
+            "depends_on": metric_inputs(spec) or [spec.measure],
+            "owner": spec.owner,
             "hash": hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest(),
         }
     manifest = {"project": graph.config.name, "dialect": dialect, "nodes": manifest_nodes}

@@ -24,16 +24,26 @@ def load_config(root: Path) -> ProjectSpec:
     """Read kpi_project.yml; a missing or invalid file is a located error."""
     path = root / PROJECT_FILE
     if not path.is_file():
-        raise KpiframeError(f"no {PROJECT_FILE} in {root}", code="KF010",
-                            hint="run kpiframe from the project folder or pass --project-dir")
+        raise KpiframeError(
+            f"no {PROJECT_FILE} in {root}",
+            code="KF010",
+            hint="run kpiframe from the project folder or pass --project-dir",
+        )
     problems: list[Diagnostic] = []
     text = read_text(path, root, problems)
     doc = parse_yaml(text, PROJECT_FILE, problems) if text is not None else None
     if doc is None:
         raise ProjectInvalid(problems)
     if not isinstance(doc.data, dict):
-        raise ProjectInvalid([Diagnostic("KF011", "kpi_project.yml must be a mapping with at least 'name'",
-                                         SourceLocation(PROJECT_FILE, 1, 1))])
+        raise ProjectInvalid(
+            [
+                Diagnostic(
+                    "KF011",
+                    "kpi_project.yml must be a mapping with at least 'name'",
+                    SourceLocation(PROJECT_FILE, 1, 1),
+                )
+            ]
+        )
     spec = validate_spec(ProjectSpec, doc.data, doc, (), problems)
     if spec is None:
         raise ProjectInvalid(problems)
@@ -56,8 +66,11 @@ def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> Wa
 
 # libpq's connection strings: a URI, or key=value pairs with at least one of these keys
 _DSN_SCHEMES = ("postgresql://", "postgres://")
-_DSN_KEY = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode|"
-                      r"connect_timeout|application_name|options)\s*=", re.IGNORECASE)
+_DSN_KEY = re.compile(
+    r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode|"
+    r"connect_timeout|application_name|options)\s*=",
+    re.IGNORECASE,
+)
 
 
 def is_postgres_dsn(value: str) -> bool:
@@ -65,8 +78,9 @@ def is_postgres_dsn(value: str) -> bool:
     return text.lower().startswith(_DSN_SCHEMES) or bool(_DSN_KEY.search(text))
 
 
-def validate_spec(model: type[SpecT], data: object, doc: YamlDocument, at: tuple[str | int, ...],
-                  problems: list[Diagnostic]) -> SpecT | None:
+def validate_spec(
+    model: type[SpecT], data: object, doc: YamlDocument, at: tuple[str | int, ...], problems: list[Diagnostic]
+) -> SpecT | None:
     """Validate `data` against a spec model; every pydantic error becomes a diagnostic at its line."""
     try:
         return model.model_validate(data)
@@ -76,15 +90,20 @@ def validate_spec(model: type[SpecT], data: object, doc: YamlDocument, at: tuple
         return None
 
 
-def _diagnostic_for(error: ErrorDetails, model: type[BaseModel], doc: YamlDocument,
-                    at: tuple[str | int, ...]) -> Diagnostic:
+def _diagnostic_for(
+    error: ErrorDetails, model: type[BaseModel], doc: YamlDocument, at: tuple[str | int, ...]
+) -> Diagnostic:
     loc = tuple(error["loc"])
     location = doc.locate((*at, *loc))
     field = ".".join(str(part) for part in (*at, *loc)) or "document"
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
-        return Diagnostic("KF012", f"unknown key '{loc[-1]}'", location,
-                          hint=did_you_mean(str(loc[-1]), allowed) or f"allowed keys: {', '.join(allowed)}")
+        return Diagnostic(
+            "KF012",
+            f"unknown key '{loc[-1]}'",
+            location,
+            hint=did_you_mean(str(loc[-1]), allowed) or f"allowed keys: {', '.join(allowed)}",
+        )
     if error["type"] == "missing":
         return Diagnostic("KF013", f"missing required key '{loc[-1]}'", location)
     message = error["msg"].removeprefix("Value error, ")

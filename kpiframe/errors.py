@@ -50,8 +50,9 @@ class KpiframeError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, code: str = "KF000", hint: str | None = None,
-                 location: SourceLocation | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str = "KF000", hint: str | None = None, location: SourceLocation | None = None
+    ) -> None:
         super().__init__(message)
         self.diagnostic = Diagnostic(code=code, message=message, location=location, hint=hint)
 

@@ -21,8 +21,13 @@ from kpiframe.specs import FunnelSpec, ModelSpec
 from kpiframe.sql.calendar import Calendar, interval
 from kpiframe.sql.expressions import qualify
 
-COLUMNS = ("entities", "conversion_from_previous", "conversion_from_first", "median_hours_from_previous",
-           "p90_hours_from_previous")
+COLUMNS = (
+    "entities",
+    "conversion_from_previous",
+    "conversion_from_first",
+    "median_hours_from_previous",
+    "p90_hours_from_previous",
+)
 
 
 def model_name(funnel: str) -> str:
@@ -40,12 +45,20 @@ def expand_funnels(graph: ProjectGraph) -> None:
             continue
         name = model_name(spec.name)
         if name in graph.models:
-            graph.error("KF021", f"funnel '{spec.name}' generates model '{name}', which already exists",
-                        located.location)
+            graph.error(
+                "KF021", f"funnel '{spec.name}' generates model '{name}', which already exists", located.location
+            )
             continue
-        graph.models[name] = Model(name, located.location.path, query.sql(),
-                                   ModelSpec(name=name, description=f"entities of funnel {spec.name}"),
-                                   located.location, tree=query, refs=refs, generated=True)
+        graph.models[name] = Model(
+            name,
+            located.location.path,
+            query.sql(),
+            ModelSpec(name=name, description=f"entities of funnel {spec.name}"),
+            located.location,
+            tree=query,
+            refs=refs,
+            generated=True,
+        )
 
 
 def entity_query(graph: ProjectGraph, spec: FunnelSpec) -> tuple[exp.Select, list[str]]:
@@ -63,10 +76,13 @@ def entity_query(graph: ProjectGraph, spec: FunnelSpec) -> tuple[exp.Select, lis
     dims = {d.name: qualify(parse_rule_expression(d.expr or d.name), "e") for d in entity.dimensions}
     unknown_dims = [d for d in spec.dimensions if d not in dims]
     if unknown_dims:
-        raise DefinitionProblem(f"dimension(s) {', '.join(unknown_dims)} are not dimensions of '{entity.name}'",
-                                hint=f"choose from {', '.join(sorted(dims))}")
-    select = exp.select(key.as_("entity_id"), entered.as_("entered_at"),
-                        *[dims[d].copy().as_(d) for d in spec.dimensions]).from_(model_table(graph, entity, "e"))
+        raise DefinitionProblem(
+            f"dimension(s) {', '.join(unknown_dims)} are not dimensions of '{entity.name}'",
+            hint=f"choose from {', '.join(sorted(dims))}",
+        )
+    select = exp.select(
+        key.as_("entity_id"), entered.as_("entered_at"), *[dims[d].copy().as_(d) for d in spec.dimensions]
+    ).from_(model_table(graph, entity, "e"))
     refs = [entity.model]
     window_end = exp.Add(this=entered.copy(), expression=interval(spec.window_days, "DAY"))
     events: list[exp.Select] = []
@@ -78,13 +94,21 @@ def entity_query(graph: ProjectGraph, spec: FunnelSpec) -> tuple[exp.Select, lis
             reached: exp.Expr = qualify(parse_rule_expression(stage.time or ""), "e")
         else:
             alias = f"s{index}"
-            first = (exp.select("entity_id", exp.Min(this=exp.column("reached_at")).as_("reached_at"))
-                     .from_(stage_events.subquery("events")).group_by("entity_id"))
-            select = select.join(first.subquery(alias), join_type="left",
-                                 on=exp.EQ(this=exp.column("entity_id", table=alias), expression=key.copy()))
+            first = (
+                exp.select("entity_id", exp.Min(this=exp.column("reached_at")).as_("reached_at"))
+                .from_(stage_events.subquery("events"))
+                .group_by("entity_id")
+            )
+            select = select.join(
+                first.subquery(alias),
+                join_type="left",
+                on=exp.EQ(this=exp.column("entity_id", table=alias), expression=key.copy()),
+            )
             reached = exp.column("reached_at", table=alias)
-        inside = exp.and_(exp.GTE(this=reached.copy(), expression=entered.copy()),
-                          exp.LT(this=reached.copy(), expression=window_end.copy()))
+        inside = exp.and_(
+            exp.GTE(this=reached.copy(), expression=entered.copy()),
+            exp.LT(this=reached.copy(), expression=window_end.copy()),
+        )
         if stage.filter and stage.dataset is None and stage.definition is None:
             inside = exp.and_(inside, qualify(parse_rule_expression(stage.filter), "e"))
         first_inside = exp.Case(ifs=[exp.If(this=inside, true=reached)])
@@ -113,18 +137,28 @@ def _in_order(base: exp.Select, spec: FunnelSpec, events: list[exp.Select]) -> e
         at = exp.column("reached_at", table="ev")
         window_end = exp.Add(this=exp.column("entered_at", table="p"), expression=interval(spec.window_days, "DAY"))
         same_entity = exp.EQ(this=exp.column("entity_id", table="ev"), expression=exp.column("entity_id", table="p"))
-        matched = exp.and_(same_entity,
-                           exp.GTE(this=at.copy(), expression=exp.column(lower_bound, table="p")),
-                           exp.LT(this=at.copy(), expression=window_end))
-        reached = (exp.select(exp.column("entity_id", table="p"), exp.column("entered_at", table="p"),
-                              exp.Min(this=at.copy()).as_("reached_at"))
-                   .from_(exp.to_table(previous).as_("p"))
-                   .join(stage_events.subquery("ev"), on=matched, join_type="inner")
-                   .group_by(exp.column("entity_id", table="p"), exp.column("entered_at", table="p")))
+        matched = exp.and_(
+            same_entity,
+            exp.GTE(this=at.copy(), expression=exp.column(lower_bound, table="p")),
+            exp.LT(this=at.copy(), expression=window_end),
+        )
+        reached = (
+            exp.select(
+                exp.column("entity_id", table="p"),
+                exp.column("entered_at", table="p"),
+                exp.Min(this=at.copy()).as_("reached_at"),
+            )
+            .from_(exp.to_table(previous).as_("p"))
+            .join(stage_events.subquery("ev"), on=matched, join_type="inner")
+            .group_by(exp.column("entity_id", table="p"), exp.column("entered_at", table="p"))
+        )
         query = query.with_(step, as_=reached)
         alias = f"o{index}"
-        query = query.join(exp.to_table(step).as_(alias), join_type="left", on=exp.EQ(
-            this=exp.column("entity_id", table=alias), expression=exp.column("entity_id", table="b")))
+        query = query.join(
+            exp.to_table(step).as_(alias),
+            join_type="left",
+            on=exp.EQ(this=exp.column("entity_id", table=alias), expression=exp.column("entity_id", table="b")),
+        )
         query = query.select(exp.column("reached_at", table=alias).as_(stage_column(index, "strict")))
         previous, lower_bound = step, "reached_at"
     return query
@@ -138,19 +172,22 @@ def _stage_events(graph: ProjectGraph, spec: FunnelSpec, stage: Any) -> tuple[ex
             raise DefinitionProblem(f"stage '{stage.name}' names unknown definition '{stage.definition}'")
         version = stage.version or located.spec.current
         if version not in [v.version for v in located.spec.versions]:
-            raise DefinitionProblem(f"stage '{stage.name}' names version {version} of '{stage.definition}', "
-                                    "which is not defined",
-                                    hint=f"versions: {', '.join(str(v.version) for v in located.spec.versions)}")
+            raise DefinitionProblem(
+                f"stage '{stage.name}' names version {version} of '{stage.definition}', which is not defined",
+                hint=f"versions: {', '.join(str(v.version) for v in located.spec.versions)}",
+            )
         model = f"{stage.definition}_v{version}"
         key_name = next(e.expr or e.name for e in dataset_spec(graph, spec.dataset).entities if e.name == spec.entity)
         query = exp.select(exp.column(key_name).as_("entity_id"), exp.column("qualified_at").as_("reached_at")).from_(
-            exp.table_(model, db=graph.config.schemas.models, quoted=True))
+            exp.table_(model, db=graph.config.schemas.models, quoted=True)
+        )
         return query, model
     dataset = dataset_spec(graph, stage.dataset or spec.dataset)
     kinds = ("primary", "unique") if stage.dataset is None else ("foreign", "primary", "unique")
     key = qualify(entity_expr(dataset, spec.entity, kinds), "d")
-    query = (exp.select(key.as_("entity_id"), qualify(parse_rule_expression(stage.time), "d").as_("reached_at"))
-             .from_(model_table(graph, dataset, "d")))
+    query = exp.select(key.as_("entity_id"), qualify(parse_rule_expression(stage.time), "d").as_("reached_at")).from_(
+        model_table(graph, dataset, "d")
+    )
     if stage.filter:
         query = query.where(qualify(parse_rule_expression(stage.filter), "d"))
     return query, dataset.model
@@ -183,16 +220,21 @@ def describe(spec: FunnelSpec, order: str | None = None) -> dict[str, Any]:
     entity, days = spec.entity, spec.window_days
     rules = {
         "strict": f"strict: a {entity} counts at a stage only if it reached every earlier stage, each at or after "
-                  f"the stage before it, within {days} days of entering; a repeated stage counts from its first "
-                  "time after the stage before",
+        f"the stage before it, within {days} days of entering; a repeated stage counts from its first "
+        "time after the stage before",
         "independent": f"independent: a {entity} counts at each stage it reached within {days} days of entering "
-                       "(its first time there), whether or not it reached the stages before, so a conversion can "
-                       "exceed 100 %",
+        "(its first time there), whether or not it reached the stages before, so a conversion can "
+        "exceed 100 %",
     }
-    return {"funnel": spec.name, "order": used, "order_rule": rules[used], "window_days": days,
-            "conversion": "conversion_from_previous = entities at the stage / entities at the stage before (NULL "
-                          "when that is 0); conversion_from_first = entities at the stage / entities at the first "
-                          "stage; every stage has a row, 0 when no entity reached it"}
+    return {
+        "funnel": spec.name,
+        "order": used,
+        "order_rule": rules[used],
+        "window_days": days,
+        "conversion": "conversion_from_previous = entities at the stage / entities at the stage before (NULL "
+        "when that is 0); conversion_from_first = entities at the stage / entities at the first "
+        "stage; every stage has a row, 0 when no entity reached it",
+    }
 
 
 def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) -> exp.Select:
@@ -203,8 +245,10 @@ def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) 
     """
     unknown_dims = [d for d in request.dimensions if d not in spec.dimensions]
     if unknown_dims:
-        raise DefinitionProblem(f"funnel '{spec.name}' has no dimension(s) {', '.join(unknown_dims)}",
-                                hint=f"it has {', '.join(spec.dimensions) or 'none'}")
+        raise DefinitionProblem(
+            f"funnel '{spec.name}' has no dimension(s) {', '.join(unknown_dims)}",
+            hint=f"it has {', '.join(spec.dimensions) or 'none'}",
+        )
     order = effective_order(spec, request.order)
     calendar = Calendar(graph.config.calendar.week_start, graph.config.calendar.fiscal_year_start_month)
     source = exp.table_(model_name(spec.name), db=graph.config.schemas.models, quoted=True)
@@ -225,23 +269,36 @@ def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) 
         period = calendar.period_start(counted_at, request.grain)
         hours = _hours_between(index, order)
         conditions = [exp.Not(this=exp.Is(this=reached.copy(), expression=exp.Null())), *in_range(period)]
-        branch = (exp.select(period.as_("cohort_start"), *[d.copy() for d in dims],
-                             exp.Literal.number(index).as_("stage_index"),
-                             exp.Count(this=exp.Star()).as_("entities"),
-                             exp.Median(this=hours).as_("median_hours"),
-                             exp.PercentileCont(this=hours.copy(), expression=exp.Literal.number(0.9)).as_("p90_hours"))
-                  .from_(source).where(exp.and_(*conditions))
-                  .group_by(period.copy(), *[d.copy() for d in dims]))
+        branch = (
+            exp.select(
+                period.as_("cohort_start"),
+                *[d.copy() for d in dims],
+                exp.Literal.number(index).as_("stage_index"),
+                exp.Count(this=exp.Star()).as_("entities"),
+                exp.Median(this=hours).as_("median_hours"),
+                exp.PercentileCont(this=hours.copy(), expression=exp.Literal.number(0.9)).as_("p90_hours"),
+            )
+            .from_(source)
+            .where(exp.and_(*conditions))
+            .group_by(period.copy(), *[d.copy() for d in dims])
+        )
         branches.append(branch)
     stacked: exp.Query = branches[0]
     for branch in branches[1:]:
         stacked = exp.union(stacked, branch, distinct=False)
     if spec.count_by == "cohort":  # a cohort is every group that entered, even if it reached no stage
         entered_period = calendar.period_start(exp.column("entered_at"), request.grain)
-        groups: exp.Query = (exp.select(entered_period.as_("cohort_start"), *[d.copy() for d in dims]).distinct()
-                             .from_(source).where(exp.and_(exp.Not(this=exp.Is(this=exp.column("entered_at"),
-                                                                               expression=exp.Null())),
-                                                           *in_range(entered_period))))
+        groups: exp.Query = (
+            exp.select(entered_period.as_("cohort_start"), *[d.copy() for d in dims])
+            .distinct()
+            .from_(source)
+            .where(
+                exp.and_(
+                    exp.Not(this=exp.Is(this=exp.column("entered_at"), expression=exp.Null())),
+                    *in_range(entered_period),
+                )
+            )
+        )
     else:
         groups = exp.select("cohort_start", *[d.copy() for d in dims]).distinct().from_(stacked.subquery("reached"))
     return _conversions(_every_stage(stacked, groups, spec, request.dimensions), request.dimensions)
@@ -249,32 +306,45 @@ def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) 
 
 def _every_stage(stacked: exp.Query, groups: exp.Query, spec: FunnelSpec, dimensions: tuple[str, ...]) -> exp.Select:
     """Every (group, stage) pair, with the counts of the stages reached and 0 for the others."""
-    stages: exp.Query = exp.select(exp.Literal.number(0).as_("stage_index"),
-                                   exp.Literal.string(spec.stages[0].name).as_("stage"))
+    stages: exp.Query = exp.select(
+        exp.Literal.number(0).as_("stage_index"), exp.Literal.string(spec.stages[0].name).as_("stage")
+    )
     for index, stage in enumerate(spec.stages[1:], start=1):
-        stages = exp.union(stages, exp.select(exp.Literal.number(index).as_("stage_index"),
-                                              exp.Literal.string(stage.name).as_("stage")), distinct=False)
+        stages = exp.union(
+            stages,
+            exp.select(exp.Literal.number(index).as_("stage_index"), exp.Literal.string(stage.name).as_("stage")),
+            distinct=False,
+        )
     keys = ["cohort_start", *dimensions]
     # NULL is a group of its own (leads without a channel): NULL-safe equality joins it
     same_group = [exp.NullSafeEQ(this=exp.column(k, table="c"), expression=exp.column(k, table="g")) for k in keys]
     same_stage = exp.EQ(this=exp.column("stage_index", table="c"), expression=exp.column("stage_index", table="s"))
-    return (exp.select(*[exp.column(k, table="g").as_(k) for k in keys],
-                       exp.column("stage_index", table="s").as_("stage_index"),
-                       exp.column("stage", table="s").as_("stage"),
-                       exp.Coalesce(this=exp.column("entities", table="c"), expressions=[exp.Literal.number(0)])
-                       .as_("entities"),
-                       exp.column("median_hours", table="c").as_("median_hours"),
-                       exp.column("p90_hours", table="c").as_("p90_hours"))
-            .from_(groups.subquery("g"))
-            .join(stages.subquery("s"), join_type="cross")
-            .join(stacked.subquery("c"), join_type="left", on=exp.and_(*same_group, same_stage)))
+    return (
+        exp.select(
+            *[exp.column(k, table="g").as_(k) for k in keys],
+            exp.column("stage_index", table="s").as_("stage_index"),
+            exp.column("stage", table="s").as_("stage"),
+            exp.Coalesce(this=exp.column("entities", table="c"), expressions=[exp.Literal.number(0)]).as_("entities"),
+            exp.column("median_hours", table="c").as_("median_hours"),
+            exp.column("p90_hours", table="c").as_("p90_hours"),
+        )
+        .from_(groups.subquery("g"))
+        .join(stages.subquery("s"), join_type="cross")
+        .join(stacked.subquery("c"), join_type="left", on=exp.and_(*same_group, same_stage))
+    )
 
 
 def _hours_between(index: int, order: str) -> exp.Expr:
     if index == 0:
         return exp.Null()
-    return exp.Div(this=exp.DateDiff(this=exp.column(stage_column(index, order)), expression=exp.column(
-        stage_column(index - 1, order)), unit=exp.var("SECOND")), expression=exp.Literal.number(3600.0))
+    return exp.Div(
+        this=exp.DateDiff(
+            this=exp.column(stage_column(index, order)),
+            expression=exp.column(stage_column(index - 1, order)),
+            unit=exp.var("SECOND"),
+        ),
+        expression=exp.Literal.number(3600.0),
+    )
 
 
 def _conversions(grid: exp.Query, dimensions: tuple[str, ...]) -> exp.Select:
@@ -286,15 +356,24 @@ def _conversions(grid: exp.Query, dimensions: tuple[str, ...]) -> exp.Select:
 
     entities = exp.column("entities")
     # every stage has a row, so the row before is the stage before; dividing by 0 gives NULL
-    return (exp.select(exp.column("cohort_start"), *[exp.column(d) for d in dimensions], "stage", "entities",
-                       exp.Div(this=entities.copy(), expression=over(exp.Lag(this=entities.copy())), safe=True)
-                       .as_("conversion_from_previous"),
-                       exp.Div(this=entities.copy(), expression=over(exp.FirstValue(this=entities.copy())), safe=True)
-                       .as_("conversion_from_first"),
-                       exp.column("median_hours").as_("median_hours_from_previous"),
-                       exp.column("p90_hours").as_("p90_hours_from_previous"))
-            .from_(grid.subquery("stages"))
-            .order_by(*[p.copy() for p in partition], exp.column("stage_index")))
+    return (
+        exp.select(
+            exp.column("cohort_start"),
+            *[exp.column(d) for d in dimensions],
+            "stage",
+            "entities",
+            exp.Div(this=entities.copy(), expression=over(exp.Lag(this=entities.copy())), safe=True).as_(
+                "conversion_from_previous"
+            ),
+            exp.Div(this=entities.copy(), expression=over(exp.FirstValue(this=entities.copy())), safe=True).as_(
+                "conversion_from_first"
+            ),
+            exp.column("median_hours").as_("median_hours_from_previous"),
+            exp.column("p90_hours").as_("p90_hours_from_previous"),
+        )
+        .from_(grid.subquery("stages"))
+        .order_by(*[p.copy() for p in partition], exp.column("stage_index"))
+    )
 
 
 def _date(value: date) -> exp.Expr:
@@ -314,8 +393,9 @@ class Bottleneck:
         return self.conversion - self.trailing
 
 
-def find_bottleneck(rows: list[dict[str, Any]], stages: list[str], mature_before: date | None,
-                    trailing: int = 3) -> Bottleneck | None:
+def find_bottleneck(
+    rows: list[dict[str, Any]], stages: list[str], mature_before: date | None, trailing: int = 3
+) -> Bottleneck | None:
     """The step whose conversion fell most against its own trailing average, in the latest mature cohort.
 
     Cohorts still inside their conversion window look worse only because they are young, so a cohort
@@ -328,7 +408,7 @@ def find_bottleneck(rows: list[dict[str, Any]], stages: list[str], mature_before
     cohorts = sorted({c for c, _ in totals if mature_before is None or c < mature_before})
     if len(cohorts) < 2:
         return None
-    latest, history = cohorts[-1], cohorts[-1 - trailing:-1]
+    latest, history = cohorts[-1], cohorts[-1 - trailing : -1]
 
     def conversion(cohort: date, index: int) -> float | None:
         before = totals.get((cohort, stages[index - 1]), 0)
@@ -340,8 +420,7 @@ def find_bottleneck(rows: list[dict[str, Any]], stages: list[str], mature_before
         past = [v for v in (conversion(c, index) for c in history) if v is not None]
         if now is None or not past:
             continue
-        candidate = Bottleneck(latest, f"{stages[index - 1]} → {stages[index]}", now, sum(past) / len(past),
-                               len(past))
+        candidate = Bottleneck(latest, f"{stages[index - 1]} → {stages[index]}", now, sum(past) / len(past), len(past))
         if worst is None or candidate.drop < worst.drop:
             worst = candidate
     return worst if worst is not None and worst.drop < 0 else None  # no step fell: no bottleneck

@@ -112,8 +112,14 @@ class ProjectGraph:
     table_queries: dict[str, exp.Query] = field(default_factory=dict)  # published table -> its compiled SELECT
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None,
-              severity: Severity = Severity.ERROR) -> None:
+    def error(
+        self,
+        code: str,
+        message: str,
+        location: SourceLocation | None,
+        hint: str | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
         self.diagnostics.append(Diagnostic(code, message, location, hint, severity))
 
     @property
@@ -134,8 +140,12 @@ def load_graph(root: Path) -> ProjectGraph:
     for path in discover(root, "models", (".sql",)):
         _collect_model(graph, path)
     if not graph.models and not graph.metrics and not graph.diagnostics:
-        graph.error("KF020", "the project is empty: no models/*.sql and no metrics in metrics/*.yml",
-                    SourceLocation("kpi_project.yml"), hint="see docs/project-format.md to add a first model")
+        graph.error(
+            "KF020",
+            "the project is empty: no models/*.sql and no metrics in metrics/*.yml",
+            SourceLocation("kpi_project.yml"),
+            hint="see docs/project-format.md to add a first model",
+        )
     from kpiframe.definitions import expand_definitions
     from kpiframe.funnels import expand_funnels
 
@@ -164,8 +174,11 @@ def _collect_yaml(graph: ProjectGraph, path: Path) -> None:
     if doc is None or doc.data is None:
         return
     if not isinstance(doc.data, dict):
-        graph.error("KF011", "a project YAML file must be a mapping of lists (models:, metrics:, ...)",
-                    SourceLocation(rel, 1, 1))
+        graph.error(
+            "KF011",
+            "a project YAML file must be a mapping of lists (models:, metrics:, ...)",
+            SourceLocation(rel, 1, 1),
+        )
         return
     # the file's outline first (known keys, lists), then each item alone, so that one bad item
     # does not hide the problems of its neighbours
@@ -182,8 +195,7 @@ def _collect_yaml(graph: ProjectGraph, path: Path) -> None:
                 _register(graph, key, item, doc, (key, index))
 
 
-def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
-              key_path: tuple[str | int, ...]) -> None:
+def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument, key_path: tuple[str | int, ...]) -> None:
     location = doc.locate(key_path)
     _keep_expectations(graph, item, doc, key_path)
     if isinstance(item, SourceSpec):
@@ -191,34 +203,42 @@ def _register(graph: ProjectGraph, key: str, item: object, doc: YamlDocument,
     elif isinstance(item, ModelSpec):
         _declare(graph, "model", item.name, location, graph.model_specs, item)
     else:
-        registry = {"datasets": graph.datasets, "metrics": graph.metrics, "tables": graph.tables,
-                    "metric_tests": graph.metric_tests, "definitions": graph.definitions,
-                    "funnels": graph.funnels}[key]
+        registry = {
+            "datasets": graph.datasets,
+            "metrics": graph.metrics,
+            "tables": graph.tables,
+            "metric_tests": graph.metric_tests,
+            "definitions": graph.definitions,
+            "funnels": graph.funnels,
+        }[key]
         located = Located(item, location, doc, key_path)
         kind = key.removesuffix("s").replace("_", " ")
         _declare(graph, kind, item.name, location, registry, located)  # type: ignore[attr-defined]
 
 
-def _keep_expectations(graph: ProjectGraph, item: object, doc: YamlDocument,
-                       key_path: tuple[str | int, ...]) -> None:
+def _keep_expectations(graph: ProjectGraph, item: object, doc: YamlDocument, key_path: tuple[str | int, ...]) -> None:
     if isinstance(item, SourceSpec):
         for index, source_table in enumerate(item.tables):
             if source_table.expectations:
                 graph.expectation_items[("source", f"{item.schema_}.{source_table.name}")] = ExpectationItems(
-                    source_table.expectations, doc, (*key_path, "tables", index, "expectations"))
+                    source_table.expectations, doc, (*key_path, "tables", index, "expectations")
+                )
     elif isinstance(item, (ModelSpec, TableSpec)) and item.expectations:
         kind = "model" if isinstance(item, ModelSpec) else "table"
         graph.expectation_items[(kind, item.name)] = ExpectationItems(
-            item.expectations, doc, (*key_path, "expectations"))
+            item.expectations, doc, (*key_path, "expectations")
+        )
 
 
-def _declare(graph: ProjectGraph, kind: str, name: str, location: SourceLocation,
-             registry: dict[str, Any], value: object) -> None:
+def _declare(
+    graph: ProjectGraph, kind: str, name: str, location: SourceLocation, registry: dict[str, Any], value: object
+) -> None:
     if name in registry:
         previous = registry[name]
         where = getattr(previous, "location", None) or (previous[1] if isinstance(previous, tuple) else None)
-        graph.error("KF021", f"duplicate {kind} name '{name}'", location,
-                    hint=f"first defined at {where}" if where else None)
+        graph.error(
+            "KF021", f"duplicate {kind} name '{name}'", location, hint=f"first defined at {where}" if where else None
+        )
         return
     registry[name] = (value, location) if kind == "model" else value
 
@@ -242,13 +262,21 @@ def _collect_model(graph: ProjectGraph, path: Path) -> None:
     name = path.stem
     if not name.isidentifier() or not name.isascii():  # the file name is the table name and ref() name
         fixed = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in name)
-        graph.error("KF022", f"model file name '{path.name}' is not a valid model name", SourceLocation(rel),
-                    hint=f"rename it to {'_' if fixed[:1].isdigit() else ''}{fixed}.sql (letters, digits and _, "
-                         "not starting with a digit)")
+        graph.error(
+            "KF022",
+            f"model file name '{path.name}' is not a valid model name",
+            SourceLocation(rel),
+            hint=f"rename it to {'_' if fixed[:1].isdigit() else ''}{fixed}.sql (letters, digits and _, "
+            "not starting with a digit)",
+        )
         return
     if name in graph.models:
-        graph.error("KF021", f"duplicate model name '{name}'", SourceLocation(rel, 1, 1),
-                    hint=f"also defined in {graph.models[name].path}")
+        graph.error(
+            "KF021",
+            f"duplicate model name '{name}'",
+            SourceLocation(rel, 1, 1),
+            hint=f"also defined in {graph.models[name].path}",
+        )
         return
     declared = graph.model_specs.get(name)
     spec = declared[0] if declared else ModelSpec(name=name)
@@ -267,29 +295,47 @@ def _render_model(graph: ProjectGraph, model: Model, templater: Templater) -> No
         statements = [s for s in sqlglot.parse(rendered.sql, read="duckdb") if s is not None]
     except ParseError as exc:
         error = exc.errors[0] if exc.errors else {}
-        graph.error("KF310", f"cannot parse model SQL: {error.get('description', exc)}",
-                    SourceLocation(model.path, error.get("line", 1) or 1, error.get("col", 1) or 1))
+        graph.error(
+            "KF310",
+            f"cannot parse model SQL: {error.get('description', exc)}",
+            SourceLocation(model.path, error.get("line", 1) or 1, error.get("col", 1) or 1),
+        )
         return
     except TokenError:  # the tokenizer stops before parsing, mostly at a quote that is never closed
-        graph.error("KF310", "cannot read model SQL: a quote or a $$ string is never closed, or a "
-                    "character cannot start a SQL token", SourceLocation(model.path, 1, 1))
+        graph.error(
+            "KF310",
+            "cannot read model SQL: a quote or a $$ string is never closed, or a character cannot start a SQL token",
+            SourceLocation(model.path, 1, 1),
+        )
         return
     if not statements:  # an empty file, or only comments: nothing to locate beyond the file itself
-        graph.error("KF311", "a model must be exactly one SELECT statement; this file has none",
-                    SourceLocation(model.path, 1, 1), hint="write the model's SELECT, or delete the file")
+        graph.error(
+            "KF311",
+            "a model must be exactly one SELECT statement; this file has none",
+            SourceLocation(model.path, 1, 1),
+            hint="write the model's SELECT, or delete the file",
+        )
         return
     write = next((node for s in statements if (node := s.find(*_WRITES)) is not None), None)
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         location, note = _statement_location(model, rendered.sql, statements, write or statements[-1])
         also = f"; it also runs {_write_name(write)}" if write is not None else ""
-        graph.error("KF311", f"a model must be exactly one SELECT statement{also}{note}", location,
-                    hint="remove other statements; kpiframe creates the table or view itself")
+        graph.error(
+            "KF311",
+            f"a model must be exactly one SELECT statement{also}{note}",
+            location,
+            hint="remove other statements; kpiframe creates the table or view itself",
+        )
         return
     if write is not None:
         location, note = _statement_location(model, rendered.sql, statements, write)
-        graph.error("KF312", f"a model may only read: it contains {_write_name(write)}{note}", location,
-                    hint="a model is one SELECT (CTEs allowed) and kpiframe writes its table; "
-                         "no INSERT/UPDATE/DELETE/DDL/session statements, not even inside a CTE")
+        graph.error(
+            "KF312",
+            f"a model may only read: it contains {_write_name(write)}{note}",
+            location,
+            hint="a model is one SELECT (CTEs allowed) and kpiframe writes its table; "
+            "no INSERT/UPDATE/DELETE/DDL/session statements, not even inside a CTE",
+        )
         return
     model.tree = statements[0]
     for name in model.refs:
@@ -298,8 +344,7 @@ def _render_model(graph: ProjectGraph, model: Model, templater: Templater) -> No
             graph.error("KF104", message, _ref_location(model, name), hint)
     for source_name, table in model.sources:
         if (source_name, table) not in graph.sources:
-            message, hint = unknown("source", f"{source_name}.{table}",
-                                    [f"{s}.{t}" for s, t in graph.sources])
+            message, hint = unknown("source", f"{source_name}.{table}", [f"{s}.{t}" for s, t in graph.sources])
             graph.error("KF105", message, _ref_location(model, table), hint)
 
 
@@ -309,17 +354,67 @@ def _render_model(graph: ProjectGraph, model: Model, templater: Templater) -> No
 # exp.Command is what sqlglot makes of statements it does not know (CALL, LOAD, VACUUM, FORCE CHECKPOINT).
 # `find` looks at a statement itself and every node under it: CTEs, subqueries, set operations.
 _WRITES: tuple[type[exp.Expr], ...] = (
-    exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Copy, exp.Export, exp.LoadData, exp.MultitableInserts,
-    exp.ConditionalInsert, exp.Into, exp.Create, exp.Drop, exp.Alter, exp.TruncateTable, exp.Undrop,
-    exp.SwapTable, exp.Comment, exp.Attach, exp.Detach, exp.Install, exp.Grant, exp.Revoke, exp.Analyze,
-    exp.Refresh, exp.Cache, exp.Uncache, exp.Command, exp.Pragma, exp.Set, exp.Use, exp.Transaction,
-    exp.Commit, exp.Rollback, exp.Execute, exp.ExecuteSql, exp.Declare, exp.Kill, exp.ConnectTo,
-    exp.Disconnect, exp.AlterSession, exp.Put, exp.Get, exp.Lock, exp.Block, exp.IfBlock, exp.WhileBlock,
-    exp.LoopBlock, exp.RepeatBlock, exp.StoredProcedure, exp.Return, exp.Leave, exp.Iterate,
+    exp.Insert,
+    exp.Delete,
+    exp.Update,
+    exp.Merge,
+    exp.Copy,
+    exp.Export,
+    exp.LoadData,
+    exp.MultitableInserts,
+    exp.ConditionalInsert,
+    exp.Into,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Undrop,
+    exp.SwapTable,
+    exp.Comment,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Grant,
+    exp.Revoke,
+    exp.Analyze,
+    exp.Refresh,
+    exp.Cache,
+    exp.Uncache,
+    exp.Command,
+    exp.Pragma,
+    exp.Set,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Execute,
+    exp.ExecuteSql,
+    exp.Declare,
+    exp.Kill,
+    exp.ConnectTo,
+    exp.Disconnect,
+    exp.AlterSession,
+    exp.Put,
+    exp.Get,
+    exp.Lock,
+    exp.Block,
+    exp.IfBlock,
+    exp.WhileBlock,
+    exp.LoopBlock,
+    exp.RepeatBlock,
+    exp.StoredProcedure,
+    exp.Return,
+    exp.Leave,
+    exp.Iterate,
 )
 _WRITE_NAMES: dict[type[exp.Expr], str] = {
-    exp.TruncateTable: "TRUNCATE", exp.Into: "SELECT ... INTO", exp.Lock: "FOR UPDATE/SHARE",
-    exp.Transaction: "BEGIN", exp.MultitableInserts: "INSERT ALL", exp.ConditionalInsert: "INSERT"}
+    exp.TruncateTable: "TRUNCATE",
+    exp.Into: "SELECT ... INTO",
+    exp.Lock: "FOR UPDATE/SHARE",
+    exp.Transaction: "BEGIN",
+    exp.MultitableInserts: "INSERT ALL",
+    exp.ConditionalInsert: "INSERT",
+}
 
 
 def _write_name(node: exp.Expr) -> str:
@@ -328,8 +423,9 @@ def _write_name(node: exp.Expr) -> str:
     return _WRITE_NAMES.get(type(node)) or node.key.upper()
 
 
-def _statement_location(model: Model, sql: str, statements: list[exp.Expr],
-                        node: exp.Expr) -> tuple[SourceLocation, str]:
+def _statement_location(
+    model: Model, sql: str, statements: list[exp.Expr], node: exp.Expr
+) -> tuple[SourceLocation, str]:
     """The first line sqlglot recorded under `node` (else the line its statement starts on), and a
     note when that line is of the SQL after Jinja rather than of the file (Jinja added or removed lines)."""
     lines = [n.meta["line"] for n in node.walk() if "line" in n.meta]
@@ -373,7 +469,7 @@ def placeholder_table(graph: ProjectGraph, table: exp.Table) -> exp.Table | None
         return exp.table_(name.removeprefix(REF_PREFIX), db=graph.config.schemas.models, quoted=True)
     if name.startswith(SOURCE_PREFIX):
         length, _, rest = name.removeprefix(SOURCE_PREFIX).partition("_")
-        source_name, table_name = rest[:int(length)], rest[int(length):]
+        source_name, table_name = rest[: int(length)], rest[int(length) :]
         source = graph.sources[(source_name, table_name)]
         return exp.table_(source.table, db=source.schema, quoted=True)
     return None
@@ -388,9 +484,13 @@ def _topological_order(graph: ProjectGraph) -> list[str]:
         if state.get(name) == "done":
             return
         if state.get(name) == "active":
-            cycle = stack[stack.index(name):] + [name]
-            graph.error("KF106", f"dependency cycle: {' -> '.join(cycle)}", graph.models[name].location,
-                        hint="a model cannot depend on itself through ref()")
+            cycle = stack[stack.index(name) :] + [name]
+            graph.error(
+                "KF106",
+                f"dependency cycle: {' -> '.join(cycle)}",
+                graph.models[name].location,
+                hint="a model cannot depend on itself through ref()",
+            )
             return
         state[name] = "active"
         for dep in graph.models[name].refs:

@@ -239,8 +239,9 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.budget = Budget()
         self.globals.pop("lipsum", None)  # generates text by the paragraph: of no use in SQL
-        self.globals.update({"range": self._range, LOOP: self._loop, OUTPUT: self._output,
-                             VALUE: checked, CONCAT: self._concat})
+        self.globals.update(
+            {"range": self._range, LOOP: self._loop, OUTPUT: self._output, VALUE: checked, CONCAT: self._concat}
+        )
         self.filters = {name: guard_filter(name, function) for name, function in self.filters.items()}
         self._guards = {id(self.globals[name]) for name in (LOOP, OUTPUT, VALUE, CONCAT)}
 

@@ -53,21 +53,30 @@ def read_text(path: Path, root: Path, problems: list[Diagnostic]) -> str | None:
     """Read a project file as UTF-8; a file that is not UTF-8, or too big, becomes a diagnostic, not a crash."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            problems.append(Diagnostic(
-                "KF002", f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB ({path.stat().st_size:,} bytes)",
-                SourceLocation(relative(path, root)), hint="split it, or keep data out of project files"))
+            problems.append(
+                Diagnostic(
+                    "KF002",
+                    f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB ({path.stat().st_size:,} bytes)",
+                    SourceLocation(relative(path, root)),
+                    hint="split it, or keep data out of project files",
+                )
+            )
             return None
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = exc.object[:exc.start]  # the line and column of the first bad byte, counted in bytes
+        before = exc.object[: exc.start]  # the line and column of the first bad byte, counted in bytes
         line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
-        problems.append(Diagnostic(
-            "KF002", f"file is not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at line {line}, column {column} "
-                     f"(offset {exc.start})", SourceLocation(relative(path, root)),
-            hint="save the file as UTF-8 (it may be Latin-1 or Windows-1252)"))
+        problems.append(
+            Diagnostic(
+                "KF002",
+                f"file is not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at line {line}, column {column} "
+                f"(offset {exc.start})",
+                SourceLocation(relative(path, root)),
+                hint="save the file as UTF-8 (it may be Latin-1 or Windows-1252)",
+            )
+        )
     except OSError as exc:
-        problems.append(Diagnostic("KF002", f"cannot read file: {exc.strerror}",
-                                   SourceLocation(relative(path, root))))
+        problems.append(Diagnostic("KF002", f"cannot read file: {exc.strerror}", SourceLocation(relative(path, root))))
     return None
 
 
@@ -82,8 +91,7 @@ def parse_yaml(text: str, rel_path: str, problems: list[Diagnostic]) -> YamlDocu
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = exc.problem or exc.context or "malformed YAML"
-        problems.append(Diagnostic("KF003", f"malformed YAML: {message}",
-                                   SourceLocation(rel_path, line, column)))
+        problems.append(Diagnostic("KF003", f"malformed YAML: {message}", SourceLocation(rel_path, line, column)))
         return None
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad unicode escapes)
         problems.append(Diagnostic("KF003", f"malformed YAML: {exc}", SourceLocation(rel_path, 1, 1)))
@@ -140,13 +148,19 @@ def _to_plain(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None = N
     if repeating is not None:
         walk.repeated += 1
         if walk.repeated > MAX_ALIAS_VALUES:
-            raise MarkedYAMLError(problem=f"aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} values; "
-                                  "repeat less, or write the values out", problem_mark=repeating.start_mark)
+            raise MarkedYAMLError(
+                problem=f"aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} values; "
+                "repeat less, or write the values out",
+                problem_mark=repeating.start_mark,
+            )
     if not isinstance(node, (MappingNode, SequenceNode)):
         return walk.constructor.construct_object(node, deep=True)
     walk.open.add(id(node))
-    result = _mapping(node, path, walk, repeating) if isinstance(node, MappingNode) else [
-        _child(child, (*path, index), walk, repeating) for index, child in enumerate(node.value)]
+    result = (
+        _mapping(node, path, walk, repeating)
+        if isinstance(node, MappingNode)
+        else [_child(child, (*path, index), walk, repeating) for index, child in enumerate(node.value)]
+    )
     walk.open.discard(id(node))
     return result
 
@@ -155,8 +169,9 @@ def _mapping(node: MappingNode, path: KeyPath, walk: _Walk, repeating: Node | No
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, ScalarNode):  # a list or mapping as a key: never meant, and costly to print
-            raise MarkedYAMLError(problem="a key must be a plain value, not a list or mapping",
-                                  problem_mark=key_node.start_mark)
+            raise MarkedYAMLError(
+                problem="a key must be a plain value, not a list or mapping", problem_mark=key_node.start_mark
+            )
         key = walk.constructor.construct_object(key_node, deep=True)
         key = key if isinstance(key, (str, int)) else str(key)
         if key in result:

@@ -74,18 +74,22 @@ def take_build_lock(warehouse: Warehouse, project: str, wait: float | None, noti
             break
     holder = holder or "a build that finished a moment ago"
     if wait is None:
-        raise KpiframeError(f"another build of project '{project}' is running on this database: {holder}",
-                            code=BUILD_LOCKED, hint="nothing was built; wait for it to finish and run again, "
-                            "or pass --wait to queue behind it")
+        raise KpiframeError(
+            f"another build of project '{project}' is running on this database: {holder}",
+            code=BUILD_LOCKED,
+            hint="nothing was built; wait for it to finish and run again, or pass --wait to queue behind it",
+        )
     notify(f"waiting up to {wait:g}s for another build of project '{project}': {holder}")
     try:
         with pg.transaction():  # the timeout is local to this transaction; the lock outlives it (session-level)
             pg.catalog("select set_config('lock_timeout', %s, true)", [_milliseconds(wait)])
             pg.catalog("select pg_advisory_lock(%s)", [key])
     except LockTimedOut:
-        raise KpiframeError(f"another build of project '{project}' still runs after {wait:g}s: {holder}",
-                            code=BUILD_LOCKED, hint="nothing was built; run again later, or wait longer "
-                            "with --wait SECONDS") from None
+        raise KpiframeError(
+            f"another build of project '{project}' still runs after {wait:g}s: {holder}",
+            code=BUILD_LOCKED,
+            hint="nothing was built; run again later, or wait longer with --wait SECONDS",
+        ) from None
 
 
 def lock_key(project: str, database: str) -> int:
@@ -150,17 +154,21 @@ def swap_lock_refusal(warehouse: Warehouse, schema: str, name: str, seconds: flo
     sessions = "; ".join(_session(row) for row in rows) or "a session that has finished since"
     return KpiframeError(
         f"publishing waited {seconds:g}s for a lock on {schema}.{name} and gave up; it is held by {sessions}. "
-        "Nothing was published", code=SWAP_LOCK_TIMEOUT,
+        "Nothing was published",
+        code=SWAP_LOCK_TIMEOUT,
         hint="a BI tool or SQL client holds a transaction open on the table: end it (commit, close the "
-             "session, or SELECT pg_terminate_backend(pid)), then build again; or allow a longer wait with "
-             "--lock-timeout SECONDS")
+        "session, or SELECT pg_terminate_backend(pid)), then build again; or allow a longer wait with "
+        "--lock-timeout SECONDS",
+    )
 
 
 def _session(row: tuple[Any, ...]) -> str:
     pid, application, client, state, query_start, transaction_start, mode = row
-    return (f"session pid {pid} (application '{application or ''}', client {client or 'local socket'}, "
-            f"state '{state}', transaction started {_when(transaction_start)}, "
-            f"last query started {_when(query_start)}, holding {mode})")
+    return (
+        f"session pid {pid} (application '{application or ''}', client {client or 'local socket'}, "
+        f"state '{state}', transaction started {_when(transaction_start)}, "
+        f"last query started {_when(query_start)}, holding {mode})"
+    )
 
 
 # views (and materialized views) whose query reads schema.name: PostgreSQL records them through pg_rewrite
@@ -182,22 +190,31 @@ def dependent_views(warehouse: Warehouse, schema: str, name: str) -> list[tuple[
     return [(str(s), str(v)) for s, v in pg.catalog(_DEPENDENT_VIEWS, [schema, name])]
 
 
-def dependent_view_refusal(warehouse: Warehouse, schema: str, name: str,
-                           managed: dict[tuple[str, str], bool]) -> KpiframeError:
+def dependent_view_refusal(
+    warehouse: Warehouse, schema: str, name: str, managed: dict[tuple[str, str], bool]
+) -> KpiframeError:
     """KF532 naming the views that read `schema.name`. `managed` maps a kpiframe view model's
     (schema, name) to whether this build rebuilds it."""
     views = dependent_views(warehouse, schema, name)
     named = ", ".join(f"{s}.{v}" for s, v in views) or "another object"
     ours = [f"{s}.{v}" for s, v in views if (s, v) in managed and not managed[(s, v)]]
     if ours:
-        hint = (f"{', '.join(ours)} is a kpiframe view model left out of the selection: select it too "
-                f"(e.g. --select {name}+), so that the build recreates it")
+        hint = (
+            f"{', '.join(ours)} is a kpiframe view model left out of the selection: select it too "
+            f"(e.g. --select {name}+), so that the build recreates it"
+        )
     else:
-        hint = ("a build replaces each published table by a new one, and PostgreSQL cannot drop a table a "
-                "view reads. Drop the view, build, then create it again (after every build); a view over a model "
-                "can instead be a kpiframe model with `materialized: view`, which every build recreates")
-    return KpiframeError(f"cannot publish {schema}.{name}: view {named} reads it, so PostgreSQL refuses to "
-                         "replace it. Nothing was published", code=DEPENDENT_VIEW, hint=hint)
+        hint = (
+            "a build replaces each published table by a new one, and PostgreSQL cannot drop a table a "
+            "view reads. Drop the view, build, then create it again (after every build); a view over a model "
+            "can instead be a kpiframe model with `materialized: view`, which every build recreates"
+        )
+    return KpiframeError(
+        f"cannot publish {schema}.{name}: view {named} reads it, so PostgreSQL refuses to "
+        "replace it. Nothing was published",
+        code=DEPENDENT_VIEW,
+        hint=hint,
+    )
 
 
 def _milliseconds(seconds: float) -> str:

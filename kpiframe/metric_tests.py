@@ -52,8 +52,9 @@ def run_metric_tests(graph: ProjectGraph, layer: SemanticLayer, select: str | No
     return results
 
 
-def _run_one(graph: ProjectGraph, layer: SemanticLayer, spec: MetricTestSpec,
-             location: SourceLocation) -> list[CaseResult]:
+def _run_one(
+    graph: ProjectGraph, layer: SemanticLayer, spec: MetricTestSpec, location: SourceLocation
+) -> list[CaseResult]:
     warehouse = DuckDBWarehouse(WarehouseSpec(path=":memory:"))
     try:
         try:
@@ -64,8 +65,9 @@ def _run_one(graph: ProjectGraph, layer: SemanticLayer, spec: MetricTestSpec,
                     try:
                         warehouse.execute(create_statement(node))
                     except KpiframeError as exc:
-                        raise KpiframeError(f"model '{node.name}' failed on the given rows: "
-                                            f"{exc.diagnostic.message}", code="KF703") from None
+                        raise KpiframeError(
+                            f"model '{node.name}' failed on the given rows: {exc.diagnostic.message}", code="KF703"
+                        ) from None
         except KpiframeError as exc:
             return [CaseResult(spec.name, 0, location, error=exc.diagnostic.message)]
         return [_run_case(warehouse, layer, spec, index, location) for index in range(len(spec.expect))]
@@ -81,32 +83,44 @@ def _load_given(warehouse: DuckDBWarehouse, graph: ProjectGraph, spec: MetricTes
         rows = given.pop(key, None) or given.pop(f"{source.name}.{source.table}", None) or []
         _create_source(warehouse, source, rows)
     if given:
-        raise KpiframeError(f"metric test '{spec.name}' gives rows for unknown table(s) {', '.join(given)}",
-                            code="KF701", hint="name raw tables as schema.table, e.g. raw.leads")
+        raise KpiframeError(
+            f"metric test '{spec.name}' gives rows for unknown table(s) {', '.join(given)}",
+            code="KF701",
+            hint="name raw tables as schema.table, e.g. raw.leads",
+        )
 
 
 def _create_source(warehouse: DuckDBWarehouse, source: Source, rows: list[dict[str, Any]]) -> None:
     columns = list(source.columns) or sorted({k for row in rows for k in row})
     unknown = sorted({k for row in rows for k in row} - set(columns))
     if unknown:
-        raise KpiframeError(f"rows for {source.schema}.{source.table} name unknown column(s) {', '.join(unknown)}",
-                            code="KF702")
+        raise KpiframeError(
+            f"rows for {source.schema}.{source.table} name unknown column(s) {', '.join(unknown)}", code="KF702"
+        )
     warehouse.execute(create_schema(source.schema))
     table = exp.table_(source.table, db=source.schema, quoted=True)
-    definition = exp.Schema(this=table, expressions=[
-        exp.ColumnDef(this=exp.to_identifier(c, quoted=True),
-                      kind=exp.DataType.build(source.types.get(c, "VARCHAR"), dialect="duckdb"))
-        for c in columns])
+    definition = exp.Schema(
+        this=table,
+        expressions=[
+            exp.ColumnDef(
+                this=exp.to_identifier(c, quoted=True),
+                kind=exp.DataType.build(source.types.get(c, "VARCHAR"), dialect="duckdb"),
+            )
+            for c in columns
+        ],
+    )
     warehouse.execute(exp.Create(this=definition, kind="TABLE", exists=True))
     for row in rows:
-        values = [exp.Cast(this=literal(row.get(c)), to=exp.DataType.build(source.types.get(c, "VARCHAR"),
-                                                                              dialect="duckdb")) for c in columns]
-        warehouse.execute(exp.Insert(this=table, expression=exp.Values(
-            expressions=[exp.Tuple(expressions=values)])))
+        values = [
+            exp.Cast(this=literal(row.get(c)), to=exp.DataType.build(source.types.get(c, "VARCHAR"), dialect="duckdb"))
+            for c in columns
+        ]
+        warehouse.execute(exp.Insert(this=table, expression=exp.Values(expressions=[exp.Tuple(expressions=values)])))
 
 
-def _run_case(warehouse: DuckDBWarehouse, layer: SemanticLayer, spec: MetricTestSpec, index: int,
-              location: SourceLocation) -> CaseResult:
+def _run_case(
+    warehouse: DuckDBWarehouse, layer: SemanticLayer, spec: MetricTestSpec, index: int, location: SourceLocation
+) -> CaseResult:
     case = spec.expect[index]
     result = CaseResult(spec.name, index, location)
     try:
@@ -125,14 +139,18 @@ def _run_case(warehouse: DuckDBWarehouse, layer: SemanticLayer, spec: MetricTest
     # the time spine gives every period and dimension combination a row; one the case does not list
     # must be empty (each metric 0 or NULL) and is left out, so a case lists the rows that have data
     keys = 1 + len(case.dimensions)
-    result.actual = [row for row in answer.rows if not _empty(row[keys:])
-                     or any(_same_row(expected, row) for expected in result.expected)]
+    result.actual = [
+        row
+        for row in answer.rows
+        if not _empty(row[keys:]) or any(_same_row(expected, row) for expected in result.expected)
+    ]
     return result
 
 
 def _empty(values: tuple[Any, ...]) -> bool:
-    return all(v is None or (isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and v == 0)
-               for v in values)
+    return all(
+        v is None or (isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and v == 0) for v in values
+    )
 
 
 def _as_value(value: Any) -> Any:

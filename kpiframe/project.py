@@ -56,12 +56,19 @@ class Project:
     def compile(self, dialect: str = "duckdb") -> Path:
         return write_target(self.graph, self.layer, self.nodes(), dialect)
 
-    def build(self, progress: Progress | None = None, check: NodeCheck | None = None,
-              junit_xml: str | None = None, select: list[str] | None = None,
-              state: Path | None = None, on_checked: Callable[[str], None] | None = None,
-              accept_volume_drop: list[str] | tuple[str, ...] = (), wait: float | None = None,
-              lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-              on_notice: Callable[[str], None] | None = None) -> BuildResult:
+    def build(
+        self,
+        progress: Progress | None = None,
+        check: NodeCheck | None = None,
+        junit_xml: str | None = None,
+        select: list[str] | None = None,
+        state: Path | None = None,
+        on_checked: Callable[[str], None] | None = None,
+        accept_volume_drop: list[str] | tuple[str, ...] = (),
+        wait: float | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> BuildResult:
         """Build every model and publish every metric table; all or nothing.
 
         Expectations run on each node right after it is built and on the sources before the swap; a
@@ -78,8 +85,11 @@ class Project:
 
         every_node = self.nodes()
         nodes = select_nodes(every_node, self.graph, select or [], state)
-        run = ExpectationRun(self.graph.expectations,
-                             staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes}, notify=on_checked)
+        run = ExpectationRun(
+            self.graph.expectations,
+            staged={(n.schema, n.name): n.name + STAGING_SUFFIX for n in nodes},
+            notify=on_checked,
+        )
         self.last_expectation_results = run.results
         self.last_expectation_run = run
         guard = VolumeGuard.for_build(self.graph, nodes, accept_volume_drop, notify=on_checked)
@@ -117,11 +127,20 @@ class Project:
             # sources are checked once the new tables stand beside the live ones, before the swap: a
             # failed source check still publishes nothing, and a `references` check from a source to a
             # model looks at the model's new version
-            result = run_build(warehouse, nodes, project_hash(every_node), self.root,
-                               selection=" ".join(select or []) or "all", progress=progress, check=check_node,
-                               before_swap=before_swap, volume=guard.measure, project=self.graph.config.name,
-                               lock_timeout=lock_timeout, known_views=frozenset(
-                                   (n.schema, n.name) for n in every_node if n.materialized == "view"))
+            result = run_build(
+                warehouse,
+                nodes,
+                project_hash(every_node),
+                self.root,
+                selection=" ".join(select or []) or "all",
+                progress=progress,
+                check=check_node,
+                before_swap=before_swap,
+                volume=guard.measure,
+                project=self.graph.config.name,
+                lock_timeout=lock_timeout,
+                known_views=frozenset((n.schema, n.name) for n in every_node if n.materialized == "view"),
+            )
             write_target(self.graph, self.layer, every_node, "duckdb")
             run_id = result.run_id
             return result
@@ -138,27 +157,36 @@ class Project:
         if self.warehouse_spec.type == "duckdb" and path != ":memory:" and not Path(path).exists():
             if not declared(self.graph.expectations):  # only the contract's own checks: no data to check
                 return []
-            raise KpiframeError(f"warehouse file {path} does not exist, so there is nothing to check",
-                                code="KF501", hint="run kpiframe build first, or kpiframe test --metrics-only")
+            raise KpiframeError(
+                f"warehouse file {path} does not exist, so there is nothing to check",
+                code="KF501",
+                hint="run kpiframe build first, or kpiframe test --metrics-only",
+            )
         warehouse = self.connect()
         try:
-            for (kind, name) in sorted(self.graph.expectations):
-                schema = {"model": self.graph.config.schemas.models,
-                          "table": self.graph.config.schemas.metrics}.get(kind)
+            for kind, name in sorted(self.graph.expectations):
+                schema = {"model": self.graph.config.schemas.models, "table": self.graph.config.schemas.metrics}.get(
+                    kind
+                )
                 source_schema, _, source_table = name.partition(".")
-                run.check_table(warehouse, (kind, name), schema or source_schema,
-                                name if schema else source_table)
+                run.check_table(warehouse, (kind, name), schema or source_schema, name if schema else source_table)
             store_results(warehouse, "test", run.results)
             write_results(self.root, "test", run.results, junit_xml)
         finally:
             warehouse.close()
         return run.results
 
-    def request(self, metrics: list[str] | tuple[str, ...], dimensions: list[str] | tuple[str, ...] = (),
-                grain: str = "month", start: date | str | None = None, end: date | str | None = None,
-                where: str | None = None, compare: str | None = None) -> MetricRequest:
-        return MetricRequest(tuple(metrics), tuple(dimensions), grain, _as_date(start), _as_date(end),
-                             where, compare)
+    def request(
+        self,
+        metrics: list[str] | tuple[str, ...],
+        dimensions: list[str] | tuple[str, ...] = (),
+        grain: str = "month",
+        start: date | str | None = None,
+        end: date | str | None = None,
+        where: str | None = None,
+        compare: str | None = None,
+    ) -> MetricRequest:
+        return MetricRequest(tuple(metrics), tuple(dimensions), grain, _as_date(start), _as_date(end), where, compare)
 
     def explain(self, dialect: str = "duckdb", **request: object) -> str:
         tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]
@@ -173,9 +201,15 @@ class Project:
         finally:
             warehouse.close()
 
-    def funnel(self, name: str | None = None, grain: str = "month", dimensions: tuple[str, ...] = (),
-               start: date | None = None, end: date | None = None,
-               order: str | None = None) -> tuple[QueryResult, dict[str, Any] | None]:
+    def funnel(
+        self,
+        name: str | None = None,
+        grain: str = "month",
+        dimensions: tuple[str, ...] = (),
+        start: date | None = None,
+        end: date | None = None,
+        order: str | None = None,
+    ) -> tuple[QueryResult, dict[str, Any] | None]:
         """A funnel's rows per cohort and stage, and its bottleneck among cohorts whose window has closed.
 
         `order` (strict | independent) overrides the funnel's own `order:`."""
@@ -186,8 +220,7 @@ class Project:
         located = located_funnel(self.graph, name)
         spec = located.spec
         try:
-            tree = funnel_query(self.graph, spec,
-                                FunnelRequest(spec.name, grain, tuple(dimensions), start, end, order))
+            tree = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, tuple(dimensions), start, end, order))
             # the bottleneck compares with history, so it reads every cohort up to the end, not only those shown
             history = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, (), None, end, order))
         except DefinitionProblem as problem:
@@ -196,18 +229,29 @@ class Project:
         try:
             result = warehouse.query(tree)
             every_cohort = warehouse.query(history)
-            latest = warehouse.query(exp.select(exp.Max(this=exp.column("entered_at"))).from_(
-                exp.table_(f"funnel_{spec.name}", db=self.graph.config.schemas.models, quoted=True)))
+            latest = warehouse.query(
+                exp.select(exp.Max(this=exp.column("entered_at"))).from_(
+                    exp.table_(f"funnel_{spec.name}", db=self.graph.config.schemas.models, quoted=True)
+                )
+            )
         finally:
             warehouse.close()
         newest = latest.rows[0][0]
         closed = newest - timedelta(days=spec.window_days) if newest else None
         mature_before = closed.date() if isinstance(closed, datetime) else closed
         found = find_bottleneck(every_cohort.as_dicts(), [s.name for s in spec.stages], mature_before)
-        bottleneck = None if found is None else {
-            "cohort_start": found.cohort_start.isoformat(), "step": found.stage, "conversion": found.conversion,
-            "trailing_average": found.trailing, "trailing_cohorts": found.cohorts,
-            "change_points": 100 * found.drop}
+        bottleneck = (
+            None
+            if found is None
+            else {
+                "cohort_start": found.cohort_start.isoformat(),
+                "step": found.stage,
+                "conversion": found.conversion,
+                "trailing_average": found.trailing,
+                "trailing_cohorts": found.cohorts,
+                "change_points": 100 * found.drop,
+            }
+        )
         return result, bottleneck
 
     def units(self) -> dict[str, str]:
@@ -229,16 +273,26 @@ class Project:
             warehouse.close()
 
 
-def _require_unselected_upstream(warehouse: Warehouse, every_node: list[CompiledNode],
-                                 selected: list[CompiledNode]) -> None:
+def _require_unselected_upstream(
+    warehouse: Warehouse, every_node: list[CompiledNode], selected: list[CompiledNode]
+) -> None:
     """A partial build reads what it does not rebuild from the live tables, which must exist."""
     chosen = {n.name for n in selected}
     by_name = {n.name: n for n in every_node}
-    missing = sorted({dep for n in selected for dep in n.depends_on if dep in by_name and dep not in chosen
-                      and warehouse.object_type(by_name[dep].schema, dep) is None})
+    missing = sorted(
+        {
+            dep
+            for n in selected
+            for dep in n.depends_on
+            if dep in by_name and dep not in chosen and warehouse.object_type(by_name[dep].schema, dep) is None
+        }
+    )
     if missing:
-        raise KpiframeError(f"the selection reads {', '.join(missing)}, which has never been built",
-                            code="KF454", hint="add + in front of the selector to build upstream nodes too")
+        raise KpiframeError(
+            f"the selection reads {', '.join(missing)}, which has never been built",
+            code="KF454",
+            hint="add + in front of the selector to build upstream nodes too",
+        )
 
 
 def project_hash(nodes: list[CompiledNode]) -> str:

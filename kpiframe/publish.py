@@ -56,8 +56,12 @@ def create_statement(node: CompiledNode, name: str | None = None, query: exp.Que
     """CREATE OR REPLACE the node's table or view, optionally under another name or from another query."""
     kind = "VIEW" if node.materialized == "view" else "TABLE"
     # callers drop an old table first: CREATE OR REPLACE TABLE is DuckDB's, PostgreSQL has no such thing
-    return exp.Create(this=table(node.schema, name or node.name), kind=kind,
-                      expression=query if query is not None else node.query, replace=kind == "VIEW")
+    return exp.Create(
+        this=table(node.schema, name or node.name),
+        kind=kind,
+        expression=query if query is not None else node.query,
+        replace=kind == "VIEW",
+    )
 
 
 def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
@@ -66,21 +70,36 @@ def check_sources(warehouse: Warehouse, sources: list[Source]) -> None:
     for source in sources:
         name = f"{source.schema}.{source.table}"
         if not warehouse.table_exists(source.schema, source.table):
-            problems.append(Diagnostic("KF510", f"source table {name} does not exist in the warehouse",
-                                       source.location,
-                                       hint="load your rows into it, or run `kpiframe demo` for demo data"))
+            problems.append(
+                Diagnostic(
+                    "KF510",
+                    f"source table {name} does not exist in the warehouse",
+                    source.location,
+                    hint="load your rows into it, or run `kpiframe demo` for demo data",
+                )
+            )
             continue
         actual = warehouse.column_types(source.schema, source.table)
         missing = [c for c in source.columns if c not in actual]
         if missing:
-            problems.append(Diagnostic("KF511", f"source table {name} lacks column(s) {', '.join(missing)} "
-                                       "of its contract", source.location,
-                                       hint="fix the export, or update the columns declared for it"))
+            problems.append(
+                Diagnostic(
+                    "KF511",
+                    f"source table {name} lacks column(s) {', '.join(missing)} of its contract",
+                    source.location,
+                    hint="fix the export, or update the columns declared for it",
+                )
+            )
         for column, declared in source.types.items():
             if column in actual and type_family(actual[column]) != type_family(declared):
-                problems.append(Diagnostic("KF512", f"{name}.{column} is {actual[column]} in the warehouse, "
-                                           f"the contract says {declared}", source.location,
-                                           hint="cast it when loading, or correct the declared type"))
+                problems.append(
+                    Diagnostic(
+                        "KF512",
+                        f"{name}.{column} is {actual[column]} in the warehouse, the contract says {declared}",
+                        source.location,
+                        hint="cast it when loading, or correct the declared type",
+                    )
+                )
     if problems:
         raise ProjectInvalid(problems)
 
@@ -115,12 +134,20 @@ def retarget(query: exp.Query, renames: dict[tuple[str, str], str]) -> exp.Query
     return query.copy().transform(swap)  # type: ignore[return-value]
 
 
-def run_build(warehouse: Warehouse, nodes: list[CompiledNode], project_hash: str, root: Path,
-              selection: str = "all", progress: Progress | None = None,
-              check: NodeCheck | None = None, before_swap: Callable[[Warehouse], None] | None = None,
-              volume: VolumeCheck | None = None, project: str | None = None,
-              lock_timeout: float = locks.DEFAULT_LOCK_TIMEOUT,
-              known_views: frozenset[tuple[str, str]] = frozenset()) -> BuildResult:
+def run_build(
+    warehouse: Warehouse,
+    nodes: list[CompiledNode],
+    project_hash: str,
+    root: Path,
+    selection: str = "all",
+    progress: Progress | None = None,
+    check: NodeCheck | None = None,
+    before_swap: Callable[[Warehouse], None] | None = None,
+    volume: VolumeCheck | None = None,
+    project: str | None = None,
+    lock_timeout: float = locks.DEFAULT_LOCK_TIMEOUT,
+    known_views: frozenset[tuple[str, str]] = frozenset(),
+) -> BuildResult:
     """Build every node beside the live ones, check each, then swap all in one transaction.
 
     `volume` runs once every staging table stands, before `before_swap` (which stops the build on its
@@ -159,12 +186,20 @@ def _build_staging(warehouse: Warehouse, node: CompiledNode, renames: dict[tuple
     try:
         warehouse.execute(create_statement(node, staging, retarget(node.query, renames)))
     except WarehouseError as exc:
-        raise KpiframeError(f"{node.kind} '{node.name}' failed: {exc.diagnostic.message}", code="KF504",
-                            hint=f"defined in {node.path}; nothing was published") from None
+        raise KpiframeError(
+            f"{node.kind} '{node.name}' failed: {exc.diagnostic.message}",
+            code="KF504",
+            hint=f"defined in {node.path}; nothing was published",
+        ) from None
 
 
-def _swap_all(warehouse: Warehouse, nodes: list[CompiledNode], result: BuildResult, lock_timeout: float,
-              known_views: frozenset[tuple[str, str]]) -> None:
+def _swap_all(
+    warehouse: Warehouse,
+    nodes: list[CompiledNode],
+    result: BuildResult,
+    lock_timeout: float,
+    known_views: frozenset[tuple[str, str]],
+) -> None:
     """Swap every node in, in ONE transaction. On PostgreSQL a lock held too long or a view reading a
     published table becomes a refusal naming the session or the view; the transaction has rolled back."""
     current = nodes[0] if nodes else None
@@ -194,8 +229,11 @@ def _swap_in(warehouse: Warehouse, node: CompiledNode) -> int:
         warehouse.execute(create_statement(node))
         return -1
     _drop(warehouse, node.schema, node.name)
-    rename = exp.Alter(this=table(node.schema, node.name + STAGING_SUFFIX), kind="TABLE",
-                       actions=[exp.AlterRename(this=exp.table_(node.name, quoted=True))])
+    rename = exp.Alter(
+        this=table(node.schema, node.name + STAGING_SUFFIX),
+        kind="TABLE",
+        actions=[exp.AlterRename(this=exp.table_(node.name, quoted=True))],
+    )
     warehouse.execute(rename)
     count = warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(table(node.schema, node.name)))
     return int(count.rows[0][0])
@@ -219,11 +257,21 @@ def _ensure_schemas(warehouse: Warehouse, schemas: set[str]) -> None:
         warehouse.execute(create_schema(schema))
 
 
-RUNS_COLUMNS = {"run_id": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
-                "status": "VARCHAR", "git_commit": "VARCHAR", "project_hash": "VARCHAR",
-                "selection": "VARCHAR", "rows_per_table": "VARCHAR", "volume": "VARCHAR",
-                # who ran it: a refused second build names the build holding the lock
-                "project": "VARCHAR", "host": "VARCHAR", "pid": "INTEGER"}
+RUNS_COLUMNS = {
+    "run_id": "VARCHAR",
+    "started_at": "TIMESTAMP",
+    "finished_at": "TIMESTAMP",
+    "status": "VARCHAR",
+    "git_commit": "VARCHAR",
+    "project_hash": "VARCHAR",
+    "selection": "VARCHAR",
+    "rows_per_table": "VARCHAR",
+    "volume": "VARCHAR",
+    # who ran it: a refused second build names the build holding the lock
+    "project": "VARCHAR",
+    "host": "VARCHAR",
+    "pid": "INTEGER",
+}
 
 
 def ensure_table(warehouse: Warehouse, schema: str, name: str, columns: dict[str, str]) -> exp.Table:
@@ -233,10 +281,15 @@ def ensure_table(warehouse: Warehouse, schema: str, name: str, columns: dict[str
     """
     target = table(schema, name)
     _ensure_schemas(warehouse, {schema})
-    definitions = {column: exp.ColumnDef(this=exp.to_identifier(column, quoted=True),
-                                         kind=exp.DataType.build(kind)) for column, kind in columns.items()}
-    warehouse.execute(exp.Create(this=exp.Schema(this=target.copy(), expressions=list(definitions.values())),
-                                 kind="TABLE", exists=True))
+    definitions = {
+        column: exp.ColumnDef(this=exp.to_identifier(column, quoted=True), kind=exp.DataType.build(kind))
+        for column, kind in columns.items()
+    }
+    warehouse.execute(
+        exp.Create(
+            this=exp.Schema(this=target.copy(), expressions=list(definitions.values())), kind="TABLE", exists=True
+        )
+    )
     existing = warehouse.column_types(schema, name)
     for column, definition in definitions.items():
         if column not in existing:
@@ -244,13 +297,35 @@ def ensure_table(warehouse: Warehouse, schema: str, name: str, columns: dict[str
     return target
 
 
-def _record_start(warehouse: Warehouse, result: BuildResult, project_hash: str, selection: str,
-                  commit: str | None, project: str | None = None) -> None:
+def _record_start(
+    warehouse: Warehouse,
+    result: BuildResult,
+    project_hash: str,
+    selection: str,
+    commit: str | None,
+    project: str | None = None,
+) -> None:
     runs = ensure_table(warehouse, META_SCHEMA, "runs", RUNS_COLUMNS)
-    values = [result.run_id, result.started_at.replace(tzinfo=None).isoformat(sep=" "), None, "running",
-              commit, project_hash, selection, None, None, project, socket.gethostname(), os.getpid()]
-    row = exp.Tuple(expressions=[exp.Literal.number(v) if isinstance(v, int) else
-                                 exp.Literal.string(v) if v is not None else exp.Null() for v in values])
+    values = [
+        result.run_id,
+        result.started_at.replace(tzinfo=None).isoformat(sep=" "),
+        None,
+        "running",
+        commit,
+        project_hash,
+        selection,
+        None,
+        None,
+        project,
+        socket.gethostname(),
+        os.getpid(),
+    ]
+    row = exp.Tuple(
+        expressions=[
+            exp.Literal.number(v) if isinstance(v, int) else exp.Literal.string(v) if v is not None else exp.Null()
+            for v in values
+        ]
+    )
     into = exp.Schema(this=runs, expressions=[exp.to_identifier(c, quoted=True) for c in RUNS_COLUMNS])
     warehouse.execute(exp.Insert(this=into, expression=exp.Values(expressions=[row])))
 
@@ -270,12 +345,16 @@ def record_baseline_reset(warehouse: Warehouse, reason: str) -> str:
 
 def _record_end(warehouse: Warehouse, result: BuildResult, status: str) -> None:
     finished = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    update = exp.update(table(META_SCHEMA, "runs"), {
-        "finished_at": exp.cast(exp.Literal.string(finished), "TIMESTAMP"),
-        "status": exp.Literal.string(status),
-        "rows_per_table": exp.Literal.string(json.dumps(result.rows, sort_keys=True)),
-        "volume": exp.Literal.string(json.dumps(result.volume, sort_keys=True)) if result.volume else exp.Null(),
-    }, where=exp.EQ(this=exp.column("run_id"), expression=exp.Literal.string(result.run_id)))
+    update = exp.update(
+        table(META_SCHEMA, "runs"),
+        {
+            "finished_at": exp.cast(exp.Literal.string(finished), "TIMESTAMP"),
+            "status": exp.Literal.string(status),
+            "rows_per_table": exp.Literal.string(json.dumps(result.rows, sort_keys=True)),
+            "volume": exp.Literal.string(json.dumps(result.volume, sort_keys=True)) if result.volume else exp.Null(),
+        },
+        where=exp.EQ(this=exp.column("run_id"), expression=exp.Literal.string(result.run_id)),
+    )
     with contextlib.suppress(WarehouseError):  # the run record must never hide the build's own error
         warehouse.execute(update)
 
@@ -295,15 +374,22 @@ def clean_up_abandoned(warehouse: Warehouse, project: str, schemas: set[str]) ->
     dead = running_runs(warehouse, project)
     if dead:
         finished = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        warehouse.execute(exp.update(table(META_SCHEMA, "runs"), {
-            "finished_at": exp.cast(exp.Literal.string(finished), "TIMESTAMP"),
-            "status": exp.Literal.string(ABANDONED),
-        }, where=exp.column("run_id", quoted=True).isin(*[exp.Literal.string(str(run[0])) for run in dead])))
+        warehouse.execute(
+            exp.update(
+                table(META_SCHEMA, "runs"),
+                {
+                    "finished_at": exp.cast(exp.Literal.string(finished), "TIMESTAMP"),
+                    "status": exp.Literal.string(ABANDONED),
+                },
+                where=exp.column("run_id", quoted=True).isin(*[exp.Literal.string(str(run[0])) for run in dead]),
+            )
+        )
     dropped = _drop_leftovers(warehouse, schemas)
     if not dead and not dropped:
         return None
-    runs = ", ".join(f"{run_id} (started {started:%Y-%m-%d %H:%M:%S} UTC{_by(pid, host)})"
-                     for run_id, started, pid, host in dead)
+    runs = ", ".join(
+        f"{run_id} (started {started:%Y-%m-%d %H:%M:%S} UTC{_by(pid, host)})" for run_id, started, pid, host in dead
+    )
     said = [f"marked {'run' if len(dead) == 1 else 'runs'} {runs} abandoned"] if dead else []
     if dropped:
         said.append(f"dropped {len(dropped)} leftover staging table(s): {', '.join(dropped)}")
@@ -320,22 +406,36 @@ def running_runs(warehouse: Warehouse, project: str) -> list[tuple[Any, ...]]:
     if "project" not in warehouse.column_types(META_SCHEMA, "runs"):
         return []
     owner = exp.column("project", quoted=True)
-    query = exp.select(*[exp.column(c, quoted=True) for c in ("run_id", "started_at", "pid", "host")]).from_(
-        table(META_SCHEMA, "runs")).where(exp.and_(
-            exp.EQ(this=exp.column("status", quoted=True), expression=exp.Literal.string("running")),
-            exp.or_(exp.EQ(this=owner, expression=exp.Literal.string(project)),
-                    exp.Is(this=owner.copy(), expression=exp.Null())))).order_by(exp.column("started_at", quoted=True))
+    query = (
+        exp.select(*[exp.column(c, quoted=True) for c in ("run_id", "started_at", "pid", "host")])
+        .from_(table(META_SCHEMA, "runs"))
+        .where(
+            exp.and_(
+                exp.EQ(this=exp.column("status", quoted=True), expression=exp.Literal.string("running")),
+                exp.or_(
+                    exp.EQ(this=owner, expression=exp.Literal.string(project)),
+                    exp.Is(this=owner.copy(), expression=exp.Null()),
+                ),
+            )
+        )
+        .order_by(exp.column("started_at", quoted=True))
+    )
     return warehouse.query(query).rows
 
 
 def _drop_leftovers(warehouse: Warehouse, schemas: set[str]) -> list[str]:
     """Drop every `<name>__kf_new` in `schemas`, views first (they may read a staging table)."""
     kind = exp.column("table_type")
-    listing = exp.select(exp.column("table_schema"), exp.column("table_name"), kind).from_(
-        exp.table_("tables", db="information_schema")).where(
-        exp.column("table_schema").isin(*[exp.Literal.string(s) for s in sorted(schemas)]))
-    found = sorted((kind != "VIEW", str(schema), str(name)) for schema, name, kind in warehouse.query(listing).rows
-                   if str(name).endswith(STAGING_SUFFIX))
+    listing = (
+        exp.select(exp.column("table_schema"), exp.column("table_name"), kind)
+        .from_(exp.table_("tables", db="information_schema"))
+        .where(exp.column("table_schema").isin(*[exp.Literal.string(s) for s in sorted(schemas)]))
+    )
+    found = sorted(
+        (kind != "VIEW", str(schema), str(name))
+        for schema, name, kind in warehouse.query(listing).rows
+        if str(name).endswith(STAGING_SUFFIX)
+    )
     dropped = []
     for _, schema, name in found:
         with contextlib.suppress(WarehouseError):  # one that cannot go fails its node's build, which says why
@@ -346,8 +446,7 @@ def _drop_leftovers(warehouse: Warehouse, schemas: set[str]) -> list[str]:
 
 def _git_commit(root: Path) -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=root)
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None

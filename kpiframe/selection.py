@@ -37,8 +37,9 @@ class NothingSelected(KpiframeError):
         return self.diagnostic.message
 
 
-def select_nodes(nodes: list[CompiledNode], graph: ProjectGraph, selectors: list[str],
-                 state: Path | None = None) -> list[CompiledNode]:
+def select_nodes(
+    nodes: list[CompiledNode], graph: ProjectGraph, selectors: list[str], state: Path | None = None
+) -> list[CompiledNode]:
     """The nodes the selectors name, in build order; no selector means every node.
 
     Raises NothingSelected when every selector is valid but none matches a node.
@@ -79,9 +80,13 @@ def _match(core: str, nodes: list[CompiledNode], graph: ProjectGraph, state: Pat
         tag = core.removeprefix("tag:")
         _require_tag(tag, graph)
         found = {m.name for m in graph.models.values() if tag in m.spec.tags}
-        found |= {t for t, located in graph.tables.items()
-                  if any(tag in getattr(graph.metrics[m].spec, "tags", []) for m in located.spec.metrics
-                         if m in graph.metrics)}
+        found |= {
+            t
+            for t, located in graph.tables.items()
+            if any(
+                tag in getattr(graph.metrics[m].spec, "tags", []) for m in located.spec.metrics if m in graph.metrics
+            )
+        }
         return found & names
     if core.startswith("state:"):
         if core != "state:modified":
@@ -106,14 +111,16 @@ def _require_tag(tag: str, graph: ProjectGraph) -> None:
 
 def _modified(nodes: list[CompiledNode], state: Path | None) -> set[str]:
     if state is None:
-        raise KpiframeError("state:modified needs --state PATH, a manifest.json saved from a previous compile",
-                            code="KF452", hint="e.g. keep production's target/manifest.json and pass it here")
+        raise KpiframeError(
+            "state:modified needs --state PATH, a manifest.json saved from a previous compile",
+            code="KF452",
+            hint="e.g. keep production's target/manifest.json and pass it here",
+        )
     try:
         saved = json.loads(Path(state).read_text(encoding="utf-8"))["nodes"]
     except (OSError, ValueError, KeyError) as exc:
         raise KpiframeError(f"cannot read state manifest {state}: {exc}", code="KF453") from None
-    return {n.name for n in nodes
-            if saved.get(f"{n.kind}.{n.name}", {}).get("hash") != node_hash(n)}
+    return {n.name for n in nodes if saved.get(f"{n.kind}.{n.name}", {}).get("hash") != node_hash(n)}
 
 
 def _downstream_map(nodes: list[CompiledNode]) -> dict[str, set[str]]:

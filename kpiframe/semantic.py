@@ -85,8 +85,9 @@ class SemanticLayer:
             dataset.entities[entity.name] = (entity.type, tree)
         for index, dim in enumerate(spec.dimensions):
             tree = self._parse(dim.expr or dim.name, located, ("dimensions", index, "expr"))
-            dataset.dimensions[dim.name] = Dimension(f"{qualifier}__{dim.name}", dim.name, spec.name, tree,
-                                                     dim.type == "time")
+            dataset.dimensions[dim.name] = Dimension(
+                f"{qualifier}__{dim.name}", dim.name, spec.name, tree, dim.type == "time"
+            )
         self.datasets[spec.name] = dataset
         for index, measure in enumerate(spec.measures):
             self._add_measure(dataset, measure.name, index, located)
@@ -94,13 +95,21 @@ class SemanticLayer:
     def _add_measure(self, dataset: Dataset, name: str, index: int, located: Located) -> None:
         spec = dataset.spec.measures[index]
         if name in self.measures:
-            self.graph.error("KF021", f"duplicate measure name '{name}'", located.at("measures", index),
-                             hint=f"also in dataset '{self.measures[name].dataset}'")
+            self.graph.error(
+                "KF021",
+                f"duplicate measure name '{name}'",
+                located.at("measures", index),
+                hint=f"also in dataset '{self.measures[name].dataset}'",
+            )
             return
         time_name = spec.time or dataset.spec.time
         if time_name is None:
-            self.graph.error("KF110", f"measure '{name}' has no time column", located.at("measures", index),
-                             hint="set time: on the measure or on the dataset")
+            self.graph.error(
+                "KF110",
+                f"measure '{name}' has no time column",
+                located.at("measures", index),
+                hint="set time: on the measure or on the dataset",
+            )
             return
         dim = dataset.dimensions.get(time_name)
         time_expr = dim.expr if dim else self._parse(time_name, located, ("measures", index, "time"))
@@ -129,8 +138,10 @@ class SemanticLayer:
 
     def _reachable(self, dataset_name: str, path: tuple[JoinStep, ...], depth: int) -> dict[str, Dimension]:
         dataset = self.datasets[dataset_name]
-        result = {d.qualified: Dimension(d.qualified, d.name, d.dataset, d.expr, d.is_time, path)
-                  for d in dataset.dimensions.values()}
+        result = {
+            d.qualified: Dimension(d.qualified, d.name, d.dataset, d.expr, d.is_time, path)
+            for d in dataset.dimensions.values()
+        }
         if depth >= MAX_JOIN_DEPTH:
             return result
         for entity, (kind, from_expr) in dataset.entities.items():
@@ -145,8 +156,7 @@ class SemanticLayer:
 
     def why_unreachable(self, dataset_name: str, qualified: str) -> str:
         """Explain why a dimension cannot group a dataset: unknown, or only through a fan-out join."""
-        owners = [d for d in self.datasets.values()
-                  if any(dim.qualified == qualified for dim in d.dimensions.values())]
+        owners = [d for d in self.datasets.values() if any(dim.qualified == qualified for dim in d.dimensions.values())]
         if not owners:
             every = {q for ds in self.datasets for q in self.dimensions_of(ds)}
             message, hint = unknown("dimension", qualified, every)
@@ -155,11 +165,15 @@ class SemanticLayer:
         here = self.datasets[dataset_name]
         shared = set(here.entities) & set(owner.entities)
         if shared and any(owner.entities[e][0] == "foreign" for e in shared):
-            return (f"dimension '{qualified}' belongs to dataset '{owner.spec.name}', which has many rows per "
-                    f"'{sorted(shared)[0]}': joining it to '{dataset_name}' would multiply rows and inflate "
-                    "the numbers, so kpiframe refuses it")
-        return (f"dimension '{qualified}' (dataset '{owner.spec.name}') does not apply to dataset "
-                f"'{dataset_name}': no many-to-one entity join connects them")
+            return (
+                f"dimension '{qualified}' belongs to dataset '{owner.spec.name}', which has many rows per "
+                f"'{sorted(shared)[0]}': joining it to '{dataset_name}' would multiply rows and inflate "
+                "the numbers, so kpiframe refuses it"
+            )
+        return (
+            f"dimension '{qualified}' (dataset '{owner.spec.name}') does not apply to dataset "
+            f"'{dataset_name}': no many-to-one entity join connects them"
+        )
 
 
 def metric_inputs(spec: MetricSpec) -> list[str]:
@@ -227,13 +241,20 @@ def _validate_metric(graph: ProjectGraph, layer: SemanticLayer, located: Located
     spec = located.spec
     assert isinstance(spec, MetricSpec)
     if spec.filter is not None and spec.type != "simple":
-        graph.error("KF202", f"a {spec.type} metric cannot take a filter: it would be ignored", located.at("filter"),
-                    hint="put the filter on the simple metrics it is computed from")
+        graph.error(
+            "KF202",
+            f"a {spec.type} metric cannot take a filter: it would be ignored",
+            located.at("filter"),
+            hint="put the filter on the simple metrics it is computed from",
+        )
     if spec.type == "simple" and spec.measure not in layer.measures:
         message, hint = unknown("measure", spec.measure or "", layer.measures)
         graph.error("KF201", message, located.at("measure"), hint)
-    for field_name, value in (("numerator", spec.numerator), ("denominator", spec.denominator),
-                              ("metric", spec.metric)):
+    for field_name, value in (
+        ("numerator", spec.numerator),
+        ("denominator", spec.denominator),
+        ("metric", spec.metric),
+    ):
         if value is not None and value not in graph.metrics:
             message, hint = unknown("metric", value, graph.metrics)
             graph.error("KF104", message, located.at(field_name), hint)
@@ -264,7 +285,7 @@ def _check_metric_cycles(graph: ProjectGraph, layer: SemanticLayer) -> None:
         if name not in graph.metrics or state.get(name) == "done":
             return
         if state.get(name) == "active":
-            cycle = [*stack[stack.index(name):], name]
+            cycle = [*stack[stack.index(name) :], name]
             graph.error("KF107", f"metric cycle: {' -> '.join(cycle)}", graph.metrics[name].location)
             return
         state[name] = "active"

@@ -30,14 +30,18 @@ def check_window(text: str) -> str:
     match = _WINDOW.match(text)
     unit = match[2].lower() if match else ""
     if not match or unit not in MAX_WINDOW:
-        raise ValueError(f"window '{text}' must be a positive count and a unit (day, week, month, quarter, "
-                         "year), like '7 days' or '3 months'")
+        raise ValueError(
+            f"window '{text}' must be a positive count and a unit (day, week, month, quarter, "
+            "year), like '7 days' or '3 months'"
+        )
     count = int(match[1])
     if count < 1:
         raise ValueError(f"window '{text}' is empty: it must cover at least 1 {unit}, like '7 days'")
     if count > MAX_WINDOW[unit]:
-        raise ValueError(f"window '{text}' is longer than 100 years (at most {MAX_WINDOW[unit]:,} {unit}s); "
-                         "a window longer than the data's history adds nothing")
+        raise ValueError(
+            f"window '{text}' is longer than 100 years (at most {MAX_WINDOW[unit]:,} {unit}s); "
+            "a window longer than the data's history adds nothing"
+        )
     return text
 
 
@@ -192,8 +196,12 @@ class MetricSpec(Spec):
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> MetricSpec:
-        needed = {"simple": ["measure"], "ratio": ["numerator", "denominator"], "derived": ["expr"],
-                  "cumulative": ["metric"]}[self.type]
+        needed = {
+            "simple": ["measure"],
+            "ratio": ["numerator", "denominator"],
+            "derived": ["expr"],
+            "cumulative": ["metric"],
+        }[self.type]
         missing = [f for f in needed if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a {self.type} metric needs {', '.join(repr(m) for m in missing)}")
@@ -293,8 +301,9 @@ class FunnelStageSpec(Spec):
     @model_validator(mode="after")
     def _one_source(self) -> FunnelStageSpec:
         if (self.definition is None) == (self.time is None):
-            raise ValueError("a stage takes its time either from `time` (with an optional `dataset`) "
-                             "or from a `definition`")
+            raise ValueError(
+                "a stage takes its time either from `time` (with an optional `dataset`) or from a `definition`"
+            )
         return self
 
 
@@ -344,6 +353,13 @@ class ProjectFileOutline(Spec):
     benchmarks: list[None] = []
 
 
-FILE_KINDS: dict[str, type[Spec]] = {"sources": SourceSpec, "models": ModelSpec, "datasets": DatasetSpec,
-                                     "metrics": MetricSpec, "tables": TableSpec, "metric_tests": MetricTestSpec,
-                                     "definitions": DefinitionSpec, "funnels": FunnelSpec}
+FILE_KINDS: dict[str, type[Spec]] = {
+    "sources": SourceSpec,
+    "models": ModelSpec,
+    "datasets": DatasetSpec,
+    "metrics": MetricSpec,
+    "tables": TableSpec,
+    "metric_tests": MetricTestSpec,
+    "definitions": DefinitionSpec,
+    "funnels": FunnelSpec,
+}

@@ -14,5 +14,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 def unknown(kind: str, name: str, candidates: Iterable[str]) -> tuple[str, str | None]:
     """Message and hint for an unknown reference, e.g. unknown metric 'bookngs' (did you mean ...)."""
     hint = did_you_mean(name, candidates)
-    return (f"unknown {kind} '{name}'" + (f" ({hint})" if hint else ""), None if hint else
-            f"known {kind}s: {', '.join(sorted(candidates)[:12]) or 'none'}")
+    return (
+        f"unknown {kind} '{name}'" + (f" ({hint})" if hint else ""),
+        None if hint else f"known {kind}s: {', '.join(sorted(candidates)[:12]) or 'none'}",
+    )

@@ -42,8 +42,9 @@ class Templater:
 
     def __init__(self, macro_files: dict[str, str], variables: dict[str, Any]) -> None:
         # each macro file's own path is its template filename, so that tracebacks say which file failed
-        loader = jinja2.FunctionLoader(lambda name: (macro_files[name], name, lambda: True)
-                                       if name in macro_files else None)
+        loader = jinja2.FunctionLoader(
+            lambda name: (macro_files[name], name, lambda: True) if name in macro_files else None
+        )
         self.env = GuardedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
         self.variables = variables
         self.macro_problems: list[Diagnostic] = []
@@ -76,9 +77,14 @@ class Templater:
                 return self.variables[name]
             if default is not None:
                 return default
-            raise TemplateFailure(Diagnostic(
-                "KF303", f"unknown var '{name}'", SourceLocation(path, 1, 1),
-                hint="declare it under vars: in kpi_project.yml or pass a default: var('name', 0)"))
+            raise TemplateFailure(
+                Diagnostic(
+                    "KF303",
+                    f"unknown var '{name}'",
+                    SourceLocation(path, 1, 1),
+                    hint="declare it under vars: in kpi_project.yml or pass a default: var('name', 0)",
+                )
+            )
 
         self.env.budget.start()
         try:
@@ -96,13 +102,23 @@ class Templater:
 def _template_diagnostic(exc: BaseException, path: str) -> Diagnostic:
     location = _where(exc, path)
     if isinstance(exc, SecurityError):
-        return Diagnostic("KF302", f"template tried something the sandbox forbids: {exc}", location,
-                          hint="models may only use ref(), source(), var() and macros")
+        return Diagnostic(
+            "KF302",
+            f"template tried something the sandbox forbids: {exc}",
+            location,
+            hint="models may only use ref(), source(), var() and macros",
+        )
     if isinstance(exc, (LimitExceeded, RecursionError, MemoryError, OverflowError)):
-        message = {RecursionError: "calls nested too deep (a macro calling itself?)",
-                   MemoryError: "the template ran out of memory"}.get(type(exc)) or str(exc)
-        return Diagnostic("KF304", f"template exceeds a limit: {message}", location,
-                          hint="a model template must stay small and finish quickly; see docs/security.md")
+        message = {
+            RecursionError: "calls nested too deep (a macro calling itself?)",
+            MemoryError: "the template ran out of memory",
+        }.get(type(exc)) or str(exc)
+        return Diagnostic(
+            "KF304",
+            f"template exceeds a limit: {message}",
+            location,
+            hint="a model template must stay small and finish quickly; see docs/security.md",
+        )
     if isinstance(exc, jinja2.TemplateError):
         return Diagnostic("KF301", f"template error: {getattr(exc, 'message', None) or exc}", location)
     return Diagnostic("KF301", f"template error: {type(exc).__name__}: {exc}", location)

@@ -13,27 +13,71 @@ from kpiframe.demo import generate_demo
 
 # The contract of raw-data.md, written out again here so that the generator is checked against it.
 CONTRACT: dict[str, list[tuple[str, str]]] = {
-    "ad_spend": [("date", "DATE"), ("channel", "VARCHAR"), ("campaign_id", "VARCHAR"),
-                 ("impressions", "BIGINT"), ("clicks", "BIGINT"), ("spend", "DECIMAL(12,2)")],
-    "web_sessions": [("session_id", "VARCHAR"), ("started_at", "TIMESTAMP"), ("visitor_id", "VARCHAR"),
-                     ("channel", "VARCHAR"), ("campaign_id", "VARCHAR"), ("landing_page", "VARCHAR"),
-                     ("pageviews", "INTEGER"), ("converted", "BOOLEAN")],
-    "leads": [("lead_id", "VARCHAR"), ("created_at", "TIMESTAMP"), ("email", "VARCHAR"),
-              ("company", "VARCHAR"), ("country", "VARCHAR"), ("channel", "VARCHAR"),
-              ("campaign_id", "VARCHAR"), ("employee_count", "INTEGER"), ("is_competitor", "BOOLEAN")],
-    "lead_activities": [("activity_id", "VARCHAR"), ("lead_id", "VARCHAR"), ("occurred_at", "TIMESTAMP"),
-                        ("activity_type", "VARCHAR")],
-    "email_sends": [("send_id", "VARCHAR"), ("campaign_id", "VARCHAR"), ("lead_id", "VARCHAR"),
-                    ("sent_at", "TIMESTAMP"), ("opened_at", "TIMESTAMP"), ("clicked_at", "TIMESTAMP"),
-                    ("unsubscribed_at", "TIMESTAMP"), ("bounced", "BOOLEAN")],
+    "ad_spend": [
+        ("date", "DATE"),
+        ("channel", "VARCHAR"),
+        ("campaign_id", "VARCHAR"),
+        ("impressions", "BIGINT"),
+        ("clicks", "BIGINT"),
+        ("spend", "DECIMAL(12,2)"),
+    ],
+    "web_sessions": [
+        ("session_id", "VARCHAR"),
+        ("started_at", "TIMESTAMP"),
+        ("visitor_id", "VARCHAR"),
+        ("channel", "VARCHAR"),
+        ("campaign_id", "VARCHAR"),
+        ("landing_page", "VARCHAR"),
+        ("pageviews", "INTEGER"),
+        ("converted", "BOOLEAN"),
+    ],
+    "leads": [
+        ("lead_id", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
+        ("email", "VARCHAR"),
+        ("company", "VARCHAR"),
+        ("country", "VARCHAR"),
+        ("channel", "VARCHAR"),
+        ("campaign_id", "VARCHAR"),
+        ("employee_count", "INTEGER"),
+        ("is_competitor", "BOOLEAN"),
+    ],
+    "lead_activities": [
+        ("activity_id", "VARCHAR"),
+        ("lead_id", "VARCHAR"),
+        ("occurred_at", "TIMESTAMP"),
+        ("activity_type", "VARCHAR"),
+    ],
+    "email_sends": [
+        ("send_id", "VARCHAR"),
+        ("campaign_id", "VARCHAR"),
+        ("lead_id", "VARCHAR"),
+        ("sent_at", "TIMESTAMP"),
+        ("opened_at", "TIMESTAMP"),
+        ("clicked_at", "TIMESTAMP"),
+        ("unsubscribed_at", "TIMESTAMP"),
+        ("bounced", "BOOLEAN"),
+    ],
     "lead_status_changes": [("lead_id", "VARCHAR"), ("changed_at", "TIMESTAMP"), ("status", "VARCHAR")],
-    "opportunities": [("opportunity_id", "VARCHAR"), ("lead_id", "VARCHAR"), ("created_at", "TIMESTAMP"),
-                      ("amount", "DECIMAL(14,2)"), ("closed_at", "TIMESTAMP"), ("is_won", "BOOLEAN")],
+    "opportunities": [
+        ("opportunity_id", "VARCHAR"),
+        ("lead_id", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
+        ("amount", "DECIMAL(14,2)"),
+        ("closed_at", "TIMESTAMP"),
+        ("is_won", "BOOLEAN"),
+    ],
 }
 AD_CHANNELS = {"google_ads", "meta_ads", "linkedin_ads", "line_ads"}
 SESSION_CHANNELS = {"organic_search", "paid_search", "paid_social", "email", "direct", "referral"}
-ACTIVITY_TYPES = {"email_click", "content_download", "webinar_register", "webinar_attend",
-                  "pricing_page_view", "demo_request"}
+ACTIVITY_TYPES = {
+    "email_click",
+    "content_download",
+    "webinar_register",
+    "webinar_attend",
+    "pricing_page_view",
+    "demo_request",
+}
 STATUSES = {"sales_accepted", "sales_qualified", "disqualified"}
 FREE_DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com")
 END = date(2026, 11, 20)
@@ -101,7 +145,9 @@ def test_tables_columns_and_types_match_the_contract(small: tuple[duckdb.DuckDBP
     for table, columns in CONTRACT.items():
         got = con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+            "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
         assert got == columns, table
         assert counts[table] == _one(con, f"SELECT count(*) FROM raw.{table}") > 0
     assert set(counts) == set(CONTRACT)
@@ -128,16 +174,34 @@ def test_allowed_values_and_ids(small: tuple[duckdb.DuckDBPyConnection, dict]) -
     assert values("SELECT DISTINCT status FROM raw.lead_status_changes") == STATUSES
     assert values("SELECT country FROM raw.leads WHERE NOT regexp_full_match(country, '[A-Z]{2}')") == set()
     # ids unique (sessions: apart from exact duplicate rows)
-    assert _one(con, "SELECT count(DISTINCT session_id) = (SELECT count(*) FROM (SELECT DISTINCT * "
-                     "FROM raw.web_sessions)) FROM raw.web_sessions")
-    for table, key in [("lead_activities", "activity_id"), ("email_sends", "send_id"),
-                       ("opportunities", "opportunity_id")]:
+    assert _one(
+        con,
+        "SELECT count(DISTINCT session_id) = (SELECT count(*) FROM (SELECT DISTINCT * "
+        "FROM raw.web_sessions)) FROM raw.web_sessions",
+    )
+    for table, key in [
+        ("lead_activities", "activity_id"),
+        ("email_sends", "send_id"),
+        ("opportunities", "opportunity_id"),
+    ]:
         assert _one(con, f"SELECT count(*) = count(DISTINCT {key}) FROM raw.{table}"), table
     # paid and email sessions carry a campaign; paid campaigns exist in ad_spend
-    assert _one(con, "SELECT count(*) FROM raw.web_sessions WHERE channel IN ('paid_search', 'paid_social', "
-                     "'email') AND campaign_id IS NULL") == 0
-    assert _one(con, "SELECT count(*) FROM raw.web_sessions WHERE channel LIKE 'paid%' "
-                     "AND campaign_id NOT IN (SELECT campaign_id FROM raw.ad_spend)") == 0
+    assert (
+        _one(
+            con,
+            "SELECT count(*) FROM raw.web_sessions WHERE channel IN ('paid_search', 'paid_social', "
+            "'email') AND campaign_id IS NULL",
+        )
+        == 0
+    )
+    assert (
+        _one(
+            con,
+            "SELECT count(*) FROM raw.web_sessions WHERE channel LIKE 'paid%' "
+            "AND campaign_id NOT IN (SELECT campaign_id FROM raw.ad_spend)",
+        )
+        == 0
+    )
     assert _one(con, "SELECT count(*) FROM raw.ad_spend WHERE clicks > impressions OR spend < 0") == 0
 
 
@@ -145,13 +209,18 @@ def test_nothing_happens_after_the_end_date(small: tuple[duckdb.DuckDBPyConnecti
     con, _ = small
     limit = "TIMESTAMP '2026-11-21'"
     checks = [
-        ("web_sessions", "started_at"), ("leads", "created_at"), ("lead_activities", "occurred_at"),
+        ("web_sessions", "started_at"),
+        ("leads", "created_at"),
+        ("lead_activities", "occurred_at"),
         ("email_sends", "greatest(sent_at, opened_at, clicked_at, unsubscribed_at)"),
-        ("lead_status_changes", "changed_at"), ("opportunities", "greatest(created_at, closed_at)"),
+        ("lead_status_changes", "changed_at"),
+        ("opportunities", "greatest(created_at, closed_at)"),
     ]
     for table, expr in checks:
-        assert _one(con, f"SELECT count(*) FROM raw.{table} WHERE {expr} >= {limit} "
-                         f"OR {expr} < TIMESTAMP '2025-01-01'") == 0, table
+        assert (
+            _one(con, f"SELECT count(*) FROM raw.{table} WHERE {expr} >= {limit} OR {expr} < TIMESTAMP '2025-01-01'")
+            == 0
+        ), table
     assert _one(con, "SELECT max(date) FROM raw.ad_spend") == END
 
 
@@ -167,21 +236,20 @@ def test_planted_bad_rows_exist_at_small_scale(small: tuple[duckdb.DuckDBPyConne
         "lead_id again, same time, other email": """SELECT count(*) FROM raw.leads a JOIN raw.leads b
             ON a.lead_id = b.lead_id AND b.created_at = a.created_at AND b.email > a.email""",
         "activities of unknown leads": "SELECT count(*) FROM raw.lead_activities "
-                                       "WHERE lead_id NOT IN (SELECT lead_id FROM raw.leads)",
+        "WHERE lead_id NOT IN (SELECT lead_id FROM raw.leads)",
         "sends to unknown leads": "SELECT count(*) FROM raw.email_sends "
-                                  "WHERE lead_id NOT IN (SELECT lead_id FROM raw.leads)",
+        "WHERE lead_id NOT IN (SELECT lead_id FROM raw.leads)",
         "status of unknown leads": "SELECT count(*) FROM raw.lead_status_changes "
-                                   "WHERE lead_id NOT IN (SELECT lead_id FROM raw.leads)",
+        "WHERE lead_id NOT IN (SELECT lead_id FROM raw.leads)",
         "opportunity of an invalid lead": """SELECT count(*) FROM raw.opportunities WHERE lead_id IN
             (SELECT lead_id FROM raw.leads WHERE email IS NULL OR trim(email, ' ') = '')""",
         "sales-sourced opportunity": "SELECT count(*) FROM raw.opportunities WHERE lead_id IS NULL",
         "upper-case email": "SELECT count(*) FROM raw.leads WHERE email <> lower(email)",
-        "email with spaces": "SELECT count(*) FROM raw.leads "
-                             "WHERE email <> trim(email) AND trim(email) <> ''",
+        "email with spaces": "SELECT count(*) FROM raw.leads WHERE email <> trim(email) AND trim(email) <> ''",
         "free-mail email": f"SELECT count(*) FROM raw.leads WHERE lower(trim(split_part(email, '@', -1))) "
-                           f"IN {FREE_DOMAINS}",
+        f"IN {FREE_DOMAINS}",
         "company email": f"SELECT count(*) FROM raw.leads WHERE email LIKE '%@%' AND "
-                         f"lower(trim(split_part(email, '@', -1))) NOT IN {FREE_DOMAINS}",
+        f"lower(trim(split_part(email, '@', -1))) NOT IN {FREE_DOMAINS}",
         "NULL employee_count": "SELECT count(*) FROM raw.leads WHERE employee_count IS NULL",
         "NULL country": "SELECT count(*) FROM raw.leads WHERE country IS NULL",
     }
@@ -198,8 +266,9 @@ def test_bad_rows_for_other_seeds(tmp_path: Path, seed: int) -> None:
     assert _one(con, "SELECT count(*) FROM raw.opportunities WHERE lead_id IS NULL") >= 3
 
 
-def test_same_seed_same_data_other_seed_other_data(tmp_path: Path,
-                                                  small: tuple[duckdb.DuckDBPyConnection, dict]) -> None:
+def test_same_seed_same_data_other_seed_other_data(
+    tmp_path: Path, small: tuple[duckdb.DuckDBPyConnection, dict]
+) -> None:
     con_a, _ = small
     con_b, _ = _generate(tmp_path / "b.duckdb", seed=7, scale=0.02)
     con_c, _ = _generate(tmp_path / "c.duckdb", seed=8, scale=0.02)
@@ -214,13 +283,18 @@ def test_rerun_replaces_the_tables(tmp_path: Path) -> None:
     messages: list[str] = []
     assert generate_demo(con, seed=3, scale=0.01, progress=messages.append) == first
     assert [m.split(":")[0] for m in messages] == [
-        "ad_spend", "web_sessions", "leads", "email_sends", "lead_activities", "lead_status_changes",
-        "opportunities"]
+        "ad_spend",
+        "web_sessions",
+        "leads",
+        "email_sends",
+        "lead_activities",
+        "lead_status_changes",
+        "opportunities",
+    ]
     assert f"web_sessions: {first['web_sessions']:,} rows" in messages
 
 
-def test_scale_changes_row_counts_proportionally(tmp_path: Path,
-                                                 small: tuple[duckdb.DuckDBPyConnection, dict]) -> None:
+def test_scale_changes_row_counts_proportionally(tmp_path: Path, small: tuple[duckdb.DuckDBPyConnection, dict]) -> None:
     _, base = small
     _, double = _generate(tmp_path / "w.duckdb", seed=7, scale=0.04)
     for table in ["web_sessions", "leads", "email_sends", "lead_activities"]:
@@ -284,9 +358,12 @@ def test_funnel_rates_in_the_contract_ranges(full: duckdb.DuckDBPyConnection) ->
     assert 0.02 <= clicked <= 0.05
     assert 0 < unsubscribed < 0.005
     assert 0.01 <= bounced <= 0.04
-    attendance = _one(full, """SELECT count(*) FILTER (activity_type = 'webinar_attend')
+    attendance = _one(
+        full,
+        """SELECT count(*) FILTER (activity_type = 'webinar_attend')
                                       / count(*) FILTER (activity_type = 'webinar_register')
-                               FROM raw.lead_activities""")
+                               FROM raw.lead_activities""",
+    )
     assert 0.40 <= attendance <= 0.60
     win = _one(full, "SELECT avg(is_won::INT) FROM raw.opportunities WHERE is_won IS NOT NULL")
     assert 0.15 <= win <= 0.30
@@ -318,24 +395,34 @@ def test_line_ads_is_cheap_and_rarely_qualifies(full: duckdb.DuckDBPyConnection)
     ctr = dict(full.execute(by_channel.format("sum(clicks) / sum(impressions)")).fetchall())
     assert cpc["line_ads"] < cpc["meta_ads"] < cpc["google_ads"] < cpc["linkedin_ads"]
     assert len({round(v, 3) for v in ctr.values()}) == 4
-    fit = dict(full.execute("""SELECT split_part(campaign_id, '_', 1), avg(fit::INT) FROM valid_leads
-                               WHERE channel = 'paid_social' GROUP BY 1""").fetchall())
+    fit = dict(
+        full.execute("""SELECT split_part(campaign_id, '_', 1), avg(fit::INT) FROM valid_leads
+                               WHERE channel = 'paid_social' GROUP BY 1""").fetchall()
+    )
     assert fit["line"] < 0.05 < fit["meta"] < fit["lnkd"]
 
 
 def test_sales_history_follows_the_leads(full: duckdb.DuckDBPyConnection) -> None:
-    before = _one(full, """SELECT count(*) FROM raw.lead_status_changes s JOIN valid_leads l USING (lead_id)
-                           WHERE s.changed_at < l.created_at""")
+    before = _one(
+        full,
+        """SELECT count(*) FROM raw.lead_status_changes s JOIN valid_leads l USING (lead_id)
+                           WHERE s.changed_at < l.created_at""",
+    )
     assert before == 0
-    mql_share = _one(full, """SELECT avg((lead_id IN (SELECT lead_id FROM mqls))::INT)
-                              FROM raw.lead_status_changes WHERE status = 'sales_accepted'""")
+    mql_share = _one(
+        full,
+        """SELECT avg((lead_id IN (SELECT lead_id FROM mqls))::INT)
+                              FROM raw.lead_status_changes WHERE status = 'sales_accepted'""",
+    )
     assert mql_share > 0.5
-    weeks = _one(full, """
+    weeks = _one(
+        full,
+        """
         SELECT median(date_diff('day', q.sql_at, o.created_at)) FROM raw.opportunities o
         JOIN (SELECT lead_id, min(changed_at) AS sql_at FROM raw.lead_status_changes
-              WHERE status = 'sales_qualified' GROUP BY 1) q USING (lead_id)""")
+              WHERE status = 'sales_qualified' GROUP BY 1) q USING (lead_id)""",
+    )
     assert 7 <= weeks <= 42
-    amounts = full.execute("SELECT min(amount), median(amount), max(amount) FROM raw.opportunities")\
-        .fetchone()
+    amounts = full.execute("SELECT min(amount), median(amount), max(amount) FROM raw.opportunities").fetchone()
     assert amounts is not None
     assert amounts[0] >= 5_000 and 10_000 <= amounts[1] <= 50_000 and amounts[2] <= 150_000

@@ -23,8 +23,7 @@ from click.testing import CliRunner
 from kpiframe.cli import main
 from kpiframe.demo import generate_demo
 
-TABLES = ("ad_spend", "web_sessions", "leads", "lead_activities", "email_sends", "lead_status_changes",
-          "opportunities")
+TABLES = ("ad_spend", "web_sessions", "leads", "lead_activities", "email_sends", "lead_status_changes", "opportunities")
 SMALL = ["--seed", "7", "--scale", "0.02"]
 # the subprocess runs the real CLI, but blocks forever right after it reports a given table: the test then
 # kills it with SIGKILL at a known point in the middle of the run
@@ -49,8 +48,13 @@ def make_project(root: Path) -> Path:
 
 
 def kpiframe_cli(root: Path, *args: str, preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kpiframe.cli.main_entry", *args, "--project-dir", str(root)],
-                          capture_output=True, text=True, preexec_fn=preexec, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "kpiframe.cli.main_entry", *args, "--project-dir", str(root)],
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec,
+        timeout=600,
+    )
 
 
 def raw_counts(path: Path) -> dict[str, int]:
@@ -83,6 +87,7 @@ def limit_file_size(limit: int) -> Callable[[], None]:
         # ignored, SIGXFSZ no longer kills the process: write() past the limit fails with EFBIG instead
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
@@ -109,8 +114,19 @@ def test_kill_9_in_the_middle_leaves_raw_tables_and_the_next_run_succeeds(tmp_pa
     root = make_project(tmp_path / "p")
     before = first_demo(root)
     warehouse = root / "w.duckdb"
-    command = [sys.executable, "-c", BLOCKING_CLI, "leads:", "demo", "--seed", "8", "--scale", "0.03",
-               "--project-dir", str(root)]
+    command = [
+        sys.executable,
+        "-c",
+        BLOCKING_CLI,
+        "leads:",
+        "demo",
+        "--seed",
+        "8",
+        "--scale",
+        "0.03",
+        "--project-dir",
+        str(root),
+    ]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as run:
         assert run.stderr is not None
         seen = []
@@ -153,13 +169,17 @@ def test_error_in_the_middle_of_generate_demo_changes_nothing(tmp_path: Path) ->
         assert counts["web_sessions"] > before["web_sessions"][0]  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("error", "code"), [
-    (duckdb.IOException('Could not write file "x": No space left on device'), "KF520"),
-    (OSError(28, "No space left on device"), "KF520"),
-    (duckdb.OutOfMemoryException("could not allocate block of size 256 KiB"), "KF521"),
-])
-def test_cli_reports_resource_errors_as_kf_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  error: Exception, code: str) -> None:
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (duckdb.IOException('Could not write file "x": No space left on device'), "KF520"),
+        (OSError(28, "No space left on device"), "KF520"),
+        (duckdb.OutOfMemoryException("could not allocate block of size 256 KiB"), "KF521"),
+    ],
+)
+def test_cli_reports_resource_errors_as_kf_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, code: str
+) -> None:
     root = make_project(tmp_path / "p")
     runner = CliRunner()
     assert runner.invoke(main, ["demo", *SMALL, "--project-dir", str(root)]).exit_code == 0
@@ -196,9 +216,9 @@ def test_stale_staging_tables_do_not_survive_a_run(tmp_path: Path) -> None:
         assert leads is not None and leads[0] == counts["leads"] > 2
 
 
-
 def test_failure_in_the_swap_itself_rolls_back_the_tables_already_swapped(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kpiframe.demo import staging
 
     path = tmp_path / "w.duckdb"

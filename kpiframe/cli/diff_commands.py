@@ -23,22 +23,52 @@ GRAINS = ["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_y
 
 @click.command()
 @project_options
-@click.option("--base", default=None, metavar="REF",
-              help="Git ref to compare with (branch, tag, commit). Default: the merge base of HEAD with main.")
+@click.option(
+    "--base",
+    default=None,
+    metavar="REF",
+    help="Git ref to compare with (branch, tag, commit). Default: the merge base of HEAD with main.",
+)
 @click.option("--head", default=None, metavar="REF", help="Git ref to compare. Default: the working tree as it is.")
-@click.option("--periods", default=3, show_default=True, type=click.IntRange(min=0),
-              help="How many of the latest periods to compute both versions for (0: no value impact).")
+@click.option(
+    "--periods",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many of the latest periods to compute both versions for (0: no value impact).",
+)
 @click.option("--grain", default="month", show_default=True, type=click.Choice(GRAINS))
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last period to show. Default: the latest with data.")
 @click.option("--no-impact", is_flag=True, help="Compare definitions only; do not read the warehouse.")
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
-              show_default=True, help="table for people, markdown for a pull-request comment, json for tools.")
-@click.option("--fail-on", type=click.Choice(["breaking", "any", "never"]), default="never", show_default=True,
-              help="Exit with code 4 when a change breaks readers of the published tables (breaking), "
-                   "or when anything changed (any). For CI.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, markdown for a pull-request comment, json for tools.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["breaking", "any", "never"]),
+    default="never",
+    show_default=True,
+    help="Exit with code 4 when a change breaks readers of the published tables (breaking), "
+    "or when anything changed (any). For CI.",
+)
 @handle_errors
-def diff(project_dir: str, warehouse: str | None, base: str | None, head: str | None, periods: int, grain: str,
-         end: Any, no_impact: bool, fmt: str, fail_on: str) -> None:
+def diff(
+    project_dir: str,
+    warehouse: str | None,
+    base: str | None,
+    head: str | None,
+    periods: int,
+    grain: str,
+    end: Any,
+    no_impact: bool,
+    fmt: str,
+    fail_on: str,
+) -> None:
     """Compare the project with a git ref: what changed, what it reaches, whether it breaks, what it does to numbers.
 
     Both versions run on the warehouse (opened read-only; models are built in memory) for the last
@@ -48,15 +78,24 @@ def diff(project_dir: str, warehouse: str | None, base: str | None, head: str | 
     from kpiframe.diff import Window, diff_project
     from kpiframe.diff.report import to_json
 
-    report = diff_project(Path(project_dir), base=base, head=head, warehouse=warehouse,
-                          window=Window(grain, periods, end.date() if end else None), impact=not no_impact)
+    report = diff_project(
+        Path(project_dir),
+        base=base,
+        head=head,
+        warehouse=warehouse,
+        window=Window(grain, periods, end.date() if end else None),
+        impact=not no_impact,
+    )
     if fmt == "json":
         click.echo(json.dumps(to_json(report), indent=2, ensure_ascii=False, default=str))
     else:
         click.echo(show(report, markdown=fmt == "markdown"))
     if (fail_on == "breaking" and report.breaking) or (fail_on == "any" and report.changes):
-        click.echo(f"kpiframe diff: {len(report.breaking)} breaking change(s), {len(report.changes)} in all "
-                   f"(--fail-on {fail_on}): exit {BREAKING_EXIT}", err=True)
+        click.echo(
+            f"kpiframe diff: {len(report.breaking)} breaking change(s), {len(report.changes)} in all "
+            f"(--fail-on {fail_on}): exit {BREAKING_EXIT}",
+            err=True,
+        )
         sys.exit(BREAKING_EXIT)
 
 
@@ -77,8 +116,15 @@ def show(report: DiffReport, markdown: bool) -> str:
         elif block.kind == "bullets":
             lines += [f"- {item}" if markdown else f"  • {_plain(item)}" for item in block.items]
         elif block.table is not None and markdown and block.collapsed:
-            lines += ["", f"<details><summary>{block.text}</summary>", "", render(block.table, "markdown"), "",
-                      "</details>", ""]
+            lines += [
+                "",
+                f"<details><summary>{block.text}</summary>",
+                "",
+                render(block.table, "markdown"),
+                "",
+                "</details>",
+                "",
+            ]
         elif block.table is not None and markdown:
             lines += ["", render(block.table, "markdown"), ""]
         elif block.table is not None:
@@ -92,20 +138,34 @@ def _escaped(result: QueryResult) -> QueryResult:
 
     from kpiframe.engine import QueryResult
 
-    return QueryResult(result.columns, [tuple(escape(v) if isinstance(v, str) else v for v in row)
-                                        for row in result.rows])
+    return QueryResult(
+        result.columns, [tuple(escape(v) if isinstance(v, str) else v for v in row) for row in result.rows]
+    )
 
 
 def _plain(text: str) -> str:
-    return text.replace("**", "").replace("`", "").replace("_", " ").strip() if text.startswith("_") \
+    return (
+        text.replace("**", "").replace("`", "").replace("_", " ").strip()
+        if text.startswith("_")
         else text.replace("**", "").replace("`", "")
+    )
 
 
 @click.command()
-@click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Project folder; --output-dir is relative to it. (No --warehouse: schema reads no data.)")
-@click.option("--output-dir", default="schemas", show_default=True, type=click.Path(file_okay=False),
-              help="Folder to write the *.schema.json files into.")
+@click.option(
+    "--project-dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Project folder; --output-dir is relative to it. (No --warehouse: schema reads no data.)",
+)
+@click.option(
+    "--output-dir",
+    default="schemas",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write the *.schema.json files into.",
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files there are missing or out of date.")
 @handle_errors
 def schema(project_dir: str, output_dir: str, check: bool) -> None:
@@ -116,9 +176,12 @@ def schema(project_dir: str, output_dir: str, check: bool) -> None:
     if check:
         stale = stale_schemas(folder)
         if stale:
-            raise KpiframeError(f"out of date in {folder}: {', '.join(stale)}", code="KF1010",
-                                hint=f"run `kpiframe schema --project-dir {project_dir} --output-dir {output_dir}` "
-                                     "and commit the result")
+            raise KpiframeError(
+                f"out of date in {folder}: {', '.join(stale)}",
+                code="KF1010",
+                hint=f"run `kpiframe schema --project-dir {project_dir} --output-dir {output_dir}` "
+                "and commit the result",
+            )
         click.echo(f"schemas in {folder} are up to date")
         return
     for path in write_schemas(folder):

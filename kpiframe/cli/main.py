@@ -19,11 +19,18 @@ if TYPE_CHECKING:
     from kpiframe.project import Project
 
 PROJECT_OPTIONS = [
-    click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
-                 help="Folder holding kpi_project.yml."),
-    click.option("--warehouse", default=None,
-                 help="DuckDB file, or a PostgreSQL DSN (postgresql://... or 'host=... dbname=...'); "
-                      "also $KPIFRAME_WAREHOUSE."),
+    click.option(
+        "--project-dir",
+        default=".",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Folder holding kpi_project.yml.",
+    ),
+    click.option(
+        "--warehouse",
+        default=None,
+        help="DuckDB file, or a PostgreSQL DSN (postgresql://... or 'host=... dbname=...'); also $KPIFRAME_WAREHOUSE.",
+    ),
 ]
 
 
@@ -53,8 +60,11 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug of ours: say so plainly, keep the traceback behind --debug
             if debug:
                 raise
-            click.echo(f"error[KF999]: internal error: {type(exc).__name__}: {exc}\n"
-                       "  hint: rerun with --debug for the traceback and report it", err=True)
+            click.echo(
+                f"error[KF999]: internal error: {type(exc).__name__}: {exc}\n"
+                "  hint: rerun with --debug for the traceback and report it",
+                err=True,
+            )
             sys.exit(1)
 
     return wrapper
@@ -78,8 +88,9 @@ def main(debug: bool) -> None:
 @main.command()
 @project_options
 @click.option("--seed", default=42, show_default=True, help="Random seed: the same seed gives the same data.")
-@click.option("--scale", default=1.0, show_default=True,
-              help="1.0 is about 200,000 web sessions; 50 is about 10 million.")
+@click.option(
+    "--scale", default=1.0, show_default=True, help="1.0 is about 200,000 web sessions; 50 is about 10 million."
+)
 @handle_errors
 def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> None:
     """Write deterministic demo data into the warehouse's raw.* tables (all of them, or none on failure)."""
@@ -94,31 +105,67 @@ def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> No
         click.echo(f"  {message}", err=True)
 
     counts = write_demo(spec, warehouse_label(spec), seed, scale, progress)
-    click.echo(f"wrote {sum(counts.values()):,} raw rows into {warehouse_label(spec)} "
-               f"in {time.perf_counter() - started:.1f}s")
+    click.echo(
+        f"wrote {sum(counts.values()):,} raw rows into {warehouse_label(spec)} in {time.perf_counter() - started:.1f}s"
+    )
 
 
 @main.command()
 @project_options
-@click.option("--junit-xml", default=None, type=click.Path(dir_okay=False),
-              help="Write expectation results as JUnit XML.")
-@click.option("--select", "-s", "selectors", multiple=True,
-              help="name, +upstream, downstream+, tag:X, state:modified+ (repeatable).")
-@click.option("--state", type=click.Path(exists=True, dir_okay=False),
-              help="A saved manifest.json to compare with for state:modified.")
-@click.option("--accept-volume-drop", "accept_drops", multiple=True, metavar="TABLE",
-              help="Publish even though TABLE (a metric table or source, e.g. sales_monthly or raw.leads) "
-                   "shrank beyond its allowed drop since the last successful build (comma-separated or "
-                   "repeatable).")
-@click.option("--wait", type=click.FloatRange(min=0), is_flag=False, flag_value=600.0, default=None,
-              metavar="[SECONDS]", help="When another build of the project is running, wait for it to finish "
-              "(at most SECONDS, 600 when not given) instead of stopping at once.")
-@click.option("--lock-timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
-              metavar="SECONDS", help="PostgreSQL: how long publishing waits for a session (e.g. a BI tool "
-              "in an open transaction) to release a published table; then nothing is published.")
+@click.option(
+    "--junit-xml", default=None, type=click.Path(dir_okay=False), help="Write expectation results as JUnit XML."
+)
+@click.option(
+    "--select",
+    "-s",
+    "selectors",
+    multiple=True,
+    help="name, +upstream, downstream+, tag:X, state:modified+ (repeatable).",
+)
+@click.option(
+    "--state",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A saved manifest.json to compare with for state:modified.",
+)
+@click.option(
+    "--accept-volume-drop",
+    "accept_drops",
+    multiple=True,
+    metavar="TABLE",
+    help="Publish even though TABLE (a metric table or source, e.g. sales_monthly or raw.leads) "
+    "shrank beyond its allowed drop since the last successful build (comma-separated or "
+    "repeatable).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    is_flag=False,
+    flag_value=600.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="When another build of the project is running, wait for it to finish "
+    "(at most SECONDS, 600 when not given) instead of stopping at once.",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0.001),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="PostgreSQL: how long publishing waits for a session (e.g. a BI tool "
+    "in an open transaction) to release a published table; then nothing is published.",
+)
 @handle_errors
-def build(project_dir: str, warehouse: str | None, junit_xml: str | None, selectors: tuple[str, ...],
-          state: str | None, accept_drops: tuple[str, ...], wait: float | None, lock_timeout: float) -> None:
+def build(
+    project_dir: str,
+    warehouse: str | None,
+    junit_xml: str | None,
+    selectors: tuple[str, ...],
+    state: str | None,
+    accept_drops: tuple[str, ...],
+    wait: float | None,
+    lock_timeout: float,
+) -> None:
     """Build every model in dependency order, check expectations, publish the metric tables."""
     project = load(project_dir, warehouse)
     started = time.perf_counter()
@@ -128,12 +175,17 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
 
     try:
         chosen = [part for selector in selectors for part in selector.replace(",", " ").split()]
-        result = project.build(progress, junit_xml=junit_xml, select=chosen, state=Path(state) if state else None,
-                               on_checked=lambda line: click.echo(f"        {line}", err=True),
-                               accept_volume_drop=[part for names in accept_drops
-                                                   for part in names.replace(",", " ").split()],
-                               wait=wait, lock_timeout=lock_timeout,
-                               on_notice=lambda line: click.echo(line, err=True))
+        result = project.build(
+            progress,
+            junit_xml=junit_xml,
+            select=chosen,
+            state=Path(state) if state else None,
+            on_checked=lambda line: click.echo(f"        {line}", err=True),
+            accept_volume_drop=[part for names in accept_drops for part in names.replace(",", " ").split()],
+            wait=wait,
+            lock_timeout=lock_timeout,
+            on_notice=lambda line: click.echo(line, err=True),
+        )
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render
@@ -144,8 +196,10 @@ def build(project_dir: str, warehouse: str | None, junit_xml: str | None, select
     click.echo(render(rows, "table", title="published"))
     checks = project.last_expectation_run
     checked = f" ({len(checks.results)} expectations: {checks.seconds:.1f}s)" if checks and checks.results else ""
-    click.echo(f"build {result.run_id} finished in {time.perf_counter() - started:.1f}s{checked} "
-               f"into {warehouse_label(project.warehouse_spec)}")
+    click.echo(
+        f"build {result.run_id} finished in {time.perf_counter() - started:.1f}s{checked} "
+        f"into {warehouse_label(project.warehouse_spec)}"
+    )
 
 
 def _print_expectations(results: list[Any]) -> None:
@@ -157,8 +211,9 @@ def _print_expectations(results: list[Any]) -> None:
 
 @main.command(name="compile")
 @project_options
-@click.option("--dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery"]), default="duckdb",
-              show_default=True)
+@click.option(
+    "--dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery"]), default="duckdb", show_default=True
+)
 @handle_errors
 def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> None:
     """Validate the project and write compiled SQL and manifest.json under target/."""
@@ -168,33 +223,67 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
 
     for locked in write_lock(project.graph):
         click.echo(f"locked the rule of {locked} in {LOCK_FILE} (commit it: a locked rule cannot change)")
-    click.echo(f"compiled {len(project.graph.models)} models, {len(project.graph.metrics)} metrics, "
-               f"{len(project.graph.tables)} tables for {dialect} -> {manifest.parent}")
+    click.echo(
+        f"compiled {len(project.graph.models)} models, {len(project.graph.metrics)} metrics, "
+        f"{len(project.graph.tables)} tables for {dialect} -> {manifest.parent}"
+    )
 
 
 @main.command()
 @project_options
 @click.option("--metric", "metrics", multiple=True, required=True, help="Metric name; repeat for several.")
 @click.option("--by", "dimensions", multiple=True, help="Dimension (lead__channel, or channel when unambiguous).")
-@click.option("--grain", default="month", show_default=True,
-              type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]))
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]),
-              help="First period start to show (inclusive); default: the first period with data.")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]),
-              help="Last period start to show (inclusive); default: the last period with data.")
-@click.option("--where", help="Filter over the requested metrics' dimensions, e.g. \"lead__country = 'DE'\" "
-              "(allowed syntax: docs/security.md).")
-@click.option("--compare", type=click.Choice(["previous", "year"]),
-              help="Add the previous period or year (0 when it had no rows) and the relative change.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
-              show_default=True)
+@click.option(
+    "--grain",
+    default="month",
+    show_default=True,
+    type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]),
+)
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First period start to show (inclusive); default: the first period with data.",
+)
+@click.option(
+    "--end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Last period start to show (inclusive); default: the last period with data.",
+)
+@click.option(
+    "--where",
+    help="Filter over the requested metrics' dimensions, e.g. \"lead__country = 'DE'\" "
+    "(allowed syntax: docs/security.md).",
+)
+@click.option(
+    "--compare",
+    type=click.Choice(["previous", "year"]),
+    help="Add the previous period or year (0 when it had no rows) and the relative change.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True
+)
 @click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
-@click.option("--dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery"]), default="duckdb",
-              help="Dialect of --explain.")
+@click.option(
+    "--dialect",
+    type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery"]),
+    default="duckdb",
+    help="Dialect of --explain.",
+)
 @handle_errors
-def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dimensions: tuple[str, ...],
-          grain: str, start: Any, end: Any, where: str | None, compare: str | None, fmt: str, explain: bool,
-          dialect: str) -> None:
+def query(
+    project_dir: str,
+    warehouse: str | None,
+    metrics: tuple[str, ...],
+    dimensions: tuple[str, ...],
+    grain: str,
+    start: Any,
+    end: Any,
+    where: str | None,
+    compare: str | None,
+    fmt: str,
+    explain: bool,
+    dialect: str,
+) -> None:
     """Answer a metric request: period_start, the dimensions, one column per metric.
 
     Every period of the range has a row for every dimension combination in the data (a time
@@ -202,9 +291,15 @@ def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dim
     and cumulative metrics carry their value across such periods.
     """
     project = load(project_dir, warehouse)
-    request = dict(metrics=list(metrics), dimensions=list(dimensions), grain=grain,
-                   start=start.date() if start else None, end=end.date() if end else None,
-                   where=where, compare=compare)
+    request = dict(
+        metrics=list(metrics),
+        dimensions=list(dimensions),
+        grain=grain,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        where=where,
+        compare=compare,
+    )
     if explain:
         click.echo(project.explain(dialect=dialect, **request))
         return
@@ -218,17 +313,35 @@ def query(project_dir: str, warehouse: str | None, metrics: tuple[str, ...], dim
 @project_options
 @click.argument("name", required=False)
 @click.option("--by", "dimensions", multiple=True, help="A dimension of the funnel (e.g. channel).")
-@click.option("--cohort", "grain", default="month", show_default=True,
-              type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]))
+@click.option(
+    "--cohort",
+    "grain",
+    default="month",
+    show_default=True,
+    type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]),
+)
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First cohort to show.")
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last cohort to show.")
-@click.option("--order", type=click.Choice(["strict", "independent"]), default=None,
-              help="strict: a stage counts only after every earlier stage, in order; independent: each stage on "
-                   "its own. Default: the funnel's `order:`.")
+@click.option(
+    "--order",
+    type=click.Choice(["strict", "independent"]),
+    default=None,
+    help="strict: a stage counts only after every earlier stage, in order; independent: each stage on "
+    "its own. Default: the funnel's `order:`.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table")
 @handle_errors
-def funnel(project_dir: str, warehouse: str | None, name: str | None, dimensions: tuple[str, ...], grain: str,
-           start: Any, end: Any, order: str | None, fmt: str) -> None:
+def funnel(
+    project_dir: str,
+    warehouse: str | None,
+    name: str | None,
+    dimensions: tuple[str, ...],
+    grain: str,
+    start: Any,
+    end: Any,
+    order: str | None,
+    fmt: str,
+) -> None:
     """Show a funnel per cohort and stage, and flag the bottleneck."""
     import json
 
@@ -236,8 +349,14 @@ def funnel(project_dir: str, warehouse: str | None, name: str | None, dimensions
     from kpiframe.funnels import describe, located_funnel
 
     project = load(project_dir, warehouse)
-    result, bottleneck = project.funnel(name, grain=grain, dimensions=dimensions, order=order,
-                                        start=start.date() if start else None, end=end.date() if end else None)
+    result, bottleneck = project.funnel(
+        name,
+        grain=grain,
+        dimensions=dimensions,
+        order=order,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+    )
     about = describe(located_funnel(project.graph, name).spec, order)
     units = {"conversion_from_previous": "percent", "conversion_from_first": "percent"}
     if fmt == "json":
@@ -249,9 +368,11 @@ def funnel(project_dir: str, warehouse: str | None, name: str | None, dimensions
     click.echo(render(result, fmt, units=units))
     click.echo(about["conversion"], err=fmt == "csv")
     if bottleneck:
-        line = (f"bottleneck: {bottleneck['step']} in the {bottleneck['cohort_start']} cohort: "
-                f"{bottleneck['conversion']:.1%} vs {bottleneck['trailing_average']:.1%} over the "
-                f"{bottleneck['trailing_cohorts']} cohorts before ({bottleneck['change_points']:+.1f} pts)")
+        line = (
+            f"bottleneck: {bottleneck['step']} in the {bottleneck['cohort_start']} cohort: "
+            f"{bottleneck['conversion']:.1%} vs {bottleneck['trailing_average']:.1%} over the "
+            f"{bottleneck['trailing_cohorts']} cohorts before ({bottleneck['change_points']:+.1f} pts)"
+        )
         click.echo(line, err=fmt == "csv")
 
 
@@ -271,27 +392,37 @@ def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
         model = graph.models[name]
         rows.append(("model", name, model.spec.materialized, model.path, model.spec.description or ""))
     for name, located in graph.datasets.items():
-        rows.append(("dataset", name, getattr(located.spec, "model", ""), located.location.path,
-                     located.spec.description or ""))
+        rows.append(
+            ("dataset", name, getattr(located.spec, "model", ""), located.location.path, located.spec.description or "")
+        )
     for name, located in graph.metrics.items():
         spec = located.spec
         rows.append(("metric", name, getattr(spec, "type", ""), located.location.path, spec.description or ""))
     for name, located in graph.tables.items():
         spec = located.spec
-        rows.append(("table", f"{graph.config.schemas.metrics}.{name}", getattr(spec, "grain", ""),
-                     located.location.path, spec.description or ""))
+        rows.append(
+            (
+                "table",
+                f"{graph.config.schemas.metrics}.{name}",
+                getattr(spec, "grain", ""),
+                located.location.path,
+                spec.description or "",
+            )
+        )
     click.echo(render(QueryResult(["kind", "name", "type", "file", "description"], rows), fmt))
 
 
 @main.command(name="test")
 @project_options
 @click.option("--select", default=None, help="Run only the metric test of this name.")
-@click.option("--junit-xml", default=None, type=click.Path(dir_okay=False),
-              help="Write expectation results as JUnit XML.")
+@click.option(
+    "--junit-xml", default=None, type=click.Path(dir_okay=False), help="Write expectation results as JUnit XML."
+)
 @click.option("--metrics-only", is_flag=True, help="Run only the metric tests (no warehouse needed).")
 @handle_errors
-def test_command(project_dir: str, warehouse: str | None, select: str | None, junit_xml: str | None,
-                 metrics_only: bool) -> None:
+def test_command(
+    project_dir: str, warehouse: str | None, select: str | None, junit_xml: str | None, metrics_only: bool
+) -> None:
     """Run the metric tests (in memory) and the expectations (against the warehouse as it is)."""
     from kpiframe.cli.reports import render_metric_tests
     from kpiframe.metric_tests import run_metric_tests

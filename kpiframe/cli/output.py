@@ -24,11 +24,16 @@ UNWRAPPED = 100_000  # piped tables keep one line per row, however wide: tools r
 
 # A metric's `format:`, spreadsheet style: literal text, then #,##0 with optional .00 decimals, then literal
 # text (a % there shows the value times 100), e.g. "#,##0", "#,##0.00", "0.0%", "€#,##0", '#,##0 "EUR"'
-_PATTERN = re.compile(r'^(?P<prefix>[^#0.,%]*)(?P<whole>[#0,]*0|#[#,]*)(?:\.(?P<decimals>[0#]+))?(?P<suffix>[^#0.,]*)$')
+_PATTERN = re.compile(r"^(?P<prefix>[^#0.,%]*)(?P<whole>[#0,]*0|#[#,]*)(?:\.(?P<decimals>[0#]+))?(?P<suffix>[^#0.,]*)$")
 
 
-def render(result: QueryResult, fmt: str, title: str | None = None, units: dict[str, str] | None = None,
-           formats: dict[str, str] | None = None) -> str:
+def render(
+    result: QueryResult,
+    fmt: str,
+    title: str | None = None,
+    units: dict[str, str] | None = None,
+    formats: dict[str, str] | None = None,
+) -> str:
     """Machines get raw values (csv, json); people get values shown in their unit or format (table,
     markdown). `formats` maps a column to its metric's `format:` (see metric_formats)."""
     if fmt == "csv":
@@ -50,10 +55,13 @@ def metric_formats(graph: ProjectGraph) -> dict[str, str]:
         if not pattern:
             continue
         if not _PATTERN.match(pattern):
-            raise KpiframeError(f"metric '{name}' has format {pattern!r}, which kpiframe cannot apply",
-                                code="KF430", location=located.location,
-                                hint='use a pattern like "#,##0", "#,##0.00", "0.0%" or "€#,##0" (text around '
-                                     "#,##0 is kept; % multiplies by 100), or remove format:")
+            raise KpiframeError(
+                f"metric '{name}' has format {pattern!r}, which kpiframe cannot apply",
+                code="KF430",
+                location=located.location,
+                hint='use a pattern like "#,##0", "#,##0.00", "0.0%" or "€#,##0" (text around '
+                "#,##0 is kept; % multiplies by 100), or remove format:",
+            )
         found[name] = found[f"{name}__previous"] = found[f"{name}__year_ago"] = pattern
     return found
 
@@ -115,8 +123,9 @@ def _csv(result: QueryResult) -> str:
 
 def _markdown(result: QueryResult, shown: _Shown) -> str:
     lines = ["| " + " | ".join(result.columns) + " |", "|" + "---|" * len(result.columns)]
-    lines += ["| " + " | ".join(shown(c, v) for c, v in zip(result.columns, row, strict=True)) + " |"
-              for row in result.rows]
+    lines += [
+        "| " + " | ".join(shown(c, v) for c, v in zip(result.columns, row, strict=True)) + " |" for row in result.rows
+    ]
     return "\n".join(lines)
 
 
@@ -136,8 +145,9 @@ def _table(result: QueryResult, title: str | None, shown: _Shown) -> str:
 
     table = Table(title=title, show_lines=False)
     for index, column in enumerate(result.columns):
-        numeric = any(isinstance(r[index], (int, float, Decimal)) and not isinstance(r[index], bool)
-                      for r in result.rows)
+        numeric = any(
+            isinstance(r[index], (int, float, Decimal)) and not isinstance(r[index], bool) for r in result.rows
+        )
         table.add_column(column, justify="right" if numeric else "left")
     for row in result.rows:
         table.add_row(*[shown(c, v) for c, v in zip(result.columns, row, strict=True)])

@@ -42,8 +42,16 @@ from kpiframe.demo.staging import (
 )
 
 _TEMP_TABLES = (
-    "_kf_params", "_kf_sources", "_kf_channel_buckets", "_kf_pages", "_kf_countries", "_kf_days",
-    "_kf_session_days", "_kf_leads", "_kf_orphans", "_kf_funnel",
+    "_kf_params",
+    "_kf_sources",
+    "_kf_channel_buckets",
+    "_kf_pages",
+    "_kf_countries",
+    "_kf_days",
+    "_kf_session_days",
+    "_kf_leads",
+    "_kf_orphans",
+    "_kf_funnel",
 )
 _TEMP_MACROS = ("_kf_h", "_kf_u", "_kf_z", "_kf_sec", "_kf_day", "_kf_email_campaign")
 
@@ -83,8 +91,7 @@ def generate_demo(
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     create_staging_tables(con)
-    params = {"seed": int(seed), "scale": float(scale), "start": start, "end": end,
-              "per_day": SESSIONS_PER_DAY}
+    params = {"seed": int(seed), "scale": float(scale), "start": start, "end": end, "per_day": SESSIONS_PER_DAY}
     counts: dict[str, int] = {}
     try:
         con.execute(PARAMS_SQL, params)

@@ -29,8 +29,9 @@ _PG_DISK_FULL, _PG_OUT_OF_MEMORY = "53100", "53200"  # SQLSTATEs
 UNCHANGED = "raw.* was left as it was"
 
 
-def write_demo(spec: WarehouseSpec, where: str, seed: int, scale: float,
-               progress: Callable[[str], None] | None = None) -> dict[str, int]:
+def write_demo(
+    spec: WarehouseSpec, where: str, seed: int, scale: float, progress: Callable[[str], None] | None = None
+) -> dict[str, int]:
     """Replace the raw tables of the warehouse `spec` (described as `where` in messages) by demo data."""
     from kpiframe.engine import connect
 
@@ -48,8 +49,7 @@ def write_demo(spec: WarehouseSpec, where: str, seed: int, scale: float,
     return counts
 
 
-def _generate(target: Warehouse, seed: int, scale: float,
-              progress: Callable[[str], None] | None) -> dict[str, int]:
+def _generate(target: Warehouse, seed: int, scale: float, progress: Callable[[str], None] | None) -> dict[str, int]:
     from kpiframe.engine.duckdb import DuckDBWarehouse
     from kpiframe.engine.postgres import PostgresWarehouse
 
@@ -83,18 +83,25 @@ def translate(exc: BaseException, where: str, postgres: bool = False) -> Kpifram
     kind = _resource(exc)
     if kind == "disk":
         place = "the PostgreSQL server's disk" if postgres else f"the disk holding {where}"
-        return KpiframeError(f"out of disk space writing the demo data into {where} ({detail}); {UNCHANGED}",
-                             code=DISK_FULL,
-                             hint=f"free space on {place} (while it writes, the demo needs room for the new "
-                                  "tables beside the old ones), or rerun `kpiframe demo` with a smaller --scale")
+        return KpiframeError(
+            f"out of disk space writing the demo data into {where} ({detail}); {UNCHANGED}",
+            code=DISK_FULL,
+            hint=f"free space on {place} (while it writes, the demo needs room for the new "
+            "tables beside the old ones), or rerun `kpiframe demo` with a smaller --scale",
+        )
     if kind == "memory":
-        return KpiframeError(f"out of memory generating the demo data for {where} ({detail}); {UNCHANGED}",
-                             code=OUT_OF_MEMORY,
-                             hint="rerun `kpiframe demo` with a smaller --scale, or raise the warehouse's "
-                                  "memory_limit in kpi_project.yml")
+        return KpiframeError(
+            f"out of memory generating the demo data for {where} ({detail}); {UNCHANGED}",
+            code=OUT_OF_MEMORY,
+            hint="rerun `kpiframe demo` with a smaller --scale, or raise the warehouse's "
+            "memory_limit in kpi_project.yml",
+        )
     if _is_warehouse_error(exc):
-        return KpiframeError(f"the warehouse {where} refused the demo data: {detail}; {UNCHANGED}",
-                             code=REFUSED, hint="rerun with --debug for the details")
+        return KpiframeError(
+            f"the warehouse {where} refused the demo data: {detail}; {UNCHANGED}",
+            code=REFUSED,
+            hint="rerun with --debug for the details",
+        )
     return None
 
 

@@ -89,8 +89,11 @@ def swap_in(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for table in RAW_TABLES:
             _drop(con, table)
-            rename = exp.Alter(this=raw_table(staging_name(table)), kind="TABLE",
-                               actions=[exp.AlterRename(this=exp.to_identifier(table, quoted=True))])
+            rename = exp.Alter(
+                this=raw_table(staging_name(table)),
+                kind="TABLE",
+                actions=[exp.AlterRename(this=exp.to_identifier(table, quoted=True))],
+            )
             con.execute(rename.sql(dialect="duckdb"))
         con.execute("COMMIT")
     except BaseException:
@@ -107,10 +110,17 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def _object_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    tables = exp.select("table_type").from_(exp.table_("tables", db="information_schema")).where(
-        exp.and_(exp.column("table_schema").eq(exp.Literal.string(SCHEMA)),
-                 exp.column("table_name").eq(exp.Literal.string(name)),
-                 exp.column("table_catalog").eq(exp.func("current_database"))))
+    tables = (
+        exp.select("table_type")
+        .from_(exp.table_("tables", db="information_schema"))
+        .where(
+            exp.and_(
+                exp.column("table_schema").eq(exp.Literal.string(SCHEMA)),
+                exp.column("table_name").eq(exp.Literal.string(name)),
+                exp.column("table_catalog").eq(exp.func("current_database")),
+            )
+        )
+    )
     row = con.execute(tables.sql(dialect="duckdb")).fetchone()
     if row is None:
         return None

@@ -23,8 +23,9 @@ from kpiframe.sql.expressions import create_schema, create_table
 BATCH_ROWS = 50_000
 
 
-def generate_demo_on_postgres(target: PostgresWarehouse, seed: int, scale: float,
-                              progress: Callable[[str], None] | None = None) -> dict[str, int]:
+def generate_demo_on_postgres(
+    target: PostgresWarehouse, seed: int, scale: float, progress: Callable[[str], None] | None = None
+) -> dict[str, int]:
     """Generate the raw tables as `generate_demo` does and replace those of `target` with them, at once."""
     with duckdb.connect() as source:
         counts = generate_demo(source, seed=seed, scale=scale, progress=progress)
@@ -39,15 +40,17 @@ def generate_demo_on_postgres(target: PostgresWarehouse, seed: int, scale: float
     return counts
 
 
-def _copy_to_staging(source: duckdb.DuckDBPyConnection, target: PostgresWarehouse, table: str,
-                     columns: tuple[tuple[str, str], ...]) -> None:
+def _copy_to_staging(
+    source: duckdb.DuckDBPyConnection, target: PostgresWarehouse, table: str, columns: tuple[tuple[str, str], ...]
+) -> None:
     staging = staging_name(table)
     _drop(target, staging)  # left by an older kpiframe that did not stage in one transaction
     target.execute(create_table(SCHEMA, staging, columns))
     names = [exp.to_identifier(name, quoted=True) for name, _ in columns]
     rows = exp.select(*[exp.column(name, quoted=True) for name, _ in columns]).from_(raw_table(table))
-    copy = exp.Copy(this=exp.Schema(this=raw_table(staging), expressions=names), kind=True,
-                    files=[exp.Var(this="STDIN")])
+    copy = exp.Copy(
+        this=exp.Schema(this=raw_table(staging), expressions=names), kind=True, files=[exp.Var(this="STDIN")]
+    )
     cursor = source.execute(rows.sql(dialect="duckdb"))
     with target.con.cursor().copy(target.render(copy)) as stream:
         for batch in _batches(cursor):
@@ -57,8 +60,11 @@ def _copy_to_staging(source: duckdb.DuckDBPyConnection, target: PostgresWarehous
 
 def _swap_in(target: PostgresWarehouse, table: str) -> None:
     _drop(target, table)
-    rename = exp.Alter(this=raw_table(staging_name(table)), kind="TABLE",
-                       actions=[exp.AlterRename(this=exp.to_identifier(table, quoted=True))])
+    rename = exp.Alter(
+        this=raw_table(staging_name(table)),
+        kind="TABLE",
+        actions=[exp.AlterRename(this=exp.to_identifier(table, quoted=True))],
+    )
     target.execute(rename)
 
 

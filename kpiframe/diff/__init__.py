@@ -27,8 +27,14 @@ from kpiframe.specs import WarehouseSpec
 __all__ = ["DiffReport", "Window", "compare_states", "diff_project"]
 
 
-def diff_project(project_dir: str | Path = ".", base: str | None = None, head: str | None = None,
-                 warehouse: str | None = None, window: Window | None = None, impact: bool = True) -> DiffReport:
+def diff_project(
+    project_dir: str | Path = ".",
+    base: str | None = None,
+    head: str | None = None,
+    warehouse: str | None = None,
+    window: Window | None = None,
+    impact: bool = True,
+) -> DiffReport:
     """Compare the project at git ref `base` (default: merge base with main) with `head` (default: working tree)."""
     root = Path(project_dir).resolve()
     repository_prefix(root)  # a clear error outside a git repository, before anything else
@@ -40,10 +46,15 @@ def diff_project(project_dir: str | Path = ".", base: str | None = None, head: s
         return compare_states(before, after, spec if impact else None, window or Window(), impact)
 
 
-def compare_states(base: ProjectState, head: ProjectState, warehouse: WarehouseSpec | None,
-                   window: Window, impact: bool = True) -> DiffReport:
-    report = DiffReport(StateInfo(base.label, base.ref, base.commit), StateInfo(head.label, head.ref, head.commit),
-                        window.grain, window.periods)
+def compare_states(
+    base: ProjectState, head: ProjectState, warehouse: WarehouseSpec | None, window: Window, impact: bool = True
+) -> DiffReport:
+    report = DiffReport(
+        StateInfo(base.label, base.ref, base.commit),
+        StateInfo(head.label, head.ref, head.commit),
+        window.grain,
+        window.periods,
+    )
     before, after = snapshots(base), snapshots(head)
     sandbox = _sandbox(warehouse, report, impact)
     try:
@@ -55,8 +66,9 @@ def compare_states(base: ProjectState, head: ProjectState, warehouse: WarehouseS
             seeds, origins = meaning_flow(found, graph)
             runner = ImpactRunner(sandbox, sandbox.version("base", base), sandbox.version("head", head), window)
             affected = {*seeds, *origins}
-            report.series = runner.run(_metrics_to_run(found, affected, before, after),
-                                       _comparisons(base, head, found, affected))
+            report.series = runner.run(
+                _metrics_to_run(found, affected, before, after), _comparisons(base, head, found, affected)
+            )
             _attach_series(report)
     finally:
         sandbox.close()
@@ -69,12 +81,16 @@ def _sandbox(warehouse: WarehouseSpec | None, report: DiffReport, impact: bool) 
             report.notes.append("value impact skipped: no warehouse")
         return Sandbox(None)
     if warehouse.type != "duckdb":
-        report.notes.append(f"value impact skipped: it runs both versions beside a DuckDB warehouse opened "
-                            f"read-only; this project's warehouse is {warehouse.type}")
+        report.notes.append(
+            f"value impact skipped: it runs both versions beside a DuckDB warehouse opened "
+            f"read-only; this project's warehouse is {warehouse.type}"
+        )
         return Sandbox(None)
     if not Path(warehouse.path).is_file():
-        report.notes.append(f"value impact skipped: no warehouse file at {warehouse.path} "
-                            "(pass --warehouse, or run `kpiframe demo` for demo data)")
+        report.notes.append(
+            f"value impact skipped: no warehouse file at {warehouse.path} "
+            "(pass --warehouse, or run `kpiframe demo` for demo data)"
+        )
         return Sandbox(None)
     try:
         return Sandbox(warehouse)
@@ -83,12 +99,16 @@ def _sandbox(warehouse: WarehouseSpec | None, report: DiffReport, impact: bool) 
         return Sandbox(None)
 
 
-def _probe(sandbox: Sandbox, base: ProjectState, head: ProjectState, before: dict[str, Snapshot],
-           after: dict[str, Snapshot]) -> tuple[dict[str, Columns | None], dict[str, Columns | None]]:
+def _probe(
+    sandbox: Sandbox, base: ProjectState, head: ProjectState, before: dict[str, Snapshot], after: dict[str, Snapshot]
+) -> tuple[dict[str, Columns | None], dict[str, Columns | None]]:
     """Columns and types of published tables and of changed models, in each version (views only)."""
     wanted = {key for key in before.keys() & after.keys() if key.startswith("table:")}
-    wanted |= {key for key in before.keys() & after.keys() if key.startswith("model:")
-               and not same_sql(before[key].query, after[key].query)}
+    wanted |= {
+        key
+        for key in before.keys() & after.keys()
+        if key.startswith("model:") and not same_sql(before[key].query, after[key].query)
+    }
     versions = sandbox.version("probe_base", base), sandbox.version("probe_head", head)
     found: tuple[dict[str, Columns | None], dict[str, Columns | None]] = ({}, {})
     for index, version in enumerate(versions):
@@ -99,15 +119,18 @@ def _probe(sandbox: Sandbox, base: ProjectState, head: ProjectState, before: dic
     return found
 
 
-def _metrics_to_run(found: dict[str, ObjectChange], affected: set[str], before: dict[str, Snapshot],
-                    after: dict[str, Snapshot]) -> list[str]:
+def _metrics_to_run(
+    found: dict[str, ObjectChange], affected: set[str], before: dict[str, Snapshot], after: dict[str, Snapshot]
+) -> list[str]:
     keys = [k for k in dict.fromkeys([*after, *before]) if k.startswith("metric:")]
-    return [k.split(":", 1)[1] for k in keys
-            if k in affected or (k in found and found[k].status in ("added", "removed"))]
+    return [
+        k.split(":", 1)[1] for k in keys if k in affected or (k in found and found[k].status in ("added", "removed"))
+    ]
 
 
-def _comparisons(base: ProjectState, head: ProjectState, found: dict[str, ObjectChange],
-                 affected: set[str]) -> list[Comparison]:
+def _comparisons(
+    base: ProjectState, head: ProjectState, found: dict[str, ObjectChange], affected: set[str]
+) -> list[Comparison]:
     """Each definition version added or changed, against its base; the current version against the base's
     current one when it is new, or when anything upstream of it changed."""
     pairs: list[Comparison] = []
@@ -134,8 +157,14 @@ def _attach_series(report: DiffReport) -> None:
         if change.kind == "metric" and change.name in report.series:
             change.series = [change.name]
         elif change.kind == "definition":
-            change.series = [s.name for s in report.series.values()
-                             if s.kind == "definition" and s.name.split(" ", 1)[0] == change.name]
+            change.series = [
+                s.name
+                for s in report.series.values()
+                if s.kind == "definition" and s.name.split(" ", 1)[0] == change.name
+            ]
         elif change.meaning_changed or change.status == "affected":
-            change.series = [k.split(":", 1)[1] for k in change.downstream
-                             if k.startswith("metric:") and k.split(":", 1)[1] in report.series]
+            change.series = [
+                k.split(":", 1)[1]
+                for k in change.downstream
+                if k.startswith("metric:") and k.split(":", 1)[1] in report.series
+            ]

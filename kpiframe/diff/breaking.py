@@ -18,8 +18,22 @@ from kpiframe.diff.model import ObjectChange
 
 READS_NUMBERS = ("metric:", "table:")
 HOSTS = ("definition", "funnel")  # they generate models and datasets
-DOCUMENTATION = {"description", "label", "owner", "owners", "unit", "format", "direction", "timing", "tags",
-                 "change_note", "approvals", "effective", "reason", "author"}
+DOCUMENTATION = {
+    "description",
+    "label",
+    "owner",
+    "owners",
+    "unit",
+    "format",
+    "direction",
+    "timing",
+    "tags",
+    "change_note",
+    "approvals",
+    "effective",
+    "reason",
+    "author",
+}
 
 
 def meaning_flow(found: dict[str, ObjectChange], graph: Edges) -> tuple[list[str], dict[str, list[str]]]:
@@ -35,8 +49,13 @@ def meaning_flow(found: dict[str, ObjectChange], graph: Edges) -> tuple[list[str
     return seeds, origins
 
 
-def assess(reported: list[ObjectChange], found: dict[str, ObjectChange], graph: Edges,
-           before: dict[str, Snapshot], after: dict[str, Snapshot]) -> list[ObjectChange]:
+def assess(
+    reported: list[ObjectChange],
+    found: dict[str, ObjectChange],
+    graph: Edges,
+    before: dict[str, Snapshot],
+    after: dict[str, Snapshot],
+) -> list[ObjectChange]:
     """Fill downstream, tables, breaking and reasons; add published tables affected only from upstream."""
     seeds, origins = meaning_flow(found, graph)
     owners = {s.key: s.owner for s in [*before.values(), *after.values()] if s.owner}
@@ -44,9 +63,11 @@ def assess(reported: list[ObjectChange], found: dict[str, ObjectChange], graph: 
     judge.generated = {host: [k for k in found if owners.get(k) == host] for host in set(owners.values())}
     judge.calendar = calendar_grains(found.get(PROJECT))
     listed = {c.key for c in reported}
-    affected = [ObjectChange("table", key.split(":", 1)[1], "affected", after[key].path)
-                for key in sorted(origins) if key.startswith("table:") and key not in listed
-                and key in before and key in after]
+    affected = [
+        ObjectChange("table", key.split(":", 1)[1], "affected", after[key].path)
+        for key in sorted(origins)
+        if key.startswith("table:") and key not in listed and key in before and key in after
+    ]
     for change in [*reported, *affected]:
         judge.fill(change)
     return [*reported, *[c for c in affected if c.breaking]]
@@ -74,8 +95,15 @@ def calendar_grains(change: ObjectChange | None) -> set[str] | None:
 
 
 class _Judge:
-    def __init__(self, graph: Edges, seeds: set[str], origins: dict[str, list[str]], owners: dict[str, str],
-                 before: dict[str, Snapshot], after: dict[str, Snapshot]) -> None:
+    def __init__(
+        self,
+        graph: Edges,
+        seeds: set[str],
+        origins: dict[str, list[str]],
+        owners: dict[str, str],
+        before: dict[str, Snapshot],
+        after: dict[str, Snapshot],
+    ) -> None:
         self.graph, self.seeds, self.origins, self.owners = graph, seeds, origins, owners
         self.before, self.after = before, after
         self.generated: dict[str, list[str]] = {}  # definition or funnel -> its generated objects that changed
@@ -111,16 +139,25 @@ class _Judge:
             mine = self.generated.get(change.key, [])
             down = list(dict.fromkeys([*mine, *[k for key in mine for k in reach(self.graph, key)]]))
         change.downstream = [k for k in down if k != PROJECT]
-        change.tables = [k.split(":", 1)[1] for k in ([change.key] if change.kind == "table" else []) + down
-                         if k.startswith("table:")]
+        change.tables = [
+            k.split(":", 1)[1]
+            for k in ([change.key] if change.kind == "table" else []) + down
+            if k.startswith("table:")
+        ]
         if change.kind == "target":
             change.reasons = ["a target is a goal, not a published number"]
         elif change.status == "added":
             change.reasons = ["added: nothing read it before"]
         elif change.status == "removed":
             change.breaking = change.kind in ("metric", "table") or bool(change.tables)
-            change.reasons = ["removed" + (f"; published tables read it: {', '.join(change.tables)}"
-                                           if change.tables and change.kind != "table" else "")]
+            change.reasons = [
+                "removed"
+                + (
+                    f"; published tables read it: {', '.join(change.tables)}"
+                    if change.tables and change.kind != "table"
+                    else ""
+                )
+            ]
         elif change.kind == "table":
             self._table(change)
         else:
@@ -131,7 +168,8 @@ class _Judge:
         fine: list[str] = []
         for column in change.columns:
             text = f"column {column.column} {column.change}" + (
-                f" ({column.old_type} → {column.new_type})" if column.change == "retyped" else "")
+                f" ({column.old_type} → {column.new_type})" if column.change == "retyped" else ""
+            )
             (reasons if breaks_readers(column) else fine).append(text)
         for field in change.fields:
             if field.path.split(".")[0] in ("grain", "dimensions"):
@@ -145,14 +183,14 @@ class _Judge:
                 fine.append(f"{field.path} changed ({kind})")
         key = change.key
         old, new = self.before.get(key), self.after.get(key)
-        common = [m for m in (old.data.get("metrics", []) if old else []) if m in (new.data.get("metrics", [])
-                                                                                    if new else [])]
+        common = [
+            m for m in (old.data.get("metrics", []) if old else []) if m in (new.data.get("metrics", []) if new else [])
+        ]
         for metric in common:
             metric_key = f"metric:{metric}"
             origins = self.origins_for(metric_key, key)
             if metric_key in self.seeds or origins:
-                origin = ("its definition changed" if metric_key in self.seeds
-                          else f"upstream: {self._names(origins)}")
+                origin = "its definition changed" if metric_key in self.seeds else f"upstream: {self._names(origins)}"
                 reasons.append(f"metric {metric} changed meaning ({origin})")
         readers = {k for k, targets in self.graph.items() if key in targets and not k.startswith("metric:")}
         for upstream in sorted(readers - {PROJECT}):
@@ -171,9 +209,15 @@ class _Judge:
         own = change.meaning_changed
         upstream = self.whence(key) if key in self.origins else ""
         # numbers that existed before and now mean something else (a metric or table just added has no readers)
-        readers = [k for k in ([key] if change.kind == "metric" else []) + down
-                   if k.startswith(READS_NUMBERS) and self.changed(k) and k in self.before and k in self.after
-                   and (key != PROJECT or not k.startswith("table:") or self.project_reaches(k))]
+        readers = [
+            k
+            for k in ([key] if change.kind == "metric" else []) + down
+            if k.startswith(READS_NUMBERS)
+            and self.changed(k)
+            and k in self.before
+            and k in self.after
+            and (key != PROJECT or not k.startswith("table:") or self.project_reaches(k))
+        ]
         # a metric means something else when anything upstream changed; other objects break only by their own change
         if (own or (upstream and change.kind == "metric")) and readers:
             change.breaking = True

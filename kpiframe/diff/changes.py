@@ -34,9 +34,28 @@ from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_exp
 KIND_ORDER = ("project", "source", "model", "dataset", "definition", "funnel", "metric", "table", "target")
 PROJECT = "project:kpi_project"
 # fields that document a number without changing it
-METADATA = {"description", "label", "owner", "owners", "unit", "format", "direction", "timing", "tags",
-            "expectations", "columns", "change_note", "approvals", "effective", "reason", "author",
-            "materialized", "version", "kpi", "name"}  # "name" is the project's: items are matched by name
+METADATA = {
+    "description",
+    "label",
+    "owner",
+    "owners",
+    "unit",
+    "format",
+    "direction",
+    "timing",
+    "tags",
+    "expectations",
+    "columns",
+    "change_note",
+    "approvals",
+    "effective",
+    "reason",
+    "author",
+    "materialized",
+    "version",
+    "kpi",
+    "name",
+}  # "name" is the project's: items are matched by name
 EXPRESSIONS = {"filter", "expr", "fit"}
 ITEM_KEYS = ("name", "version", "team")
 Edges = dict[str, set[str]]
@@ -86,8 +105,9 @@ def generated_owners(graph: ProjectGraph) -> dict[str, str]:
     owners = {}
     for name, located in graph.definitions.items():
         for version in located.spec.versions:
-            owners[f"model:{name}_v{version.version}"] = owners[f"dataset:{name}_v{version.version}"] = \
+            owners[f"model:{name}_v{version.version}"] = owners[f"dataset:{name}_v{version.version}"] = (
                 f"definition:{name}"
+            )
         owners[f"model:{name}_membership"] = owners[f"dataset:{name}"] = f"definition:{name}"
     for name in graph.funnels:
         owners[f"model:funnel_{name}"] = f"funnel:{name}"
@@ -98,21 +118,53 @@ def snapshots(state: ProjectState) -> dict[str, Snapshot]:
     graph = state.project.graph
     owners = generated_owners(graph)
     queries = {(n.kind, n.name): n for n in state.nodes}
-    found: list[Snapshot] = [Snapshot("project", "kpi_project", "kpi_project.yml",
-                                      plain(graph.config.model_dump(mode="json", exclude={"warehouse"})))]
+    found: list[Snapshot] = [
+        Snapshot(
+            "project",
+            "kpi_project",
+            "kpi_project.yml",
+            plain(graph.config.model_dump(mode="json", exclude={"warehouse"})),
+        )
+    ]
     for (source_name, table_name), source in graph.sources.items():
-        found.append(Snapshot("source", f"{source_name}.{table_name}", source.location.path,
-                              {"schema": source.schema, "columns": source.columns, "types": source.types}))
+        found.append(
+            Snapshot(
+                "source",
+                f"{source_name}.{table_name}",
+                source.location.path,
+                {"schema": source.schema, "columns": source.columns, "types": source.types},
+            )
+        )
     for name, model in graph.models.items():
         node = queries.get(("model", name))
-        found.append(Snapshot("model", name, model.path, _dump(model.spec), node.query if node else None,
-                              owners.get(f"model:{name}") if model.generated else None))
-    for kind, registry in (("dataset", graph.datasets), ("metric", graph.metrics), ("table", graph.tables),
-                           ("definition", graph.definitions), ("funnel", graph.funnels)):
+        found.append(
+            Snapshot(
+                "model",
+                name,
+                model.path,
+                _dump(model.spec),
+                node.query if node else None,
+                owners.get(f"model:{name}") if model.generated else None,
+            )
+        )
+    for kind, registry in (
+        ("dataset", graph.datasets),
+        ("metric", graph.metrics),
+        ("table", graph.tables),
+        ("definition", graph.definitions),
+        ("funnel", graph.funnels),
+    ):
         for name, located in registry.items():
             generated = kind == "dataset" and located.key_path[:1] == ("definitions",)
-            found.append(Snapshot(kind, name, located.location.path, _dump(located.spec),
-                                  owner=owners.get(f"dataset:{name}") if generated else None))
+            found.append(
+                Snapshot(
+                    kind,
+                    name,
+                    located.location.path,
+                    _dump(located.spec),
+                    owner=owners.get(f"dataset:{name}") if generated else None,
+                )
+            )
     for node in state.nodes:
         if node.kind == "table" and node.name not in graph.tables:  # a funnel's published table
             found.append(Snapshot("table", node.name, node.path, {"reads": list(node.depends_on)}))
@@ -152,13 +204,17 @@ def _expression(value: Any) -> Any:
 
 
 def _item_key(old: Any, new: Any) -> str | None:
-    items = [*(old or []), *(new or [])] if isinstance(old, (list, type(None))) and \
-        isinstance(new, (list, type(None))) else []
+    items = (
+        [*(old or []), *(new or [])]
+        if isinstance(old, (list, type(None))) and isinstance(new, (list, type(None)))
+        else []
+    )
     if not items or not all(isinstance(i, dict) for i in items):
         return None
     for key in ITEM_KEYS:
-        if all(key in i for i in items) and all(len({i[key] for i in side}) == len(side)
-                                                 for side in (old or [], new or [])):
+        if all(key in i for i in items) and all(
+            len({i[key] for i in side}) == len(side) for side in (old or [], new or [])
+        ):
             return key
     return None
 
@@ -187,8 +243,9 @@ def column_changes(old: Columns | None, new: Columns | None) -> list[ColumnChang
         return []
     found = [ColumnChange(c, "removed", old[c], None) for c in old if c not in new]
     found += [ColumnChange(c, "added", None, new[c]) for c in new if c not in old]
-    found += [ColumnChange(c, "retyped", old[c], new[c]) for c in old
-              if c in new and old[c] and new[c] and old[c] != new[c]]
+    found += [
+        ColumnChange(c, "retyped", old[c], new[c]) for c in old if c in new and old[c] and new[c] and old[c] != new[c]
+    ]
     return found
 
 
@@ -235,8 +292,11 @@ def edges(state: ProjectState) -> Edges:
         out[owner].add(key)
     for name, located in graph.definitions.items():
         for version in located.spec.versions:
-            read = {located.spec.dataset, version.rule.engagement.dataset,
-                    *([version.sla.dataset] if version.sla else [])}
+            read = {
+                located.spec.dataset,
+                version.rule.engagement.dataset,
+                *([version.sla.dataset] if version.sla else []),
+            }
             for dataset in read:
                 out[f"dataset:{dataset}"].add(f"model:{name}_v{version.version}")
     for name, located in graph.funnels.items():
@@ -284,8 +344,11 @@ def merge(*graphs: Edges) -> Edges:
 
 
 # --- comparing ------------------------------------------------------------------------------------------
-def compare(before: dict[str, Snapshot], after: dict[str, Snapshot],
-            columns: tuple[dict[str, Columns | None], dict[str, Columns | None]]) -> dict[str, ObjectChange]:
+def compare(
+    before: dict[str, Snapshot],
+    after: dict[str, Snapshot],
+    columns: tuple[dict[str, Columns | None], dict[str, Columns | None]],
+) -> dict[str, ObjectChange]:
     """Every object that differs, generated ones included (each with its own `meaning_changed`)."""
     found: dict[str, ObjectChange] = {}
     for key in dict.fromkeys([*before, *after]):
@@ -310,8 +373,9 @@ def compare(before: dict[str, Snapshot], after: dict[str, Snapshot],
     return found
 
 
-def fold_generated(found: dict[str, ObjectChange], before: dict[str, Snapshot],
-                   after: dict[str, Snapshot]) -> list[ObjectChange]:
+def fold_generated(
+    found: dict[str, ObjectChange], before: dict[str, Snapshot], after: dict[str, Snapshot]
+) -> list[ObjectChange]:
     """Report what a definition or funnel generates under it; objects in KIND_ORDER, then by name."""
     reported: dict[str, ObjectChange] = {}
     for key, change in found.items():

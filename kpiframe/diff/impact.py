@@ -62,8 +62,9 @@ class ImpactRunner:
             raw.append((series, old, new, self._zero_when_empty(name)))
         for comparison in comparisons:
             spec = self.head.state.project.graph.definitions[comparison.name].spec
-            series = Series(comparison.label, "definition", f"v{comparison.old}", f"v{comparison.new}",
-                            entity=spec.entity)
+            series = Series(
+                comparison.label, "definition", f"v{comparison.old}", f"v{comparison.new}", entity=spec.entity
+            )
             if comparison.old == comparison.new:
                 series.old_label, series.new_label = f"v{comparison.old} (base)", f"v{comparison.new} (head)"
             old = self._members(self.base, f"{comparison.name}_v{comparison.old}", series)
@@ -77,9 +78,10 @@ class ImpactRunner:
         return {series.name: series for series, *_ in raw}
 
     def _periods(self, every: list[Values]) -> list[str]:
-        found = sorted({p for values in every for p in values
-                        if self.window.end is None or p <= self.window.end.isoformat()})
-        return found[-self.window.periods:] if self.window.periods > 0 else []
+        found = sorted(
+            {p for values in every for p in values if self.window.end is None or p <= self.window.end.isoformat()}
+        )
+        return found[-self.window.periods :] if self.window.periods > 0 else []
 
     def _zero_when_empty(self, name: str) -> bool:
         layer = (self.head if name in self.head.state.project.graph.metrics else self.base).state.project.layer
@@ -118,9 +120,14 @@ class ImpactRunner:
         calendar = Calendar(graph.config.calendar.week_start, graph.config.calendar.fiscal_year_start_month)
         place = version.places[(version.models_schema, model)]
         qualified = exp.column("qualified_at", quoted=True)
-        query = (exp.select(calendar.period_start(qualified, self.window.grain).as_("period"),
-                            exp.cast(exp.column(key, quoted=True), "VARCHAR").as_("entity_id"))
-                 .from_(place.copy()).where(exp.Not(this=exp.Is(this=qualified.copy(), expression=exp.Null()))))
+        query = (
+            exp.select(
+                calendar.period_start(qualified, self.window.grain).as_("period"),
+                exp.cast(exp.column(key, quoted=True), "VARCHAR").as_("entity_id"),
+            )
+            .from_(place.copy())
+            .where(exp.Not(this=exp.Is(this=qualified.copy(), expression=exp.Null())))
+        )
         try:
             rows = self.sandbox.db.query(query).rows
         except KpiframeError as exc:
@@ -142,13 +149,23 @@ class ImpactRunner:
 def _period(kind: str, period: str, old: Values | None, new: Values | None, zero: bool) -> PeriodValue:
     if kind == "metric":
         default = 0 if zero else None
-        return PeriodValue(period, old.get(period, default) if old is not None else None,
-                           new.get(period, default) if new is not None else None)
+        return PeriodValue(
+            period,
+            old.get(period, default) if old is not None else None,
+            new.get(period, default) if new is not None else None,
+        )
     before: set[str] = (old or {}).get(period, set())
     after: set[str] = (new or {}).get(period, set())
     left, entered = sorted(before - after), sorted(after - before)
-    return EntityPeriod(period, len(before) if old is not None else None, len(after) if new is not None else None,
-                        len(left), len(entered), left[:EXAMPLES], entered[:EXAMPLES])
+    return EntityPeriod(
+        period,
+        len(before) if old is not None else None,
+        len(after) if new is not None else None,
+        len(left),
+        len(entered),
+        left[:EXAMPLES],
+        entered[:EXAMPLES],
+    )
 
 
 def _iso(value: Any) -> str:

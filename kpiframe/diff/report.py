@@ -18,43 +18,76 @@ MAX_LISTED = 12
 # --- JSON -----------------------------------------------------------------------------------------------
 def to_json(report: DiffReport) -> dict[str, Any]:
     return {
-        "base": vars(report.base), "head": vars(report.head), "grain": report.grain, "periods": report.periods,
-        "breaking": bool(report.breaking), "summary": summary(report), "notes": report.notes,
+        "base": vars(report.base),
+        "head": vars(report.head),
+        "grain": report.grain,
+        "periods": report.periods,
+        "breaking": bool(report.breaking),
+        "summary": summary(report),
+        "notes": report.notes,
         "changes": [_change_json(c, report) for c in report.changes],
         "series": {name: _series_json(s) for name, s in report.series.items()},
     }
 
 
 def summary(report: DiffReport) -> dict[str, int]:
-    counts = {status: sum(c.status == status for c in report.changes)
-              for status in ("added", "removed", "changed", "affected")}
+    counts = {
+        status: sum(c.status == status for c in report.changes)
+        for status in ("added", "removed", "changed", "affected")
+    }
     return {**counts, "breaking": len(report.breaking)}
 
 
 def _change_json(change: ObjectChange, report: DiffReport) -> dict[str, Any]:
     return {
-        "kind": change.kind, "name": change.name, "status": change.status, "path": change.path,
-        "breaking": change.breaking, "meaning_changed": change.meaning_changed, "reasons": change.reasons,
-        "fields": [vars(f) for f in change.fields], "sql": change.sql,
-        "columns": [vars(c) for c in change.columns], "generated": change.generated,
-        "downstream": change.downstream, "tables": change.tables,
-        "values": {name: [_period_json(p) for p in report.series[name].periods] for name in change.series
-                   if name in report.series},
+        "kind": change.kind,
+        "name": change.name,
+        "status": change.status,
+        "path": change.path,
+        "breaking": change.breaking,
+        "meaning_changed": change.meaning_changed,
+        "reasons": change.reasons,
+        "fields": [vars(f) for f in change.fields],
+        "sql": change.sql,
+        "columns": [vars(c) for c in change.columns],
+        "generated": change.generated,
+        "downstream": change.downstream,
+        "tables": change.tables,
+        "values": {
+            name: [_period_json(p) for p in report.series[name].periods]
+            for name in change.series
+            if name in report.series
+        },
     }
 
 
 def _series_json(series: Series) -> dict[str, Any]:
-    return {"kind": series.kind, "old_label": series.old_label, "new_label": series.new_label,
-            "unit": series.unit, "entity": series.entity, "error": series.error,
-            "periods": [_period_json(p) for p in series.periods]}
+    return {
+        "kind": series.kind,
+        "old_label": series.old_label,
+        "new_label": series.new_label,
+        "unit": series.unit,
+        "entity": series.entity,
+        "error": series.error,
+        "periods": [_period_json(p) for p in series.periods],
+    }
 
 
 def _period_json(period: PeriodValue) -> dict[str, Any]:
-    found: dict[str, Any] = {"period": period.period, "old": period.old, "new": period.new, "delta": period.delta,
-             "delta_pct": period.delta_pct}
+    found: dict[str, Any] = {
+        "period": period.period,
+        "old": period.old,
+        "new": period.new,
+        "delta": period.delta,
+        "delta_pct": period.delta_pct,
+    }
     if isinstance(period, EntityPeriod):
-        found.update(left=period.left, entered=period.entered, left_examples=period.left_examples,
-                     entered_examples=period.entered_examples)
+        found.update(
+            left=period.left,
+            entered=period.entered,
+            left_examples=period.left_examples,
+            entered_examples=period.entered_examples,
+        )
     return found
 
 
@@ -72,8 +105,10 @@ class Block:
 
 
 def blocks(report: DiffReport) -> list[Block]:
-    found = [Block("heading", f"kpiframe diff: {report.base.label} → {report.head.label}", level=2),
-             Block("text", _headline(report))]
+    found = [
+        Block("heading", f"kpiframe diff: {report.base.label} → {report.head.label}", level=2),
+        Block("text", _headline(report)),
+    ]
     found += [Block("text", f"_{note}_") for note in report.notes]
     if not report.changes:
         return [*found, Block("text", "No definition changes.")]
@@ -92,8 +127,10 @@ def _headline(report: DiffReport) -> str:
 
 
 def _overview(report: DiffReport) -> QueryResult:
-    rows = [(STATUS_MARK[c.status], c.kind, c.name, c.status, "yes" if c.breaking else "no",
-             _listed(c.tables) or "-") for c in report.changes]
+    rows = [
+        (STATUS_MARK[c.status], c.kind, c.name, c.status, "yes" if c.breaking else "no", _listed(c.tables) or "-")
+        for c in report.changes
+    ]
     return QueryResult(["", "kind", "name", "status", "breaking", "published tables downstream"], rows)
 
 
@@ -115,8 +152,12 @@ def _change_blocks(change: ObjectChange, report: DiffReport) -> list[Block]:
         items.append(f"downstream: {_listed(downstream)}")
     if change.series:
         items.append(f"value impact: {', '.join(change.series)}")
-    return [Block("heading", f"{STATUS_MARK[change.status]} {change.kind} `{change.name}` {change.status}"
-                             f"{where}: {verdict}"), Block("bullets", items=items)]
+    return [
+        Block(
+            "heading", f"{STATUS_MARK[change.status]} {change.kind} `{change.name}` {change.status}{where}: {verdict}"
+        ),
+        Block("bullets", items=items),
+    ]
 
 
 def _field(change: FieldChange) -> str:
@@ -125,7 +166,8 @@ def _field(change: FieldChange) -> str:
         removed, added = [v for v in old if v not in new], [v for v in new if v not in old]
         if removed or added:  # a list of names: say which left and which came
             parts = ([f"removed {', '.join(f'`{v}`' for v in removed)}"] if removed else []) + (
-                [f"added {', '.join(f'`{v}`' for v in added)}"] if added else [])
+                [f"added {', '.join(f'`{v}`' for v in added)}"] if added else []
+            )
             return f"`{change.path}`: {'; '.join(parts)}"
     return f"`{change.path}`: {_value(old)} → {_value(new)}"
 
@@ -152,10 +194,26 @@ def _impact_blocks(report: DiffReport) -> list[Block]:
     found: list[Block] = []
     if metrics:
         found.append(Block("heading", f"Value impact: {report.base.label} → {report.head.label}"))
-        rows = [(s.name, period_label(p.period, report.grain), _number(p.old, s.unit), _number(p.new, s.unit),
-                 _number(p.delta, s.unit, delta=True), _percent(p.delta_pct)) for s in metrics for p in s.periods]
-        found.append(Block("table", text=f"values of {len(metrics)} metrics", collapsed=len(rows) > 30,
-                           table=QueryResult(["metric", "period", "base", "head", "Δ", "Δ %"], rows)))
+        rows = [
+            (
+                s.name,
+                period_label(p.period, report.grain),
+                _number(p.old, s.unit),
+                _number(p.new, s.unit),
+                _number(p.delta, s.unit, delta=True),
+                _percent(p.delta_pct),
+            )
+            for s in metrics
+            for p in s.periods
+        ]
+        found.append(
+            Block(
+                "table",
+                text=f"values of {len(metrics)} metrics",
+                collapsed=len(rows) > 30,
+                table=QueryResult(["metric", "period", "base", "head", "Δ", "Δ %"], rows),
+            )
+        )
         errors = [f"`{s.name}`: {s.error}" for s in metrics if s.error]
         if errors:
             found.append(Block("bullets", items=[f"could not compute {e}" for e in errors]))
@@ -185,8 +243,10 @@ def _entity_line(series: Series, period: EntityPeriod, grain: str) -> str:
     change = f" ({_percent(period.delta_pct)})" if period.delta_pct is not None else ""
     leave = f"1 {entity} leaves" if period.left == 1 else f"{period.left:,} {plural} leave"
     enter = "1 enters" if period.entered == 1 else f"{period.entered:,} enter"
-    line = (f"{series.name}, {period_label(period.period, grain)}: {_number(period.old)} → "
-            f"{_number(period.new)}{change}: {leave}, {enter}")
+    line = (
+        f"{series.name}, {period_label(period.period, grain)}: {_number(period.old)} → "
+        f"{_number(period.new)}{change}: {leave}, {enter}"
+    )
     examples = []
     if period.left_examples:
         examples.append("leaving " + ", ".join(f"`{e}`" for e in period.left_examples))

@@ -71,14 +71,19 @@ class Sandbox:
     """An in-memory DuckDB holding both versions' models; the warehouse, if any, attached read-only."""
 
     def __init__(self, warehouse: WarehouseSpec | None) -> None:
-        memory = WarehouseSpec(path=":memory:", memory_limit=warehouse.memory_limit if warehouse else None,
-                               threads=warehouse.threads if warehouse else None)
+        memory = WarehouseSpec(
+            path=":memory:",
+            memory_limit=warehouse.memory_limit if warehouse else None,
+            threads=warehouse.threads if warehouse else None,
+        )
         self.db = DuckDBWarehouse(memory)
         self.attached = False
         self._built: dict[tuple[str, str], str] = {}  # (schema, model) -> canonical SQL it was built from
         if warehouse is not None:
-            attach = exp.Attach(this=exp.Literal.string(str(Path(warehouse.path).resolve())).as_(CATALOG),
-                                expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))])
+            attach = exp.Attach(
+                this=exp.Literal.string(str(Path(warehouse.path).resolve())).as_(CATALOG),
+                expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))],
+            )
             self.db.execute(attach)
             self.attached = True
 
@@ -98,10 +103,13 @@ class Sandbox:
             schema = f"kf_{tag}_sources"
             self.schema(schema)
             name = f"{source.schema}__{source.table}"
-            columns = [exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=_type(source.types.get(c)))
-                       for c in source.columns]
-            self.db.execute(exp.Create(this=exp.Schema(this=table(name, schema), expressions=columns),
-                                       kind="TABLE", replace=True))
+            columns = [
+                exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=_type(source.types.get(c)))
+                for c in source.columns
+            ]
+            self.db.execute(
+                exp.Create(this=exp.Schema(this=table(name, schema), expressions=columns), kind="TABLE", replace=True)
+            )
             version.places[(source.schema, source.table)] = table(name, schema)
         return version
 
@@ -126,9 +134,11 @@ class Sandbox:
             key = (schema, name)
             if self._built.get(key) != canonical(query):
                 try:
-                    self.db.execute(create_statement(replace(node, schema=schema,
-                                                             materialized="view" if views else "table"),
-                                                     query=query))
+                    self.db.execute(
+                        create_statement(
+                            replace(node, schema=schema, materialized="view" if views else "table"), query=query
+                        )
+                    )
                 except KpiframeError as exc:
                     version.failed[name] = exc.diagnostic.message
                     continue
@@ -162,8 +172,11 @@ class Sandbox:
         schema = f"kf_{version.tag}_tables"
         self.schema(schema)
         try:
-            self.db.execute(create_statement(replace(node, schema=schema, materialized="view"),
-                                             query=relocate(node.query, version.places)))
+            self.db.execute(
+                create_statement(
+                    replace(node, schema=schema, materialized="view"), query=relocate(node.query, version.places)
+                )
+            )
         except KpiframeError:
             return None
         return dict(self.db.column_types(schema, node.name))

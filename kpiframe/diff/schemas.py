@@ -14,8 +14,11 @@ from kpiframe.specs import ProjectFileSpec, ProjectSpec
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 FILES: dict[str, tuple[type[BaseModel], str]] = {
     "kpi_project.schema.json": (ProjectSpec, "kpi_project.yml: name, warehouse, schemas, calendar and vars"),
-    "project_file.schema.json": (ProjectFileSpec, "any YAML file under models/ or metrics/: sources, models, "
-                                                  "datasets, metrics, tables, metric tests, definitions, funnels"),
+    "project_file.schema.json": (
+        ProjectFileSpec,
+        "any YAML file under models/ or metrics/: sources, models, "
+        "datasets, metrics, tables, metric tests, definitions, funnels",
+    ),
 }
 
 
@@ -24,8 +27,12 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     found = {}
     for name, (spec, description) in FILES.items():
         schema = spec.model_json_schema(by_alias=True)
-        found[name] = {"$schema": DRAFT, "title": schema.pop("title"), "description": f"kpiframe {description}.",
-                       **schema}
+        found[name] = {
+            "$schema": DRAFT,
+            "title": schema.pop("title"),
+            "description": f"kpiframe {description}.",
+            **schema,
+        }
     return found
 
 
@@ -45,5 +52,8 @@ def write_schemas(folder: Path) -> list[Path]:
 
 def stale_schemas(folder: Path) -> list[str]:
     """The schema files in `folder` that are missing or differ from what the specs generate."""
-    return [name for name, schema in json_schemas().items()
-            if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != render(schema)]
+    return [
+        name
+        for name, schema in json_schemas().items()
+        if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != render(schema)
+    ]

@@ -23,7 +23,7 @@ def canonical(node: exp.Expr | None) -> str:
 
 def snippet(node: exp.Expr | None) -> str:
     text = "∅" if node is None else node.sql(dialect="duckdb", comments=False)
-    return text if len(text) <= MAX_SNIPPET else text[:MAX_SNIPPET - 1] + "…"
+    return text if len(text) <= MAX_SNIPPET else text[: MAX_SNIPPET - 1] + "…"
 
 
 def same_sql(old: exp.Expr | None, new: exp.Expr | None) -> bool:
@@ -110,12 +110,14 @@ def _projection_changes(old: exp.Select, new: exp.Select, where: str) -> list[st
     before = {e.alias_or_name: e for e in old.expressions}
     after = {e.alias_or_name: e for e in new.expressions}
     changes = [f"{where}column {name} removed" for name in before if name not in after]
-    changes += [f"{where}column {name} added: {snippet(_unaliased(e))}" for name, e in after.items()
-                if name not in before]
+    changes += [
+        f"{where}column {name} added: {snippet(_unaliased(e))}" for name, e in after.items() if name not in before
+    ]
     for name in [n for n in after if n in before]:
         if not same_sql(_unaliased(before[name]), _unaliased(after[name])):
-            changes.append(f"{where}column {name}: {snippet(_unaliased(before[name]))} → "
-                           f"{snippet(_unaliased(after[name]))}")
+            changes.append(
+                f"{where}column {name}: {snippet(_unaliased(before[name]))} → {snippet(_unaliased(after[name]))}"
+            )
     common_before = [n for n in before if n in after]
     common_after = [n for n in after if n in before]
     if not changes and common_before != common_after:
@@ -132,8 +134,11 @@ def _from_changes(old: exp.Expr | None, new: exp.Expr | None, where: str) -> lis
         return []
     old_source = old.this if isinstance(old, exp.From) else None
     new_source = new.this if isinstance(new, exp.From) else None
-    if (isinstance(old_source, exp.Subquery) and isinstance(new_source, exp.Subquery)
-            and old_source.alias == new_source.alias):
+    if (
+        isinstance(old_source, exp.Subquery)
+        and isinstance(new_source, exp.Subquery)
+        and old_source.alias == new_source.alias
+    ):
         return sql_changes(old_source.this, new_source.this, f"{where}subquery {old_source.alias or '?'}: ")
     return [f"{where}FROM: {snippet(old_source)} → {snippet(new_source)}"]
 
@@ -152,8 +157,9 @@ def _condition_changes(old: exp.Expr | None, new: exp.Expr | None, label: str) -
     added = [part for key, part in after.items() if key not in before]
     if len(removed) == 1 and len(added) == 1:
         return [f"{label} condition: {snippet(removed[0])} → {snippet(added[0])}"]
-    return ([f"{label} condition removed: {snippet(part)}" for part in removed]
-            + [f"{label} condition added: {snippet(part)}" for part in added])
+    return [f"{label} condition removed: {snippet(part)}" for part in removed] + [
+        f"{label} condition added: {snippet(part)}" for part in added
+    ]
 
 
 def _branches(node: exp.Expr) -> list[exp.Expr]:

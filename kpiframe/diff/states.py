@@ -46,8 +46,10 @@ class StateInvalid(ProjectInvalid):
         self.ref = ref
 
     def render(self) -> str:
-        return (f"error[KF1005]: the project at '{self.ref}' does not load, so there is nothing to compare with\n"
-                f"  hint: fix it on that ref or compare with another one (--base REF)\n{super().render()}")
+        return (
+            f"error[KF1005]: the project at '{self.ref}' does not load, so there is nothing to compare with\n"
+            f"  hint: fix it on that ref or compare with another one (--base REF)\n{super().render()}"
+        )
 
 
 def _at_ref(ref: str, diagnostic: Diagnostic) -> Diagnostic:
@@ -60,8 +62,11 @@ def git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=120, check=False)
     except FileNotFoundError:
-        raise GitProblem("git is not installed or not on PATH", code="KF1001",
-                         hint="kpiframe diff reads the other version of the project from git") from None
+        raise GitProblem(
+            "git is not installed or not on PATH",
+            code="KF1001",
+            hint="kpiframe diff reads the other version of the project from git",
+        ) from None
     except subprocess.TimeoutExpired:
         raise GitProblem(f"git {' '.join(args)} took too long", code="KF1001") from None
 
@@ -79,18 +84,24 @@ def repository_prefix(root: Path) -> str:
     """The project's folder inside its git repository ('' at the top, else 'sub/dir/')."""
     done = git(root, "rev-parse", "--show-prefix")
     if done.returncode != 0:
-        raise GitProblem(f"{root} is not inside a git repository", code="KF1001",
-                         hint="kpiframe diff compares the project with a git ref: run it in a clone "
-                              "(`git init` and a first commit for a new project)")
+        raise GitProblem(
+            f"{root} is not inside a git repository",
+            code="KF1001",
+            hint="kpiframe diff compares the project with a git ref: run it in a clone "
+            "(`git init` and a first commit for a new project)",
+        )
     return _text(done)
 
 
 def resolve_commit(root: Path, ref: str) -> str:
     done = git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
     if done.returncode != 0 or not _text(done):
-        raise GitProblem(f"unknown git ref '{ref}'", code="KF1002",
-                         hint="name a branch, tag or commit; in CI fetch the base branch with its history "
-                              "(actions/checkout with fetch-depth: 0)")
+        raise GitProblem(
+            f"unknown git ref '{ref}'",
+            code="KF1002",
+            hint="name a branch, tag or commit; in CI fetch the base branch with its history "
+            "(actions/checkout with fetch-depth: 0)",
+        )
     return _text(done)
 
 
@@ -102,10 +113,16 @@ def default_base(root: Path) -> tuple[str, str]:
         done = git(root, "merge-base", "HEAD", branch)
         if done.returncode == 0 and _text(done):
             return _text(done), f"merge base with {branch}"
-        raise GitProblem(f"HEAD and {branch} have no common history", code="KF1003",
-                         hint="pass --base REF to choose what to compare with")
-    raise GitProblem("no branch 'main' (nor 'origin/main') to compare with", code="KF1003",
-                     hint="pass --base REF, e.g. --base origin/master or --base HEAD~1")
+        raise GitProblem(
+            f"HEAD and {branch} have no common history",
+            code="KF1003",
+            hint="pass --base REF to choose what to compare with",
+        )
+    raise GitProblem(
+        "no branch 'main' (nor 'origin/main') to compare with",
+        code="KF1003",
+        hint="pass --base REF, e.g. --base origin/master or --base HEAD~1",
+    )
 
 
 def _short(root: Path, commit: str) -> str:
@@ -119,8 +136,9 @@ def load_working_tree(project_dir: Path, warehouse: str | None) -> ProjectState:
 
 
 @contextmanager
-def state_at(project_dir: Path, ref: str, warehouse: str | None = None,
-             name: str | None = None) -> Iterator[ProjectState]:
+def state_at(
+    project_dir: Path, ref: str, warehouse: str | None = None, name: str | None = None
+) -> Iterator[ProjectState]:
     """The project as committed at `ref`, loaded from a temporary folder that lives as long as the block.
 
     `name` is how the ref is shown (default: the ref itself).
@@ -133,13 +151,19 @@ def state_at(project_dir: Path, ref: str, warehouse: str | None = None,
     top = _text(git(root, "rev-parse", "--show-toplevel"))
     done = git(Path(top), "archive", "--format=tar", tree)
     if done.returncode != 0:
-        raise GitProblem(f"there is no '{prefix.rstrip('/')}' folder at '{name}'", code="KF1004",
-                         hint=f"git said: {_error(done)}; was the project moved or added after {name}?")
+        raise GitProblem(
+            f"there is no '{prefix.rstrip('/')}' folder at '{name}'",
+            code="KF1004",
+            hint=f"git said: {_error(done)}; was the project moved or added after {name}?",
+        )
     with TemporaryDirectory(prefix="kpiframe-diff-") as folder:
         _extract(done.stdout, Path(folder))
         if not (Path(folder) / "kpi_project.yml").is_file():
-            raise GitProblem(f"there is no kpi_project.yml at '{name}'" + (f" in {prefix}" if prefix else ""),
-                             code="KF1004", hint="the project did not exist yet there: compare with a later ref")
+            raise GitProblem(
+                f"there is no kpi_project.yml at '{name}'" + (f" in {prefix}" if prefix else ""),
+                code="KF1004",
+                hint="the project did not exist yet there: compare with a later ref",
+            )
         try:
             project = Project.load(Path(folder), warehouse=warehouse)
         except ProjectInvalid as exc:

@@ -17,8 +17,11 @@ from kpiframe.specs import WarehouseSpec
 # The first bytes of a DuckDB file hold this magic at offset 8; other files are refused before DuckDB sees
 # them, because DuckDB opens a SQLite file (and others) through an extension it would fetch and load.
 _MAGIC, _MAGIC_AT = b"DUCK", 8
-_LOOKS_LIKE = ((b"SQLite format 3\0", "a SQLite database"), (b"PAR1", "a Parquet file"),
-               (b"PGDMP", "a PostgreSQL dump"))
+_LOOKS_LIKE = (
+    (b"SQLite format 3\0", "a SQLite database"),
+    (b"PAR1", "a Parquet file"),
+    (b"PGDMP", "a PostgreSQL dump"),
+)
 
 
 class DuckDBWarehouse(Warehouse):
@@ -27,8 +30,11 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
         self.path = spec.path
         if read_only and spec.path != ":memory:" and not Path(spec.path).exists():
-            raise WarehouseError(f"warehouse file {spec.path} does not exist", code="KF501",
-                                 hint="run `kpiframe demo` or `kpiframe build` first, or pass --warehouse")
+            raise WarehouseError(
+                f"warehouse file {spec.path} does not exist",
+                code="KF501",
+                hint="run `kpiframe demo` or `kpiframe build` first, or pass --warehouse",
+            )
         _refuse_foreign_file(spec.path)
         try:
             self.con = duckdb.connect(spec.path, read_only=read_only, config=_config(spec))
@@ -51,14 +57,14 @@ class DuckDBWarehouse(Warehouse):
 
     def table_exists(self, schema: str, name: str) -> bool:
         row = self.con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, name]).fetchone()
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchone()
         return bool(row and row[0])
 
     def object_type(self, schema: str, name: str) -> str | None:
         row = self.con.execute(
-            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, name]).fetchone()
+            "select table_type from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchone()
         if not row:
             return None
         return "view" if row[0] == "VIEW" else "table"
@@ -66,7 +72,9 @@ class DuckDBWarehouse(Warehouse):
     def column_types(self, schema: str, name: str) -> dict[str, str]:
         rows = self.con.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        ).fetchall()
         return {r[0]: r[1] for r in rows}
 
     @contextmanager
@@ -91,7 +99,9 @@ def _config(spec: WarehouseSpec) -> dict[str, str | bool | int | float | list[st
     """No code from the network: DuckDB must never fetch or load an extension on its own (it does so
     for a SQLite file, an https:// path, ...); the lock stops any later SET from turning that back on."""
     config: dict[str, str | bool | int | float | list[str]] = {
-        "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     if spec.memory_limit:
         config["memory_limit"] = spec.memory_limit
     if spec.threads:
@@ -111,7 +121,7 @@ def _refuse_foreign_file(path: str) -> None:
     except OSError:
         return  # unreadable: DuckDB's own error says why
     # a short head may be a file another process is creating: DuckDB's own open then decides
-    if len(head) >= _MAGIC_AT + len(_MAGIC) and head[_MAGIC_AT:_MAGIC_AT + len(_MAGIC)] != _MAGIC:
+    if len(head) >= _MAGIC_AT + len(_MAGIC) and head[_MAGIC_AT : _MAGIC_AT + len(_MAGIC)] != _MAGIC:
         raise _not_duckdb(path, head)
 
 
@@ -119,10 +129,12 @@ def _not_duckdb(path: str, head: bytes) -> WarehouseError:
     kind = next((name for magic, name in _LOOKS_LIKE if head.startswith(magic)), None)
     looks = f" (it is {kind})" if kind else ""
     return WarehouseError(
-        f"warehouse {path} is not a DuckDB database file{looks}", code="KF505",
+        f"warehouse {path} is not a DuckDB database file{looks}",
+        code="KF505",
         hint="point --warehouse (or warehouse.path in kpi_project.yml) at a DuckDB file, or at a path that does "
-             "not exist yet to create one; for PostgreSQL pass its DSN (postgresql://... or 'host=... dbname=...'). "
-             "kpiframe never loads DuckDB extensions, so it cannot read other formats as a warehouse")
+        "not exist yet to create one; for PostgreSQL pass its DSN (postgresql://... or 'host=... dbname=...'). "
+        "kpiframe never loads DuckDB extensions, so it cannot read other formats as a warehouse",
+    )
 
 
 def _open_error(path: str, exc: duckdb.Error) -> WarehouseError:
@@ -130,7 +142,11 @@ def _open_error(path: str, exc: duckdb.Error) -> WarehouseError:
     if "not a valid DuckDB database file" in text:
         return _not_duckdb(path, b"")
     if is_lock_error(text):
-        return WarehouseError(f"cannot open warehouse {path}: another process holds its lock", code="KF502",
-                              hint=holder_hint(text))
-    return WarehouseError(f"cannot open warehouse {path}: {_first_line(exc)}", code="KF502",
-                          hint="is the file or its folder read-only, or does the folder not exist?")
+        return WarehouseError(
+            f"cannot open warehouse {path}: another process holds its lock", code="KF502", hint=holder_hint(text)
+        )
+    return WarehouseError(
+        f"cannot open warehouse {path}: {_first_line(exc)}",
+        code="KF502",
+        hint="is the file or its folder read-only, or does the folder not exist?",
+    )

@@ -22,8 +22,10 @@ def holder_hint(message: str, proc: Path = Path("/proc")) -> str:
     """The hint for DuckDB's lock error `message`: the holding program when it can be named."""
     found = _HOLDER.search(message)
     if not found:
-        return ("another process has the file open: a running kpiframe build, a notebook or a BI tool "
-                "connected to it; close it and run again")
+        return (
+            "another process has the file open: a running kpiframe build, a notebook or a BI tool "
+            "connected to it; close it and run again"
+        )
     pid, exe = int(found["pid"]), found["exe"]
     argv = _command_line(proc, pid)
     if argv is None:  # gone already, or another user's process: only DuckDB's words are left
@@ -34,9 +36,11 @@ def holder_hint(message: str, proc: Path = Path("/proc")) -> str:
     if command is not None:
         return f"a kpiframe {command} (pid {pid}) has it open; wait for it to finish, then run again"
     shown = " ".join(" ".join(argv).split())  # a `python -c` script spans lines: one line in the hint
-    shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN - 3] + "..."
-    return (f"{_program(argv, exe)} (pid {pid}, cmd: {shown}) has the file open; close its connection "
-            "(a notebook, a BI tool or a script), or point --warehouse at a copy of the file")
+    shown = shown if len(shown) <= _SHOWN else shown[: _SHOWN - 3] + "..."
+    return (
+        f"{_program(argv, exe)} (pid {pid}, cmd: {shown}) has the file open; close its connection "
+        "(a notebook, a BI tool or a script), or point --warehouse at a copy of the file"
+    )
 
 
 def _command_line(proc: Path, pid: int) -> list[str] | None:
@@ -54,7 +58,7 @@ def _kpiframe_command(argv: list[str]) -> str | None:
         is_entry = Path(arg).name == "kpiframe"
         is_module = arg.startswith("kpiframe") and index > 0 and argv[index - 1] == "-m"
         if is_entry or is_module:
-            words = [a for a in argv[index + 1:] if not a.startswith("-")]
+            words = [a for a in argv[index + 1 :] if not a.startswith("-")]
             return words[0] if words else "command"
     return None
 

@@ -22,15 +22,21 @@ class PostgresWarehouse(Warehouse):
         try:
             import psycopg  # imported here: DuckDB users never need the driver
         except ImportError:
-            raise WarehouseError("the PostgreSQL warehouse needs the psycopg driver, which is not installed",
-                                 code="KF502", hint="pip install 'kpiframe[postgres]'") from None
+            raise WarehouseError(
+                "the PostgreSQL warehouse needs the psycopg driver, which is not installed",
+                code="KF502",
+                hint="pip install 'kpiframe[postgres]'",
+            ) from None
 
         self.path = spec.dsn or ""
         try:
             self.con = psycopg.connect(spec.dsn or "", autocommit=True)
         except psycopg.Error as exc:
-            raise WarehouseError(f"cannot connect to PostgreSQL: {_first_line(exc)}", code="KF502",
-                                 hint="check warehouse.dsn in kpi_project.yml or --warehouse") from None
+            raise WarehouseError(
+                f"cannot connect to PostgreSQL: {_first_line(exc)}",
+                code="KF502",
+                hint="check warehouse.dsn in kpi_project.yml or --warehouse",
+            ) from None
         if read_only:
             self.con.execute("set default_transaction_read_only = on")
         self._in_transaction = False
@@ -67,25 +73,32 @@ class PostgresWarehouse(Warehouse):
         return self.object_type(schema, name) is not None
 
     def object_type(self, schema: str, name: str) -> str | None:
-        rows = self._catalog("select table_type from information_schema.tables "
-                             "where table_schema = %s and table_name = %s", [schema, name])
+        rows = self._catalog(
+            "select table_type from information_schema.tables where table_schema = %s and table_name = %s",
+            [schema, name],
+        )
         if not rows:
             return None
         return "view" if rows[0][0] == "VIEW" else "table"
 
     def column_types(self, schema: str, name: str) -> dict[str, str]:
-        rows = self._catalog("select column_name, data_type from information_schema.columns "
-                             "where table_schema = %s and table_name = %s order by ordinal_position", [schema, name])
+        rows = self._catalog(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            [schema, name],
+        )
         return {r[0]: r[1].upper() for r in rows}
 
-    def load_table(self, schema: str, name: str, columns: Sequence[tuple[str, str]],
-                   batches: Iterable[Sequence[tuple[Any, ...]]]) -> None:
+    def load_table(
+        self, schema: str, name: str, columns: Sequence[tuple[str, str]], batches: Iterable[Sequence[tuple[Any, ...]]]
+    ) -> None:
         """Replace `schema.name` with a table of `columns` ((name, DuckDB type), ...) holding the rows of
         `batches`, sent with COPY: one transaction, so a failed load leaves the old table."""
         target = exp.table_(name, db=schema, quoted=True)
         names = [exp.to_identifier(column, quoted=True) for column, _ in columns]
-        copy = exp.Copy(this=exp.Schema(this=target.copy(), expressions=names), kind=True,
-                        files=[exp.Var(this="STDIN")])
+        copy = exp.Copy(
+            this=exp.Schema(this=target.copy(), expressions=names), kind=True, files=[exp.Var(this="STDIN")]
+        )
         with self.transaction():
             self.execute(create_schema(schema))
             self.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True))

@@ -62,8 +62,9 @@ def _convert(node: exp.Expr) -> Expr:
         return Op("-", Num(0.0), _convert(node.this))
     op = _OPS.get(type(node))
     if op is None:
-        raise ExpressionRejected(f"'{node.sql()}' is not allowed here: use metric names, numbers, + - * / "
-                                 "and parentheses")
+        raise ExpressionRejected(
+            f"'{node.sql()}' is not allowed here: use metric names, numbers, + - * / and parentheses"
+        )
     return Op(op, _convert(node.this), _convert(node.expression))
 
 
@@ -187,8 +188,12 @@ class MetricAlgebra:
     def ratio_parts(self, name: str) -> tuple[str, str] | None:
         """(numerator, denominator) metric names when the metric is a plain ratio of two metrics."""
         definition = self.definition(name)
-        if isinstance(definition, Op) and definition.op == "/" and isinstance(definition.left, Ref) \
-                and isinstance(definition.right, Ref):
+        if (
+            isinstance(definition, Op)
+            and definition.op == "/"
+            and isinstance(definition.left, Ref)
+            and isinstance(definition.right, Ref)
+        ):
             return definition.left.metric, definition.right.metric
         return None
 

@@ -47,12 +47,15 @@ class Benchmark:
         return f"{show(self.low or 0)}–{show(self.high or 0)}"
 
 
-LIBRARY: dict[str, Benchmark] = {b.name: b for b in (
-    Benchmark("email_open", "Email open rate", 0.20, 0.25),
-    Benchmark("email_click", "Email click rate", 0.02, 0.05),
-    Benchmark("email_unsubscribe", "Email unsubscribe rate", None, 0.005),
-    Benchmark("search_ad_ctr", "Search ad click-through rate", 0.03, 0.05),
-    Benchmark("b2b_landing_page_cvr", "B2B landing-page conversion rate", 0.02, 0.05),
-    Benchmark("webinar_attendance", "Webinar attendance rate", 0.40, 0.60),
-    Benchmark("attendee_to_opportunity", "Webinar attendee-to-opportunity rate", 0.10, 0.20),
-)}
+LIBRARY: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark("email_open", "Email open rate", 0.20, 0.25),
+        Benchmark("email_click", "Email click rate", 0.02, 0.05),
+        Benchmark("email_unsubscribe", "Email unsubscribe rate", None, 0.005),
+        Benchmark("search_ad_ctr", "Search ad click-through rate", 0.03, 0.05),
+        Benchmark("b2b_landing_page_cvr", "B2B landing-page conversion rate", 0.02, 0.05),
+        Benchmark("webinar_attendance", "Webinar attendance rate", 0.40, 0.60),
+        Benchmark("attendee_to_opportunity", "Webinar attendee-to-opportunity rate", 0.10, 0.20),
+    )
+}

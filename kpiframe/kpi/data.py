@@ -97,8 +97,9 @@ def equals_filter(dimension: str, value: str) -> str:
     return exp.EQ(this=exp.column(dimension), expression=exp.Literal.string(value)).sql(dialect="duckdb")
 
 
-def fetch_store(project: Project, leaves: Iterable[str], last: date, where: str | None = None,
-                first: date | None = None) -> Store:
+def fetch_store(
+    project: Project, leaves: Iterable[str], last: date, where: str | None = None, first: date | None = None
+) -> Store:
     """Ask the warehouse for each leaf at day grain up to `last` (one query) and keep the series."""
     names = list(dict.fromkeys(leaves))
     series: dict[str, dict[date, float]] = {name: {} for name in names}
@@ -106,14 +107,15 @@ def fetch_store(project: Project, leaves: Iterable[str], last: date, where: str 
         result = project.query(metrics=names, grain="day", start=first, end=last, where=where)
         for row in result.rows:
             day = _as_day(row[0])
-            for name, raw in zip(names, row[-len(names):], strict=True):
+            for name, raw in zip(names, row[-len(names) :], strict=True):
                 if raw is not None:
                     series[name][day] = series[name].get(day, 0.0) + _as_float(raw)
     return Store(series, last)
 
 
-def stores_by_filter(project: Project, algebra: MetricAlgebra, wanted: Mapping[str | None, Iterable[str]],
-                     last: date) -> dict[str | None, Store]:
+def stores_by_filter(
+    project: Project, algebra: MetricAlgebra, wanted: Mapping[str | None, Iterable[str]], last: date
+) -> dict[str | None, Store]:
     """One store per filter (None: the whole company), each with the leaves of the metrics wanted there."""
     stores: dict[str | None, Store] = {}
     for where, metrics in wanted.items():

@@ -84,16 +84,24 @@ class Explanation:
     notes: list[str] = field(default_factory=list)
 
 
-def compose(tree: Tree, metric: str, depth: int | None = None, shift: int = 0,
-            lags: tuple[tuple[str, int], ...] = (), path: tuple[str, ...] = ()) -> Part:
+def compose(
+    tree: Tree,
+    metric: str,
+    depth: int | None = None,
+    shift: int = 0,
+    lags: tuple[tuple[str, int], ...] = (),
+    path: tuple[str, ...] = (),
+) -> Part:
     """The formula tree under `metric`, expanded `depth` levels (None: down to the drivers)."""
     path = (*path, metric)
     formula = tree.formulas.get(metric)
     if formula is None or depth == 0:
         return Part(metric, shift, lags, path)
     inner = tuple(sorted(formula.lags.items()))
-    children = tuple(compose(tree, child, None if depth is None else depth - 1, shift + formula.lags.get(child, 0),
-                             inner, path) for child in formula.children)
+    children = tuple(
+        compose(tree, child, None if depth is None else depth - 1, shift + formula.lags.get(child, 0), inner, path)
+        for child in formula.children
+    )
     return Part(metric, shift, lags, path, children)
 
 
@@ -117,6 +125,7 @@ def driver_window(driver: Part, window: Window) -> Window:
 
 def composed(tree: Tree, root: Part) -> Callable[[dict[str, float | None]], float | None]:
     """f(driver values) -> the root's value through the formulas."""
+
     def value(part: Part, values: dict[str, float | None]) -> float | None:
         if not part.children:
             return values[part.key]
@@ -126,8 +135,12 @@ def composed(tree: Tree, root: Part) -> Callable[[dict[str, float | None]], floa
     return lambda values: value(root, values)
 
 
-def shapley(f: Callable[[dict[str, float | None]], float | None], keys: Sequence[str],
-            baseline: dict[str, float | None], actual: dict[str, float | None]) -> dict[str, float] | None:
+def shapley(
+    f: Callable[[dict[str, float | None]], float | None],
+    keys: Sequence[str],
+    baseline: dict[str, float | None],
+    actual: dict[str, float | None],
+) -> dict[str, float] | None:
     """Shapley split of f(actual) - f(baseline); exact by construction. None when a mix is undefined."""
     n = len(keys)
     cache: dict[frozenset[str], float | None] = {}
@@ -152,8 +165,13 @@ def shapley(f: Callable[[dict[str, float | None]], float | None], keys: Sequence
     return result
 
 
-def log_split(powers: dict[str, int], baseline: dict[str, float | None], actual: dict[str, float | None],
-              before: float, after: float) -> dict[str, float] | None:
+def log_split(
+    powers: dict[str, int],
+    baseline: dict[str, float | None],
+    actual: dict[str, float | None],
+    before: float,
+    after: float,
+) -> dict[str, float] | None:
     """LMDI split of a product's change: L(after, before) × power × ln(actual / baseline) per driver.
 
     Exact when the product of the drivers is the metric; needs every value positive.
@@ -182,8 +200,15 @@ def monomial_powers(tree: Tree, root: Part) -> dict[str, int] | None:
     return result
 
 
-def decompose(tree: Tree, root: Part, baseline: dict[str, float | None], actual: dict[str, float | None],
-              totals: tuple[float | None, float | None], method: str, notes: list[str]) -> list[Contribution]:
+def decompose(
+    tree: Tree,
+    root: Part,
+    baseline: dict[str, float | None],
+    actual: dict[str, float | None],
+    totals: tuple[float | None, float | None],
+    method: str,
+    notes: list[str],
+) -> list[Contribution]:
     """Contributions of every driver plus, when needed, the part the formulas do not reproduce."""
     keys = [d.key for d in root.drivers()]
     f = composed(tree, root)
@@ -202,8 +227,18 @@ def decompose(tree: Tree, root: Part, baseline: dict[str, float | None], actual:
         return [] if change is None else [Contribution(RESIDUAL, "", "", None, None, change, 1.0 if change else None)]
     change = after - before if change is None else change
     labels = {d.key: d for d in root.drivers()}
-    rows = [Contribution(labels[k].label, labels[k].metric, k, baseline[k], actual[k], split[k],
-                         split[k] / change if change else None) for k in keys]
+    rows = [
+        Contribution(
+            labels[k].label,
+            labels[k].metric,
+            k,
+            baseline[k],
+            actual[k],
+            split[k],
+            split[k] / change if change else None,
+        )
+        for k in keys
+    ]
     residual = change - sum(split.values())
     if abs(residual) > 1e-9 * max(1.0, abs(change)):
         rows.append(Contribution(RESIDUAL, "", "", None, None, residual, residual / change if change else None))
@@ -231,16 +266,21 @@ def explain(request: ExplainRequest) -> Explanation:
     tree, metric, period = request.tree, request.metric, request.period
     if metric not in tree.formulas:
         known = ", ".join(tree.formulas) or "none"
-        raise KpiframeError(f"'{metric}' has no formula in tree '{tree.name}': nothing to decompose it into",
-                            code="KF850", hint=f"metrics with a formula: {known}")
+        raise KpiframeError(
+            f"'{metric}' has no formula in tree '{tree.name}': nothing to decompose it into",
+            code="KF850",
+            hint=f"metrics with a formula: {known}",
+        )
     root = compose(tree, metric, request.depth)
     notes: list[str] = []
     if request.vs == "target":
         return _versus_target(request, root, notes)
     if request.as_of < period.start:
-        raise KpiframeError(f"{period.label} has not started: the data counted ends on {request.as_of}",
-                            code="KF854", hint=f"explain {period_of(request.as_of, period.grain).label} "
-                            "or an earlier period, or pass --as-of")
+        raise KpiframeError(
+            f"{period.label} has not started: the data counted ends on {request.as_of}",
+            code="KF854",
+            hint=f"explain {period_of(request.as_of, period.grain).label} or an earlier period, or pass --as-of",
+        )
     other = period.shift(-1) if request.vs == "previous" else period.year_ago()
     comparison = compare(period, other, request.as_of)
     ev = request.evaluator
@@ -248,8 +288,13 @@ def explain(request: ExplainRequest) -> Explanation:
     baseline = driver_values(root, ev, comparison.baseline)
     # the KGI and its drivers over the same windows, so the contributions add up to this change
     totals = (ev.value(metric, comparison.baseline), ev.value(metric, comparison.actual))
-    rows = _located(decompose(tree, root, baseline, actual, totals, request.method, notes), root, ev.algebra,
-                    comparison.baseline, comparison.actual)
+    rows = _located(
+        decompose(tree, root, baseline, actual, totals, request.method, notes),
+        root,
+        ev.algebra,
+        comparison.baseline,
+        comparison.actual,
+    )
     return _explanation(request, comparison.baseline.label, totals, rows, notes, comparison)
 
 
@@ -258,8 +303,11 @@ def _versus_target(request: ExplainRequest, root: Part, notes: list[str]) -> Exp
     target_of = request.target or (lambda _metric, _period: None)
     target = target_of(metric, period)
     if target is None:
-        raise KpiframeError(f"'{metric}' has no target for {period.label}", code="KF851",
-                            hint="add one under targets:, or compare with --vs previous or --vs year")
+        raise KpiframeError(
+            f"'{metric}' has no target for {period.label}",
+            code="KF851",
+            hint="add one under targets:, or compare with --vs previous or --vs year",
+        )
     ev = request.evaluator
     if request.as_of < period.end and request.project_to is not None:
         ev = request.project_to(period)
@@ -268,16 +316,24 @@ def _versus_target(request: ExplainRequest, root: Part, notes: list[str]) -> Exp
     baseline = _driver_targets(root, period, target_of, request.evaluator.algebra.is_additive)
     if baseline is None:
         baseline = _planned(request, root, target)
-        notes.append(f"drivers' baselines derived from the {metric} target with the trailing "
-                     f"{request.window} months' rates (plan-targets)")
+        notes.append(
+            f"drivers' baselines derived from the {metric} target with the trailing "
+            f"{request.window} months' rates (plan-targets)"
+        )
     totals = (target, ev.value(metric, period.window))
-    rows = _located(decompose(request.tree, root, baseline, actual, totals, request.method, notes), root,
-                    ev.algebra, None, period.window)
+    rows = _located(
+        decompose(request.tree, root, baseline, actual, totals, request.method, notes),
+        root,
+        ev.algebra,
+        None,
+        period.window,
+    )
     return _explanation(request, f"target {period.label}", totals, rows, notes, None)
 
 
-def _driver_targets(root: Part, period: Period, target_of: Callable[[str, Period], float | None],
-                    additive: Callable[[str], bool]) -> dict[str, float | None] | None:
+def _driver_targets(
+    root: Part, period: Period, target_of: Callable[[str, Period], float | None], additive: Callable[[str], bool]
+) -> dict[str, float | None] | None:
     """Each driver's own target over its (shifted) period, when every driver has one.
 
     A window shifted off the calendar (a quarter one month earlier) takes its months' targets: summed for
@@ -292,8 +348,13 @@ def _driver_targets(root: Part, period: Period, target_of: Callable[[str, Period
         else:
             parts = [target_of(driver.metric, month) for month in window.months()]
             numbers = [p for p in parts if p is not None]
-            value = None if len(numbers) < len(parts) or not numbers else \
-                sum(numbers) if additive(driver.metric) else sum(numbers) / len(numbers)
+            value = (
+                None
+                if len(numbers) < len(parts) or not numbers
+                else sum(numbers)
+                if additive(driver.metric)
+                else sum(numbers) / len(numbers)
+            )
         if value is None:
             return None
         found[driver.key] = value
@@ -311,8 +372,9 @@ def _as_period(window: Window) -> Period | None:
 def _planned(request: ExplainRequest, root: Part, target: float) -> dict[str, float | None]:
     from kpiframe.kpi.planning import plan_targets
 
-    plan = plan_targets(request.tree, request.evaluator, request.metric, request.period, target, request.window,
-                        request.as_of)
+    plan = plan_targets(
+        request.tree, request.evaluator, request.metric, request.period, target, request.window, request.as_of
+    )
     algebra = request.evaluator.algebra
     values: dict[str, float | None] = {}
     for driver in root.drivers():
@@ -323,8 +385,9 @@ def _planned(request: ExplainRequest, root: Part, target: float) -> dict[str, fl
     return values
 
 
-def _located(rows: list[Contribution], root: Part, algebra: MetricAlgebra, baseline: Window | None,
-             actual: Window) -> list[Contribution]:
+def _located(
+    rows: list[Contribution], root: Part, algebra: MetricAlgebra, baseline: Window | None, actual: Window
+) -> list[Contribution]:
     """Each row with the days it was read over: a driver's moved by its lag, the residual's the KGI's."""
     drivers = {d.key: d for d in root.drivers()}
     for row in rows:
@@ -333,16 +396,18 @@ def _located(rows: list[Contribution], root: Part, algebra: MetricAlgebra, basel
         if baseline is not None:
             row.baseline_window = baseline if driver is None else driver_window(driver, baseline)
         if driver is not None:
-            row.inner_lags = {name: months for name, months in driver.lags
-                              if name != driver.metric and _reads(algebra, driver.metric, name)}
+            row.inner_lags = {
+                name: months
+                for name, months in driver.lags
+                if name != driver.metric and _reads(algebra, driver.metric, name)
+            }
     return rows
 
 
 def _reads(algebra: MetricAlgebra, metric: str, name: str) -> bool:
     """Whether `metric`'s definition reaches `name` (a ratio reads its numerator and denominator)."""
     definition = algebra.definition(metric)
-    return definition is not None and any(child == name or _reads(algebra, child, name)
-                                          for child in refs(definition))
+    return definition is not None and any(child == name or _reads(algebra, child, name) for child in refs(definition))
 
 
 def _target_rule(request: ExplainRequest) -> str:
@@ -350,16 +415,36 @@ def _target_rule(request: ExplainRequest) -> str:
     period = request.period
     state = "finished" if request.as_of >= period.end else "in progress"
     projected = ", actuals projected to its end" if state == "in progress" and request.project_to else ""
-    return (f"baseline: the {request.metric} target for whole {period.description} "
-            f"(period {state} as of {request.as_of}{projected})")
+    return (
+        f"baseline: the {request.metric} target for whole {period.description} "
+        f"(period {state} as of {request.as_of}{projected})"
+    )
 
 
-def _explanation(request: ExplainRequest, baseline_label: str, totals: tuple[float | None, float | None],
-                 rows: list[Contribution], notes: list[str], comparison: Comparison | None) -> Explanation:
+def _explanation(
+    request: ExplainRequest,
+    baseline_label: str,
+    totals: tuple[float | None, float | None],
+    rows: list[Contribution],
+    notes: list[str],
+    comparison: Comparison | None,
+) -> Explanation:
     before, after = totals
     change = after - before if before is not None and after is not None else None
-    return Explanation(request.metric, request.period.label, request.vs, baseline_label, before, after, change,
-                       request.method, *_basis(request, comparison), request.as_of, rows, notes)
+    return Explanation(
+        request.metric,
+        request.period.label,
+        request.vs,
+        baseline_label,
+        before,
+        after,
+        change,
+        request.method,
+        *_basis(request, comparison),
+        request.as_of,
+        rows,
+        notes,
+    )
 
 
 def _basis(request: ExplainRequest, comparison: Comparison | None) -> tuple[str, str, Window | None, Window]:

@@ -33,8 +33,9 @@ class LintReport:
 
 
 class Linter:
-    def __init__(self, model: KpiModel, as_of: date, evaluator: Evaluator | None,
-                 resolver: TargetResolver | None = None) -> None:
+    def __init__(
+        self, model: KpiModel, as_of: date, evaluator: Evaluator | None, resolver: TargetResolver | None = None
+    ) -> None:
         self.model, self.as_of, self.evaluator, self.resolver = model, as_of, evaluator, resolver
         self.report = LintReport(data_checked=evaluator is not None)
 
@@ -57,27 +58,42 @@ class Linter:
     def _static(self, tree: Tree) -> None:
         for node in [tree.kgi, *tree.kpis]:
             what = f"{node.role.upper()} '{node.metric}' of tree '{tree.name}'"
-            for code, value, key in (("KF820", node.owner, "owner"), ("KF822", node.direction, "direction"),
-                                     ("KF823", node.grain, "grain"), ("KF824", node.cadence, "cadence"),
-                                     ("KF831", node.timing, "timing")):
+            for code, value, key in (
+                ("KF820", node.owner, "owner"),
+                ("KF822", node.direction, "direction"),
+                ("KF823", node.grain, "grain"),
+                ("KF824", node.cadence, "cadence"),
+                ("KF831", node.timing, "timing"),
+            ):
                 if value is None:
                     self._add(code, f"{what} has no {key}", node.location, hint=f"set {key}: on the node")
             period = period_of(self.as_of, node.grain or "month")
             if not self._has_target(node.metric, period):
-                self._add("KF821", f"{what} has no plan target for the current period {period.label}",
-                          node.location, hint=f"add {period.label} under targets: for {node.metric}")
+                self._add(
+                    "KF821",
+                    f"{what} has no plan target for the current period {period.label}",
+                    node.location,
+                    hint=f"add {period.label} under targets: for {node.metric}",
+                )
         count = len(tree.kpis)
         if not 3 <= count <= 7:
-            self._add("KF825", f"tree '{tree.name}' has {count} KPI(s) under its KGI '{tree.kgi.metric}'",
-                      tree.location, hint="3 to 7 KPIs keep a tree readable and each KPI meaningful")
+            self._add(
+                "KF825",
+                f"tree '{tree.name}' has {count} KPI(s) under its KGI '{tree.kgi.metric}'",
+                tree.location,
+                hint="3 to 7 KPIs keep a tree readable and each KPI meaningful",
+            )
         self._unpaired(tree)
 
     def _has_target(self, metric: str, period: Period) -> bool:
         book = self.model.targets
         if book.find(metric, period, as_of=self.as_of):
             return True
-        return period.grain != "month" and self.model.algebra.is_additive(metric) and all(
-            book.find(metric, m, as_of=self.as_of) for m in period.months())
+        return (
+            period.grain != "month"
+            and self.model.algebra.is_additive(metric)
+            and all(book.find(metric, m, as_of=self.as_of) for m in period.months())
+        )
 
     def _unpaired(self, tree: Tree) -> None:
         """A volume (leads) needs a quality KPI that divides by it (lead-to-MQL rate) in the same tree."""
@@ -86,9 +102,13 @@ class Linter:
         for node in [tree.kgi, *tree.kpis]:
             unit = algebra.spec(node.metric).unit
             if algebra.definition(node.metric) is None and unit in (None, "count") and node.metric not in divided:
-                self._add("KF827", f"volume KPI '{node.metric}' has no paired quality KPI in tree '{tree.name}'",
-                          node.location, hint=f"add a rate with {node.metric} as its denominator, so that "
-                          "volume is not bought with worse quality")
+                self._add(
+                    "KF827",
+                    f"volume KPI '{node.metric}' has no paired quality KPI in tree '{tree.name}'",
+                    node.location,
+                    hint=f"add a rate with {node.metric} as its denominator, so that "
+                    "volume is not bought with worse quality",
+                )
 
     def _kpis_in_no_tree(self) -> None:
         in_trees = {metric for tree in self.model.trees.values() for metric in tree.nodes}
@@ -96,8 +116,12 @@ class Linter:
         for metric in sorted((self.model.targets.metrics() | tagged) - in_trees):
             entry = next((e for e in self.model.targets.entries if e.metric == metric), None)
             location = entry.location if entry else self.model.project.graph.metrics[metric].location
-            self._add("KF826", f"KPI '{metric}' has targets or a kpi tag but is in no tree", location,
-                      hint="place it under a KSF of a tree, or drop its targets")
+            self._add(
+                "KF826",
+                f"KPI '{metric}' has targets or a kpi tag but is in no tree",
+                location,
+                hint="place it under a KSF of a tree, or drop its targets",
+            )
 
     # --- data -----------------------------------------------------------------------------------------
     def _months(self, evaluator: Evaluator) -> list[Period]:
@@ -124,15 +148,19 @@ class Linter:
                 continue
             r, lag, pairs = best
             if r < self.model.settings.vanity_min_correlation:
-                self._add("KF828", f"KPI '{node.metric}' moves weakly with KGI '{tree.kgi.metric}': best r = "
-                          f"{r:+.2f} at a lag of {lag} month(s) over {pairs} months (threshold "
-                          f"{self.model.settings.vanity_min_correlation:.2f}); a possible vanity metric",
-                          node.location, hint="keep it if it explains something the KGI needs; else replace it")
+                self._add(
+                    "KF828",
+                    f"KPI '{node.metric}' moves weakly with KGI '{tree.kgi.metric}': best r = "
+                    f"{r:+.2f} at a lag of {lag} month(s) over {pairs} months (threshold "
+                    f"{self.model.settings.vanity_min_correlation:.2f}); a possible vanity metric",
+                    node.location,
+                    hint="keep it if it explains something the KGI needs; else replace it",
+                )
 
     def _formula(self, formula: Formula, evaluator: Evaluator, months: list[Period]) -> None:
         tolerance = formula.tolerance or self.model.settings.formula_tolerance
         misses, checked = [], 0
-        for month in months[max(formula.lags.values(), default=0):]:
+        for month in months[max(formula.lags.values(), default=0) :]:
             actual = evaluator.value(formula.metric, month.window)
             fitted = self._fitted(formula, evaluator, month.window)
             if not actual or fitted is None:
@@ -144,9 +172,13 @@ class Linter:
         if misses:
             worst = sorted(misses, key=lambda m: -abs(m[1]))[:6]
             shown = ", ".join(f"{label} {error:+.1%}" for label, error in sorted(worst))
-            self._add("KF830", f"formula {formula.metric} = {formula.text} does not reproduce {formula.metric} in "
-                      f"{len(misses)} of {checked} months (tolerance {tolerance:.1%}): {shown}",
-                      formula.location, hint="check the formula's metrics and lags against their definitions")
+            self._add(
+                "KF830",
+                f"formula {formula.metric} = {formula.text} does not reproduce {formula.metric} in "
+                f"{len(misses)} of {checked} months (tolerance {tolerance:.1%}): {shown}",
+                formula.location,
+                hint="check the formula's metrics and lags against their definitions",
+            )
 
     @staticmethod
     def _fitted(formula: Formula, evaluator: Evaluator, window: Window) -> float | None:
@@ -173,20 +205,26 @@ class Linter:
                 continue
             best_label, best = max(history, key=lambda h: h[1])
             if growth > max(best, 0.0) + 1e-9:
-                self._add("KF829", f"target {_number(target.value)} of '{entry.metric}' for {entry.period.label} asks "
-                          f"{growth:+.0%} over its trailing {periods}-{entry.period.grain} baseline {_number(base)}; "
-                          f"the best in history was {best:+.0%} ({best_label})", entry.location,
-                          hint="a target beyond anything achieved needs a reason: a plan, a budget, a change")
+                self._add(
+                    "KF829",
+                    f"target {_number(target.value)} of '{entry.metric}' for {entry.period.label} asks "
+                    f"{growth:+.0%} over its trailing {periods}-{entry.period.grain} baseline {_number(base)}; "
+                    f"the best in history was {best:+.0%} ({best_label})",
+                    entry.location,
+                    hint="a target beyond anything achieved needs a reason: a plan, a budget, a change",
+                )
 
-    def _history_growth(self, evaluator: Evaluator, metric: str, grain: str, periods: int,
-                        direction: str | None) -> list[tuple[str, float]]:
+    def _history_growth(
+        self, evaluator: Evaluator, metric: str, grain: str, periods: int, direction: str | None
+    ) -> list[tuple[str, float]]:
         found = []
         store = evaluator.store
         current = period_of(store.first, grain).shift(periods + (0 if store.first.day == 1 else 1))
         while current.end <= min(self.as_of, store.last):
             window = trailing_window(grain, periods, current.start - _DAY)
-            growth = _growth(evaluator.value(metric, current.window),
-                             _per_period(evaluator, metric, window, periods), direction)
+            growth = _growth(
+                evaluator.value(metric, current.window), _per_period(evaluator, metric, window, periods), direction
+            )
             if growth is not None:
                 found.append((current.label, growth))
             current = current.shift(1)
@@ -223,13 +261,17 @@ def _denominators(expr: Expr | None) -> list[str]:
     return found + (refs(expr.right) if expr.op == "/" else [])
 
 
-def _best_lag(series: list[float | None], kgi: list[float | None], max_lag: int,
-              sign: float) -> tuple[float, int, int] | None:
+def _best_lag(
+    series: list[float | None], kgi: list[float | None], max_lag: int, sign: float
+) -> tuple[float, int, int] | None:
     """(sign-adjusted Pearson r, lag in months, pairs) of the lag where the KPI best leads the KGI."""
     best: tuple[float, int, int] | None = None
     for lag in range(max_lag + 1):
-        pairs = [(series[t - lag], kgi[t]) for t in range(lag, len(kgi))
-                 if series[t - lag] is not None and kgi[t] is not None]
+        pairs = [
+            (series[t - lag], kgi[t])
+            for t in range(lag, len(kgi))
+            if series[t - lag] is not None and kgi[t] is not None
+        ]
         if len(pairs) < MIN_PAIRS:
             continue
         r = pearson([p[0] for p in pairs if p[0] is not None], [p[1] for p in pairs if p[1] is not None])
@@ -247,7 +289,7 @@ def pearson(xs: list[float], ys: list[float]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / (sx * sy)
 
 
-def lint(model: KpiModel, trees: list[Tree], as_of: date, evaluator: Evaluator | None,
-         resolver: TargetResolver | None) -> LintReport:
+def lint(
+    model: KpiModel, trees: list[Tree], as_of: date, evaluator: Evaluator | None, resolver: TargetResolver | None
+) -> LintReport:
     return Linter(model, as_of, evaluator, resolver).run(trees)
-

@@ -23,9 +23,17 @@ if TYPE_CHECKING:
 # pydantic's generic codes, renumbered so that every KPI-file problem reads as KF8xx
 _CODES = {"KF012": "KF801", "KF013": "KF802", "KF014": "KF803"}
 LINT_NAMES = {
-    "KF820": "missing_owner", "KF821": "missing_target", "KF822": "missing_direction", "KF823": "missing_grain",
-    "KF824": "missing_cadence", "KF825": "kpi_count", "KF826": "kpi_in_no_tree", "KF827": "unpaired_volume",
-    "KF828": "vanity_metric", "KF829": "unachievable_target", "KF830": "formula_mismatch",
+    "KF820": "missing_owner",
+    "KF821": "missing_target",
+    "KF822": "missing_direction",
+    "KF823": "missing_grain",
+    "KF824": "missing_cadence",
+    "KF825": "kpi_count",
+    "KF826": "kpi_in_no_tree",
+    "KF827": "unpaired_volume",
+    "KF828": "vanity_metric",
+    "KF829": "unachievable_target",
+    "KF830": "formula_mismatch",
     "KF831": "missing_timing",
 }
 
@@ -49,10 +57,12 @@ class KpiModel:
         if len(self.trees) == 1:
             return next(iter(self.trees.values()))
         if not self.trees:
-            raise KpiframeError("the project has no KPI tree", code="KF841",
-                                hint="declare one under trees: in a metrics/*.yml file")
-        raise KpiframeError(f"the project has {len(self.trees)} trees: {', '.join(self.trees)}", code="KF842",
-                            hint="pass --tree NAME")
+            raise KpiframeError(
+                "the project has no KPI tree", code="KF841", hint="declare one under trees: in a metrics/*.yml file"
+            )
+        raise KpiframeError(
+            f"the project has {len(self.trees)} trees: {', '.join(self.trees)}", code="KF842", hint="pass --tree NAME"
+        )
 
     def tree_with_formula(self, metric: str, name: str | None) -> Tree:
         """For explain: the named tree, else the only tree with a formula for `metric`."""
@@ -75,8 +85,14 @@ def load_kpi(project: Project) -> KpiModel:
         if spec is None:
             continue
         if spec.name in trees:
-            problems.append(Diagnostic("KF805", f"duplicate tree name '{spec.name}'", item.locate(("name",)),
-                                       hint=f"first defined at {trees[spec.name].location}"))
+            problems.append(
+                Diagnostic(
+                    "KF805",
+                    f"duplicate tree name '{spec.name}'",
+                    item.locate(("name",)),
+                    hint=f"first defined at {trees[spec.name].location}",
+                )
+            )
             continue
         trees[spec.name] = builder.build(spec, item)
     benchmarks = _benchmarks(graph.kpi_items.get("benchmarks", []), graph.metrics, problems)
@@ -133,13 +149,21 @@ def _benchmarks(items: list[KpiItem], metrics: dict[str, Any], problems: list[Di
         if spec.metric in attached:
             problems.append(Diagnostic("KF805", f"two benchmarks for metric '{spec.metric}'", item.locate()))
             continue
-        attached[spec.metric] = LIBRARY[spec.use] if spec.use else Benchmark(
-            spec.metric, spec.metric, spec.low, spec.high, spec.source or "project")
+        attached[spec.metric] = (
+            LIBRARY[spec.use]
+            if spec.use
+            else Benchmark(spec.metric, spec.metric, spec.low, spec.high, spec.source or "project")
+        )
     return attached
 
 
-def _targets(project: Project, algebra: MetricAlgebra, trees: dict[str, Tree], benchmarks: dict[str, Benchmark],
-             problems: list[Diagnostic]) -> list[TargetEntry]:
+def _targets(
+    project: Project,
+    algebra: MetricAlgebra,
+    trees: dict[str, Tree],
+    benchmarks: dict[str, Benchmark],
+    problems: list[Diagnostic],
+) -> list[TargetEntry]:
     graph = project.graph
     entries: list[TargetEntry] = []
     derivable = {child for tree in trees.values() for f in tree.formulas.values() for child in f.children}
@@ -158,8 +182,14 @@ def _targets(project: Project, algebra: MetricAlgebra, trees: dict[str, Tree], b
             continue
         reason = algebra.unsupported(spec.metric)
         if reason:
-            problems.append(Diagnostic("KF807", f"metric {reason}", item.locate(("metric",)),
-                                       hint="targets need sums/counts over days, or ratios and arithmetic of them"))
+            problems.append(
+                Diagnostic(
+                    "KF807",
+                    f"metric {reason}",
+                    item.locate(("metric",)),
+                    hint="targets need sums/counts over days, or ratios and arithmetic of them",
+                )
+            )
             continue
         dimension = next(iter(spec.dimension.items())) if spec.dimension else None
         if dimension and dimension[0] not in dimensions:
@@ -177,14 +207,21 @@ def _targets(project: Project, algebra: MetricAlgebra, trees: dict[str, Tree], b
             _check_source(spec.metric, source, benchmarks, derivable, at, problems)
             key = (spec.metric, spec.scenario, dimension, period, spec.since)
             if key in seen:
-                problems.append(Diagnostic("KF805", f"target of '{spec.metric}' for {period.label} "
-                                           f"({spec.scenario}) is set twice", at,
-                                           hint=f"also at {seen[key]}; to change a target add an entry with a "
-                                           "later since: and a reason:"))
+                problems.append(
+                    Diagnostic(
+                        "KF805",
+                        f"target of '{spec.metric}' for {period.label} ({spec.scenario}) is set twice",
+                        at,
+                        hint=f"also at {seen[key]}; to change a target add an entry with a later since: and a reason:",
+                    )
+                )
                 continue
             seen[key] = at
-            entries.append(TargetEntry(spec.metric, spec.scenario, dimension, period, source, spec.since,
-                                       spec.reason, spec.author, at))
+            entries.append(
+                TargetEntry(
+                    spec.metric, spec.scenario, dimension, period, source, spec.since, spec.reason, spec.author, at
+                )
+            )
     return entries
 
 
@@ -196,14 +233,32 @@ def _source(raw: Any) -> TargetValueSpec:
     return TargetValueSpec(value=float(raw))
 
 
-def _check_source(metric: str, source: TargetValueSpec, benchmarks: dict[str, Benchmark], derivable: set[str],
-                  at: SourceLocation, problems: list[Diagnostic]) -> None:
+def _check_source(
+    metric: str,
+    source: TargetValueSpec,
+    benchmarks: dict[str, Benchmark],
+    derivable: set[str],
+    at: SourceLocation,
+    problems: list[Diagnostic],
+) -> None:
     if source.benchmark is not None and source.benchmark not in LIBRARY:
         message, hint = unknown("benchmark", source.benchmark, LIBRARY)
         problems.append(Diagnostic("KF809", message, at, hint))
     elif source.point is not None and source.benchmark is None and metric not in benchmarks:
-        problems.append(Diagnostic("KF809", f"no benchmark is attached to '{metric}'", at,
-                                   hint="name one (benchmark: email_open) or attach one under benchmarks:"))
+        problems.append(
+            Diagnostic(
+                "KF809",
+                f"no benchmark is attached to '{metric}'",
+                at,
+                hint="name one (benchmark: email_open) or attach one under benchmarks:",
+            )
+        )
     if source.derived and metric not in derivable:
-        problems.append(Diagnostic("KF811", f"target of '{metric}' is derived, but no tree formula has it as a "
-                                   "child", at, hint="declare a formula whose expression uses it, or give a value"))
+        problems.append(
+            Diagnostic(
+                "KF811",
+                f"target of '{metric}' is derived, but no tree formula has it as a child",
+                at,
+                hint="declare a formula whose expression uses it, or give a value",
+            )
+        )

@@ -44,12 +44,12 @@ def seasonal_index(store: Store, leaf: str) -> dict[int, float]:
     ratios: dict[int, list[float]] = {}
     noise: list[float] = []
     for index in range(6, len(months) - 5):
-        level = mean(daily[index - 6:index + 6])
+        level = mean(daily[index - 6 : index + 6])
         if level <= 0:
             continue
         ratios.setdefault(months[index].start.month, []).append(daily[index] / level)
         values = [store.value(leaf, d) for d in months[index].window.each_day()]
-        noise.append(variance(values) / len(values) / level ** 2)
+        noise.append(variance(values) / len(values) / level**2)
     if not ratios:
         return {month: 1.0 for month in range(1, 13)}
     spread = mean((r - 1) ** 2 for found in ratios.values() for r in found)

@@ -10,8 +10,21 @@ from datetime import date, timedelta
 TARGET_GRAINS = ("month", "quarter", "year")
 _MONTHS_PER = {"month": 1, "quarter": 3, "year": 12}
 # English names, not the locale's: the text goes into files and tables shared by a team
-_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+_MONTHS = (
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _ABBR = tuple(name[:3] for name in _MONTHS)
 _LABEL = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>\d{2})|[Qq](?P<quarter>[1-4])))?$")
 
@@ -79,8 +92,9 @@ class Window:
     @property
     def description(self) -> str:
         """The window as people say it: 'January 2026', 'Q4 2025', '2025', '1-17 Dec 2025', '1 Oct-14 Nov 2025'."""
-        exact = next((period_of(self.start, g) for g in reversed(TARGET_GRAINS)
-                      if period_of(self.start, g).window == self), None)
+        exact = next(
+            (period_of(self.start, g) for g in reversed(TARGET_GRAINS) if period_of(self.start, g).window == self), None
+        )
         if exact is not None:
             return exact.description
         start, end = self.start, self.end
@@ -202,8 +216,11 @@ class Comparison:
         if self.finished:
             return f"baseline: whole {self.baseline.description} (period finished as of {self.as_of})"
         days = self.actual.days
-        same = f"the same {days} days as {self.actual.description}" if self.baseline.days == days else \
-            f"all {self.baseline.days} of its days, fewer than the {days} of {self.actual.description}"
+        same = (
+            f"the same {days} days as {self.actual.description}"
+            if self.baseline.days == days
+            else f"all {self.baseline.days} of its days, fewer than the {days} of {self.actual.description}"
+        )
         return f"baseline: {self.baseline.description}, {same} (period in progress as of {self.as_of})"
 
 

@@ -27,8 +27,10 @@ def rounded(value: float, unit: str | None) -> float | int:
 
 def render_plan(plan: Plan, tree: Tree, units: dict[str, str], scenario: str, since: date) -> str:
     """YAML text with one entry per node: its monthly values (and the KGI's period value)."""
-    reason = (f"plan-targets: {plan.metric} {plan.period.label} = {plan.target:,.0f}, rates of the trailing "
-              f"{plan.history.label}")
+    reason = (
+        f"plan-targets: {plan.metric} {plan.period.label} = {plan.target:,.0f}, rates of the trailing "
+        f"{plan.history.label}"
+    )
     lines = [
         f"# Targets derived by `kpiframe plan-targets` on {since} from {plan.metric} {plan.period.label} = "
         f"{plan.target:,.0f}.",
@@ -45,19 +47,28 @@ def render_plan(plan: Plan, tree: Tree, units: dict[str, str], scenario: str, si
         if node.metric == plan.metric and plan.period.grain != "month":
             values = {plan.period.label: rounded(plan.target, unit), **values}
         basis = next((r.basis for r in plan.rows if r.metric == node.metric), "")
-        lines += [f"  - metric: {node.metric}", f"    scenario: {scenario}", f"    since: {since.isoformat()}",
-                  f"    reason: {json.dumps(reason + '; ' + basis)}", "    author: kpiframe plan-targets",
-                  "    values:"]
+        lines += [
+            f"  - metric: {node.metric}",
+            f"    scenario: {scenario}",
+            f"    since: {since.isoformat()}",
+            f"    reason: {json.dumps(reason + '; ' + basis)}",
+            "    author: kpiframe plan-targets",
+            "    values:",
+        ]
         lines += [f"      {label}: {value}" for label, value in values.items()]
     return "\n".join(lines) + "\n"
 
 
-def write_plan(root: Path, plan: Plan, tree: Tree, units: dict[str, str], scenario: str, since: date,
-               force: bool = False) -> Path:
+def write_plan(
+    root: Path, plan: Plan, tree: Tree, units: dict[str, str], scenario: str, since: date, force: bool = False
+) -> Path:
     path = plan_path(root, plan)
     if path.exists() and not force:
-        raise KpiframeError(f"{path.relative_to(root)} already exists", code="KF853",
-                            hint="review and remove it, or pass --force to replace it")
+        raise KpiframeError(
+            f"{path.relative_to(root)} already exists",
+            code="KF853",
+            hint="review and remove it, or pass --force to replace it",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_plan(plan, tree, units, scenario, since), encoding="utf-8")
     return path

@@ -54,12 +54,12 @@ def solve(expr: Expr, unknown: str, known: dict[str, float | None], goal: float,
 
     Linear in the unknown (sums, products) is solved exactly; otherwise (the unknown divides) by secant.
     """
+
     def f(x: float) -> float | None:
         return evaluate(expr, lambda name: x if name == unknown else known.get(name))
 
     f1, f2, f3 = f(1.0), f(2.0), f(3.0)
-    if f1 is not None and f2 is not None and f3 is not None and \
-            abs((f3 - f2) - (f2 - f1)) <= 1e-9 * max(1.0, abs(f3)):
+    if f1 is not None and f2 is not None and f3 is not None and abs((f3 - f2) - (f2 - f1)) <= 1e-9 * max(1.0, abs(f3)):
         return 1.0 + (goal - f1) / (f2 - f1) if f2 != f1 else None
     x0, x1 = start or 1.0, (start or 1.0) * 1.1
     for _ in range(100):
@@ -72,8 +72,9 @@ def solve(expr: Expr, unknown: str, known: dict[str, float | None], goal: float,
     return None
 
 
-def plan_targets(tree: Tree, evaluator: Evaluator, metric: str, period: Period, target: float, window: int,
-                 as_of: date) -> Plan:
+def plan_targets(
+    tree: Tree, evaluator: Evaluator, metric: str, period: Period, target: float, window: int, as_of: date
+) -> Plan:
     """Required value of every node under `metric` for `target` in `period`, with the assumptions used."""
     algebra = evaluator.algebra
     history = trailing_window("month", window, min(as_of, period.start - timedelta(days=1)))
@@ -125,8 +126,15 @@ def _rows(tree: Tree, plan: Plan, additive: Callable[[str], bool]) -> None:
     for node in [tree.nodes[m] for m in walked] + [n for n in tree.nodes.values() if n.metric not in walked]:
         months = plan.monthly.get(node.metric)
         if months is None:
-            plan.rows.append(PlanRow(node.metric, "not linked", plan.period.label, None,
-                                     f"no formula links it to {plan.metric}; keep its own target"))
+            plan.rows.append(
+                PlanRow(
+                    node.metric,
+                    "not linked",
+                    plan.period.label,
+                    None,
+                    f"no formula links it to {plan.metric}; keep its own target",
+                )
+            )
             continue
         label = Window(min(m.start for m in months), max(m.end for m in months)).label
         role, basis = _role(tree, plan, node.metric, history)
@@ -150,8 +158,15 @@ def _role(tree: Tree, plan: Plan, metric: str, history: str) -> tuple[str, str]:
 class Deriver:
     """Derived targets of a node: plan the KGI's target periods its months feed, take the node's share."""
 
-    def __init__(self, tree: Tree, evaluator: Evaluator, kgi_grain: str, window: int, as_of: date,
-                 kgi_target: Callable[[Period, str], float | None]) -> None:
+    def __init__(
+        self,
+        tree: Tree,
+        evaluator: Evaluator,
+        kgi_grain: str,
+        window: int,
+        as_of: date,
+        kgi_target: Callable[[Period, str], float | None],
+    ) -> None:
         self.tree, self.evaluator, self.kgi_grain = tree, evaluator, kgi_grain
         self.window, self.as_of, self.kgi_target = window, as_of, kgi_target
         self._plans: dict[tuple[Period, str], Plan | None] = {}
@@ -184,7 +199,17 @@ class Deriver:
     def _plan(self, period: Period, scenario: str) -> Plan | None:
         if (period, scenario) not in self._plans:
             target = self.kgi_target(period, scenario)
-            self._plans[(period, scenario)] = None if target is None else plan_targets(
-                self.tree, self.evaluator, self.tree.kgi.metric, period, target, self.window,
-                min(self.as_of, period.start - timedelta(days=1)))
+            self._plans[(period, scenario)] = (
+                None
+                if target is None
+                else plan_targets(
+                    self.tree,
+                    self.evaluator,
+                    self.tree.kgi.metric,
+                    period,
+                    target,
+                    self.window,
+                    min(self.as_of, period.start - timedelta(days=1)),
+                )
+            )
         return self._plans[(period, scenario)]

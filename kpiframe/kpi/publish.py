@@ -18,28 +18,65 @@ from kpiframe.engine import Warehouse
 from kpiframe.publish import ensure_table
 
 STATUS_COLUMNS = {
-    "tree": "VARCHAR", "node": "VARCHAR", "role": "VARCHAR", "ksf": "VARCHAR", "metric": "VARCHAR",
-    "dimension": "VARCHAR", "period": "VARCHAR", "grain": "VARCHAR", "actual": "DOUBLE", "target": "DOUBLE",
-    "attainment": "DOUBLE", "gap": "DOUBLE", "projection": "DOUBLE", "projected_attainment": "DOUBLE",
-    "status": "VARCHAR", "owner": "VARCHAR", "direction": "VARCHAR", "cadence": "VARCHAR",
-    "benchmark": "VARCHAR", "scenario": "VARCHAR", "target_source": "VARCHAR", "as_of": "DATE",
+    "tree": "VARCHAR",
+    "node": "VARCHAR",
+    "role": "VARCHAR",
+    "ksf": "VARCHAR",
+    "metric": "VARCHAR",
+    "dimension": "VARCHAR",
+    "period": "VARCHAR",
+    "grain": "VARCHAR",
+    "actual": "DOUBLE",
+    "target": "DOUBLE",
+    "attainment": "DOUBLE",
+    "gap": "DOUBLE",
+    "projection": "DOUBLE",
+    "projected_attainment": "DOUBLE",
+    "status": "VARCHAR",
+    "owner": "VARCHAR",
+    "direction": "VARCHAR",
+    "cadence": "VARCHAR",
+    "benchmark": "VARCHAR",
+    "scenario": "VARCHAR",
+    "target_source": "VARCHAR",
+    "as_of": "DATE",
 }
 STATUS_KEY = ("tree", "scenario", "as_of")
 EXPLAIN_COLUMNS = {
-    "metric": "VARCHAR", "period": "VARCHAR", "vs": "VARCHAR", "baseline_period": "VARCHAR",
-    "driver": "VARCHAR", "driver_metric": "VARCHAR", "path": "VARCHAR", "baseline_value": "DOUBLE",
-    "actual_value": "DOUBLE", "contribution": "DOUBLE", "share": "DOUBLE", "total_change": "DOUBLE",
-    "method": "VARCHAR", "as_of": "DATE",
+    "metric": "VARCHAR",
+    "period": "VARCHAR",
+    "vs": "VARCHAR",
+    "baseline_period": "VARCHAR",
+    "driver": "VARCHAR",
+    "driver_metric": "VARCHAR",
+    "path": "VARCHAR",
+    "baseline_value": "DOUBLE",
+    "actual_value": "DOUBLE",
+    "contribution": "DOUBLE",
+    "share": "DOUBLE",
+    "total_change": "DOUBLE",
+    "method": "VARCHAR",
+    "as_of": "DATE",
     # which days were compared (whole periods, like for like, target) and the days each row was read over;
     # a table published by an older kpiframe gains these columns (ensure_table)
-    "rule": "VARCHAR", "baseline_rule": "VARCHAR", "baseline_start": "DATE", "baseline_end": "DATE",
-    "actual_start": "DATE", "actual_end": "DATE",
+    "rule": "VARCHAR",
+    "baseline_rule": "VARCHAR",
+    "baseline_start": "DATE",
+    "baseline_end": "DATE",
+    "actual_start": "DATE",
+    "actual_end": "DATE",
 }
 EXPLAIN_KEY = ("metric", "period", "vs")
 
 
-def publish_rows(warehouse: Warehouse, schema: str, name: str, columns: dict[str, str],
-                 rows: Sequence[dict[str, Any]], key: Sequence[str]) -> int:
+def publish_rows(
+    warehouse: Warehouse,
+    schema: str,
+    name: str,
+    columns: dict[str, str],
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+) -> int:
     """Create the table if needed, delete the rows of the same snapshot key, insert these rows."""
     table = ensure_table(warehouse, schema, name, columns)
     with warehouse.transaction():
@@ -48,8 +85,11 @@ def publish_rows(warehouse: Warehouse, schema: str, name: str, columns: dict[str
             condition = exp.and_(*[_equals(k, sample[k], columns[k]) for k in key])
             warehouse.execute(exp.Delete(this=table.copy(), where=exp.Where(this=condition)))
         if rows:
-            values = exp.Values(expressions=[
-                exp.Tuple(expressions=[_literal(row.get(c), kind) for c, kind in columns.items()]) for row in rows])
+            values = exp.Values(
+                expressions=[
+                    exp.Tuple(expressions=[_literal(row.get(c), kind) for c, kind in columns.items()]) for row in rows
+                ]
+            )
             into = exp.Schema(this=table.copy(), expressions=[exp.to_identifier(c, quoted=True) for c in columns])
             warehouse.execute(exp.Insert(this=into, expression=values))
     return len(rows)

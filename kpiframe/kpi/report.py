@@ -12,10 +12,35 @@ from kpiframe.kpi.periods import Window
 from kpiframe.kpi.planning import Plan
 from kpiframe.kpi.status import StatusRow
 
-STATUS_FIELDS = ("tree", "node", "role", "ksf", "metric", "dimension", "period", "grain", "as_of", "day", "days",
-                 "actual", "target", "attainment", "gap", "projection", "projected_attainment", "status", "owner",
-                 "direction", "timing", "cadence", "unit", "benchmark", "benchmark_verdict", "scenario",
-                 "target_source")
+STATUS_FIELDS = (
+    "tree",
+    "node",
+    "role",
+    "ksf",
+    "metric",
+    "dimension",
+    "period",
+    "grain",
+    "as_of",
+    "day",
+    "days",
+    "actual",
+    "target",
+    "attainment",
+    "gap",
+    "projection",
+    "projected_attainment",
+    "status",
+    "owner",
+    "direction",
+    "timing",
+    "cadence",
+    "unit",
+    "benchmark",
+    "benchmark_verdict",
+    "scenario",
+    "target_source",
+)
 
 
 def show(value: float | None, unit: str | None) -> str:
@@ -39,17 +64,39 @@ def status_machine(rows: list[StatusRow]) -> QueryResult:
 
 def status_people(rows: list[StatusRow]) -> QueryResult:
     """`leads  520 / 800  65 %  day 15 of 30  1,085 (136 %)  on track`, one row per node."""
-    columns = ["node", "ksf", "period", "actual / target", "attained", "progress", "projected", "status", "owner",
-               "benchmark"]
+    columns = [
+        "node",
+        "ksf",
+        "period",
+        "actual / target",
+        "attained",
+        "progress",
+        "projected",
+        "status",
+        "owner",
+        "benchmark",
+    ]
     table = []
     for r in rows:
         marker = {"kgi": "KGI ", "kpi": "  ", "driver": "  · ", "benchmark": "◦ "}.get(r.role, "")
-        projected = show(r.projection, r.unit) + (f" ({percent(r.projected_attainment)})"
-                                                   if r.projected_attainment is not None else "")
+        projected = show(r.projection, r.unit) + (
+            f" ({percent(r.projected_attainment)})" if r.projected_attainment is not None else ""
+        )
         bench = f"{r.benchmark} ({r.benchmark_verdict})" if r.benchmark and r.benchmark_verdict else r.benchmark
-        table.append((marker + r.node, r.ksf or "", r.period, f"{show(r.actual, r.unit)} / {show(r.target, r.unit)}",
-                      percent(r.attainment), f"day {r.day} of {r.days}", projected, r.status, r.owner or "—",
-                      bench or ""))
+        table.append(
+            (
+                marker + r.node,
+                r.ksf or "",
+                r.period,
+                f"{show(r.actual, r.unit)} / {show(r.target, r.unit)}",
+                percent(r.attainment),
+                f"day {r.day} of {r.days}",
+                projected,
+                r.status,
+                r.owner or "—",
+                bench or "",
+            )
+        )
     return QueryResult(columns, table)
 
 
@@ -60,15 +107,20 @@ def plan_machine(plan: Plan) -> QueryResult:
 
 def plan_people(plan: Plan, units: dict[str, str]) -> tuple[QueryResult, QueryResult]:
     """The node totals with their basis, and the same values month by month."""
-    totals = [(r.metric, r.role, r.period, show(r.required, units.get(r.metric)), r.basis)
-              for r in plan.rows if r.grain == "window"]
+    totals = [
+        (r.metric, r.role, r.period, show(r.required, units.get(r.metric)), r.basis)
+        for r in plan.rows
+        if r.grain == "window"
+    ]
     months = sorted({r.period for r in plan.rows if r.grain == "month"})
     by_month = []
     for metric in dict.fromkeys(r.metric for r in plan.rows if r.grain == "month"):
         values = {r.period: r.required for r in plan.rows if r.metric == metric and r.grain == "month"}
         by_month.append((metric, *[show(values[m], units.get(metric)) if m in values else "" for m in months]))
-    return (QueryResult(["node", "role", "period", "required", "basis"], totals),
-            QueryResult(["node", *months], by_month))
+    return (
+        QueryResult(["node", "role", "period", "required", "basis"], totals),
+        QueryResult(["node", *months], by_month),
+    )
 
 
 def explain_machine(explanation: Explanation) -> dict[str, Any]:
@@ -77,18 +129,53 @@ def explain_machine(explanation: Explanation) -> dict[str, Any]:
     return asdict(explanation)
 
 
-EXPLAIN_ROW_FIELDS = ["metric", "period", "vs", "baseline_period", "rule", "baseline_rule", "driver", "driver_metric",
-                      "path", "baseline_value", "actual_value", "contribution", "share", "baseline_start",
-                      "baseline_end", "actual_start", "actual_end"]
+EXPLAIN_ROW_FIELDS = [
+    "metric",
+    "period",
+    "vs",
+    "baseline_period",
+    "rule",
+    "baseline_rule",
+    "driver",
+    "driver_metric",
+    "path",
+    "baseline_value",
+    "actual_value",
+    "contribution",
+    "share",
+    "baseline_start",
+    "baseline_end",
+    "actual_start",
+    "actual_end",
+]
 
 
 def explain_rows(explanation: Explanation) -> QueryResult:
     """One row per contribution; the start/end columns are the days that row's values were read over."""
     e = explanation
-    return QueryResult(EXPLAIN_ROW_FIELDS, [
-        (e.metric, e.period, e.vs, e.baseline_period, e.rule, e.baseline_rule, c.driver, c.metric, c.path,
-         c.baseline, c.actual, c.contribution, c.share, *_ends(c.baseline_window), *_ends(c.actual_window))
-        for c in e.contributions])
+    return QueryResult(
+        EXPLAIN_ROW_FIELDS,
+        [
+            (
+                e.metric,
+                e.period,
+                e.vs,
+                e.baseline_period,
+                e.rule,
+                e.baseline_rule,
+                c.driver,
+                c.metric,
+                c.path,
+                c.baseline,
+                c.actual,
+                c.contribution,
+                c.share,
+                *_ends(c.baseline_window),
+                *_ends(c.actual_window),
+            )
+            for c in e.contributions
+        ],
+    )
 
 
 def _ends(window: Window | None) -> tuple[date | None, date | None]:
@@ -98,19 +185,33 @@ def _ends(window: Window | None) -> tuple[date | None, date | None]:
 def explain_people(explanation: Explanation, units: dict[str, str]) -> tuple[str, QueryResult, list[str]]:
     """The headline, the table of contributions, and the lines under it: the baseline rule, then the notes."""
     unit = units.get(explanation.metric)
-    head = (f"{explanation.metric} {explanation.period} vs {explanation.baseline_period}: "
-            f"{show(explanation.baseline, unit)} → {show(explanation.actual, unit)} "
-            f"(change {show(explanation.change, unit)}; {explanation.method} split)")
+    head = (
+        f"{explanation.metric} {explanation.period} vs {explanation.baseline_period}: "
+        f"{show(explanation.baseline, unit)} → {show(explanation.actual, unit)} "
+        f"(change {show(explanation.change, unit)}; {explanation.method} split)"
+    )
     # a lag reads a driver over other days than the metric; only then are its days worth a column
     shifted = any(c.actual_window != explanation.actual_window for c in explanation.contributions)
     rows = []
     for c in explanation.contributions:
         moved = (c.actual / c.baseline - 1) if c.actual is not None and c.baseline else None
-        row = (c.driver, show(c.baseline, units.get(c.metric)), show(c.actual, units.get(c.metric)),
-               "—" if moved is None else f"{moved * 100:+.1f} %", show(c.contribution, unit), percent(c.share))
+        row = (
+            c.driver,
+            show(c.baseline, units.get(c.metric)),
+            show(c.actual, units.get(c.metric)),
+            "—" if moved is None else f"{moved * 100:+.1f} %",
+            show(c.contribution, unit),
+            percent(c.share),
+        )
         rows.append((*row, _days_read(c)) if shifted else row)
-    total = ("total", "", "", "", show(sum(c.contribution for c in explanation.contributions), unit),
-             percent(1.0) if explanation.contributions else "—")
+    total = (
+        "total",
+        "",
+        "",
+        "",
+        show(sum(c.contribution for c in explanation.contributions), unit),
+        percent(1.0) if explanation.contributions else "—",
+    )
     rows.append((*total, "") if shifted else total)
     columns = ["driver", "baseline", "actual", "moved", "contribution", "share"] + (["days read"] if shifted else [])
     lines = [explanation.baseline_rule, *(f"note: {note}" for note in explanation.notes)]

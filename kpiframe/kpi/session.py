@@ -23,8 +23,14 @@ from kpiframe.project import Project
 class KpiSession:
     """A project's KPI model, read once, and its data fetched once, as of one day."""
 
-    def __init__(self, project: Project, tree: str | None = None, as_of: date | None = None,
-                 scenario: str = "plan", window: int | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        tree: str | None = None,
+        as_of: date | None = None,
+        scenario: str = "plan",
+        window: int | None = None,
+    ) -> None:
         self.project = project
         self.model: KpiModel = load_kpi(project)
         self.tree_name = tree
@@ -73,8 +79,9 @@ class KpiSession:
         return Evaluator(self.model.algebra, self.stores[where])
 
     def resolver(self, scenario: str | None = None) -> TargetResolver:
-        resolver = TargetResolver(self.model.targets, self.model.algebra, self.evaluator, self.model.benchmarks,
-                                  self.as_of)
+        resolver = TargetResolver(
+            self.model.targets, self.model.algebra, self.evaluator, self.model.benchmarks, self.as_of
+        )
         resolver.derive = self._deriver(resolver)
         return resolver
 
@@ -83,13 +90,18 @@ class KpiSession:
         derivers: dict[str, Deriver] = {}
 
         def derive(metric: str, period: Period, scenario: str) -> float | None:
-            tree = next((t for t in self._data_trees()
-                         if any(metric in f.children for f in t.formulas.values())), None)
+            tree = next((t for t in self._data_trees() if any(metric in f.children for f in t.formulas.values())), None)
             if tree is None:
                 return None
             if tree.name not in derivers:
-                derivers[tree.name] = Deriver(tree, self.evaluator(), tree.kgi.grain or "quarter", self.window,
-                                              self.as_of, self._kgi_target(resolver, tree))
+                derivers[tree.name] = Deriver(
+                    tree,
+                    self.evaluator(),
+                    tree.kgi.grain or "quarter",
+                    self.window,
+                    self.as_of,
+                    self._kgi_target(resolver, tree),
+                )
             return derivers[tree.name].derive(metric, period, scenario)
 
         return derive
@@ -115,13 +127,17 @@ class KpiSession:
         if target is None:
             found = self.resolver().target(metric, period, self.scenario)
             if found is None or found.value is None:
-                raise KpiframeError(f"no {self.scenario} target of '{metric}' for {period.label}", code="KF852",
-                                    hint="pass --target VALUE")
+                raise KpiframeError(
+                    f"no {self.scenario} target of '{metric}' for {period.label}",
+                    code="KF852",
+                    hint="pass --target VALUE",
+                )
             target = found.value
         return plan_targets(self.tree, self.evaluator(), metric, period, target, self.window, self.as_of)
 
-    def explain(self, metric: str, period: Period, vs: str, method: str = "shapley",
-                depth: int | None = None) -> Explanation:
+    def explain(
+        self, metric: str, period: Period, vs: str, method: str = "shapley", depth: int | None = None
+    ) -> Explanation:
         self.model.targets.require_scenario(self.scenario)
         resolver = self.resolver()
 
@@ -133,8 +149,19 @@ class KpiSession:
             store = self.stores[None]
             return self.evaluator().with_store(project(store, store.leaves, at.end, self.model.settings.pacing))
 
-        request = ExplainRequest(self.tree, self.evaluator(), metric, period, vs, self.as_of, method, depth,
-                                 self.window, target_of, projected)
+        request = ExplainRequest(
+            self.tree,
+            self.evaluator(),
+            metric,
+            period,
+            vs,
+            self.as_of,
+            method,
+            depth,
+            self.window,
+            target_of,
+            projected,
+        )
         return explain(request)
 
     def lint(self, all_trees: bool = True) -> tuple[LintReport, str | None]:

@@ -88,8 +88,12 @@ class TargetValueSpec(Spec):
 
     @model_validator(mode="after")
     def _one_source(self) -> TargetValueSpec:
-        sources = [self.value is not None, self.baseline is not None,
-                   self.benchmark is not None or self.point is not None, self.derived]
+        sources = [
+            self.value is not None,
+            self.baseline is not None,
+            self.benchmark is not None or self.point is not None,
+            self.derived,
+        ]
         if sum(sources) != 1:
             raise ValueError("give exactly one of value, baseline, benchmark (or point) and derived")
         return self

@@ -65,8 +65,9 @@ class StatusRun:
         return Evaluator(self.model.algebra, self.stores[where])
 
     def resolver(self) -> TargetResolver:
-        return TargetResolver(self.model.targets, self.model.algebra, self.evaluator, self.model.benchmarks,
-                              self.as_of, self.derive)
+        return TargetResolver(
+            self.model.targets, self.model.algebra, self.evaluator, self.model.benchmarks, self.as_of, self.derive
+        )
 
 
 def wanted_metrics(model: KpiModel, tree: Tree) -> dict[str | None, list[str]]:
@@ -91,8 +92,18 @@ def compute_status(run: StatusRun) -> list[StatusRow]:
     for metric in run.model.benchmarks:
         if metric not in run.tree.nodes:
             spec = run.model.algebra.spec(metric)
-            watch = Node(metric, "benchmark", spec.label or metric, None, spec.owner, spec.direction, spec.timing,
-                         None, "month", run.tree.location)
+            watch = Node(
+                metric,
+                "benchmark",
+                spec.label or metric,
+                None,
+                spec.owner,
+                spec.direction,
+                spec.timing,
+                None,
+                "month",
+                run.tree.location,
+            )
             rows.append(_row(run, resolver, projected, watch, None))
     return rows
 
@@ -104,34 +115,58 @@ def _projected(run: StatusRun, store: Store) -> Store:
     return project(store, store.leaves, until, run.model.settings.pacing)
 
 
-def _row(run: StatusRun, resolver: TargetResolver, projected: dict[str | None, Store], node: Node,
-         dimension: Dimension | None) -> StatusRow:
+def _row(
+    run: StatusRun,
+    resolver: TargetResolver,
+    projected: dict[str | None, Store],
+    node: Node,
+    dimension: Dimension | None,
+) -> StatusRow:
     period = period_of(run.as_of, node.grain or "month")
     to_date = Window(period.start, min(run.as_of, period.end))
     evaluator = run.evaluator(dimension)
     lags = run.tree.context_lags(node.metric)
     actual = evaluator.value(node.metric, to_date, lags)
     where = equals_filter(*dimension) if dimension else None
-    projection = actual if run.as_of >= period.end else \
-        evaluator.with_store(projected[where]).value(node.metric, period.window, lags)
+    projection = (
+        actual
+        if run.as_of >= period.end
+        else evaluator.with_store(projected[where]).value(node.metric, period.window, lags)
+    )
     target = resolver.target(node.metric, period, run.scenario, dimension)
     spec = run.model.algebra.spec(node.metric)
     benchmark = run.model.benchmarks.get(node.metric)
     attainment = _attainment(actual, target, node.direction)
     projected_attainment = _attainment(projection, target, node.direction)
     return StatusRow(
-        tree=run.tree.name, node=node.label + (f" ({dimension[1]})" if dimension else "") + _lag_note(lags),
-        role=node.role, ksf=node.ksf, metric=node.metric,
+        tree=run.tree.name,
+        node=node.label + (f" ({dimension[1]})" if dimension else "") + _lag_note(lags),
+        role=node.role,
+        ksf=node.ksf,
+        metric=node.metric,
         dimension=f"{dimension[0]}={dimension[1]}" if dimension else None,
-        period=period.label, grain=period.grain, as_of=run.as_of, day=to_date.days, days=period.days,
-        actual=actual, target=target.value if target else None, attainment=attainment,
+        period=period.label,
+        grain=period.grain,
+        as_of=run.as_of,
+        day=to_date.days,
+        days=period.days,
+        actual=actual,
+        target=target.value if target else None,
+        attainment=attainment,
         gap=actual - target.value if actual is not None and target and target.value is not None else None,
-        projection=projection, projected_attainment=projected_attainment,
-        status=_status(run, projected_attainment, target, projection), owner=node.owner,
-        direction=node.direction, timing=node.timing, cadence=node.cadence, unit=spec.unit,
+        projection=projection,
+        projected_attainment=projected_attainment,
+        status=_status(run, projected_attainment, target, projection),
+        owner=node.owner,
+        direction=node.direction,
+        timing=node.timing,
+        cadence=node.cadence,
+        unit=spec.unit,
         benchmark=benchmark.describe(spec.unit) if benchmark else None,
-        benchmark_verdict=benchmark.verdict(actual) if benchmark else None, scenario=run.scenario,
-        target_source=target.source if target else None)
+        benchmark_verdict=benchmark.verdict(actual) if benchmark else None,
+        scenario=run.scenario,
+        target_source=target.source if target else None,
+    )
 
 
 def _lag_note(lags: dict[str, int]) -> str:
@@ -147,8 +182,7 @@ def _attainment(value: float | None, target: Target | None, direction: str | Non
     return value / target.value if target.value else None
 
 
-def _status(run: StatusRun, projected_attainment: float | None, target: Target | None,
-            projection: float | None) -> str:
+def _status(run: StatusRun, projected_attainment: float | None, target: Target | None, projection: float | None) -> str:
     if target is None or target.value is None:
         return "no target"
     if projection is None or projected_attainment is None:

@@ -51,12 +51,21 @@ class TargetBook:
         for entry in entries:
             self._index.setdefault((entry.metric, entry.scenario, entry.dimension, entry.period), []).append(entry)
 
-    def find(self, metric: str, period: Period, scenario: str = "plan", dimension: Dimension | None = None,
-             as_of: date | None = None) -> TargetEntry | None:
+    def find(
+        self,
+        metric: str,
+        period: Period,
+        scenario: str = "plan",
+        dimension: Dimension | None = None,
+        as_of: date | None = None,
+    ) -> TargetEntry | None:
         """The version in force on `as_of` (the latest `since` not after it); other scenarios fall back to plan."""
         for name in dict.fromkeys((scenario, "plan")):
-            versions = [e for e in self._index.get((metric, name, dimension, period), [])
-                        if as_of is None or e.since is None or e.since <= as_of]
+            versions = [
+                e
+                for e in self._index.get((metric, name, dimension, period), [])
+                if as_of is None or e.since is None or e.since <= as_of
+            ]
             if versions:
                 return max(versions, key=lambda e: e.since or date.min)
         return None
@@ -82,14 +91,21 @@ class TargetBook:
 class TargetResolver:
     """Turns target entries into numbers: a value, a baseline of history, a benchmark, or derived."""
 
-    def __init__(self, book: TargetBook, algebra: MetricAlgebra, evaluator: Callable[[Dimension | None], Evaluator],
-                 benchmarks: dict[str, Benchmark], as_of: date,
-                 derive: Callable[[str, Period, str], float | None] | None = None) -> None:
+    def __init__(
+        self,
+        book: TargetBook,
+        algebra: MetricAlgebra,
+        evaluator: Callable[[Dimension | None], Evaluator],
+        benchmarks: dict[str, Benchmark],
+        as_of: date,
+        derive: Callable[[str, Period, str], float | None] | None = None,
+    ) -> None:
         self.book, self.algebra, self.evaluator = book, algebra, evaluator
         self.benchmarks, self.as_of, self.derive = benchmarks, as_of, derive
 
-    def target(self, metric: str, period: Period, scenario: str = "plan",
-               dimension: Dimension | None = None) -> Target | None:
+    def target(
+        self, metric: str, period: Period, scenario: str = "plan", dimension: Dimension | None = None
+    ) -> Target | None:
         entry = self.book.find(metric, period, scenario, dimension, self.as_of)
         if entry is None:
             return self._from_parts(metric, period, scenario, dimension)
@@ -126,14 +142,18 @@ class TargetResolver:
         """A quarter or year without its own target is the sum of its months' (volumes only)."""
         if period.grain == "month" or not self.algebra.is_additive(metric):
             return None
-        parts = period.months() if period.grain == "quarter" else [
-            Period("quarter", m.start) for m in period.months()[::3]]
+        parts = (
+            period.months() if period.grain == "quarter" else [Period("quarter", m.start) for m in period.months()[::3]]
+        )
         values = [self.target(metric, part, scenario, dimension) for part in parts]
         if any(v is None or v.value is None for v in values):
             return None
         total = sum(v.value for v in values if v is not None and v.value is not None)
-        return Target(total, f"{values[0].source.split(':')[0] if values[0] else scenario}: sum of "
-                      f"{'months' if period.grain == 'quarter' else 'quarters'}")
+        return Target(
+            total,
+            f"{values[0].source.split(':')[0] if values[0] else scenario}: sum of "
+            f"{'months' if period.grain == 'quarter' else 'quarters'}",
+        )
 
 
 _DAY = timedelta(days=1)

@@ -107,16 +107,24 @@ class TreeBuilder:
                 node = self._node(node_spec, "kpi", ksf.label or ksf.name, item, at)
                 if self._add(tree, node, item, at):
                     names.append(node.metric)
-            tree.ksfs.append(Ksf(ksf.name, ksf.label or ksf.name, ksf.description, ksf.owner, tuple(names),
-                                 item.locate(("ksfs", k_index))))
+            tree.ksfs.append(
+                Ksf(
+                    ksf.name,
+                    ksf.label or ksf.name,
+                    ksf.description,
+                    ksf.owner,
+                    tuple(names),
+                    item.locate(("ksfs", k_index)),
+                )
+            )
         drivers = {d.metric: (index, d) for index, d in enumerate(spec.drivers)}
-        parsed = [(self._formula(f, item, ("formulas", index)), ("formulas", index))
-                  for index, f in enumerate(spec.formulas)]
+        parsed = [
+            (self._formula(f, item, ("formulas", index)), ("formulas", index)) for index, f in enumerate(spec.formulas)
+        ]
         self._link(tree, [(f, at) for f, at in parsed if f is not None], item, drivers)
         for metric, (index, driver) in drivers.items():
             if metric not in tree.nodes:
-                self._add(tree, self._node(driver, "driver", None, item, ("drivers", index)), item,
-                          ("drivers", index))
+                self._add(tree, self._node(driver, "driver", None, item, ("drivers", index)), item, ("drivers", index))
         self._check_cycles(tree)
         return tree
 
@@ -127,29 +135,42 @@ class TreeBuilder:
         if metric in self.metrics:
             reason = self.algebra.unsupported(metric)
             if reason:
-                self._error("KF807", f"metric {reason}", location,
-                            hint="tree nodes must be sums/counts over days, or ratios and arithmetic of them")
+                self._error(
+                    "KF807",
+                    f"metric {reason}",
+                    location,
+                    hint="tree nodes must be sums/counts over days, or ratios and arithmetic of them",
+                )
             return reason is None
         message, hint = unknown("metric", metric, self.metrics)
         self._error("KF804", message, location, hint)
         return False
 
-    def _node(self, spec: NodeSpec, role: str, ksf: str | None, item: KpiItem,
-              at: tuple[str | int, ...]) -> Node:
+    def _node(self, spec: NodeSpec, role: str, ksf: str | None, item: KpiItem, at: tuple[str | int, ...]) -> Node:
         metric = self.metrics[spec.metric].spec if spec.metric in self.metrics else None
         return Node(
-            metric=spec.metric, role=role, label=spec.label or getattr(metric, "label", None) or spec.metric,
-            ksf=ksf, owner=spec.owner or getattr(metric, "owner", None),
+            metric=spec.metric,
+            role=role,
+            label=spec.label or getattr(metric, "label", None) or spec.metric,
+            ksf=ksf,
+            owner=spec.owner or getattr(metric, "owner", None),
             direction=spec.direction or getattr(metric, "direction", None),
-            timing=spec.timing or getattr(metric, "timing", None), cadence=spec.cadence, grain=spec.grain,
-            location=item.locate(at))
+            timing=spec.timing or getattr(metric, "timing", None),
+            cadence=spec.cadence,
+            grain=spec.grain,
+            location=item.locate(at),
+        )
 
     def _add(self, tree: Tree, node: Node, item: KpiItem, at: tuple[str | int, ...]) -> bool:
         if not self._known(node.metric, item.locate((*at, "metric"))):
             return False
         if node.metric in tree.nodes:
-            self._error("KF805", f"metric '{node.metric}' appears twice in tree '{tree.name}'", node.location,
-                        hint=f"first at {tree.nodes[node.metric].location}")
+            self._error(
+                "KF805",
+                f"metric '{node.metric}' appears twice in tree '{tree.name}'",
+                node.location,
+                hint=f"first at {tree.nodes[node.metric].location}",
+            )
             return False
         tree.nodes[node.metric] = node
         return True
@@ -160,39 +181,54 @@ class TreeBuilder:
         except ExpressionRejected as exc:
             self._error("KF806", f"formula of '{spec.metric}': {exc}", item.locate((*at, "expr")))
             return None
-        formula = Formula(spec.metric, spec.expr, expr, dict(spec.lag), spec.tolerance, spec.solve_for,
-                          item.locate(at))
+        formula = Formula(spec.metric, spec.expr, expr, dict(spec.lag), spec.tolerance, spec.solve_for, item.locate(at))
         children = formula.children
         bad = [name for name in [*spec.lag, *([spec.solve_for] if spec.solve_for else [])] if name not in children]
         for name in bad:
-            self._error("KF806", f"formula of '{spec.metric}' names '{name}', which is not in its expression",
-                        item.locate((*at, "lag" if name in spec.lag else "solve_for")),
-                        hint=f"the expression uses {', '.join(children)}")
+            self._error(
+                "KF806",
+                f"formula of '{spec.metric}' names '{name}', which is not in its expression",
+                item.locate((*at, "lag" if name in spec.lag else "solve_for")),
+                hint=f"the expression uses {', '.join(children)}",
+            )
         if spec.metric in children:
             self._error("KF806", f"formula of '{spec.metric}' uses '{spec.metric}' itself", formula.location)
             return None
         known = [self._known(name, item.locate((*at, "expr"))) for name in [spec.metric, *children]]
         return formula if all(known) and not bad else None
 
-    def _link(self, tree: Tree, formulas: list[tuple[Formula, tuple[str | int, ...]]], item: KpiItem,
-              drivers: dict[str, tuple[int, NodeSpec]]) -> None:
+    def _link(
+        self,
+        tree: Tree,
+        formulas: list[tuple[Formula, tuple[str | int, ...]]],
+        item: KpiItem,
+        drivers: dict[str, tuple[int, NodeSpec]],
+    ) -> None:
         """Register formulas, add their children as driver nodes, then check each parent is a node."""
         for formula, _ in formulas:
             if formula.metric in tree.formulas:
-                self._error("KF805", f"two formulas for '{formula.metric}' in tree '{tree.name}'",
-                            formula.location, hint=f"first at {tree.formulas[formula.metric].location}")
+                self._error(
+                    "KF805",
+                    f"two formulas for '{formula.metric}' in tree '{tree.name}'",
+                    formula.location,
+                    hint=f"first at {tree.formulas[formula.metric].location}",
+                )
                 continue
             tree.formulas[formula.metric] = formula
             for child in formula.children:
                 if child not in tree.nodes:
                     index, spec = drivers.get(child, (None, NodeSpec(metric=child)))
-                    tree.nodes[child] = self._node(spec, "driver", None, item,
-                                                   ("drivers", index) if index is not None else ())
+                    tree.nodes[child] = self._node(
+                        spec, "driver", None, item, ("drivers", index) if index is not None else ()
+                    )
         for formula, at in formulas:
             if formula.metric not in tree.nodes and formula.metric not in drivers:
-                self._error("KF806", f"formula of '{formula.metric}': the metric is not a node of tree "
-                            f"'{tree.name}'", item.locate((*at, "metric")),
-                            hint="a formula links a node (the KGI, a KPI or a driver) to its children")
+                self._error(
+                    "KF806",
+                    f"formula of '{formula.metric}': the metric is not a node of tree '{tree.name}'",
+                    item.locate((*at, "metric")),
+                    hint="a formula links a node (the KGI, a KPI or a driver) to its children",
+                )
                 tree.formulas.pop(formula.metric, None)
 
     def _check_cycles(self, tree: Tree) -> None:
@@ -202,9 +238,8 @@ class TreeBuilder:
             if state.get(metric) == "done" or metric not in tree.formulas:
                 return
             if state.get(metric) == "active":
-                cycle = [*path[path.index(metric):], metric]
-                self._error("KF806", f"formulas form a cycle: {' -> '.join(cycle)}",
-                            tree.formulas[metric].location)
+                cycle = [*path[path.index(metric) :], metric]
+                self._error("KF806", f"formulas form a cycle: {' -> '.join(cycle)}", tree.formulas[metric].location)
                 return
             state[metric] = "active"
             for child in tree.formulas[metric].children:

@@ -19,12 +19,25 @@ from kpiframe.quality.specs import parse_expectations
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["Expectation", "ExpectationResult", "junit_xml", "parse_expectations", "render_results",
-           "results_json", "run_expectations"]
+__all__ = [
+    "Expectation",
+    "ExpectationResult",
+    "junit_xml",
+    "parse_expectations",
+    "render_results",
+    "results_json",
+    "run_expectations",
+]
 
 
-def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, schema: str, table: str,
-                     expectations: list[Expectation], dialect: str = "duckdb") -> list[ExpectationResult]:
+def run_expectations(
+    con: duckdb.DuckDBPyConnection | None,
+    database_path: str,
+    schema: str,
+    table: str,
+    expectations: list[Expectation],
+    dialect: str = "duckdb",
+) -> list[ExpectationResult]:
     """Run all expectations of one table as ONE GX validation (one batch, one suite).
 
     On DuckDB, `con` is the caller's open connection to the warehouse file (the checks read through
@@ -36,4 +49,3 @@ def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, 
     from kpiframe.quality.gx_runner import run_expectations as run
 
     return run(con, database_path, schema, table, expectations, dialect)
-

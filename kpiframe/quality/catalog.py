@@ -21,23 +21,33 @@ GX_EXPECTATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "expect_column_distinct_values_to_be_in_set": (("column", "value_set"), (*_COND,)),
     "expect_column_distinct_values_to_contain_set": (("column", "value_set"), (*_COND,)),
     "expect_column_distinct_values_to_equal_set": (("column", "value_set"), (*_COND,)),
-    "expect_column_kl_divergence_to_be_less_than":
-        (("column",), ("partition_object", "threshold", "internal_weight_holdout", "tail_weight_holdout",
-                     "bucketize_data", "min_value", "max_value", *_COND)),
+    "expect_column_kl_divergence_to_be_less_than": (
+        ("column",),
+        (
+            "partition_object",
+            "threshold",
+            "internal_weight_holdout",
+            "tail_weight_holdout",
+            "bucketize_data",
+            "min_value",
+            "max_value",
+            *_COND,
+        ),
+    ),
     "expect_column_max_to_be_between": (("column",), (*_COND, *_RANGE)),
     "expect_column_mean_to_be_between": (("column",), (*_COND, *_RANGE)),
     "expect_column_median_to_be_between": (("column",), (*_COND, *_RANGE)),
     "expect_column_min_to_be_between": (("column",), (*_COND, *_RANGE)),
     "expect_column_most_common_value_to_be_in_set": (("column", "value_set"), ("ties_okay", *_COND)),
-    "expect_column_pair_values_a_to_be_greater_than_b":
-        (("column_A", "column_B"), ("or_equal", "ignore_row_if", *_MAP)),
+    "expect_column_pair_values_a_to_be_greater_than_b": (
+        ("column_A", "column_B"),
+        ("or_equal", "ignore_row_if", *_MAP),
+    ),
     "expect_column_pair_values_to_be_equal": (("column_A", "column_B"), ("ignore_row_if", *_MAP)),
-    "expect_column_pair_values_to_be_in_set":
-        (("column_A", "column_B", "value_pairs_set"), ("ignore_row_if", *_MAP)),
+    "expect_column_pair_values_to_be_in_set": (("column_A", "column_B", "value_pairs_set"), ("ignore_row_if", *_MAP)),
     "expect_column_proportion_of_non_null_values_to_be_between": (("column",), (*_COND, *_RANGE)),
     "expect_column_proportion_of_unique_values_to_be_between": (("column",), (*_COND, *_RANGE)),
-    "expect_column_quantile_values_to_be_between":
-        (("column", "quantile_ranges"), ("allow_relative_error", *_COND)),
+    "expect_column_quantile_values_to_be_between": (("column", "quantile_ranges"), ("allow_relative_error", *_COND)),
     "expect_column_stdev_to_be_between": (("column",), (*_COND, *_RANGE)),
     "expect_column_sum_to_be_between": (("column",), (*_COND, *_RANGE)),
     "expect_column_to_exist": (("column",), ("column_index",)),
@@ -58,8 +68,7 @@ GX_EXPECTATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "expect_column_values_to_be_unique": (("column",), (*_MAP,)),
     "expect_column_values_to_match_json_schema": (("column", "json_schema"), (*_MAP,)),
     "expect_column_values_to_match_like_pattern": (("column", "like_pattern"), ("escape", *_MAP)),
-    "expect_column_values_to_match_like_pattern_list":
-        (("column", "like_pattern_list"), ("match_on", "escape", *_MAP)),
+    "expect_column_values_to_match_like_pattern_list": (("column", "like_pattern_list"), ("match_on", "escape", *_MAP)),
     "expect_column_values_to_match_regex": (("column",), ("regex", *_MAP)),
     "expect_column_values_to_match_regex_list": (("column", "regex_list"), ("match_on", *_MAP)),
     "expect_column_values_to_match_strftime_format": (("column", "strftime_format"), (*_MAP,)),
@@ -67,8 +76,7 @@ GX_EXPECTATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "expect_column_values_to_not_be_null": (("column",), (*_MAP,)),
     "expect_column_values_to_not_be_outliers": (("column",), ("method", "multiplier", *_MAP)),
     "expect_column_values_to_not_match_like_pattern": (("column", "like_pattern"), ("escape", *_MAP)),
-    "expect_column_values_to_not_match_like_pattern_list":
-        (("column", "like_pattern_list"), ("escape", *_MAP)),
+    "expect_column_values_to_not_match_like_pattern_list": (("column", "like_pattern_list"), ("escape", *_MAP)),
     "expect_column_values_to_not_match_regex": (("column", "regex"), (*_MAP,)),
     "expect_column_values_to_not_match_regex_list": (("column", "regex_list"), (*_MAP,)),
     "expect_compound_columns_to_be_unique": (("column_list",), ("ignore_row_if", *_MAP)),

@@ -119,8 +119,9 @@ def normalise(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- SQL -------------------------------------------------------------------------------------------------
-def unexpected_rows_query(kind: str, kwargs: dict[str, Any], schema: str, dialect: str = "duckdb",
-                          hash_prefilter: bool = True) -> str:
+def unexpected_rows_query(
+    kind: str, kwargs: dict[str, Any], schema: str, dialect: str = "duckdb", hash_prefilter: bool = True
+) -> str:
     """The GX `unexpected_rows_query` of one of our checks, in the SQL of `dialect` (duckdb or postgres);
     `schema` is the checked table's schema. `hash_prefilter=False` turns off the hash step of `unique`
     (see `_duplicates`), which is only exact when no text column of the table has a collation.
@@ -163,22 +164,27 @@ def _col(name: str, table: str | None = None) -> exp.Column:
 def _freshness(kwargs: dict[str, Any], schema: str) -> exp.Select:
     newest = exp.Max(this=_col(kwargs["column"]))
     as_of = _timestamp(kwargs["as_of"]) if "as_of" in kwargs else None
-    now: exp.Expression = (exp.cast(exp.Literal.string(as_of), "TIMESTAMPTZ") if as_of
-                           else exp.CurrentTimestamp())
+    now: exp.Expression = exp.cast(exp.Literal.string(as_of), "TIMESTAMPTZ") if as_of else exp.CurrentTimestamp()
     age_seconds = exp.Sub(this=_epoch(now), expression=_epoch(exp.cast(newest.copy(), "TIMESTAMPTZ")))
     age_hours = exp.Div(this=exp.paren(age_seconds), expression=exp.Literal.number(3600.0))
-    inner = exp.select(newest.as_("newest", quoted=True), age_hours.as_("age_hours", quoted=True),
-                       exp.Literal.number(kwargs["max_age_hours"]).as_("max_age_hours", quoted=True)
-                       ).from_(_batch())
-    stale = exp.or_(_col("newest").is_(exp.null()),
-                    exp.GT(this=_col("age_hours"), expression=exp.Literal.number(kwargs["max_age_hours"])))
+    inner = exp.select(
+        newest.as_("newest", quoted=True),
+        age_hours.as_("age_hours", quoted=True),
+        exp.Literal.number(kwargs["max_age_hours"]).as_("max_age_hours", quoted=True),
+    ).from_(_batch())
+    stale = exp.or_(
+        _col("newest").is_(exp.null()),
+        exp.GT(this=_col("age_hours"), expression=exp.Literal.number(kwargs["max_age_hours"])),
+    )
     return exp.select("*").from_(inner.subquery("freshness", copy=False)).where(stale)
 
 
 def _rate(kwargs: dict[str, Any], schema: str) -> exp.Select:
     value = _col(kwargs["column"])
-    outside = exp.or_(exp.LT(this=value.copy(), expression=exp.Literal.number(0)),
-                      exp.GT(this=value.copy(), expression=exp.Literal.number(1)))
+    outside = exp.or_(
+        exp.LT(this=value.copy(), expression=exp.Literal.number(0)),
+        exp.GT(this=value.copy(), expression=exp.Literal.number(1)),
+    )
     return exp.select(value).from_(_batch()).where(outside)
 
 
@@ -187,15 +193,19 @@ def _funnel(kwargs: dict[str, Any], schema: str) -> exp.Select:
     values: dict[str, exp.Expression]
     if groups:  # a table by period and channel is checked per period: stages summed per group
         values = {c: exp.Sum(this=_col(c)) for c in stages}
-        query = exp.select(*[_col(g) for g in groups],
-                           *[v.as_(c, quoted=True) for c, v in values.items()]).from_(_batch())
+        query = exp.select(*[_col(g) for g in groups], *[v.as_(c, quoted=True) for c, v in values.items()]).from_(
+            _batch()
+        )
         query = query.group_by(*[_col(g) for g in groups]).order_by(*[_col(g) for g in groups])
     else:
         values = {c: _col(c) for c in stages}
         query = exp.select(*values.values()).from_(_batch())
     # every later stage against every earlier one, so a NULL stage in between hides nothing
-    widened = [exp.GT(this=values[later].copy(), expression=values[earlier].copy())
-               for i, earlier in enumerate(stages) for later in stages[i + 1:]]
+    widened = [
+        exp.GT(this=values[later].copy(), expression=values[earlier].copy())
+        for i, earlier in enumerate(stages)
+        for later in stages[i + 1 :]
+    ]
     condition = exp.or_(*widened)
     return query.having(condition) if groups else query.where(condition)
 
@@ -205,39 +215,67 @@ def _band(kwargs: dict[str, Any], schema: str) -> exp.Select:
     window, tolerance = kwargs["window"], kwargs["tolerance"]
 
     def over(func: exp.Expression, frame: bool = True, descending: bool = False) -> exp.Window:
-        spec = exp.WindowSpec(kind="ROWS", start=exp.Literal.number(window), start_side="PRECEDING",
-                              end=exp.Literal.number(1), end_side="PRECEDING") if frame else None
+        spec = (
+            exp.WindowSpec(
+                kind="ROWS",
+                start=exp.Literal.number(window),
+                start_side="PRECEDING",
+                end=exp.Literal.number(1),
+                end_side="PRECEDING",
+            )
+            if frame
+            else None
+        )
         order = exp.Order(expressions=[exp.Ordered(this=_col(order_by), desc=descending)])
         return exp.Window(this=func, partition_by=[_col(g) for g in groups] or None, order=order, spec=spec)
 
     inner = exp.select(
-        *[_col(g) for g in groups], _col(order_by), _col(column),
+        *[_col(g) for g in groups],
+        _col(order_by),
+        _col(column),
         over(exp.RowNumber(), frame=False, descending=True).as_("kf_recency", quoted=True),
         over(exp.Avg(this=_col(column))).as_("band_mean", quoted=True),
         over(exp.StddevSamp(this=_col(column))).as_("kf_stddev", quoted=True),
-        over(exp.Count(this=_col(column))).as_("kf_history", quoted=True)).from_(_batch())
+        over(exp.Count(this=_col(column))).as_("kf_history", quoted=True),
+    ).from_(_batch())
     spread = exp.Mul(this=exp.Literal.number(tolerance), expression=_col("kf_stddev"))
     low = exp.Sub(this=_col("band_mean"), expression=spread.copy())
     high = exp.Add(this=_col("band_mean"), expression=spread.copy())
-    outside = exp.or_(exp.LT(this=_col(column), expression=low.copy()),
-                      exp.GT(this=_col(column), expression=high.copy()))
+    outside = exp.or_(
+        exp.LT(this=_col(column), expression=low.copy()), exp.GT(this=_col(column), expression=high.copy())
+    )
     # only the newest row of each group, and only once it has a full window of history behind it
-    latest = exp.and_(exp.EQ(this=_col("kf_recency"), expression=exp.Literal.number(1)),
-                      exp.EQ(this=_col("kf_history"), expression=exp.Literal.number(window)),
-                      exp.paren(outside))
-    return exp.select(*[_col(g) for g in groups], _col(order_by), _col(column), _col("band_mean"),
-                      low.as_("band_low", quoted=True), high.as_("band_high", quoted=True)
-                      ).from_(inner.subquery("band", copy=False)).where(latest)
+    latest = exp.and_(
+        exp.EQ(this=_col("kf_recency"), expression=exp.Literal.number(1)),
+        exp.EQ(this=_col("kf_history"), expression=exp.Literal.number(window)),
+        exp.paren(outside),
+    )
+    return (
+        exp.select(
+            *[_col(g) for g in groups],
+            _col(order_by),
+            _col(column),
+            _col("band_mean"),
+            low.as_("band_low", quoted=True),
+            high.as_("band_high", quoted=True),
+        )
+        .from_(inner.subquery("band", copy=False))
+        .where(latest)
+    )
 
 
 def _references(kwargs: dict[str, Any], schema: str) -> exp.Select:
     to = kwargs["to"]
     referenced = exp.table_(to["table"], db=to.get("schema") or schema, quoted=True)
     referenced.set("alias", exp.TableAlias(this=exp.to_identifier("kf_ref", quoted=True)))
-    match = exp.select(exp.Literal.number(1)).from_(referenced).where(
-        exp.EQ(this=_col(to["column"], "kf_ref"), expression=_col(kwargs["column"], "kf_row")))
-    orphan = exp.and_(exp.Not(this=_col(kwargs["column"], "kf_row").is_(exp.null())),
-                      exp.Not(this=exp.Exists(this=match)))
+    match = (
+        exp.select(exp.Literal.number(1))
+        .from_(referenced)
+        .where(exp.EQ(this=_col(to["column"], "kf_ref"), expression=_col(kwargs["column"], "kf_row")))
+    )
+    orphan = exp.and_(
+        exp.Not(this=_col(kwargs["column"], "kf_row").is_(exp.null())), exp.Not(this=exp.Exists(this=match))
+    )
     # GX fills {batch} with a table or with an aliased subquery, so alias a subquery of our own
     rows = exp.select("*").from_(_batch()).subquery("kf_row", copy=False)
     return exp.select(_col(kwargs["column"], "kf_row")).from_(rows).where(orphan)
@@ -264,8 +302,9 @@ def _dates_between(kwargs: dict[str, Any], schema: str) -> exp.Select:
         earliest = exp.cast(exp.Literal.string(str(_timestamp(kwargs["min"]))[:10]), "DATE")
         outside.append(exp.LT(this=value.copy(), expression=earliest))
     if "max_days_ahead" in kwargs:
-        latest = exp.DateAdd(this=exp.CurrentDate(), expression=exp.Literal.number(kwargs["max_days_ahead"] + 1),
-                             unit=exp.var("DAY"))
+        latest = exp.DateAdd(
+            this=exp.CurrentDate(), expression=exp.Literal.number(kwargs["max_days_ahead"] + 1), unit=exp.var("DAY")
+        )
         # before the start of the day after the last allowed day: a timestamp late that day still passes
         outside.append(exp.GTE(this=value.copy(), expression=exp.cast(latest, "DATE")))
     return exp.select(value).from_(_batch()).where(exp.or_(*outside))
@@ -277,8 +316,7 @@ def _finite(kwargs: dict[str, Any], schema: str) -> exp.Select:
     itself, so a plain IN finds it."""
     value = _col(kwargs["column"])
     specials = [exp.cast(exp.Literal.string(s), "DOUBLE") for s in ("NaN", "Infinity", "-Infinity")]
-    return exp.select(value).from_(_batch()).where(exp.In(this=exp.cast(value.copy(), "DOUBLE"),
-                                                          expressions=specials))
+    return exp.select(value).from_(_batch()).where(exp.In(this=exp.cast(value.copy(), "DOUBLE"), expressions=specials))
 
 
 def _literal(value: Any) -> exp.Expression:
@@ -312,11 +350,14 @@ def _duplicates(kwargs: dict[str, Any], dialect: str, hash_prefilter: bool) -> e
         each_row = exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])])
     else:  # PostgreSQL: generate_series in the select list returns the rows itself
         each_row = exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
-    repeated = (exp.select(column.copy(), exp.Count(this=exp.Star()).as_("kf_times", quoted=True))
-                .from_(_batch()).where(kept).group_by(column.copy())
-                .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
-    return (exp.select(column.copy(), each_row.as_("kf_copy", quoted=True))
-            .from_(repeated.subquery("kf_repeated")))
+    repeated = (
+        exp.select(column.copy(), exp.Count(this=exp.Star()).as_("kf_times", quoted=True))
+        .from_(_batch())
+        .where(kept)
+        .group_by(column.copy())
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+    )
+    return exp.select(column.copy(), each_row.as_("kf_copy", quoted=True)).from_(repeated.subquery("kf_repeated"))
 
 
 def _candidates(column: exp.Column) -> exp.Select:
@@ -324,11 +365,16 @@ def _candidates(column: exp.Column) -> exp.Select:
     hashed, previous = exp.column("kf_hash", quoted=True), exp.column("kf_previous", quoted=True)
     not_null = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
     hashes = exp.select(_hash(column).as_("kf_hash", quoted=True)).from_(_batch()).where(not_null)
-    after = exp.Window(this=exp.Anonymous(this="lag", expressions=[hashed.copy()]),
-                       order=exp.Order(expressions=[exp.Ordered(this=hashed.copy())]))
+    after = exp.Window(
+        this=exp.Anonymous(this="lag", expressions=[hashed.copy()]),
+        order=exp.Order(expressions=[exp.Ordered(this=hashed.copy())]),
+    )
     neighbours = exp.select(hashed.copy(), after.as_("kf_previous", quoted=True)).from_(hashes.subquery("kf_hashes"))
-    return (exp.select(hashed.copy()).from_(neighbours.subquery("kf_sorted"))
-            .where(exp.EQ(this=hashed.copy(), expression=previous)))
+    return (
+        exp.select(hashed.copy())
+        .from_(neighbours.subquery("kf_sorted"))
+        .where(exp.EQ(this=hashed.copy(), expression=previous))
+    )
 
 
 def _hash(value: exp.Expression) -> exp.Expression:

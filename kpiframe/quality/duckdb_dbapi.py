@@ -33,15 +33,15 @@ class IndependentCursor:
         self._cursor = cursor
         self.connection = connection
 
-    def execute(self, statement: str, parameters: Sequence[Any] | dict[str, Any] | None = None,
-                context: Any = None) -> None:
+    def execute(
+        self, statement: str, parameters: Sequence[Any] | dict[str, Any] | None = None, context: Any = None
+    ) -> None:
         if parameters:
             self._cursor.execute(statement, parameters)
         else:
             self._cursor.execute(statement)
 
-    def executemany(self, statement: str, parameters: Sequence[Any] | None = None,
-                    context: Any = None) -> None:
+    def executemany(self, statement: str, parameters: Sequence[Any] | None = None, context: Any = None) -> None:
         self._cursor.executemany(statement, list(parameters) if parameters else [])
 
     @property

@@ -36,8 +36,14 @@ RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SI
 _INDEX_KEY = "kpiframe_index"  # in each GX expectation's meta, to match results back (GX reorders them)
 
 
-def run_expectations(con: duckdb.DuckDBPyConnection | None, database_path: str, schema: str, table: str,
-                     expectations: list[Expectation], dialect: str = "duckdb") -> list[ExpectationResult]:
+def run_expectations(
+    con: duckdb.DuckDBPyConnection | None,
+    database_path: str,
+    schema: str,
+    table: str,
+    expectations: list[Expectation],
+    dialect: str = "duckdb",
+) -> list[ExpectationResult]:
     """Every expectation of `schema.table`, in order; failures and crashes are results, never raises.
 
     On DuckDB, `con` is the caller's open connection to the file `database_path` (None: open the file).
@@ -88,8 +94,11 @@ class _Source:
 def _duckdb_source(con: duckdb.DuckDBPyConnection, database_path: str, schema: str) -> _Source:
     from kpiframe.quality import gx_duckdb
 
-    return _Source(_connection_string(database_path), lambda: SharedDuckDBConnection(con, schema),
-                   on_engine=gx_duckdb.prepare_engine)
+    return _Source(
+        _connection_string(database_path),
+        lambda: SharedDuckDBConnection(con, schema),
+        on_engine=gx_duckdb.prepare_engine,
+    )
 
 
 def _postgres_source(dsn: str) -> _Source:
@@ -108,8 +117,10 @@ def _gx_session(source: _Source, schema: str, table: str) -> Iterator[Any]:
     name = f"kpiframe_{uuid.uuid4().hex[:12]}"
     try:
         data_source = context.data_sources.add_sql(
-            name=name, connection_string=source.connection_string,
-            kwargs={"creator": source.creator, "poolclass": sa.pool.StaticPool})
+            name=name,
+            connection_string=source.connection_string,
+            kwargs={"creator": source.creator, "poolclass": sa.pool.StaticPool},
+        )
         if source.on_engine:
             source.on_engine(data_source.get_execution_engine())
         # A bare table name becomes quoted_name(quote=False) in GX, so SQLAlchemy would never quote it
@@ -129,14 +140,16 @@ def _gx_session(source: _Source, schema: str, table: str) -> Iterator[Any]:
 def _hash_prefilter_is_exact(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     """Whether `unique` may narrow its rows by hash first: only on a base table with no collated column
     and no default collation (a collation makes GROUP BY equate values whose hashes differ)."""
-    rows = con.execute("select sql from duckdb_tables() where schema_name = ? and table_name = ?",
-                       [schema, table]).fetchall()
+    rows = con.execute(
+        "select sql from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+    ).fetchall()
     default = con.execute("select current_setting('default_collation')").fetchone()
     return len(rows) == 1 and "collate" not in str(rows[0][0]).lower() and not (default and default[0])
 
 
-def _validate(batch: Any, schema: str, expectations: list[Expectation], dialect: str,
-              hash_prefilter: bool) -> list[ExpectationResult]:
+def _validate(
+    batch: Any, schema: str, expectations: list[Expectation], dialect: str, hash_prefilter: bool
+) -> list[ExpectationResult]:
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=f"kpiframe {expectations[0].target}")
@@ -151,8 +164,7 @@ def _validate(batch: Any, schema: str, expectations: list[Expectation], dialect:
         for gx_result in outcome.results:
             index = int(gx_result.expectation_config.meta[_INDEX_KEY])
             results[index] = _from_gx(expectations[index], gx_result)
-    return [results.get(i) or _crashed(e, "Great Expectations returned no result")
-            for i, e in enumerate(expectations)]
+    return [results.get(i) or _crashed(e, "Great Expectations returned no result") for i, e in enumerate(expectations)]
 
 
 def _to_gx(expectation: Expectation, index: int, schema: str, dialect: str, hash_prefilter: bool) -> Any:
@@ -161,8 +173,9 @@ def _to_gx(expectation: Expectation, index: int, schema: str, dialect: str, hash
     meta = {_INDEX_KEY: index}
     if custom.runs_as_query(expectation.kind, expectation.kwargs):
         query = custom.unexpected_rows_query(expectation.kind, expectation.kwargs, schema, dialect, hash_prefilter)
-        return _unexpected_rows_class()(unexpected_rows_query=query, meta=meta,
-                                        description=expectation.description or expectation.label)
+        return _unexpected_rows_class()(
+            unexpected_rows_query=query, meta=meta, description=expectation.description or expectation.label
+        )
     gx_class = get_expectation_impl(expectation.kind)
     return gx_class(**expectation.kwargs, meta=meta, description=expectation.description)
 
@@ -178,10 +191,15 @@ def _from_gx(expectation: Expectation, gx_result: Any) -> ExpectationResult:
         sample = []
     unexpected = result.get("unexpected_count")
     return ExpectationResult(
-        expectation=expectation, success=bool(gx_result.success) and error is None,
-        observed_value=result.get("observed_value"), element_count=result.get("element_count"),
-        unexpected_count=unexpected, unexpected_percent=result.get("unexpected_percent"),
-        sample=list(sample)[:SAMPLE_SIZE], error=error)
+        expectation=expectation,
+        success=bool(gx_result.success) and error is None,
+        observed_value=result.get("observed_value"),
+        element_count=result.get("element_count"),
+        unexpected_count=unexpected,
+        unexpected_percent=result.get("unexpected_percent"),
+        sample=list(sample)[:SAMPLE_SIZE],
+        error=error,
+    )
 
 
 def _exception_message(info: Any) -> str | None:
@@ -237,8 +255,11 @@ def _context() -> Any:
     # GX logs warnings as it goes; with no handler Python would print them on stderr (logging's
     # last resort). A NullHandler keeps them out of the terminal unless the application logs them.
     logging.getLogger("great_expectations").addHandler(logging.NullHandler())
-    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
-                               progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False))
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
     context = gx.get_context(mode="ephemeral", project_config=config)
     # An ephemeral context "saves" its whole configuration after every change by dumping it to YAML in
     # memory, where nothing reads it: ~5 ms a time, four times per checked table. Kept in memory as is.
@@ -259,13 +280,15 @@ def _unexpected_rows_class() -> type:
     class KpiframeUnexpectedRows(UnexpectedRowsExpectation):
         metric_dependencies = ("unexpected_rows_query.table",)
 
-        def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                      execution_engine: Any = None) -> dict:
+        def _validate(
+            self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None
+        ) -> dict:
             rows = [dict(r) for r in metrics["unexpected_rows_query.table"] or []]
             count = int(rows[0][custom.TOTAL]) if rows else 0
             sample = [{k: v for k, v in r.items() if k != custom.TOTAL} for r in rows[:SAMPLE_SIZE]]
-            return {"success": count == 0,
-                    "result": {"observed_value": count, "unexpected_count": count,
-                               "details": {"unexpected_rows": sample}}}
+            return {
+                "success": count == 0,
+                "result": {"observed_value": count, "unexpected_count": count, "details": {"unexpected_rows": sample}},
+            }
 
     return KpiframeUnexpectedRows

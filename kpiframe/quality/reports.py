@@ -30,20 +30,29 @@ def render_results(results: list[ExpectationResult]) -> str:
     folded = [r for r in results if _volume_verdict(r) in ("pass", "no baseline")]
     if folded:
         first = sum(_volume_verdict(r) == "no baseline" for r in folded)
-        lines.append(f"  {_MARKS['pass']:<5} volume guard: {len(folded) - first} source(s) and table(s) within "
-                     f"their allowed drop" + (f", {first} counted for the first time (no baseline)" if first else ""))
+        lines.append(
+            f"  {_MARKS['pass']:<5} volume guard: {len(folded) - first} source(s) and table(s) within "
+            f"their allowed drop" + (f", {first} counted for the first time (no baseline)" if first else "")
+        )
     for result in results:
         if any(result is r for r in folded):
             continue
         expectation = result.expectation
-        lines.append(f"  {_MARKS[result.status]:<5} {expectation.target}: {expectation.label}"
-                     + (f" [{expectation.severity}]" if expectation.severity == "warn" else ""))
+        lines.append(
+            f"  {_MARKS[result.status]:<5} {expectation.target}: {expectation.label}"
+            + (f" [{expectation.severity}]" if expectation.severity == "warn" else "")
+        )
         if result.status != "pass" or _volume_verdict(result) == "accepted":
             lines += [f"        {line}" for line in _details(result)]
     counts = Counter(r.status for r in results)
-    lines.append("  " + ", ".join(f"{counts[s]} {word}" for s, word in
-                                  (("pass", "passed"), ("fail", "failed"), ("warn", "warned"),
-                                   ("error", "errored")) if counts[s] or s in ("pass", "fail")))
+    lines.append(
+        "  "
+        + ", ".join(
+            f"{counts[s]} {word}"
+            for s, word in (("pass", "passed"), ("fail", "failed"), ("warn", "warned"), ("error", "errored"))
+            if counts[s] or s in ("pass", "fail")
+        )
+    )
     return "\n".join(lines)
 
 
@@ -81,43 +90,57 @@ def _volume_line(observed: dict[str, Any], max_drop: Any) -> str:
     allowed = f"allowed drop {max_drop:.0%}" if _finite(max_drop) else ""
     verdict = observed.get("verdict")
     note = " (--accept-volume-drop)" if verdict == "accepted" else ""
-    return (f"rows: {observed.get('previous')} at the last successful build ({observed.get('previous_run')}) "
-            f"-> {observed.get('new')} now ({allowed}{change}); {verdict}{note}")
+    return (
+        f"rows: {observed.get('previous')} at the last successful build ({observed.get('previous_run')}) "
+        f"-> {observed.get('new')} now ({allowed}{change}); {verdict}{note}"
+    )
 
 
 def results_json(results: list[ExpectationResult]) -> list[dict[str, Any]]:
     """Plain JSON values (dates as ISO text, decimals as floats) for target/run_results.json."""
-    return [{
-        "target": r.expectation.target,
-        "expectation": r.expectation.kind,
-        "kwargs": _plain(r.expectation.kwargs),
-        "severity": r.expectation.severity,
-        "description": r.expectation.description,
-        "location": str(r.expectation.location) if r.expectation.location else None,
-        "status": r.status,
-        "success": r.success,
-        "observed_value": _plain(r.observed_value),
-        "element_count": r.element_count,
-        "unexpected_count": r.unexpected_count,
-        "unexpected_percent": r.unexpected_percent if _finite(r.unexpected_percent) else None,
-        "sample": _plain(r.sample),
-        "error": r.error,
-    } for r in results]
+    return [
+        {
+            "target": r.expectation.target,
+            "expectation": r.expectation.kind,
+            "kwargs": _plain(r.expectation.kwargs),
+            "severity": r.expectation.severity,
+            "description": r.expectation.description,
+            "location": str(r.expectation.location) if r.expectation.location else None,
+            "status": r.status,
+            "success": r.success,
+            "observed_value": _plain(r.observed_value),
+            "element_count": r.element_count,
+            "unexpected_count": r.unexpected_count,
+            "unexpected_percent": r.unexpected_percent if _finite(r.unexpected_percent) else None,
+            "sample": _plain(r.sample),
+            "error": r.error,
+        }
+        for r in results
+    ]
 
 
 def junit_xml(results: list[ExpectationResult], suite_name: str) -> str:
     """JUnit XML, one testsuite per target (model or source), one testcase per expectation."""
-    root = ElementTree.Element("testsuites", name=suite_name, tests=str(len(results)),
-                               failures=str(sum(r.status == "fail" for r in results)),
-                               errors=str(sum(r.status == "error" for r in results)))
+    root = ElementTree.Element(
+        "testsuites",
+        name=suite_name,
+        tests=str(len(results)),
+        failures=str(sum(r.status == "fail" for r in results)),
+        errors=str(sum(r.status == "error" for r in results)),
+    )
     by_target: dict[str, list[ExpectationResult]] = {}
     for result in results:
         by_target.setdefault(result.expectation.target, []).append(result)
     for target, group in by_target.items():
         suite = ElementTree.SubElement(
-            root, "testsuite", name=target, tests=str(len(group)),
+            root,
+            "testsuite",
+            name=target,
+            tests=str(len(group)),
             failures=str(sum(r.status == "fail" for r in group)),
-            errors=str(sum(r.status == "error" for r in group)), skipped="0")
+            errors=str(sum(r.status == "error" for r in group)),
+            skipped="0",
+        )
         for result in group:
             _testcase(suite, result, suite_name)
     ElementTree.indent(root)
@@ -126,18 +149,21 @@ def junit_xml(results: list[ExpectationResult], suite_name: str) -> str:
 
 def _testcase(suite: ElementTree.Element, result: ExpectationResult, suite_name: str) -> None:
     expectation = result.expectation
-    case = ElementTree.SubElement(suite, "testcase", name=expectation.label,
-                                  classname=f"{suite_name}.{expectation.target}")
+    case = ElementTree.SubElement(
+        suite, "testcase", name=expectation.label, classname=f"{suite_name}.{expectation.target}"
+    )
     if expectation.location:
         case.set("file", expectation.location.path)
         case.set("line", str(expectation.location.line))
     text = "\n".join(_details(result))
     if result.status == "fail":
-        ElementTree.SubElement(case, "failure", message=_first(text, "expectation failed"),
-                               type=expectation.kind).text = text
+        ElementTree.SubElement(
+            case, "failure", message=_first(text, "expectation failed"), type=expectation.kind
+        ).text = text
     elif result.status == "error":
-        ElementTree.SubElement(case, "error", message=_first(result.error or "", "expectation crashed"),
-                               type=expectation.kind).text = text
+        ElementTree.SubElement(
+            case, "error", message=_first(result.error or "", "expectation crashed"), type=expectation.kind
+        ).text = text
     elif result.status == "warn":
         ElementTree.SubElement(case, "system-out").text = f"WARNING (severity warn, not failing):\n{text}"
 

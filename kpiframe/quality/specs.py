@@ -34,15 +34,21 @@ class ShortForm:
 SHORT_FORMS = {
     "not_null": ShortForm("expect_column_values_to_not_be_null", {"column": "column"}, ("column",)),
     "unique": ShortForm("expect_column_values_to_be_unique", {"column": "column"}, ("column",)),
-    "accepted_values": ShortForm("expect_column_values_to_be_in_set",
-                                 {"column": "column", "values": "value_set"}, ("column", "values")),
-    "row_count_between": ShortForm("expect_table_row_count_to_be_between",
-                                   {"min": "min_value", "max": "max_value"}, (), ("min", "max")),
-    "between": ShortForm("expect_column_values_to_be_between",
-                         {"column": "column", "min": "min_value", "max": "max_value"},
-                         ("column",), ("min", "max")),
-    "matches_regex": ShortForm("expect_column_values_to_match_regex", {"column": "column", "regex": "regex"},
-                               ("column", "regex")),
+    "accepted_values": ShortForm(
+        "expect_column_values_to_be_in_set", {"column": "column", "values": "value_set"}, ("column", "values")
+    ),
+    "row_count_between": ShortForm(
+        "expect_table_row_count_to_be_between", {"min": "min_value", "max": "max_value"}, (), ("min", "max")
+    ),
+    "between": ShortForm(
+        "expect_column_values_to_be_between",
+        {"column": "column", "min": "min_value", "max": "max_value"},
+        ("column",),
+        ("min", "max"),
+    ),
+    "matches_regex": ShortForm(
+        "expect_column_values_to_match_regex", {"column": "column", "regex": "regex"}, ("column", "regex")
+    ),
 }
 KNOWN_KINDS = sorted({*SHORT_FORMS, *custom.CUSTOM_CHECKS, *GX_EXPECTATIONS})
 
@@ -65,14 +71,19 @@ class _Item:
         self.error(code, message, self.key, arg, hint=hint)
 
 
-def parse_expectations(items: list[Any], target: str, locate: Locate
-                       ) -> tuple[list[Expectation], list[Diagnostic]]:
+def parse_expectations(items: list[Any], target: str, locate: Locate) -> tuple[list[Expectation], list[Diagnostic]]:
     """Each item is a mapping with one expectation key plus optional severity, mostly, description."""
     if items is None:
         return [], []
     if not isinstance(items, list):
-        return [], [Diagnostic("KF601", "'expectations' must be a list", locate(()),
-                               "write one '- not_null: column' style item per expectation")]
+        return [], [
+            Diagnostic(
+                "KF601",
+                "'expectations' must be a list",
+                locate(()),
+                "write one '- not_null: column' style item per expectation",
+            )
+        ]
     expectations: list[Expectation] = []
     problems: list[Diagnostic] = []
     for index, raw in enumerate(items):
@@ -82,16 +93,19 @@ def parse_expectations(items: list[Any], target: str, locate: Locate
     return expectations, problems
 
 
-def _parse_item(raw: Any, index: int, target: str, locate: Locate, problems: list[Diagnostic]
-                ) -> Expectation | None:
+def _parse_item(raw: Any, index: int, target: str, locate: Locate, problems: list[Diagnostic]) -> Expectation | None:
     kind = _kind_of(raw, index, locate, problems)
     if kind is None:
         return None
     item = _Item(index, kind, kind, locate)
     severity = raw.get("severity", "error")
     if severity not in SEVERITIES:
-        item.error("KF605", f"severity must be 'error' or 'warn', not {severity!r}", "severity",
-                   hint=did_you_mean(str(severity), SEVERITIES))
+        item.error(
+            "KF605",
+            f"severity must be 'error' or 'warn', not {severity!r}",
+            "severity",
+            hint=did_you_mean(str(severity), SEVERITIES),
+        )
     kwargs = _kwargs_of(item, raw[kind])
     if "mostly" in raw:
         _add_mostly(item, raw["mostly"], kwargs)
@@ -99,31 +113,44 @@ def _parse_item(raw: Any, index: int, target: str, locate: Locate, problems: lis
     if item.problems or kwargs is None:
         return None
     description = raw.get("description")
-    return Expectation(item.kind, kwargs, severity, target, locate((index,)),
-                       None if description is None else str(description))
+    return Expectation(
+        item.kind, kwargs, severity, target, locate((index,)), None if description is None else str(description)
+    )
 
 
 def _kind_of(raw: Any, index: int, locate: Locate, problems: list[Diagnostic]) -> str | None:
     """The expectation key of an item, or None with a KF601/KF602 diagnostic."""
     example = "e.g. '- not_null: email' or '- expect_column_values_to_be_unique: {column: lead_id}'"
     if not isinstance(raw, dict):
-        problems.append(Diagnostic("KF601", "an expectation must be a mapping with one expectation key",
-                                   locate((index,)), example))
+        problems.append(
+            Diagnostic("KF601", "an expectation must be a mapping with one expectation key", locate((index,)), example)
+        )
         return None
     keys = [k for k in raw if k not in ITEM_KEYS]
     if len(keys) != 1:
-        message = ("an expectation item names no expectation" if not keys else
-                   f"one item names {len(keys)} expectations ({', '.join(map(str, keys))})")
-        problems.append(Diagnostic("KF601", message, locate((index,)),
-                                   "write each expectation as its own list item, " + example))
+        message = (
+            "an expectation item names no expectation"
+            if not keys
+            else f"one item names {len(keys)} expectations ({', '.join(map(str, keys))})"
+        )
+        problems.append(
+            Diagnostic("KF601", message, locate((index,)), "write each expectation as its own list item, " + example)
+        )
         return None
     kind = str(keys[0])
     if kind not in KNOWN_KINDS:
         hint = did_you_mean(kind, KNOWN_KINDS)
-        problems.append(Diagnostic(
-            "KF602", f"unknown expectation '{kind}'" + (f" ({hint})" if hint else ""), locate((index, kind)),
-            None if hint else "use a Great Expectations name (expect_...), a short form "
-            f"({', '.join(SHORT_FORMS)}) or a KPI check ({', '.join(custom.CUSTOM_CHECKS)})"))
+        problems.append(
+            Diagnostic(
+                "KF602",
+                f"unknown expectation '{kind}'" + (f" ({hint})" if hint else ""),
+                locate((index, kind)),
+                None
+                if hint
+                else "use a Great Expectations name (expect_...), a short form "
+                f"({', '.join(SHORT_FORMS)}) or a KPI check ({', '.join(custom.CUSTOM_CHECKS)})",
+            )
+        )
         return None
     return kind
 
@@ -161,12 +188,15 @@ def _short_form(item: _Item, name: str, short: ShortForm, given: dict[str, Any])
             kwargs[key] = value  # GX extras such as row_condition or strict_min pass through
         else:
             hint = did_you_mean(str(key), short.names)
-            item.arg_error("KF603", f"'{name}' takes no argument '{key}'", str(key),
-                           hint=hint or f"'{name}' takes {', '.join(short.names)}")
+            item.arg_error(
+                "KF603",
+                f"'{name}' takes no argument '{key}'",
+                str(key),
+                hint=hint or f"'{name}' takes {', '.join(short.names)}",
+            )
     for key in short.required:
         if key not in given:
-            item.error("KF604", f"'{name}' needs '{key}'", name,
-                       hint=f"'{name}' takes {', '.join(short.names)}")
+            item.error("KF604", f"'{name}' needs '{key}'", name, hint=f"'{name}' takes {', '.join(short.names)}")
     if short.one_of and not any(k in given for k in short.one_of):
         item.error("KF604", f"'{name}' needs {' or '.join(short.one_of)}", name)
     _check_gx_values(item, kwargs)
@@ -186,18 +216,20 @@ def _as_mapping(item: _Item, value: Any, takes_column: bool) -> dict[str, Any] |
     return None
 
 
-def _check_names(item: _Item, given: dict[str, Any], required: tuple[str, ...],
-                 optional: tuple[str, ...]) -> None:
+def _check_names(item: _Item, given: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...]) -> None:
     allowed = (*required, *optional)
     for key in given:
         if key not in allowed:
             hint = did_you_mean(key, allowed)
-            item.arg_error("KF603", f"'{item.key}' takes no argument '{key}'", key,
-                           hint=hint or f"it takes {', '.join(allowed) or 'no arguments'}")
+            item.arg_error(
+                "KF603",
+                f"'{item.key}' takes no argument '{key}'",
+                key,
+                hint=hint or f"it takes {', '.join(allowed) or 'no arguments'}",
+            )
     for key in required:
         if key not in given:
-            item.error("KF604", f"'{item.key}' needs '{key}'", item.key,
-                       hint=f"required: {', '.join(required)}")
+            item.error("KF604", f"'{item.key}' needs '{key}'", item.key, hint=f"required: {', '.join(required)}")
 
 
 def _check_gx_values(item: _Item, kwargs: dict[str, Any]) -> None:
@@ -220,8 +252,12 @@ def _add_mostly(item: _Item, mostly: Any, kwargs: dict[str, Any] | None) -> None
         item.error("KF605", f"mostly must be a fraction between 0 and 1, not {mostly!r}", "mostly")
         return
     if item.kind in custom.CUSTOM_CHECKS or "mostly" not in allowed_kwargs(item.kind):
-        item.error("KF603", f"mostly does not apply to '{item.key}'", "mostly",
-                   hint="mostly applies to checks of single values, such as not_null or between")
+        item.error(
+            "KF603",
+            f"mostly does not apply to '{item.key}'",
+            "mostly",
+            hint="mostly applies to checks of single values, such as not_null or between",
+        )
         return
     if kwargs is not None:
         kwargs["mostly"] = mostly

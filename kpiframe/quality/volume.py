@@ -110,9 +110,15 @@ class Verdict:
         return "fail" if self.target.rule.severity == "error" else "warn"
 
     def record(self) -> dict[str, Any]:
-        return {"kind": self.target.kind, "previous": self.previous, "previous_run": self.previous_run,
-                "new": self.new, "max_drop": self.target.rule.max_drop, "severity": self.target.rule.severity,
-                "verdict": self.verdict}
+        return {
+            "kind": self.target.kind,
+            "previous": self.previous,
+            "previous_run": self.previous_run,
+            "new": self.new,
+            "max_drop": self.target.rule.max_drop,
+            "severity": self.target.rule.severity,
+            "verdict": self.verdict,
+        }
 
     def describe(self) -> str:
         """For the error message: `metrics.sales_monthly 154 -> 0 rows (-100%)`."""
@@ -121,10 +127,20 @@ class Verdict:
     def result(self) -> ExpectationResult:
         rule = self.target.rule
         expectation = Expectation(
-            KIND, {"max_drop": rule.max_drop}, "warn" if rule.severity == "warn" else "error", self.target.target,
-            self.target.location, f"at most {rule.max_drop:.0%} fewer rows than at the last successful build")
-        observed = {"previous": self.previous, "new": self.new, "drop": self.drop, "verdict": self.verdict,
-                    "previous_run": self.previous_run}
+            KIND,
+            {"max_drop": rule.max_drop},
+            "warn" if rule.severity == "warn" else "error",
+            self.target.target,
+            self.target.location,
+            f"at most {rule.max_drop:.0%} fewer rows than at the last successful build",
+        )
+        observed = {
+            "previous": self.previous,
+            "new": self.new,
+            "drop": self.drop,
+            "verdict": self.verdict,
+            "previous_run": self.previous_run,
+        }
         return ExpectationResult(expectation, self.verdict in PASSED, observed, self.new, None, None)
 
 
@@ -136,8 +152,13 @@ class VolumeGuard:
     notify: Callable[[str], None] | None = None
 
     @classmethod
-    def for_build(cls, graph: ProjectGraph, nodes: list[CompiledNode], accept: Iterable[str] = (),
-                  notify: Callable[[str], None] | None = None) -> VolumeGuard:
+    def for_build(
+        cls,
+        graph: ProjectGraph,
+        nodes: list[CompiledNode],
+        accept: Iterable[str] = (),
+        notify: Callable[[str], None] | None = None,
+    ) -> VolumeGuard:
         """Guard the metric tables among `nodes` and the sources their models read."""
         targets = [*_source_targets(graph, nodes), *_table_targets(graph, nodes)]
         return cls(targets, _accepted_keys(targets, accept), notify=notify)
@@ -147,11 +168,9 @@ class VolumeGuard:
         before = previous_counts(warehouse, {target.key for target in self.targets})
         self.verdicts = []
         for target in self.targets:
-            count = warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(table(target.schema,
-                                                                                       target.counted)))
+            count = warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(table(target.schema, target.counted)))
             previous, run_id = before.get(target.key, (None, None))
-            self.verdicts.append(Verdict(target, previous, run_id, int(count.rows[0][0]),
-                                         target.key in self.accepted))
+            self.verdicts.append(Verdict(target, previous, run_id, int(count.rows[0][0]), target.key in self.accepted))
         if self.notify and self.verdicts:
             self.notify(self.summary())
         return {v.target.key: v.record() for v in self.verdicts}
@@ -161,12 +180,21 @@ class VolumeGuard:
         counts = Counter(v.verdict for v in self.verdicts)
         sources = sum(v.target.kind == "source" for v in self.verdicts)
         shrank = counts["fail"] + counts["warn"] + counts["accepted"]
-        parts = [f"{counts[verdict]} {word}" for verdict, word in
-                 (("fail", "failed"), ("warn", "warned"), ("accepted", "accepted"),
-                  ("no baseline", "counted for the first time")) if counts[verdict]]
-        return (f"volume guard: counted {sources} source(s) and {len(self.verdicts) - sources} table(s) against "
-                f"the last successful build; {shrank} shrank beyond their allowed drop"
-                + (f" ({', '.join(parts)})" if parts else ""))
+        parts = [
+            f"{counts[verdict]} {word}"
+            for verdict, word in (
+                ("fail", "failed"),
+                ("warn", "warned"),
+                ("accepted", "accepted"),
+                ("no baseline", "counted for the first time"),
+            )
+            if counts[verdict]
+        ]
+        return (
+            f"volume guard: counted {sources} source(s) and {len(self.verdicts) - sources} table(s) against "
+            f"the last successful build; {shrank} shrank beyond their allowed drop"
+            + (f" ({', '.join(parts)})" if parts else "")
+        )
 
     def results(self) -> list[ExpectationResult]:
         return [v.result() for v in self.verdicts if v.verdict != "off"]
@@ -179,10 +207,13 @@ class VolumeGuard:
         names = ",".join(v.target.name for v in failed)
         raise VolumeDropped(
             f"volume guard: {len(failed)} table(s) would shrink beyond their allowed drop since the last "
-            f"successful build: {shrunk}", code="KF610", location=failed[0].target.location,
+            f"successful build: {shrunk}",
+            code="KF610",
+            location=failed[0].target.location,
             hint=f"nothing was published. If the load failed, reload and build again. If the drop is real, "
-                 f"rerun with `kpiframe build --accept-volume-drop {names}`, or raise `max_drop` "
-                 "(`volume: {max_drop: 0.9}` on the table or source, or `volume_guard:` in kpi_project.yml)")
+            f"rerun with `kpiframe build --accept-volume-drop {names}`, or raise `max_drop` "
+            "(`volume: {max_drop: 0.9}` on the table or source, or `volume_guard:` in kpi_project.yml)",
+        )
 
 
 def previous_counts(warehouse: Warehouse, keys: set[str]) -> dict[str, tuple[int, str]]:
@@ -193,10 +224,19 @@ def previous_counts(warehouse: Warehouse, keys: set[str]) -> dict[str, tuple[int
     newest baseline reset (`kpiframe demo` replaced raw.*).
     """
     status = exp.column("status", quoted=True)
-    runs = exp.select(exp.column("run_id", quoted=True), exp.column("volume", quoted=True),
-                      exp.column("rows_per_table", quoted=True), status.copy()).from_(table(META_SCHEMA, "runs")).where(
-        exp.In(this=status.copy(), expressions=[exp.Literal.string("success"), exp.Literal.string(BASELINE_RESET)])
-    ).order_by(exp.Ordered(this=exp.column("started_at", quoted=True), desc=True))
+    runs = (
+        exp.select(
+            exp.column("run_id", quoted=True),
+            exp.column("volume", quoted=True),
+            exp.column("rows_per_table", quoted=True),
+            status.copy(),
+        )
+        .from_(table(META_SCHEMA, "runs"))
+        .where(
+            exp.In(this=status.copy(), expressions=[exp.Literal.string("success"), exp.Literal.string(BASELINE_RESET)])
+        )
+        .order_by(exp.Ordered(this=exp.column("started_at", quoted=True), desc=True))
+    )
     found: dict[str, tuple[int, str]] = {}
     for run_id, volume, rows, state in warehouse.query(runs).rows:
         if state == BASELINE_RESET:  # the raw data was replaced wholesale here: older counts do not apply
@@ -222,8 +262,7 @@ def _json(text: Any) -> dict[str, Any]:
 def _rule(override: VolumeSpec | None, max_drop: float, severity: str) -> VolumeRule:
     if override is None:
         return VolumeRule(max_drop, severity)
-    return VolumeRule(max_drop if override.max_drop is None else override.max_drop,
-                      override.severity or severity)
+    return VolumeRule(max_drop if override.max_drop is None else override.max_drop, override.severity or severity)
 
 
 def _table_targets(graph: ProjectGraph, nodes: list[CompiledNode]) -> list[GuardTarget]:
@@ -235,8 +274,9 @@ def _table_targets(graph: ProjectGraph, nodes: list[CompiledNode]) -> list[Guard
         located = graph.tables.get(node.name)
         override = getattr(located.spec, "volume", None) if located else None
         location = (located.at("volume") if override else located.location) if located else _funnel_at(graph, node)
-        targets.append(GuardTarget("table", node.schema, node.name,
-                                   _rule(override, settings.max_drop, settings.tables), location))
+        targets.append(
+            GuardTarget("table", node.schema, node.name, _rule(override, settings.max_drop, settings.tables), location)
+        )
     return targets
 
 
@@ -250,16 +290,23 @@ def _funnel_at(graph: ProjectGraph, node: CompiledNode) -> SourceLocation | None
 
 def _source_targets(graph: ProjectGraph, nodes: list[CompiledNode]) -> list[GuardTarget]:
     settings = graph.config.volume_guard
-    keys = {key for node in nodes if node.kind == "model" and node.name in graph.models
-            for key in graph.models[node.name].sources}
+    keys = {
+        key
+        for node in nodes
+        if node.kind == "model" and node.name in graph.models
+        for key in graph.models[node.name].sources
+    }
     targets = []
     for key in sorted(keys):
         source = graph.sources.get(key)
         if source is None:
             continue
         override, location = _source_override(graph, source)
-        targets.append(GuardTarget("source", source.schema, source.table,
-                                   _rule(override, settings.max_drop, settings.sources), location))
+        targets.append(
+            GuardTarget(
+                "source", source.schema, source.table, _rule(override, settings.max_drop, settings.sources), location
+            )
+        )
     return targets
 
 
@@ -297,8 +344,10 @@ def _accepted_keys(targets: list[GuardTarget], names: Iterable[str]) -> set[str]
     for name in names:
         if name not in by_name:
             known = sorted(by_name)
-            raise KpiframeError(f"--accept-volume-drop {name}: this build guards no table of that name",
-                                code="KF611", hint=did_you_mean(name, known)
-                                or f"guarded: {', '.join(known) or 'nothing'}")
+            raise KpiframeError(
+                f"--accept-volume-drop {name}: this build guards no table of that name",
+                code="KF611",
+                hint=did_you_mean(name, known) or f"guarded: {', '.join(known) or 'nothing'}",
+            )
         accepted |= by_name[name]
     return accepted

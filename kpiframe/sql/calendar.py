@@ -12,8 +12,7 @@ from sqlglot import exp
 GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # How many days each grain spans at least, to order grains from fine to coarse.
-GRAIN_DAYS = {"day": 1, "week": 7, "month": 28, "quarter": 90, "fiscal_quarter": 90, "year": 365,
-              "fiscal_year": 365}
+GRAIN_DAYS = {"day": 1, "week": 7, "month": 28, "quarter": 90, "fiscal_quarter": 90, "year": 365, "fiscal_year": 365}
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,15 @@ def interval(count: int, unit: str) -> exp.Interval:
 
 def grain_step(grain: str) -> tuple[int, str]:
     """One period of `grain` as (count, unit) for interval arithmetic."""
-    return {"day": (1, "DAY"), "week": (7, "DAY"), "month": (1, "MONTH"), "quarter": (3, "MONTH"),
-            "fiscal_quarter": (3, "MONTH"), "year": (1, "YEAR"), "fiscal_year": (1, "YEAR")}[grain]
+    return {
+        "day": (1, "DAY"),
+        "week": (7, "DAY"),
+        "month": (1, "MONTH"),
+        "quarter": (3, "MONTH"),
+        "fiscal_quarter": (3, "MONTH"),
+        "year": (1, "YEAR"),
+        "fiscal_year": (1, "YEAR"),
+    }[grain]
 
 
 def year_step(grain: str) -> tuple[int, str]:
@@ -72,8 +78,15 @@ def is_coarser_or_equal(grain: str, than: str) -> bool:
 # The unit one period spans, as a single step: sqlglot writes a date series per dialect (DuckDB and
 # PostgreSQL generate_series, BigQuery GENERATE_DATE_ARRAY) and on Snowflake rewrites it as DATEADD over
 # ARRAY_GENERATE_RANGE, which it does only for a step of 1 unit, hence 1 WEEK rather than 7 DAY.
-SERIES_UNIT = {"day": "DAY", "week": "WEEK", "month": "MONTH", "quarter": "QUARTER", "fiscal_quarter": "QUARTER",
-               "year": "YEAR", "fiscal_year": "YEAR"}
+SERIES_UNIT = {
+    "day": "DAY",
+    "week": "WEEK",
+    "month": "MONTH",
+    "quarter": "QUARTER",
+    "fiscal_quarter": "QUARTER",
+    "year": "YEAR",
+    "fiscal_year": "YEAR",
+}
 
 
 def date_series(first: exp.Expr, last: exp.Expr, grain: str, name: str) -> exp.Select:

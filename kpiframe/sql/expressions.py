@@ -46,7 +46,7 @@ def _token_problem(text: str) -> str:
         if opened is None and char in "'\"":
             opened = index
         elif opened is not None and char == text[opened]:
-            if text[index + 1:index + 2] == char:  # '' inside a string is an escaped quote
+            if text[index + 1 : index + 2] == char:  # '' inside a string is an escaped quote
                 index += 1
             else:
                 opened = None
@@ -72,8 +72,7 @@ def replace_columns(tree: exp.Expr, replace: Callable[[exp.Column], exp.Expr]) -
 
 def qualify(tree: exp.Expr, table_alias: str) -> exp.Expr:
     """Prefix every unqualified column with `table_alias`, so joined tables cannot capture it."""
-    return replace_columns(
-        tree, lambda c: c if c.table else exp.column(c.name, table=table_alias, quoted=True))
+    return replace_columns(tree, lambda c: c if c.table else exp.column(c.name, table=table_alias, quoted=True))
 
 
 def safe_divisions(tree: exp.Expr) -> exp.Expr:
@@ -94,8 +93,9 @@ def safe_divide(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
 
 def _grouped(node: exp.Expr) -> exp.Expr:
     """Parenthesize a compound operand: sqlglot prints trees as built, without adding precedence."""
-    return exp.Paren(this=node) if isinstance(node, (exp.Binary, exp.Unary)) and \
-        not isinstance(node, exp.Paren) else node
+    return (
+        exp.Paren(this=node) if isinstance(node, (exp.Binary, exp.Unary)) and not isinstance(node, exp.Paren) else node
+    )
 
 
 def ident(name: str) -> exp.Identifier:
@@ -128,7 +128,10 @@ def create_schema(name: str) -> exp.Create:
 
 def create_table(schema: str, name: str, columns: Sequence[tuple[str, str]]) -> exp.Create:
     """CREATE TABLE "schema"."name" with `columns` as (name, DuckDB type) pairs; rendered in any dialect."""
-    definitions = [exp.ColumnDef(this=exp.to_identifier(column, quoted=True),
-                                 kind=exp.DataType.build(kind, dialect="duckdb")) for column, kind in columns]
-    return exp.Create(this=exp.Schema(this=exp.table_(name, db=schema, quoted=True), expressions=definitions),
-                      kind="TABLE")
+    definitions = [
+        exp.ColumnDef(this=exp.to_identifier(column, quoted=True), kind=exp.DataType.build(kind, dialect="duckdb"))
+        for column, kind in columns
+    ]
+    return exp.Create(
+        this=exp.Schema(this=exp.table_(name, db=schema, quoted=True), expressions=definitions), kind="TABLE"
+    )

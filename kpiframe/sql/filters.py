@@ -24,40 +24,115 @@ from kpiframe.suggest import did_you_mean
 MAX_FILTER_CHARS = 2000
 MAX_DEPTH = 100
 
-_STRUCTURE: tuple[type[exp.Expr], ...] = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null,
-                                          exp.Paren)
+_STRUCTURE: tuple[type[exp.Expr], ...] = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren)
 _OPERATORS: tuple[type[exp.Expr], ...] = (
-    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
-    exp.And, exp.Or, exp.Not, exp.In, exp.Between, exp.Like, exp.ILike, exp.Escape, exp.Is,
-    exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.DPipe,
-    exp.Case, exp.If, exp.Cast, exp.DataType, exp.DataTypeParam, exp.Interval, exp.Var)
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Escape,
+    exp.Is,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Neg,
+    exp.DPipe,
+    exp.Case,
+    exp.If,
+    exp.Cast,
+    exp.DataType,
+    exp.DataTypeParam,
+    exp.Interval,
+    exp.Var,
+)
 # The scalar functions a filter may call, by the tree node sqlglot parses them into.
 FUNCTIONS: dict[type[exp.Expr], str] = {
-    exp.Lower: "lower", exp.Upper: "upper", exp.Trim: "trim", exp.Length: "length",
-    exp.Coalesce: "coalesce", exp.Substring: "substr", exp.TimestampTrunc: "date_trunc",
-    exp.DateTrunc: "date_trunc", exp.Extract: "extract", exp.Abs: "abs", exp.Round: "round",
-    exp.CurrentDate: "current_date"}
+    exp.Lower: "lower",
+    exp.Upper: "upper",
+    exp.Trim: "trim",
+    exp.Length: "length",
+    exp.Coalesce: "coalesce",
+    exp.Substring: "substr",
+    exp.TimestampTrunc: "date_trunc",
+    exp.DateTrunc: "date_trunc",
+    exp.Extract: "extract",
+    exp.Abs: "abs",
+    exp.Round: "round",
+    exp.CurrentDate: "current_date",
+}
 _ANONYMOUS = {"date_part"}  # functions sqlglot does not model, allowed by name
 _ALLOWED = (*_STRUCTURE, *_OPERATORS, *FUNCTIONS)
 
-PLAIN_TYPES = {exp.DataType.Type[name] for name in (
-    "BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL", "VARCHAR", "TEXT",
-    "CHAR", "DATE", "TIME", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMPNTZ")}
-DATE_PARTS = {"YEAR", "ISOYEAR", "QUARTER", "MONTH", "WEEK", "DAY", "DAYOFWEEK", "DAYOFYEAR", "ISODOW",
-              "DOW", "DOY", "HOUR", "MINUTE", "SECOND", "MILLISECOND", "MICROSECOND", "EPOCH"}
+PLAIN_TYPES = {
+    exp.DataType.Type[name]
+    for name in (
+        "BOOLEAN",
+        "TINYINT",
+        "SMALLINT",
+        "INT",
+        "BIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "DECIMAL",
+        "VARCHAR",
+        "TEXT",
+        "CHAR",
+        "DATE",
+        "TIME",
+        "TIMESTAMP",
+        "TIMESTAMPTZ",
+        "TIMESTAMPNTZ",
+    )
+}
+DATE_PARTS = {
+    "YEAR",
+    "ISOYEAR",
+    "QUARTER",
+    "MONTH",
+    "WEEK",
+    "DAY",
+    "DAYOFWEEK",
+    "DAYOFYEAR",
+    "ISODOW",
+    "DOW",
+    "DOY",
+    "HOUR",
+    "MINUTE",
+    "SECOND",
+    "MILLISECOND",
+    "MICROSECOND",
+    "EPOCH",
+}
 _UNIT_HOLDERS = (exp.Extract, exp.TimestampTrunc, exp.DateTrunc, exp.Interval)
 
-ALLOWED_TEXT = ("the dimensions of the metrics asked for, literals, comparisons (= <> < <= > >=, IS [NOT] "
-                "DISTINCT FROM), AND/OR/NOT, IN (list), BETWEEN, LIKE/ILIKE, IS [NOT] NULL, + - * / % ||, "
-                "CASE, CAST to a plain type, INTERVAL, and the functions "
-                + ", ".join(sorted({*FUNCTIONS.values(), *_ANONYMOUS})))
+ALLOWED_TEXT = (
+    "the dimensions of the metrics asked for, literals, comparisons (= <> < <= > >=, IS [NOT] "
+    "DISTINCT FROM), AND/OR/NOT, IN (list), BETWEEN, LIKE/ILIKE, IS [NOT] NULL, + - * / % ||, "
+    "CASE, CAST to a plain type, INTERVAL, and the functions " + ", ".join(sorted({*FUNCTIONS.values(), *_ANONYMOUS}))
+)
 
 
 def parse_query_filter(text: str, allowed_dimensions: Collection[str], what: str = "--where") -> exp.Expr:
     """Parse a filter typed at query time and check it; a QueryError names what is refused."""
     if len(text) > MAX_FILTER_CHARS:
-        raise QueryError(f"{what}: the filter is {len(text)} characters long", code="KF412",
-                         hint=f"a query filter is at most {MAX_FILTER_CHARS} characters")
+        raise QueryError(
+            f"{what}: the filter is {len(text)} characters long",
+            code="KF412",
+            hint=f"a query filter is at most {MAX_FILTER_CHARS} characters",
+        )
     try:
         tree = parse_expression(text)
     except ExpressionRejected as exc:
@@ -106,13 +181,13 @@ def _problem(node: exp.Expr) -> str | None:
         return f"the name {node.name}"
     if isinstance(node, exp.In) and any(node.args.get(key) for key in ("query", "unnest", "field")):
         return "IN over anything but a list of values"
-    if isinstance(node, exp.DataType) and (node.this not in PLAIN_TYPES or not isinstance(
-            node.parent, exp.Cast)):
+    if isinstance(node, exp.DataType) and (node.this not in PLAIN_TYPES or not isinstance(node.parent, exp.Cast)):
         return f"type {node.sql(dialect='duckdb')} (cast to a plain type: int, double, decimal, varchar, date...)"
     if isinstance(node, exp.DataTypeParam) and not isinstance(node.this, exp.Literal):
         return "a type parameter that is not a number"
-    if isinstance(node, exp.Var) and not (isinstance(node.parent, _UNIT_HOLDERS)
-                                          and node.name.upper().rstrip("S") in DATE_PARTS):
+    if isinstance(node, exp.Var) and not (
+        isinstance(node.parent, _UNIT_HOLDERS) and node.name.upper().rstrip("S") in DATE_PARTS
+    ):
         return f"the word {node.name}"
     return None
 
@@ -143,19 +218,27 @@ def _snippet(node: exp.Expr) -> str:
 
 
 def _refused(what: str, problem: str, part: str) -> QueryError:
-    return QueryError(f"{what}: {problem} is not allowed in a query filter: {part}", code="KF412",
-                      hint=f"a query filter may use {ALLOWED_TEXT}")
+    return QueryError(
+        f"{what}: {problem} is not allowed in a query filter: {part}",
+        code="KF412",
+        hint=f"a query filter may use {ALLOWED_TEXT}",
+    )
 
 
 def _too_deep(what: str) -> QueryError:
-    return QueryError(f"{what}: the filter nests more than {MAX_DEPTH} levels deep", code="KF412",
-                      hint="write it flatter: IN (...) instead of a chain of ORs, for instance")
+    return QueryError(
+        f"{what}: the filter nests more than {MAX_DEPTH} levels deep",
+        code="KF412",
+        hint="write it flatter: IN (...) instead of a chain of ORs, for instance",
+    )
 
 
 def _unknown_dimension(what: str, name: str, allowed: Collection[str]) -> QueryError:
     qualified = sorted(n for n in allowed if "__" in n)
     guess = did_you_mean(name, allowed)
-    return QueryError(f"{what}: '{name}' is not a dimension of the metrics asked for"
-                      + (f" ({guess})" if guess else ""), code="KF410",
-                      hint=f"a query filter may reference {', '.join(qualified[:20]) or 'no dimension'}"
-                           " (or their short names); declare a dimension in the dataset to filter on a column")
+    return QueryError(
+        f"{what}: '{name}' is not a dimension of the metrics asked for" + (f" ({guess})" if guess else ""),
+        code="KF410",
+        hint=f"a query filter may reference {', '.join(qualified[:20]) or 'no dimension'}"
+        " (or their short names); declare a dimension in the dataset to filter on a column",
+    )

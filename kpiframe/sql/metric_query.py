@@ -110,8 +110,16 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
             compared += [(name, current), (f"{name}__{suffix}", previous), (f"{name}__change", change)]
         outputs = compared
     query = builder.finish(outputs, in_range=True)
-    spine = spine_ctes(context.scans, context.value_sources, list(request.dimensions), request.grain, calendar,
-                       request.start, request.end, context.history)
+    spine = spine_ctes(
+        context.scans,
+        context.value_sources,
+        list(request.dimensions),
+        request.grain,
+        calendar,
+        request.start,
+        request.end,
+        context.history,
+    )
     # the spine reads every scan and every series reads the spine
     for cte_name, cte in [*context.inputs, *spine, *context.ctes]:
         query = query.with_(cte_name, as_=cte, copy=False)
@@ -121,8 +129,15 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
 class _SeriesBuilder:
     """Builds the series of some metrics over [start, end], registering the CTEs it needs."""
 
-    def __init__(self, layer: SemanticLayer, calendar: Calendar, request: MetricRequest, context: _Context,
-                 start: date | None, end: date | None) -> None:
+    def __init__(
+        self,
+        layer: SemanticLayer,
+        calendar: Calendar,
+        request: MetricRequest,
+        context: _Context,
+        start: date | None,
+        end: date | None,
+    ) -> None:
         self.layer, self.calendar, self.request, self.context = layer, calendar, request, context
         self.start, self.end = start, end
         self.leaves: dict[tuple[str, str | None], _Leaf] = {}
@@ -142,8 +157,9 @@ class _SeriesBuilder:
             return safe_divide(self.value(spec.numerator or ""), self.value(spec.denominator or ""))
         if spec.type == "cumulative":
             # a combination the base metric never had has no accumulated rows: a sum over none
-            return _zero_when_empty(self._cumulative(name), self.layer.measures[
-                self.layer.metric(spec.metric or "").measure or ""])
+            return _zero_when_empty(
+                self._cumulative(name), self.layer.measures[self.layer.metric(spec.metric or "").measure or ""]
+            )
         return self._derived(name)
 
     def _derived(self, name: str) -> exp.Expr:
@@ -197,23 +213,26 @@ class _SeriesBuilder:
             expr = joins.expression(self._dimension(dataset_name, name))
             projections.append(expr.as_(name, quoted=True))
             group.append(expr.copy())
-        for leaf in ([] if values_only else leaves):
+        for leaf in [] if values_only else leaves:
             aggregate = _aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
             if leaf.filter:
-                condition = self._condition(dataset_name, leaf.filter, joins,
-                                            f"filter of a metric on {leaf.measure.name}")
+                condition = self._condition(
+                    dataset_name, leaf.filter, joins, f"filter of a metric on {leaf.measure.name}"
+                )
                 aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
             projections.append(aggregate.as_(leaf.column, quoted=True))
         model = self.layer.graph.config.schemas.models
-        conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"),
-                                                                   expression=exp.Null()))]
+        conditions: list[exp.Expr] = [
+            exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"), expression=exp.Null()))
+        ]
         if self.context.where is not None:
             conditions.append(self._resolve(dataset_name, self.context.where, joins, entities=False))
         if not values_only:
             conditions += _bounds(period, self.start, self.end)
         # builders are called with copy=False: copying the growing tree at each step is quadratic
         select = exp.select(*projections).from_(
-            exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True), copy=False)
+            exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True), copy=False
+        )
         for join in joins.clauses():
             select = select.join(join, join_type="left", copy=False)
         select = select.where(exp.and_(*conditions), copy=False).group_by(*group, copy=False)
@@ -221,9 +240,16 @@ class _SeriesBuilder:
             # a group exists only where some metric's own filter keeps a row, as if each metric were
             # computed alone and the results outer-joined (MetricFlow's semantics)
             filters = dict.fromkeys(leaf.filter or "" for leaf in leaves)
-            kept = [exp.GT(this=exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(
-                this=self._condition(dataset_name, text, joins, "filter"))),
-                expression=exp.Literal.number(0)) for text in filters]
+            kept = [
+                exp.GT(
+                    this=exp.Filter(
+                        this=exp.Count(this=exp.Star()),
+                        expression=exp.Where(this=self._condition(dataset_name, text, joins, "filter")),
+                    ),
+                    expression=exp.Literal.number(0),
+                )
+                for text in filters
+            ]
             select = select.having(exp.or_(*kept), copy=False)
         return select
 
@@ -239,22 +265,33 @@ class _SeriesBuilder:
             return matches[0]
         if not matches:
             raise QueryError(self._not_applicable(dataset_name, name), code="KF410")
-        raise QueryError(f"dimension '{name}' is ambiguous for dataset '{dataset_name}'", code="KF411",
-                         hint=f"name one of {', '.join(sorted({d.qualified for d in matches}))}")
+        raise QueryError(
+            f"dimension '{name}' is ambiguous for dataset '{dataset_name}'",
+            code="KF411",
+            hint=f"name one of {', '.join(sorted({d.qualified for d in matches}))}",
+        )
 
     def _not_applicable(self, dataset_name: str, name: str) -> str:
-        metrics = sorted({m for leaf in self.leaves.values() if leaf.measure.dataset == dataset_name
-                          for m in leaf.metrics})
+        metrics = sorted(
+            {m for leaf in self.leaves.values() if leaf.measure.dataset == dataset_name for m in leaf.metrics}
+        )
         subject = f"metric {', '.join(metrics)}" if metrics else f"dataset '{dataset_name}'"
         if "__" in name:
-            return f"dimension '{name}' does not apply to {subject}: " + self.layer.why_unreachable(
-                dataset_name, name)
-        candidates = sorted({d.qualified for ds in self.layer.datasets for d in
-                             self.layer.datasets[ds].dimensions.values() if d.name == name})
+            return f"dimension '{name}' does not apply to {subject}: " + self.layer.why_unreachable(dataset_name, name)
+        candidates = sorted(
+            {
+                d.qualified
+                for ds in self.layer.datasets
+                for d in self.layer.datasets[ds].dimensions.values()
+                if d.name == name
+            }
+        )
         known = f"; '{name}' exists as {', '.join(candidates)}" if candidates else ""
         usable = sorted(self.layer.dimensions_of(dataset_name))
-        return (f"dimension '{name}' does not apply to {subject} (dataset '{dataset_name}'){known}; "
-                f"it can be grouped by {', '.join(usable) or 'time only'}")
+        return (
+            f"dimension '{name}' does not apply to {subject} (dataset '{dataset_name}'){known}; "
+            f"it can be grouped by {', '.join(usable) or 'time only'}"
+        )
 
     def _condition(self, dataset_name: str, text: str, joins: _Joins, what: str) -> exp.Expr:
         try:
@@ -297,13 +334,18 @@ class _SeriesBuilder:
         spec_window: exp.Expr | None = None
         if spec.grain_to_date:
             if not is_coarser_or_equal(spec.grain_to_date, self.request.grain):
-                raise QueryError(f"'{name}' accumulates to {spec.grain_to_date}, finer than grain "
-                                 f"{self.request.grain}", code="KF421")
+                raise QueryError(
+                    f"'{name}' accumulates to {spec.grain_to_date}, finer than grain {self.request.grain}", code="KF421"
+                )
             partition.append(self.calendar.period_start(col(PERIOD), spec.grain_to_date))
         else:
             spec_window = self._window_frame(name, spec.window or "")
-        window = exp.Window(this=exp.Sum(this=col(base)), partition_by=partition or None,
-                            order=exp.Order(expressions=[exp.Ordered(this=col(PERIOD))]), spec=spec_window)
+        window = exp.Window(
+            this=exp.Sum(this=col(base)),
+            partition_by=partition or None,
+            order=exp.Order(expressions=[exp.Ordered(this=col(PERIOD))]),
+            spec=spec_window,
+        )
         column = f"c_{name}"
         query = exp.select(col(PERIOD), *dims, window.as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
         cte = self.context.name(f"cumulative_{name}")
@@ -318,8 +360,11 @@ class _SeriesBuilder:
             raise QueryError(f"'{name}': window '{window}' must look like '7 days' or '3 months'", code="KF422")
         count = int(count_text)
         if not is_coarser_or_equal(unit, self.request.grain):
-            raise QueryError(f"'{name}': a {window} window cannot be computed at {self.request.grain} grain",
-                             code="KF421", hint=f"query it at {unit} grain or finer")
+            raise QueryError(
+                f"'{name}': a {window} window cannot be computed at {self.request.grain} grain",
+                code="KF421",
+                hint=f"query it at {unit} grain or finer",
+            )
         step_count, step_unit = grain_step(self.request.grain)
         # periods whose start lies within (current - window, current]: the frame reaches back
         # window minus one period, expressed in the request's grain
@@ -333,14 +378,17 @@ class _SeriesBuilder:
             return col(column)
         source = self._subseries(metric)
         count, unit = grain_step(self.request.grain) if offset == "previous" else year_step(self.request.grain)
-        moved = exp.Cast(this=exp.Add(this=col(PERIOD), expression=interval(count, unit)),
-                         to=exp.DataType.build("DATE"))
-        query = exp.select(moved.as_(PERIOD, quoted=True), *[col(d) for d in self.dim_names],
-                           col(metric).as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
+        moved = exp.Cast(
+            this=exp.Add(this=col(PERIOD), expression=interval(count, unit)), to=exp.DataType.build("DATE")
+        )
+        query = exp.select(
+            moved.as_(PERIOD, quoted=True), *[col(d) for d in self.dim_names], col(metric).as_(column, quoted=True)
+        ).from_(exp.table_(source, quoted=True))
         # a period that does not come back when shifted back (29 February + 1 year = 28 February)
         # has no counterpart: keeping it would give 28 February two earlier values
-        back = exp.Cast(this=exp.Sub(this=moved.copy(), expression=interval(count, unit)),
-                        to=exp.DataType.build("DATE"))
+        back = exp.Cast(
+            this=exp.Sub(this=moved.copy(), expression=interval(count, unit)), to=exp.DataType.build("DATE")
+        )
         query = query.where(exp.EQ(this=back, expression=col(PERIOD)))
         cte = self.context.name(f"shift_{metric}")
         self.context.ctes.append((cte, query))
@@ -364,13 +412,18 @@ class _SeriesBuilder:
         request's own series keeps the periods of the range asked.
         """
         combined = exp.select(*[col(k, "k") for k in keys]).from_(
-            exp.table_(SPINE, quoted=True).as_("k", quoted=True), copy=False)
+            exp.table_(SPINE, quoted=True).as_("k", quoted=True), copy=False
+        )
         for index, part in enumerate(parts):
             alias = f"p{index + 1}"
             matches: list[exp.Expr] = [exp.EQ(this=col(PERIOD, "k"), expression=col(PERIOD, alias))]
             matches += [exp.NullSafeEQ(this=col(k, "k"), expression=col(k, alias)) for k in keys[1:]]
-            combined = combined.join(exp.table_(part.cte, quoted=True).as_(alias, quoted=True),
-                                     on=exp.and_(*matches), join_type="left", copy=False)
+            combined = combined.join(
+                exp.table_(part.cte, quoted=True).as_(alias, quoted=True),
+                on=exp.and_(*matches),
+                join_type="left",
+                copy=False,
+            )
             combined = combined.select(*[col(c, alias).as_(c, quoted=True) for c in part.columns], copy=False)
         if range_only:
             combined = combined.where(in_range(col(PERIOD, "k")), copy=False)
@@ -408,8 +461,14 @@ class _Joins:
 def _aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
     if agg == "count_distinct":
         return exp.Count(this=exp.Distinct(expressions=[expr]))
-    builders = {"sum": exp.Sum, "count": exp.Count, "average": exp.Avg, "min": exp.Min, "max": exp.Max,
-                "median": exp.Median}
+    builders = {
+        "sum": exp.Sum,
+        "count": exp.Count,
+        "average": exp.Avg,
+        "min": exp.Min,
+        "max": exp.Max,
+        "median": exp.Median,
+    }
     return builders[agg](this=expr)
 
 

@@ -30,14 +30,24 @@ SPINE_START, SPINE_END, RANGE_START, RANGE_END = "spine_start", "spine_end", "ra
 DATE = exp.DataType.build("DATE")
 
 
-def spine_ctes(scans: list[str], value_sources: list[str], dims: list[str], grain: str, calendar: Calendar,
-               start: date | None, end: date | None, history: bool) -> list[tuple[str, exp.Query]]:
+def spine_ctes(
+    scans: list[str],
+    value_sources: list[str],
+    dims: list[str],
+    grain: str,
+    calendar: Calendar,
+    start: date | None,
+    end: date | None,
+    history: bool,
+) -> list[tuple[str, exp.Query]]:
     """The CTEs of the spine, over the period_start of every scan and the dimensions of `value_sources`.
 
     `history`: some series reads earlier periods (a window or a shift), so the spine begins a year early.
     """
-    ctes = [(BOUNDS, _bounds(scans, grain, calendar, start, end, history)),
-            (PERIODS, date_series(_bound(SPINE_START), _bound(SPINE_END), grain, PERIOD))]
+    ctes = [
+        (BOUNDS, _bounds(scans, grain, calendar, start, end, history)),
+        (PERIODS, date_series(_bound(SPINE_START), _bound(SPINE_END), grain, PERIOD)),
+    ]
     periods = exp.table_(PERIODS, quoted=True).as_("s", quoted=True)
     if not dims:
         return [*ctes, (SPINE, exp.select(col(PERIOD, "s")).from_(periods))]
@@ -45,19 +55,25 @@ def spine_ctes(scans: list[str], value_sources: list[str], dims: list[str], grai
     every: exp.Query = branches[0].distinct()  # a scan has a combination once per period
     for branch in branches[1:]:
         every = exp.union(every, branch, distinct=True, copy=False)
-    spine = exp.select(col(PERIOD, "s"), *[col(d, "v") for d in dims]).from_(periods).join(
-        exp.table_(VALUES, quoted=True).as_("v", quoted=True), join_type="cross")
+    spine = (
+        exp.select(col(PERIOD, "s"), *[col(d, "v") for d in dims])
+        .from_(periods)
+        .join(exp.table_(VALUES, quoted=True).as_("v", quoted=True), join_type="cross")
+    )
     return [*ctes, (VALUES, every), (SPINE, spine)]
 
 
 def in_range(period: exp.Expr) -> exp.Expr:
     """The condition that keeps the periods of the range asked."""
-    return exp.and_(exp.GTE(this=period.copy(), expression=_bound(RANGE_START)),
-                    exp.LTE(this=period.copy(), expression=_bound(RANGE_END)))
+    return exp.and_(
+        exp.GTE(this=period.copy(), expression=_bound(RANGE_START)),
+        exp.LTE(this=period.copy(), expression=_bound(RANGE_END)),
+    )
 
 
-def _bounds(scans: list[str], grain: str, calendar: Calendar, start: date | None, end: date | None,
-            history: bool) -> exp.Select:
+def _bounds(
+    scans: list[str], grain: str, calendar: Calendar, start: date | None, end: date | None, history: bool
+) -> exp.Select:
     branches = [exp.select(col(PERIOD)).from_(exp.table_(scan, quoted=True)) for scan in scans]
     periods: exp.Query = branches[0]
     for branch in branches[1:]:
@@ -67,19 +83,29 @@ def _bounds(scans: list[str], grain: str, calendar: Calendar, start: date | None
     spine_first = first.copy()
     if start:  # a range that begins before the data still has its first periods
         aligned = calendar.period_start(_date(start), grain)
-        spine_first = exp.Case(ifs=[exp.If(this=exp.or_(exp.Is(this=first.copy(), expression=exp.Null()),
-                                                         exp.GT(this=first.copy(), expression=aligned)),
-                                           true=aligned.copy())], default=first.copy())
+        spine_first = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.or_(
+                        exp.Is(this=first.copy(), expression=exp.Null()), exp.GT(this=first.copy(), expression=aligned)
+                    ),
+                    true=aligned.copy(),
+                )
+            ],
+            default=first.copy(),
+        )
     spine_start = spine_first
     if history:  # a year before anything in range: comparisons (a period or a year back) and offsets read there
         count, unit = year_step(grain)
         spine_start = exp.Cast(this=exp.Sub(this=spine_first, expression=interval_of(count, unit)), to=DATE)
     # the last period that starts on or before --end: a date series runs between period starts
     spine_end = calendar.period_start(_date(end), grain) if end else last.copy()
-    return exp.select(spine_start.as_(SPINE_START, quoted=True), spine_end.as_(SPINE_END, quoted=True),
-                      (_date(start) if start else first).as_(RANGE_START, quoted=True),
-                      (_date(end) if end else last).as_(RANGE_END, quoted=True)).from_(
-        periods.subquery("d", copy=False), copy=False)
+    return exp.select(
+        spine_start.as_(SPINE_START, quoted=True),
+        spine_end.as_(SPINE_END, quoted=True),
+        (_date(start) if start else first).as_(RANGE_START, quoted=True),
+        (_date(end) if end else last).as_(RANGE_END, quoted=True),
+    ).from_(periods.subquery("d", copy=False), copy=False)
 
 
 def _bound(name: str) -> exp.Expr:

@@ -180,8 +180,9 @@ def assert_same_answer(
     assert not problems, "\n".join(problems[:25])
 
 
-def rows_with_data(rows: list[tuple[Any, ...]], expected_rows: list[tuple[Any, ...]],
-                   key_len: int) -> list[tuple[Any, ...]]:
+def rows_with_data(
+    rows: list[tuple[Any, ...]], expected_rows: list[tuple[Any, ...]], key_len: int
+) -> list[tuple[Any, ...]]:
     """The engine's rows without the time spine's empty ones that the check query does not list.
 
     The engine answers every period of the range for every dimension combination (metrics 0 or NULL

@@ -45,13 +45,16 @@ def rows(root: Path, sql: str) -> list[tuple]:
 
 
 # leads and MQLs per month and lead channel, by hand from raw.* (STAGING_SQL: valid leads, fit, MQL v1)
-HAND_FUNNEL = STAGING_SQL + """;
+HAND_FUNNEL = (
+    STAGING_SQL
+    + """;
 SELECT date_trunc('month', created_at)::DATE AS month, channel, count(*) AS n, 'leads' AS metric
 FROM valid_leads GROUP BY ALL
 UNION ALL
 SELECT date_trunc('month', qualified_at)::DATE, l.channel, count(*), 'mqls'
 FROM mqls JOIN valid_leads l USING (lead_id) GROUP BY ALL
 """
+)
 
 
 def hand_funnel(root: Path) -> dict[tuple, int]:
@@ -67,8 +70,11 @@ def hand_funnel(root: Path) -> dict[tuple, int]:
 
 def published_funnel(root: Path) -> dict[tuple, int]:
     found = {}
-    for month, channel, leads, mqls in rows(root, """
-            select period_start, lead__channel, leads, mqls from metrics.marketing_monthly"""):
+    for month, channel, leads, mqls in rows(
+        root,
+        """
+            select period_start, lead__channel, leads, mqls from metrics.marketing_monthly""",
+    ):
         found[(month, channel, "leads")] = leads
         found[(month, channel, "mqls")] = mqls
     return {key: n for key, n in found.items() if n}  # the hand query has no rows for zeros
@@ -114,10 +120,16 @@ def test_a_month_with_more_mqls_than_leads_builds_and_warns(tmp_path: Path) -> N
     con.close()
     code, output = cli("build", "--project-dir", str(root))
     assert code == 0, output
-    assert rows(root, """select leads, mqls, lead_to_mql_rate from metrics.marketing_monthly
-                         where period_start = date '2024-12-01' and lead__channel = 'event'""") == [(1, 7, 7.0)]
-    warned = rows(root, """select unexpected_count from kpiframe.expectation_results
-                           where expectation = 'rate_between_0_and_1(lead_to_mql_rate)' and not success""")
+    assert rows(
+        root,
+        """select leads, mqls, lead_to_mql_rate from metrics.marketing_monthly
+                         where period_start = date '2024-12-01' and lead__channel = 'event'""",
+    ) == [(1, 7, 7.0)]
+    warned = rows(
+        root,
+        """select unexpected_count from kpiframe.expectation_results
+                           where expectation = 'rate_between_0_and_1(lead_to_mql_rate)' and not success""",
+    )
     assert warned and warned[-1][0] >= 1
     assert "WARN  table marketing_monthly: rate_between_0_and_1(lead_to_mql_rate) [warn]" in output
 

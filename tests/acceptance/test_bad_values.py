@@ -78,12 +78,17 @@ def finding(results: list[dict], target: str, kind: str) -> dict:
 
 def as_double(nth_special: str) -> Callable[[Path], None]:
     """raw.ad_spend.spend loaded as DOUBLE (as CSV loads make it), every 97th row a special value."""
+
     def load(root: Path) -> None:
-        execute(root, f"""create or replace table raw.ad_spend as
+        execute(
+            root,
+            f"""create or replace table raw.ad_spend as
             select date, channel, campaign_id, impressions, clicks,
                    case when (row_number() over (order by date, channel, campaign_id)) % 97 = 0
                         then '{nth_special}'::double else spend::double end as spend
-            from raw.ad_spend""")
+            from raw.ad_spend""",
+        )
+
     return load
 
 
@@ -102,8 +107,11 @@ def test_non_finite_spend_stops_the_build(project: Path, special: str) -> None:
 
 def test_a_double_spend_without_specials_builds(project: Path) -> None:
     """The contract accepts DOUBLE for DECIMAL: only the special values are refused."""
-    execute(project, """create or replace table raw.ad_spend as
-        select date, channel, campaign_id, impressions, clicks, spend::double as spend from raw.ad_spend""")
+    execute(
+        project,
+        """create or replace table raw.ad_spend as
+        select date, channel, campaign_id, impressions, clicks, spend::double as spend from raw.ad_spend""",
+    )
     code, output, _ = build(project)
     assert code == 0, output
     spend = one(project, "select sum(spend) from raw.ad_spend")
@@ -133,8 +141,11 @@ def test_won_and_open_deals_without_an_amount_stop_the_build(project: Path) -> N
 
 
 def test_a_lost_deal_without_an_amount_is_a_warning(project: Path) -> None:
-    execute(project, """update raw.opportunities set amount = null where opportunity_id in
-        (select opportunity_id from raw.opportunities where not is_won order by opportunity_id limit 2)""")
+    execute(
+        project,
+        """update raw.opportunities set amount = null where opportunity_id in
+        (select opportunity_id from raw.opportunities where not is_won order by opportunity_id limit 2)""",
+    )
     code, output, results = build(project)
     assert code == 0, output
     found = finding(results, "source raw.opportunities", "expect_column_values_to_not_be_null")
@@ -142,21 +153,25 @@ def test_a_lost_deal_without_an_amount_is_a_warning(project: Path) -> None:
 
 
 def test_negative_spend_and_implausible_dates_warn_with_counts(project: Path) -> None:
-    execute(project,
-            "update raw.ad_spend set spend = -12.5 where date in (date '2025-03-03', date '2025-03-04')",
-            "update raw.leads set created_at = timestamp '2099-01-01' where lead_id in "
-            "(select lead_id from raw.leads order by lead_id limit 3)",
-            "update raw.opportunities set created_at = timestamp '1999-12-31 23:00:00' where opportunity_id in "
-            "(select opportunity_id from raw.opportunities order by opportunity_id limit 2)")
+    execute(
+        project,
+        "update raw.ad_spend set spend = -12.5 where date in (date '2025-03-03', date '2025-03-04')",
+        "update raw.leads set created_at = timestamp '2099-01-01' where lead_id in "
+        "(select lead_id from raw.leads order by lead_id limit 3)",
+        "update raw.opportunities set created_at = timestamp '1999-12-31 23:00:00' where opportunity_id in "
+        "(select opportunity_id from raw.opportunities order by opportunity_id limit 2)",
+    )
     negative = one(project, "select count(*) from raw.ad_spend where spend < 0")
     future = one(project, "select count(*) from raw.leads where created_at > current_date + interval 2 day")
     ancient = one(project, "select count(*) from raw.opportunities where created_at < date '2000-01-01'")
     assert (negative, future, ancient) != (0, 0, 0)
     code, output, results = build(project)
     assert code == 0, output
-    checks = {("source raw.ad_spend", "expect_column_values_to_be_between"): negative,
-              ("source raw.leads", "dates_between"): future,
-              ("source raw.opportunities", "dates_between"): ancient}
+    checks = {
+        ("source raw.ad_spend", "expect_column_values_to_be_between"): negative,
+        ("source raw.leads", "dates_between"): future,
+        ("source raw.opportunities", "dates_between"): ancient,
+    }
     for (target, kind), count in checks.items():
         found = [r for r in results if r["target"] == target and r["expectation"] == kind and not r["success"]]
         assert [(r["status"], r["unexpected_count"]) for r in found] == [("warn", count)], (target, kind)

@@ -47,16 +47,30 @@ def test_planted_bad_rows_are_warnings_with_counts(example: Path) -> None:
     assert "[1/22] stg_leads\n" in result.stderr
     assert "checked model stg_leads: 4 expectation(s) in" in result.stderr
     assert "checked source raw.web_sessions: 4 expectation(s) in" in result.stderr
-    found = {(r[0], r[1]): (r[2], r[3]) for r in hand(example, """
-        select target, expectation, unexpected_count, success from kpiframe.expectation_results""")}
-    duplicated_sessions = hand(example, """select count(*) from raw.web_sessions where session_id in
-        (select session_id from raw.web_sessions group by 1 having count(*) > 1)""")[0][0]
+    found = {
+        (r[0], r[1]): (r[2], r[3])
+        for r in hand(
+            example,
+            """
+        select target, expectation, unexpected_count, success from kpiframe.expectation_results""",
+        )
+    }
+    duplicated_sessions = hand(
+        example,
+        """select count(*) from raw.web_sessions where session_id in
+        (select session_id from raw.web_sessions group by 1 having count(*) > 1)""",
+    )[0][0]
     no_email = hand(example, "select count(*) from raw.leads where email is null")[0][0]
-    unknown_lead = hand(example, """select count(*) from raw.lead_activities a
-        where not exists (select 1 from raw.leads l where l.lead_id = a.lead_id)""")[0][0]
+    unknown_lead = hand(
+        example,
+        """select count(*) from raw.lead_activities a
+        where not exists (select 1 from raw.leads l where l.lead_id = a.lead_id)""",
+    )[0][0]
     assert duplicated_sessions and no_email and unknown_lead  # the generator planted each kind
-    assert found[("source raw.web_sessions", "expect_column_values_to_be_unique(session_id)")] == \
-        (duplicated_sessions, False)
+    assert found[("source raw.web_sessions", "expect_column_values_to_be_unique(session_id)")] == (
+        duplicated_sessions,
+        False,
+    )
     assert found[("source raw.leads", "expect_column_values_to_not_be_null(email)")] == (no_email, False)
     assert found[("source raw.lead_activities", "references(lead_id)")] == (unknown_lead, False)
     assert "WARN  source raw.web_sessions" in result.output

@@ -63,15 +63,19 @@ NAMES = ["lead", "mql", "sales_accepted", "sales_qualified", "opportunity", "won
 
 def hand_funnel_sql(by_channel: bool) -> str:
     """Per cohort and stage: leads reaching the stage inside 180 days, median hours from the stage before."""
-    windowed = ", ".join(f"case when {c} >= created_at and {c} < created_at + interval 180 day then {c} end as s{i}"
-                         for i, c in enumerate(STAGES))
+    windowed = ", ".join(
+        f"case when {c} >= created_at and {c} < created_at + interval 180 day then {c} end as s{i}"
+        for i, c in enumerate(STAGES)
+    )
     dim = "channel, " if by_channel else ""
     branches = []
     for i, name in enumerate(NAMES):
         hours = "null" if i == 0 else f"median(date_diff('second', s{i - 1}, s{i}) / 3600.0)"
-        branches.append(f"select cast(date_trunc('month', created_at) as date) as cohort_start, {dim}"
-                        f"'{name}' as stage, {i} as i, count(s{i}) as entities, {hours} as median_hours "
-                        f"from w group by all")
+        branches.append(
+            f"select cast(date_trunc('month', created_at) as date) as cohort_start, {dim}"
+            f"'{name}' as stage, {i} as i, count(s{i}) as entities, {hours} as median_hours "
+            f"from w group by all"
+        )
     return f"with w as (select created_at, channel, {windowed} from hand_leads) " + " union all ".join(branches)
 
 
@@ -123,8 +127,16 @@ def test_funnel_counts_conversions_and_hours_match_hand_sql(built: Project) -> N
 
 def test_funnel_by_channel_and_csv_columns(built: Project) -> None:
     result, bottleneck = built.funnel("lead_funnel", dimensions=("channel",), order="independent")
-    assert result.columns == ["cohort_start", "channel", "stage", "entities", "conversion_from_previous",
-                              "conversion_from_first", "median_hours_from_previous", "p90_hours_from_previous"]
+    assert result.columns == [
+        "cohort_start",
+        "channel",
+        "stage",
+        "entities",
+        "conversion_from_previous",
+        "conversion_from_first",
+        "median_hours_from_previous",
+        "p90_hours_from_previous",
+    ]
     expected = {(r[0], r[1], r[2]): r[4] for r in hand(built, hand_funnel_sql(by_channel=True))}
     assert {(r[0], r[1], r[2]): r[3] for r in result.rows} == expected
     assert bottleneck is not None and "→" in bottleneck["step"]
@@ -142,14 +154,19 @@ def hand_strict_sql() -> str:
         union all select lead_id, 5, closed_at from raw.opportunities where is_won"""
     steps = []
     for i in range(len(NAMES)):
-        source, after = ("hand_leads l", "l.created_at") if i == 0 else (
-            f"s{i - 1} p join hand_leads l using (lead_id)", "p.t")
-        steps.append(f"s{i} as (select l.lead_id, min(e.t) as t from {source} join ev e on e.lead_id = l.lead_id "
-                     f"and e.i = {i} and e.t >= {after} and e.t < l.created_at + interval 180 day group by l.lead_id)")
+        source, after = (
+            ("hand_leads l", "l.created_at") if i == 0 else (f"s{i - 1} p join hand_leads l using (lead_id)", "p.t")
+        )
+        steps.append(
+            f"s{i} as (select l.lead_id, min(e.t) as t from {source} join ev e on e.lead_id = l.lead_id "
+            f"and e.i = {i} and e.t >= {after} and e.t < l.created_at + interval 180 day group by l.lead_id)"
+        )
     counts = " union all ".join(
         f"select cast(date_trunc('month', l.created_at) as date) as cohort_start, '{name}' as stage, "
         f"count(s{i}.lead_id) as entities from hand_leads l left join s{i} using (lead_id) "
-        f"where l.created_at is not null group by 1" for i, name in enumerate(NAMES))
+        f"where l.created_at is not null group by 1"
+        for i, name in enumerate(NAMES)
+    )
     return f"with ev as ({events}), {', '.join(steps)} {counts}"
 
 
@@ -164,8 +181,13 @@ def test_funnel_strict_order_matches_hand_sql(built: Project) -> None:
 
 def test_mql_v1_and_v2_side_by_side(built: Project) -> None:
     answer = built.query(metrics=["mqls", "mqls_v2", "mqls_current"], grain="year")
-    hand_v1 = dict(hand(built, "select cast(date_trunc('year', mql_at) as date), count(*) from hand_leads "
-                               "where mql_at is not null group by 1"))
+    hand_v1 = dict(
+        hand(
+            built,
+            "select cast(date_trunc('year', mql_at) as date), count(*) from hand_leads "
+            "where mql_at is not null group by 1",
+        )
+    )
     for period, v1, v2, current in answer.rows:
         assert v1 == hand_v1[period]
         assert current == v2  # version 2 is current
@@ -177,7 +199,9 @@ def test_mql_v1_and_v2_side_by_side(built: Project) -> None:
 
 def test_sla_share_by_channel_matches_hand_sql(built: Project) -> None:
     answer = built.query(metrics=["mqls", "mql_sla_rate"], dimensions=["lead__channel"], grain="quarter")
-    expected = hand(built, """
+    expected = hand(
+        built,
+        """
         with accepted as (
             select h.lead_id, h.channel, h.mql_at, min(s.changed_at) as accepted_at
             from hand_leads h left join raw.lead_status_changes s
@@ -185,12 +209,15 @@ def test_sla_share_by_channel_matches_hand_sql(built: Project) -> None:
             where h.mql_at is not null group by all)
         select cast(date_trunc('quarter', mql_at) as date), channel, count(*),
                count(*) filter (where accepted_at <= mql_at + interval 24 hour) / count(*)
-        from accepted group by all""")
+        from accepted group by all""",
+    )
     # the time spine adds quarters without MQLs for every channel: 0 MQLs and a NULL share (no denominator)
     listed = {(period, channel) for period, channel, _, _ in expected}
     spine = [row for row in answer.rows if (row[0], row[1]) not in listed]
     assert spine and all(mqls == 0 and share is None for _, _, mqls, share in spine)
     rows = [row for row in answer.rows if (row[0], row[1]) in listed]
     assert sorted(rows, key=str) == sorted(expected, key=str) or all(
-        close(a, b) for x, y in zip(sorted(rows, key=str), sorted(expected, key=str), strict=True)
-        for a, b in zip(x, y, strict=True))
+        close(a, b)
+        for x, y in zip(sorted(rows, key=str), sorted(expected, key=str), strict=True)
+        for a, b in zip(x, y, strict=True)
+    )

@@ -115,8 +115,9 @@ LEADS = """
 """
 
 
-def leads_file(versions: str = VERSION_1, description: str = "Leads created.", extra: str = "",
-               table: str = "leads, mqls") -> str:
+def leads_file(
+    versions: str = VERSION_1, description: str = "Leads created.", extra: str = "", table: str = "leads, mqls"
+) -> str:
     text = LEADS.replace("@VERSIONS@", textwrap.indent(textwrap.dedent(versions).strip("\n"), " " * 8))
     return text.replace("@DESCRIPTION@", description).replace("@METRICS@", extra).replace("@TABLE@", table)
 
@@ -131,24 +132,36 @@ V1 = {
 SHOP_METRICS = SHOP_PROJECT["metrics/shop.yml"]
 V2 = {
     "metrics/shop.yml": SHOP_METRICS.replace(
-        "filter: \"status = 'paid'\"", "filter: \"status = 'paid' and amount >= 30\"").replace(
-        "- {name: status}", "- {name: status}\n              - {name: amount}"),
+        "filter: \"status = 'paid'\"", "filter: \"status = 'paid' and amount >= 30\""
+    ).replace("- {name: status}", "- {name: status}\n              - {name: amount}"),
     "models/stg_orders.sql": "select * from {{ source('raw', 'orders') }} where status not in ('test', 'refunded')",
     "models/stg_customers.sql": "-- every customer, as exported\nSELECT *\nFROM {{ source('raw', 'customers') }}\n",
-    "metrics/leads.yml": leads_file(VERSION_1 + VERSION_2, "Leads created in the period.",
-                                    "      - {name: mqls_v2, measure: mql_v2_count, label: MQLs (v2)}",
-                                    "leads, mqls, mqls_v2"),
+    "metrics/leads.yml": leads_file(
+        VERSION_1 + VERSION_2,
+        "Leads created in the period.",
+        "      - {name: mqls_v2, measure: mql_v2_count, label: MQLs (v2)}",
+        "leads, mqls, mqls_v2",
+    ),
 }
-V3 = {"metrics/shop.yml": V2["metrics/shop.yml"].replace("metrics: [orders, revenue, aov]",
-                                                        "metrics: [orders, revenue]")}
-V4 = {"metrics/shop.yml": V3["metrics/shop.yml"].replace(
-    "- {name: orders, measure: order_count}",
-    "- {name: orders, measure: order_count, label: Orders, description: Orders that are not tests.}")}
+V3 = {
+    "metrics/shop.yml": V2["metrics/shop.yml"].replace("metrics: [orders, revenue, aov]", "metrics: [orders, revenue]")
+}
+V4 = {
+    "metrics/shop.yml": V3["metrics/shop.yml"].replace(
+        "- {name: orders, measure: order_count}",
+        "- {name: orders, measure: order_count, label: Orders, description: Orders that are not tests.}",
+    )
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=kf", "-c", "user.email=kf@example.com", "-c",
-                           "commit.gpgsign=false", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-c", "user.name=kf", "-c", "user.email=kf@example.com", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 

@@ -37,11 +37,14 @@ def test_objects_added_and_changed_and_nothing_else(pr):
 def test_yaml_fields_old_and_new(pr):
     found = changes(pr)
     assert [(f.path, f.old, f.new) for f in found["metric:paid_orders"].fields] == [
-        ("filter", "status = 'paid'", "status = 'paid' and amount >= 30")]
+        ("filter", "status = 'paid'", "status = 'paid' and amount >= 30")
+    ]
     assert [(f.path, f.old, f.new) for f in found["metric:leads"].fields] == [
-        ("description", "Leads created.", "Leads created in the period.")]
+        ("description", "Leads created.", "Leads created in the period.")
+    ]
     assert [(f.path, f.old, f.new) for f in found["table:leads_monthly"].fields] == [
-        ("metrics", ["leads", "mqls"], ["leads", "mqls", "mqls_v2"])]
+        ("metrics", ["leads", "mqls"], ["leads", "mqls", "mqls_v2"])
+    ]
     added = found["dataset:orders"].fields
     assert [(f.path, f.old) for f in added] == [("dimensions[amount]", None)] and added[0].new["name"] == "amount"
     version = found["definition:mql"].fields
@@ -55,32 +58,50 @@ def test_sql_is_compared_as_trees(pr):
     generated = found["definition:mql"].generated
     assert "model mql_v2 added" in generated and "dataset mql_v2 added" in generated
     membership = [line for line in generated if line.startswith("model mql_membership")]
-    assert membership == ['model mql_membership: UNION branch added: SELECT lead_id, 2 AS version, qualified_at, '
-                          'score_at_qualification FROM "analytics"."mql_v2"']
+    assert membership == [
+        "model mql_membership: UNION branch added: SELECT lead_id, 2 AS version, qualified_at, "
+        'score_at_qualification FROM "analytics"."mql_v2"'
+    ]
 
 
 def test_downstream_objects_and_published_tables(pr):
     found = changes(pr)
     model = found["model:stg_orders"]
     assert model.downstream[:2] == ["dataset:orders", "model:order_cents"]  # nearest first
-    assert {"metric:orders", "metric:revenue", "metric:paid_orders", "metric:paid_share", "metric:aov",
-            "table:shop_monthly"} <= set(model.downstream)
+    assert {
+        "metric:orders",
+        "metric:revenue",
+        "metric:paid_orders",
+        "metric:paid_share",
+        "metric:aov",
+        "table:shop_monthly",
+    } <= set(model.downstream)
     assert model.tables == ["shop_monthly"]
     assert found["metric:paid_orders"].downstream == ["metric:paid_share"]
     assert found["metric:paid_orders"].tables == []
-    assert found["definition:mql"].downstream == ["model:mql_membership", "model:mql_v2", "dataset:mql_v2",
-                                                  "metric:mqls_v2", "table:leads_monthly"]
+    assert found["definition:mql"].downstream == [
+        "model:mql_membership",
+        "model:mql_v2",
+        "dataset:mql_v2",
+        "metric:mqls_v2",
+        "table:leads_monthly",
+    ]
     assert found["metric:leads"].downstream == ["table:leads_monthly"]
 
 
 def test_breaking_or_not_and_why(pr):
     found = changes(pr)
     assert {key for key, c in found.items() if c.breaking} == {
-        "model:stg_orders", "metric:paid_orders", "table:shop_monthly"}
+        "model:stg_orders",
+        "metric:paid_orders",
+        "table:shop_monthly",
+    }
     assert "its meaning changed: SQL" in found["model:stg_orders"].reasons
     assert "published tables affected: shop_monthly" in found["model:stg_orders"].reasons
-    assert found["metric:paid_orders"].reasons[:2] == ["its meaning changed: filter",
-                                                       "upstream change: model stg_orders"]
+    assert found["metric:paid_orders"].reasons[:2] == [
+        "its meaning changed: filter",
+        "upstream change: model stg_orders",
+    ]
     assert "metric orders changed meaning (upstream: model stg_orders)" in found["table:shop_monthly"].reasons
     # not breaking: documentation, an added metric and column, a new definition version that is not current,
     # a new dimension
@@ -103,24 +124,36 @@ def test_a_removed_published_column_is_breaking(project_dir):
 def test_labels_and_descriptions_are_not_breaking(project_dir):
     report = diff_project(project_dir, base="HEAD~1", head="HEAD", impact=False)
     assert [(c.key, c.breaking, [f.path for f in c.fields]) for c in report.changes] == [
-        ("metric:orders", False, ["label", "description"])]
+        ("metric:orders", False, ["label", "description"])
+    ]
     assert report.breaking == []
 
 
 def test_a_retyped_column_breaks_readers_when_its_kind_of_type_changes():
-    found = column_changes({"a": "BIGINT", "b": "DECIMAL(10,2)", "c": "VARCHAR", "e": "DATE"},
-                           {"a": "INTEGER", "b": "DOUBLE", "c": "DATE", "d": "VARCHAR"})
+    found = column_changes(
+        {"a": "BIGINT", "b": "DECIMAL(10,2)", "c": "VARCHAR", "e": "DATE"},
+        {"a": "INTEGER", "b": "DOUBLE", "c": "DATE", "d": "VARCHAR"},
+    )
     assert [(c.column, c.change, breaks_readers(c)) for c in found] == [
-        ("e", "removed", True), ("d", "added", False), ("a", "retyped", False), ("b", "retyped", False),
-        ("c", "retyped", True)]
+        ("e", "removed", True),
+        ("d", "added", False),
+        ("a", "retyped", False),
+        ("b", "retyped", False),
+        ("c", "retyped", True),
+    ]
 
 
 def test_making_another_version_current_compares_who_qualifies(repo, project_dir, tmp_path):
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    switched = V2["metrics/leads.yml"].replace("current: 1", "current: 2").replace(
-        "change_note: Sales asked", "approvals: [{team: marketing, by: ann, on: 2026-05-01}]\n"
-        "            change_note: Sales asked")
+    switched = (
+        V2["metrics/leads.yml"]
+        .replace("current: 1", "current: 2")
+        .replace(
+            "change_note: Sales asked",
+            "approvals: [{team: marketing, by: ann, on: 2026-05-01}]\n            change_note: Sales asked",
+        )
+    )
     write_files(clone / SUBDIR, {"metrics/leads.yml": switched})
     report = diff_project(clone / SUBDIR, base="HEAD", warehouse=str(project_dir / "shop.duckdb"))
     mql = next(c for c in report.changes if c.key == "definition:mql")
@@ -128,4 +161,7 @@ def test_making_another_version_current_compares_who_qualifies(repo, project_dir
     assert "dataset mql: model: mql_v1 → mql_v2" in mql.generated
     assert mql.series == ["mql v2 vs v1"]
     assert [(p.old, p.new, p.left, p.entered) for p in report.series["mql v2 vs v1"].periods] == [
-        (1, 1, 1, 1), (1, 1, 0, 0), (3, 2, 1, 0)]
+        (1, 1, 1, 1),
+        (1, 1, 0, 0),
+        (3, 2, 1, 0),
+    ]

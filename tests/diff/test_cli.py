@@ -30,20 +30,43 @@ def test_json_for_tools(project_dir):
     assert report["summary"] == {"added": 1, "removed": 0, "changed": 6, "affected": 1, "breaking": 3}
     changes = {(c["kind"], c["name"]): c for c in report["changes"]}
     for change in changes.values():
-        assert {"kind", "name", "status", "breaking", "reasons", "fields", "sql", "columns", "downstream", "tables",
-                "values"} <= set(change)
+        assert {
+            "kind",
+            "name",
+            "status",
+            "breaking",
+            "reasons",
+            "fields",
+            "sql",
+            "columns",
+            "downstream",
+            "tables",
+            "values",
+        } <= set(change)
     paid = changes[("metric", "paid_orders")]
     assert paid["breaking"] is True and paid["downstream"] == ["metric:paid_share"]
     assert paid["fields"] == [{"path": "filter", "old": "status = 'paid'", "new": "status = 'paid' and amount >= 30"}]
     assert [(p["period"], p["old"], p["new"], p["delta"]) for p in paid["values"]["paid_orders"]] == [
-        ("2026-02-01", 1, 0, -1), ("2026-03-01", 1, 0, -1), ("2026-04-01", 1, 1, 0)]
+        ("2026-02-01", 1, 0, -1),
+        ("2026-03-01", 1, 0, -1),
+        ("2026-04-01", 1, 1, 0),
+    ]
     model = changes[("model", "stg_orders")]
     assert model["tables"] == ["shop_monthly"] and "orders" in model["values"]  # downstream metrics' values
     mql = changes[("definition", "mql")]
     assert mql["breaking"] is False
     feb = mql["values"]["mql v2 vs v1"][0]
-    assert feb == {"period": "2026-02-01", "old": 1, "new": 1, "delta": 0, "delta_pct": 0.0, "left": 1, "entered": 1,
-                   "left_examples": ["L1"], "entered_examples": ["L2"]}
+    assert feb == {
+        "period": "2026-02-01",
+        "old": 1,
+        "new": 1,
+        "delta": 0,
+        "delta_pct": 0.0,
+        "left": 1,
+        "entered": 1,
+        "left_examples": ["L1"],
+        "entered_examples": ["L2"],
+    }
     assert changes[("metric", "leads")]["values"] == {}  # a description does not change a number
 
 

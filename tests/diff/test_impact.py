@@ -48,8 +48,10 @@ def raw(project_dir):
 
 
 def monthly(con, select: str, where: str, grain: str = "month") -> dict[str, float]:
-    rows = con.execute(f"select cast(date_trunc('{grain}', ordered_at) as date) as p, {select} from raw.orders "
-                       f"where {where} group by 1").fetchall()
+    rows = con.execute(
+        f"select cast(date_trunc('{grain}', ordered_at) as date) as p, {select} from raw.orders "
+        f"where {where} group by 1"
+    ).fetchall()
     return {p.isoformat(): float(v) for p, v in rows}
 
 
@@ -82,8 +84,9 @@ def test_metric_values_per_period_match_hand_sql(pr, raw):
         assert new == pytest.approx(paid_new / monthly(raw, "count(*)", HEAD_ORDERS)[period])
     # and the numbers themselves, for the reader of this test: February loses the refund and the 20.00 order
     assert values(pr, "paid_orders") == {"2026-02-01": (1, 0), "2026-03-01": (1, 0), "2026-04-01": (1, 1)}
-    assert pr.series["revenue"].periods[0].delta == -70 and pr.series["revenue"].periods[0].delta_pct == \
-        pytest.approx(-70 / 90)
+    assert pr.series["revenue"].periods[0].delta == -70 and pr.series["revenue"].periods[0].delta_pct == pytest.approx(
+        -70 / 90
+    )
 
 
 def test_an_added_metric_has_only_new_values(pr, raw):
@@ -110,8 +113,11 @@ def test_who_enters_and_leaves_a_definition_matches_hand_sql(pr, raw):
         assert period.entered_examples == sorted(new - old)[:3]
     by_period = {p.period: p for p in series.periods}
     assert (by_period["2026-02-01"].left_examples, by_period["2026-02-01"].entered_examples) == (["L1"], ["L2"])
-    assert (by_period["2026-04-01"].old, by_period["2026-04-01"].new, by_period["2026-04-01"].left_examples) == \
-        (3, 2, ["L5"])
+    assert (by_period["2026-04-01"].old, by_period["2026-04-01"].new, by_period["2026-04-01"].left_examples) == (
+        3,
+        2,
+        ["L5"],
+    )
 
 
 def test_periods_and_grain_are_chosen(project_dir, raw):

@@ -28,6 +28,7 @@ def test_committed_schemas_equal_what_the_specs_generate():
 
 def test_the_example_project_validates_against_its_schemas():
     import jsonschema  # installed with great-expectations: missing is a failure
+
     project = json.loads((SCHEMAS / "kpi_project.schema.json").read_text(encoding="utf-8"))
     files = json.loads((SCHEMAS / "project_file.schema.json").read_text(encoding="utf-8"))
     jsonschema.validate(read_yaml(REPO_ROOT / "kpi_project.yml"), project)

@@ -31,14 +31,25 @@ def postgres_dsn() -> Iterator[str]:
     base = Path(tempfile.mkdtemp(prefix="kf-pg-", dir="/tmp"))
     base.chmod(0o777)
     data, port = base / "data", _free_port()
-    subprocess.run(_as_postgres_user([str(PG_BIN / "initdb"), "-D", str(data), "-U", "kpi", "--auth=trust",
-                                      "-E", "UTF8", "--locale=C"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres_user(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-U", "kpi", "--auth=trust", "-E", "UTF8", "--locale=C"]
+        ),
+        check=True,
+        capture_output=True,
+    )
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
-    subprocess.run(_as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-w",
-                                      "-l", str(base / "log"), "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres_user(
+            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"host=127.0.0.1 port={port} user=kpi dbname=postgres"
     finally:
-        subprocess.run(_as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
+        )
         shutil.rmtree(base, ignore_errors=True)

@@ -44,17 +44,26 @@ def test_build_publishes_and_queries_match_hand_sql(shop_on_postgres: Project, p
     result = shop_on_postgres.build()
     # the time spine: every month from the first to the last (January to April, none missing) for
     # every region the orders have, NULL included
-    assert result.rows["metrics.shop_monthly"] == len(hand(postgres_dsn, """
+    assert result.rows["metrics.shop_monthly"] == len(
+        hand(
+            postgres_dsn,
+            """
         with o as (select date_trunc('month', o.ordered_at) as m, c.region
                    from raw.orders o left join raw.customers c using (customer_id) where o.status <> 'test')
-        select * from (select distinct m from o) months cross join (select distinct region from o) regions"""))
+        select * from (select distinct m from o) months cross join (select distinct region from o) regions""",
+        )
+    )
     answer = shop_on_postgres.query(metrics=["orders", "revenue", "paid_share", "aov"], grain="month")
-    expected = hand(postgres_dsn, """
+    expected = hand(
+        postgres_dsn,
+        """
         select cast(date_trunc('month', ordered_at) as date), count(*), sum(amount),
                count(*) filter (where status = 'paid')::float / count(*), sum(amount) / count(*)
-        from raw.orders where status <> 'test' group by 1 order by 1""")
-    assert [(r[0], r[1], float(r[2]), r[3], float(r[4])) for r in answer.rows] == \
-        [(r[0], r[1], float(r[2]), r[3], float(r[4])) for r in expected]
+        from raw.orders where status <> 'test' group by 1 order by 1""",
+    )
+    assert [(r[0], r[1], float(r[2]), r[3], float(r[4])) for r in answer.rows] == [
+        (r[0], r[1], float(r[2]), r[3], float(r[4])) for r in expected
+    ]
     runs = hand(postgres_dsn, "select status from kpiframe.runs")
     assert runs == [("success",)]
 
@@ -62,10 +71,13 @@ def test_build_publishes_and_queries_match_hand_sql(shop_on_postgres: Project, p
 def test_windows_offsets_and_fiscal_grain_on_postgres(shop_on_postgres: Project, postgres_dsn: str) -> None:
     shop_on_postgres.build()
     ytd = shop_on_postgres.query(metrics=["revenue_ytd"], grain="month")
-    expected = hand(postgres_dsn, """
+    expected = hand(
+        postgres_dsn,
+        """
         with m as (select cast(date_trunc('month', ordered_at) as date) as p, sum(amount) as r
                    from raw.orders where status <> 'test' group by 1)
-        select p, sum(r) over (partition by date_trunc('year', p) order by p) from m order by 1""")
+        select p, sum(r) over (partition by date_trunc('year', p) order by p) from m order by 1""",
+    )
     assert [(r[0], float(r[1])) for r in ytd.rows] == [(r[0], float(r[1])) for r in expected]
     growth = shop_on_postgres.query(metrics=["revenue", "revenue_growth"], grain="month", compare="previous")
     feb = next(r for r in growth.rows if str(r[0]) == "2026-02-01")
@@ -80,7 +92,8 @@ def test_failed_build_keeps_published_tables_on_postgres(shop_on_postgres: Proje
     with psycopg.connect(postgres_dsn, autocommit=True) as con:
         con.execute("insert into raw.orders values ('o9', 'c1', '2026-01-03', 1000, 'paid')")
     (shop_on_postgres.root / "models" / "zz_broken.sql").write_text(
-        "select cast('x' as integer) as n from {{ ref('stg_orders') }}")
+        "select cast('x' as integer) as n from {{ ref('stg_orders') }}"
+    )
     with pytest.raises(KpiframeError):
         Project.load(shop_on_postgres.root).build()
     assert hand(postgres_dsn, "select * from metrics.shop_monthly order by 1, 2") == before

@@ -29,16 +29,27 @@ insert into metrics.marketing_monthly
 BAND = {"column": "leads", "order_by": "period_start", "group_by": ["channel"]}
 SUITES: list[tuple[str, str, list[dict[str, Any]]]] = [
     ("analytics", "stg_leads__kf_new", LEADS_CHECKS),
-    ("analytics", "stg_activity", [
-        {"references": {"column": "lead_id", "to": {"table": "stg_leads__kf_new", "column": "lead_id"}}},
-        {"references": {"column": "known_lead_id", "to": {"table": "stg_leads__kf_new", "column": "lead_id"}}}]),
-    ("metrics", "marketing_monthly", [
-        {"funnel_monotonic": {"columns": ["leads", "mqls", "sqls"]}},
-        {"funnel_monotonic": {"columns": ["leads", "mqls", "sqls"], "group_by": ["period_start"]}},
-        {"funnel_monotonic": {"columns": ["mqls", "leads"], "group_by": "channel"}},
-        {"within_historical_band": {**BAND, "window": 6, "tolerance": 3}},
-        {"within_historical_band": {**BAND, "window": 12}},
-        {"unique": "channel"}, {"row_count_between": {"min": 14, "max": 14}}]),
+    (
+        "analytics",
+        "stg_activity",
+        [
+            {"references": {"column": "lead_id", "to": {"table": "stg_leads__kf_new", "column": "lead_id"}}},
+            {"references": {"column": "known_lead_id", "to": {"table": "stg_leads__kf_new", "column": "lead_id"}}},
+        ],
+    ),
+    (
+        "metrics",
+        "marketing_monthly",
+        [
+            {"funnel_monotonic": {"columns": ["leads", "mqls", "sqls"]}},
+            {"funnel_monotonic": {"columns": ["leads", "mqls", "sqls"], "group_by": ["period_start"]}},
+            {"funnel_monotonic": {"columns": ["mqls", "leads"], "group_by": "channel"}},
+            {"within_historical_band": {**BAND, "window": 6, "tolerance": 3}},
+            {"within_historical_band": {**BAND, "window": 12}},
+            {"unique": "channel"},
+            {"row_count_between": {"min": 14, "max": 14}},
+        ],
+    ),
 ]
 
 
@@ -48,8 +59,9 @@ def checks_dsn(postgres_dsn: str) -> str:
         con.execute("drop database if exists kf_checks")
         con.execute("create database kf_checks")
     dsn = postgres_dsn.replace("dbname=postgres", "dbname=kf_checks")
-    statements = [s for s in sqlglot.transpile(LEADS_ROWS, read="duckdb", write="postgres")
-                  if "marketing_monthly SELECT" not in s]  # DuckDB's date functions: written for PostgreSQL below
+    statements = [
+        s for s in sqlglot.transpile(LEADS_ROWS, read="duckdb", write="postgres") if "marketing_monthly SELECT" not in s
+    ]  # DuckDB's date functions: written for PostgreSQL below
     with psycopg.connect(dsn, autocommit=True) as con:
         for statement in [*statements, MONTHLY_ROWS]:
             con.execute(statement)
@@ -61,8 +73,9 @@ def outcome(result: ExpectationResult) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize(("schema", "table", "items"), SUITES, ids=[s[1] for s in SUITES])
-def test_each_check_ends_as_on_duckdb(tmp_path: Path, checks_dsn: str, schema: str, table: str,
-                                      items: list[dict[str, Any]]) -> None:
+def test_each_check_ends_as_on_duckdb(
+    tmp_path: Path, checks_dsn: str, schema: str, table: str, items: list[dict[str, Any]]
+) -> None:
     con = duckdb.connect(str(tmp_path / "reference.duckdb"))
     con.execute(LEADS_ROWS)
     expectations = checks(items, f"model {table}")

@@ -59,8 +59,11 @@ def run(dsn: str, sql: str) -> None:
 
 
 def staging_tables(dsn: str) -> list[tuple]:
-    return hand(dsn, "select table_schema, table_name from information_schema.tables "
-                     "where table_name like '%\\_\\_kf\\_new' order by 1, 2")
+    return hand(
+        dsn,
+        "select table_schema, table_name from information_schema.tables "
+        "where table_name like '%\\_\\_kf\\_new' order by 1, 2",
+    )
 
 
 def add_an_order(dsn: str) -> None:
@@ -77,8 +80,10 @@ def test_a_second_build_is_refused_and_leaves_the_running_build_alone(shop: tupl
     try:
         second = kpiframe("build", "--project-dir", str(root))
         assert second.returncode == 1
-        assert "error[KF530]: another build of project 'shop' is running on this database: " \
-               f"pid {first.pid} on host {socket.gethostname()}, run " in second.stderr
+        assert (
+            "error[KF530]: another build of project 'shop' is running on this database: "
+            f"pid {first.pid} on host {socket.gethostname()}, run " in second.stderr
+        )
         assert " started at " in second.stderr and "nothing was built" in second.stderr
         assert staging_tables(dsn) == STAGED  # the second build dropped none of the first one's tables
     finally:
@@ -92,8 +97,12 @@ def test_a_second_build_is_refused_and_leaves_the_running_build_alone(shop: tupl
 def test_wait_queues_behind_the_running_build(shop: tuple[Path, str]) -> None:
     root, dsn = shop
     first = paused_build("--project-dir", str(root))
-    second = subprocess.Popen([sys.executable, "-m", "kpiframe.cli.main_entry", "build", "--project-dir", str(root),
-                               "--wait", "300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "kpiframe.cli.main_entry", "build", "--project-dir", str(root), "--wait", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert second.stderr is not None
         waiting = second.stderr.readline()
@@ -118,9 +127,11 @@ def test_a_session_idle_in_a_transaction_stops_the_swap_and_is_named(shop: tuple
         bi.execute("select count(*) from metrics.shop_monthly").fetchall()  # its transaction stays open
         done = kpiframe("build", "--project-dir", str(root), "--lock-timeout", "1")
         assert done.returncode == 1
-        assert "error[KF531]: publishing waited 1s for a lock on metrics.shop_monthly and gave up; it is held " \
-               f"by session pid {bi.info.backend_pid} (application 'bi-dashboard', client 127.0.0.1, " \
-               "state 'idle in transaction', transaction started " in done.stderr
+        assert (
+            "error[KF531]: publishing waited 1s for a lock on metrics.shop_monthly and gave up; it is held "
+            f"by session pid {bi.info.backend_pid} (application 'bi-dashboard', client 127.0.0.1, "
+            "state 'idle in transaction', transaction started " in done.stderr
+        )
         assert "holding AccessShareLock). Nothing was published" in done.stderr
         bi.rollback()
     assert published(dsn) == before  # the new order is not published, and no table went missing
@@ -136,8 +147,10 @@ def test_a_view_reading_a_published_table_is_named(shop: tuple[Path, str]) -> No
     add_an_order(dsn)
     done = kpiframe("build", "--project-dir", str(root))
     assert done.returncode == 1
-    assert "error[KF532]: cannot publish metrics.shop_monthly: view bi.revenue_view reads it, so PostgreSQL " \
-           "refuses to replace it. Nothing was published" in done.stderr
+    assert (
+        "error[KF532]: cannot publish metrics.shop_monthly: view bi.revenue_view reads it, so PostgreSQL "
+        "refuses to replace it. Nothing was published" in done.stderr
+    )
     assert "Drop the view, build, then create it again" in done.stderr
     assert published(dsn) == before and staging_tables(dsn) == []
     # the documented way round: drop the view, build, create it again
@@ -149,21 +162,29 @@ def test_a_view_reading_a_published_table_is_named(shop: tuple[Path, str]) -> No
 
 def test_view_models_reading_table_models_are_replaced_by_every_build(shop: tuple[Path, str]) -> None:
     root, dsn = shop
-    write_files(root, {
-        "models/paid_orders.sql": "select * from {{ ref('order_cents') }} where cents >= 3000",
-        "models/big_paid_orders.sql": "select * from {{ ref('paid_orders') }} where cents >= 5000",
-        "models/views.yml": """
+    write_files(
+        root,
+        {
+            "models/paid_orders.sql": "select * from {{ ref('order_cents') }} where cents >= 3000",
+            "models/big_paid_orders.sql": "select * from {{ ref('paid_orders') }} where cents >= 5000",
+            "models/views.yml": """
             models:
               - {name: paid_orders, materialized: view}
               - {name: big_paid_orders, materialized: view}
-        """})
+        """,
+        },
+    )
     Project.load(root).build()
     add_an_order(dsn)
     Project.load(root).build()  # replaces order_cents, which two kpiframe views read
-    assert hand(dsn, "select count(*) from analytics.big_paid_orders") == \
-        hand(dsn, "select count(*) from raw.orders where status <> 'test' and amount * 100 >= 5000")
-    kinds = hand(dsn, "select table_name, table_type from information_schema.tables where table_schema = "
-                      "'analytics' and table_name like '%paid%' order by 1")
+    assert hand(dsn, "select count(*) from analytics.big_paid_orders") == hand(
+        dsn, "select count(*) from raw.orders where status <> 'test' and amount * 100 >= 5000"
+    )
+    kinds = hand(
+        dsn,
+        "select table_name, table_type from information_schema.tables where table_schema = "
+        "'analytics' and table_name like '%paid%' order by 1",
+    )
     assert kinds == [("big_paid_orders", "VIEW"), ("paid_orders", "VIEW")]
 
 
@@ -183,5 +204,6 @@ def test_the_next_build_cleans_up_after_a_killed_build(shop: tuple[Path, str]) -
     assert f"marked run {run_id} (started " in line and f"by pid {killed.pid} on {socket.gethostname()})" in line
     assert "dropped 4 leftover staging table(s): " in line
     assert staging_tables(dsn) == []
-    assert hand(dsn, f"select status, finished_at is not null from kpiframe.runs where run_id = '{run_id}'") == \
-        [("abandoned", True)]
+    assert hand(dsn, f"select status, finished_at is not null from kpiframe.runs where run_id = '{run_id}'") == [
+        ("abandoned", True)
+    ]

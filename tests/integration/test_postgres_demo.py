@@ -37,13 +37,18 @@ def raw_state(dsn: str) -> tuple[dict[str, int], set[str]]:
     """count(*) of every raw table, and the names of all tables of schema raw."""
     with psycopg.connect(dsn, autocommit=True) as con:
         counts = {t: con.execute(f'select count(*) from raw."{t}"').fetchone()[0] for t in TABLES}
-        names = {r[0] for r in con.execute("select table_name from information_schema.tables "
-                                           "where table_schema = 'raw'").fetchall()}
+        names = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw'"
+            ).fetchall()
+        }
     return counts, names
 
 
-def test_error_during_the_copy_leaves_raw_tables(demo_project: tuple[Path, str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_during_the_copy_leaves_raw_tables(
+    demo_project: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, dsn = demo_project
     before = raw_state(dsn)
     assert all(n > 0 for n in before[0].values()) and before[1] == set(TABLES)
@@ -75,12 +80,22 @@ def test_failed_swap_of_the_last_table_restores_the_six_others(demo_project: tup
     assert raw_state(dsn) == before
 
 
-def test_kill_9_during_the_copy_leaves_raw_tables_and_the_next_run_succeeds(
-        demo_project: tuple[Path, str]) -> None:
+def test_kill_9_during_the_copy_leaves_raw_tables_and_the_next_run_succeeds(demo_project: tuple[Path, str]) -> None:
     root, dsn = demo_project
     before = raw_state(dsn)
-    command = [sys.executable, "-c", BLOCKING_CLI, "leads: copied", "demo", "--seed", "8", "--scale", "0.03",
-               "--project-dir", str(root)]
+    command = [
+        sys.executable,
+        "-c",
+        BLOCKING_CLI,
+        "leads: copied",
+        "demo",
+        "--seed",
+        "8",
+        "--scale",
+        "0.03",
+        "--project-dir",
+        str(root),
+    ]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as run:
         assert run.stderr is not None
         seen = []

@@ -32,8 +32,7 @@ def copy_example(root: Path, warehouse: str) -> Path:
             shutil.copytree(REPO / item, root / item)
     shutil.copy(REPO / "definitions.lock", root)
     config = (REPO / "kpi_project.yml").read_text()
-    (root / "kpi_project.yml").write_text(config.replace(
-        "  type: duckdb\n  path: warehouse.duckdb", warehouse, 1))
+    (root / "kpi_project.yml").write_text(config.replace("  type: duckdb\n  path: warehouse.duckdb", warehouse, 1))
     return root
 
 
@@ -63,8 +62,17 @@ def built(tmp_path_factory: pytest.TempPathFactory, example_dsn: str) -> tuple[P
 
 def outcomes(root: Path) -> list[tuple[Any, ...]]:
     results = json.loads((root / "target" / "run_results.json").read_text())["results"]
-    return sorted((r["target"], r["expectation"], json.dumps(r["kwargs"], sort_keys=True), r["status"],
-                   r["unexpected_count"], r["error"]) for r in results)
+    return sorted(
+        (
+            r["target"],
+            r["expectation"],
+            json.dumps(r["kwargs"], sort_keys=True),
+            r["status"],
+            r["unexpected_count"],
+            r["error"],
+        )
+        for r in results
+    )
 
 
 def plain(value: Any) -> Any:
@@ -92,16 +100,22 @@ def test_every_expectation_has_the_same_outcome_on_both_engines(built: tuple[Pat
     assert postgres_outcomes == duckdb_outcomes
     warned = {(target, kind) for target, kind, _, status, count, _ in postgres_outcomes if status == "warn"}
     # the demo's planted bad rows: duplicated sessions, leads without email, activities of unknown leads
-    assert {("source raw.web_sessions", "expect_column_values_to_be_unique"),
-            ("source raw.leads", "expect_column_values_to_not_be_null"),
-            ("source raw.lead_activities", "references")} <= warned
+    assert {
+        ("source raw.web_sessions", "expect_column_values_to_be_unique"),
+        ("source raw.leads", "expect_column_values_to_not_be_null"),
+        ("source raw.lead_activities", "references"),
+    } <= warned
 
 
 def test_every_published_table_has_the_same_rows_on_both_engines(built: tuple[Path, Path], example_dsn: str) -> None:
     on_duckdb, _ = built
     duck = duckdb.connect(str(on_duckdb / "warehouse.duckdb"), read_only=True)
-    tables = [r[0] for r in duck.execute("select table_name from information_schema.tables "
-                                         "where table_schema = 'metrics' order by 1").fetchall()]
+    tables = [
+        r[0]
+        for r in duck.execute(
+            "select table_name from information_schema.tables where table_schema = 'metrics' order by 1"
+        ).fetchall()
+    ]
     assert len(tables) >= 10
     with psycopg.connect(example_dsn) as pg:
         for table in tables:
@@ -116,8 +130,10 @@ def test_a_failed_error_expectation_stops_a_postgres_build(built: tuple[Path, Pa
     _, on_postgres = built
     with psycopg.connect(example_dsn, autocommit=True) as pg:
         before = rows_of(pg.execute("select * from metrics.sales_monthly").fetchall())
-        pg.execute("insert into raw.opportunities (opportunity_id, created_at, amount) "
-                   "values ('bad_1', '2026-06-01 10:00', -500)")
+        pg.execute(
+            "insert into raw.opportunities (opportunity_id, created_at, amount) "
+            "values ('bad_1', '2026-06-01 10:00', -500)"
+        )
         try:
             result = cli("build", "--project-dir", str(on_postgres))
             assert result.exit_code == 3
@@ -125,8 +141,9 @@ def test_a_failed_error_expectation_stops_a_postgres_build(built: tuple[Path, Pa
             assert rows_of(pg.execute("select * from metrics.sales_monthly").fetchall()) == before
             status = pg.execute("select status from kpiframe.runs order by started_at desc limit 1").fetchone()
             assert status == ("failed",)
-            leftovers = pg.execute("select count(*) from information_schema.tables "
-                                   "where table_name like '%kf_new'").fetchone()
+            leftovers = pg.execute(
+                "select count(*) from information_schema.tables where table_name like '%kf_new'"
+            ).fetchone()
             assert leftovers == (0,)
         finally:
             pg.execute("delete from raw.opportunities where opportunity_id = 'bad_1'")

@@ -43,8 +43,13 @@ def test_status_json_csv_and_table(project_args):
     leads = next(row for row in json.loads(out) if row["node"] == "leads")
     # 120 to date of 260; projected 120 + 12 weekdays x 10 + 4 weekend days x 4 = 256
     assert {k: leads[k] for k in ("metric", "period", "actual", "target", "projection", "status")} == {
-        "metric": "leads", "period": "2026-03", "actual": 120.0, "target": 260.0, "projection": 256.0,
-        "status": "on track"}
+        "metric": "leads",
+        "period": "2026-03",
+        "actual": 120.0,
+        "target": 260.0,
+        "projection": 256.0,
+        "status": "on track",
+    }
     assert leads["attainment"] == pytest.approx(120 / 260)
     code, out, _ = run("status", *args, "--as-of", "2026-03-15", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -60,25 +65,31 @@ def test_status_publish_replaces_its_snapshot(project_args):
         assert code == 0, err
         assert "published 9 rows to metrics.kpi_status" in err
     con = duckdb.connect(args[3], read_only=True)
-    rows = con.execute("select node, actual, target, status, owner, as_of::varchar from metrics.kpi_status "
-                       "where metric = 'leads' order by node").fetchall()
+    rows = con.execute(
+        "select node, actual, target, status, owner, as_of::varchar from metrics.kpi_status "
+        "where metric = 'leads' order by node"
+    ).fetchall()
     count = con.execute("select count(*) from metrics.kpi_status").fetchone()
     con.close()
-    assert rows == [("leads", 120.0, 260.0, "on track", "mops", "2026-03-15"),
-                    ("leads (paid_search)", 70.0, 150.0, "on track", "mops", "2026-03-15")]
+    assert rows == [
+        ("leads", 120.0, 260.0, "on track", "mops", "2026-03-15"),
+        ("leads (paid_search)", 70.0, 150.0, "on track", "mops", "2026-03-15"),
+    ]
     assert count == (9,)  # 1 KGI + 5 KPIs + 1 channel row + 2 drivers, once although published twice
 
 
 def test_plan_targets_json_and_write(project_args):
     args = project_args()
-    code, out, err = run("plan-targets", *args, "--as-of", "2026-03-31", "--period", "2026-Q2", "--target", "60000",
-                         "--format", "json")
+    code, out, err = run(
+        "plan-targets", *args, "--as-of", "2026-03-31", "--period", "2026-Q2", "--target", "60000", "--format", "json"
+    )
     assert code == 0, err
     totals = {r["metric"]: r for r in json.loads(out) if r["grain"] == "window"}
     assert totals["mqls"]["period"] == "2026-03..2026-05"
     assert totals["mqls"]["required"] == pytest.approx(100)  # 60,000 x 130 / 78,000 (see test_planning)
-    code, _, err = run("plan-targets", *args, "--as-of", "2026-03-31", "--period", "2026-Q2", "--target", "60000",
-                       "--write")
+    code, _, err = run(
+        "plan-targets", *args, "--as-of", "2026-03-31", "--period", "2026-Q2", "--target", "60000", "--write"
+    )
     assert code == 0, err
     written = Path(args[1]) / "metrics" / "targets_2026_q2.yml"
     text = written.read_text(encoding="utf-8")
@@ -94,14 +105,35 @@ def test_plan_targets_json_and_write(project_args):
 
 def test_explain_json_adds_up_and_publishes(project_args):
     args = project_args()
-    code, out, err = run("explain", "pipeline", *args, "--period", "2026-03", "--vs", "previous", "--as-of",
-                         "2026-03-31", "--format", "json", "--depth", "1", "--publish")
+    code, out, err = run(
+        "explain",
+        "pipeline",
+        *args,
+        "--period",
+        "2026-03",
+        "--vs",
+        "previous",
+        "--as-of",
+        "2026-03-31",
+        "--format",
+        "json",
+        "--depth",
+        "1",
+        "--publish",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert {k: data[k] for k in ("metric", "period", "baseline", "actual", "change")} == {
-        "metric": "pipeline", "period": "2026-03", "baseline": 25000.0, "actual": 33000.0, "change": 8000.0}
+        "metric": "pipeline",
+        "period": "2026-03",
+        "baseline": 25000.0,
+        "actual": 33000.0,
+        "change": 8000.0,
+    }
     assert [(c["driver"], round(c["contribution"], 6)) for c in data["contributions"]] == [
-        ("opportunities", -3750.0), ("avg_opportunity_amount", 11750.0)]
+        ("opportunities", -3750.0),
+        ("avg_opportunity_amount", 11750.0),
+    ]
     con = duckdb.connect(args[3], read_only=True)
     published = con.execute("select driver, contribution, total_change from metrics.kpi_explain order by driver")
     assert published.fetchall() == [("avg_opportunity_amount", 11750.0, 8000.0), ("opportunities", -3750.0, 8000.0)]
@@ -121,8 +153,12 @@ def test_lint_exit_codes_and_static_mode(project_args, tmp_path):
     assert code == 0 and out.strip().endswith("0 error(s), 0 warning(s)")
     code, out, _ = run("lint", args[0], args[1], "--warehouse", str(tmp_path / "missing.duckdb"))
     assert code == 0 and "static lints only" in out and "(data lints skipped)" in out
-    raised = project_args({"kpi_project.yml": "name: funnel\nkpi: {lint_errors: [missing_target]}\n",
-                           "metrics/targets.yml": "targets: []\n"})
+    raised = project_args(
+        {
+            "kpi_project.yml": "name: funnel\nkpi: {lint_errors: [missing_target]}\n",
+            "metrics/targets.yml": "targets: []\n",
+        }
+    )
     code, out, _ = run("lint", *raised, "--as-of", "2026-03-15", "--format", "json")
     assert code == 1
     findings = json.loads(out)["findings"]

@@ -33,10 +33,14 @@ def test_tree_of_the_spec_with_targets_for_every_month_and_quarter():
     model = load_kpi(Project.load(REPO_ROOT, warehouse=str(Path("/nonexistent/unused.duckdb"))))
     tree = model.tree()
     assert tree.kgi.metric == "pipeline" and tree.kgi.grain == "quarter"
-    assert [k.label for k in tree.ksfs] == ["More qualified leads", "Better lead-to-opportunity conversion",
-                                            "Bigger deals"]
+    assert [k.label for k in tree.ksfs] == [
+        "More qualified leads",
+        "Better lead-to-opportunity conversion",
+        "Bigger deals",
+    ]
     assert sorted(n.metric for n in tree.kpis) == sorted(
-        ["leads", "lead_to_mql_rate", "mqls", "opportunities", "avg_deal_size", "cost_per_mql"])
+        ["leads", "lead_to_mql_rate", "mqls", "opportunities", "avg_deal_size", "cost_per_mql"]
+    )
     months = parse_period("2025").months() + parse_period("2026").months()  # the demo data's years
     quarters = [Period("quarter", m.start) for m in months[::3]]
     for node in [tree.kgi, *tree.kpis]:

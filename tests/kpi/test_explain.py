@@ -48,8 +48,9 @@ def test_one_level_shapley_vs_previous(funnel):
 def test_log_split_of_a_product(funnel):
     explanation = _explain(funnel(), "2026-03", "previous", depth=1, method="log")
     mean = 8000 / math.log(33000 / 25000)  # the log mean of 33,000 and 25,000
-    assert _by_driver(explanation) == pytest.approx({
-        "opportunities": mean * math.log(22 / 25), "avg_opportunity_amount": mean * math.log(1500 / 1000)})
+    assert _by_driver(explanation) == pytest.approx(
+        {"opportunities": mean * math.log(22 / 25), "avg_opportunity_amount": mean * math.log(1500 / 1000)}
+    )
     assert sum(_by_driver(explanation).values()) == pytest.approx(8000)
 
 
@@ -72,11 +73,15 @@ def test_gap_to_target_uses_the_derived_plan(funnel):
     per_opp = 78000 / 67
     assert explanation.change == -12000
     assert (explanation.rule, explanation.baseline_window) == ("target", None)
-    assert explanation.baseline_rule == ("baseline: the pipeline target for whole Q1 2026 "
-                                         "(period finished as of 2026-03-31)")
-    assert _by_driver(explanation) == pytest.approx({
-        "opportunities": ((67 - 90) * 1000 + (67 - 90) * per_opp) / 2,
-        "avg_opportunity_amount": ((per_opp - 1000) * 90 + (per_opp - 1000) * 67) / 2})
+    assert explanation.baseline_rule == (
+        "baseline: the pipeline target for whole Q1 2026 (period finished as of 2026-03-31)"
+    )
+    assert _by_driver(explanation) == pytest.approx(
+        {
+            "opportunities": ((67 - 90) * 1000 + (67 - 90) * per_opp) / 2,
+            "avg_opportunity_amount": ((per_opp - 1000) * 90 + (per_opp - 1000) * 67) / 2,
+        }
+    )
 
 
 def test_a_period_in_progress_is_compared_like_for_like(funnel):
@@ -87,15 +92,18 @@ def test_a_period_in_progress_is_compared_like_for_like(funnel):
     assert _by_driver(explanation) == pytest.approx({"opportunities": 0, "avg_opportunity_amount": 7500})
     # the rule is stated with the explanation, not left to a note
     assert explanation.rule == "like for like"
-    assert explanation.baseline_rule == ("baseline: 1-15 Feb 2026, the same 15 days as 1-15 Mar 2026 "
-                                         "(period in progress as of 2026-03-15)")
+    assert explanation.baseline_rule == (
+        "baseline: 1-15 Feb 2026, the same 15 days as 1-15 Mar 2026 (period in progress as of 2026-03-15)"
+    )
     assert explanation.actual_window == Window(date(2026, 3, 1), date(2026, 3, 15))
     assert [c.actual_window for c in explanation.contributions] == [explanation.actual_window] * 2
 
 
 def test_what_a_formula_does_not_reproduce_is_its_own_row(funnel):
-    tree = FILES["metrics/tree.yml"].replace("{metric: pipeline, expr: opportunities * avg_opportunity_amount}",
-                                             "{metric: pipeline, expr: opportunities * 1000}")
+    tree = FILES["metrics/tree.yml"].replace(
+        "{metric: pipeline, expr: opportunities * avg_opportunity_amount}",
+        "{metric: pipeline, expr: opportunities * 1000}",
+    )
     explanation = _explain(funnel({"metrics/tree.yml": tree}), "2026-03", "previous", depth=1)
     # opportunities 25 -> 22 at a fixed 1,000: -3,000; the change is 8,000: 11,000 is not explained
     assert _by_driver(explanation) == pytest.approx({"opportunities": -3000, RESIDUAL: 11000})

@@ -30,10 +30,16 @@ from kpiframe.kpi.session import KpiSession
 from kpiframe.project import Project
 from tests.kpi.conftest import write
 
-EXTRA_OPPS = [("X20260130", datetime(2026, 1, 30, 10), 4000), ("X20251110", datetime(2025, 11, 10, 10), 2000),
-              ("X20251120", datetime(2025, 11, 20, 10), 2000), ("X20250203", datetime(2025, 2, 3, 10), 500),
-              ("X20250214", datetime(2025, 2, 14, 10), 500), ("X20250227", datetime(2025, 2, 27, 10), 2000),
-              ("X20240210", datetime(2024, 2, 10, 10), 300), ("X20240229", datetime(2024, 2, 29, 10), 700)]
+EXTRA_OPPS = [
+    ("X20260130", datetime(2026, 1, 30, 10), 4000),
+    ("X20251110", datetime(2025, 11, 10, 10), 2000),
+    ("X20251120", datetime(2025, 11, 20, 10), 2000),
+    ("X20250203", datetime(2025, 2, 3, 10), 500),
+    ("X20250214", datetime(2025, 2, 14, 10), 500),
+    ("X20250227", datetime(2025, 2, 27, 10), 2000),
+    ("X20240210", datetime(2024, 2, 10, 10), 300),
+    ("X20240229", datetime(2024, 2, 29, 10), 700),
+]
 END_OF_MARCH = date(2026, 3, 31)
 
 
@@ -107,8 +113,10 @@ def test_the_rule_by_hand_on_calendar_days():
     running = compare(parse_period("2026-03"), feb, date(2026, 3, 30))
     # day 30 of March against February, which has 28 days: all of them
     assert (running.actual, running.baseline) == (Window(date(2026, 3, 1), date(2026, 3, 30)), feb.window)
-    assert running.text == ("baseline: February 2026, all 28 of its days, fewer than the 30 of 1-30 Mar 2026 "
-                            "(period in progress as of 2026-03-30)")
+    assert running.text == (
+        "baseline: February 2026, all 28 of its days, fewer than the 30 of 1-30 Mar 2026 "
+        "(period in progress as of 2026-03-30)"
+    )
     # March 1-30 one month earlier is all of February, not February 1-27
     assert running.actual.shift_months(-1) == feb.window
 
@@ -126,30 +134,37 @@ def test_a_finished_month_is_compared_with_the_whole_previous_month(history):
     before = (opps(history, *jan), pipeline(history, *jan) / opps(history, *jan))
     after = (opps(history, *feb), pipeline(history, *feb) / opps(history, *feb))
     expected = two_driver_shapley(before, after)
-    assert by_driver(explanation) == pytest.approx({"opportunities": expected[0],
-                                                    "avg_opportunity_amount": expected[1]})
+    assert by_driver(explanation) == pytest.approx(
+        {"opportunities": expected[0], "avg_opportunity_amount": expected[1]}
+    )
     assert sum(by_driver(explanation).values()) == pytest.approx(explanation.change)
 
 
 def test_full_depth_drivers_read_whole_months_moved_by_their_lag(history):
     explanation = explain(history, "2026-02", "previous", depth=None)
-    dec, jan, feb = ((date(2025, 12, 1), date(2025, 12, 31)), (date(2026, 1, 1), date(2026, 1, 31)),
-                     (date(2026, 2, 1), date(2026, 2, 28)))
+    dec, jan, feb = (
+        (date(2025, 12, 1), date(2025, 12, 31)),
+        (date(2026, 1, 1), date(2026, 1, 31)),
+        (date(2026, 2, 1), date(2026, 2, 28)),
+    )
     rows = {c.driver: c for c in explanation.contributions}
     lagged = rows["leads (1 mo. earlier)"]
     # all of December, not December 1-28 (which misses 3 weekdays of leads)
     assert (lagged.baseline, lagged.actual) == (leads(history, *dec), leads(history, *jan))
     assert (lagged.baseline_window, lagged.actual_window) == (Window(*dec), Window(*jan))
     rate = rows["lead_to_mql_rate (1 mo. earlier)"]
-    assert (rate.baseline, rate.actual) == pytest.approx((mqls(history, *dec) / leads(history, *dec),
-                                                          mqls(history, *jan) / leads(history, *jan)))
+    assert (rate.baseline, rate.actual) == pytest.approx(
+        (mqls(history, *dec) / leads(history, *dec), mqls(history, *jan) / leads(history, *jan))
+    )
     conversion = rows["mql_to_opportunity_rate"]  # opportunities of the month over MQLs of the month before
-    assert (conversion.baseline, conversion.actual) == pytest.approx((opps(history, *jan) / mqls(history, *dec),
-                                                                      opps(history, *feb) / mqls(history, *jan)))
+    assert (conversion.baseline, conversion.actual) == pytest.approx(
+        (opps(history, *jan) / mqls(history, *dec), opps(history, *feb) / mqls(history, *jan))
+    )
     assert (conversion.baseline_window, conversion.actual_window) == (Window(*jan), Window(*feb))
     assert conversion.inner_lags == {"mqls": 1} and lagged.inner_lags == {}
     assert sum(c.contribution for c in explanation.contributions) == pytest.approx(
-        pipeline(history, *feb) - pipeline(history, *jan))
+        pipeline(history, *feb) - pipeline(history, *jan)
+    )
 
 
 def test_a_finished_month_vs_year_is_compared_with_the_whole_month_a_year_ago(history):
@@ -160,8 +175,9 @@ def test_a_finished_month_vs_year_is_compared_with_the_whole_month_a_year_ago(hi
     before = (opps(history, *feb25), pipeline(history, *feb25) / opps(history, *feb25))
     after = (opps(history, *feb26), pipeline(history, *feb26) / opps(history, *feb26))
     expected = two_driver_shapley(before, after)
-    assert by_driver(explanation) == pytest.approx({"opportunities": expected[0],
-                                                    "avg_opportunity_amount": expected[1]})
+    assert by_driver(explanation) == pytest.approx(
+        {"opportunities": expected[0], "avg_opportunity_amount": expected[1]}
+    )
     # February 2025 against the leap February 2024: all 29 days, the 29th's 700 included
     leap = explain(history, "2025-02", "year")
     feb24 = (date(2024, 2, 1), date(2024, 2, 29))
@@ -171,12 +187,16 @@ def test_a_finished_month_vs_year_is_compared_with_the_whole_month_a_year_ago(hi
 
 def test_a_month_in_progress_on_day_15_is_compared_with_days_1_to_15(history):
     explanation = explain(history, "2026-03", "previous", as_of=date(2026, 3, 15), depth=None)
-    mar, feb, jan = ((date(2026, 3, 1), date(2026, 3, 15)), (date(2026, 2, 1), date(2026, 2, 15)),
-                     (date(2026, 1, 1), date(2026, 1, 15)))
+    mar, feb, jan = (
+        (date(2026, 3, 1), date(2026, 3, 15)),
+        (date(2026, 2, 1), date(2026, 2, 15)),
+        (date(2026, 1, 1), date(2026, 1, 15)),
+    )
     assert (explanation.baseline, explanation.actual) == (pipeline(history, *feb), pipeline(history, *mar))
     assert explanation.rule == "like for like"
-    assert explanation.baseline_rule == ("baseline: 1-15 Feb 2026, the same 15 days as 1-15 Mar 2026 "
-                                         "(period in progress as of 2026-03-15)")
+    assert explanation.baseline_rule == (
+        "baseline: 1-15 Feb 2026, the same 15 days as 1-15 Mar 2026 (period in progress as of 2026-03-15)"
+    )
     assert (explanation.baseline_window, explanation.actual_window) == (Window(*feb), Window(*mar))
     lagged = next(c for c in explanation.contributions if c.driver == "leads (1 mo. earlier)")
     assert (lagged.baseline, lagged.actual) == (leads(history, *jan), leads(history, *feb))
@@ -196,10 +216,13 @@ def test_a_quarter_finished_and_in_progress(history):
     running = explain(history, "2026-Q1", "previous", as_of=date(2026, 2, 14))
     first_45 = (date(2025, 10, 1), date(2025, 11, 14))
     assert running.baseline_window == Window(*first_45) and running.baseline_window.days == 45
-    assert (running.baseline, running.actual) == (pipeline(history, *first_45),
-                                                  pipeline(history, date(2026, 1, 1), date(2026, 2, 14)))
-    assert running.baseline_rule == ("baseline: 1 Oct-14 Nov 2025, the same 45 days as 1 Jan-14 Feb 2026 "
-                                     "(period in progress as of 2026-02-14)")
+    assert (running.baseline, running.actual) == (
+        pipeline(history, *first_45),
+        pipeline(history, date(2026, 1, 1), date(2026, 2, 14)),
+    )
+    assert running.baseline_rule == (
+        "baseline: 1 Oct-14 Nov 2025, the same 45 days as 1 Jan-14 Feb 2026 (period in progress as of 2026-02-14)"
+    )
 
 
 def test_a_period_not_started_is_a_user_error(history):
@@ -211,13 +234,23 @@ def test_a_period_not_started_is_a_user_error(history):
 def test_the_cli_states_the_rule_in_json_text_csv_and_the_published_table(history, tmp_path):
     warehouse = tmp_path / "published.duckdb"
     shutil.copy(history.warehouse_spec.path, warehouse)
-    args = ["--project-dir", str(history.root), "--warehouse", str(warehouse), "--period", "2026-02",
-            "--as-of", "2026-03-31"]
+    args = [
+        "--project-dir",
+        str(history.root),
+        "--warehouse",
+        str(warehouse),
+        "--period",
+        "2026-02",
+        "--as-of",
+        "2026-03-31",
+    ]
     code, out, err = run("explain", "pipeline", *args, "--format", "json", "--depth", "1")
     assert code == 0, err
     data = json.loads(out)
     assert (data["rule"], data["baseline_rule"]) == (
-        "whole periods", "baseline: whole January 2026 (period finished as of 2026-03-31)")
+        "whole periods",
+        "baseline: whole January 2026 (period finished as of 2026-03-31)",
+    )
     assert data["baseline_window"] == {"start": "2026-01-01", "end": "2026-01-31"}
     assert data["actual_window"] == {"start": "2026-02-01", "end": "2026-02-28"}
     assert data["baseline"] == 24000.0
@@ -233,9 +266,11 @@ def test_the_cli_states_the_rule_in_json_text_csv_and_the_published_table(histor
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {(r["driver"], r["rule"], r["baseline_start"], r["baseline_end"], r["actual_end"]) for r in rows} == {
         ("opportunities", "whole periods", "2026-01-01", "2026-01-31", "2026-02-28"),
-        ("avg_opportunity_amount", "whole periods", "2026-01-01", "2026-01-31", "2026-02-28")}
+        ("avg_opportunity_amount", "whole periods", "2026-01-01", "2026-01-31", "2026-02-28"),
+    }
     con = duckdb.connect(str(warehouse), read_only=True)
-    published = con.execute("select distinct rule, baseline_start::varchar, baseline_end::varchar "
-                            "from metrics.kpi_explain").fetchall()
+    published = con.execute(
+        "select distinct rule, baseline_start::varchar, baseline_end::varchar from metrics.kpi_explain"
+    ).fetchall()
     con.close()
     assert published == [("whole periods", "2026-01-01", "2026-01-31")]

@@ -56,8 +56,10 @@ def test_lags_apply_wherever_the_lagged_metric_appears(funnel):
 
     algebra = MetricAlgebra(project.graph, project.layer)
     # monthly totals written on each month's first day: Dec 46 MQLs, Jan 44; Jan 20 opportunities
-    store = Store({"mqls": {date(2025, 12, 1): 46, date(2026, 1, 1): 44},
-                   "opportunities": {date(2026, 1, 1): 20}}, last=date(2026, 1, 31))
+    store = Store(
+        {"mqls": {date(2025, 12, 1): 46, date(2026, 1, 1): 44}, "opportunities": {date(2026, 1, 1): 20}},
+        last=date(2026, 1, 31),
+    )
     jan = parse_period("2026-01").window
     evaluator = Evaluator(algebra, store)
     assert evaluator.value("mql_to_opportunity_rate", jan) == 20 / 44  # same month: 0.4545

@@ -96,10 +96,14 @@ def test_scenario_falls_back_to_plan_where_it_has_no_target(funnel):
 
 
 def test_thresholds_come_from_the_project(funnel):
-    project = funnel({"kpi_project.yml": """
+    project = funnel(
+        {
+            "kpi_project.yml": """
         name: funnel
         kpi: {status_thresholds: {on_track: 0.99, at_risk: 0.9}}
-    """})
+    """
+        }
+    )
     rows = _rows(project)
     assert rows["leads"].status == "at risk"  # 0.985 < 0.99
     assert rows["mqls"].status == "off track"  # 44 / 50 = 0.88 < 0.9
@@ -116,10 +120,13 @@ def test_quarter_target_from_its_months(funnel):
 
 
 def test_benchmark_targets_from_the_attached_range_and_the_library(funnel):
-    targets = FILES["metrics/targets.yml"] + """
+    targets = (
+        FILES["metrics/targets.yml"]
+        + """
           - {metric: lead_to_mql_rate, scenario: stretch, values: {2026-03: {point: low}}}
           - {metric: lead_to_mql_rate, scenario: library, values: {2026-03: {benchmark: email_open, point: high}}}
     """
+    )
     project = funnel({"metrics/targets.yml": targets})
     # the range attached to lead_to_mql_rate in the fixture is 10 %..20 %: its low end
     assert _rows(project, scenario="stretch")["lead_to_mql_rate"].target == pytest.approx(0.10)

@@ -54,27 +54,38 @@ create table "Marts"."LeadOrders" as select * from analytics."order";
 """
 
 LEADS_CHECKS: list[dict[str, Any]] = [
-    {"not_null": "lead_id"},                                                         # 0 pass
-    {"not_null": "email"},                                                           # 1 fail: 2 nulls
-    {"unique": "lead_id"},                                                           # 2 pass
-    {"unique": "dup_id"},                                                            # 3 fail: 1,1,2,2
-    {"accepted_values": {"column": "channel", "values": ["web", "ads", "event"]}},    # 4 pass
-    {"accepted_values": {"column": "channel", "values": ["web", "ads"]}},             # 5 fail: 2 event
-    {"between": {"column": "employee_count", "min": 0}, "mostly": 0.8},              # 6 pass: 9 of 10
-    {"between": {"column": "employee_count", "min": 0}, "mostly": 0.95},             # 7 fail
-    {"row_count_between": {"min": 1, "max": 10}},                                    # 8 pass
-    {"row_count_between": {"min": 11}},                                              # 9 fail: 10 rows
-    {"matches_regex": {"column": "email", "regex": "^[a-z]"}},                       # 10 pass (NULLs skipped)
-    {"matches_regex": {"column": "email", "regex": r"^[a-z]+@example\.com$"}},       # 11 fail: not-an-email
-    {"expect_column_pair_values_a_to_be_greater_than_b":
-        {"column_A": "pipeline", "column_B": "won", "or_equal": True}, "mostly": 0.9},  # 12 pass: 9 of 10
-    {"expect_column_pair_values_a_to_be_greater_than_b":
-        {"column_A": "pipeline", "column_B": "won", "or_equal": True}},              # 13 fail: 500 < 510
+    {"not_null": "lead_id"},  # 0 pass
+    {"not_null": "email"},  # 1 fail: 2 nulls
+    {"unique": "lead_id"},  # 2 pass
+    {"unique": "dup_id"},  # 3 fail: 1,1,2,2
+    {"accepted_values": {"column": "channel", "values": ["web", "ads", "event"]}},  # 4 pass
+    {"accepted_values": {"column": "channel", "values": ["web", "ads"]}},  # 5 fail: 2 event
+    {"between": {"column": "employee_count", "min": 0}, "mostly": 0.8},  # 6 pass: 9 of 10
+    {"between": {"column": "employee_count", "min": 0}, "mostly": 0.95},  # 7 fail
+    {"row_count_between": {"min": 1, "max": 10}},  # 8 pass
+    {"row_count_between": {"min": 11}},  # 9 fail: 10 rows
+    {"matches_regex": {"column": "email", "regex": "^[a-z]"}},  # 10 pass (NULLs skipped)
+    {"matches_regex": {"column": "email", "regex": r"^[a-z]+@example\.com$"}},  # 11 fail: not-an-email
+    {
+        "expect_column_pair_values_a_to_be_greater_than_b": {
+            "column_A": "pipeline",
+            "column_B": "won",
+            "or_equal": True,
+        },
+        "mostly": 0.9,
+    },  # 12 pass: 9 of 10
+    {
+        "expect_column_pair_values_a_to_be_greater_than_b": {
+            "column_A": "pipeline",
+            "column_B": "won",
+            "or_equal": True,
+        }
+    },  # 13 fail: 500 < 510
     {"freshness": {"column": "created_at", "max_age_hours": 36, "as_of": "2026-03-02 00:00:00"}},  # 14 pass
     {"freshness": {"column": "created_at", "max_age_hours": 12, "as_of": "2026-03-02 00:00:00"}},  # 15 fail
-    {"rate_between_0_and_1": "score"},                                               # 16 pass (NULL allowed)
-    {"rate_between_0_and_1": "bad_rate", "severity": "warn"},                        # 17 warn: 1.5, -0.1
-    {"not_null": "no_such_column"},                                                  # 18 crashes
+    {"rate_between_0_and_1": "score"},  # 16 pass (NULL allowed)
+    {"rate_between_0_and_1": "bad_rate", "severity": "warn"},  # 17 warn: 1.5, -0.1
+    {"not_null": "no_such_column"},  # 18 crashes
     {"expect_column_values_to_not_match_regex": {"column": "email", "regex": "example"}},  # 19 fail: 7
     {"expect_column_values_to_match_like_pattern": {"column": "email", "like_pattern": "%@%"}},  # 20 fail: 1
 ]
@@ -111,11 +122,31 @@ def test_results_come_back_in_order_with_their_expectations(leads):
     assert all(r.expectation.target == "model stg_leads" for r in leads)
 
 
-@pytest.mark.parametrize(("index", "passes"), [(0, True), (1, False), (2, True), (3, False), (4, True),
-                                               (5, False), (6, True), (7, False), (8, True), (9, False),
-                                               (10, True), (11, False), (12, True), (13, False), (14, True),
-                                               (15, False), (16, True), (17, False), (19, False),
-                                               (20, False)])
+@pytest.mark.parametrize(
+    ("index", "passes"),
+    [
+        (0, True),
+        (1, False),
+        (2, True),
+        (3, False),
+        (4, True),
+        (5, False),
+        (6, True),
+        (7, False),
+        (8, True),
+        (9, False),
+        (10, True),
+        (11, False),
+        (12, True),
+        (13, False),
+        (14, True),
+        (15, False),
+        (16, True),
+        (17, False),
+        (19, False),
+        (20, False),
+    ],
+)
 def test_each_check_passes_or_fails_as_the_data_says(leads, index, passes):
     result = leads[index]
     assert result.error is None, result.error
@@ -154,8 +185,9 @@ def test_a_crashing_expectation_is_a_failed_result_with_its_error(leads):
 
 def test_arguments_gx_refuses_fail_only_that_expectation(warehouse):
     con, path = warehouse
-    bad = Expectation("expect_column_values_to_be_between", {"column": "lead_id", "minimum": 1}, "error",
-                      "model stg_leads", None)
+    bad = Expectation(
+        "expect_column_values_to_be_between", {"column": "lead_id", "minimum": 1}, "error", "model stg_leads", None
+    )
     good = checks([{"unique": "lead_id"}], "model stg_leads")[0]
     crashed, fine = run_expectations(con, path, "analytics", "stg_leads__kf_new", [bad, good])
     assert crashed.success is False and "minimum" in crashed.error
@@ -179,11 +211,19 @@ def test_views_are_checked_too(warehouse):
 OLD_DUCKDB = tuple(int(part) for part in duckdb.__version__.split(".")[:2]) < (1, 5)
 
 
-@pytest.mark.parametrize(("schema", "table"), [
-    pytest.param("analytics", "order", marks=pytest.mark.skipif(
-        OLD_DUCKDB, reason="DuckDB 1.4 lacks pg_collation, so GX falls back to an unquoted table name")),
-    ("Marts", "LeadOrders"),
-])
+@pytest.mark.parametrize(
+    ("schema", "table"),
+    [
+        pytest.param(
+            "analytics",
+            "order",
+            marks=pytest.mark.skipif(
+                OLD_DUCKDB, reason="DuckDB 1.4 lacks pg_collation, so GX falls back to an unquoted table name"
+            ),
+        ),
+        ("Marts", "LeadOrders"),
+    ],
+)
 def test_reserved_words_and_mixed_case_names_are_quoted(warehouse, schema, table):
     con, path = warehouse
     expectations = checks([{"not_null": "group"}, {"rate_between_0_and_1": "Rate"}], "model order")
@@ -209,8 +249,10 @@ def test_without_a_connection_the_file_is_opened(warehouse):
 def test_references_finds_unknown_keys_and_ignores_nulls(warehouse):
     con, path = warehouse
     leads = {"table": "stg_leads__kf_new", "column": "lead_id"}
-    items = [{"references": {"column": "lead_id", "to": leads}},  # schema defaults to the checked one's
-             {"references": {"column": "known_lead_id", "to": {"schema": "analytics", **leads}}}]
+    items = [
+        {"references": {"column": "lead_id", "to": leads}},  # schema defaults to the checked one's
+        {"references": {"column": "known_lead_id", "to": {"schema": "analytics", **leads}}},
+    ]
     expectations = checks(items, "model stg_activity")
     orphans, known = run_expectations(con, path, "analytics", "stg_activity", expectations)
     assert orphans.success is False and orphans.unexpected_count == 2
@@ -223,12 +265,12 @@ def monthly(warehouse) -> list[ExpectationResult]:
     con, path = warehouse
     band = {"column": "leads", "order_by": "period_start", "group_by": ["channel"]}
     items = [
-        {"funnel_monotonic": {"columns": ["leads", "mqls", "sqls"]}},                           # web 2026-02
+        {"funnel_monotonic": {"columns": ["leads", "mqls", "sqls"]}},  # web 2026-02
         {"funnel_monotonic": {"columns": ["leads", "mqls", "sqls"], "group_by": ["period_start"]}},  # sums ok
-        {"funnel_monotonic": {"columns": ["mqls", "leads"], "group_by": "channel"}},            # leads > mqls
-        {"within_historical_band": {**band, "window": 6, "tolerance": 3}},      # web jumps
+        {"funnel_monotonic": {"columns": ["mqls", "leads"], "group_by": "channel"}},  # leads > mqls
+        {"within_historical_band": {**band, "window": 6, "tolerance": 3}},  # web jumps
         {"within_historical_band": {**band, "window": 6, "tolerance": 1000}},
-        {"within_historical_band": {**band, "window": 12}},                     # too little history
+        {"within_historical_band": {**band, "window": 12}},  # too little history
     ]
     expectations = checks(items, "table marketing_monthly")
     return run_expectations(con, path, "metrics", "marketing_monthly", expectations)
@@ -259,8 +301,10 @@ def test_stock_duckdb_engine_loses_rows_and_ours_keeps_them():
 
     con = duckdb.connect()
     fetched = []
-    for make in (lambda: duckdb_engine.ConnectionWrapper(con.cursor()),
-                 lambda: duckdb_dbapi.SharedDuckDBConnection(con)):
+    for make in (
+        lambda: duckdb_engine.ConnectionWrapper(con.cursor()),
+        lambda: duckdb_dbapi.SharedDuckDBConnection(con),
+    ):
         engine = sa.create_engine("duckdb:///:memory:", creator=make, poolclass=sa.pool.StaticPool)
         with engine.connect() as connection:
             result = connection.execute(sa.text("select 42 union all select 43 order by 1"))
@@ -280,9 +324,10 @@ def test_without_the_workaround_gx_fails_with_index_error(warehouse):
 
     con, _ = warehouse
     source = _context().data_sources.add_sql(
-        name="stock_duckdb_engine", connection_string="duckdb:///x",
-        kwargs={"creator": lambda: duckdb_engine.ConnectionWrapper(con.cursor()),
-                "poolclass": sa.pool.StaticPool})
+        name="stock_duckdb_engine",
+        connection_string="duckdb:///x",
+        kwargs={"creator": lambda: duckdb_engine.ConnectionWrapper(con.cursor()), "poolclass": sa.pool.StaticPool},
+    )
     try:
         asset = source.add_table_asset(name="t", table_name="stg_leads__kf_new", schema_name="analytics")
         batch = asset.add_batch_definition_whole_table("all").get_batch()
@@ -314,15 +359,18 @@ def test_a_million_rows_are_checked_in_the_warehouse(tmp_path, monkeypatch):
         timestamp '2026-01-01' + to_seconds(i) as created_at, i % 7 as a, i % 5 as b
         from range(1000000) t(i)""")
     con.execute("create table analytics.leads as select i as lead_id from range(50000) t(i)")
-    items = [{"not_null": "email"}, {"unique": "event_id"},
-             {"accepted_values": {"column": "channel", "values": ["web", "ads"]}},
-             {"between": {"column": "rate", "min": 0, "max": 0.9}, "mostly": 0.95},
-             {"row_count_between": {"min": 1}},
-             {"matches_regex": {"column": "email", "regex": r"@example\.com$"}},
-             {"expect_column_pair_values_a_to_be_greater_than_b": {"column_A": "a", "column_B": "b"}},
-             {"rate_between_0_and_1": "rate"},
-             {"freshness": {"column": "created_at", "max_age_hours": 24, "as_of": "2026-01-13 00:00:00"}},
-             {"references": {"column": "lead_id", "to": {"table": "leads", "column": "lead_id"}}}]
+    items = [
+        {"not_null": "email"},
+        {"unique": "event_id"},
+        {"accepted_values": {"column": "channel", "values": ["web", "ads"]}},
+        {"between": {"column": "rate", "min": 0, "max": 0.9}, "mostly": 0.95},
+        {"row_count_between": {"min": 1}},
+        {"matches_regex": {"column": "email", "regex": r"@example\.com$"}},
+        {"expect_column_pair_values_a_to_be_greater_than_b": {"column_A": "a", "column_B": "b"}},
+        {"rate_between_0_and_1": "rate"},
+        {"freshness": {"column": "created_at", "max_age_hours": 24, "as_of": "2026-01-13 00:00:00"}},
+        {"references": {"column": "lead_id", "to": {"table": "leads", "column": "lead_id"}}},
+    ]
     results = run_expectations(con, path, "analytics", "events", checks(items, "model events"))
     con.close()
     assert [r.error for r in results] == [None] * 10
@@ -364,11 +412,14 @@ def test_fast_uniqueness_agrees_with_gx_own_check_and_hand_written_sql(tmp_path)
         from range(200) t(i)""")
     columns = ["id", "small_int", "text", "nullable", "real", "day", "flag", "mostly_null"]
     fast = run_expectations(con, "u.duckdb", "s", "t", checks([{"unique": c} for c in columns], "model t"))
-    stock = run_expectations(con, "u.duckdb", "s", "t",
-                             checks([{"unique": c, "mostly": 1.0} for c in columns], "model t"))
+    stock = run_expectations(
+        con, "u.duckdb", "s", "t", checks([{"unique": c, "mostly": 1.0} for c in columns], "model t")
+    )
     for column, ours, gx in zip(columns, fast, stock, strict=True):
-        by_hand = con.execute(f"select coalesce(sum(n), 0) from (select count(*) n from s.t where {column} is not null "
-                              f"group by {column} having count(*) > 1)").fetchone()[0]
+        by_hand = con.execute(
+            f"select coalesce(sum(n), 0) from (select count(*) n from s.t where {column} is not null "
+            f"group by {column} having count(*) > 1)"
+        ).fetchone()[0]
         assert (column, ours.unexpected_count, ours.success) == (column, by_hand, by_hand == 0)
         assert (column, gx.unexpected_count, gx.success) == (column, by_hand, by_hand == 0)
     assert fast[4].unexpected_count == 3  # rows 0, 5 (-0.0) and 6: one value, as GROUP BY has it
@@ -382,12 +433,15 @@ def test_uniqueness_under_a_collation_counts_what_group_by_counts(tmp_path):
     con = duckdb.connect(str(tmp_path / "c.duckdb"))
     con.execute("create schema s")
     con.execute("create table s.plain as select 'v' || (i % 5) as code from range(10) t(i)")
-    con.execute("create table s.nocase as select (case when i % 2 = 0 then 'A' else 'a' end) collate nocase "
-                "as code from range(4) t(i)")
+    con.execute(
+        "create table s.nocase as select (case when i % 2 = 0 then 'A' else 'a' end) collate nocase "
+        "as code from range(4) t(i)"
+    )
     assert _hash_prefilter_is_exact(con, "s", "plain") and not _hash_prefilter_is_exact(con, "s", "nocase")
     [ours] = run_expectations(con, "c.duckdb", "s", "nocase", checks([{"unique": "code"}], "model nocase"))
     [stock] = run_expectations(con, "c.duckdb", "s", "nocase", checks([{"unique": "code", "mostly": 1.0}], "m"))
-    by_hand = con.execute("select count(*) from s.nocase where code in "
-                          "(select code from s.nocase group by code having count(*) > 1)").fetchone()[0]
+    by_hand = con.execute(
+        "select count(*) from s.nocase where code in (select code from s.nocase group by code having count(*) > 1)"
+    ).fetchone()[0]
     assert by_hand == 4 and ours.unexpected_count == stock.unexpected_count == by_hand
     con.close()

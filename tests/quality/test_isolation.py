@@ -18,12 +18,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GX_")}  # prove we set what GX reads
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_importing_and_parsing_do_not_import_great_expectations(tmp_path):
-    done = run_python("""
+    done = run_python(
+        """
         import sys
         import kpiframe.quality as quality
         from kpiframe.errors import SourceLocation
@@ -31,13 +33,16 @@ def test_importing_and_parsing_do_not_import_great_expectations(tmp_path):
                                    "model m", lambda path: SourceLocation("m.yml"))
         quality.render_results([])
         print(sorted(m for m in ("great_expectations", "sqlalchemy", "pandas") if m in sys.modules))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
 def test_a_run_is_silent_offline_and_leaves_no_files(tmp_path):
-    done = run_python("""
+    done = run_python(
+        """
         import json, socket
         attempts = []
 
@@ -65,7 +70,9 @@ def test_a_run_is_silent_offline_and_leaves_no_files(tmp_path):
         con.close()
         with open("outcome.json", "w") as out:
             json.dump({"attempts": attempts, "status": [r.status for r in results]}, out)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""  # no progress bars, no GX prints
     assert done.stderr == ""  # no warnings, no GX logging, no "nanobind: leaked" at exit
@@ -77,7 +84,8 @@ def test_a_run_is_silent_offline_and_leaves_no_files(tmp_path):
 
 
 def test_gx_is_imported_without_charts_and_statistics_which_still_load_when_used(tmp_path):
-    done = run_python("""
+    done = run_python(
+        """
         import sys
         from kpiframe.quality.gx_runner import _context
         _context()
@@ -91,6 +99,8 @@ def test_gx_is_imported_without_charts_and_statistics_which_still_load_when_used
         import jsonschema, jsonschema.validators  # one copy of each module: the classes are the same
         same = jsonschema.validators.Draft7Validator is jsonschema.Draft7Validator and kl.stats.norm is norm
         print(loaded_by_gx, round(entropy, 6), altair.Chart.__name__, norm.cdf(0.0), same)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", "0.510826", "Chart", "0.5", "True"]

@@ -11,21 +11,42 @@ from kpiframe.errors import SourceLocation
 from kpiframe.quality import Expectation, ExpectationResult, junit_xml, render_results, results_json
 
 
-def result(kind: str, success: bool, severity: str = "error", error: str | None = None, *,
-           observed: object = None, elements: int | None = None, unexpected: int | None = None,
-           percent: float | None = None, sample: list[object] | None = None) -> ExpectationResult:
-    expectation = Expectation(kind, {"column": "email"}, severity, "model stg_leads",
-                              SourceLocation("models/staging.yml", 12, 9))
-    return ExpectationResult(expectation, success, observed, elements, unexpected, percent, sample or [],
-                             error)
+def result(
+    kind: str,
+    success: bool,
+    severity: str = "error",
+    error: str | None = None,
+    *,
+    observed: object = None,
+    elements: int | None = None,
+    unexpected: int | None = None,
+    percent: float | None = None,
+    sample: list[object] | None = None,
+) -> ExpectationResult:
+    expectation = Expectation(
+        kind, {"column": "email"}, severity, "model stg_leads", SourceLocation("models/staging.yml", 12, 9)
+    )
+    return ExpectationResult(expectation, success, observed, elements, unexpected, percent, sample or [], error)
 
 
 RESULTS = [
     result("expect_column_values_to_not_be_null", True, elements=10, unexpected=0, percent=0.0),
-    result("expect_column_values_to_be_in_set", False, elements=1000, unexpected=12, percent=1.2,
-           sample=["event", Decimal("1.5"), date(2026, 3, 1)]),
-    result("freshness", False, severity="warn", observed=1, unexpected=1,
-           sample=[{"newest": datetime(2026, 3, 1, 10, 0), "age_hours": 50.0}]),
+    result(
+        "expect_column_values_to_be_in_set",
+        False,
+        elements=1000,
+        unexpected=12,
+        percent=1.2,
+        sample=["event", Decimal("1.5"), date(2026, 3, 1)],
+    ),
+    result(
+        "freshness",
+        False,
+        severity="warn",
+        observed=1,
+        unexpected=1,
+        sample=[{"newest": datetime(2026, 3, 1, 10, 0), "age_hours": 50.0}],
+    ),
     result("expect_column_values_to_be_unique", False, error='The column "email" does not exist.'),
 ]
 

@@ -42,14 +42,23 @@ _PAUSE_BEFORE_SWAP = textwrap.dedent(f"""
 
     main(sys.argv[1:])
 """)
-STAGED = [("analytics", "order_cents__kf_new"), ("analytics", "stg_customers__kf_new"),
-          ("analytics", "stg_orders__kf_new"), ("metrics", "shop_monthly__kf_new")]
+STAGED = [
+    ("analytics", "order_cents__kf_new"),
+    ("analytics", "stg_customers__kf_new"),
+    ("analytics", "stg_orders__kf_new"),
+    ("metrics", "shop_monthly__kf_new"),
+]
 
 
 def paused_build(*args: str) -> subprocess.Popen[str]:
     """`kpiframe build ARGS` in a process of its own, stopped before the swap; returns once it stopped."""
-    build = subprocess.Popen([sys.executable, "-c", _PAUSE_BEFORE_SWAP, "build", *args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    build = subprocess.Popen(
+        [sys.executable, "-c", _PAUSE_BEFORE_SWAP, "build", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert build.stdout is not None
     marker = build.stdout.readline().strip()
     if marker != PAUSED:
@@ -59,8 +68,9 @@ def paused_build(*args: str) -> subprocess.Popen[str]:
 
 
 def kpiframe(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kpiframe.cli.main_entry", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "kpiframe.cli.main_entry", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def rows(root: Path, sql: str) -> list[tuple]:
@@ -72,8 +82,11 @@ def rows(root: Path, sql: str) -> list[tuple]:
 
 
 def staging_tables(root: Path) -> list[tuple]:
-    return rows(root, "select table_schema, table_name from information_schema.tables "
-                      "where table_name like '%\\_\\_kf\\_new' escape '\\' order by all")
+    return rows(
+        root,
+        "select table_schema, table_name from information_schema.tables "
+        "where table_name like '%\\_\\_kf\\_new' escape '\\' order by all",
+    )
 
 
 def test_the_next_build_marks_a_killed_build_abandoned_and_drops_its_staging_tables(make_project):
@@ -106,13 +119,16 @@ def test_a_clean_build_says_nothing_and_other_projects_runs_are_left_alone(make_
     Project.load(root).build()
     con = duckdb.connect(str(root / "shop.duckdb"))
     # a run of another project sharing the file, and one recorded before runs had a project column
-    con.execute("insert into kpiframe.runs (run_id, started_at, status, project) values "
-                "('other', '2026-01-01', 'running', 'crm'), ('legacy', '2026-01-01', 'running', null)")
+    con.execute(
+        "insert into kpiframe.runs (run_id, started_at, status, project) values "
+        "('other', '2026-01-01', 'running', 'crm'), ('legacy', '2026-01-01', 'running', null)"
+    )
     con.close()
     said: list[str] = []
     Project.load(root).build(on_notice=said.append)
-    assert said == ["cleaned up after a build that did not finish: marked run legacy (started 2026-01-01 "
-                    "00:00:00 UTC) abandoned"]
+    assert said == [
+        "cleaned up after a build that did not finish: marked run legacy (started 2026-01-01 00:00:00 UTC) abandoned"
+    ]
     statuses = dict(rows(root, "select run_id, status from kpiframe.runs where run_id in ('other', 'legacy')"))
     assert statuses == {"other": "running", "legacy": "abandoned"}
     said.clear()
@@ -122,17 +138,30 @@ def test_a_clean_build_says_nothing_and_other_projects_runs_are_left_alone(make_
 
 def test_wait_retries_while_another_process_holds_the_duckdb_file(make_project):
     root = make_project()
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import duckdb, sys
-        con = duckdb.connect({str(root / 'shop.duckdb')!r})
+        con = duckdb.connect({str(root / "shop.duckdb")!r})
         print('locked', flush=True)
         sys.stdin.readline()
         con.close()
-    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdin is not None
     assert holder.stdout.readline().strip() == "locked"
-    build = subprocess.Popen([sys.executable, "-m", "kpiframe.cli.main_entry", "build", "--project-dir", str(root),
-                              "--wait", "300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    build = subprocess.Popen(
+        [sys.executable, "-m", "kpiframe.cli.main_entry", "build", "--project-dir", str(root), "--wait", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert build.stderr is not None
     waiting = build.stderr.readline()
     assert waiting.startswith("waiting up to 300s for the warehouse file: ") and f"pid {holder.pid}" in waiting

@@ -50,6 +50,7 @@ def test_fiscal_quarters_start_on_the_configured_month_in_every_dialect(dialect:
 
 # --- the time spine's date series -------------------------------------------------------------------
 
+
 def python_series(first: date, last: date, grain: str) -> list[date]:
     """Period starts from `first`, one period apart, up to `last`: written here without SQL."""
     months = {"month": 1, "fiscal_quarter": 3, "year": 12}
@@ -88,13 +89,16 @@ def run_on_duckdb(sql: str, dialect: str) -> list[date]:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize(("grain", "first", "last"), [
-    ("day", date(2024, 2, 27), date(2024, 3, 2)),
-    ("week", date(2024, 12, 22), date(2025, 2, 2)),  # Sundays across a year end: Snowflake counts Mondays
-    ("month", date(2024, 11, 1), date(2025, 3, 1)),
-    ("fiscal_quarter", date(2024, 4, 1), date(2025, 1, 1)),  # fiscal year from April
-    ("year", date(2021, 1, 1), date(2024, 1, 1)),
-])
+@pytest.mark.parametrize(
+    ("grain", "first", "last"),
+    [
+        ("day", date(2024, 2, 27), date(2024, 3, 2)),
+        ("week", date(2024, 12, 22), date(2025, 2, 2)),  # Sundays across a year end: Snowflake counts Mondays
+        ("month", date(2024, 11, 1), date(2025, 3, 1)),
+        ("fiscal_quarter", date(2024, 4, 1), date(2025, 1, 1)),  # fiscal year from April
+        ("year", date(2021, 1, 1), date(2024, 1, 1)),
+    ],
+)
 def test_the_spine_has_every_period_in_every_dialect(dialect: str, grain: str, first: date, last: date) -> None:
     sql = series_sql(first, last, grain, dialect)
     assert sqlglot.parse_one(sql, read=dialect) is not None

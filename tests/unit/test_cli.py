@@ -23,8 +23,19 @@ def test_build_then_query_in_every_format(make_project):
     code, out, err = run("build", "--project-dir", root)
     assert code == 0, err
     assert "metrics.shop_monthly" in out and "[1/4]" in err
-    code, out, _ = run("query", "--project-dir", root, "--metric", "orders", "--metric", "revenue",
-                       "--grain", "quarter", "--format", "csv")
+    code, out, _ = run(
+        "query",
+        "--project-dir",
+        root,
+        "--metric",
+        "orders",
+        "--metric",
+        "revenue",
+        "--grain",
+        "quarter",
+        "--format",
+        "csv",
+    )
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
     assert rows == [["period_start", "orders", "revenue"], ["2026-01-01", "6", "280.0"], ["2026-04-01", "1", "40.0"]]
@@ -58,8 +69,9 @@ def test_usage_error_exits_2(make_project):
 
 
 def test_explain_prints_sql_for_a_dialect(make_project):
-    code, out, _ = run("query", "--project-dir", str(make_project()), "--metric", "aov", "--explain",
-                       "--dialect", "postgres")
+    code, out, _ = run(
+        "query", "--project-dir", str(make_project()), "--metric", "aov", "--explain", "--dialect", "postgres"
+    )
     assert code == 0 and "NULLIF" in out and "DATE_TRUNC" in out
 
 
@@ -83,9 +95,11 @@ def test_list_shows_every_object(make_project):
 
 def test_help_and_compile_do_not_import_great_expectations(make_project):
     root = make_project()
-    script = ("import sys; from click.testing import CliRunner; from kpiframe.cli import main; "
-              f"r = CliRunner().invoke(main, ['compile', '--project-dir', {str(root)!r}]); "
-              "assert r.exit_code == 0, r.output; "
-              "print('great_expectations' in sys.modules)")
+    script = (
+        "import sys; from click.testing import CliRunner; from kpiframe.cli import main; "
+        f"r = CliRunner().invoke(main, ['compile', '--project-dir', {str(root)!r}]); "
+        "assert r.exit_code == 0, r.output; "
+        "print('great_expectations' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -85,12 +85,17 @@ def test_bottleneck_is_the_step_that_fell_most_against_its_history() -> None:
 
     stages = ["lead", "mql", "opportunity"]
     counts = {  # (lead, mql, opportunity) per cohort
-        date(2026, 1, 1): (100, 20, 10), date(2026, 2, 1): (100, 20, 10), date(2026, 3, 1): (100, 20, 10),
+        date(2026, 1, 1): (100, 20, 10),
+        date(2026, 2, 1): (100, 20, 10),
+        date(2026, 3, 1): (100, 20, 10),
         date(2026, 4, 1): (100, 18, 4),  # mql 18 % vs 20 %; opportunity 4/18 = 22 % vs 50 %
-        date(2026, 5, 1): (100, 1, 0),   # still young: its window has not closed
+        date(2026, 5, 1): (100, 1, 0),  # still young: its window has not closed
     }
-    rows = [{"cohort_start": c, "stage": s, "entities": n}
-            for c, values in counts.items() for s, n in zip(stages, values, strict=True)]
+    rows = [
+        {"cohort_start": c, "stage": s, "entities": n}
+        for c, values in counts.items()
+        for s, n in zip(stages, values, strict=True)
+    ]
     found = find_bottleneck(rows, stages, mature_before=date(2026, 5, 1))
     assert found is not None
     assert (found.cohort_start, found.stage, found.cohorts) == (date(2026, 4, 1), "mql → opportunity", 3)

@@ -53,8 +53,9 @@ def test_a_dsn_on_a_duckdb_project_goes_to_postgresql(make_project, dsn):
     code, _, err = run("build", "--project-dir", str(root), "--warehouse", dsn)
     assert code == 1 and "error[KF502]: cannot connect to PostgreSQL" in err
     # before: a DuckDB file (or folder) named after the DSN appeared in the project
-    assert sorted(p.relative_to(root) for p in root.rglob("*") if "target" not in p.parts) == \
-        [p for p in before if "target" not in p.parts]
+    assert sorted(p.relative_to(root) for p in root.rglob("*") if "target" not in p.parts) == [
+        p for p in before if "target" not in p.parts
+    ]
 
 
 def test_the_dsn_in_the_environment_variable_too(make_project, monkeypatch):
@@ -82,6 +83,7 @@ def test_a_duckdb_file_on_a_postgres_project_is_a_duckdb_file(make_project, tmp_
 
 # --- "--format table|json|csv" and "--project-dir" ------------------------------------------------------------
 
+
 def test_lint_takes_table_json_and_csv(tmp_path):
     root = write_funnel(tmp_path / "funnel", {"metrics/targets.yml": "targets: []\n"})  # every target missing
     args = ["lint", "--project-dir", str(root), "--warehouse", str(tmp_path / "none.duckdb")]
@@ -93,8 +95,9 @@ def test_lint_takes_table_json_and_csv(tmp_path):
     assert code == 0 and "static lints only" in err
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["code", "severity", "location", "message", "hint"]
-    assert rows[1:] == [[f["code"], f["severity"], f["location"] or "", f["message"], f["hint"] or ""]
-                        for f in findings]
+    assert rows[1:] == [
+        [f["code"], f["severity"], f["location"] or "", f["message"], f["hint"] or ""] for f in findings
+    ]
     code, out, _ = run(*args, "--format", "table")
     assert code == 0 and out.strip().endswith(f"0 error(s), {len(findings)} warning(s) (data lints skipped)")
 
@@ -122,6 +125,7 @@ def test_every_command_takes_what_the_readme_says():
 
 # --- metric types ----------------------------------------------------------------------------------------------
 
+
 def test_metric_types_in_the_readme_are_the_loaders():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     line = next(text for text in readme.splitlines() if "Metric types:" in text)
@@ -134,11 +138,15 @@ def test_a_filtered_metric_is_a_simple_metric_with_filter(make_project):
     root = make_project()  # paid_orders: {measure: order_count, filter: "status = 'paid'"}
     assert run("build", "--project-dir", str(root))[0] == 0
     code, out, _ = run("query", "--project-dir", str(root), "--metric", "paid_orders", "--format", "csv")
-    expected = hand(root, """select strftime(date_trunc('month', ordered_at), '%Y-%m-%d'), count(*)::varchar
-                             from raw.orders where status = 'paid' group by 1 order by 1""")
+    expected = hand(
+        root,
+        """select strftime(date_trunc('month', ordered_at), '%Y-%m-%d'), count(*)::varchar
+                             from raw.orders where status = 'paid' group by 1 order by 1""",
+    )
     assert code == 0 and list(csv.reader(io.StringIO(out)))[1:] == [list(row) for row in expected]
-    shop = SHOP_PROJECT["metrics/shop.yml"].replace("{name: paid_orders, measure",
-                                                    "{name: paid_orders, type: filtered, measure")
+    shop = SHOP_PROJECT["metrics/shop.yml"].replace(
+        "{name: paid_orders, measure", "{name: paid_orders, type: filtered, measure"
+    )
     code, _, err = run("compile", "--project-dir", str(make_project({"metrics/shop.yml": shop}, rows=False)))
     assert code == 1 and "error[KF014]" in err and "'simple', 'ratio', 'derived' or 'cumulative'" in err
 
@@ -147,18 +155,31 @@ def test_a_filtered_metric_is_a_simple_metric_with_filter(make_project):
 
 FORMATTED = SHOP_PROJECT["metrics/shop.yml"].replace(
     "- {name: orders, measure: order_count}",
-    '- {name: orders, measure: order_count}\n'
+    "- {name: orders, measure: order_count}\n"
     '          - {name: revenue_milli, type: derived, expr: revenue * 1000, format: "#,##0"}\n'
-    '          - {name: revenue_eur, measure: revenue_sum, format: "€#,##0.0"}')
+    '          - {name: revenue_eur, measure: revenue_sum, format: "€#,##0.0"}',
+)
 
 
 def test_a_metric_format_is_applied_to_tables_and_markdown(make_project):
     root = make_project({"metrics/shop.yml": FORMATTED})
     assert run("build", "--project-dir", str(root))[0] == 0
-    sums = hand(root, """select sum(amount) from raw.orders where status <> 'test'
-                         group by date_trunc('quarter', ordered_at) order by 1 desc""")
-    query = ["query", "--project-dir", str(root), "--metric", "revenue_milli", "--metric", "revenue_eur",
-             "--grain", "quarter"]
+    sums = hand(
+        root,
+        """select sum(amount) from raw.orders where status <> 'test'
+                         group by date_trunc('quarter', ordered_at) order by 1 desc""",
+    )
+    query = [
+        "query",
+        "--project-dir",
+        str(root),
+        "--metric",
+        "revenue_milli",
+        "--metric",
+        "revenue_eur",
+        "--grain",
+        "quarter",
+    ]
     code, table, _ = run(*query)
     assert code == 0
     code, markdown, _ = run(*query, "--format", "markdown")
@@ -179,12 +200,18 @@ def test_a_format_kpiframe_cannot_apply_is_an_error(make_project):
 
 # --- pre-commit `rev:` -------------------------------------------------------------------------------------------
 
+
 def test_pre_commit_revs_name_something_that_exists():
-    tags = set(subprocess.run(["git", "tag", "--list"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.split())
-    revs = [(path, found) for path in ("docs/ci.md", ".pre-commit-hooks.yaml", "README.md")
-            for found in re.findall(r"^[\s#]*rev:\s*(\S+)", (REPO_ROOT / path).read_text(encoding="utf-8"),
-                                    re.MULTILINE)]
+    tags = set(
+        subprocess.run(
+            ["git", "tag", "--list"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    revs = [
+        (path, found)
+        for path in ("docs/ci.md", ".pre-commit-hooks.yaml", "README.md")
+        for found in re.findall(r"^[\s#]*rev:\s*(\S+)", (REPO_ROOT / path).read_text(encoding="utf-8"), re.MULTILINE)
+    ]
     assert revs
     for path, rev in revs:  # a <placeholder> the user fills in, or a tag of this repository
         assert rev.startswith("<") or rev in tags, f"{path}: rev {rev} is not a tag"
@@ -196,9 +223,15 @@ LONG = "a description long enough that a 200-column table had to wrap it " * 4
 
 
 def test_tables_follow_columns_and_do_not_wrap_when_piped(make_project, monkeypatch):
-    root = make_project({"metrics/shop.yml": SHOP_PROJECT["metrics/shop.yml"].replace(
-        "- {name: orders, measure: order_count}", f"- {{name: orders, measure: order_count, description: {LONG}}}")},
-        rows=False)
+    root = make_project(
+        {
+            "metrics/shop.yml": SHOP_PROJECT["metrics/shop.yml"].replace(
+                "- {name: orders, measure: order_count}",
+                f"- {{name: orders, measure: order_count, description: {LONG}}}",
+            )
+        },
+        rows=False,
+    )
     monkeypatch.delenv("COLUMNS", raising=False)
     code, out, _ = run("list", "--project-dir", str(root))
     assert code == 0 and any(LONG.strip() in line for line in out.splitlines())  # one line per row
@@ -211,8 +244,13 @@ def test_tables_fit_a_real_terminal(make_project):
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 50, 0, 0))  # 40 rows, 50 columns
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    child = subprocess.Popen([sys.executable, "-m", "kpiframe.cli.main_entry", "list", "--project-dir", str(root)],
-                             stdin=follower, stdout=follower, stderr=follower, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kpiframe.cli.main_entry", "list", "--project-dir", str(root)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
     os.close(follower)
     output = b""
     while True:

@@ -69,8 +69,9 @@ def settings(warehouse: DuckDBWarehouse, *names: str) -> tuple[object, ...]:
 def test_extension_autoinstall_and_autoload_are_off_and_locked(tmp_path):
     warehouse = DuckDBWarehouse(WarehouseSpec(path=str(tmp_path / "w.duckdb"), threads=2))
     try:
-        assert settings(warehouse, "autoinstall_known_extensions", "autoload_known_extensions",
-                        "lock_configuration", "threads") == (False, False, True, 2)
+        assert settings(
+            warehouse, "autoinstall_known_extensions", "autoload_known_extensions", "lock_configuration", "threads"
+        ) == (False, False, True, 2)
         with pytest.raises(duckdb.Error, match="configuration has been locked"):
             warehouse.con.execute("set autoload_known_extensions = true")
         # GX's cursors set their search_path on the shared connection: still allowed under the lock
@@ -115,8 +116,11 @@ def test_expectations_run_on_the_locked_connection(make_project):
     root = make_project({"models/sources.yml": CHECKED_SOURCES})
     project = Project.load(root)
     project.build()
-    by_name = {r.expectation.kind.removeprefix("expect_column_values_to_"): r
-               for r in project.last_expectation_results if r.expectation.target.endswith("orders")}
+    by_name = {
+        r.expectation.kind.removeprefix("expect_column_values_to_"): r
+        for r in project.last_expectation_results
+        if r.expectation.target.endswith("orders")
+    }
     assert by_name["not_be_null"].success and by_name["match_regex"].success
     con = duckdb.connect(str(root / "shop.duckdb"), read_only=True)
     [(others,)] = con.execute("select count(*) from raw.orders where status not in ('paid', 'refunded')").fetchall()
@@ -172,14 +176,18 @@ def test_the_lock_hint_names_a_kpiframe_build(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    assert error.diagnostic.hint == (f"a kpiframe build (pid {holder.pid}) is writing to it; wait for it to finish, "
-                                     "then run again")
+    assert error.diagnostic.hint == (
+        f"a kpiframe build (pid {holder.pid}) is writing to it; wait for it to finish, then run again"
+    )
 
 
 def test_the_lock_hint_without_a_readable_holder(tmp_path):
-    message = ('IO Error: Could not set lock on file "w.duckdb": Conflicting lock is held in /usr/bin/dbeaver '
-               "(PID 4242). See also https://duckdb.org/docs/current/connect/concurrency")
+    message = (
+        'IO Error: Could not set lock on file "w.duckdb": Conflicting lock is held in /usr/bin/dbeaver '
+        "(PID 4242). See also https://duckdb.org/docs/current/connect/concurrency"
+    )
     # tmp_path stands in for a /proc without that process (it ended, or belongs to another user)
-    assert holder_hint(message, proc=tmp_path) == ("another process (pid 4242, /usr/bin/dbeaver) has the file "
-                                                   "open; close it and run again")
+    assert holder_hint(message, proc=tmp_path) == (
+        "another process (pid 4242, /usr/bin/dbeaver) has the file open; close it and run again"
+    )
     assert "kpiframe build, a notebook or a BI tool" in holder_hint('Could not set lock on file "w.duckdb"')

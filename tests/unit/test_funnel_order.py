@@ -123,17 +123,20 @@ def hand_reached(order: str) -> str:
     strict: the earliest time inside the window at or after the lead's strict time at the stage before.
     """
     if order == "independent":
-        return (f"select l.lead_id, e.i, min(e.t) as t from valid l join events e using (lead_id) "
-                f"group by l.lead_id, l.created_at, e.i having {INSIDE.format(t='min(e.t)')}")
+        return (
+            f"select l.lead_id, e.i, min(e.t) as t from valid l join events e using (lead_id) "
+            f"group by l.lead_id, l.created_at, e.i having {INSIDE.format(t='min(e.t)')}"
+        )
     steps = []
     for i in range(len(STAGES)):
         after = "l.created_at" if i == 0 else "p.t"
         source = "valid l" if i == 0 else f"strict_{i - 1} p join valid l using (lead_id)"
-        steps.append(f"strict_{i} as (select l.lead_id, {i} as i, min(e.t) as t from {source} "
-                     f"join events e on e.lead_id = l.lead_id and e.i = {i} and e.t >= {after} "
-                     f"and {INSIDE.format(t='e.t')} group by l.lead_id)")
-    return (f"with {', '.join(steps)} "
-            + " union all ".join(f"select * from strict_{i}" for i in range(len(STAGES))))
+        steps.append(
+            f"strict_{i} as (select l.lead_id, {i} as i, min(e.t) as t from {source} "
+            f"join events e on e.lead_id = l.lead_id and e.i = {i} and e.t >= {after} "
+            f"and {INSIDE.format(t='e.t')} group by l.lead_id)"
+        )
+    return f"with {', '.join(steps)} " + " union all ".join(f"select * from strict_{i}" for i in range(len(STAGES)))
 
 
 def hand_funnel(con: duckdb.DuckDBPyConnection, order: str, by_channel: bool = False) -> list[dict[str, Any]]:
@@ -161,11 +164,17 @@ def hand_funnel(con: duckdb.DuckDBPyConnection, order: str, by_channel: bool = F
         same = [r for r in rows if r[: 1 + len(channel)] == (cohort, *channel)]
         before = same[index - 1][-2] if index else None
         first = same[0][-2]
-        out.append({"cohort_start": cohort.isoformat(), **({"channel": channel[0]} if channel else {}),
-                    "stage": STAGES[index], "entities": entities,
-                    "conversion_from_previous": entities / before if before else None,
-                    "conversion_from_first": entities / first if first else None,
-                    "median_hours_from_previous": hours})
+        out.append(
+            {
+                "cohort_start": cohort.isoformat(),
+                **({"channel": channel[0]} if channel else {}),
+                "stage": STAGES[index],
+                "entities": entities,
+                "conversion_from_previous": entities / before if before else None,
+                "conversion_from_first": entities / first if first else None,
+                "median_hours_from_previous": hours,
+            }
+        )
     return out
 
 
@@ -183,8 +192,10 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def cli_json(warehouse: Path, *args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(main, ["funnel", "lead_funnel", "--project-dir", str(REPO), "--warehouse",
-                                       str(warehouse), "--format", "json", *args])
+    result = CliRunner().invoke(
+        main,
+        ["funnel", "lead_funnel", "--project-dir", str(REPO), "--warehouse", str(warehouse), "--format", "json", *args],
+    )
     assert result.exit_code == 0, result.output
     answer: dict[str, Any] = json.loads(result.output)
     return answer
@@ -223,8 +234,12 @@ def test_by_channel_every_group_has_every_stage(warehouse: Path, order: str) -> 
     answer = cli_json(warehouse, "--order", order, "--by", "channel")
     expected = hand(warehouse, order, by_channel=True)
     assert {(r["cohort_start"], r["channel"]) for r in expected} == {
-        ("2024-01-01", "paid_search"), ("2024-01-01", "organic_search"), ("2024-02-01", "email"),
-        ("2024-03-01", "paid_search"), ("2024-12-01", "paid_search")}
+        ("2024-01-01", "paid_search"),
+        ("2024-01-01", "organic_search"),
+        ("2024-02-01", "email"),
+        ("2024-03-01", "paid_search"),
+        ("2024-12-01", "paid_search"),
+    }
     same(answer["rows"], expected)
 
 
@@ -241,8 +256,14 @@ def test_the_example_funnel_is_strict_and_the_cases_differ_as_stated(warehouse: 
     # conversions never exceed 100 % in strict order
     assert all(r["conversion_from_previous"] is None or r["conversion_from_previous"] <= 1 for r in strict.values())
     # February: 0 accepted after 1 MQL is a conversion of 0; the stage after a 0 has none (NULL)
-    assert (strict[(feb, "sales_accepted")]["entities"], strict[(feb, "sales_accepted")]["conversion_from_previous"]) == (0, 0)
-    assert (strict[(feb, "sales_qualified")]["entities"], strict[(feb, "sales_qualified")]["conversion_from_previous"]) == (0, None)
+    assert (
+        strict[(feb, "sales_accepted")]["entities"],
+        strict[(feb, "sales_accepted")]["conversion_from_previous"],
+    ) == (0, 0)
+    assert (
+        strict[(feb, "sales_qualified")]["entities"],
+        strict[(feb, "sales_qualified")]["conversion_from_previous"],
+    ) == (0, None)
     assert independent[(feb, "opportunity")]["entities"] == 1  # ord_9, after 0 sales_qualified: NULL
     assert independent[(feb, "opportunity")]["conversion_from_previous"] is None
 
@@ -276,11 +297,25 @@ def test_table_output_states_the_order_rule_and_what_conversion_means(warehouse:
     result = CliRunner().invoke(main, ["funnel", "--project-dir", str(REPO), "--warehouse", str(warehouse)])
     assert result.exit_code == 0, result.output
     first_line = result.output.splitlines()[0]
-    assert first_line.startswith("funnel lead_funnel, order strict: a lead counts at a stage only if it reached "
-                                 "every earlier stage, each at or after the stage before it, within 180 days")
+    assert first_line.startswith(
+        "funnel lead_funnel, order strict: a lead counts at a stage only if it reached "
+        "every earlier stage, each at or after the stage before it, within 180 days"
+    )
     assert "conversion_from_previous = entities at the stage / entities at the stage before" in result.output
-    independent = CliRunner().invoke(main, ["funnel", "--project-dir", str(REPO), "--warehouse", str(warehouse),
-                                            "--order", "independent", "--format", "csv"])
+    independent = CliRunner().invoke(
+        main,
+        [
+            "funnel",
+            "--project-dir",
+            str(REPO),
+            "--warehouse",
+            str(warehouse),
+            "--order",
+            "independent",
+            "--format",
+            "csv",
+        ],
+    )
     assert independent.exit_code == 0, independent.output
     assert "order independent: a lead counts at each stage it reached" in independent.stderr
     assert independent.stdout.startswith("cohort_start,stage,entities,")  # csv stays pure data

@@ -13,17 +13,62 @@ from kpiframe.errors import KpiframeError
 from kpiframe.project import Project
 from tests.conftest import SHOP_PROJECT, write_files
 
-KEYS = ["name", "type", "measure", "numerator", "denominator", "expr", "filter", "metric", "window",
-        "grain_to_date", "inputs", "model", "entities", "dimensions", "measures", "agg", "time", "metrics",
-        "datasets", "tables", "sources", "models", "columns", "offset", "alias", "given", "expect", "rows"]
-VALUES = ["ratio", "simple", "derived", "cumulative", "orders", "revenue", "order_count", "sum", "count",
-          "1=1; drop table x", "{{ ''.__class__ }}", "a / b", "7 days", "month", "previous", "", "null"]
+KEYS = [
+    "name",
+    "type",
+    "measure",
+    "numerator",
+    "denominator",
+    "expr",
+    "filter",
+    "metric",
+    "window",
+    "grain_to_date",
+    "inputs",
+    "model",
+    "entities",
+    "dimensions",
+    "measures",
+    "agg",
+    "time",
+    "metrics",
+    "datasets",
+    "tables",
+    "sources",
+    "models",
+    "columns",
+    "offset",
+    "alias",
+    "given",
+    "expect",
+    "rows",
+]
+VALUES = [
+    "ratio",
+    "simple",
+    "derived",
+    "cumulative",
+    "orders",
+    "revenue",
+    "order_count",
+    "sum",
+    "count",
+    "1=1; drop table x",
+    "{{ ''.__class__ }}",
+    "a / b",
+    "7 days",
+    "month",
+    "previous",
+    "",
+    "null",
+]
 
 scalars = st.one_of(st.sampled_from(VALUES), st.text(max_size=12), st.integers(), st.booleans(), st.none())
 documents = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(st.sampled_from(KEYS), children, max_size=5)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.sampled_from(KEYS), children, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -43,8 +88,13 @@ def _load_survives(root: Path, text: str) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(document=st.dictionaries(st.sampled_from(["metrics", "datasets", "tables", "metric_tests", "models",
-                                                 "sources", "colour"]), documents, max_size=3))
+@given(
+    document=st.dictionaries(
+        st.sampled_from(["metrics", "datasets", "tables", "metric_tests", "models", "sources", "colour"]),
+        documents,
+        max_size=3,
+    )
+)
 def test_generated_documents_never_crash_the_loader(tmp_path_factory, document):
     root = write_files(tmp_path_factory.mktemp("fuzz"), SHOP_PROJECT)
     _load_survives(root, _dump(document))

@@ -29,8 +29,14 @@ RAW_STATE = """
                                                   from raw.customers),
            (select string_agg(table_name, ',' order by table_name) from information_schema.tables
             where table_schema = 'raw')"""
-RAW_AT_START = (8, 419, "o1paid,o2refunded,o3paid,o4refunded,o5paid,o6paid,o7paid,o8test", 3, "emea,amer",
-                "customers,orders")
+RAW_AT_START = (
+    8,
+    419,
+    "o1paid,o2refunded,o3paid,o4refunded,o5paid,o6paid,o7paid,o8test",
+    3,
+    "emea,amer",
+    "customers,orders",
+)
 
 
 class Shop:
@@ -62,26 +68,80 @@ def raw_state(project: Project) -> tuple:
 # --- the --where grammar: (kpiframe text, hand text or None, has a refused piece, has random text) ---------
 Piece = tuple[str, str | None, bool, bool]
 
-ALLOWED: list[Piece] = [(kf, hand_text, False, False) for kf, hand_text in [
-    ("status", "o.status"), ("order__status", "o.status"), ("region", "c.region"),
-    ("customer__region", "c.region"), ("'paid'", "'paid'"), ("'emea'", "'emea'"), ("'p%'", "'p%'"),
-    ("'refunded'", "'refunded'"), ("1", "1"), ("0", "0"), ("null", "null"), ("true", "true"),
-    ("lower(status)", "lower(o.status)"), ("upper(region)", "upper(c.region)"),
-    ("length(status)", "length(o.status)"), ("coalesce(region, 'none')", "coalesce(c.region, 'none')"),
-    ("substr(status, 1, 2)", "substr(o.status, 1, 2)"), ("trim(region)", "trim(c.region)")]]
-REFUSED: list[Piece] = [(kf, None, True, False) for kf in [
-    "amount", "order_id", "customer", "t.amount", "*", "columns('amount')", "columns(*)",
-    "read_csv('x.csv')", "read_parquet('x.parquet')", "glob('*')", "current_setting('threads')",
-    "getenv('HOME')", "count(*)", "row_number() over ()", "status[1]", "[1, 2]", "?",
-    "pg_read_file('/etc/passwd')", "sum(1) over ()", "struct_pack(a := 1)", "employee_count"]]
+ALLOWED: list[Piece] = [
+    (kf, hand_text, False, False)
+    for kf, hand_text in [
+        ("status", "o.status"),
+        ("order__status", "o.status"),
+        ("region", "c.region"),
+        ("customer__region", "c.region"),
+        ("'paid'", "'paid'"),
+        ("'emea'", "'emea'"),
+        ("'p%'", "'p%'"),
+        ("'refunded'", "'refunded'"),
+        ("1", "1"),
+        ("0", "0"),
+        ("null", "null"),
+        ("true", "true"),
+        ("lower(status)", "lower(o.status)"),
+        ("upper(region)", "upper(c.region)"),
+        ("length(status)", "length(o.status)"),
+        ("coalesce(region, 'none')", "coalesce(c.region, 'none')"),
+        ("substr(status, 1, 2)", "substr(o.status, 1, 2)"),
+        ("trim(region)", "trim(c.region)"),
+    ]
+]
+REFUSED: list[Piece] = [
+    (kf, None, True, False)
+    for kf in [
+        "amount",
+        "order_id",
+        "customer",
+        "t.amount",
+        "*",
+        "columns('amount')",
+        "columns(*)",
+        "read_csv('x.csv')",
+        "read_parquet('x.parquet')",
+        "glob('*')",
+        "current_setting('threads')",
+        "getenv('HOME')",
+        "count(*)",
+        "row_number() over ()",
+        "status[1]",
+        "[1, 2]",
+        "?",
+        "pg_read_file('/etc/passwd')",
+        "sum(1) over ()",
+        "struct_pack(a := 1)",
+        "employee_count",
+    ]
+]
 # a refused piece that does not parse as an expression is a KF120 (statement or subquery)
-STATEMENTS: list[Piece] = [(kf, None, True, False) for kf in [
-    "(select 1)", "exists (select * from raw.orders)", "1; delete from raw.orders",
-    "status in (select status from raw.orders)"]]
+STATEMENTS: list[Piece] = [
+    (kf, None, True, False)
+    for kf in [
+        "(select 1)",
+        "exists (select * from raw.orders)",
+        "1; delete from raw.orders",
+        "status in (select status from raw.orders)",
+    ]
+]
 
 UNARY = ["not {0}", "({0})", "{0} is null", "{0} is not null", "cast({0} as varchar)", "-{0}", "abs({0})"]
-BINARY = ["{0} = {1}", "{0} <> {1}", "{0} < {1}", "{0} and {1}", "{0} or {1}", "{0} like {1}",
-          "{0} ilike {1}", "{0} + {1}", "{0} || {1}", "{0} in ({1})", "{0} is distinct from {1}"]
+BINARY = [
+    "{0} = {1}",
+    "{0} <> {1}",
+    "{0} < {1}",
+    "{0} and {1}",
+    "{0} or {1}",
+    "{0} like {1}",
+    "{0} ilike {1}",
+    "{0} + {1}",
+    "{0} || {1}",
+    "{0} in ({1})",
+    "{0} is distinct from {1}",
+]
 TERNARY = ["{0} between {1} and {2}", "case when {0} then {1} else {2} end", "{0} in ({1}, {2})"]
 
 
@@ -95,15 +155,25 @@ def _combine(template: str, *pieces: Piece) -> Piece:
 
 random_text = st.text(max_size=15).map(lambda text: (text, None, False, True))
 atoms = st.one_of(st.sampled_from(ALLOWED), st.sampled_from(REFUSED), st.sampled_from(STATEMENTS), random_text)
-filters = st.recursive(atoms, lambda children: st.one_of(
-    st.builds(_combine, st.sampled_from(UNARY), children),
-    st.builds(_combine, st.sampled_from(BINARY), children, children),
-    st.builds(_combine, st.sampled_from(TERNARY), children, children, children)), max_leaves=8)
+filters = st.recursive(
+    atoms,
+    lambda children: st.one_of(
+        st.builds(_combine, st.sampled_from(UNARY), children),
+        st.builds(_combine, st.sampled_from(BINARY), children, children),
+        st.builds(_combine, st.sampled_from(TERNARY), children, children, children),
+    ),
+    max_leaves=8,
+)
 # half the examples only from the grammar's allowed pieces, so many filters run and are checked by hand
-allowed_filters = st.recursive(st.sampled_from(ALLOWED), lambda children: st.one_of(
-    st.builds(_combine, st.sampled_from(UNARY), children),
-    st.builds(_combine, st.sampled_from(BINARY), children, children),
-    st.builds(_combine, st.sampled_from(TERNARY), children, children, children)), max_leaves=6)
+allowed_filters = st.recursive(
+    st.sampled_from(ALLOWED),
+    lambda children: st.one_of(
+        st.builds(_combine, st.sampled_from(UNARY), children),
+        st.builds(_combine, st.sampled_from(BINARY), children, children),
+        st.builds(_combine, st.sampled_from(TERNARY), children, children, children),
+    ),
+    max_leaves=6,
+)
 
 
 def _answer(project: Project, where: str) -> int | KpiframeError:
@@ -145,29 +215,69 @@ def test_generated_allowed_filters_match_hand_written_sql(shop, piece):
 
 
 # --- model SQL: reads, writes anywhere in the tree, random text ---------------------------------------------
-READS = ["select * from {{ ref('stg_orders') }}", "select 1 as x", "select * from raw.orders",
-         "select count(*) as n from raw.customers", "select * from read_csv('missing.csv')"]
-WRITES = ["delete from raw.orders", "update raw.orders set amount = 0", "insert into raw.orders "
-          "select * from raw.orders", "drop table raw.customers", "truncate raw.orders",
-          "create table raw.x as select 1", "copy raw.orders to 'out.csv'", "attach ':memory:' as m",
-          "detach m", "set threads = 1", "pragma version", "checkpoint", "vacuum", "install httpfs",
-          "load httpfs", "call pragma_version()", "export database 'dump'", "begin", "commit",
-          "alter table raw.orders add column z int", "select * into raw.y from raw.orders", "use raw",
-          "create or replace view raw.orders_v as select 1", "delete from raw.orders returning *"]
-RETURNING = ["delete from raw.orders", "update raw.orders set amount = 0",
-             "insert into raw.customers values ('c9', 'x')"]
-SHAPES = ["{r}", "{w}", "{r}; {w}", "{w}; {r}", "with gone as ({d} returning *) select count(*) as n from gone",
-          "with a as ({r}) select * from a where exists (with g as ({d} returning 1) select * from g)",
-          "select * from ({r}) s union all select * from ({r}) t", "with a as ({r}) {w}",
-          "select (select count(*) from (with g as ({d} returning 1) select * from g) x) as n",
-          "{r} {text}", "{text}", "{w} {text}"]
+READS = [
+    "select * from {{ ref('stg_orders') }}",
+    "select 1 as x",
+    "select * from raw.orders",
+    "select count(*) as n from raw.customers",
+    "select * from read_csv('missing.csv')",
+]
+WRITES = [
+    "delete from raw.orders",
+    "update raw.orders set amount = 0",
+    "insert into raw.orders select * from raw.orders",
+    "drop table raw.customers",
+    "truncate raw.orders",
+    "create table raw.x as select 1",
+    "copy raw.orders to 'out.csv'",
+    "attach ':memory:' as m",
+    "detach m",
+    "set threads = 1",
+    "pragma version",
+    "checkpoint",
+    "vacuum",
+    "install httpfs",
+    "load httpfs",
+    "call pragma_version()",
+    "export database 'dump'",
+    "begin",
+    "commit",
+    "alter table raw.orders add column z int",
+    "select * into raw.y from raw.orders",
+    "use raw",
+    "create or replace view raw.orders_v as select 1",
+    "delete from raw.orders returning *",
+]
+RETURNING = [
+    "delete from raw.orders",
+    "update raw.orders set amount = 0",
+    "insert into raw.customers values ('c9', 'x')",
+]
+SHAPES = [
+    "{r}",
+    "{w}",
+    "{r}; {w}",
+    "{w}; {r}",
+    "with gone as ({d} returning *) select count(*) as n from gone",
+    "with a as ({r}) select * from a where exists (with g as ({d} returning 1) select * from g)",
+    "select * from ({r}) s union all select * from ({r}) t",
+    "with a as ({r}) {w}",
+    "select (select count(*) from (with g as ({d} returning 1) select * from g) x) as n",
+    "{r} {text}",
+    "{text}",
+    "{w} {text}",
+]
 
 
 @st.composite
 def model_sql(draw: st.DrawFn) -> str:
     shape = draw(st.sampled_from(SHAPES))
-    return shape.format(r=draw(st.sampled_from(READS)), w=draw(st.sampled_from(WRITES)),
-                        d=draw(st.sampled_from(RETURNING)), text=draw(st.text(max_size=30)))
+    return shape.format(
+        r=draw(st.sampled_from(READS)),
+        w=draw(st.sampled_from(WRITES)),
+        d=draw(st.sampled_from(RETURNING)),
+        text=draw(st.text(max_size=30)),
+    )
 
 
 @settings(max_examples=150, deadline=None)

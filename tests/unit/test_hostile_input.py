@@ -56,25 +56,46 @@ def count_orders(root: Path) -> int:
 
 # --- 1. models cannot write -------------------------------------------------------------------
 
+
 def test_a_cte_that_deletes_is_refused_and_the_table_keeps_its_rows(make_project):
-    root = make_project({"models/evil_cte.sql":
-                         "with gone as (delete from raw.orders returning order_id)\nselect count(*) as n from gone"})
+    root = make_project(
+        {
+            "models/evil_cte.sql": "with gone as (delete from raw.orders returning order_id)\n"
+            "select count(*) as n from gone"
+        }
+    )
     result = CliRunner().invoke(main, ["build", "--project-dir", str(root), "--select", "evil_cte"])
     assert result.exit_code == 1
     assert "models/evil_cte.sql:1:1: error[KF312]: a model may only read: it contains DELETE" in result.stderr
     assert count_orders(root) == 8  # SHOP_ROWS inserts o1..o8
 
 
-@pytest.mark.parametrize(("sql", "line", "statement"), [
-    ("with added as (\n  insert into raw.orders values ('x', 'c1', now(), 1, 'paid') returning order_id)\n"
-     "select * from added", 2, "INSERT"),
-    ("with a as (select 1 as x),\nb as (update raw.orders set status = 'paid' returning order_id)\n"
-     "select * from a, b", 2, "UPDATE"),
-    ("select * from {{ ref('stg_orders') }}\nwhere order_id in (\n  with d as (delete from raw.customers returning "
-     "customer_id) select * from d)", 3, "DELETE"),
-    ("select *\ninto raw.copy_of_orders\nfrom {{ ref('stg_orders') }}", 2, "SELECT ... INTO"),
-    ("select * from {{ ref('stg_orders') }}\nfor update", 1, "FOR UPDATE/SHARE"),
-])
+@pytest.mark.parametrize(
+    ("sql", "line", "statement"),
+    [
+        (
+            "with added as (\n  insert into raw.orders values ('x', 'c1', now(), 1, 'paid') returning order_id)\n"
+            "select * from added",
+            2,
+            "INSERT",
+        ),
+        (
+            "with a as (select 1 as x),\nb as (update raw.orders set status = 'paid' returning order_id)\n"
+            "select * from a, b",
+            2,
+            "UPDATE",
+        ),
+        (
+            "select * from {{ ref('stg_orders') }}\nwhere order_id in (\n"
+            "  with d as (delete from raw.customers returning "
+            "customer_id) select * from d)",
+            3,
+            "DELETE",
+        ),
+        ("select *\ninto raw.copy_of_orders\nfrom {{ ref('stg_orders') }}", 2, "SELECT ... INTO"),
+        ("select * from {{ ref('stg_orders') }}\nfor update", 1, "FOR UPDATE/SHARE"),
+    ],
+)
 def test_a_write_anywhere_in_the_tree_is_refused_at_its_line(make_project, sql, line, statement):
     root = make_project({"models/evil.sql": sql}, rows=False)
     found = problems(root)
@@ -82,42 +103,57 @@ def test_a_write_anywhere_in_the_tree_is_refused_at_its_line(make_project, sql, 
     assert "not even inside a CTE" in found
 
 
-@pytest.mark.parametrize(("sql", "statement"), [
-    ("select 1 as x;\nattach 'other.duckdb' as other", "ATTACH"),
-    ("select 1 as x;\ninstall httpfs", "INSTALL"),
-    ("select 1 as x;\nload httpfs", "LOAD"),  # sqlglot keeps it as a generic exp.Command
-    ("select 1 as x;\ncall pragma_version()", "CALL"),
-    ("select 1 as x;\npragma threads=1", "PRAGMA"),
-    ("select 1 as x;\nset threads = 1", "SET"),
-    ("select 1 as x;\ncopy raw.orders to 'orders.csv'", "COPY"),
-    ("select 1 as x;\ndrop table raw.orders", "DROP"),
-    ("select 1 as x;\ncreate table raw.t (a int)", "CREATE"),
-    ("select 1 as x;\nbegin transaction", "BEGIN"),
-])
+@pytest.mark.parametrize(
+    ("sql", "statement"),
+    [
+        ("select 1 as x;\nattach 'other.duckdb' as other", "ATTACH"),
+        ("select 1 as x;\ninstall httpfs", "INSTALL"),
+        ("select 1 as x;\nload httpfs", "LOAD"),  # sqlglot keeps it as a generic exp.Command
+        ("select 1 as x;\ncall pragma_version()", "CALL"),
+        ("select 1 as x;\npragma threads=1", "PRAGMA"),
+        ("select 1 as x;\nset threads = 1", "SET"),
+        ("select 1 as x;\ncopy raw.orders to 'orders.csv'", "COPY"),
+        ("select 1 as x;\ndrop table raw.orders", "DROP"),
+        ("select 1 as x;\ncreate table raw.t (a int)", "CREATE"),
+        ("select 1 as x;\nbegin transaction", "BEGIN"),
+    ],
+)
 def test_a_second_statement_is_refused_and_named(make_project, sql, statement):
     root = make_project({"models/two.sql": sql}, rows=False)
-    assert (f"models/two.sql:2:1: error[KF311]: a model must be exactly one SELECT statement; "
-            f"it also runs {statement}") in problems(root)
+    assert (
+        f"models/two.sql:2:1: error[KF311]: a model must be exactly one SELECT statement; it also runs {statement}"
+    ) in problems(root)
 
 
 def test_a_template_that_renders_two_statements_is_refused(make_project):
-    root = make_project({
-        "macros/sneaky.sql": "{% macro tidy() %}; delete from raw.orders{% endmacro %}",
-        "models/rendered.sql": "select * from {{ ref('stg_orders') }}\n{{ tidy() }}",
-        "models/semicolon.sql": "select 1 as x {{ ';' }}\ntruncate raw.orders",
-    }, rows=False)
+    root = make_project(
+        {
+            "macros/sneaky.sql": "{% macro tidy() %}; delete from raw.orders{% endmacro %}",
+            "models/rendered.sql": "select * from {{ ref('stg_orders') }}\n{{ tidy() }}",
+            "models/semicolon.sql": "select 1 as x {{ ';' }}\ntruncate raw.orders",
+        },
+        rows=False,
+    )
     found = problems(root)
-    assert "models/rendered.sql:2:1: error[KF311]: a model must be exactly one SELECT statement; " \
-           "it also runs DELETE" in found
-    assert "models/semicolon.sql:2:1: error[KF311]: a model must be exactly one SELECT statement; " \
-           "it also runs TRUNCATE" in found
+    assert (
+        "models/rendered.sql:2:1: error[KF311]: a model must be exactly one SELECT statement; "
+        "it also runs DELETE" in found
+    )
+    assert (
+        "models/semicolon.sql:2:1: error[KF311]: a model must be exactly one SELECT statement; "
+        "it also runs TRUNCATE" in found
+    )
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres", "snowflake", "bigquery"])
 def test_the_refusal_holds_whatever_the_dialect(make_project, dialect):
-    root = make_project({"models/evil_cte.sql":
-                         "with gone as (delete from raw.orders returning order_id) select count(*) as n from gone"},
-                        rows=False)
+    root = make_project(
+        {
+            "models/evil_cte.sql": "with gone as (delete from raw.orders returning order_id) "
+            "select count(*) as n from gone"
+        },
+        rows=False,
+    )
     result = CliRunner().invoke(main, ["compile", "--project-dir", str(root), "--dialect", dialect])
     assert result.exit_code == 1
     assert "error[KF312]" in result.stderr
@@ -125,13 +161,17 @@ def test_the_refusal_holds_whatever_the_dialect(make_project, dialect):
 
 
 def test_reading_models_with_ctes_unions_and_subqueries_still_compile(make_project):
-    root = make_project({"models/reader.sql": """
+    root = make_project(
+        {
+            "models/reader.sql": """
         with paid as (select * from {{ ref('stg_orders') }} where status = 'paid'),
              big as (select order_id from paid where amount > (select avg(amount) from paid))
         select order_id, 'big' as kind from big
         union all
         select order_id, 'other' as kind from paid where order_id not in (select order_id from big)
-    """})
+    """
+        }
+    )
     project = Project.load(root)
     assert "reader" in project.graph.models
     con = duckdb.connect(str(root / "shop.duckdb"), read_only=True)
@@ -145,6 +185,7 @@ def test_reading_models_with_ctes_unions_and_subqueries_still_compile(make_proje
 
 
 # --- 3. YAML: aliases are bounded -------------------------------------------------------------
+
 
 def test_a_file_over_the_size_limit_is_refused(make_project):
     root = make_project({"models/huge.sql": "select 1 as x\n" + "-- padding\n" * 500_000}, rows=False)
@@ -171,11 +212,14 @@ def test_a_yaml_alias_bomb_is_refused_at_the_file(make_project):
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a: &a [1, *a]\n", "an alias refers to a node that contains it"),
-    ("a: &a {b: *a}\n", "an alias refers to a node that contains it"),
-    ("? [a, b]\n: 1\n", "a key must be a plain value, not a list or mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [1, *a]\n", "an alias refers to a node that contains it"),
+        ("a: &a {b: *a}\n", "an alias refers to a node that contains it"),
+        ("? [a, b]\n: 1\n", "a key must be a plain value, not a list or mapping"),
+    ],
+)
 def test_cyclic_aliases_and_complex_keys_are_refused(text, message):
     found: list = []
     assert parse_yaml(text, "metrics/x.yml", found) is None
@@ -187,8 +231,11 @@ def test_ordinary_anchors_still_work_with_positions():
     found: list = []
     doc = parse_yaml(text, "metrics/x.yml", found)
     assert found == [] and doc is not None
-    assert doc.data["measures"] == [{"agg": "sum", "expr": "amount"}, {"name": "n", "agg": "count"},
-                                    {"agg": "sum", "expr": "amount"}]
+    assert doc.data["measures"] == [
+        {"agg": "sum", "expr": "amount"},
+        {"name": "n", "agg": "count"},
+        {"agg": "sum", "expr": "amount"},
+    ]
     assert doc.locate(("measures", 1)).line == 4
     assert doc.locate(("measures", 2)).line == 1  # an alias is where its anchor is: the node is shared
 
@@ -196,46 +243,73 @@ def test_ordinary_anchors_still_work_with_positions():
 # --- 3. Jinja: every template ends, in bounded memory, with a located error -------------------
 
 HOSTILE_TEMPLATES = {
-    "huge_range": ("select\n{{ range(10**9) | length }} as n",
-                   "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: range() of 1,000,000,000 items"),
-    "repeat": ("select\n'{{ 'a' * 10**11 }}' as s",
-               "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: repeating a string or list"),
-    "power": ("select\n\n{{ 2 ** (10**9) }} as n",
-              "models/hostile.sql:3:1: error[KF304]: template exceeds a limit: 2 ** 1000000000 is too large"),
-    "nested_loops": ("select\n{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %} as x",
-                     "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: the template ran more than "
-                     "1,000,000 loop iterations and calls"),
-    "silent_loops": ("select 1 as x\n{% for i in range(100000) %}\n"
-                     "{% for j in range(100000) %}{% endfor %}{% endfor %}",
-                     "error[KF304]: template exceeds a limit: the template ran more than 1,000,000"),
-    "doubling": ("{% set ns = namespace(s='a') %}\n{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
-                 "select 1 as x",
-                 "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: joining with ~ would make more"),
-    "nested_lists": ("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}\n{% set ns.l = [ns.l, ns.l] %}"
-                     "{% endfor %}select '{{ ns.l }}' as x",
-                     "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: the template built a value"),
-    "padding": ("select\n'{{ 'x'.center(10**11) }}' as s",
-                "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: str.center would make more"),
-    "format_width": ("select\n'{{ '%0*d' % (10**11, 1) }}' as s",
-                     "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: a format argument used as a"),
-    "filter_width": ("select\n'{{ 'x' | indent(10**11, true) }}' as s",
-                     "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: the indent filter"),
-    "output": ("{% macro page() %}{% for i in range(100000) %}{{ 'y' * 4000 }}{% endfor %}{% endmacro %}\n"
-               "select {{ page() | length }} as n",
-               "models/hostile.sql:1:1: error[KF304]: template exceeds a limit: the template output more than"),
-    "recursion": ("select\n{{ again(1) }} as n",
-                  "macros/loop.sql:2:1: error[KF304]: template exceeds a limit: calls nested more than 40 deep"),
-    "fan_out": ("{% macro tree(n) %}{% if n < 30 %}{{ tree(n + 1) }}{{ tree(n + 1) }}{% endif %}{% endmacro %}"
-                "select 1 as x\n{{ tree(0) }}",
-                "error[KF304]: template exceeds a limit: the template ran more than 1,000,000 loop iterations"),
+    "huge_range": (
+        "select\n{{ range(10**9) | length }} as n",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: range() of 1,000,000,000 items",
+    ),
+    "repeat": (
+        "select\n'{{ 'a' * 10**11 }}' as s",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: repeating a string or list",
+    ),
+    "power": (
+        "select\n\n{{ 2 ** (10**9) }} as n",
+        "models/hostile.sql:3:1: error[KF304]: template exceeds a limit: 2 ** 1000000000 is too large",
+    ),
+    "nested_loops": (
+        "select\n{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %} as x",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: the template ran more than "
+        "1,000,000 loop iterations and calls",
+    ),
+    "silent_loops": (
+        "select 1 as x\n{% for i in range(100000) %}\n{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "error[KF304]: template exceeds a limit: the template ran more than 1,000,000",
+    ),
+    "doubling": (
+        "{% set ns = namespace(s='a') %}\n{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+        "select 1 as x",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: joining with ~ would make more",
+    ),
+    "nested_lists": (
+        "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}\n{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}select '{{ ns.l }}' as x",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: the template built a value",
+    ),
+    "padding": (
+        "select\n'{{ 'x'.center(10**11) }}' as s",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: str.center would make more",
+    ),
+    "format_width": (
+        "select\n'{{ '%0*d' % (10**11, 1) }}' as s",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: a format argument used as a",
+    ),
+    "filter_width": (
+        "select\n'{{ 'x' | indent(10**11, true) }}' as s",
+        "models/hostile.sql:2:1: error[KF304]: template exceeds a limit: the indent filter",
+    ),
+    "output": (
+        "{% macro page() %}{% for i in range(100000) %}{{ 'y' * 4000 }}{% endfor %}{% endmacro %}\n"
+        "select {{ page() | length }} as n",
+        "models/hostile.sql:1:1: error[KF304]: template exceeds a limit: the template output more than",
+    ),
+    "recursion": (
+        "select\n{{ again(1) }} as n",
+        "macros/loop.sql:2:1: error[KF304]: template exceeds a limit: calls nested more than 40 deep",
+    ),
+    "fan_out": (
+        "{% macro tree(n) %}{% if n < 30 %}{{ tree(n + 1) }}{{ tree(n + 1) }}{% endif %}{% endmacro %}"
+        "select 1 as x\n{{ tree(0) }}",
+        "error[KF304]: template exceeds a limit: the template ran more than 1,000,000 loop iterations",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_TEMPLATES))
 def test_hostile_templates_end_in_a_located_error(make_project, case):
     template, expected = HOSTILE_TEMPLATES[case]
-    root = make_project({"models/hostile.sql": template,
-                         "macros/loop.sql": "{% macro again(n) %}\n{{ again(n + 1) }}{% endmacro %}"}, rows=False)
+    root = make_project(
+        {"models/hostile.sql": template, "macros/loop.sql": "{% macro again(n) %}\n{{ again(n + 1) }}{% endmacro %}"},
+        rows=False,
+    )
     code, output = compile_capped(root)
     assert code == 1
     assert expected in output, output
@@ -249,26 +323,34 @@ def render_error(text: str, macros: dict[str, str] | None = None) -> str:
 
 
 def test_an_undefined_name_is_reported_on_its_line():
-    assert render_error("select\n  a,\n  {{ colour }} as b") == \
-        "models/m.sql:3:1: error[KF301]: template error: 'colour' is undefined"
+    assert (
+        render_error("select\n  a,\n  {{ colour }} as b")
+        == "models/m.sql:3:1: error[KF301]: template error: 'colour' is undefined"
+    )
 
 
 def test_an_unknown_var_is_reported_on_its_line():
     assert render_error("select\n\n{{ var('nope') }} as n").startswith(
-        "models/m.sql:3:1: error[KF303]: unknown var 'nope'")
+        "models/m.sql:3:1: error[KF303]: unknown var 'nope'"
+    )
 
 
 def test_a_python_error_in_a_macro_is_reported_in_the_macro_file():
-    found = render_error("select\n{{ ratio(1) }} as r",
-                         {"macros/math.sql": "{% macro ratio(x) %}\n\n{{ x / 0 }}{% endmacro %}"})
+    found = render_error(
+        "select\n{{ ratio(1) }} as r", {"macros/math.sql": "{% macro ratio(x) %}\n\n{{ x / 0 }}{% endmacro %}"}
+    )
     assert found == "macros/math.sql:3:1: error[KF301]: template error: ZeroDivisionError: division by zero"
 
 
 def test_ordinary_templates_render_as_before():
-    macros = {"macros/cols.sql": "{% macro cols(names) -%}{% for c in names %}{{ c }}{{ ', ' if not loop.last }}"
-                                 "{%- endfor %}{%- endmacro %}"}
-    text = ("{% set ns = namespace(total=0) %}{% for i in range(4) %}{% set ns.total = ns.total + i %}{% endfor %}"
-            "select {{ cols(['a', 'b']) }}, {{ ns.total }} as t, '{{ 'ab' * 2 }}' as s, {{ 2 ** 10 }} as p, "
-            "'{{ '%03d' % 7 }}' as f{% for k, v in {'x': 1}.items() %}, {{ v }} as {{ k ~ '_' }}{% endfor %}")
+    macros = {
+        "macros/cols.sql": "{% macro cols(names) -%}{% for c in names %}{{ c }}{{ ', ' if not loop.last }}"
+        "{%- endfor %}{%- endmacro %}"
+    }
+    text = (
+        "{% set ns = namespace(total=0) %}{% for i in range(4) %}{% set ns.total = ns.total + i %}{% endfor %}"
+        "select {{ cols(['a', 'b']) }}, {{ ns.total }} as t, '{{ 'ab' * 2 }}' as s, {{ 2 ** 10 }} as p, "
+        "'{{ '%03d' % 7 }}' as f{% for k, v in {'x': 1}.items() %}, {{ v }} as {{ k ~ '_' }}{% endfor %}"
+    )
     sql = Templater(macros, {}).render(text, "models/m.sql").sql
     assert sql == "select a, b, 6 as t, 'abab' as s, 1024 as p, '007' as f, 1 as x_"

@@ -30,7 +30,7 @@ def assert_no_crash(output: str) -> None:
 
 def position(text: str, needle: str) -> str:
     """'line:column' (1-based) of the first `needle` in `text`, found by hand, not by kpiframe."""
-    before = text[:text.index(needle)]
+    before = text[: text.index(needle)]
     return f"{before.count(chr(10)) + 1}:{len(before) - (before.rfind(chr(10)) + 1) + 1}"
 
 
@@ -66,8 +66,7 @@ def test_a_macro_that_is_not_utf8_is_named_with_line_and_column(make_project):
     write_bytes(root, "macros/money.sql", b"{% macro cents(col) %}({{ col }} * 100){% endmacro %}\n-- caf\xe9\n")
     code, out = run("compile", "--project-dir", str(root))
     assert code == 1
-    assert ("macros/money.sql: error[KF002]: file is not valid UTF-8: byte 0xe9 at line 2, column 7 "
-            "(offset 60)") in out
+    assert ("macros/money.sql: error[KF002]: file is not valid UTF-8: byte 0xe9 at line 2, column 7 (offset 60)") in out
     assert "hint: save the file as UTF-8" in out
     assert_no_crash(out)
 
@@ -77,17 +76,30 @@ def test_a_model_and_a_yaml_file_that_are_not_utf8_give_the_line_of_the_bad_byte
     sql = b"select *\nfrom {{ source('raw', 'customers') }} -- \xff\n"
     write_bytes(root, "models/stg_customers.sql", sql)
     yaml_text = SHOP_PROJECT["metrics/shop.yml"]
-    write_bytes(root, "metrics/shop.yml", textwrap.dedent(yaml_text).lstrip().replace(
-        "order_count, agg: count", "order_count, agg: count, description: Stra\xdfe").encode("latin-1"))
+    write_bytes(
+        root,
+        "metrics/shop.yml",
+        textwrap.dedent(yaml_text)
+        .lstrip()
+        .replace("order_count, agg: count", "order_count, agg: count, description: Stra\xdfe")
+        .encode("latin-1"),
+    )
     code, out = run("compile", "--project-dir", str(root))
     assert code == 1
     offset = sql.index(b"\xff")
     column = offset - sql.index(b"\n")  # the bad byte's 1-based column on line 2
     assert column == 42
-    assert (f"models/stg_customers.sql: error[KF002]: file is not valid UTF-8: byte 0xff at line 2, column {column} "
-            f"(offset {offset})") in out
-    yaml_line = textwrap.dedent(yaml_text).lstrip().splitlines().index(
-        "      - {name: order_count, agg: count, expr: order_id}") + 1
+    assert (
+        f"models/stg_customers.sql: error[KF002]: file is not valid UTF-8: byte 0xff at line 2, column {column} "
+        f"(offset {offset})"
+    ) in out
+    yaml_line = (
+        textwrap.dedent(yaml_text)
+        .lstrip()
+        .splitlines()
+        .index("      - {name: order_count, agg: count, expr: order_id}")
+        + 1
+    )
     assert f"metrics/shop.yml: error[KF002]: file is not valid UTF-8: byte 0xdf at line {yaml_line}, column " in out
     assert_no_crash(out)
 
@@ -95,31 +107,32 @@ def test_a_model_and_a_yaml_file_that_are_not_utf8_give_the_line_of_the_bad_byte
 # --- expressions with an unclosed quote -----------------------------------------------------------------
 def test_an_unclosed_quote_in_where_is_a_located_expression_error(make_project):
     root = make_project(rows=False)
-    code, out = run("query", "--project-dir", str(root), "--metric", "orders", "--where", "status = 'paid",
-                    "--explain")
+    code, out = run("query", "--project-dir", str(root), "--metric", "orders", "--where", "status = 'paid", "--explain")
     assert code == 1
-    assert ("error[KF120]: --where: cannot read expression \"status = 'paid\": the string opened by ' at "
-            "character 10 is never closed") in out
+    assert (
+        "error[KF120]: --where: cannot read expression \"status = 'paid\": the string opened by ' at "
+        "character 10 is never closed"
+    ) in out
     assert_no_crash(out)
 
 
 def test_an_unclosed_quote_in_a_metric_filter_points_at_the_yaml_value(make_project):
-    text = shop_yaml("filter: \"status = 'paid'\"", "filter: \"status = 'paid\"")
+    text = shop_yaml("filter: \"status = 'paid'\"", 'filter: "status = \'paid"')
     root = make_project({"metrics/shop.yml": text}, rows=False)
     code, out = run("compile", "--project-dir", str(root))
     assert code == 1
-    where = position(textwrap.dedent(text).lstrip(), "\"status = 'paid\"")
-    assert f"metrics/shop.yml:{where}: error[KF120]: filter: cannot read expression \"status = 'paid\"" in out
+    where = position(textwrap.dedent(text).lstrip(), '"status = \'paid"')
+    assert f'metrics/shop.yml:{where}: error[KF120]: filter: cannot read expression "status = \'paid"' in out
     assert_no_crash(out)
 
 
 def test_an_unclosed_quote_in_a_measure_expr_points_at_the_yaml_value(make_project):
-    text = shop_yaml("agg: sum, expr: amount}", "agg: sum, expr: \"amount + 'x\"}")
+    text = shop_yaml("agg: sum, expr: amount}", 'agg: sum, expr: "amount + \'x"}')
     root = make_project({"metrics/shop.yml": text}, rows=False)
     code, out = run("compile", "--project-dir", str(root))
     assert code == 1
-    where = position(textwrap.dedent(text).lstrip(), "\"amount + 'x\"")
-    assert f"metrics/shop.yml:{where}: error[KF120]: expr: cannot read expression \"amount + 'x\"" in out
+    where = position(textwrap.dedent(text).lstrip(), '"amount + \'x"')
+    assert f'metrics/shop.yml:{where}: error[KF120]: expr: cannot read expression "amount + \'x"' in out
     assert "the string opened by ' at character 10 is never closed" in out
     assert_no_crash(out)
 
@@ -135,11 +148,13 @@ def test_an_escaped_quote_is_not_taken_for_the_unclosed_one(make_project):
 
 # --- cumulative windows -----------------------------------------------------------------------------
 def test_empty_negative_and_absurd_windows_are_refused_at_compile_time(make_project):
-    for window, says in [("0 days", "window '0 days' is empty"),
-                         ("-3 days", "window '-3 days' must be a positive count and a unit"),
-                         ("100000 years", "window '100000 years' is longer than 100 years"),
-                         ("40000 days", "window '40000 days' is longer than 100 years (at most 36,525 days)"),
-                         ("3 fortnights", "window '3 fortnights' must be a positive count and a unit")]:
+    for window, says in [
+        ("0 days", "window '0 days' is empty"),
+        ("-3 days", "window '-3 days' must be a positive count and a unit"),
+        ("100000 years", "window '100000 years' is longer than 100 years"),
+        ("40000 days", "window '40000 days' is longer than 100 years (at most 36,525 days)"),
+        ("3 fortnights", "window '3 fortnights' must be a positive count and a unit"),
+    ]:
         text = shop_yaml("window: 3 days", f"window: {window}")
         root = make_project({"metrics/shop.yml": text}, rows=False)
         code, out = run("compile", "--project-dir", str(root))
@@ -154,8 +169,9 @@ def test_the_longest_allowed_window_still_answers(make_project):
     text = shop_yaml("window: 3 days", "window: 100 years")
     root = make_project({"metrics/shop.yml": text})
     Project.load(root).build()
-    code, out = run("query", "--project-dir", str(root), "--metric", "revenue_3d", "--grain", "month",
-                    "--format", "csv")
+    code, out = run(
+        "query", "--project-dir", str(root), "--metric", "revenue_3d", "--grain", "month", "--format", "csv"
+    )
     assert code == 0, out
     # by hand: paid and refunded orders count, 'test' (o8) does not; running totals per month
     # Jan 100+50+30 = 180, Feb +70+20 = 270, Mar +10 = 280, Apr +40 = 320
@@ -186,8 +202,13 @@ def test_a_period_with_month_13_lists_the_accepted_formats(make_project):
 
 # --- diff against a commit without the project -----------------------------------------------------
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=cwd,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -207,7 +228,7 @@ def test_diff_with_a_commit_that_has_no_project_names_the_commit(make_project):
 
 
 def test_diff_with_a_base_whose_expression_is_unreadable_says_which_file(make_project):
-    broken = shop_yaml("filter: \"status = 'paid'\"", "filter: \"status = 'paid\"")
+    broken = shop_yaml("filter: \"status = 'paid'\"", 'filter: "status = \'paid"')
     root = make_project({"metrics/shop.yml": broken}, rows=False)
     git(root, "init", "-q")
     git(root, "add", "-A")
@@ -216,7 +237,7 @@ def test_diff_with_a_base_whose_expression_is_unreadable_says_which_file(make_pr
     code, out = run("diff", "--project-dir", str(root), "--base", "HEAD")
     assert code == 1
     assert "error[KF1005]: the project at 'HEAD' does not load" in out
-    where = position(textwrap.dedent(broken).lstrip(), "\"status = 'paid\"")
+    where = position(textwrap.dedent(broken).lstrip(), '"status = \'paid"')
     assert f"HEAD:metrics/shop.yml:{where}: error[KF120]: filter: cannot read expression" in out
     assert_no_crash(out)
 
@@ -239,12 +260,17 @@ def test_funnel_into_head_stops_quietly(make_project):
     root = make_project({"metrics/funnel.yml": FUNNEL})
     con = duckdb.connect(str(root / "shop.duckdb"))
     # 2,000 daily cohorts make a table of several hundred kB, far more than a pipe holds (64 kB)
-    con.execute("insert into raw.orders select 'g' || i, 'c1', timestamp '2020-01-01' + i * interval 1 day, 1, "
-                "'paid' from range(2000) t(i)")
+    con.execute(
+        "insert into raw.orders select 'g' || i, 'c1', timestamp '2020-01-01' + i * interval 1 day, 1, "
+        "'paid' from range(2000) t(i)"
+    )
     con.close()
     Project.load(root).build()
-    producer = subprocess.Popen([sys.executable, "-m", "kpiframe.cli.main_entry", "funnel", "--project-dir",
-                                 str(root), "--cohort", "day"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "kpiframe.cli.main_entry", "funnel", "--project-dir", str(root), "--cohort", "day"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     head = subprocess.Popen(["head", "-1"], stdin=producer.stdout, stdout=subprocess.PIPE)
     assert producer.stdout is not None and producer.stderr is not None
     producer.stdout.close()  # only head reads now: when it exits, the pipe has no reader

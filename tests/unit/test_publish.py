@@ -25,8 +25,9 @@ def published(root) -> list[tuple]:
 def runs(root) -> list[tuple]:
     con = duckdb.connect(str(root / "shop.duckdb"), read_only=True)
     try:
-        return con.execute("select status, project_hash, rows_per_table from kpiframe.runs "
-                           "order by started_at").fetchall()
+        return con.execute(
+            "select status, project_hash, rows_per_table from kpiframe.runs order by started_at"
+        ).fetchall()
     finally:
         con.close()
 
@@ -81,12 +82,20 @@ def test_killed_build_keeps_the_published_tables(make_project):
 
 def test_second_writer_gets_a_clear_message(make_project):
     root = make_project()
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import duckdb, sys, time
-        con = duckdb.connect({str(root / 'shop.duckdb')!r})
+        con = duckdb.connect({str(root / "shop.duckdb")!r})
         print('locked', flush=True)
         time.sleep(30)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(KpiframeError) as caught:
@@ -116,7 +125,9 @@ def test_missing_warehouse_file_for_a_query(make_project, tmp_path):
 
 
 def test_raw_column_of_the_wrong_type(make_project):
-    root = make_project({"models/sources.yml": """
+    root = make_project(
+        {
+            "models/sources.yml": """
         sources:
           - name: raw
             schema: raw
@@ -125,14 +136,18 @@ def test_raw_column_of_the_wrong_type(make_project):
                 columns: [order_id, customer_id, {name: ordered_at, type: TIMESTAMP}, amount, status]
               - name: customers
                 columns: [customer_id, {name: region, type: VARCHAR}]
-    """})
+    """
+        }
+    )
     con = duckdb.connect(str(root / "shop.duckdb"))
     con.execute("alter table raw.orders alter ordered_at type varchar")
     con.close()
     with pytest.raises(ProjectInvalid) as caught:
         Project.load(root).build()
-    assert "error[KF512]: raw.orders.ordered_at is VARCHAR in the warehouse, the contract says TIMESTAMP" \
+    assert (
+        "error[KF512]: raw.orders.ordered_at is VARCHAR in the warehouse, the contract says TIMESTAMP"
         in caught.value.render()
+    )
 
 
 def test_read_only_warehouse_file(make_project):
@@ -168,7 +183,7 @@ def test_a_failed_model_check_stops_the_build_before_anything_downstream_is_buil
     with pytest.raises(ExpectationsFailed):
         project.build(progress=lambda name, index, total: started.append(name))
     downstream = {"order_cents", "shop_monthly"}
-    assert "stg_orders" in started and downstream.isdisjoint(started[started.index("stg_orders") + 1:])
+    assert "stg_orders" in started and downstream.isdisjoint(started[started.index("stg_orders") + 1 :])
     assert started[-1] == "stg_orders"  # nothing was built after the failed check
     [failed] = [r for r in project.last_expectation_results if not r.success]
     assert failed.unexpected_count == 1 and failed.sample == [5000]

@@ -169,8 +169,20 @@ def test_a_misspelt_scenario_is_an_error_not_plan_under_its_name(make_project):
     assert code == 1
     assert "error[KF844]: unknown scenario 'strech' (did you mean 'stretch'?)" in out
     assert "hint: scenarios with targets: plan, stretch" in out
-    code, out = run("explain", "revenue", "--project-dir", root, "--period", "2026-Q1", "--vs", "target",
-                    "--as-of", "2026-03-31", "--scenario", "typo")
+    code, out = run(
+        "explain",
+        "revenue",
+        "--project-dir",
+        root,
+        "--period",
+        "2026-Q1",
+        "--vs",
+        "target",
+        "--as-of",
+        "2026-03-31",
+        "--scenario",
+        "typo",
+    )
     assert code == 1 and "error[KF844]: unknown scenario 'typo'" in out
 
 
@@ -178,8 +190,9 @@ def test_known_scenarios_still_read_their_targets(make_project):
     root = built_kpi_project(make_project)
     # Q1 revenue by hand: o1..o6 = 100 + 50 + 30 + 70 + 20 + 10 = 280 (o8 is a test order, o7 is April)
     for scenario, target in (("plan", "300.0"), ("stretch", "400.0")):
-        code, out = run("status", "--project-dir", root, "--as-of", "2026-03-31", "--scenario", scenario,
-                        "--format", "csv")
+        code, out = run(
+            "status", "--project-dir", root, "--as-of", "2026-03-31", "--scenario", scenario, "--format", "csv"
+        )
         assert code == 0, out
         row = kgi_row(out)
         assert (row["actual"], row["target"], row["scenario"]) == ("280.0", target, scenario)
@@ -188,7 +201,20 @@ def test_known_scenarios_still_read_their_targets(make_project):
 def test_plan_targets_may_write_a_new_scenario(make_project):
     """plan-targets creates targets, so a scenario that has none yet is what it is for."""
     root = built_kpi_project(make_project)
-    code, out = run("plan-targets", "--project-dir", root, "--period", "2026-Q2", "--target", "500",
-                    "--scenario", "brand_new", "--as-of", "2026-03-31", "--format", "csv")
+    code, out = run(
+        "plan-targets",
+        "--project-dir",
+        root,
+        "--period",
+        "2026-Q2",
+        "--target",
+        "500",
+        "--scenario",
+        "brand_new",
+        "--as-of",
+        "2026-03-31",
+        "--format",
+        "csv",
+    )
     assert code == 0, out
     assert "revenue,target,2026-Q2,window,500.0" in out

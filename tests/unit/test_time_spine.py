@@ -83,8 +83,13 @@ ROWS = """
 """
 
 MONTHS_2025 = [date(2025, m, 1) for m in range(1, 13)]
-LEADS_BY_MONTH = dict(zip([*MONTHS_2025, date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)],
-                          [3, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], strict=True))
+LEADS_BY_MONTH = dict(
+    zip(
+        [*MONTHS_2025, date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)],
+        [3, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        strict=True,
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +104,13 @@ def gaps(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 
 def numbers(rows: list[tuple]) -> list[tuple]:
-    return [tuple(float(v) if isinstance(v, (int, float)) or hasattr(v, "as_tuple") else v for v in row)
-            for row in rows]
+    return [
+        tuple(float(v) if isinstance(v, (int, float)) or hasattr(v, "as_tuple") else v for v in row) for row in rows
+    ]
 
 
 # --- 0, not NULL, in comparisons ---------------------------------------------------------------------
+
 
 def test_compare_previous_month_reads_0_for_an_empty_month_and_before_the_first(gaps):
     result = gaps.query(metrics=["leads"], grain="month", compare="previous")
@@ -129,7 +136,9 @@ def test_compare_year_reads_the_same_month_a_year_before_or_0(gaps):
 
 def test_compare_previous_week_with_weeks_without_rows(gaps):
     result = gaps.query(metrics=["leads"], grain="week", compare="previous")
-    expected = hand(gaps, """
+    expected = hand(
+        gaps,
+        """
         with l as (select cast(date_trunc('week', created_at) as date) as w from raw.leads),
         weeks as (select cast(unnest(generate_series(date '2025-01-06', date '2026-03-09', interval 7 day))
                               as date) as w),
@@ -137,7 +146,8 @@ def test_compare_previous_week_with_weeks_without_rows(gaps):
         select cur.w, cur.leads, coalesce(prev.leads, 0),
                case when coalesce(prev.leads, 0) = 0 then null
                     else (cur.leads - prev.leads) / prev.leads end
-        from n cur left join n prev on prev.w = cur.w - 7 order by 1""")
+        from n cur left join n prev on prev.w = cur.w - 7 order by 1""",
+    )
     assert len(expected) == 62
     assert result.rows == expected
     by_week = {r[0]: r[1:] for r in result.rows}
@@ -147,13 +157,19 @@ def test_compare_previous_week_with_weeks_without_rows(gaps):
 
 def test_a_declared_offset_reads_0_for_an_empty_earlier_period(gaps):
     result = gaps.query(metrics=["leads", "leads_lag"], grain="month", end=date(2025, 5, 31))
-    assert result.rows == [(date(2025, 1, 1), 3, 3), (date(2025, 2, 1), 0, -3), (date(2025, 3, 1), 2, 2),
-                           (date(2025, 4, 1), 2, 0), (date(2025, 5, 1), 0, -2)]
+    assert result.rows == [
+        (date(2025, 1, 1), 3, 3),
+        (date(2025, 2, 1), 0, -3),
+        (date(2025, 3, 1), 2, 2),
+        (date(2025, 4, 1), 2, 0),
+        (date(2025, 5, 1), 0, -2),
+    ]
 
 
 def test_a_ratio_is_0_without_numerator_rows_and_null_without_denominator_rows(gaps):
-    result = gaps.query(metrics=["won_deals", "closed_deals", "win_rate"], grain="month", compare="previous",
-                        end=date(2025, 6, 30))
+    result = gaps.query(
+        metrics=["won_deals", "closed_deals", "win_rate"], grain="month", compare="previous", end=date(2025, 6, 30)
+    )
     assert result.columns[-3:] == ["win_rate", "win_rate__previous", "win_rate__change"]
     assert [(r[0], r[1], r[4], r[7], r[8], r[9]) for r in result.rows] == [
         (date(2025, 1, 1), 1, 2, 0.5, None, None),  # December 2024 closed nothing: NULL rate
@@ -167,16 +183,20 @@ def test_a_ratio_is_0_without_numerator_rows_and_null_without_denominator_rows(g
 
 # --- cumulative metrics carry across empty periods ---------------------------------------------------
 
+
 def test_ytd_and_rolling_window_carry_across_months_without_bookings(gaps):
     result = gaps.query(metrics=["bookings", "bookings_ytd", "bookings_3m"], grain="month")
-    expected = hand(gaps, """
+    expected = hand(
+        gaps,
+        """
         with months as (select cast(unnest(generate_series(date '2025-01-01', date '2026-02-01', interval 1 month))
                                     as date) as m),
         b as (select m, coalesce(sum(amount) filter (where won), 0) as bookings from months
               left join raw.deals on cast(date_trunc('month', closed_at) as date) = m group by 1)
         select m, bookings, sum(bookings) over (partition by date_trunc('year', m) order by m),
                sum(bookings) over (order by m rows between 2 preceding and current row)
-        from b order by 1""")
+        from b order by 1""",
+    )
     assert numbers(result.rows) == numbers(expected)
     by_month = {r[0]: tuple(float(v) for v in r[1:]) for r in result.rows}
     assert by_month[date(2025, 2, 1)] == (0.0, 100.0, 100.0)  # no bookings: YTD so far, still
@@ -186,8 +206,7 @@ def test_ytd_and_rolling_window_carry_across_months_without_bookings(gaps):
 
 
 def test_mtd_carries_across_days_without_bookings(gaps):
-    result = gaps.query(metrics=["bookings", "bookings_mtd"], grain="day", start=date(2025, 3, 1),
-                        end=date(2025, 4, 2))
+    result = gaps.query(metrics=["bookings", "bookings_mtd"], grain="day", start=date(2025, 3, 1), end=date(2025, 4, 2))
     assert len(result.rows) == 33  # every day of the range
     by_day = {r[0]: (float(r[1]), float(r[2])) for r in result.rows}
     assert by_day[date(2025, 3, 4)] == (0.0, 0.0)
@@ -198,28 +217,42 @@ def test_mtd_carries_across_days_without_bookings(gaps):
 
 # --- the range: --start/--end ------------------------------------------------------------------------
 
+
 def test_a_range_before_the_data_gives_rows_of_0(gaps):
-    result = gaps.query(metrics=["leads", "bookings_ytd"], grain="month", start=date(2024, 10, 1),
-                        end=date(2024, 12, 31))
-    assert numbers(result.rows) == [(date(2024, 10, 1), 0.0, 0.0), (date(2024, 11, 1), 0.0, 0.0),
-                                    (date(2024, 12, 1), 0.0, 0.0)]
+    result = gaps.query(
+        metrics=["leads", "bookings_ytd"], grain="month", start=date(2024, 10, 1), end=date(2024, 12, 31)
+    )
+    assert numbers(result.rows) == [
+        (date(2024, 10, 1), 0.0, 0.0),
+        (date(2024, 11, 1), 0.0, 0.0),
+        (date(2024, 12, 1), 0.0, 0.0),
+    ]
 
 
 def test_a_range_after_the_data_gives_0_and_carries_the_ytd(gaps):
-    result = gaps.query(metrics=["bookings", "bookings_ytd", "leads"], grain="month", start=date(2026, 3, 1),
-                        end=date(2026, 5, 31))
-    assert numbers(result.rows) == [(date(2026, 3, 1), 0.0, 10.0, 1.0), (date(2026, 4, 1), 0.0, 10.0, 0.0),
-                                    (date(2026, 5, 1), 0.0, 10.0, 0.0)]
+    result = gaps.query(
+        metrics=["bookings", "bookings_ytd", "leads"], grain="month", start=date(2026, 3, 1), end=date(2026, 5, 31)
+    )
+    assert numbers(result.rows) == [
+        (date(2026, 3, 1), 0.0, 10.0, 1.0),
+        (date(2026, 4, 1), 0.0, 10.0, 0.0),
+        (date(2026, 5, 1), 0.0, 10.0, 0.0),
+    ]
 
 
 def test_the_first_period_of_the_range_compares_with_the_one_before_it(gaps):
-    april = gaps.query(metrics=["leads"], grain="month", compare="previous", start=date(2025, 4, 1),
-                       end=date(2025, 4, 30))
+    april = gaps.query(
+        metrics=["leads"], grain="month", compare="previous", start=date(2025, 4, 1), end=date(2025, 4, 30)
+    )
     assert april.rows == [(date(2025, 4, 1), 2, 2, 0.0)]  # March's real count, though outside the range
-    early = gaps.query(metrics=["leads"], grain="month", compare="previous", start=date(2024, 12, 1),
-                       end=date(2025, 2, 28))
-    assert early.rows == [(date(2024, 12, 1), 0, 0, None), (date(2025, 1, 1), 3, 0, None),
-                          (date(2025, 2, 1), 0, 3, -1.0)]
+    early = gaps.query(
+        metrics=["leads"], grain="month", compare="previous", start=date(2024, 12, 1), end=date(2025, 2, 28)
+    )
+    assert early.rows == [
+        (date(2024, 12, 1), 0, 0, None),
+        (date(2025, 1, 1), 3, 0, None),
+        (date(2025, 2, 1), 0, 3, -1.0),
+    ]
 
 
 def test_a_range_starting_inside_a_month_keeps_the_months_starting_in_it(gaps):
@@ -229,16 +262,20 @@ def test_a_range_starting_inside_a_month_keeps_the_months_starting_in_it(gaps):
 
 # --- dimensions --------------------------------------------------------------------------------------
 
+
 def test_every_channel_has_a_row_in_every_month(gaps):
     result = gaps.query(metrics=["leads"], dimensions=["channel"], grain="month")
-    expected = hand(gaps, """
+    expected = hand(
+        gaps,
+        """
         with months as (select cast(unnest(generate_series(date '2025-01-01', date '2026-03-01', interval 1 month))
                                     as date) as m),
         channels as (select distinct channel from raw.leads)
         select m, c.channel, count(l.lead_id) from months cross join channels c
         left join raw.leads l on cast(date_trunc('month', l.created_at) as date) = m
                              and l.channel is not distinct from c.channel
-        group by all order by 1, 2 nulls last""")
+        group by all order by 1, 2 nulls last""",
+    )
     assert len(expected) == 15 * 3
     assert result.rows == expected
     assert (date(2025, 3, 1), "seo", 0) in result.rows  # seo's gap gets its row of 0
@@ -246,17 +283,21 @@ def test_every_channel_has_a_row_in_every_month(gaps):
 
 
 def test_a_range_keeps_every_channel_the_data_has(gaps):
-    result = gaps.query(metrics=["leads"], dimensions=["channel"], grain="month", start=date(2025, 3, 1),
-                        end=date(2025, 3, 31))
+    result = gaps.query(
+        metrics=["leads"], dimensions=["channel"], grain="month", start=date(2025, 3, 1), end=date(2025, 3, 31)
+    )
     assert result.rows == [(date(2025, 3, 1), "ads", 2), (date(2025, 3, 1), "seo", 0), (date(2025, 3, 1), None, 0)]
 
 
 def test_ytd_by_channel_carries_for_each_channel(gaps):
-    result = gaps.query(metrics=["bookings_ytd"], dimensions=["channel"], grain="quarter",
-                        end=date(2025, 12, 31))
+    result = gaps.query(metrics=["bookings_ytd"], dimensions=["channel"], grain="quarter", end=date(2025, 12, 31))
     assert numbers(result.rows) == [
-        (date(2025, 1, 1), "ads", 300.0), (date(2025, 1, 1), "seo", 0.0),
-        (date(2025, 4, 1), "ads", 300.0), (date(2025, 4, 1), "seo", 30.0),
-        (date(2025, 7, 1), "ads", 300.0), (date(2025, 7, 1), "seo", 30.0),
-        (date(2025, 10, 1), "ads", 300.0), (date(2025, 10, 1), "seo", 30.0),
+        (date(2025, 1, 1), "ads", 300.0),
+        (date(2025, 1, 1), "seo", 0.0),
+        (date(2025, 4, 1), "ads", 300.0),
+        (date(2025, 4, 1), "seo", 30.0),
+        (date(2025, 7, 1), "ads", 300.0),
+        (date(2025, 7, 1), "seo", 30.0),
+        (date(2025, 10, 1), "ads", 300.0),
+        (date(2025, 10, 1), "seo", 30.0),
     ]

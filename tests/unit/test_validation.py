@@ -21,24 +21,34 @@ def test_the_shop_project_is_valid(make_project):
 
 
 def test_misspelt_metric_points_at_its_line_with_a_suggestion(make_project):
-    root = make_project({"metrics/extra.yml": """
+    root = make_project(
+        {
+            "metrics/extra.yml": """
         metrics:
           - name: share
             type: ratio
             numerator: revenu
             denominator: orders
-    """}, rows=False)
+    """
+        },
+        rows=False,
+    )
     found = problems(root)
     assert found == ["metrics/extra.yml:4:16: error[KF104]: unknown metric 'revenu' (did you mean 'revenue'?)"]
 
 
 def test_every_problem_is_collected(make_project):
-    root = make_project({"metrics/extra.yml": """
+    root = make_project(
+        {
+            "metrics/extra.yml": """
         metrics:
           - {name: a, measure: nope}
           - {name: b, type: ratio, numerator: a}
           - {name: c, measure: order_count, colour: red}
-    """}, rows=False)
+    """
+        },
+        rows=False,
+    )
     found = "\n".join(problems(root))
     assert "metrics/extra.yml:2:24: error[KF201]: unknown measure 'nope'" in found
     assert "error[KF014]: metrics.1: a ratio metric needs 'denominator'" in found
@@ -65,19 +75,21 @@ def test_duplicate_names(make_project):
 
 
 def test_unknown_ref_and_cycle(make_project):
-    root = make_project({
-        "models/a.sql": "select * from {{ ref('b') }}",
-        "models/b.sql": "select * from {{ ref('a') }}",
-        "models/c.sql": "select * from {{ ref('stg_order') }}",
-    }, rows=False)
+    root = make_project(
+        {
+            "models/a.sql": "select * from {{ ref('b') }}",
+            "models/b.sql": "select * from {{ ref('a') }}",
+            "models/c.sql": "select * from {{ ref('stg_order') }}",
+        },
+        rows=False,
+    )
     found = "\n".join(problems(root))
     assert "models/c.sql:1:23: error[KF104]: unknown model 'stg_order' (did you mean 'stg_orders'?)" in found
     assert "error[KF106]: dependency cycle: a -> b -> a" in found
 
 
 def test_sandbox_blocks_python_internals(make_project):
-    root = make_project({"models/evil.sql":
-                         "select {{ ''.__class__.__mro__[1].__subclasses__() }} as x"}, rows=False)
+    root = make_project({"models/evil.sql": "select {{ ''.__class__.__mro__[1].__subclasses__() }} as x"}, rows=False)
     found = "\n".join(problems(root))
     assert "KF302" in found and "models/evil.sql" in found
 
@@ -99,20 +111,30 @@ def test_missing_project_file(tmp_path):
 
 
 def test_published_table_with_inapplicable_dimension(make_project):
-    root = make_project({"metrics/t.yml": """
+    root = make_project(
+        {
+            "metrics/t.yml": """
         tables:
           - {name: bad, metrics: [orders], dimensions: [customer__colour]}
-    """}, rows=False)
+    """
+        },
+        rows=False,
+    )
     found = problems(root)[0]
     assert found.startswith("metrics/t.yml:2:5: error[KF140]: published table 'bad'")
 
 
 def test_metric_filter_that_tries_to_be_a_statement(make_project):
-    root = make_project({"metrics/evil.yml": """
+    root = make_project(
+        {
+            "metrics/evil.yml": """
         metrics:
           - {name: evil, measure: order_count, filter: "1=1; DROP TABLE raw.orders"}
           - {name: sneaky, measure: order_count, filter: "order_id in (select order_id from raw.orders)"}
-    """}, rows=False)
+    """
+        },
+        rows=False,
+    )
     found = "\n".join(problems(root))
     assert "metrics/evil.yml:2:48: error[KF120]: filter: expected one expression, found several statements" in found
     assert "error[KF120]: filter: only an expression is allowed here, not a statement or a subquery" in found

@@ -60,8 +60,13 @@ def shop(tmp_path: Path):
     """Write the project (with any file replaced) and its rows; returns the project folder."""
 
     def make(changes: dict[str, str] | None = None, folder: str = "shop") -> Path:
-        files = {**SHOP_PROJECT, "models/sources.yml": SOURCES, "metrics/items.yml": ITEMS,
-                 "models/stg_items.sql": "select * from {{ source('raw', 'items') }}", **(changes or {})}
+        files = {
+            **SHOP_PROJECT,
+            "models/sources.yml": SOURCES,
+            "metrics/items.yml": ITEMS,
+            "models/stg_items.sql": "select * from {{ source('raw', 'items') }}",
+            **(changes or {}),
+        }
         root = write_files(tmp_path / folder, files)
         execute(root, textwrap.dedent(SHOP_ROWS), ITEM_ROWS)
         return root
@@ -92,8 +97,9 @@ def published(root: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 def last_run(root: Path) -> tuple[str, str, dict[str, Any]]:
     """(run id, status, volume JSON) of the newest build."""
-    run_id, status, volume = hand(root, "select run_id, status, volume from kpiframe.runs "
-                                        "order by started_at desc limit 1")[0]
+    run_id, status, volume = hand(
+        root, "select run_id, status, volume from kpiframe.runs order by started_at desc limit 1"
+    )[0]
     return run_id, status, json.loads(volume) if volume else {}
 
 
@@ -134,8 +140,15 @@ def test_emptied_raw_tables_publish_nothing_and_exit_3(shop):
     assert "WARN  source raw.items: volume [warn]" in result.output  # sources only warn by default
     _, status, volume = last_run(root)
     assert status == "failed"
-    assert volume["metrics.items_daily"] == {"kind": "table", "previous": 10, "previous_run": good_run, "new": 0,
-                                             "max_drop": 0.5, "severity": "error", "verdict": "fail"}
+    assert volume["metrics.items_daily"] == {
+        "kind": "table",
+        "previous": 10,
+        "previous_run": good_run,
+        "new": 0,
+        "max_drop": 0.5,
+        "severity": "error",
+        "verdict": "fail",
+    }
     assert volume["metrics.shop_monthly"]["previous"] == months
     assert (volume["raw.orders"]["previous"], volume["raw.orders"]["new"]) == (orders, 0)
     assert {volume[key]["verdict"] for key in ("raw.orders", "raw.customers", "raw.items")} == {"warn"}
@@ -151,8 +164,7 @@ def test_a_failed_build_never_becomes_the_baseline(shop):
     runs = hand(root, "select status from kpiframe.runs order by started_at")
     assert [status for (status,) in runs] == ["success", "failed", "failed"]
     _, _, volume = last_run(root)
-    assert (volume["metrics.items_daily"]["previous"], volume["metrics.items_daily"]["previous_run"]) == \
-        (10, good_run)
+    assert (volume["metrics.items_daily"]["previous"], volume["metrics.items_daily"]["previous_run"]) == (10, good_run)
 
 
 def test_the_first_build_of_a_table_has_no_baseline(shop):
@@ -162,8 +174,9 @@ def test_the_first_build_of_a_table_has_no_baseline(shop):
     assert {entry["verdict"] for entry in volume.values()} == {"no baseline"}
     assert volume["metrics.items_daily"]["new"] == hand(root, "select count(*) from raw.items")[0][0]
     # a table added later is new too, while the others compare with the build before
-    more = ITEMS.replace("metrics: [items]\n", "metrics: [items]\n      - {name: items_monthly, grain: month, "
-                                               "metrics: [items]}\n")
+    more = ITEMS.replace(
+        "metrics: [items]\n", "metrics: [items]\n      - {name: items_monthly, grain: month, metrics: [items]}\n"
+    )
     (root / "metrics" / "items.yml").write_text(textwrap.dedent(more).lstrip())
     assert build(root).exit_code == 0
     _, _, volume = last_run(root)
@@ -189,8 +202,13 @@ def test_a_drop_beyond_half_fails_by_default(shop, kept, exit_code, verdict):
 
 
 def test_a_table_may_allow_a_bigger_drop_but_never_an_empty_load(shop):
-    root = shop({"metrics/items.yml": ITEMS.replace("metrics: [items]\n",
-                                                    "metrics: [items]\n        volume: {max_drop: 0.9}\n")})
+    root = shop(
+        {
+            "metrics/items.yml": ITEMS.replace(
+                "metrics: [items]\n", "metrics: [items]\n        volume: {max_drop: 0.9}\n"
+            )
+        }
+    )
     assert build(root).exit_code == 0
     keep_items(root, 2)  # 80% fewer rows: within 90%
     assert build(root).exit_code == 0
@@ -205,8 +223,9 @@ def test_a_table_may_allow_a_bigger_drop_but_never_an_empty_load(shop):
 
 
 def test_sources_only_warn_unless_told_otherwise(shop):
-    allowing = {"metrics/items.yml": ITEMS.replace("metrics: [items]\n",
-                                                   "metrics: [items]\n        volume: {max_drop: 0.9}\n")}
+    allowing = {
+        "metrics/items.yml": ITEMS.replace("metrics: [items]\n", "metrics: [items]\n        volume: {max_drop: 0.9}\n")
+    }
     root = shop(allowing)
     assert build(root).exit_code == 0
     keep_items(root, 3)
@@ -227,8 +246,12 @@ def test_sources_only_warn_unless_told_otherwise(shop):
 
 
 def test_the_project_may_change_the_defaults(shop):
-    root = shop({"kpi_project.yml": textwrap.dedent(SHOP_PROJECT["kpi_project.yml"])
-                 + "volume_guard: {max_drop: 0.3, sources: off, tables: warn}\n"})
+    root = shop(
+        {
+            "kpi_project.yml": textwrap.dedent(SHOP_PROJECT["kpi_project.yml"])
+            + "volume_guard: {max_drop: 0.3, sources: off, tables: warn}\n"
+        }
+    )
     assert build(root).exit_code == 0
     keep_items(root, 6)  # 40%: beyond 30%, a warning only
     result = build(root)
@@ -290,18 +313,29 @@ def test_a_selection_guards_only_what_it_builds(shop):
 def test_an_old_run_table_gains_the_volume_column_and_gives_a_baseline(shop):
     root = shop()
     # kpiframe.runs as builds wrote it before the guard: no `volume` column
-    execute(root, "create schema kpiframe", """create table kpiframe.runs (run_id varchar, started_at timestamp,
+    execute(
+        root,
+        "create schema kpiframe",
+        """create table kpiframe.runs (run_id varchar, started_at timestamp,
         finished_at timestamp, status varchar, git_commit varchar, project_hash varchar, selection varchar,
-        rows_per_table varchar)""", """insert into kpiframe.runs values ('old1', '2026-01-01', '2026-01-01',
-        'success', null, 'h', 'all', '{"metrics.items_daily": 10}')""")
+        rows_per_table varchar)""",
+        """insert into kpiframe.runs values ('old1', '2026-01-01', '2026-01-01',
+        'success', null, 'h', 'all', '{"metrics.items_daily": 10}')""",
+    )
     keep_items(root, 4)
 
     result = build(root)
 
     assert result.exit_code == 3, result.output
     assert "metrics.items_daily 10 -> 4 rows (-60%)" in result.stderr
-    columns = [name for (name,) in hand(root, "select column_name from information_schema.columns "
-                                              "where table_schema = 'kpiframe' and table_name = 'runs'")]
+    columns = [
+        name
+        for (name,) in hand(
+            root,
+            "select column_name from information_schema.columns "
+            "where table_schema = 'kpiframe' and table_name = 'runs'",
+        )
+    ]
     assert columns[8] == "volume" and columns[9:] == ["project", "host", "pid"]
     _, _, volume = last_run(root)
     assert volume["metrics.items_daily"]["previous_run"] == "old1"
@@ -314,9 +348,14 @@ def test_bad_settings_are_located_errors(shop):
     with pytest.raises(ProjectInvalid) as caught:
         Project.load(root)
     assert "kpi_project.yml:5:" in caught.value.render() and "volume_guard.max_drop" in caught.value.render()
-    root = shop({"metrics/items.yml": ITEMS.replace("metrics: [items]\n",
-                                                    "metrics: [items]\n        volume: {max_dorp: 0.9}\n")},
-                "misspelt")
+    root = shop(
+        {
+            "metrics/items.yml": ITEMS.replace(
+                "metrics: [items]\n", "metrics: [items]\n        volume: {max_dorp: 0.9}\n"
+            )
+        },
+        "misspelt",
+    )
     with pytest.raises(ProjectInvalid) as caught:
         Project.load(root)
     text = caught.value.render()
