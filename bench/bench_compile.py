@@ -96,7 +96,7 @@ def best_of(runs: int, action) -> tuple[float, object]:  # type: ignore[no-untyp
 
 
 def main() -> None:
-    from kpiframe.compile import table_query
+    from kpiframe.build.plan import table_query
     from kpiframe.project import Project
 
     lines = [

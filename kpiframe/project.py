@@ -11,17 +11,17 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.checks import ExpectationRun, declared, store_results, write_results
-from kpiframe.compile import CompiledNode, compile_nodes, write_target
-from kpiframe.config import resolve_warehouse
+from kpiframe.build.expectations import ExpectationRun, declared, store_results, write_results
+from kpiframe.build.locks import DEFAULT_LOCK_TIMEOUT, connect_waiting, take_build_lock
+from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
+from kpiframe.build.run import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build
+from kpiframe.build.selection import select_nodes
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import ExpectationsFailed, KpiframeError
-from kpiframe.graph import ProjectGraph, Source, load_graph
-from kpiframe.locks import DEFAULT_LOCK_TIMEOUT, connect_waiting, take_build_lock
-from kpiframe.publish import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build
-from kpiframe.selection import select_nodes
-from kpiframe.semantic import SemanticLayer
-from kpiframe.specs import WarehouseSpec
+from kpiframe.load.config import resolve_warehouse
+from kpiframe.load.loaded import ProjectGraph, Source, load_graph
+from kpiframe.load.specs import WarehouseSpec
+from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 
@@ -80,7 +80,7 @@ class Project:
         waited for up to `wait` seconds. The swap waits up to `lock_timeout` seconds for a table lock
         (PostgreSQL). `on_notice` gets a line when the build waits or cleans up after a dead one.
         """
-        from kpiframe.publish import clean_up_abandoned
+        from kpiframe.build.run import clean_up_abandoned
         from kpiframe.quality.volume import VolumeGuard
 
         every_node = self.nodes()
@@ -213,9 +213,9 @@ class Project:
         """A funnel's rows per cohort and stage, and its bottleneck among cohorts whose window has closed.
 
         `order` (strict | independent) overrides the funnel's own `order:`."""
-        from kpiframe.definitions import DefinitionProblem
         from kpiframe.errors import QueryError
-        from kpiframe.funnels import FunnelRequest, find_bottleneck, funnel_query, located_funnel
+        from kpiframe.semantic.definitions import DefinitionProblem
+        from kpiframe.semantic.funnels import FunnelRequest, find_bottleneck, funnel_query, located_funnel
 
         located = located_funnel(self.graph, name)
         spec = located.spec

@@ -94,8 +94,8 @@ def main(debug: bool) -> None:
 @handle_errors
 def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> None:
     """Write deterministic demo data into the warehouse's raw.* tables (all of them, or none on failure)."""
-    from kpiframe.config import load_config, resolve_warehouse, warehouse_label
     from kpiframe.demo.run import write_demo
+    from kpiframe.load.config import load_config, resolve_warehouse, warehouse_label
 
     root = Path(project_dir)
     spec = resolve_warehouse(load_config(root), root.resolve(), warehouse)
@@ -189,8 +189,8 @@ def build(
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render
-    from kpiframe.config import warehouse_label
     from kpiframe.engine import QueryResult
+    from kpiframe.load.config import warehouse_label
 
     rows = QueryResult(["table", "rows"], sorted(result.rows.items()))
     click.echo(render(rows, "table", title="published"))
@@ -219,7 +219,7 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     """Validate the project and write compiled SQL and manifest.json under target/."""
     project = load(project_dir, warehouse)
     manifest = project.compile(dialect)
-    from kpiframe.definitions import LOCK_FILE, write_lock
+    from kpiframe.semantic.definitions import LOCK_FILE, write_lock
 
     for locked in write_lock(project.graph):
         click.echo(f"locked the rule of {locked} in {LOCK_FILE} (commit it: a locked rule cannot change)")
@@ -346,7 +346,7 @@ def funnel(
     import json
 
     from kpiframe.cli.output import render
-    from kpiframe.funnels import describe, located_funnel
+    from kpiframe.semantic.funnels import describe, located_funnel
 
     project = load(project_dir, warehouse)
     result, bottleneck = project.funnel(
@@ -425,7 +425,7 @@ def test_command(
 ) -> None:
     """Run the metric tests (in memory) and the expectations (against the warehouse as it is)."""
     from kpiframe.cli.reports import render_metric_tests
-    from kpiframe.metric_tests import run_metric_tests
+    from kpiframe.quality.metric_tests import run_metric_tests
 
     project = load(project_dir, warehouse)
     if select and select not in project.graph.metric_tests:  # a typo must not pass as "0 passed, 0 failed"

@@ -17,7 +17,7 @@ from kpiframe.engine import QueryResult
 from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
-    from kpiframe.graph import ProjectGraph
+    from kpiframe.load.loaded import ProjectGraph
 
 FORMATS = ("table", "csv", "json", "markdown")
 UNWRAPPED = 100_000  # piped tables keep one line per row, however wide: tools read them line by line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kpiframe.cli.output import render
 from kpiframe.engine import QueryResult
-from kpiframe.metric_tests import CaseResult, unmatched
+from kpiframe.quality.metric_tests import CaseResult, unmatched
 
 
 def render_metric_tests(results: list[CaseResult]) -> tuple[str, int]:

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 
 import duckdb
 
+from kpiframe.build.run import record_baseline_reset
 from kpiframe.engine import Warehouse
 from kpiframe.errors import KpiframeError
-from kpiframe.publish import record_baseline_reset
-from kpiframe.specs import WarehouseSpec
+from kpiframe.load.specs import WarehouseSpec
 
 DISK_FULL = "KF520"
 OUT_OF_MEMORY = "KF521"

@@ -13,7 +13,6 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
-from kpiframe.config import load_config, resolve_warehouse
 from kpiframe.diff.breaking import assess, meaning_flow
 from kpiframe.diff.changes import Snapshot, compare, edges, fold_generated, merge, snapshots
 from kpiframe.diff.impact import Comparison, ImpactRunner, Window
@@ -22,7 +21,8 @@ from kpiframe.diff.sandbox import Columns, Sandbox
 from kpiframe.diff.sqldiff import same_sql
 from kpiframe.diff.states import ProjectState, default_base, load_working_tree, repository_prefix, state_at
 from kpiframe.errors import KpiframeError
-from kpiframe.specs import WarehouseSpec
+from kpiframe.load.config import load_config, resolve_warehouse
+from kpiframe.load.specs import WarehouseSpec
 
 __all__ = ["DiffReport", "Window", "compare_states", "diff_project"]
 

@@ -22,13 +22,13 @@ from typing import Any
 
 from sqlglot import exp
 
+from kpiframe.build.run import type_family
 from kpiframe.diff.model import ColumnChange, FieldChange, ObjectChange
 from kpiframe.diff.sandbox import Columns
 from kpiframe.diff.sqldiff import expression_key, only_columns_added, sql_changes
 from kpiframe.diff.states import ProjectState
-from kpiframe.graph import ProjectGraph
-from kpiframe.publish import type_family
-from kpiframe.semantic import SemanticLayer, metric_datasets, metric_inputs
+from kpiframe.load.loaded import ProjectGraph
+from kpiframe.semantic.layer import SemanticLayer, metric_datasets, metric_inputs
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 
 KIND_ORDER = ("project", "source", "model", "dataset", "definition", "funnel", "metric", "table", "target")

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from kpiframe.compile import CompiledNode
+from kpiframe.build.plan import CompiledNode
+from kpiframe.build.run import create_statement
 from kpiframe.diff.sqldiff import canonical
 from kpiframe.diff.states import ProjectState
 from kpiframe.engine.duckdb import DuckDBWarehouse
 from kpiframe.errors import KpiframeError
-from kpiframe.graph import Model
-from kpiframe.publish import create_statement
-from kpiframe.specs import WarehouseSpec
+from kpiframe.load.loaded import Model
+from kpiframe.load.specs import WarehouseSpec
 from kpiframe.sql.expressions import create_schema
 
 CATALOG = "kf_warehouse"

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kpiframe.specs import ProjectFileSpec, ProjectSpec
+from kpiframe.load.specs import ProjectFileSpec, ProjectSpec
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 FILES: dict[str, tuple[type[BaseModel], str]] = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from kpiframe.compile import CompiledNode
+from kpiframe.build.plan import CompiledNode
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
 from kpiframe.project import Project
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kpiframe.engine.base import QueryResult, Warehouse
-from kpiframe.specs import WarehouseSpec
+from kpiframe.load.specs import WarehouseSpec
 
 
 def connect(spec: WarehouseSpec, read_only: bool = False) -> Warehouse:

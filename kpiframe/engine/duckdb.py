@@ -12,7 +12,7 @@ from sqlglot import exp
 from kpiframe.engine.base import QueryResult, Warehouse
 from kpiframe.engine.lock_holder import holder_hint, is_lock_error
 from kpiframe.errors import WarehouseError
-from kpiframe.specs import WarehouseSpec
+from kpiframe.load.specs import WarehouseSpec
 
 # The first bytes of a DuckDB file hold this magic at offset 8; other files are refused before DuckDB sees
 # them, because DuckDB opens a SQLite file (and others) through an extension it would fetch and load.

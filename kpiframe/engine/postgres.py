@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from kpiframe.engine.base import QueryResult, Warehouse
 from kpiframe.errors import WarehouseError
-from kpiframe.specs import WarehouseSpec
+from kpiframe.load.specs import WarehouseSpec
 from kpiframe.sql.expressions import create_schema, create_table
 
 
@@ -122,7 +122,7 @@ def _refusal(exc: Exception) -> WarehouseError:
     """PostgreSQL's refusal as a KF503; a lock timeout and a DROP that other objects depend on get classes
     of their own (by SQLSTATE, which does not change with the server's language), so that a build can name
     the session or the view in its way."""
-    from kpiframe.locks import DependentObjects, LockTimedOut
+    from kpiframe.build.locks import DependentObjects, LockTimedOut
 
     kinds: dict[str, type[WarehouseError]] = {"55P03": LockTimedOut, "2BP01": DependentObjects}
     kind = kinds.get(str(getattr(exc, "sqlstate", "") or ""), WarehouseError)

@@ -15,9 +15,9 @@ from typing import Union
 
 from sqlglot import exp
 
-from kpiframe.graph import ProjectGraph
-from kpiframe.semantic import SemanticLayer
-from kpiframe.specs import MetricSpec
+from kpiframe.load.loaded import ProjectGraph
+from kpiframe.load.specs import MetricSpec
+from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
 
 # aggregations whose sum over days equals their value over the period (count_distinct: when each key

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kpiframe.config import validate_spec
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, Severity, SourceLocation
-from kpiframe.graph import KpiItem
 from kpiframe.kpi.algebra import MetricAlgebra
 from kpiframe.kpi.benchmarks import LIBRARY, Benchmark
 from kpiframe.kpi.periods import PeriodError, parse_period
 from kpiframe.kpi.specs import BenchmarkSpec, KpiSettings, TargetSpec, TargetValueSpec, TreeSpec
 from kpiframe.kpi.targets import TargetBook, TargetEntry
 from kpiframe.kpi.trees import Tree, TreeBuilder
-from kpiframe.loader import YamlDocument, parse_yaml
+from kpiframe.load.config import validate_spec
+from kpiframe.load.files import YamlDocument, parse_yaml
+from kpiframe.load.loaded import KpiItem
 from kpiframe.suggest import unknown
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from kpiframe.build.run import ensure_table
 from kpiframe.engine import Warehouse
-from kpiframe.publish import ensure_table
 
 STATUS_COLUMNS = {
     "tree": "VARCHAR",

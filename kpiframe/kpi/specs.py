@@ -10,7 +10,7 @@ from typing import Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from kpiframe.specs import NAME_PATTERN, Spec
+from kpiframe.load.specs import NAME_PATTERN, Spec
 
 Direction = Literal["higher", "lower"]
 Timing = Literal["leading", "lagging"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kpiframe.errors import Diagnostic, SourceLocation
-from kpiframe.graph import KpiItem
 from kpiframe.kpi.algebra import Expr, MetricAlgebra, parse_formula, refs
 from kpiframe.kpi.specs import FormulaSpec, NodeSpec, TreeSpec
+from kpiframe.load.loaded import KpiItem
 from kpiframe.sql.expressions import ExpressionRejected
 from kpiframe.suggest import unknown
 

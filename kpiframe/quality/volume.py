@@ -25,14 +25,14 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.compile import CompiledNode
+from kpiframe.build.plan import CompiledNode
+from kpiframe.build.run import BASELINE_RESET, META_SCHEMA, STAGING_SUFFIX, table
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed, KpiframeError, SourceLocation
-from kpiframe.graph import ProjectGraph, Source
-from kpiframe.loader import parse_yaml_cached, read_text
-from kpiframe.publish import BASELINE_RESET, META_SCHEMA, STAGING_SUFFIX, table
+from kpiframe.load.files import parse_yaml_cached, read_text
+from kpiframe.load.loaded import ProjectGraph, Source
+from kpiframe.load.specs import VolumeSpec
 from kpiframe.quality.model import Expectation, ExpectationResult
-from kpiframe.specs import VolumeSpec
 from kpiframe.suggest import did_you_mean
 
 KIND = "volume"

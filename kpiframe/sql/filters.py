@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.semantic import SemanticLayer, metric_datasets
+from kpiframe.semantic.layer import SemanticLayer, metric_datasets
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
 from kpiframe.suggest import did_you_mean
 

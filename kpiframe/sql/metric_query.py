@@ -18,7 +18,7 @@ from datetime import date
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.semantic import Dimension, JoinStep, Measure, SemanticLayer
+from kpiframe.semantic.layer import Dimension, JoinStep, Measure, SemanticLayer
 from kpiframe.sql.calendar import GRAINS, Calendar, grain_step, interval, is_coarser_or_equal, year_step
 from kpiframe.sql.expressions import (
     ExpressionRejected,

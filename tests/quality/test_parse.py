@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from kpiframe.errors import Diagnostic
-from kpiframe.loader import parse_yaml
+from kpiframe.load.files import parse_yaml
 from kpiframe.quality import Expectation, parse_expectations
 
 

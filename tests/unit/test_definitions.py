@@ -81,7 +81,7 @@ def test_current_version_must_exist(example_copy: Path) -> None:
 def test_bottleneck_is_the_step_that_fell_most_against_its_history() -> None:
     from datetime import date
 
-    from kpiframe.funnels import find_bottleneck
+    from kpiframe.semantic.funnels import find_bottleneck
 
     stages = ["lead", "mql", "opportunity"]
     counts = {  # (lead, mql, opportunity) per cohort

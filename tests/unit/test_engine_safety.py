@@ -18,8 +18,8 @@ from kpiframe.cli import main
 from kpiframe.engine.duckdb import DuckDBWarehouse
 from kpiframe.engine.lock_holder import holder_hint
 from kpiframe.errors import KpiframeError
+from kpiframe.load.specs import WarehouseSpec
 from kpiframe.project import Project
-from kpiframe.specs import WarehouseSpec
 
 
 def run(*args: str) -> tuple[int, str, str]:

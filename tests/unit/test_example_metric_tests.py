@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpiframe.metric_tests import run_metric_tests
 from kpiframe.project import Project
+from kpiframe.quality.metric_tests import run_metric_tests
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_METRICS = [

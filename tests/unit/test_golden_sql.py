@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from kpiframe.compile import table_query
+from kpiframe.build.plan import table_query
+from kpiframe.load.specs import TableSpec
 from kpiframe.project import Project
-from kpiframe.specs import TableSpec
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 REPO_ROOT = Path(__file__).resolve().parents[2]

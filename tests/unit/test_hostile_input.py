@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from kpiframe.cli import main
 from kpiframe.errors import ProjectInvalid
-from kpiframe.loader import MAX_ALIAS_VALUES, parse_yaml
+from kpiframe.load.files import MAX_ALIAS_VALUES, parse_yaml
+from kpiframe.load.templating import TemplateFailure, Templater
 from kpiframe.project import Project
-from kpiframe.templating import TemplateFailure, Templater
 
 MEMORY_CAP = 1536 * 1024 * 1024  # a compile of the shop project peaks far below this
 TIMEOUT = 180  # seconds; only a safety net against a hung child, never an assertion on speed

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kpiframe.checks import RESULT_COLUMNS, store_results
+from kpiframe.build.expectations import RESULT_COLUMNS, store_results
 from kpiframe.engine.duckdb import DuckDBWarehouse
+from kpiframe.load.specs import WarehouseSpec
 from kpiframe.quality.model import Expectation, ExpectationResult
-from kpiframe.specs import WarehouseSpec
 
 
 def test_a_results_table_from_an_older_version_gains_the_new_columns() -> None:

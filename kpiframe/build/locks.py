@@ -126,7 +126,7 @@ def describe_holder(pg: PostgresWarehouse, key: int, project: str) -> str:
 
 def running_build(warehouse: Warehouse, project: str) -> tuple[Any, ...] | None:
     """(run_id, started_at, pid, host) of the project's newest run still marked running."""
-    from kpiframe.publish import running_runs  # publish imports this module
+    from kpiframe.build.run import running_runs  # publish imports this module
 
     runs = running_runs(warehouse, project)
     return runs[-1] if runs else None

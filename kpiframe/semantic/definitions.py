@@ -19,8 +19,8 @@ from pathlib import Path
 from sqlglot import exp
 
 from kpiframe.errors import Diagnostic, ProjectInvalid, SourceLocation
-from kpiframe.graph import Located, Model, ProjectGraph
-from kpiframe.specs import (
+from kpiframe.load.loaded import Located, Model, ProjectGraph
+from kpiframe.load.specs import (
     DatasetSpec,
     DefinitionSpec,
     DefinitionVersionSpec,

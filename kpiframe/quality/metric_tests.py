@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.compile import compile_nodes
+from kpiframe.build.plan import compile_nodes
+from kpiframe.build.run import create_statement
 from kpiframe.engine.duckdb import DuckDBWarehouse
 from kpiframe.errors import KpiframeError, SourceLocation
-from kpiframe.graph import ProjectGraph, Source
-from kpiframe.publish import create_statement
-from kpiframe.semantic import SemanticLayer
-from kpiframe.specs import MetricTestSpec, WarehouseSpec
+from kpiframe.load.loaded import ProjectGraph, Source
+from kpiframe.load.specs import MetricTestSpec, WarehouseSpec
+from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.expressions import create_schema, literal
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
-from kpiframe.loader import YamlDocument, parse_yaml, read_text
-from kpiframe.specs import ProjectSpec, WarehouseSpec
+from kpiframe.load.files import YamlDocument, parse_yaml, read_text
+from kpiframe.load.specs import ProjectSpec, WarehouseSpec
 from kpiframe.suggest import did_you_mean
 
 SpecT = TypeVar("SpecT", bound=BaseModel)

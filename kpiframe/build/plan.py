@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from kpiframe.graph import Model, ProjectGraph, placeholder_table
-from kpiframe.semantic import SemanticLayer, metric_inputs
-from kpiframe.specs import MetricSpec, TableSpec
+from kpiframe.load.loaded import Model, ProjectGraph, placeholder_table
+from kpiframe.load.specs import MetricSpec, TableSpec
+from kpiframe.semantic.layer import SemanticLayer, metric_inputs
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery")
@@ -88,7 +88,7 @@ def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNod
 
 def _funnel_tables(graph: ProjectGraph) -> list[CompiledNode]:
     """Each funnel is published per monthly cohort, overall and by each of its dimensions."""
-    from kpiframe.funnels import FunnelRequest, funnel_query, model_name
+    from kpiframe.semantic.funnels import FunnelRequest, funnel_query, model_name
 
     nodes = []
     for located in graph.funnels.values():

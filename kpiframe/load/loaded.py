@@ -12,10 +12,10 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from kpiframe.config import load_config, validate_spec
 from kpiframe.errors import Diagnostic, ProjectInvalid, Severity, SourceLocation, relative
-from kpiframe.loader import YamlDocument, discover, parse_yaml_cached, read_text
-from kpiframe.specs import (
+from kpiframe.load.config import load_config, validate_spec
+from kpiframe.load.files import YamlDocument, discover, parse_yaml_cached, read_text
+from kpiframe.load.specs import (
     FILE_KINDS,
     ModelSpec,
     ProjectFileOutline,
@@ -23,8 +23,8 @@ from kpiframe.specs import (
     SourceSpec,
     TableSpec,
 )
+from kpiframe.load.templating import REF_PREFIX, SOURCE_PREFIX, TemplateFailure, Templater, read_macros
 from kpiframe.suggest import unknown
-from kpiframe.templating import REF_PREFIX, SOURCE_PREFIX, TemplateFailure, Templater, read_macros
 
 
 @dataclass
@@ -146,8 +146,8 @@ def load_graph(root: Path) -> ProjectGraph:
             SourceLocation("kpi_project.yml"),
             hint="see docs/project-format.md to add a first model",
         )
-    from kpiframe.definitions import expand_definitions
-    from kpiframe.funnels import expand_funnels
+    from kpiframe.semantic.definitions import expand_definitions
+    from kpiframe.semantic.funnels import expand_funnels
 
     expand_definitions(graph)
     expand_funnels(graph)
@@ -155,10 +155,10 @@ def load_graph(root: Path) -> ProjectGraph:
         if not model.generated:
             _render_model(graph, model, templater)
     graph.order = _topological_order(graph)
-    from kpiframe.semantic import validate_semantics  # semantic checks need the resolved models
+    from kpiframe.semantic.layer import validate_semantics  # semantic checks need the resolved models
 
     validate_semantics(graph)
-    from kpiframe.checks import parse_project_expectations
+    from kpiframe.build.expectations import parse_project_expectations
 
     graph.expectations = parse_project_expectations(graph)
     if graph.has_errors:

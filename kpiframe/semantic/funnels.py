@@ -15,9 +15,15 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.definitions import DefinitionProblem, dataset_spec, entity_expr, model_table, parse_rule_expression
-from kpiframe.graph import Located, Model, ProjectGraph
-from kpiframe.specs import FunnelSpec, ModelSpec
+from kpiframe.load.loaded import Located, Model, ProjectGraph
+from kpiframe.load.specs import FunnelSpec, ModelSpec
+from kpiframe.semantic.definitions import (
+    DefinitionProblem,
+    dataset_spec,
+    entity_expr,
+    model_table,
+    parse_rule_expression,
+)
 from kpiframe.sql.calendar import Calendar, interval
 from kpiframe.sql.expressions import qualify
 

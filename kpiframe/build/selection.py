@@ -10,9 +10,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from kpiframe.compile import CompiledNode
+from kpiframe.build.plan import CompiledNode
 from kpiframe.errors import KpiframeError
-from kpiframe.graph import ProjectGraph
+from kpiframe.load.loaded import ProjectGraph
 from kpiframe.suggest import unknown
 
 

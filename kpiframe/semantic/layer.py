@@ -13,8 +13,8 @@ from functools import cached_property
 
 from sqlglot import exp
 
-from kpiframe.graph import Located, ProjectGraph
-from kpiframe.specs import DatasetSpec, MetricSpec, TableSpec
+from kpiframe.load.loaded import Located, ProjectGraph
+from kpiframe.load.specs import DatasetSpec, MetricSpec, TableSpec
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 from kpiframe.suggest import unknown
 

@@ -4,7 +4,7 @@ Every node (model or metric table) is first built beside the live one, as `<name
 the new versions of its upstream nodes. Checks run on those staging tables. Only when every node is
 built and checked are all of them swapped in, in ONE transaction: drop the live object, rename the
 staging one. A build that fails or is killed before that transaction leaves the live tables as they
-were. The next build, holding the build lock (DuckDB's file lock, or kpiframe.locks on PostgreSQL), knows
+were. The next build, holding the build lock (DuckDB's file lock, or kpiframe.build.locks on PostgreSQL), knows
 no other build is live: it marks runs still `running` as `abandoned` and drops their leftover staging tables.
 """
 
@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe import locks
-from kpiframe.compile import CompiledNode
+from kpiframe.build import locks
+from kpiframe.build.plan import CompiledNode
 from kpiframe.engine import Warehouse
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, WarehouseError
-from kpiframe.graph import Source
+from kpiframe.load.loaded import Source
 from kpiframe.sql.expressions import create_schema
 
 STAGING_SUFFIX = "__kf_new"

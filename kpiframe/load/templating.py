@@ -3,7 +3,7 @@
 A model file may come from a pull request, so templates run in jinja2's immutable sandbox: they
 cannot reach Python internals or mutate objects. `ref` and `source` render to placeholder table names
 that the compiler swaps for real, dialect-quoted tables in the sqlglot tree, never by pasting text.
-The sandbox does not bound time or memory; kpiframe.jinja_limits does. Every failure, a limit,
+The sandbox does not bound time or memory; kpiframe.load.jinja_limits does. Every failure, a limit,
 an undefined name or a Python error, is reported at the template line it happened on.
 """
 
@@ -18,7 +18,7 @@ import jinja2
 from jinja2.sandbox import SecurityError
 
 from kpiframe.errors import Diagnostic, SourceLocation
-from kpiframe.jinja_limits import GuardedEnvironment, LimitExceeded
+from kpiframe.load.jinja_limits import GuardedEnvironment, LimitExceeded
 
 REF_PREFIX = "__kf_ref__"
 SOURCE_PREFIX = "__kf_src__"

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from kpiframe.compile import CompiledNode
+from kpiframe.build.plan import CompiledNode
+from kpiframe.build.run import ensure_table, type_family
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed
-from kpiframe.graph import ProjectGraph, Source
-from kpiframe.publish import ensure_table, type_family
+from kpiframe.load.loaded import ProjectGraph, Source
 from kpiframe.sql.expressions import literal
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""The build: compiled nodes, selection, expectations, locks and the atomic publish."""

@@ -1,0 +1,1 @@
+"""The semantic layer: datasets, measures and metrics resolved by name, definitions and funnels."""
