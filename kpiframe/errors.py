@@ -45,6 +45,20 @@ class Diagnostic:
         return text
 
 
+class Problems(list[Diagnostic]):
+    """The diagnostics a stage or a rule found, with shorthands to add one."""
+
+    def error(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None) -> None:
+        self.append(Diagnostic(code, message, location, hint, Severity.ERROR))
+
+    def warn(self, code: str, message: str, location: SourceLocation | None, hint: str | None = None) -> None:
+        self.append(Diagnostic(code, message, location, hint, Severity.WARNING))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self)
+
+
 class KpiframeError(Exception):
     """Base of every error meant for a user; `exit_code` follows the CLI's contract."""
 
@@ -81,6 +95,14 @@ class QueryError(KpiframeError):
 
 class WarehouseError(KpiframeError):
     """The warehouse refused or failed a statement."""
+
+
+class LockTimedOut(WarehouseError):
+    """PostgreSQL gave up waiting for a lock (SQLSTATE 55P03, lock_timeout)."""
+
+
+class DependentObjects(WarehouseError):
+    """PostgreSQL refused a DROP because other objects depend on it (SQLSTATE 2BP01)."""
 
 
 class ExpectationsFailed(KpiframeError):

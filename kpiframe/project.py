@@ -11,23 +11,26 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.build.expectations import ExpectationRun, declared, store_results, write_results
+from kpiframe.build.expectations import ExpectationRun, store_results, write_results
 from kpiframe.build.locks import DEFAULT_LOCK_TIMEOUT, connect_waiting, take_build_lock
 from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
-from kpiframe.build.run import STAGING_SUFFIX, BuildResult, NodeCheck, Progress, check_sources, run_build
+from kpiframe.build.run import NodeCheck, Progress, require_sources, run_build
+from kpiframe.build.runs import STAGING_SUFFIX, BuildResult
 from kpiframe.build.selection import select_nodes
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import ExpectationsFailed, KpiframeError
 from kpiframe.load.config import resolve_warehouse
-from kpiframe.load.loaded import ProjectGraph, Source, load_graph
+from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.specs import WarehouseSpec
+from kpiframe.pipeline import load_project
+from kpiframe.quality.contracts import declared
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 
 @dataclass
 class Project:
-    graph: ProjectGraph
+    graph: LoadedProject
     layer: SemanticLayer
     warehouse_spec: WarehouseSpec
     last_expectation_results: list[Any] = field(default_factory=list)
@@ -36,8 +39,8 @@ class Project:
     @classmethod
     def load(cls, project_dir: str | Path = ".", warehouse: str | None = None) -> Project:
         """Load and validate a project; raises ProjectInvalid listing every problem found."""
-        graph = load_graph(Path(project_dir))
-        return cls(graph, graph.layer or SemanticLayer(graph), resolve_warehouse(graph.config, graph.root, warehouse))
+        graph = load_project(Path(project_dir))
+        return cls(graph, graph.semantic, resolve_warehouse(graph.config, graph.root, warehouse))
 
     @property
     def root(self) -> Path:
@@ -80,7 +83,7 @@ class Project:
         waited for up to `wait` seconds. The swap waits up to `lock_timeout` seconds for a table lock
         (PostgreSQL). `on_notice` gets a line when the build waits or cleans up after a dead one.
         """
-        from kpiframe.build.run import clean_up_abandoned
+        from kpiframe.build.runs import clean_up_abandoned
         from kpiframe.quality.volume import VolumeGuard
 
         every_node = self.nodes()
@@ -96,7 +99,7 @@ class Project:
 
         def before_swap(warehouse: Warehouse) -> None:
             try:
-                run.check_sources(warehouse, self.graph)
+                run.check_source_data(warehouse, self.graph)
             except ExpectationsFailed:
                 # an emptied load often fails source checks too: the guard's message says what happened
                 guard.stop_on_errors()
@@ -122,7 +125,7 @@ class Project:
             notice(cleaned)
         run_id = "not-started"
         try:
-            check_sources(warehouse, self.used_sources())
+            require_sources(warehouse, self.used_sources())
             _require_unselected_upstream(warehouse, every_node, nodes)
             # sources are checked once the new tables stand beside the live ones, before the swap: a
             # failed source check still publishes nothing, and a `references` check from a source to a

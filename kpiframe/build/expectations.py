@@ -13,7 +13,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from kpiframe.build.plan import CompiledNode
-from kpiframe.build.run import ensure_table, type_family
+from kpiframe.build.runs import ensure_table
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed
-from kpiframe.load.loaded import ProjectGraph, Source
+from kpiframe.load.loaded import LoadedProject
 from kpiframe.sql.expressions import literal
 
 if TYPE_CHECKING:
@@ -48,64 +48,11 @@ RESULT_COLUMNS = {
 }
 
 
-def parse_project_expectations(graph: ProjectGraph) -> dict[tuple[str, str], list[Expectation]]:
-    """Parse every `expectations:` list; problems go to the graph's diagnostics like any other.
-
-    Each source also gets the checks its contract implies (`contract_expectations`)."""
-    from kpiframe.quality import parse_expectations  # no Great Expectations import: parsing is ours
-
-    parsed: dict[tuple[str, str], list[Expectation]] = {}
-    for (kind, name), items in graph.expectation_items.items():
-        expectations, problems = parse_expectations(items.items, f"{kind} {name}", items.locate)
-        graph.diagnostics.extend(problems)
-        parsed[(kind, name)] = expectations
-    for source in graph.sources.values():
-        implied = contract_expectations(source)
-        if implied:
-            key = ("source", f"{source.schema}.{source.table}")
-            parsed[key] = [*parsed.get(key, []), *implied]
-    return parsed
-
-
-def contract_expectations(source: Source) -> list[Expectation]:
-    """A column declared DECIMAL (or any non-integer number) holds no NaN or Infinity.
-
-    The contract accepts a DOUBLE where it says DECIMAL, as spreadsheet and CSV loads make them, but a
-    DECIMAL cannot be NaN: one NaN spend would make every sum over it NaN, published as a number.
-    """
-    from kpiframe.quality.model import Expectation
-
-    implied = []
-    for column, declared in source.types.items():
-        if type_family(declared) == "number":
-            implied.append(
-                Expectation(
-                    "finite",
-                    {"column": column},
-                    "error",
-                    f"source {source.schema}.{source.table}",
-                    source.location,
-                    f"{IMPLIED_BY_CONTRACT}{declared} holds no NaN or Infinity",
-                )
-            )
-    return implied
-
-
-IMPLIED_BY_CONTRACT = "the contract's "
-
-
-def declared(expectations: dict[tuple[str, str], list[Expectation]]) -> bool:
-    """Whether the project declares any expectation of its own (beyond those its contract implies)."""
-    return any(
-        not (e.description or "").startswith(IMPLIED_BY_CONTRACT) for items in expectations.values() for e in items
-    )
-
-
 @dataclass
 class ExpectationRun:
     """Runs expectations as a build goes, collecting every result."""
 
-    expectations: dict[tuple[str, str], list[Expectation]]
+    expectations: Mapping[tuple[str, str], list[Expectation]]
     results: list[ExpectationResult] = field(default_factory=list)
     # (schema, table) -> staging name of the nodes a build is rebuilding: a reference check must look
     # at the new version of the table it points to, not at yesterday's
@@ -143,7 +90,7 @@ class ExpectationRun:
         moved = {**target, "schema": key[0], "table": self.staged[key]}
         return dataclasses.replace(expectation, kwargs={**expectation.kwargs, "to": moved})
 
-    def check_sources(self, warehouse: Warehouse, graph: ProjectGraph) -> None:
+    def check_source_data(self, warehouse: Warehouse, graph: LoadedProject) -> None:
         for (kind, name), _ in sorted(self.expectations.items()):
             if kind == "source":
                 schema, _, table = name.partition(".")

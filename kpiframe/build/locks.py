@@ -18,7 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from kpiframe.errors import KpiframeError, WarehouseError
+from kpiframe.build.runs import running_runs
+from kpiframe.errors import KpiframeError, LockTimedOut, WarehouseError
 
 if TYPE_CHECKING:
     from kpiframe.engine.base import Warehouse
@@ -29,14 +30,6 @@ SWAP_LOCK_TIMEOUT = "KF531"  # a session's lock on a published table outlasted -
 DEPENDENT_VIEW = "KF532"  # a view the build does not manage reads a published table
 DEFAULT_LOCK_TIMEOUT = 30.0  # seconds the swap waits for a table lock before giving up
 Notify = Callable[[str], None]
-
-
-class LockTimedOut(WarehouseError):
-    """PostgreSQL gave up waiting for a lock (SQLSTATE 55P03, lock_timeout)."""
-
-
-class DependentObjects(WarehouseError):
-    """PostgreSQL refused a DROP because other objects depend on it (SQLSTATE 2BP01)."""
 
 
 def connect_waiting(connect: Callable[[], Warehouse], wait: float | None, notify: Notify) -> Warehouse:
@@ -126,8 +119,6 @@ def describe_holder(pg: PostgresWarehouse, key: int, project: str) -> str:
 
 def running_build(warehouse: Warehouse, project: str) -> tuple[Any, ...] | None:
     """(run_id, started_at, pid, host) of the project's newest run still marked running."""
-    from kpiframe.build.run import running_runs  # publish imports this module
-
     runs = running_runs(warehouse, project)
     return runs[-1] if runs else None
 

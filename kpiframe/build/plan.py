@@ -9,8 +9,12 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from kpiframe.load.loaded import Model, ProjectGraph, placeholder_table
-from kpiframe.load.specs import MetricSpec, TableSpec
+from kpiframe.errors import Problems
+from kpiframe.load.loaded import LoadedProject, Model, ProjectFiles
+from kpiframe.load.models import placeholder_table
+from kpiframe.load.names import funnel_table, sql_hash
+from kpiframe.load.specs import TableSpec
+from kpiframe.semantic.funnels import FunnelRequest, funnel_query
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
@@ -28,7 +32,7 @@ class CompiledNode:
     path: str
 
 
-def model_query(graph: ProjectGraph, model: Model) -> exp.Query:
+def model_query(graph: LoadedProject, model: Model) -> exp.Query:
     """The model's SELECT with every ref()/source() placeholder replaced by the real table."""
     assert model.tree is not None
 
@@ -56,7 +60,20 @@ def table_query(layer: SemanticLayer, spec: TableSpec) -> exp.Select:
     return compile_request(layer, MetricRequest(tuple(spec.metrics), tuple(spec.dimensions), spec.grain))
 
 
-def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNode]:
+def plan_tables(files: ProjectFiles, layer: SemanticLayer) -> tuple[dict[str, exp.Query], Problems]:
+    """Stage 5, plan: each published table compiled to its SELECT. Compiling is how a table is
+    validated (a metric and a dimension that cannot meet fail here); the trees are kept for the build."""
+    queries: dict[str, exp.Query] = {}
+    found = Problems()
+    for name, located in files.tables.items():
+        try:
+            queries[name] = table_query(layer, located.spec)
+        except Exception as exc:  # a table that cannot compile is reported at the table, not raised
+            found.error("KF140", f"published table '{name}': {exc}", located.location)
+    return queries, found
+
+
+def compile_nodes(graph: LoadedProject, layer: SemanticLayer) -> list[CompiledNode]:
     """Every model in DAG order, then every published table: what a build runs."""
     models_schema = graph.config.schemas.models
     nodes = []
@@ -69,9 +86,7 @@ def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNod
             )
         )
     for name, located in graph.tables.items():
-        spec = located.spec
-        assert isinstance(spec, TableSpec)
-        query = graph.table_queries.get(name) or table_query(layer, spec)
+        query = graph.table_queries.get(name) or table_query(layer, located.spec)
         nodes.append(
             CompiledNode(
                 name,
@@ -86,15 +101,13 @@ def compile_nodes(graph: ProjectGraph, layer: SemanticLayer) -> list[CompiledNod
     return nodes + _funnel_tables(graph)
 
 
-def _funnel_tables(graph: ProjectGraph) -> list[CompiledNode]:
+def _funnel_tables(graph: ProjectFiles) -> list[CompiledNode]:
     """Each funnel is published per monthly cohort, overall and by each of its dimensions."""
-    from kpiframe.semantic.funnels import FunnelRequest, funnel_query, model_name
-
     nodes = []
     for located in graph.funnels.values():
         spec = located.spec
         for dims in [(), *[(d,) for d in spec.dimensions]]:
-            name = f"{model_name(spec.name)}_monthly" + "".join(f"_by_{d}" for d in dims)
+            name = funnel_table(spec.name, dims)
             query = funnel_query(graph, spec, FunnelRequest(spec.name, "month", dims))
             nodes.append(
                 CompiledNode(
@@ -115,13 +128,12 @@ def models_read(query: exp.Query, models_schema: str) -> tuple[str, ...]:
     return tuple(sorted({t.name for t in query.find_all(exp.Table) if t.db == models_schema}))
 
 
-def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[CompiledNode], dialect: str) -> Path:
+def write_target(graph: LoadedProject, layer: SemanticLayer, nodes: list[CompiledNode], dialect: str) -> Path:
     """Write target/<dialect>/{models,tables}/*.sql and target/manifest.json; return the manifest path."""
     target = graph.root / "target"
     manifest_nodes: dict[str, dict[str, object]] = {}
     for node in nodes:
         sql = node.query.sql(dialect=dialect, pretty=True)
-        duckdb_sql = sql if dialect == "duckdb" else node.query.sql(dialect="duckdb", pretty=True)
         folder = target / "compiled" / dialect / ("models" if node.kind == "model" else "tables")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{node.name}.sql").write_text(sql + "\n", encoding="utf-8")
@@ -133,12 +145,10 @@ def write_target(graph: ProjectGraph, layer: SemanticLayer, nodes: list[Compiled
             "depends_on": list(node.depends_on),
             "path": node.path,
             "compiled_sql": sql,
-            # the hash is of the DuckDB SQL whatever the dialect asked, so states compare across dialects
-            "hash": hashlib.sha256(duckdb_sql.encode()).hexdigest(),
+            "hash": sql_hash(node.query),  # what `state:modified` compares (build/selection.py)
         }
     for name, located in graph.metrics.items():
         spec = located.spec
-        assert isinstance(spec, MetricSpec)
         definition = spec.model_dump(exclude_none=True, exclude_defaults=True)
         manifest_nodes[f"metric.{name}"] = {
             "name": name,

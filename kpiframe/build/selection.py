@@ -6,19 +6,20 @@ production last built), so CI can build only what a pull request changed, plus w
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from kpiframe.build.plan import CompiledNode
 from kpiframe.errors import KpiframeError
-from kpiframe.load.loaded import ProjectGraph
+from kpiframe.load.dag import reachable, reverse
+from kpiframe.load.loaded import LoadedProject
+from kpiframe.load.names import manifest_key, sql_hash
 from kpiframe.suggest import unknown
 
 
 def node_hash(node: CompiledNode) -> str:
     """The same hash the manifest stores: of the node's compiled DuckDB SQL."""
-    return hashlib.sha256(node.query.sql(dialect="duckdb", pretty=True).encode()).hexdigest()
+    return sql_hash(node.query)
 
 
 class NothingSelected(KpiframeError):
@@ -38,7 +39,7 @@ class NothingSelected(KpiframeError):
 
 
 def select_nodes(
-    nodes: list[CompiledNode], graph: ProjectGraph, selectors: list[str], state: Path | None = None
+    nodes: list[CompiledNode], graph: LoadedProject, selectors: list[str], state: Path | None = None
 ) -> list[CompiledNode]:
     """The nodes the selectors name, in build order; no selector means every node.
 
@@ -46,8 +47,10 @@ def select_nodes(
     """
     if not selectors:
         return nodes
-    by_name = {n.name: n for n in nodes}
-    downstream = _downstream_map(nodes)
+    upstream: dict[str, set[str]] = {n.name: set() for n in nodes}
+    for node in nodes:
+        upstream[node.name] |= {dep for dep in node.depends_on if dep in upstream}
+    downstream = reverse(upstream)
     chosen: set[str] = set()
     empty: list[str] = []
     for selector in selectors:
@@ -57,9 +60,9 @@ def select_nodes(
         if not found:
             empty.append(f"'{selector}' {_why_empty(core, state)}")
         if with_up:
-            found |= _closure(found, {n.name: set(n.depends_on) & set(by_name) for n in nodes})
+            found = reachable(found, upstream)
         if with_down:
-            found |= _closure(found, downstream)
+            found = reachable(found, downstream)
         chosen |= found
     if not chosen:
         raise NothingSelected(empty)
@@ -74,7 +77,7 @@ def _why_empty(core: str, state: Path | None) -> str:
     return "is a metric that no published table shows"
 
 
-def _match(core: str, nodes: list[CompiledNode], graph: ProjectGraph, state: Path | None) -> set[str]:
+def _match(core: str, nodes: list[CompiledNode], graph: LoadedProject, state: Path | None) -> set[str]:
     names = {n.name for n in nodes}
     if core.startswith("tag:"):
         tag = core.removeprefix("tag:")
@@ -100,7 +103,7 @@ def _match(core: str, nodes: list[CompiledNode], graph: ProjectGraph, state: Pat
     raise KpiframeError(message, code="KF450", hint=hint or "select models, tables, metrics, tag:X or state:modified")
 
 
-def _require_tag(tag: str, graph: ProjectGraph) -> None:
+def _require_tag(tag: str, graph: LoadedProject) -> None:
     """A tag no model or metric carries is a typo, not an empty selection."""
     known = {t for m in graph.models.values() for t in m.spec.tags}
     known |= {t for located in graph.metrics.values() for t in getattr(located.spec, "tags", [])}
@@ -120,24 +123,4 @@ def _modified(nodes: list[CompiledNode], state: Path | None) -> set[str]:
         saved = json.loads(Path(state).read_text(encoding="utf-8"))["nodes"]
     except (OSError, ValueError, KeyError) as exc:
         raise KpiframeError(f"cannot read state manifest {state}: {exc}", code="KF453") from None
-    return {n.name for n in nodes if saved.get(f"{n.kind}.{n.name}", {}).get("hash") != node_hash(n)}
-
-
-def _downstream_map(nodes: list[CompiledNode]) -> dict[str, set[str]]:
-    result: dict[str, set[str]] = {n.name: set() for n in nodes}
-    for node in nodes:
-        for dep in node.depends_on:
-            if dep in result:
-                result[dep].add(node.name)
-    return result
-
-
-def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:
-    seen = set(start)
-    pending = list(start)
-    while pending:
-        for nxt in edges.get(pending.pop(), set()):
-            if nxt not in seen:
-                seen.add(nxt)
-                pending.append(nxt)
-    return seen
+    return {n.name for n in nodes if saved.get(manifest_key(n.kind, n.name), {}).get("hash") != node_hash(n)}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kpiframe.cli.main import handle_errors, project_options
+from kpiframe.cli.app import handle_errors, project_options
 from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def schema(project_dir: str, output_dir: str, check: bool) -> None:
         if stale:
             raise KpiframeError(
                 f"out of date in {folder}: {', '.join(stale)}",
-                code="KF1010",
+                code="KF960",
                 hint=f"run `kpiframe schema --project-dir {project_dir} --output-dir {output_dir}` "
                 "and commit the result",
             )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kpiframe.cli.main import handle_errors, load, project_options
+from kpiframe.cli.app import handle_errors, load, project_options
 
 if TYPE_CHECKING:
     from kpiframe.kpi.session import KpiSession

@@ -3,77 +3,20 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from kpiframe.cli import diff_commands, kpi_commands
+from kpiframe.cli.app import handle_errors, load, project_options
 from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
-    from kpiframe.project import Project
-
-PROJECT_OPTIONS = [
-    click.option(
-        "--project-dir",
-        default=".",
-        show_default=True,
-        type=click.Path(file_okay=False),
-        help="Folder holding kpi_project.yml.",
-    ),
-    click.option(
-        "--warehouse",
-        default=None,
-        help="DuckDB file, or a PostgreSQL DSN (postgresql://... or 'host=... dbname=...'); also $KPIFRAME_WAREHOUSE.",
-    ),
-]
-
-
-def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(PROJECT_OPTIONS):
-        command = option(command)
-    return command
-
-
-def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Users see a located message and an exit code, never a traceback (unless --debug)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        debug = click.get_current_context().find_root().params.get("debug", False)
-        try:
-            return command(*args, **kwargs)
-        except KpiframeError as exc:
-            if debug:
-                raise
-            click.echo(exc.render(), err=True)
-            sys.exit(exc.exit_code)
-        except (click.ClickException, BrokenPipeError):
-            # click prints a usage error (exit 2), and ends quietly when the reader of stdout has gone
-            # away (`kpiframe funnel | head -1`), like any Unix tool: neither is an internal error
-            raise
-        except Exception as exc:  # a bug of ours: say so plainly, keep the traceback behind --debug
-            if debug:
-                raise
-            click.echo(
-                f"error[KF999]: internal error: {type(exc).__name__}: {exc}\n"
-                "  hint: rerun with --debug for the traceback and report it",
-                err=True,
-            )
-            sys.exit(1)
-
-    return wrapper
-
-
-def load(project_dir: str, warehouse: str | None) -> Project:
-    from kpiframe.project import Project  # imported late so that --help stays fast
-
-    return Project.load(Path(project_dir), warehouse=warehouse)
+    pass
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -391,24 +334,13 @@ def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
     for name in graph.order:
         model = graph.models[name]
         rows.append(("model", name, model.spec.materialized, model.path, model.spec.description or ""))
-    for name, located in graph.datasets.items():
-        rows.append(
-            ("dataset", name, getattr(located.spec, "model", ""), located.location.path, located.spec.description or "")
-        )
-    for name, located in graph.metrics.items():
-        spec = located.spec
-        rows.append(("metric", name, getattr(spec, "type", ""), located.location.path, spec.description or ""))
-    for name, located in graph.tables.items():
-        spec = located.spec
-        rows.append(
-            (
-                "table",
-                f"{graph.config.schemas.metrics}.{name}",
-                getattr(spec, "grain", ""),
-                located.location.path,
-                spec.description or "",
-            )
-        )
+    for name, dataset in graph.datasets.items():
+        rows.append(("dataset", name, dataset.spec.model, dataset.location.path, dataset.spec.description or ""))
+    for name, metric in graph.metrics.items():
+        rows.append(("metric", name, metric.spec.type, metric.location.path, metric.spec.description or ""))
+    for name, table in graph.tables.items():
+        qualified = f"{graph.config.schemas.metrics}.{name}"
+        rows.append(("table", qualified, table.spec.grain, table.location.path, table.spec.description or ""))
     click.echo(render(QueryResult(["kind", "name", "type", "file", "description"], rows), fmt))
 
 
@@ -443,10 +375,6 @@ def test_command(
     if failed:
         sys.exit(3)
 
-
-# The KPI-tree and diff commands live in modules of their own; they import this module's helpers,
-# so they are imported once everything above is defined.
-from kpiframe.cli import diff_commands, kpi_commands  # noqa: E402
 
 kpi_commands.register(main)
 diff_commands.register(main)

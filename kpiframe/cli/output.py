@@ -17,7 +17,7 @@ from kpiframe.engine import QueryResult
 from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
-    from kpiframe.load.loaded import ProjectGraph
+    from kpiframe.load.loaded import LoadedProject
 
 FORMATS = ("table", "csv", "json", "markdown")
 UNWRAPPED = 100_000  # piped tables keep one line per row, however wide: tools read them line by line
@@ -46,7 +46,7 @@ def render(
     return _table(result, title, shown)
 
 
-def metric_formats(graph: ProjectGraph) -> dict[str, str]:
+def metric_formats(graph: LoadedProject) -> dict[str, str]:
     """Each metric's `format:`, also for its comparison columns; a pattern kpiframe cannot apply is an
     error rather than silently ignored."""
     found: dict[str, str] = {}

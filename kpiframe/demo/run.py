@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import duckdb
 
-from kpiframe.build.run import record_baseline_reset
+from kpiframe.build.runs import record_baseline_reset
 from kpiframe.engine import Warehouse
 from kpiframe.errors import KpiframeError
 from kpiframe.load.specs import WarehouseSpec

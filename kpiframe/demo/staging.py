@@ -14,7 +14,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from kpiframe.build.run import STAGING_SUFFIX
+from kpiframe.build.runs import STAGING_SUFFIX
 from kpiframe.demo.contract import RAW_TABLES, SCHEMA
 from kpiframe.sql.expressions import create_schema, create_table
 

@@ -22,6 +22,7 @@ from kpiframe.diff.sqldiff import same_sql
 from kpiframe.diff.states import ProjectState, default_base, load_working_tree, repository_prefix, state_at
 from kpiframe.errors import KpiframeError
 from kpiframe.load.config import load_config, resolve_warehouse
+from kpiframe.load.names import NodeKey, version_model
 from kpiframe.load.specs import WarehouseSpec
 
 __all__ = ["DiffReport", "Window", "compare_states", "diff_project"]
@@ -100,36 +101,42 @@ def _sandbox(warehouse: WarehouseSpec | None, report: DiffReport, impact: bool) 
 
 
 def _probe(
-    sandbox: Sandbox, base: ProjectState, head: ProjectState, before: dict[str, Snapshot], after: dict[str, Snapshot]
-) -> tuple[dict[str, Columns | None], dict[str, Columns | None]]:
+    sandbox: Sandbox,
+    base: ProjectState,
+    head: ProjectState,
+    before: dict[NodeKey, Snapshot],
+    after: dict[NodeKey, Snapshot],
+) -> tuple[dict[NodeKey, Columns | None], dict[NodeKey, Columns | None]]:
     """Columns and types of published tables and of changed models, in each version (views only)."""
-    wanted = {key for key in before.keys() & after.keys() if key.startswith("table:")}
+    wanted = {key for key in before.keys() & after.keys() if key.kind == "table"}
     wanted |= {
         key
         for key in before.keys() & after.keys()
-        if key.startswith("model:") and not same_sql(before[key].query, after[key].query)
+        if key.kind == "model" and not same_sql(before[key].query, after[key].query)
     }
     versions = sandbox.version("probe_base", base), sandbox.version("probe_head", head)
-    found: tuple[dict[str, Columns | None], dict[str, Columns | None]] = ({}, {})
+    found: tuple[dict[NodeKey, Columns | None], dict[NodeKey, Columns | None]] = ({}, {})
     for index, version in enumerate(versions):
         sandbox.build(version, version.state.project.graph.models, views=True, other=versions[1 - index])
         for node in version.state.nodes:
-            if f"{node.kind}:{node.name}" in wanted:
-                found[index][f"{node.kind}:{node.name}"] = sandbox.columns(version, node)
+            key = NodeKey(node.kind, node.name)
+            if key in wanted:
+                found[index][key] = sandbox.columns(version, node)
     return found
 
 
 def _metrics_to_run(
-    found: dict[str, ObjectChange], affected: set[str], before: dict[str, Snapshot], after: dict[str, Snapshot]
+    found: dict[NodeKey, ObjectChange],
+    affected: set[NodeKey],
+    before: dict[NodeKey, Snapshot],
+    after: dict[NodeKey, Snapshot],
 ) -> list[str]:
-    keys = [k for k in dict.fromkeys([*after, *before]) if k.startswith("metric:")]
-    return [
-        k.split(":", 1)[1] for k in keys if k in affected or (k in found and found[k].status in ("added", "removed"))
-    ]
+    keys = [k for k in dict.fromkeys([*after, *before]) if k.kind == "metric"]
+    return [k.name for k in keys if k in affected or (k in found and found[k].status in ("added", "removed"))]
 
 
 def _comparisons(
-    base: ProjectState, head: ProjectState, found: dict[str, ObjectChange], affected: set[str]
+    base: ProjectState, head: ProjectState, found: dict[NodeKey, ObjectChange], affected: set[NodeKey]
 ) -> list[Comparison]:
     """Each definition version added or changed, against its base; the current version against the base's
     current one when it is new, or when anything upstream of it changed."""
@@ -141,12 +148,13 @@ def _comparisons(
         known = {v.version for v in was.spec.versions}
         for version in located.spec.versions:
             number = version.version
+            model = found.get(NodeKey("model", version_model(name, number)))
             if number not in known:
                 pairs.append(Comparison(name, was.spec.current, number))
-            elif f"model:{name}_v{number}" in found and found[f"model:{name}_v{number}"].meaning_changed:
+            elif model is not None and model.meaning_changed:
                 pairs.append(Comparison(name, number, number))
         current = Comparison(name, was.spec.current, located.spec.current)
-        moved = current.old != current.new or f"model:{name}_v{current.new}" in affected
+        moved = current.old != current.new or NodeKey("model", version_model(name, current.new)) in affected
         if moved and current not in pairs and current.new in known | {v.version for v in located.spec.versions}:
             pairs.append(current)
     return pairs
@@ -163,8 +171,5 @@ def _attach_series(report: DiffReport) -> None:
                 if s.kind == "definition" and s.name.split(" ", 1)[0] == change.name
             ]
         elif change.meaning_changed or change.status == "affected":
-            change.series = [
-                k.split(":", 1)[1]
-                for k in change.downstream
-                if k.startswith("metric:") and k.split(":", 1)[1] in report.series
-            ]
+            downstream = [NodeKey.parse(k) for k in change.downstream]
+            change.series = [k.name for k in downstream if k.kind == "metric" and k.name in report.series]

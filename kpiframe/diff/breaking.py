@@ -15,8 +15,9 @@ from kpiframe.diff.changes import (
     segments,
 )
 from kpiframe.diff.model import ObjectChange
+from kpiframe.load.names import NodeKey
 
-READS_NUMBERS = ("metric:", "table:")
+READS_NUMBERS = ("metric", "table")
 HOSTS = ("definition", "funnel")  # they generate models and datasets
 DOCUMENTATION = {
     "description",
@@ -36,13 +37,15 @@ DOCUMENTATION = {
 }
 
 
-def meaning_flow(found: dict[str, ObjectChange], graph: Edges) -> tuple[list[str], dict[str, list[str]]]:
+def meaning_flow(
+    found: dict[NodeKey, ObjectChange], graph: Edges
+) -> tuple[list[NodeKey], dict[NodeKey, list[NodeKey]]]:
     """The objects whose own change alters meaning, and for every object downstream the ones it comes from.
 
     A definition or funnel alters meaning only through what it generates, so those are the seeds.
     """
     seeds = sorted(key for key, change in found.items() if change.meaning_changed and change.kind not in HOSTS)
-    origins: dict[str, list[str]] = defaultdict(list)
+    origins: dict[NodeKey, list[NodeKey]] = defaultdict(list)
     for seed in seeds:
         for key in reach(graph, seed):
             origins[key].append(seed)
@@ -51,10 +54,10 @@ def meaning_flow(found: dict[str, ObjectChange], graph: Edges) -> tuple[list[str
 
 def assess(
     reported: list[ObjectChange],
-    found: dict[str, ObjectChange],
+    found: dict[NodeKey, ObjectChange],
     graph: Edges,
-    before: dict[str, Snapshot],
-    after: dict[str, Snapshot],
+    before: dict[NodeKey, Snapshot],
+    after: dict[NodeKey, Snapshot],
 ) -> list[ObjectChange]:
     """Fill downstream, tables, breaking and reasons; add published tables affected only from upstream."""
     seeds, origins = meaning_flow(found, graph)
@@ -62,11 +65,11 @@ def assess(
     judge = _Judge(graph, set(seeds), origins, owners, before, after)
     judge.generated = {host: [k for k in found if owners.get(k) == host] for host in set(owners.values())}
     judge.calendar = calendar_grains(found.get(PROJECT))
-    listed = {c.key for c in reported}
+    listed = {c.node for c in reported}
     affected = [
-        ObjectChange("table", key.split(":", 1)[1], "affected", after[key].path)
+        ObjectChange("table", key.name, "affected", after[key].path)
         for key in sorted(origins)
-        if key.startswith("table:") and key not in listed and key in before and key in after
+        if key.kind == "table" and key not in listed and key in before and key in after
     ]
     for change in [*reported, *affected]:
         judge.fill(change)
@@ -98,52 +101,47 @@ class _Judge:
     def __init__(
         self,
         graph: Edges,
-        seeds: set[str],
-        origins: dict[str, list[str]],
-        owners: dict[str, str],
-        before: dict[str, Snapshot],
-        after: dict[str, Snapshot],
+        seeds: set[NodeKey],
+        origins: dict[NodeKey, list[NodeKey]],
+        owners: dict[NodeKey, NodeKey],
+        before: dict[NodeKey, Snapshot],
+        after: dict[NodeKey, Snapshot],
     ) -> None:
         self.graph, self.seeds, self.origins, self.owners = graph, seeds, origins, owners
         self.before, self.after = before, after
-        self.generated: dict[str, list[str]] = {}  # definition or funnel -> its generated objects that changed
+        self.generated: dict[NodeKey, list[NodeKey]] = {}  # definition or funnel -> its generated objects that changed
         self.calendar: set[str] | None = set()  # grains a calendar change moves
 
-    def project_reaches(self, table: str) -> bool:
+    def project_reaches(self, table: NodeKey) -> bool:
         """A calendar change matters to a published table only at the grains it moves (week start: weeks)."""
         snapshot = self.after.get(table) or self.before.get(table)
         grain = str(snapshot.data.get("grain", "month")) if snapshot else "month"
         return PROJECT in self.seeds and (self.calendar is None or grain in self.calendar)
 
-    def origins_for(self, key: str, table: str) -> list[str]:
+    def origins_for(self, key: NodeKey, table: NodeKey) -> list[NodeKey]:
         return [o for o in self.origins.get(key, []) if o != PROJECT or self.project_reaches(table)]
 
-    def changed(self, key: str) -> bool:
+    def changed(self, key: NodeKey) -> bool:
         return key in self.seeds or key in self.origins
 
-    def label(self, key: str) -> str:
-        kind, _, name = key.partition(":")
+    def label(self, key: NodeKey) -> str:
         owner = self.owners.get(key)
-        return f"{owner.replace(':', ' ')} ({kind} {name})" if owner else f"{kind} {name}"
+        return f"{owner.kind} {owner.name} ({key.kind} {key.name})" if owner else f"{key.kind} {key.name}"
 
-    def whence(self, key: str) -> str:
+    def whence(self, key: NodeKey) -> str:
         return self._names(self.origins.get(key, []))
 
-    def _names(self, keys: list[str]) -> str:
+    def _names(self, keys: list[NodeKey]) -> str:
         return ", ".join(dict.fromkeys(self.label(k) for k in keys))
 
     def fill(self, change: ObjectChange) -> None:
-        down = reach(self.graph, change.key)
+        down = reach(self.graph, change.node)
         if change.kind in HOSTS and change.status == "changed":
             # what its change reaches: the generated objects that changed and what reads them
-            mine = self.generated.get(change.key, [])
+            mine = self.generated.get(change.node, [])
             down = list(dict.fromkeys([*mine, *[k for key in mine for k in reach(self.graph, key)]]))
-        change.downstream = [k for k in down if k != PROJECT]
-        change.tables = [
-            k.split(":", 1)[1]
-            for k in ([change.key] if change.kind == "table" else []) + down
-            if k.startswith("table:")
-        ]
+        change.downstream = [str(k) for k in down if k != PROJECT]
+        change.tables = [k.name for k in ([change.node] if change.kind == "table" else []) + down if k.kind == "table"]
         if change.kind == "target":
             change.reasons = ["a target is a goal, not a published number"]
         elif change.status == "added":
@@ -181,18 +179,18 @@ class _Judge:
             elif doc_only(field):
                 kind = "documentation" if documentation(field.path) else "no number changes"
                 fine.append(f"{field.path} changed ({kind})")
-        key = change.key
+        key = change.node
         old, new = self.before.get(key), self.after.get(key)
         common = [
             m for m in (old.data.get("metrics", []) if old else []) if m in (new.data.get("metrics", []) if new else [])
         ]
         for metric in common:
-            metric_key = f"metric:{metric}"
+            metric_key = NodeKey("metric", metric)
             origins = self.origins_for(metric_key, key)
             if metric_key in self.seeds or origins:
                 origin = "its definition changed" if metric_key in self.seeds else f"upstream: {self._names(origins)}"
                 reasons.append(f"metric {metric} changed meaning ({origin})")
-        readers = {k for k, targets in self.graph.items() if key in targets and not k.startswith("metric:")}
+        readers = {k for k, targets in self.graph.items() if key in targets and k.kind != "metric"}
         for upstream in sorted(readers - {PROJECT}):
             origins = self.origins_for(upstream, key)
             if upstream in self.seeds or origins:
@@ -204,19 +202,19 @@ class _Judge:
         change.meaning_changed = change.meaning_changed or change.breaking
         change.reasons = reasons or fine or ["no published column or number changes"]
 
-    def _other(self, change: ObjectChange, down: list[str]) -> None:
-        key = change.key
+    def _other(self, change: ObjectChange, down: list[NodeKey]) -> None:
+        key = change.node
         own = change.meaning_changed
         upstream = self.whence(key) if key in self.origins else ""
         # numbers that existed before and now mean something else (a metric or table just added has no readers)
         readers = [
             k
             for k in ([key] if change.kind == "metric" else []) + down
-            if k.startswith(READS_NUMBERS)
+            if k.kind in READS_NUMBERS
             and self.changed(k)
             and k in self.before
             and k in self.after
-            and (key != PROJECT or not k.startswith("table:") or self.project_reaches(k))
+            and (key != PROJECT or k.kind != "table" or self.project_reaches(k))
         ]
         # a metric means something else when anything upstream changed; other objects break only by their own change
         if (own or (upstream and change.kind == "metric")) and readers:
@@ -225,10 +223,10 @@ class _Judge:
                 change.reasons.append(f"its meaning changed: {self._what(change)}")
             if upstream:
                 change.reasons.append(f"upstream change: {upstream}")
-            metrics = [k.split(":", 1)[1] for k in readers if k.startswith("metric:") and k != key]
+            metrics = [k.name for k in readers if k.kind == "metric" and k != key]
             if metrics:
                 change.reasons.append(f"metrics whose meaning changes: {_few(metrics)}")
-            tables = [k.split(":", 1)[1] for k in readers if k.startswith("table:")]
+            tables = [k.name for k in readers if k.kind == "table"]
             if tables:
                 change.reasons.append(f"published tables affected: {_few(tables)}")
             return

@@ -22,17 +22,18 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.build.run import type_family
 from kpiframe.diff.model import ColumnChange, FieldChange, ObjectChange
 from kpiframe.diff.sandbox import Columns
 from kpiframe.diff.sqldiff import expression_key, only_columns_added, sql_changes
 from kpiframe.diff.states import ProjectState
-from kpiframe.load.loaded import ProjectGraph
+from kpiframe.load.loaded import LoadedProject
+from kpiframe.load.names import NodeKey, funnel_model, membership_model, version_model
+from kpiframe.quality.contracts import type_family
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets, metric_inputs
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 
 KIND_ORDER = ("project", "source", "model", "dataset", "definition", "funnel", "metric", "table", "target")
-PROJECT = "project:kpi_project"
+PROJECT = NodeKey("project", "kpi_project")
 # fields that document a number without changing it
 METADATA = {
     "description",
@@ -58,7 +59,7 @@ METADATA = {
 }  # "name" is the project's: items are matched by name
 EXPRESSIONS = {"filter", "expr", "fit"}
 ITEM_KEYS = ("name", "version", "team")
-Edges = dict[str, set[str]]
+Edges = dict[NodeKey, set[NodeKey]]
 
 
 @dataclass
@@ -68,11 +69,11 @@ class Snapshot:
     path: str | None
     data: Any
     query: exp.Query | None = None
-    owner: str | None = None  # "definition:mql" for what a definition or funnel generates
+    owner: NodeKey | None = None  # definition:mql for what a definition or funnel generates
 
     @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.name}"
+    def key(self) -> NodeKey:
+        return NodeKey(self.kind, self.name)
 
 
 def plain(value: Any) -> Any:
@@ -84,7 +85,7 @@ def _dump(spec: Any) -> Any:
     return plain(spec.model_dump(mode="json", by_alias=True, exclude={"name"}))
 
 
-def target_items(graph: ProjectGraph) -> list[tuple[str, dict[str, Any]]]:
+def target_items(graph: LoadedProject) -> list[tuple[str, dict[str, Any]]]:
     """Targets have no name: they are known by metric, scenario, dimension value and start date."""
     found: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, int] = {}
@@ -100,21 +101,21 @@ def target_items(graph: ProjectGraph) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def generated_owners(graph: ProjectGraph) -> dict[str, str]:
-    """'model:mql_v2' -> 'definition:mql': what each definition and funnel adds to the graph."""
+def generated_owners(graph: LoadedProject) -> dict[NodeKey, NodeKey]:
+    """model:mql_v2 -> definition:mql: what each definition and funnel adds to the graph."""
     owners = {}
     for name, located in graph.definitions.items():
+        host = NodeKey("definition", name)
         for version in located.spec.versions:
-            owners[f"model:{name}_v{version.version}"] = owners[f"dataset:{name}_v{version.version}"] = (
-                f"definition:{name}"
-            )
-        owners[f"model:{name}_membership"] = owners[f"dataset:{name}"] = f"definition:{name}"
+            model = version_model(name, version.version)
+            owners[NodeKey("model", model)] = owners[NodeKey("dataset", model)] = host
+        owners[NodeKey("model", membership_model(name))] = owners[NodeKey("dataset", name)] = host
     for name in graph.funnels:
-        owners[f"model:funnel_{name}"] = f"funnel:{name}"
+        owners[NodeKey("model", funnel_model(name))] = NodeKey("funnel", name)
     return owners
 
 
-def snapshots(state: ProjectState) -> dict[str, Snapshot]:
+def snapshots(state: ProjectState) -> dict[NodeKey, Snapshot]:
     graph = state.project.graph
     owners = generated_owners(graph)
     queries = {(n.kind, n.name): n for n in state.nodes}
@@ -144,7 +145,7 @@ def snapshots(state: ProjectState) -> dict[str, Snapshot]:
                 model.path,
                 _dump(model.spec),
                 node.query if node else None,
-                owners.get(f"model:{name}") if model.generated else None,
+                owners.get(NodeKey("model", name)) if model.generated else None,
             )
         )
     for kind, registry in (
@@ -162,7 +163,7 @@ def snapshots(state: ProjectState) -> dict[str, Snapshot]:
                     name,
                     located.location.path,
                     _dump(located.spec),
-                    owner=owners.get(f"dataset:{name}") if generated else None,
+                    owner=owners.get(NodeKey("dataset", name)) if generated else None,
                 )
             )
     for node in state.nodes:
@@ -257,53 +258,56 @@ def breaks_readers(change: ColumnChange) -> bool:
 
 # --- the graph of what reads what -----------------------------------------------------------------------
 def edges(state: ProjectState) -> Edges:
-    """'kind:name' -> the objects that read it directly."""
+    """Each object -> the objects that read it directly."""
     graph, layer = state.project.graph, state.project.layer
     out: Edges = defaultdict(set)
     for name, model in graph.models.items():
         for source_name, table_name in model.sources:
-            out[f"source:{source_name}.{table_name}"].add(f"model:{name}")
+            out[NodeKey("source", f"{source_name}.{table_name}")].add(NodeKey("model", name))
         for ref in model.refs:
-            out[f"model:{ref}"].add(f"model:{name}")
+            out[NodeKey("model", ref)].add(NodeKey("model", name))
     for name, located in graph.datasets.items():
-        out[f"model:{located.spec.model}"].add(f"dataset:{name}")
+        out[NodeKey("model", located.spec.model)].add(NodeKey("dataset", name))
     for name in graph.metrics:
         spec = layer.metric(name)
-        out[PROJECT].add(f"metric:{name}")
+        metric_key = NodeKey("metric", name)
+        out[PROJECT].add(metric_key)
         for dep in metric_inputs(spec):
-            out[f"metric:{dep}"].add(f"metric:{name}")
+            out[NodeKey("metric", dep)].add(metric_key)
         if spec.measure in layer.measures:
             dataset = layer.measures[spec.measure].dataset
             for owner in {dataset, *_dimension_owners(layer, dataset, _columns_of(spec.filter))}:
-                out[f"dataset:{owner}"].add(f"metric:{name}")
-    for name, located in graph.tables.items():
-        out[PROJECT].add(f"table:{name}")
-        for metric in located.spec.metrics:
-            out[f"metric:{metric}"].add(f"table:{name}")
+                out[NodeKey("dataset", owner)].add(metric_key)
+    for name, table in graph.tables.items():
+        table_key = NodeKey("table", name)
+        out[PROJECT].add(table_key)
+        for metric in table.spec.metrics:
+            out[NodeKey("metric", metric)].add(table_key)
             for dataset in metric_datasets(layer, [metric]):
-                for owner in _dimension_owners(layer, dataset, located.spec.dimensions):
-                    out[f"dataset:{owner}"].add(f"table:{name}")
+                for owner in _dimension_owners(layer, dataset, table.spec.dimensions):
+                    out[NodeKey("dataset", owner)].add(table_key)
     for node in state.nodes:
         if node.kind == "table" and node.name not in graph.tables:
-            out[PROJECT].add(f"table:{node.name}")
+            table_key = NodeKey("table", node.name)
+            out[PROJECT].add(table_key)
             for dep in node.depends_on:
-                out[f"model:{dep}"].add(f"table:{node.name}")
-    for key, owner in generated_owners(graph).items():
-        out[owner].add(key)
-    for name, located in graph.definitions.items():
-        for version in located.spec.versions:
+                out[NodeKey("model", dep)].add(table_key)
+    for generated, host in generated_owners(graph).items():
+        out[host].add(generated)
+    for name, definition in graph.definitions.items():
+        for version in definition.spec.versions:
             read = {
-                located.spec.dataset,
+                definition.spec.dataset,
                 version.rule.engagement.dataset,
                 *([version.sla.dataset] if version.sla else []),
             }
             for dataset in read:
-                out[f"dataset:{dataset}"].add(f"model:{name}_v{version.version}")
-    for name, located in graph.funnels.items():
-        for dataset in {located.spec.dataset, *[s.dataset for s in located.spec.stages if s.dataset]}:
-            out[f"dataset:{dataset}"].add(f"model:funnel_{name}")
+                out[NodeKey("dataset", dataset)].add(NodeKey("model", version_model(name, version.version)))
+    for name, funnel in graph.funnels.items():
+        for dataset in {funnel.spec.dataset, *[s.dataset for s in funnel.spec.stages if s.dataset]}:
+            out[NodeKey("dataset", dataset)].add(NodeKey("model", funnel_model(name)))
     for name, data in target_items(graph):
-        out[f"metric:{data.get('metric')}"].add(f"target:{name}")
+        out[NodeKey("metric", str(data.get("metric")))].add(NodeKey("target", name))
     return out
 
 
@@ -323,8 +327,8 @@ def _dimension_owners(layer: SemanticLayer, dataset: str, names: list[str]) -> s
     return {d.dataset for name in names for d in available if name in (d.qualified, d.name)}
 
 
-def reach(edges: Edges, start: str) -> list[str]:
-    """Everything downstream of `start`, nearest first."""
+def reach(edges: Edges, start: NodeKey) -> list[NodeKey]:
+    """Everything downstream of `start`, nearest first (breadth first, ties by key: the report's order)."""
     order, seen, queue = [], {start}, deque([start])
     while queue:
         for nxt in sorted(edges.get(queue.popleft(), ())):
@@ -345,12 +349,12 @@ def merge(*graphs: Edges) -> Edges:
 
 # --- comparing ------------------------------------------------------------------------------------------
 def compare(
-    before: dict[str, Snapshot],
-    after: dict[str, Snapshot],
-    columns: tuple[dict[str, Columns | None], dict[str, Columns | None]],
-) -> dict[str, ObjectChange]:
+    before: dict[NodeKey, Snapshot],
+    after: dict[NodeKey, Snapshot],
+    columns: tuple[dict[NodeKey, Columns | None], dict[NodeKey, Columns | None]],
+) -> dict[NodeKey, ObjectChange]:
     """Every object that differs, generated ones included (each with its own `meaning_changed`)."""
-    found: dict[str, ObjectChange] = {}
+    found: dict[NodeKey, ObjectChange] = {}
     for key in dict.fromkeys([*before, *after]):
         old, new = before.get(key), after.get(key)
         some = new or old
@@ -374,10 +378,10 @@ def compare(
 
 
 def fold_generated(
-    found: dict[str, ObjectChange], before: dict[str, Snapshot], after: dict[str, Snapshot]
+    found: dict[NodeKey, ObjectChange], before: dict[NodeKey, Snapshot], after: dict[NodeKey, Snapshot]
 ) -> list[ObjectChange]:
     """Report what a definition or funnel generates under it; objects in KIND_ORDER, then by name."""
-    reported: dict[str, ObjectChange] = {}
+    reported: dict[NodeKey, ObjectChange] = {}
     for key, change in found.items():
         snapshot = after.get(key) or before.get(key)
         owner = snapshot.owner if snapshot else None
@@ -387,8 +391,7 @@ def fold_generated(
         host = reported.get(owner) or found.get(owner)
         if host is None:
             owner_snapshot = after.get(owner) or before.get(owner)
-            kind, _, name = owner.partition(":")
-            host = ObjectChange(kind, name, "changed", owner_snapshot.path if owner_snapshot else None)
+            host = ObjectChange(owner.kind, owner.name, "changed", owner_snapshot.path if owner_snapshot else None)
         reported[owner] = host
         host.generated.append(_describe_generated(change))
         host.meaning_changed = host.meaning_changed or change.meaning_changed

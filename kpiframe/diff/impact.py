@@ -17,6 +17,7 @@ from sqlglot import exp
 from kpiframe.diff.model import EntityPeriod, PeriodValue, Series
 from kpiframe.diff.sandbox import Sandbox, Version, models_read_by, relocate
 from kpiframe.errors import KpiframeError
+from kpiframe.load.names import version_model
 from kpiframe.sql.calendar import Calendar
 from kpiframe.sql.metric_query import ZERO_WHEN_EMPTY, MetricRequest, compile_request
 
@@ -61,14 +62,14 @@ class ImpactRunner:
             series.unit = spec.unit
             raw.append((series, old, new, self._zero_when_empty(name)))
         for comparison in comparisons:
-            spec = self.head.state.project.graph.definitions[comparison.name].spec
+            definition = self.head.state.project.graph.definitions[comparison.name].spec
             series = Series(
-                comparison.label, "definition", f"v{comparison.old}", f"v{comparison.new}", entity=spec.entity
+                comparison.label, "definition", f"v{comparison.old}", f"v{comparison.new}", entity=definition.entity
             )
             if comparison.old == comparison.new:
                 series.old_label, series.new_label = f"v{comparison.old} (base)", f"v{comparison.new} (head)"
-            old = self._members(self.base, f"{comparison.name}_v{comparison.old}", series)
-            new = self._members(self.head, f"{comparison.name}_v{comparison.new}", series)
+            old = self._members(self.base, version_model(comparison.name, comparison.old), series)
+            new = self._members(self.head, version_model(comparison.name, comparison.new), series)
             raw.append((series, old, new, True))
         periods = self._periods([values for _, old, new, _ in raw for values in (old, new) if values])
         for series, old, new, zero in raw:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpiframe.load.names import NodeKey
+
 
 @dataclass
 class FieldChange:
@@ -73,13 +75,18 @@ class ObjectChange:
     meaning_changed: bool = False  # its own change alters what some number means
     breaking: bool = False
     reasons: list[str] = field(default_factory=list)
-    downstream: list[str] = field(default_factory=list)  # "kind:name", nearest first
+    downstream: list[str] = field(default_factory=list)  # str(NodeKey): "kind:name", nearest first
     tables: list[str] = field(default_factory=list)  # published tables among downstream (and itself)
     series: list[str] = field(default_factory=list)  # names of the Series that show its value impact
 
     @property
+    def node(self) -> NodeKey:
+        return NodeKey(self.kind, self.name)
+
+    @property
     def key(self) -> str:
-        return f"{self.kind}:{self.name}"
+        """The text form of `node`, "kind:name", as the JSON report writes it."""
+        return str(self.node)
 
 
 @dataclass

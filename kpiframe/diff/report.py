@@ -9,6 +9,7 @@ from typing import Any
 
 from kpiframe.diff.model import ColumnChange, DiffReport, EntityPeriod, FieldChange, ObjectChange, PeriodValue, Series
 from kpiframe.engine import QueryResult
+from kpiframe.load.names import NodeKey
 
 MARKER = "<!-- kpiframe-diff -->"  # lets a CI job find and update its earlier comment
 STATUS_MARK = {"added": "+", "removed": "-", "changed": "~", "affected": "!"}
@@ -147,7 +148,7 @@ def _change_blocks(change: ObjectChange, report: DiffReport) -> list[Block]:
     items += [_column(c) for c in change.columns]
     items += [f"generates {line}" for line in change.generated]
     items += [f"{'why' if change.breaking else 'why not'}: {reason}" for reason in change.reasons]
-    downstream = [k.replace(":", " ", 1) for k in change.downstream]
+    downstream = [f"{key.kind} {key.name}" for key in map(NodeKey.parse, change.downstream)]
     if downstream:
         items.append(f"downstream: {_listed(downstream)}")
     if change.series:

@@ -11,7 +11,7 @@ are views: enough to learn every model's and published table's columns and types
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from kpiframe.diff.sqldiff import canonical
 from kpiframe.diff.states import ProjectState
 from kpiframe.engine.duckdb import DuckDBWarehouse
 from kpiframe.errors import KpiframeError
+from kpiframe.load.dag import reachable
 from kpiframe.load.loaded import Model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.sql.expressions import create_schema
@@ -148,19 +149,15 @@ class Sandbox:
     def _shareable(self, version: Version, other: Version, name: str) -> bool:
         """Built once for both when the compiled SQL and everything upstream of it are the same."""
         mine, theirs = version.state.project.graph.models, other.state.project.graph.models
-        pending, seen = [name], set()
-        while pending:
-            current = pending.pop()
-            if current in seen:
-                continue
-            seen.add(current)
+
+        def same(current: str) -> bool:
             a, b = version.node(current), other.node(current)
             if a is None or b is None or canonical(a.query) != canonical(b.query):
                 return False
-            if current not in mine or current not in theirs or mine[current].refs != theirs[current].refs:
-                return False
-            pending += mine[current].refs
-        return True
+            return current in mine and current in theirs and mine[current].refs == theirs[current].refs
+
+        upstream = reachable([name], {m: model.refs for m, model in mine.items()})
+        return all(same(current) for current in sorted(upstream))
 
     def columns(self, version: Version, node: CompiledNode) -> Columns | None:
         """A model's or published table's columns and types in this version; None if it cannot be created."""
@@ -190,15 +187,9 @@ def _type(declared: str | None) -> exp.DataType:
         return exp.DataType.build("VARCHAR")
 
 
-def _with_upstream(models: dict[str, Model], names: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    pending = [n for n in names if n in models]
-    while pending:
-        name = pending.pop()
-        if name not in found:
-            found.add(name)
-            pending += [ref for ref in models[name].refs if ref in models]
-    return found
+def _with_upstream(models: Mapping[str, Model], names: Iterable[str]) -> set[str]:
+    refs = {name: [ref for ref in model.refs if ref in models] for name, model in models.items()}
+    return reachable([n for n in names if n in models], refs)
 
 
 def models_read_by(tree: exp.Expr, models_schema: str) -> set[str]:

@@ -47,7 +47,7 @@ class StateInvalid(ProjectInvalid):
 
     def render(self) -> str:
         return (
-            f"error[KF1005]: the project at '{self.ref}' does not load, so there is nothing to compare with\n"
+            f"error[KF955]: the project at '{self.ref}' does not load, so there is nothing to compare with\n"
             f"  hint: fix it on that ref or compare with another one (--base REF)\n{super().render()}"
         )
 
@@ -64,11 +64,11 @@ def git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     except FileNotFoundError:
         raise GitProblem(
             "git is not installed or not on PATH",
-            code="KF1001",
+            code="KF951",
             hint="kpiframe diff reads the other version of the project from git",
         ) from None
     except subprocess.TimeoutExpired:
-        raise GitProblem(f"git {' '.join(args)} took too long", code="KF1001") from None
+        raise GitProblem(f"git {' '.join(args)} took too long", code="KF951") from None
 
 
 def _text(done: subprocess.CompletedProcess[bytes]) -> str:
@@ -86,7 +86,7 @@ def repository_prefix(root: Path) -> str:
     if done.returncode != 0:
         raise GitProblem(
             f"{root} is not inside a git repository",
-            code="KF1001",
+            code="KF951",
             hint="kpiframe diff compares the project with a git ref: run it in a clone "
             "(`git init` and a first commit for a new project)",
         )
@@ -98,7 +98,7 @@ def resolve_commit(root: Path, ref: str) -> str:
     if done.returncode != 0 or not _text(done):
         raise GitProblem(
             f"unknown git ref '{ref}'",
-            code="KF1002",
+            code="KF952",
             hint="name a branch, tag or commit; in CI fetch the base branch with its history "
             "(actions/checkout with fetch-depth: 0)",
         )
@@ -115,12 +115,12 @@ def default_base(root: Path) -> tuple[str, str]:
             return _text(done), f"merge base with {branch}"
         raise GitProblem(
             f"HEAD and {branch} have no common history",
-            code="KF1003",
+            code="KF953",
             hint="pass --base REF to choose what to compare with",
         )
     raise GitProblem(
         "no branch 'main' (nor 'origin/main') to compare with",
-        code="KF1003",
+        code="KF953",
         hint="pass --base REF, e.g. --base origin/master or --base HEAD~1",
     )
 
@@ -153,7 +153,7 @@ def state_at(
     if done.returncode != 0:
         raise GitProblem(
             f"there is no '{prefix.rstrip('/')}' folder at '{name}'",
-            code="KF1004",
+            code="KF954",
             hint=f"git said: {_error(done)}; was the project moved or added after {name}?",
         )
     with TemporaryDirectory(prefix="kpiframe-diff-") as folder:
@@ -161,7 +161,7 @@ def state_at(
         if not (Path(folder) / "kpi_project.yml").is_file():
             raise GitProblem(
                 f"there is no kpi_project.yml at '{name}'" + (f" in {prefix}" if prefix else ""),
-                code="KF1004",
+                code="KF954",
                 hint="the project did not exist yet there: compare with a later ref",
             )
         try:

@@ -122,7 +122,7 @@ def _refusal(exc: Exception) -> WarehouseError:
     """PostgreSQL's refusal as a KF503; a lock timeout and a DROP that other objects depend on get classes
     of their own (by SQLSTATE, which does not change with the server's language), so that a build can name
     the session or the view in its way."""
-    from kpiframe.build.locks import DependentObjects, LockTimedOut
+    from kpiframe.errors import DependentObjects, LockTimedOut
 
     kinds: dict[str, type[WarehouseError]] = {"55P03": LockTimedOut, "2BP01": DependentObjects}
     kind = kinds.get(str(getattr(exc, "sqlstate", "") or ""), WarehouseError)

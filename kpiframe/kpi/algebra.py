@@ -15,7 +15,7 @@ from typing import Union
 
 from sqlglot import exp
 
-from kpiframe.load.loaded import ProjectGraph
+from kpiframe.load.loaded import ProjectFiles
 from kpiframe.load.specs import MetricSpec
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
@@ -126,7 +126,7 @@ def exponents(expr: Expr) -> dict[str, int] | None:
 class MetricAlgebra:
     """Each metric of the project as arithmetic over leaf (simple, day-additive) metrics."""
 
-    def __init__(self, graph: ProjectGraph, layer: SemanticLayer) -> None:
+    def __init__(self, graph: ProjectFiles, layer: SemanticLayer) -> None:
         self.graph, self.layer = graph, layer
         self._definitions: dict[str, Expr | None] = {}
 

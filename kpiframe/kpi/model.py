@@ -1,11 +1,14 @@
-"""`load_kpi`: the trees, targets, benchmarks and settings of a project, validated all at once."""
+"""The trees, targets, benchmarks and settings of a project: validated all at once when the project
+loads (`read_kpi`, part of the validate stage), then wrapped with the project by `load_kpi`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, Severity, SourceLocation
+from kpiframe.errors import Diagnostic, KpiframeError, Problems, ProjectInvalid, SourceLocation
 from kpiframe.kpi.algebra import MetricAlgebra
 from kpiframe.kpi.benchmarks import LIBRARY, Benchmark
 from kpiframe.kpi.periods import PeriodError, parse_period
@@ -14,7 +17,8 @@ from kpiframe.kpi.targets import TargetBook, TargetEntry
 from kpiframe.kpi.trees import Tree, TreeBuilder
 from kpiframe.load.config import validate_spec
 from kpiframe.load.files import YamlDocument, parse_yaml
-from kpiframe.load.loaded import KpiItem
+from kpiframe.load.loaded import KpiItem, ProjectFiles
+from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.suggest import unknown
 
 if TYPE_CHECKING:
@@ -72,35 +76,50 @@ class KpiModel:
         return found[0] if len(found) == 1 else self.tree(name)
 
 
-def load_kpi(project: Project) -> KpiModel:
-    """Validate trees, targets, benchmarks and `kpi:` settings; raises ProjectInvalid listing every problem."""
-    problems: list[Diagnostic] = []
-    graph = project.graph
-    algebra = MetricAlgebra(graph, project.layer)
-    settings = _settings(project, problems)
+@dataclass(frozen=True)
+class KpiDefinitions:
+    """Trees, targets, benchmarks and settings as validated when the project loads."""
+
+    algebra: MetricAlgebra
+    trees: dict[str, Tree]
+    targets: TargetBook
+    benchmarks: dict[str, Benchmark]  # metric -> its attached range
+    settings: KpiSettings
+
+
+def read_kpi(files: ProjectFiles, layer: SemanticLayer) -> tuple[KpiDefinitions, Problems]:
+    """Validate trees, targets, benchmarks and `kpi:` settings; every problem is returned, none raised."""
+    problems = Problems()
+    algebra = MetricAlgebra(files, layer)
+    settings = _settings(files, problems)
     trees: dict[str, Tree] = {}
     builder = TreeBuilder(algebra, problems)
-    for item in graph.kpi_items.get("trees", []):
+    for item in files.kpi_items.get("trees", ()):
         spec = _validate(TreeSpec, item, problems)
         if spec is None:
             continue
         if spec.name in trees:
-            problems.append(
-                Diagnostic(
-                    "KF805",
-                    f"duplicate tree name '{spec.name}'",
-                    item.locate(("name",)),
-                    hint=f"first defined at {trees[spec.name].location}",
-                )
+            problems.error(
+                "KF805",
+                f"duplicate tree name '{spec.name}'",
+                item.locate(("name",)),
+                hint=f"first defined at {trees[spec.name].location}",
             )
             continue
         trees[spec.name] = builder.build(spec, item)
-    benchmarks = _benchmarks(graph.kpi_items.get("benchmarks", []), graph.metrics, problems)
-    book = TargetBook(_targets(project, algebra, trees, benchmarks, problems))
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        raise ProjectInvalid(problems)
-    return KpiModel(project, algebra, trees, book, benchmarks, settings)
+    benchmarks = _benchmarks(files.kpi_items.get("benchmarks", ()), files.metrics, problems)
+    book = TargetBook(_targets(files, layer, algebra, trees, benchmarks, problems))
+    return KpiDefinitions(algebra, trees, book, benchmarks, settings), problems
+
+
+def load_kpi(project: Project) -> KpiModel:
+    """The project's KPI model; loading the project has validated it already."""
+    kpi = project.graph.kpi
+    if kpi is None:  # a project loaded before its KPI files could be read: validate them now
+        kpi, problems = read_kpi(project.graph, project.layer)
+        if problems.has_errors:
+            raise ProjectInvalid(problems)
+    return KpiModel(project, kpi.algebra, kpi.trees, kpi.targets, kpi.benchmarks, kpi.settings)
 
 
 def _validate(spec_class: Any, item: KpiItem, problems: list[Diagnostic], data: Any = None) -> Any:
@@ -110,9 +129,9 @@ def _validate(spec_class: Any, item: KpiItem, problems: list[Diagnostic], data: 
     return spec
 
 
-def _settings(project: Project, problems: list[Diagnostic]) -> KpiSettings:
-    raw = project.graph.config.kpi
-    doc = _project_doc(project)
+def _settings(files: ProjectFiles, problems: list[Diagnostic]) -> KpiSettings:
+    raw = files.config.kpi
+    doc = _project_doc(files.root)
     found: list[Diagnostic] = []
     settings = validate_spec(KpiSettings, raw, doc, ("kpi",), found)
     for d in found:
@@ -126,13 +145,15 @@ def _settings(project: Project, problems: list[Diagnostic]) -> KpiSettings:
     return settings or KpiSettings()
 
 
-def _project_doc(project: Project) -> YamlDocument:
+def _project_doc(root: Path) -> YamlDocument:
     """kpi_project.yml again, this time for the line numbers of `kpi:` settings."""
-    path = project.root / "kpi_project.yml"
+    path = root / "kpi_project.yml"
     return parse_yaml(path.read_text(encoding="utf-8"), "kpi_project.yml", []) or YamlDocument("kpi_project.yml", {})
 
 
-def _benchmarks(items: list[KpiItem], metrics: dict[str, Any], problems: list[Diagnostic]) -> dict[str, Benchmark]:
+def _benchmarks(
+    items: Iterable[KpiItem], metrics: Mapping[str, object], problems: list[Diagnostic]
+) -> dict[str, Benchmark]:
     attached: dict[str, Benchmark] = {}
     for item in items:
         spec = _validate(BenchmarkSpec, item, problems)
@@ -158,21 +179,23 @@ def _benchmarks(items: list[KpiItem], metrics: dict[str, Any], problems: list[Di
 
 
 def _targets(
-    project: Project,
+    files: ProjectFiles,
+    layer: SemanticLayer,
     algebra: MetricAlgebra,
     trees: dict[str, Tree],
     benchmarks: dict[str, Benchmark],
     problems: list[Diagnostic],
 ) -> list[TargetEntry]:
-    graph = project.graph
+    graph = files
     entries: list[TargetEntry] = []
     derivable = {child for tree in trees.values() for f in tree.formulas.values() for child in f.children}
-    dimensions = {q for name in project.layer.datasets for q in project.layer.dimensions_of(name)}
+    dimensions = {q for name in layer.datasets for q in layer.dimensions_of(name)}
     seen: dict[tuple[Any, ...], SourceLocation] = {}
-    for item in graph.kpi_items.get("targets", []):
+    for item in graph.kpi_items.get("targets", ()):
         data = dict(item.data) if isinstance(item.data, dict) else item.data
-        if isinstance(data, dict) and isinstance(data.get("values"), dict):
-            data["values"] = {str(k): v for k, v in data["values"].items()}  # YAML reads 2026 as a number
+        values = data.get("values") if isinstance(data, dict) else None
+        if isinstance(data, dict) and isinstance(values, dict):
+            data["values"] = {str(k): v for k, v in values.items()}  # YAML reads 2026 as a number
         spec = _validate(TargetSpec, item, problems, data)
         if spec is None:
             continue

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.build.run import ensure_table
+from kpiframe.build.runs import ensure_table
 from kpiframe.engine import Warehouse
 
 STATUS_COLUMNS = {

@@ -16,6 +16,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from kpiframe.errors import Diagnostic, SourceLocation, relative
 
 KeyPath = tuple[str | int, ...]
+# What a YAML file holds before a pydantic spec has checked it (ruamel's scalars are plain Python ones).
+YamlValue = str | int | float | bool | None | list["YamlValue"] | dict[str, "YamlValue"]
 
 # An alias (*name) repeats the node its anchor (&name) marks. Nine lines of aliases of aliases
 # ("billion laughs") stand for 10**9 values, so the values an alias repeats are counted and

@@ -19,7 +19,7 @@ from kpiframe.build.plan import compile_nodes
 from kpiframe.build.run import create_statement
 from kpiframe.engine.duckdb import DuckDBWarehouse
 from kpiframe.errors import KpiframeError, SourceLocation
-from kpiframe.load.loaded import ProjectGraph, Source
+from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.specs import MetricTestSpec, WarehouseSpec
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.expressions import create_schema, literal
@@ -41,7 +41,7 @@ class CaseResult:
         return self.error is None and same_rows(self.expected, self.actual)
 
 
-def run_metric_tests(graph: ProjectGraph, layer: SemanticLayer, select: str | None = None) -> list[CaseResult]:
+def run_metric_tests(graph: LoadedProject, layer: SemanticLayer, select: str | None = None) -> list[CaseResult]:
     results = []
     for name, located in graph.metric_tests.items():
         if select and select != name:
@@ -53,7 +53,7 @@ def run_metric_tests(graph: ProjectGraph, layer: SemanticLayer, select: str | No
 
 
 def _run_one(
-    graph: ProjectGraph, layer: SemanticLayer, spec: MetricTestSpec, location: SourceLocation
+    graph: LoadedProject, layer: SemanticLayer, spec: MetricTestSpec, location: SourceLocation
 ) -> list[CaseResult]:
     warehouse = DuckDBWarehouse(WarehouseSpec(path=":memory:"))
     try:
@@ -75,7 +75,7 @@ def _run_one(
         warehouse.close()
 
 
-def _load_given(warehouse: DuckDBWarehouse, graph: ProjectGraph, spec: MetricTestSpec) -> None:
+def _load_given(warehouse: DuckDBWarehouse, graph: LoadedProject, spec: MetricTestSpec) -> None:
     """Create every source table the models read (empty unless the test gives rows), then insert rows."""
     given = dict(spec.given)
     for source in graph.sources.values():

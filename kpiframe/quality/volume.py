@@ -26,11 +26,12 @@ from typing import Any
 from sqlglot import exp
 
 from kpiframe.build.plan import CompiledNode
-from kpiframe.build.run import BASELINE_RESET, META_SCHEMA, STAGING_SUFFIX, table
+from kpiframe.build.runs import BASELINE_RESET, META_SCHEMA, STAGING_SUFFIX, table
 from kpiframe.engine import Warehouse
 from kpiframe.errors import ExpectationsFailed, KpiframeError, SourceLocation
 from kpiframe.load.files import parse_yaml_cached, read_text
-from kpiframe.load.loaded import ProjectGraph, Source
+from kpiframe.load.loaded import LoadedProject, Source
+from kpiframe.load.names import funnel_table
 from kpiframe.load.specs import VolumeSpec
 from kpiframe.quality.model import Expectation, ExpectationResult
 from kpiframe.suggest import did_you_mean
@@ -154,7 +155,7 @@ class VolumeGuard:
     @classmethod
     def for_build(
         cls,
-        graph: ProjectGraph,
+        graph: LoadedProject,
         nodes: list[CompiledNode],
         accept: Iterable[str] = (),
         notify: Callable[[str], None] | None = None,
@@ -265,7 +266,7 @@ def _rule(override: VolumeSpec | None, max_drop: float, severity: str) -> Volume
     return VolumeRule(max_drop if override.max_drop is None else override.max_drop, override.severity or severity)
 
 
-def _table_targets(graph: ProjectGraph, nodes: list[CompiledNode]) -> list[GuardTarget]:
+def _table_targets(graph: LoadedProject, nodes: list[CompiledNode]) -> list[GuardTarget]:
     settings = graph.config.volume_guard
     targets = []
     for node in nodes:
@@ -280,15 +281,15 @@ def _table_targets(graph: ProjectGraph, nodes: list[CompiledNode]) -> list[Guard
     return targets
 
 
-def _funnel_at(graph: ProjectGraph, node: CompiledNode) -> SourceLocation | None:
+def _funnel_at(graph: LoadedProject, node: CompiledNode) -> SourceLocation | None:
     """A funnel's published tables (funnel_<name>_monthly[_by_<dimension>]) point at the funnel."""
     for located in graph.funnels.values():
-        if node.name.startswith(f"funnel_{located.spec.name}_monthly"):
+        if node.name.startswith(funnel_table(located.spec.name)):
             return located.location
     return SourceLocation(node.path) if node.path else None
 
 
-def _source_targets(graph: ProjectGraph, nodes: list[CompiledNode]) -> list[GuardTarget]:
+def _source_targets(graph: LoadedProject, nodes: list[CompiledNode]) -> list[GuardTarget]:
     settings = graph.config.volume_guard
     keys = {
         key
@@ -310,7 +311,7 @@ def _source_targets(graph: ProjectGraph, nodes: list[CompiledNode]) -> list[Guar
     return targets
 
 
-def _source_override(graph: ProjectGraph, source: Source) -> tuple[VolumeSpec | None, SourceLocation]:
+def _source_override(graph: LoadedProject, source: Source) -> tuple[VolumeSpec | None, SourceLocation]:
     """The `volume:` of a source table, read back from its YAML file, and where the table is declared.
 
     The graph keeps a source's contract (columns, types) but not its spec. The file was validated

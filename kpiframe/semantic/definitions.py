@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlglot import exp
 
-from kpiframe.errors import Diagnostic, ProjectInvalid, SourceLocation
-from kpiframe.load.loaded import Located, Model, ProjectGraph
+from kpiframe.errors import Diagnostic, Problems, ProjectInvalid, SourceLocation
+from kpiframe.load.loaded import Located, Model, ProjectFiles
+from kpiframe.load.names import membership_model, version_model
 from kpiframe.load.specs import (
     DatasetSpec,
     DefinitionSpec,
@@ -42,46 +44,47 @@ class DefinitionProblem(Exception):
         self.hint = hint
 
 
-def expand_definitions(graph: ProjectGraph) -> None:
-    """Check governance and add each definition's generated models and datasets to the graph."""
-    locked = read_lock(graph.root)
-    for located in graph.definitions.values():
-        spec: DefinitionSpec = located.spec
-        graph.diagnostics.extend(governance_problems(spec, located, locked.get(spec.name, {})))
-        names = []
+def expand_definitions(files: ProjectFiles) -> tuple[ProjectFiles, Problems]:
+    """Check governance; return the files with each definition's generated models and datasets added."""
+    locked = read_lock(files.root)
+    found = Problems()
+    added = _Generated(dict(files.models), dict(files.datasets), found)
+    for located in files.definitions.values():
+        spec = located.spec
+        found += governance_problems(spec, located, locked.get(spec.name, {}))
+        versions = []
         for index, version in enumerate(spec.versions):
             try:
-                query, refs = version_query(graph, spec, version)
+                query, refs = version_query(files, spec, version)
             except DefinitionProblem as problem:
-                graph.error(
+                found.error(
                     "KF910",
                     f"definition '{spec.name}' v{version.version}: {problem}",
                     located.at("versions", index),
                     problem.hint,
                 )
                 continue
-            name = f"{spec.name}_v{version.version}"
-            names.append(name)
-            _add_model(
-                graph,
+            name = version_model(spec.name, version.version)
+            versions.append(version.version)
+            added.model(
                 located,
                 name,
                 query,
                 refs,
                 f"{spec.name} v{version.version}: entities that qualify, with time and score",
             )
-            _add_dataset(graph, located, name, name, spec, version)
+            added.dataset(files, located, name, name, version)
             if version.version == spec.current:  # `<name>` follows whichever version is current
-                _add_dataset(graph, located, spec.name, name, spec, version)
-        if names:
-            _add_model(
-                graph,
+                added.dataset(files, located, spec.name, name, version)
+        if versions:
+            added.model(
                 located,
-                f"{spec.name}_membership",
-                _membership(graph, spec, names),
-                names,
+                membership_model(spec.name),
+                _membership(files, spec, versions),
+                [version_model(spec.name, v) for v in versions],
                 f"who qualifies as {spec.name} under which version, when, with what score",
             )
+    return replace(files, models=added.models, datasets=added.datasets), found
 
 
 def rule_hash(version: DefinitionVersionSpec) -> str:
@@ -113,11 +116,11 @@ def read_lock(root: Path) -> dict[str, dict[str, str]]:
     return data.get("definitions", {}) if isinstance(data, dict) else {}
 
 
-def write_lock(graph: ProjectGraph) -> list[str]:
+def write_lock(files: ProjectFiles) -> list[str]:
     """Lock every version not locked yet; returns what was added. Locked versions never change."""
-    locked = read_lock(graph.root)
+    locked = read_lock(files.root)
     added = []
-    for located in graph.definitions.values():
+    for located in files.definitions.values():
         spec: DefinitionSpec = located.spec
         versions = locked.setdefault(spec.name, {})
         for version in spec.versions:
@@ -126,7 +129,7 @@ def write_lock(graph: ProjectGraph) -> list[str]:
                 added.append(f"{spec.name} v{version.version}")
     if added:
         payload = {"about": "Fingerprints of definition rules; a locked rule must not change.", "definitions": locked}
-        (graph.root / LOCK_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (files.root / LOCK_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return added
 
 
@@ -183,10 +186,10 @@ def governance_problems(spec: DefinitionSpec, located: Located, locked: dict[str
     return problems
 
 
-def dataset_spec(graph: ProjectGraph, name: str) -> DatasetSpec:
-    located = graph.datasets.get(name)
+def dataset_spec(files: ProjectFiles, name: str) -> DatasetSpec:
+    located = files.datasets.get(name)
     if located is None:
-        message, hint = unknown("dataset", name, graph.datasets)
+        message, hint = unknown("dataset", name, files.datasets)
         raise DefinitionProblem(message, hint)
     spec: DatasetSpec = located.spec
     return spec
@@ -206,16 +209,16 @@ def parse_rule_expression(text: str) -> exp.Expr:
         raise DefinitionProblem(f"{exc}: {text}") from None
 
 
-def model_table(graph: ProjectGraph, dataset: DatasetSpec, alias: str) -> exp.Expr:
-    return exp.table_(dataset.model, db=graph.config.schemas.models, quoted=True).as_(alias, quoted=True)
+def model_table(files: ProjectFiles, dataset: DatasetSpec, alias: str) -> exp.Expr:
+    return exp.table_(dataset.model, db=files.config.schemas.models, quoted=True).as_(alias, quoted=True)
 
 
 def version_query(
-    graph: ProjectGraph, spec: DefinitionSpec, version: DefinitionVersionSpec
+    files: ProjectFiles, spec: DefinitionSpec, version: DefinitionVersionSpec
 ) -> tuple[exp.Select, list[str]]:
     """The SELECT of one version: entities whose running engagement reaches the threshold in the window."""
-    entity = dataset_spec(graph, spec.dataset)
-    events = dataset_spec(graph, version.rule.engagement.dataset)
+    entity = dataset_spec(files, spec.dataset)
+    events = dataset_spec(files, version.rule.engagement.dataset)
     if entity.time is None or events.time is None:
         raise DefinitionProblem("the entity and engagement datasets both need a `time:` column")
     key = qualify(entity_expr(entity, spec.entity, ("primary", "unique")), "e")
@@ -254,9 +257,9 @@ def version_query(
             *[o.as_(f"event_key_{i}") for i, o in enumerate(event_order)],
             points.as_("points"),
         )
-        .from_(model_table(graph, entity, "e"))
+        .from_(model_table(files, entity, "e"))
         .join(
-            model_table(graph, events, "a"),
+            model_table(files, events, "a"),
             on=exp.EQ(this=qualify(entity_expr(events, spec.entity, ("foreign",)), "a"), expression=key.copy()),
         )
         .where(exp.and_(*conditions))
@@ -294,18 +297,18 @@ def version_query(
     )
     refs = [entity.model, events.model]
     if version.sla:
-        result, sla_ref = _with_sla(graph, spec, version, result, key_name)
+        result, sla_ref = _with_sla(files, spec, version, result, key_name)
         refs.append(sla_ref)
     return result, refs
 
 
 def _with_sla(
-    graph: ProjectGraph, spec: DefinitionSpec, version: DefinitionVersionSpec, qualified: exp.Select, key_name: str
+    files: ProjectFiles, spec: DefinitionSpec, version: DefinitionVersionSpec, qualified: exp.Select, key_name: str
 ) -> tuple[exp.Select, str]:
     """Add the hand-over: first acceptance at or after qualification, hours to it, within the SLA or not."""
     assert version.sla is not None
     sla = version.sla
-    dataset = dataset_spec(graph, sla.dataset)
+    dataset = dataset_spec(files, sla.dataset)
     accepted_time = qualify(parse_rule_expression(sla.time), "s")
     join_on: list[exp.Expr] = [
         exp.EQ(
@@ -333,23 +336,23 @@ def _with_sla(
             exp.func("COALESCE", within, exp.false()).as_("accepted_within_sla"),
         )
         .from_(qualified.subquery("m"))
-        .join(model_table(graph, dataset, "s"), on=exp.and_(*join_on), join_type="left")
+        .join(model_table(files, dataset, "s"), on=exp.and_(*join_on), join_type="left")
         .group_by(*[k.copy() for k in keys])
     )
     return result, dataset.model
 
 
-def _membership(graph: ProjectGraph, spec: DefinitionSpec, names: list[str]) -> exp.Query:
-    entity = dataset_spec(graph, spec.dataset)
+def _membership(files: ProjectFiles, spec: DefinitionSpec, versions: list[int]) -> exp.Query:
+    entity = dataset_spec(files, spec.dataset)
     key_name = next(e.expr or e.name for e in entity.entities if e.name == spec.entity)
     branches = [
         exp.select(
             exp.column(key_name),
-            exp.Literal.number(int(name.rsplit("_v", 1)[1])).as_("version"),
+            exp.Literal.number(version).as_("version"),
             "qualified_at",
             "score_at_qualification",
-        ).from_(exp.table_(name, db=graph.config.schemas.models, quoted=True))
-        for name in names
+        ).from_(exp.table_(version_model(spec.name, version), db=files.config.schemas.models, quoted=True))
+        for version in versions
     ]
     query: exp.Query = branches[0]
     for branch in branches[1:]:
@@ -357,52 +360,65 @@ def _membership(graph: ProjectGraph, spec: DefinitionSpec, names: list[str]) -> 
     return query
 
 
-def _add_model(
-    graph: ProjectGraph, located: Located, name: str, query: exp.Query, refs: list[str], description: str
-) -> None:
-    if name in graph.models:
-        graph.error(
-            "KF021",
-            f"definition '{located.spec.name}' generates model '{name}', which already exists",
+@dataclass
+class _Generated:
+    """The models and datasets so far, while definitions add theirs."""
+
+    models: dict[str, Model]
+    datasets: dict[str, Located[DatasetSpec]]
+    found: Problems
+
+    def model(
+        self, located: Located[DefinitionSpec], name: str, query: exp.Query, refs: list[str], description: str
+    ) -> None:
+        if name in self.models:
+            self.found.error(
+                "KF021",
+                f"definition '{located.spec.name}' generates model '{name}', which already exists",
+                located.location,
+                hint=f"rename or remove {self.models[name].path}",
+            )
+            return
+        self.models[name] = Model(
+            name,
+            located.location.path,
+            query.sql(),
+            ModelSpec(name=name, description=description),
             located.location,
-            hint=f"rename or remove {graph.models[name].path}",
+            tree=query,
+            refs=tuple(dict.fromkeys(refs)),
+            generated=True,
         )
-        return
-    graph.models[name] = Model(
-        name,
-        located.location.path,
-        query.sql(),
-        ModelSpec(name=name, description=description),
-        located.location,
-        tree=query,
-        refs=list(dict.fromkeys(refs)),
-        generated=True,
-    )
 
-
-def _add_dataset(
-    graph: ProjectGraph, located: Located, name: str, model: str, spec: DefinitionSpec, version: DefinitionVersionSpec
-) -> None:
-    entity = dataset_spec(graph, spec.dataset)
-    key_name = next(e.expr or e.name for e in entity.entities if e.name == spec.entity)
-    dimensions = [DimensionSpec(name="qualified_at", type="time"), DimensionSpec(name="score_at_qualification")]
-    measures = [MeasureSpec(name=f"{name}_count", agg="count", expr=key_name)]
-    if version.sla:
-        dimensions.append(DimensionSpec(name="accepted_within_sla"))
-        measures.append(MeasureSpec(name=f"{name}_hours_to_accept", agg="median", expr="hours_to_accept"))
-    dataset = DatasetSpec(
-        name=name,
-        model=model,
-        primary_entity=name,
-        time="qualified_at",
-        description=f"{spec.name} version {version.version}",
-        entities=[EntitySpec(name=spec.entity, type="foreign", expr=key_name)],
-        dimensions=dimensions,
-        measures=measures,
-    )
-    if name in graph.datasets:
-        graph.error(
-            "KF021", f"definition '{spec.name}' generates dataset '{name}', which already exists", located.location
+    def dataset(
+        self,
+        files: ProjectFiles,
+        located: Located[DefinitionSpec],
+        name: str,
+        model: str,
+        version: DefinitionVersionSpec,
+    ) -> None:
+        spec = located.spec
+        entity = dataset_spec(files, spec.dataset)
+        key_name = next(e.expr or e.name for e in entity.entities if e.name == spec.entity)
+        dimensions = [DimensionSpec(name="qualified_at", type="time"), DimensionSpec(name="score_at_qualification")]
+        measures = [MeasureSpec(name=f"{name}_count", agg="count", expr=key_name)]
+        if version.sla:
+            dimensions.append(DimensionSpec(name="accepted_within_sla"))
+            measures.append(MeasureSpec(name=f"{name}_hours_to_accept", agg="median", expr="hours_to_accept"))
+        dataset = DatasetSpec(
+            name=name,
+            model=model,
+            primary_entity=name,
+            time="qualified_at",
+            description=f"{spec.name} version {version.version}",
+            entities=[EntitySpec(name=spec.entity, type="foreign", expr=key_name)],
+            dimensions=dimensions,
+            measures=measures,
         )
-        return
-    graph.datasets[name] = Located(dataset, located.location, located.doc, located.key_path)
+        if name in self.datasets:
+            self.found.error(
+                "KF021", f"definition '{spec.name}' generates dataset '{name}', which already exists", located.location
+            )
+            return
+        self.datasets[name] = Located(dataset, located.location, located.doc, located.key_path)

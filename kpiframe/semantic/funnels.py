@@ -9,13 +9,15 @@ first stage and the median and 90th percentile hours between stages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.load.loaded import Located, Model, ProjectGraph
+from kpiframe.errors import Problems, QueryError
+from kpiframe.load.loaded import Located, Model, ProjectFiles
+from kpiframe.load.names import funnel_model, version_model
 from kpiframe.load.specs import FunnelSpec, ModelSpec
 from kpiframe.semantic.definitions import (
     DefinitionProblem,
@@ -26,6 +28,7 @@ from kpiframe.semantic.definitions import (
 )
 from kpiframe.sql.calendar import Calendar, interval
 from kpiframe.sql.expressions import qualify
+from kpiframe.suggest import unknown
 
 COLUMNS = (
     "entities",
@@ -36,38 +39,37 @@ COLUMNS = (
 )
 
 
-def model_name(funnel: str) -> str:
-    return f"funnel_{funnel}"
-
-
-def expand_funnels(graph: ProjectGraph) -> None:
-    """Add each funnel's entity-level model to the graph."""
-    for located in graph.funnels.values():
-        spec: FunnelSpec = located.spec
+def expand_funnels(files: ProjectFiles) -> tuple[ProjectFiles, Problems]:
+    """The files with each funnel's entity-level model added."""
+    found = Problems()
+    models = dict(files.models)
+    for located in files.funnels.values():
+        spec = located.spec
         try:
-            query, refs = entity_query(graph, spec)
+            query, refs = entity_query(files, spec)
         except DefinitionProblem as problem:
-            graph.error("KF920", f"funnel '{spec.name}': {problem}", located.location, problem.hint)
+            found.error("KF920", f"funnel '{spec.name}': {problem}", located.location, problem.hint)
             continue
-        name = model_name(spec.name)
-        if name in graph.models:
-            graph.error(
+        name = funnel_model(spec.name)
+        if name in models:
+            found.error(
                 "KF021", f"funnel '{spec.name}' generates model '{name}', which already exists", located.location
             )
             continue
-        graph.models[name] = Model(
+        models[name] = Model(
             name,
             located.location.path,
             query.sql(),
             ModelSpec(name=name, description=f"entities of funnel {spec.name}"),
             located.location,
             tree=query,
-            refs=refs,
+            refs=tuple(refs),
             generated=True,
         )
+    return replace(files, models=models), found
 
 
-def entity_query(graph: ProjectGraph, spec: FunnelSpec) -> tuple[exp.Select, list[str]]:
+def entity_query(graph: ProjectFiles, spec: FunnelSpec) -> tuple[exp.Select, list[str]]:
     """One row per entity: when it entered, its dimensions and, per stage, its time in each order.
 
     `stage_<i>_at` is the first time the entity reached stage i, kept only inside the window
@@ -170,7 +172,7 @@ def _in_order(base: exp.Select, spec: FunnelSpec, events: list[exp.Select]) -> e
     return query
 
 
-def _stage_events(graph: ProjectGraph, spec: FunnelSpec, stage: Any) -> tuple[exp.Select, str]:
+def _stage_events(graph: ProjectFiles, spec: FunnelSpec, stage: Any) -> tuple[exp.Select, str]:
     """(entity_id, reached_at): every time an entity reached a stage, and the model that says so."""
     if stage.definition:
         located = graph.definitions.get(stage.definition)
@@ -182,7 +184,7 @@ def _stage_events(graph: ProjectGraph, spec: FunnelSpec, stage: Any) -> tuple[ex
                 f"stage '{stage.name}' names version {version} of '{stage.definition}', which is not defined",
                 hint=f"versions: {', '.join(str(v.version) for v in located.spec.versions)}",
             )
-        model = f"{stage.definition}_v{version}"
+        model = version_model(stage.definition, version)
         key_name = next(e.expr or e.name for e in dataset_spec(graph, spec.dataset).entities if e.name == spec.entity)
         query = exp.select(exp.column(key_name).as_("entity_id"), exp.column("qualified_at").as_("reached_at")).from_(
             exp.table_(model, db=graph.config.schemas.models, quoted=True)
@@ -243,7 +245,7 @@ def describe(spec: FunnelSpec, order: str | None = None) -> dict[str, Any]:
     }
 
 
-def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) -> exp.Select:
+def funnel_query(graph: ProjectFiles, spec: FunnelSpec, request: FunnelRequest) -> exp.Select:
     """Per cohort (or period), dimensions and stage: entities, conversions and hours between stages.
 
     Every stage has a row in every cohort and dimension group, with 0 entities when nobody reached it,
@@ -257,7 +259,7 @@ def funnel_query(graph: ProjectGraph, spec: FunnelSpec, request: FunnelRequest) 
         )
     order = effective_order(spec, request.order)
     calendar = Calendar(graph.config.calendar.week_start, graph.config.calendar.fiscal_year_start_month)
-    source = exp.table_(model_name(spec.name), db=graph.config.schemas.models, quoted=True)
+    source = exp.table_(funnel_model(spec.name), db=graph.config.schemas.models, quoted=True)
     dims = [exp.column(d) for d in request.dimensions]
 
     def in_range(period: exp.Expr) -> list[exp.Expr]:
@@ -432,13 +434,10 @@ def find_bottleneck(
     return worst if worst is not None and worst.drop < 0 else None  # no step fell: no bottleneck
 
 
-def located_funnel(graph: ProjectGraph, name: str | None) -> Located:
+def located_funnel(graph: ProjectFiles, name: str | None) -> Located[FunnelSpec]:
     if name is None and len(graph.funnels) == 1:
         return next(iter(graph.funnels.values()))
-    if name not in graph.funnels:
-        from kpiframe.errors import QueryError
-        from kpiframe.suggest import unknown
-
+    if name is None or name not in graph.funnels:
         message, hint = unknown("funnel", name or "", graph.funnels)
         raise QueryError(message, code="KF921", hint=hint)
     return graph.funnels[name]

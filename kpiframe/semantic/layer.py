@@ -13,8 +13,9 @@ from functools import cached_property
 
 from sqlglot import exp
 
-from kpiframe.load.loaded import Located, ProjectGraph
-from kpiframe.load.specs import DatasetSpec, MetricSpec, TableSpec
+from kpiframe.errors import Problems
+from kpiframe.load.loaded import Located, ProjectFiles
+from kpiframe.load.specs import DatasetSpec, MetricSpec
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 from kpiframe.suggest import unknown
 
@@ -61,22 +62,27 @@ class Dataset:
 
 
 class SemanticLayer:
-    """Resolved datasets, measures and metrics of a project graph."""
+    """Resolved datasets, measures and metrics of a project (stage 3, resolve).
 
-    def __init__(self, graph: ProjectGraph) -> None:
-        self.graph = graph
+    What cannot be resolved (a measure without a time, an expression that does not parse) is kept in
+    `problems`, for the load pipeline to report with everything else."""
+
+    def __init__(self, files: ProjectFiles) -> None:
+        self.files = files
+        self.problems = Problems()
         self.datasets: dict[str, Dataset] = {}
         self.measures: dict[str, Measure] = {}
-        for located in graph.datasets.values():
-            assert isinstance(located.spec, DatasetSpec)
+        for located in files.datasets.values():
             self._add_dataset(located.spec, located)
 
-    def metric(self, name: str) -> MetricSpec:
-        located = self.graph.metrics[name]
-        assert isinstance(located.spec, MetricSpec)
-        return located.spec
+    @property
+    def graph(self) -> ProjectFiles:  # TODO(restructure): callers move to .files
+        return self.files
 
-    def _add_dataset(self, spec: DatasetSpec, located: Located) -> None:
+    def metric(self, name: str) -> MetricSpec:
+        return self.files.metrics[name].spec
+
+    def _add_dataset(self, spec: DatasetSpec, located: Located[DatasetSpec]) -> None:
         primary = [e.name for e in spec.entities if e.type == "primary"]
         qualifier = spec.primary_entity or (primary[0] if primary else spec.name)
         dataset = Dataset(spec, spec.model, qualifier)
@@ -92,10 +98,10 @@ class SemanticLayer:
         for index, measure in enumerate(spec.measures):
             self._add_measure(dataset, measure.name, index, located)
 
-    def _add_measure(self, dataset: Dataset, name: str, index: int, located: Located) -> None:
+    def _add_measure(self, dataset: Dataset, name: str, index: int, located: Located[DatasetSpec]) -> None:
         spec = dataset.spec.measures[index]
         if name in self.measures:
-            self.graph.error(
+            self.problems.error(
                 "KF021",
                 f"duplicate measure name '{name}'",
                 located.at("measures", index),
@@ -104,7 +110,7 @@ class SemanticLayer:
             return
         time_name = spec.time or dataset.spec.time
         if time_name is None:
-            self.graph.error(
+            self.problems.error(
                 "KF110",
                 f"measure '{name}' has no time column",
                 located.at("measures", index),
@@ -116,11 +122,11 @@ class SemanticLayer:
         expr = self._parse(spec.expr or name, located, ("measures", index, "expr"))
         self.measures[name] = Measure(name, dataset.spec.name, spec.agg, expr, time_expr, time_name)
 
-    def _parse(self, text: str, located: Located, key: tuple[str | int, ...]) -> exp.Expr:
+    def _parse(self, text: str, located: Located[DatasetSpec], key: tuple[str | int, ...]) -> exp.Expr:
         try:
             return parse_expression(text)
         except ExpressionRejected as exc:  # unclosed quotes included: reported at the YAML value
-            self.graph.error("KF120", f"{key[-1]}: {exc}", located.at(*key))
+            self.problems.error("KF120", f"{key[-1]}: {exc}", located.at(*key))
             return exp.Null()
 
     @cached_property
@@ -199,7 +205,7 @@ def metric_datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
     pending = list(metrics)
     while pending:
         name = pending.pop()
-        if name in seen or name not in layer.graph.metrics:
+        if name in seen or name not in layer.files.metrics:
             continue
         seen.add(name)
         spec = layer.metric(name)
@@ -208,90 +214,3 @@ def metric_datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
             found.add(measure.dataset)
         pending += metric_inputs(spec)
     return found
-
-
-def validate_semantics(graph: ProjectGraph) -> None:
-    """Check datasets, metrics and published tables; each problem lands in graph.diagnostics."""
-    layer = SemanticLayer(graph)
-    for located in graph.datasets.values():
-        model = located.spec.model
-        if model not in graph.models:
-            message, hint = unknown("model", model, graph.models)
-            graph.error("KF104", message, located.at("model"), hint)
-    for located in graph.metrics.values():
-        _validate_metric(graph, layer, located)
-    _check_metric_cycles(graph, layer)
-    if graph.has_errors:
-        return
-    from kpiframe.sql.metric_query import MetricRequest, compile_request
-
-    graph.layer = layer
-    for name, located in graph.tables.items():
-        spec = located.spec
-        assert isinstance(spec, TableSpec)
-        request = MetricRequest(tuple(spec.metrics), tuple(spec.dimensions), spec.grain)
-        try:
-            # compiling is how a table is validated; the tree is kept so a build does not compile it twice
-            graph.table_queries[name] = compile_request(layer, request)
-        except Exception as exc:  # a table that cannot compile is reported at the table, not raised
-            graph.error("KF140", f"published table '{name}': {exc}", located.location)
-
-
-def _validate_metric(graph: ProjectGraph, layer: SemanticLayer, located: Located) -> None:
-    spec = located.spec
-    assert isinstance(spec, MetricSpec)
-    if spec.filter is not None and spec.type != "simple":
-        graph.error(
-            "KF202",
-            f"a {spec.type} metric cannot take a filter: it would be ignored",
-            located.at("filter"),
-            hint="put the filter on the simple metrics it is computed from",
-        )
-    if spec.type == "simple" and spec.measure not in layer.measures:
-        message, hint = unknown("measure", spec.measure or "", layer.measures)
-        graph.error("KF201", message, located.at("measure"), hint)
-    for field_name, value in (
-        ("numerator", spec.numerator),
-        ("denominator", spec.denominator),
-        ("metric", spec.metric),
-    ):
-        if value is not None and value not in graph.metrics:
-            message, hint = unknown("metric", value, graph.metrics)
-            graph.error("KF104", message, located.at(field_name), hint)
-    for index, item in enumerate(spec.inputs):
-        if item.metric not in graph.metrics:
-            message, hint = unknown("metric", item.metric, graph.metrics)
-            graph.error("KF104", message, located.at("inputs", index, "metric"), hint)
-    for key, text in (("filter", spec.filter), ("expr", spec.expr)):
-        if text is None:
-            continue
-        try:
-            tree = parse_expression(text)
-        except ExpressionRejected as exc:
-            graph.error("KF120", f"{key}: {exc}", located.at(key))
-            continue
-        if spec.type == "derived" and key == "expr":
-            aliases = {i.alias or i.metric for i in spec.inputs}
-            for name in column_names(tree):
-                if name not in aliases and name not in graph.metrics:
-                    message, hint = unknown("metric", name, graph.metrics)
-                    graph.error("KF104", message, located.at("expr"), hint)
-
-
-def _check_metric_cycles(graph: ProjectGraph, layer: SemanticLayer) -> None:
-    state: dict[str, str] = {}
-
-    def visit(name: str, stack: list[str]) -> None:
-        if name not in graph.metrics or state.get(name) == "done":
-            return
-        if state.get(name) == "active":
-            cycle = [*stack[stack.index(name) :], name]
-            graph.error("KF107", f"metric cycle: {' -> '.join(cycle)}", graph.metrics[name].location)
-            return
-        state[name] = "active"
-        for dep in metric_inputs(layer.metric(name)):
-            visit(dep, [*stack, name])
-        state[name] = "done"
-
-    for name in sorted(graph.metrics):
-        visit(name, [])

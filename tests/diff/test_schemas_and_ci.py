@@ -48,7 +48,7 @@ def test_schema_command_writes_and_checks(tmp_path):
     (tmp_path / "project_file.schema.json").write_text("{}\n", encoding="utf-8")
     result = runner.invoke(main, ["schema", "--output-dir", str(tmp_path), "--check"])
     assert result.exit_code == 1
-    assert "error[KF1010]: out of date in" in result.stderr and "project_file.schema.json" in result.stderr
+    assert "error[KF960]: out of date in" in result.stderr and "project_file.schema.json" in result.stderr
 
 
 def kpiframe_commands(text: str) -> list[list[str]]:

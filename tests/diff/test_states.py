@@ -22,12 +22,12 @@ def commit_all(repo, message: str) -> None:
 
 def test_outside_a_git_repository(make_project):
     code, err = diff(make_project())
-    assert code == 1 and "error[KF1001]" in err and "is not inside a git repository" in err
+    assert code == 1 and "error[KF951]" in err and "is not inside a git repository" in err
 
 
 def test_unknown_ref(project_dir):
     code, err = diff(project_dir, "--base", "no-such-branch")
-    assert code == 1 and "error[KF1002]: unknown git ref 'no-such-branch'" in err and "fetch-depth" in err
+    assert code == 1 and "error[KF952]: unknown git ref 'no-such-branch'" in err and "fetch-depth" in err
 
 
 def test_no_main_branch_to_compare_with(make_project):
@@ -35,7 +35,7 @@ def test_no_main_branch_to_compare_with(make_project):
     git(root, "init", "-q", "-b", "trunk")
     commit_all(root, "first")
     code, err = diff(root)
-    assert code == 1 and "error[KF1003]" in err and "--base REF" in err
+    assert code == 1 and "error[KF953]" in err and "--base REF" in err
 
 
 def test_the_project_folder_did_not_exist_at_the_ref(tmp_path):
@@ -45,7 +45,7 @@ def test_the_project_folder_did_not_exist_at_the_ref(tmp_path):
     write_files(tmp_path / "shop", SHOP_PROJECT)
     commit_all(tmp_path, "project")
     code, err = diff(tmp_path / "shop", "--base", "HEAD~1")
-    assert code == 1 and "error[KF1004]: there is no 'shop' folder at 'HEAD~1'" in err
+    assert code == 1 and "error[KF954]: there is no 'shop' folder at 'HEAD~1'" in err
 
 
 def test_an_invalid_project_at_the_ref_shows_its_diagnostics_prefixed_with_the_ref(tmp_path):
@@ -57,7 +57,7 @@ def test_an_invalid_project_at_the_ref_shows_its_diagnostics_prefixed_with_the_r
     commit_all(tmp_path, "fixed")
     code, err = diff(tmp_path / "shop", "--base", "HEAD~1")
     assert code == 1
-    assert err.startswith("error[KF1005]: the project at 'HEAD~1' does not load")
+    assert err.startswith("error[KF955]: the project at 'HEAD~1' does not load")
     assert "HEAD~1:metrics/shop.yml:" in err and "error[KF201]: unknown measure 'revenue_sun'" in err
     code, err = diff(tmp_path / "shop", "--base", "HEAD")  # and the fixed one compares fine
     assert code == 0, err

@@ -223,7 +223,7 @@ def test_diff_with_a_commit_that_has_no_project_names_the_commit(make_project):
     git(root, "commit", "-qm", "the project")
     code, out = run("diff", "--project-dir", str(root), "--base", empty)
     assert code == 1
-    assert f"error[KF1004]: there is no kpi_project.yml at '{empty}'" in out
+    assert f"error[KF954]: there is no kpi_project.yml at '{empty}'" in out
     assert_no_crash(out)
 
 
@@ -236,7 +236,7 @@ def test_diff_with_a_base_whose_expression_is_unreadable_says_which_file(make_pr
     (root / "metrics" / "shop.yml").write_text(textwrap.dedent(SHOP_PROJECT["metrics/shop.yml"]).lstrip())
     code, out = run("diff", "--project-dir", str(root), "--base", "HEAD")
     assert code == 1
-    assert "error[KF1005]: the project at 'HEAD' does not load" in out
+    assert "error[KF955]: the project at 'HEAD' does not load" in out
     where = position(textwrap.dedent(broken).lstrip(), '"status = \'paid"')
     assert f"HEAD:metrics/shop.yml:{where}: error[KF120]: filter: cannot read expression" in out
     assert_no_crash(out)

@@ -1,0 +1,104 @@
+"""Stage 4, validate: rules over the resolved project, each returning the problems it finds.
+
+A rule reads and never changes what it checks; the pipeline runs them all and reports every problem
+at once, with its file and line. KPI trees, targets and benchmarks are checked by `kpiframe.kpi`'s
+own rules in the same stage (see kpiframe.pipeline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kpiframe.errors import Problems
+from kpiframe.load.dag import dependency_order
+from kpiframe.load.loaded import Located, ProjectFiles
+from kpiframe.load.specs import MetricSpec
+from kpiframe.semantic.layer import SemanticLayer, metric_inputs
+from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
+from kpiframe.suggest import unknown
+
+Rule = Callable[[ProjectFiles, SemanticLayer], Problems]
+
+
+def datasets_read_known_models(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    found = Problems()
+    for located in files.datasets.values():
+        model = located.spec.model
+        if model not in files.models:
+            message, hint = unknown("model", model, files.models)
+            found.error("KF104", message, located.at("model"), hint)
+    return found
+
+
+def metrics_are_well_formed(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    """Measures, inputs and expressions of each metric exist and parse; filters only on simple metrics."""
+    found = Problems()
+    for located in files.metrics.values():
+        spec = located.spec
+        if spec.filter is not None and spec.type != "simple":
+            found.error(
+                "KF202",
+                f"a {spec.type} metric cannot take a filter: it would be ignored",
+                located.at("filter"),
+                hint="put the filter on the simple metrics it is computed from",
+            )
+        if spec.type == "simple" and spec.measure not in layer.measures:
+            message, hint = unknown("measure", spec.measure or "", layer.measures)
+            found.error("KF201", message, located.at("measure"), hint)
+        found += _unknown_inputs(files, located)
+        found += _expressions(files, located)
+    return found
+
+
+def _unknown_inputs(files: ProjectFiles, located: Located[MetricSpec]) -> Problems:
+    found = Problems()
+    spec = located.spec
+    named = [("numerator", spec.numerator), ("denominator", spec.denominator), ("metric", spec.metric)]
+    for field_name, value in named:
+        if value is not None and value not in files.metrics:
+            message, hint = unknown("metric", value, files.metrics)
+            found.error("KF104", message, located.at(field_name), hint)
+    for index, item in enumerate(spec.inputs):
+        if item.metric not in files.metrics:
+            message, hint = unknown("metric", item.metric, files.metrics)
+            found.error("KF104", message, located.at("inputs", index, "metric"), hint)
+    return found
+
+
+def _expressions(files: ProjectFiles, located: Located[MetricSpec]) -> Problems:
+    found = Problems()
+    spec = located.spec
+    for key, text in (("filter", spec.filter), ("expr", spec.expr)):
+        if text is None:
+            continue
+        try:
+            tree = parse_expression(text)
+        except ExpressionRejected as exc:
+            found.error("KF120", f"{key}: {exc}", located.at(key))
+            continue
+        if spec.type == "derived" and key == "expr":
+            aliases = {i.alias or i.metric for i in spec.inputs}
+            for name in column_names(tree):
+                if name not in aliases and name not in files.metrics:
+                    message, hint = unknown("metric", name, files.metrics)
+                    found.error("KF104", message, located.at("expr"), hint)
+    return found
+
+
+def metrics_have_no_cycle(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    found = Problems()
+    inputs = {name: metric_inputs(located.spec) for name, located in files.metrics.items()}
+    _, cycle = dependency_order(inputs)
+    if cycle:
+        found.error("KF107", f"metric cycle: {' -> '.join(cycle)}", files.metrics[cycle[0]].location)
+    return found
+
+
+RULES: tuple[Rule, ...] = (datasets_read_known_models, metrics_are_well_formed, metrics_have_no_cycle)
+
+
+def check_rules(files: ProjectFiles, layer: SemanticLayer, rules: tuple[Rule, ...] = RULES) -> Problems:
+    found = Problems()
+    for rule in rules:
+        found += rule(files, layer)
+    return found
