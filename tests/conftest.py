@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
@@ -148,3 +149,98 @@ def hand(project: Project, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+# Markers, registered in pyproject.toml. Test files do not set them: the hook below does, from where a test
+# lives, its name and the fixtures it uses. `pytest -m "not slow"` is the quick subset (under a minute on
+# 2 cores); plain `pytest` runs everything. A test is slow when `pytest --durations=0` shows it taking more
+# than about a second, or when it needs a shared fixture that does (demo data, a build of the example project,
+# a PostgreSQL server).
+
+# Every test in these files: the example built on demo data, Great Expectations runs, Hypothesis fuzzing,
+# builds in subprocesses that are killed or resource-limited, the CLI run as a user runs it.
+SLOW_FILES = frozenset(
+    {
+        "tests/acceptance/test_any_data.py",
+        "tests/acceptance/test_bad_values.py",
+        "tests/acceptance/test_expectations.py",
+        "tests/acceptance/test_funnel_and_definitions.py",
+        "tests/diff/test_cli.py",
+        "tests/kpi/test_cli.py",
+        "tests/kpi/test_example_project.py",
+        "tests/quality/test_isolation.py",
+        "tests/test_demo_atomic.py",
+        "tests/unit/test_abandoned_builds.py",
+        "tests/unit/test_docs_truth.py",
+        "tests/unit/test_example_metric_tests.py",
+        "tests/unit/test_fuzz_loader.py",
+        "tests/unit/test_fuzz_where.py",
+        "tests/unit/test_volume_guard.py",
+    }
+)
+# Tests that use one of these fixtures, directly or through another fixture: "file::name" for a fixture
+# defined in that test file, a bare name for one from a conftest.py.
+SLOW_FIXTURES = frozenset(
+    {
+        "postgres_dsn",
+        "tests/acceptance/test_acceptance.py::demo_warehouse",
+        "tests/acceptance/test_acceptance.py::edge_warehouse",
+        "tests/test_demo.py::full",
+        "tests/unit/test_funnel_order.py::warehouse",
+    }
+)
+# Single tests in otherwise quick files, every parameter of them: "file::function".
+SLOW_TESTS = frozenset(
+    {
+        "tests/diff/test_schemas_and_ci.py::test_the_example_project_validates_against_its_schemas",
+        "tests/quality/test_gx_run.py::test_a_million_rows_are_checked_in_the_warehouse",
+        "tests/unit/test_cli.py::test_help_and_compile_do_not_import_great_expectations",
+        "tests/unit/test_definitions.py::test_a_funnel_stage_naming_an_undefined_version",
+        "tests/unit/test_definitions.py::test_a_locked_rule_cannot_change",
+        "tests/unit/test_definitions.py::test_a_new_version_needs_a_change_note",
+        "tests/unit/test_hostile_input.py::test_a_yaml_alias_bomb_is_refused_at_the_file",
+        "tests/unit/test_hostile_input.py::test_hostile_templates_end_in_a_located_error",
+        "tests/unit/test_internal_errors.py::test_funnel_into_head_stops_quietly",
+        "tests/unit/test_publish.py::test_killed_build_keeps_the_published_tables",
+    }
+)
+FOLDER_MARKERS = {"tests/acceptance/": ("acceptance",), "tests/integration/": ("postgres", "slow")}
+POSTGRES_FIXTURE = "postgres_dsn"
+
+
+def markers_for(test_file: str, function: str, fixtures: Iterable[str]) -> set[str]:
+    """The markers of a test, from its file (relative to the repository), function name and fixture closure."""
+    used = set(fixtures)
+    markers = {m for folder, ms in FOLDER_MARKERS.items() if test_file.startswith(folder) for m in ms}
+    if POSTGRES_FIXTURE in used:
+        markers |= {"postgres", "slow"}
+    slow_fixtures = (used | {f"{test_file}::{name}" for name in used}) & SLOW_FIXTURES
+    if test_file in SLOW_FILES or f"{test_file}::{function}" in SLOW_TESTS or slow_fixtures:
+        markers.add("slow")
+    return markers
+
+
+def stale_entries() -> list[str]:
+    """Entries of the lists above that name nothing: a file that is gone, or a function or fixture that its
+    file no longer defines."""
+    stale = [f for f in sorted(SLOW_FILES) if not (REPO_ROOT / f).is_file()]
+    for entry in sorted(SLOW_TESTS | {f for f in SLOW_FIXTURES if "::" in f}):
+        test_file, name = entry.split("::")
+        path = REPO_ROOT / test_file
+        if not path.is_file() or f"def {name}(" not in path.read_text(encoding="utf-8"):
+            stale.append(entry)
+    return stale
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        test_file = item.path.resolve().relative_to(REPO_ROOT).as_posix()
+        function = getattr(item, "originalname", item.name)
+        for marker in sorted(markers_for(test_file, function, getattr(item, "fixturenames", ()))):
+            item.add_marker(marker)
+    for entry in stale_entries():
+        warnings.warn(
+            f"tests/conftest.py marks {entry!r} slow, but it names no test file, test or fixture",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )

@@ -184,11 +184,13 @@ def _targets(
     algebra: MetricAlgebra,
     trees: dict[str, Tree],
     benchmarks: dict[str, Benchmark],
-    problems: list[Diagnostic],
+    problems: Problems,
 ) -> list[TargetEntry]:
     graph = files
     entries: list[TargetEntry] = []
     derivable = {child for tree in trees.values() for f in tree.formulas.values() for child in f.children}
+    # a tree that failed to build has lost formulas: "no formula derives X" would only repeat its error
+    trees_broken = problems.has_errors
     dimensions = {q for name in layer.datasets for q in layer.dimensions_of(name)}
     seen: dict[tuple[Any, ...], SourceLocation] = {}
     for item in graph.kpi_items.get("targets", ()):
@@ -227,7 +229,7 @@ def _targets(
                 problems.append(Diagnostic("KF808", str(exc), at, hint="e.g. 2026-11, 2026-Q4 or 2026"))
                 continue
             source = _source(raw)
-            _check_source(spec.metric, source, benchmarks, derivable, at, problems)
+            _check_source(spec.metric, source, benchmarks, None if trees_broken else derivable, at, problems)
             key = (spec.metric, spec.scenario, dimension, period, spec.since)
             if key in seen:
                 problems.append(
@@ -260,7 +262,7 @@ def _check_source(
     metric: str,
     source: TargetValueSpec,
     benchmarks: dict[str, Benchmark],
-    derivable: set[str],
+    derivable: set[str] | None,
     at: SourceLocation,
     problems: list[Diagnostic],
 ) -> None:
@@ -276,7 +278,7 @@ def _check_source(
                 hint="name one (benchmark: email_open) or attach one under benchmarks:",
             )
         )
-    if source.derived and metric not in derivable:
+    if source.derived and derivable is not None and metric not in derivable:
         problems.append(
             Diagnostic(
                 "KF811",

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import nodes
 from jinja2.runtime import Context
@@ -202,15 +202,15 @@ def check_method_call(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 class _WrapChecks(NodeTransformer):
     """Routes loops, outputs, literals and `~` of a parsed template through the guard functions."""
 
-    def visit_For(self, node: Any) -> nodes.Node:
-        node = self.generic_visit(node)
-        node.iter = _guard(LOOP, [node.iter], node.lineno)
-        return node
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        visited = cast(nodes.For, self.generic_visit(node))  # a transformer returns the node it was given
+        visited.iter = _guard(LOOP, [cast(nodes.Expr, visited.iter)], visited.lineno)
+        return visited
 
-    def visit_Output(self, node: Any) -> nodes.Node:
-        node = self.generic_visit(node)
-        node.nodes = [_guard(OUTPUT, [child], child.lineno) for child in node.nodes]
-        return node
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        visited = cast(nodes.Output, self.generic_visit(node))
+        visited.nodes = [_guard(OUTPUT, [child], child.lineno) for child in visited.nodes]
+        return visited
 
     def visit_Concat(self, node: Any) -> nodes.Node:
         node = self.generic_visit(node)
@@ -246,7 +246,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         self._guards = {id(self.globals[name]) for name in (LOOP, OUTPUT, VALUE, CONCAT)}
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = _WrapChecks().visit(super()._parse(source, name, filename))
+        tree: nodes.Template = _WrapChecks().visit(super()._parse(source, name, filename))
         tree.set_environment(self)
         return tree
 

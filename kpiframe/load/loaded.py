@@ -78,7 +78,7 @@ class Located(Generic[SpecT]):
 
 @dataclass(frozen=True)
 class ExpectationItems:
-    items: tuple[YamlValue, ...]
+    items: tuple[object, ...]  # each checked by kpiframe.quality, which knows every expectation's shape
     doc: YamlDocument
     key_path: KeyPath
 

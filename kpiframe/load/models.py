@@ -8,7 +8,7 @@ from dataclasses import replace
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
+from sqlglot.tokenizer_core import TokenType
 
 from kpiframe.errors import Problems, SourceLocation
 from kpiframe.load.dag import dependency_order

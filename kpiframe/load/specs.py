@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -94,7 +94,7 @@ class ProjectSpec(Spec):
     schemas: SchemasSpec = Field(default_factory=SchemasSpec)
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     vars: dict[str, str | int | float | bool | None] = {}
-    kpi: dict[str, Any] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
+    kpi: dict[str, object] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
     volume_guard: VolumeGuardSpec = Field(default_factory=VolumeGuardSpec)
 
 
@@ -109,7 +109,7 @@ class SourceTableSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
     columns: list[str | ColumnSpec] = []
-    expectations: list[Any] = []  # checked by kpiframe.quality, which knows every expectation's shape
+    expectations: list[object] = []  # checked by kpiframe.quality, which knows every expectation's shape
     volume: VolumeSpec | None = None
 
 
@@ -126,7 +126,7 @@ class ModelSpec(Spec):
     materialized: Literal["table", "view"] = "table"
     tags: list[str] = []
     columns: list[ColumnSpec] = []
-    expectations: list[Any] = []
+    expectations: list[object] = []
 
 
 # --- metrics/*.yml ---------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class TableSpec(Spec):
     grain: Grain = "month"
     metrics: list[str]
     dimensions: list[str] = []
-    expectations: list[Any] = []
+    expectations: list[object] = []
     volume: VolumeSpec | None = None
 
 
@@ -227,7 +227,7 @@ class MetricExpectationSpec(Spec):
     dimensions: list[str] = []
     grain: Grain = "month"
     where: str | None = None
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, object]]
 
 
 class MetricTestSpec(Spec):
@@ -235,7 +235,7 @@ class MetricTestSpec(Spec):
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
-    given: dict[str, list[dict[str, Any]]]
+    given: dict[str, list[dict[str, object]]]
     expect: list[MetricExpectationSpec]
 
 
@@ -332,9 +332,9 @@ class ProjectFileSpec(Spec):
     metric_tests: list[MetricTestSpec] = []
     definitions: list[DefinitionSpec] = []
     funnels: list[FunnelSpec] = []
-    trees: list[Any] = []  # KPI trees, targets and benchmarks: shapes checked by kpiframe.kpi
-    targets: list[Any] = []
-    benchmarks: list[Any] = []
+    trees: list[object] = []  # KPI trees, targets and benchmarks: shapes checked by kpiframe.kpi
+    targets: list[object] = []
+    benchmarks: list[object] = []
 
 
 class ProjectFileOutline(Spec):

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError
 
 from kpiframe.errors import Diagnostic, SourceLocation
 from kpiframe.load.jinja_limits import GuardedEnvironment, LimitExceeded

@@ -275,14 +275,17 @@ def _unexpected_rows_class() -> type:
     table metric (the first rows of the query) is asked for; the stock class also runs the query a
     second time to count it. Defined lazily: defining it registers it in GX.
     """
-    from great_expectations.expectations import UnexpectedRowsExpectation
+    from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
 
     class KpiframeUnexpectedRows(UnexpectedRowsExpectation):
         metric_dependencies = ("unexpected_rows_query.table",)
 
         def _validate(
-            self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None
-        ) -> dict:
+            self,
+            metrics: dict[str, Any],
+            runtime_configuration: dict[str, Any] | None = None,
+            execution_engine: Any = None,
+        ) -> dict[str, Any]:
             rows = [dict(r) for r in metrics["unexpected_rows_query.table"] or []]
             count = int(rows[0][custom.TOTAL]) if rows else 0
             sample = [{k: v for k, v in r.items() if k != custom.TOTAL} for r in rows[:SAMPLE_SIZE]]

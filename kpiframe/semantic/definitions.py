@@ -133,7 +133,9 @@ def write_lock(files: ProjectFiles) -> list[str]:
     return added
 
 
-def governance_problems(spec: DefinitionSpec, located: Located, locked: dict[str, str]) -> list[Diagnostic]:
+def governance_problems(
+    spec: DefinitionSpec, located: Located[DefinitionSpec], locked: dict[str, str]
+) -> list[Diagnostic]:
     problems = []
     numbers = [v.version for v in spec.versions]
     if numbers != sorted(set(numbers)):

@@ -5,6 +5,7 @@ Weeks may start on any day and fiscal quarters and years on any month, as set in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -30,7 +31,7 @@ class Calendar:
             unit = "QUARTER" if grain == "fiscal_quarter" else "YEAR"
             truncated = _shifted_trunc(value, unit, self.fiscal_year_start_month - 1, "MONTH")
         else:
-            truncated = exp.DateTrunc(this=value, unit=exp.var(grain.upper()))
+            truncated = date_trunc(value, exp.var(grain.upper()))
         return exp.Cast(this=truncated, to=exp.DataType.build("DATE"))
 
 
@@ -44,9 +45,17 @@ def _shifted_trunc(value: exp.Expr, unit: str | exp.Expr, shift: int, shift_unit
     """Truncate as if periods started `shift` units later: trunc(value - shift) + shift."""
     unit_node = exp.var(unit) if isinstance(unit, str) else unit.copy()
     if shift == 0:
-        return exp.DateTrunc(this=value, unit=unit_node)
+        return date_trunc(value, unit_node)
     moved = exp.Sub(this=value, expression=interval(shift, shift_unit))
-    return exp.Add(this=exp.DateTrunc(this=moved, unit=unit_node), expression=interval(shift, shift_unit))
+    return exp.Add(this=date_trunc(moved, unit_node), expression=interval(shift, shift_unit))
+
+
+def date_trunc(value: exp.Expr, unit: exp.Expr) -> exp.DateTrunc:
+    return _DATE_TRUNC(this=value, unit=unit)
+
+
+# sqlglot's DateTrunc.__init__ (which normalises the unit) is unannotated; called through a typed name
+_DATE_TRUNC: Callable[..., exp.DateTrunc] = exp.DateTrunc
 
 
 def interval(count: int, unit: str) -> exp.Interval:

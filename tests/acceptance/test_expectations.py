@@ -44,7 +44,7 @@ def test_planted_bad_rows_are_warnings_with_counts(example: Path) -> None:
     result = CliRunner().invoke(main, ["build", "--project-dir", str(example), "--junit-xml", str(junit)])
     assert result.exit_code == 0, result.output
     # progress: each checked table gets a line, right after its own build line for models
-    assert "[1/22] stg_leads\n" in result.stderr
+    assert "  [1/22] " in result.stderr and "/22] stg_leads\n" in result.stderr  # dependencies first, by name
     assert "checked model stg_leads: 4 expectation(s) in" in result.stderr
     assert "checked source raw.web_sessions: 4 expectation(s) in" in result.stderr
     found = {
