@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -21,11 +21,16 @@ from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import ExpectationsFailed, KpiframeError
 from kpiframe.load.config import resolve_warehouse
 from kpiframe.load.loaded import LoadedProject, Source
+from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.pipeline import load_project
 from kpiframe.quality.contracts import declared
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.metric_query import MetricRequest, compile_request
+from kpiframe.suggest import unknown
+
+if TYPE_CHECKING:
+    from kpiframe.quality.metric_tests import CaseResult
 
 
 @dataclass
@@ -58,6 +63,37 @@ class Project:
 
     def compile(self, dialect: str = "duckdb") -> Path:
         return write_target(self.graph, self.layer, self.nodes(), dialect)
+
+    def lock_definitions(self) -> list[str]:
+        """Lock the rule of every definition version not locked yet; returns what was locked."""
+        from kpiframe.semantic.definitions import write_lock
+
+        return write_lock(self.graph)
+
+    def catalog(self) -> QueryResult:
+        """One row per model (in build order), dataset, metric and published table."""
+        graph = self.graph
+        rows: list[tuple[Any, ...]] = []
+        for name in graph.order:
+            model = graph.models[name]
+            rows.append(("model", name, model.spec.materialized, model.path, model.spec.description or ""))
+        for name, dataset in graph.datasets.items():
+            rows.append(("dataset", name, dataset.spec.model, dataset.location.path, dataset.spec.description or ""))
+        for name, metric in graph.metrics.items():
+            rows.append(("metric", name, metric.spec.type, metric.location.path, metric.spec.description or ""))
+        for name, table in graph.tables.items():
+            qualified = f"{graph.config.schemas.metrics}.{name}"
+            rows.append(("table", qualified, table.spec.grain, table.location.path, table.spec.description or ""))
+        return QueryResult(["kind", "name", "type", "file", "description"], rows)
+
+    def metric_tests(self, select: str | None = None) -> list[CaseResult]:
+        """Run the metric tests (all, or the one named) in an in-memory DuckDB; no warehouse needed."""
+        from kpiframe.quality.metric_tests import run_metric_tests
+
+        if select and select not in self.graph.metric_tests:  # a typo must not pass as "0 passed, 0 failed"
+            message, hint = unknown("metric test", select, self.graph.metric_tests)
+            raise KpiframeError(message, code="KF704", hint=hint)
+        return run_metric_tests(self.graph, self.layer, select)
 
     def build(
         self,
@@ -234,7 +270,7 @@ class Project:
             every_cohort = warehouse.query(history)
             latest = warehouse.query(
                 exp.select(exp.Max(this=exp.column("entered_at"))).from_(
-                    exp.table_(f"funnel_{spec.name}", db=self.graph.config.schemas.models, quoted=True)
+                    exp.table_(funnel_model(spec.name), db=self.graph.config.schemas.models, quoted=True)
                 )
             )
         finally:
@@ -256,6 +292,12 @@ class Project:
             }
         )
         return result, bottleneck
+
+    def funnel_rules(self, name: str | None = None, order: str | None = None) -> dict[str, Any]:
+        """What a funnel's numbers mean: its stages, the order rule, what conversion divides by."""
+        from kpiframe.semantic.funnels import describe, located_funnel
+
+        return describe(located_funnel(self.graph, name).spec, order)
 
     def units(self) -> dict[str, str]:
         """Each metric's unit, also for its comparison columns, so people see 6.9 % rather than 0.069."""

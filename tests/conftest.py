@@ -194,6 +194,9 @@ SLOW_TESTS = frozenset(
     {
         "tests/diff/test_schemas_and_ci.py::test_the_example_project_validates_against_its_schemas",
         "tests/quality/test_gx_run.py::test_a_million_rows_are_checked_in_the_warehouse",
+        "tests/test_demo.py::test_rerun_replaces_the_tables",
+        "tests/test_demo.py::test_same_seed_same_data_other_seed_other_data",
+        "tests/test_demo.py::test_scale_changes_row_counts_proportionally",
         "tests/unit/test_cli.py::test_help_and_compile_do_not_import_great_expectations",
         "tests/unit/test_definitions.py::test_a_funnel_stage_naming_an_undefined_version",
         "tests/unit/test_definitions.py::test_a_locked_rule_cannot_change",

@@ -13,7 +13,6 @@ import click
 
 from kpiframe.cli import diff_commands, kpi_commands
 from kpiframe.cli.app import handle_errors, load, project_options
-from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
     pass
@@ -162,10 +161,8 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     """Validate the project and write compiled SQL and manifest.json under target/."""
     project = load(project_dir, warehouse)
     manifest = project.compile(dialect)
-    from kpiframe.semantic.definitions import LOCK_FILE, write_lock
-
-    for locked in write_lock(project.graph):
-        click.echo(f"locked the rule of {locked} in {LOCK_FILE} (commit it: a locked rule cannot change)")
+    for locked in project.lock_definitions():
+        click.echo(f"locked the rule of {locked} in definitions.lock (commit it: a locked rule cannot change)")
     click.echo(
         f"compiled {len(project.graph.models)} models, {len(project.graph.metrics)} metrics, "
         f"{len(project.graph.tables)} tables for {dialect} -> {manifest.parent}"
@@ -289,7 +286,6 @@ def funnel(
     import json
 
     from kpiframe.cli.output import render
-    from kpiframe.semantic.funnels import describe, located_funnel
 
     project = load(project_dir, warehouse)
     result, bottleneck = project.funnel(
@@ -300,7 +296,7 @@ def funnel(
         start=start.date() if start else None,
         end=end.date() if end else None,
     )
-    about = describe(located_funnel(project.graph, name).spec, order)
+    about = project.funnel_rules(name, order)
     units = {"conversion_from_previous": "percent", "conversion_from_first": "percent"}
     if fmt == "json":
         rows = json.loads(render(result, "json"))
@@ -326,22 +322,8 @@ def funnel(
 def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
     """List models, datasets, metrics and published tables."""
     from kpiframe.cli.output import render
-    from kpiframe.engine import QueryResult
 
-    project = load(project_dir, warehouse)
-    graph = project.graph
-    rows: list[tuple[Any, ...]] = []
-    for name in graph.order:
-        model = graph.models[name]
-        rows.append(("model", name, model.spec.materialized, model.path, model.spec.description or ""))
-    for name, dataset in graph.datasets.items():
-        rows.append(("dataset", name, dataset.spec.model, dataset.location.path, dataset.spec.description or ""))
-    for name, metric in graph.metrics.items():
-        rows.append(("metric", name, metric.spec.type, metric.location.path, metric.spec.description or ""))
-    for name, table in graph.tables.items():
-        qualified = f"{graph.config.schemas.metrics}.{name}"
-        rows.append(("table", qualified, table.spec.grain, table.location.path, table.spec.description or ""))
-    click.echo(render(QueryResult(["kind", "name", "type", "file", "description"], rows), fmt))
+    click.echo(render(load(project_dir, warehouse).catalog(), fmt))
 
 
 @main.command(name="test")
@@ -357,15 +339,9 @@ def test_command(
 ) -> None:
     """Run the metric tests (in memory) and the expectations (against the warehouse as it is)."""
     from kpiframe.cli.reports import render_metric_tests
-    from kpiframe.quality.metric_tests import run_metric_tests
 
     project = load(project_dir, warehouse)
-    if select and select not in project.graph.metric_tests:  # a typo must not pass as "0 passed, 0 failed"
-        from kpiframe.suggest import unknown
-
-        message, hint = unknown("metric test", select, project.graph.metric_tests)
-        raise KpiframeError(message, code="KF704", hint=hint)
-    results = run_metric_tests(project.graph, project.layer, select)
+    results = project.metric_tests(select)
     text, failed = render_metric_tests(results)
     click.echo(text)
     if project.graph.expectations and not metrics_only and not select:

@@ -3,7 +3,7 @@ for PostgreSQL; only connecting, transactions and the catalog queries are Postgr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,7 +12,6 @@ from sqlglot import exp
 from kpiframe.engine.base import QueryResult, Warehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
-from kpiframe.sql.expressions import create_schema, create_table
 
 
 class PostgresWarehouse(Warehouse):
@@ -88,25 +87,6 @@ class PostgresWarehouse(Warehouse):
             [schema, name],
         )
         return {r[0]: r[1].upper() for r in rows}
-
-    def load_table(
-        self, schema: str, name: str, columns: Sequence[tuple[str, str]], batches: Iterable[Sequence[tuple[Any, ...]]]
-    ) -> None:
-        """Replace `schema.name` with a table of `columns` ((name, DuckDB type), ...) holding the rows of
-        `batches`, sent with COPY: one transaction, so a failed load leaves the old table."""
-        target = exp.table_(name, db=schema, quoted=True)
-        names = [exp.to_identifier(column, quoted=True) for column, _ in columns]
-        copy = exp.Copy(
-            this=exp.Schema(this=target.copy(), expressions=names), kind=True, files=[exp.Var(this="STDIN")]
-        )
-        with self.transaction():
-            self.execute(create_schema(schema))
-            self.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True))
-            self.execute(create_table(schema, name, columns))
-            with self.con.cursor().copy(self.render(copy)) as stream:
-                for batch in batches:
-                    for row in batch:
-                        stream.write_row(row)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -185,18 +185,6 @@ class MetricAlgebra:
             return True
         return _only_sums(definition) and all(self.is_additive(r) for r in refs(definition))
 
-    def ratio_parts(self, name: str) -> tuple[str, str] | None:
-        """(numerator, denominator) metric names when the metric is a plain ratio of two metrics."""
-        definition = self.definition(name)
-        if (
-            isinstance(definition, Op)
-            and definition.op == "/"
-            and isinstance(definition.left, Ref)
-            and isinstance(definition.right, Ref)
-        ):
-            return definition.left.metric, definition.right.metric
-        return None
-
 
 def _only_sums(expr: Expr) -> bool:
     if isinstance(expr, Op):

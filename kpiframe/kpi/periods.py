@@ -64,9 +64,6 @@ class Window:
         """The window's first `days` days, or all of it when it is shorter."""
         return Window(self.start, min(self.end, self.start + timedelta(days=days - 1)))
 
-    def clip_end(self, last: date) -> Window:
-        return Window(self.start, min(self.end, last))
-
     def each_day(self) -> list[date]:
         return [self.start + timedelta(days=offset) for offset in range(self.days)]
 
@@ -152,9 +149,6 @@ class Period:
 
     def months(self) -> list[Period]:
         return self.window.months()
-
-    def contains(self, day: date) -> bool:
-        return self.start <= day <= self.end
 
     def __str__(self) -> str:
         return self.label

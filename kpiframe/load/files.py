@@ -45,12 +45,6 @@ class YamlDocument:
         return SourceLocation(self.path, 1, 1)
 
 
-@dataclass
-class TextFile:
-    path: str
-    text: str
-
-
 def read_text(path: Path, root: Path, problems: list[Diagnostic]) -> str | None:
     """Read a project file as UTF-8; a file that is not UTF-8, or too big, becomes a diagnostic, not a crash."""
     try:

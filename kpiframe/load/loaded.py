@@ -4,7 +4,6 @@ the one it was given, so no later stage can alter what an earlier one decided.""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -57,10 +56,6 @@ class Model:
     refs: tuple[str, ...] = ()
     sources: tuple[tuple[str, str], ...] = ()
     generated: bool = False  # built from a definition or funnel, not from a SQL file
-
-    @property
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
