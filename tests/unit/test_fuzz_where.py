@@ -142,7 +142,9 @@ BINARY = [
     "{0} in ({1})",
     "{0} is distinct from {1}",
 ]
-TERNARY = ["{0} between {1} and {2}", "case when {0} then {1} else {2} end", "{0} in ({1}, {2})"]
+# CASE tests `is null`, which any type answers: `case when status then ...` casts text to boolean per
+# row, so whether it fails depends on which rows the engine happens to evaluate, not on the filter
+TERNARY = ["{0} between {1} and {2}", "case when {0} is null then {1} else {2} end", "{0} in ({1}, {2})"]
 
 
 def _combine(template: str, *pieces: Piece) -> Piece:
