@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,7 +21,19 @@ class ExpressionRejected(ValueError):
 
 
 def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expr:
-    """Parse one scalar expression; statements, subqueries and several statements are refused."""
+    """Parse one scalar expression; statements, subqueries and several statements are refused.
+
+    The tree is the caller's own: a copy of the one `shared_expression` keeps.
+    """
+    return shared_expression(text, dialect).copy()
+
+
+@functools.lru_cache(maxsize=1024)
+def shared_expression(text: str, dialect: str = "duckdb") -> exp.Expr:
+    """parse_expression's tree, parsed once per process (a project reads a metric's expression when it
+    validates it, orders metrics and compiles each query) and shared: read it, never change it.
+    replace_columns and qualify copy it. A rejected expression raises each time (errors are not kept).
+    """
     try:
         parsed = sqlglot.parse(text, read=dialect)
     except ParseError as exc:
@@ -67,7 +80,7 @@ def replace_columns(tree: exp.Expr, replace: Callable[[exp.Column], exp.Expr]) -
     def visit(node: exp.Expr) -> exp.Expr:
         return replace(node) if isinstance(node, exp.Column) else node
 
-    return tree.copy().transform(visit)
+    return tree.transform(visit)  # transform works on a copy
 
 
 def qualify(tree: exp.Expr, table_alias: str) -> exp.Expr:
@@ -75,15 +88,16 @@ def qualify(tree: exp.Expr, table_alias: str) -> exp.Expr:
     return replace_columns(tree, lambda c: c if c.table else exp.column(c.name, table=table_alias, quoted=True))
 
 
-def safe_divisions(tree: exp.Expr) -> exp.Expr:
-    """A division by zero is NULL on every engine (PostgreSQL would raise), and never integer division."""
+def safe_divisions(tree: exp.Expr, copy: bool = True) -> exp.Expr:
+    """A division by zero is NULL on every engine (PostgreSQL would raise), and never integer division.
 
-    def visit(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Div) and not node.args.get("safe"):
-            return exp.Div(this=node.this, expression=node.expression, safe=True)
-        return node
-
-    return tree.copy().transform(visit)
+    Every division of `tree` is marked, those inside another division's operands included; `copy=False`
+    marks them in `tree` itself.
+    """
+    result = tree.copy() if copy else tree
+    for node in result.find_all(exp.Div):
+        node.set("safe", True)
+    return result
 
 
 def safe_divide(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:

@@ -1,13 +1,18 @@
 """A metric request (metrics × dimensions × grain × filters) compiled into one sqlglot SELECT.
 
 Shape of the SQL, chosen so that its size grows linearly with the number of metrics:
-  * one scan per (dataset, time column): every measure of that dataset is one aggregate with its own
-    FILTER, joined only many-to-one to the datasets that carry the requested dimensions;
+  * one scan per (dataset, time column): every measure of that dataset (with a given metric filter) is
+    one aggregate with its own FILTER, however many metrics use it, joined only many-to-one to the
+    datasets that carry the requested dimensions;
   * windowed (cumulative) and shifted (period-over-period) series are CTEs of their own;
   * every part is left-joined to the time spine (time_spine.py): one row per period of the range and
     dimension combination, so metrics from different datasets meet without a chain of full outer joins,
-    and a period without rows still has its row (counts and sums 0, cumulative metrics carried);
-  * the last SELECT computes each metric from those columns (ratios and derived expressions).
+    and a period without rows still has its row (counts and sums 0, cumulative metrics carried); the
+    zero of an empty count or sum is filled in there, once per column;
+  * ratio and derived metrics are expressions over those columns. One that another metric (or a
+    comparison) reads is computed once, as a column `v_<name>` of a level above (`SELECT *, ... FROM`
+    the level below); the others are computed in the last SELECT. A metric's inputs are referred to by
+    column, never copied into it, so each metric's expression appears once in the SQL.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ from kpiframe.sql.calendar import GRAINS, Calendar, grain_step, interval, is_coa
 from kpiframe.sql.expressions import (
     ExpressionRejected,
     col,
-    parse_expression,
     qualify,
     replace_columns,
     safe_divide,
     safe_divisions,
+    shared_expression,
 )
 from kpiframe.sql.filters import filter_dimensions, parse_query_filter
 from kpiframe.sql.time_spine import PERIOD, SPINE, in_range, spine_ctes
@@ -60,10 +65,11 @@ class _Leaf:
 
 @dataclass
 class _Part:
-    """One input of the UNION ALL: a CTE with period, dimensions and some value columns."""
+    """One input of the combined rows: a CTE with period, dimensions and some value columns."""
 
     cte: str
     columns: list[str]
+    zero: set[str] = field(default_factory=set)  # columns that are 0, not NULL, where the CTE has no row
 
 
 @dataclass
@@ -100,15 +106,16 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
         # typed at query time: only declared dimensions and plain operators (a YAML filter is trusted)
         context.where = parse_query_filter(request.where, filter_dimensions(layer, request.metrics))
     builder = _SeriesBuilder(layer, calendar, request, context, request.start, request.end)
-    outputs = [(name, builder.value(name)) for name in request.metrics]
     if request.compare:
         suffix = COMPARE_SUFFIX[request.compare]
-        compared = []
-        for name, current in outputs:
+        outputs: list[tuple[str, exp.Expr]] = []
+        for name in request.metrics:
+            current, _ = builder.reference(name)  # read three times: computed once, as a column
             previous = builder.shifted(name, request.compare)
             change = safe_divide(exp.Sub(this=current.copy(), expression=previous.copy()), previous.copy())
-            compared += [(name, current), (f"{name}__{suffix}", previous), (f"{name}__change", change)]
-        outputs = compared
+            outputs += [(name, current), (f"{name}__{suffix}", previous), (f"{name}__change", change)]
+    else:
+        outputs = builder.outputs(request.metrics)
     query = builder.finish(outputs, in_range=True)
     spine = spine_ctes(
         context.scans,
@@ -120,9 +127,12 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
         request.end,
         context.history,
     )
-    # the spine reads every scan and every series reads the spine
-    for cte_name, cte in [*context.inputs, *spine, *context.ctes]:
-        query = query.with_(cte_name, as_=cte, copy=False)
+    # the spine reads every scan and every series reads the spine; built as nodes (with_ parses each name)
+    ctes = [
+        exp.CTE(this=cte, alias=exp.TableAlias(this=exp.to_identifier(cte_name)))
+        for cte_name, cte in [*context.inputs, *spine, *context.ctes]
+    ]
+    query.set("with_", exp.With(expressions=ctes))
     return query
 
 
@@ -143,39 +153,64 @@ class _SeriesBuilder:
         self.leaves: dict[tuple[str, str | None], _Leaf] = {}
         self.parts: list[_Part] = []
         self.dim_names = list(request.dimensions)
+        # ratio and derived metrics computed once as a column: name -> (column, level that has it)
+        self.columns: dict[str, tuple[str, int]] = {}
+        # levels[k]: the columns computed from level k (level 0: the combined rows) by level k + 1
+        self.levels: list[list[tuple[str, exp.Expr]]] = []
 
-    # --- metric values as expressions over the combined columns -----------------------------------------
-    def value(self, name: str) -> exp.Expr:
+    # --- metric values as expressions over columns -------------------------------------------------------
+    def value(self, name: str) -> tuple[exp.Expr, int]:
+        """The metric as an expression, and the lowest level whose rows have every column it reads."""
         spec = self.layer.metric(name)
         if spec.type == "simple":
             measure = self.layer.measures[spec.measure or ""]
             leaf = self._leaf(measure, spec.filter)
             leaf.metrics.add(name)
-            column: exp.Expr = col(leaf.column)
-            return _zero_when_empty(column, measure)
+            return col(leaf.column), 0  # an empty count or sum is made 0 in the combined rows
         if spec.type == "ratio":
-            return safe_divide(self.value(spec.numerator or ""), self.value(spec.denominator or ""))
+            numerator, above = self.reference(spec.numerator or "")
+            denominator, below = self.reference(spec.denominator or "")
+            return safe_divide(numerator, denominator), max(above, below)
         if spec.type == "cumulative":
-            # a combination the base metric never had has no accumulated rows: a sum over none
-            return _zero_when_empty(
-                self._cumulative(name), self.layer.measures[self.layer.metric(spec.metric or "").measure or ""]
-            )
+            return self._cumulative(name), 0
         return self._derived(name)
 
-    def _derived(self, name: str) -> exp.Expr:
+    def reference(self, name: str) -> tuple[exp.Expr, int]:
+        """A column holding the metric, and its level: a ratio or derived metric is computed once."""
+        if self.layer.metric(name).type not in ("ratio", "derived"):
+            return self.value(name)  # already a column of the combined rows
+        if name not in self.columns:
+            expression, level = self.value(name)
+            while len(self.levels) <= level:
+                self.levels.append([])
+            column = f"v_{name}"
+            self.levels[level].append((column, expression))
+            self.columns[name] = (column, level + 1)
+        column, level = self.columns[name]
+        return col(column), level
+
+    def outputs(self, names: tuple[str, ...]) -> list[tuple[str, exp.Expr]]:
+        """The metrics' values; one that some other metric reads (so a column already) is read from it."""
+        values = [(name, self.value(name)[0]) for name in names]
+        return [(name, col(self.columns[name][0]) if name in self.columns else value) for name, value in values]
+
+    def _derived(self, name: str) -> tuple[exp.Expr, int]:
         spec = self.layer.metric(name)
         inputs = {i.alias or i.metric: i for i in spec.inputs}
-        tree = parse_expression(spec.expr or "")
+        tree = shared_expression(spec.expr or "")  # replace_columns copies it
+        level = 0
 
         def substitute(column: exp.Column) -> exp.Expr:
+            nonlocal level
             item = inputs.get(column.name)
-            if item is None:
-                return exp.Paren(this=self.value(column.name))
-            if item.offset:
-                return exp.Paren(this=self.shifted(item.metric, item.offset))
-            return exp.Paren(this=self.value(item.metric))
+            if item is not None and item.offset:
+                return self.shifted(item.metric, item.offset)
+            reference, at = self.reference(item.metric if item is not None else column.name)
+            level = max(level, at)
+            return reference
 
-        return safe_divisions(replace_columns(tree, substitute))
+        expression = safe_divisions(replace_columns(tree, substitute), copy=False)  # a copy already
+        return expression, level
 
     # --- scans -------------------------------------------------------------------------------------------
     def _leaf(self, measure: Measure, metric_filter: str | None) -> _Leaf:
@@ -199,7 +234,8 @@ class _SeriesBuilder:
                 values = self.context.name(f"values_{dataset}")
                 self.context.inputs.append((values, self._scan(dataset, leaves, values_only=True)))
             self.context.value_sources.append(values)
-            parts.append(_Part(cte, [leaf.column for leaf in leaves]))
+            zero = {leaf.column for leaf in leaves if leaf.measure.agg in ZERO_WHEN_EMPTY}
+            parts.append(_Part(cte, [leaf.column for leaf in leaves], zero))
         return parts
 
     def _scan(self, dataset_name: str, leaves: list[_Leaf], values_only: bool = False) -> exp.Select:
@@ -207,11 +243,11 @@ class _SeriesBuilder:
         dataset = self.layer.datasets[dataset_name]
         joins = _Joins(self.layer)
         period = self.calendar.period_start(qualify(leaves[0].measure.time, "t"), self.request.grain)
-        projections: list[exp.Expr] = [] if values_only else [period.as_(PERIOD, quoted=True)]
+        projections: list[exp.Expr] = [] if values_only else [period.as_(PERIOD, quoted=True, copy=False)]
         group: list[exp.Expr] = [] if values_only else [period.copy()]
         for name in self.dim_names:
             expr = joins.expression(self._dimension(dataset_name, name))
-            projections.append(expr.as_(name, quoted=True))
+            projections.append(expr.as_(name, quoted=True, copy=False))
             group.append(expr.copy())
         for leaf in [] if values_only else leaves:
             aggregate = _aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
@@ -220,7 +256,7 @@ class _SeriesBuilder:
                     dataset_name, leaf.filter, joins, f"filter of a metric on {leaf.measure.name}"
                 )
                 aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
-            projections.append(aggregate.as_(leaf.column, quoted=True))
+            projections.append(aggregate.as_(leaf.column, quoted=True, copy=False))
         model = self.layer.graph.config.schemas.models
         conditions: list[exp.Expr] = [
             exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"), expression=exp.Null()))
@@ -229,13 +265,14 @@ class _SeriesBuilder:
             conditions.append(self._resolve(dataset_name, self.context.where, joins, entities=False))
         if not values_only:
             conditions += _bounds(period, self.start, self.end)
-        # builders are called with copy=False: copying the growing tree at each step is quadratic
+        # builders are called with copy=False (every part is new): copying the growing tree at each step
+        # is quadratic; joins are built as nodes, since a join_type string is parsed at every call
         select = exp.select(*projections).from_(
             exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True), copy=False
         )
         for join in joins.clauses():
-            select = select.join(join, join_type="left", copy=False)
-        select = select.where(exp.and_(*conditions), copy=False).group_by(*group, copy=False)
+            select = select.join(join, copy=False)
+        select = select.where(exp.and_(*conditions, copy=False), copy=False).group_by(*group, copy=False)
         if all(leaf.filter for leaf in leaves):
             # a group exists only where some metric's own filter keeps a row, as if each metric were
             # computed alone and the results outer-joined (MetricFlow's semantics)
@@ -250,7 +287,7 @@ class _SeriesBuilder:
                 )
                 for text in filters
             ]
-            select = select.having(exp.or_(*kept), copy=False)
+            select = select.having(exp.or_(*kept, copy=False), copy=False)
         return select
 
     def _dimension(self, dataset_name: str, name: str) -> Dimension:
@@ -295,7 +332,7 @@ class _SeriesBuilder:
 
     def _condition(self, dataset_name: str, text: str, joins: _Joins, what: str) -> exp.Expr:
         try:
-            tree = parse_expression(text)
+            tree = shared_expression(text)  # _resolve copies it
         except ExpressionRejected as exc:
             raise QueryError(f"{what}: {exc}", code="KF120") from None
         return self._resolve(dataset_name, tree, joins)
@@ -316,7 +353,7 @@ class _SeriesBuilder:
         """A CTE with the series of one metric, unbounded below so windows and shifts see history."""
         self.context.history = True
         sub = _SeriesBuilder(self.layer, self.calendar, self.request, self.context, None, self.end)
-        query = sub.finish([(metric, sub.value(metric))])
+        query = sub.finish(sub.outputs((metric,)))
         cte = self.context.name(f"series_{metric}")
         self.context.ctes.append((cte, query))
         return cte
@@ -350,7 +387,9 @@ class _SeriesBuilder:
         query = exp.select(col(PERIOD), *dims, window.as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
         cte = self.context.name(f"cumulative_{name}")
         self.context.ctes.append((cte, query))
-        self.parts.append(_Part(cte, [column]))
+        # a combination the base metric never had has no accumulated rows: a count or sum over none is 0
+        zero = {column} if self.layer.measures[self.layer.metric(base).measure or ""].agg in ZERO_WHEN_EMPTY else set()
+        self.parts.append(_Part(cte, [column], zero))
         return col(column)
 
     def _window_frame(self, name: str, window: str) -> exp.WindowSpec:
@@ -400,9 +439,14 @@ class _SeriesBuilder:
         """The series: one row per spine row (of the range asked, if `in_range`), the outputs beside it."""
         parts = self._scans() + self.parts
         keys = [PERIOD, *self.dim_names]
-        combined = self._combine(parts, keys, in_range)
-        select = exp.select(*[col(k) for k in keys], *[e.as_(n, quoted=True) for n, e in outputs])
-        select = select.from_(combined, copy=False)
+        rows = self._combine(parts, keys, in_range)
+        for index, columns in enumerate(self.levels):
+            # every column of the level below, and the metrics computed from them
+            projections = [e.as_(c, quoted=True, copy=False) for c, e in columns]
+            level = exp.select(exp.Star(), *projections).from_(rows, copy=False)
+            rows = level.subquery(f"level_{index + 1}", copy=False)
+        select = exp.select(*[col(k) for k in keys], *[e.as_(n, quoted=True, copy=False) for n, e in outputs])
+        select = select.from_(rows, copy=False)
         return select.order_by(*[exp.Ordered(this=col(k), nulls_first=False) for k in keys], copy=False)
 
     def _combine(self, parts: list[_Part], keys: list[str], range_only: bool) -> exp.Expr:
@@ -418,13 +462,13 @@ class _SeriesBuilder:
             alias = f"p{index + 1}"
             matches: list[exp.Expr] = [exp.EQ(this=col(PERIOD, "k"), expression=col(PERIOD, alias))]
             matches += [exp.NullSafeEQ(this=col(k, "k"), expression=col(k, alias)) for k in keys[1:]]
-            combined = combined.join(
-                exp.table_(part.cte, quoted=True).as_(alias, quoted=True),
-                on=exp.and_(*matches),
-                join_type="left",
-                copy=False,
-            )
-            combined = combined.select(*[col(c, alias).as_(c, quoted=True) for c in part.columns], copy=False)
+            table = exp.table_(part.cte, quoted=True).as_(alias, quoted=True, copy=False)
+            join = exp.Join(this=table, on=exp.and_(*matches, copy=False), side="LEFT")
+            combined = combined.join(join, copy=False)
+            values = [
+                _zero_when_empty(col(c, alias), c in part.zero).as_(c, quoted=True, copy=False) for c in part.columns
+            ]
+            combined = combined.select(*values, copy=False)
         if range_only:
             combined = combined.where(in_range(col(PERIOD, "k")), copy=False)
         return combined.subquery("combined", copy=False)
@@ -448,7 +492,7 @@ class _Joins:
         target = self.layer.datasets[step.dataset]
         table = exp.table_(target.model, db=self.layer.graph.config.schemas.models, quoted=True)
         condition = exp.EQ(this=qualify(step.from_expr, parent), expression=qualify(step.to_expr, alias))
-        self.joins.append(exp.Join(this=table.as_(alias, quoted=True), on=condition))
+        self.joins.append(exp.Join(this=table.as_(alias, quoted=True, copy=False), on=condition, side="LEFT"))
         return alias
 
     def expression(self, dim: Dimension) -> exp.Expr:
@@ -472,9 +516,9 @@ def _aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
     return builders[agg](this=expr)
 
 
-def _zero_when_empty(value: exp.Expr, measure: Measure) -> exp.Expr:
-    """A count or sum over no rows is 0, not NULL; an average or a median over none stays NULL."""
-    if measure.agg in ZERO_WHEN_EMPTY:
+def _zero_when_empty(value: exp.Expr, zero: bool) -> exp.Expr:
+    """A count or sum over no rows is 0, not NULL (`zero`); an average or a median over none stays NULL."""
+    if zero:
         return exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
     return value
 

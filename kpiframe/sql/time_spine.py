@@ -27,7 +27,7 @@ PERIODS = "spine_periods"
 VALUES = "spine_values"
 SPINE = "spine"
 SPINE_START, SPINE_END, RANGE_START, RANGE_END = "spine_start", "spine_end", "range_start", "range_end"
-DATE = exp.DataType.build("DATE")
+DATE = exp.DataType.build("DATE")  # copied into each tree that uses it
 
 
 def spine_ctes(
@@ -58,7 +58,7 @@ def spine_ctes(
     spine = (
         exp.select(col(PERIOD, "s"), *[col(d, "v") for d in dims])
         .from_(periods)
-        .join(exp.table_(VALUES, quoted=True).as_("v", quoted=True), join_type="cross")
+        .join(exp.Join(this=exp.table_(VALUES, quoted=True).as_("v", quoted=True), kind="CROSS"), copy=False)
     )
     return [*ctes, (VALUES, every), (SPINE, spine)]
 
@@ -97,7 +97,7 @@ def _bounds(
     spine_start = spine_first
     if history:  # a year before anything in range: comparisons (a period or a year back) and offsets read there
         count, unit = year_step(grain)
-        spine_start = exp.Cast(this=exp.Sub(this=spine_first, expression=interval_of(count, unit)), to=DATE)
+        spine_start = exp.Cast(this=exp.Sub(this=spine_first, expression=interval_of(count, unit)), to=DATE.copy())
     # the last period that starts on or before --end: a date series runs between period starts
     spine_end = calendar.period_start(_date(end), grain) if end else last.copy()
     return exp.select(
@@ -114,4 +114,4 @@ def _bound(name: str) -> exp.Expr:
 
 
 def _date(value: date) -> exp.Expr:
-    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=DATE)
+    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=DATE.copy())  # a node belongs to one tree

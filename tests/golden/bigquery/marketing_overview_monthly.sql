@@ -142,55 +142,39 @@ WITH scan_ad_spend_1 AS (
 )
 SELECT
   `period_start`,
-  COALESCE(`m1_spend`, 0) AS `ad_spend`,
-  COALESCE(`m2_impressions_sum`, 0) AS `impressions`,
-  COALESCE(`m3_clicks_sum`, 0) AS `clicks`,
-  COALESCE(`m3_clicks_sum`, 0) / NULLIF(COALESCE(`m2_impressions_sum`, 0), 0) AS `ctr`,
-  (
-    COALESCE(`m1_spend`, 0)
-  ) / NULLIF((
-    COALESCE(`m3_clicks_sum`, 0)
-  ), 0) AS `cpc`,
-  COALESCE(`m4_session_count`, 0) AS `sessions`,
-  COALESCE(`m5_session_count`, 0) / NULLIF(COALESCE(`m4_session_count`, 0), 0) AS `session_cvr`,
-  COALESCE(`m6_lead_count`, 0) AS `leads`,
-  COALESCE(`m7_mql_v1_count`, 0) AS `mqls`,
-  COALESCE(`m7_mql_v1_count`, 0) / NULLIF(COALESCE(`m6_lead_count`, 0), 0) AS `lead_to_mql_rate`,
-  (
-    COALESCE(`m1_spend`, 0)
-  ) / NULLIF((
-    COALESCE(`m6_lead_count`, 0)
-  ), 0) AS `cost_per_lead`,
-  (
-    COALESCE(`m1_spend`, 0)
-  ) / NULLIF((
-    COALESCE(`m7_mql_v1_count`, 0)
-  ), 0) AS `cost_per_mql`,
-  (
-    COALESCE(`m8_closed_amount`, 0)
-  ) / NULLIF((
-    COALESCE(`m1_spend`, 0)
-  ), 0) AS `paid_roas`,
-  COALESCE(`m9_send_count`, 0) / NULLIF(COALESCE(`m10_send_count`, 0), 0) AS `email_open_rate`,
-  COALESCE(`m11_send_count`, 0) / NULLIF(COALESCE(`m10_send_count`, 0), 0) AS `email_click_rate`,
-  COALESCE(`m11_send_count`, 0) / NULLIF(COALESCE(`m9_send_count`, 0), 0) AS `email_ctor`,
-  COALESCE(`m12_activity_count`, 0) / NULLIF(COALESCE(`m13_activity_count`, 0), 0) AS `webinar_attendance_rate`
+  `m1_spend` AS `ad_spend`,
+  `m2_impressions_sum` AS `impressions`,
+  `m3_clicks_sum` AS `clicks`,
+  `m3_clicks_sum` / NULLIF(`m2_impressions_sum`, 0) AS `ctr`,
+  `m1_spend` / NULLIF(`m3_clicks_sum`, 0) AS `cpc`,
+  `m4_session_count` AS `sessions`,
+  `m5_session_count` / NULLIF(`m4_session_count`, 0) AS `session_cvr`,
+  `m6_lead_count` AS `leads`,
+  `m7_mql_v1_count` AS `mqls`,
+  `m7_mql_v1_count` / NULLIF(`m6_lead_count`, 0) AS `lead_to_mql_rate`,
+  `m1_spend` / NULLIF(`m6_lead_count`, 0) AS `cost_per_lead`,
+  `m1_spend` / NULLIF(`m7_mql_v1_count`, 0) AS `cost_per_mql`,
+  `m8_closed_amount` / NULLIF(`m1_spend`, 0) AS `paid_roas`,
+  `m9_send_count` / NULLIF(`m10_send_count`, 0) AS `email_open_rate`,
+  `m11_send_count` / NULLIF(`m10_send_count`, 0) AS `email_click_rate`,
+  `m11_send_count` / NULLIF(`m9_send_count`, 0) AS `email_ctor`,
+  `m12_activity_count` / NULLIF(`m13_activity_count`, 0) AS `webinar_attendance_rate`
 FROM (
   SELECT
     `k`.`period_start`,
-    `p1`.`m1_spend` AS `m1_spend`,
-    `p1`.`m2_impressions_sum` AS `m2_impressions_sum`,
-    `p1`.`m3_clicks_sum` AS `m3_clicks_sum`,
-    `p2`.`m4_session_count` AS `m4_session_count`,
-    `p2`.`m5_session_count` AS `m5_session_count`,
-    `p3`.`m6_lead_count` AS `m6_lead_count`,
-    `p4`.`m7_mql_v1_count` AS `m7_mql_v1_count`,
-    `p5`.`m8_closed_amount` AS `m8_closed_amount`,
-    `p6`.`m9_send_count` AS `m9_send_count`,
-    `p6`.`m10_send_count` AS `m10_send_count`,
-    `p6`.`m11_send_count` AS `m11_send_count`,
-    `p7`.`m12_activity_count` AS `m12_activity_count`,
-    `p7`.`m13_activity_count` AS `m13_activity_count`
+    COALESCE(`p1`.`m1_spend`, 0) AS `m1_spend`,
+    COALESCE(`p1`.`m2_impressions_sum`, 0) AS `m2_impressions_sum`,
+    COALESCE(`p1`.`m3_clicks_sum`, 0) AS `m3_clicks_sum`,
+    COALESCE(`p2`.`m4_session_count`, 0) AS `m4_session_count`,
+    COALESCE(`p2`.`m5_session_count`, 0) AS `m5_session_count`,
+    COALESCE(`p3`.`m6_lead_count`, 0) AS `m6_lead_count`,
+    COALESCE(`p4`.`m7_mql_v1_count`, 0) AS `m7_mql_v1_count`,
+    COALESCE(`p5`.`m8_closed_amount`, 0) AS `m8_closed_amount`,
+    COALESCE(`p6`.`m9_send_count`, 0) AS `m9_send_count`,
+    COALESCE(`p6`.`m10_send_count`, 0) AS `m10_send_count`,
+    COALESCE(`p6`.`m11_send_count`, 0) AS `m11_send_count`,
+    COALESCE(`p7`.`m12_activity_count`, 0) AS `m12_activity_count`,
+    COALESCE(`p7`.`m13_activity_count`, 0) AS `m13_activity_count`
   FROM `spine` AS `k`
   LEFT JOIN `scan_ad_spend_1` AS `p1`
     ON `k`.`period_start` = `p1`.`period_start`

@@ -106,23 +106,23 @@ WITH scan_sql_leads_1 AS (
 SELECT
   "period_start",
   "lead__channel",
-  COALESCE("m1_sql_count", 0) AS "sqls",
-  COALESCE("m2_opportunity_count", 0) AS "opportunities",
-  COALESCE("m3_opportunity_amount", 0) AS "pipeline",
-  COALESCE("m4_closed_count", 0) AS "won_deals",
-  COALESCE("m5_closed_amount", 0) AS "bookings",
-  COALESCE("m4_closed_count", 0) / NULLIF(COALESCE("m6_closed_count", 0), 0) AS "win_rate",
-  COALESCE("m5_closed_amount", 0) / NULLIF(COALESCE("m4_closed_count", 0), 0) AS "avg_deal_size"
+  "m1_sql_count" AS "sqls",
+  "m2_opportunity_count" AS "opportunities",
+  "m3_opportunity_amount" AS "pipeline",
+  "m4_closed_count" AS "won_deals",
+  "m5_closed_amount" AS "bookings",
+  "m4_closed_count" / NULLIF("m6_closed_count", 0) AS "win_rate",
+  "m5_closed_amount" / NULLIF("m4_closed_count", 0) AS "avg_deal_size"
 FROM (
   SELECT
     "k"."period_start",
     "k"."lead__channel",
-    "p1"."m1_sql_count" AS "m1_sql_count",
-    "p2"."m2_opportunity_count" AS "m2_opportunity_count",
-    "p2"."m3_opportunity_amount" AS "m3_opportunity_amount",
-    "p3"."m4_closed_count" AS "m4_closed_count",
-    "p3"."m5_closed_amount" AS "m5_closed_amount",
-    "p3"."m6_closed_count" AS "m6_closed_count"
+    COALESCE("p1"."m1_sql_count", 0) AS "m1_sql_count",
+    COALESCE("p2"."m2_opportunity_count", 0) AS "m2_opportunity_count",
+    COALESCE("p2"."m3_opportunity_amount", 0) AS "m3_opportunity_amount",
+    COALESCE("p3"."m4_closed_count", 0) AS "m4_closed_count",
+    COALESCE("p3"."m5_closed_amount", 0) AS "m5_closed_amount",
+    COALESCE("p3"."m6_closed_count", 0) AS "m6_closed_count"
   FROM "spine" AS "k"
   LEFT JOIN "scan_sql_leads_1" AS "p1"
     ON "k"."period_start" = "p1"."period_start"

@@ -98,19 +98,19 @@ WITH scan_leads_1 AS (
 SELECT
   "period_start",
   "lead__channel",
-  COALESCE("m1_lead_count", 0) AS "leads",
-  COALESCE("m2_mql_v1_count", 0) AS "mqls",
-  CAST(COALESCE("m2_mql_v1_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m1_lead_count", 0), 0) AS "lead_to_mql_rate",
-  COALESCE("m3_opportunity_count", 0) AS "opportunities",
-  COALESCE("m4_opportunity_amount", 0) AS "pipeline"
+  "m1_lead_count" AS "leads",
+  "m2_mql_v1_count" AS "mqls",
+  CAST("m2_mql_v1_count" AS DOUBLE PRECISION) / NULLIF("m1_lead_count", 0) AS "lead_to_mql_rate",
+  "m3_opportunity_count" AS "opportunities",
+  "m4_opportunity_amount" AS "pipeline"
 FROM (
   SELECT
     "k"."period_start",
     "k"."lead__channel",
-    "p1"."m1_lead_count" AS "m1_lead_count",
-    "p2"."m2_mql_v1_count" AS "m2_mql_v1_count",
-    "p3"."m3_opportunity_count" AS "m3_opportunity_count",
-    "p3"."m4_opportunity_amount" AS "m4_opportunity_amount"
+    COALESCE("p1"."m1_lead_count", 0) AS "m1_lead_count",
+    COALESCE("p2"."m2_mql_v1_count", 0) AS "m2_mql_v1_count",
+    COALESCE("p3"."m3_opportunity_count", 0) AS "m3_opportunity_count",
+    COALESCE("p3"."m4_opportunity_amount", 0) AS "m4_opportunity_amount"
   FROM "spine" AS "k"
   LEFT JOIN "scan_leads_1" AS "p1"
     ON "k"."period_start" = "p1"."period_start"

@@ -153,55 +153,39 @@ WITH scan_ad_spend_1 AS (
 )
 SELECT
   "period_start",
-  COALESCE("m1_spend", 0) AS "ad_spend",
-  COALESCE("m2_impressions_sum", 0) AS "impressions",
-  COALESCE("m3_clicks_sum", 0) AS "clicks",
-  CAST(COALESCE("m3_clicks_sum", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m2_impressions_sum", 0), 0) AS "ctr",
-  CAST((
-    COALESCE("m1_spend", 0)
-  ) AS DOUBLE PRECISION) / NULLIF((
-    COALESCE("m3_clicks_sum", 0)
-  ), 0) AS "cpc",
-  COALESCE("m4_session_count", 0) AS "sessions",
-  CAST(COALESCE("m5_session_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m4_session_count", 0), 0) AS "session_cvr",
-  COALESCE("m6_lead_count", 0) AS "leads",
-  COALESCE("m7_mql_v1_count", 0) AS "mqls",
-  CAST(COALESCE("m7_mql_v1_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m6_lead_count", 0), 0) AS "lead_to_mql_rate",
-  CAST((
-    COALESCE("m1_spend", 0)
-  ) AS DOUBLE PRECISION) / NULLIF((
-    COALESCE("m6_lead_count", 0)
-  ), 0) AS "cost_per_lead",
-  CAST((
-    COALESCE("m1_spend", 0)
-  ) AS DOUBLE PRECISION) / NULLIF((
-    COALESCE("m7_mql_v1_count", 0)
-  ), 0) AS "cost_per_mql",
-  CAST((
-    COALESCE("m8_closed_amount", 0)
-  ) AS DOUBLE PRECISION) / NULLIF((
-    COALESCE("m1_spend", 0)
-  ), 0) AS "paid_roas",
-  CAST(COALESCE("m9_send_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m10_send_count", 0), 0) AS "email_open_rate",
-  CAST(COALESCE("m11_send_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m10_send_count", 0), 0) AS "email_click_rate",
-  CAST(COALESCE("m11_send_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m9_send_count", 0), 0) AS "email_ctor",
-  CAST(COALESCE("m12_activity_count", 0) AS DOUBLE PRECISION) / NULLIF(COALESCE("m13_activity_count", 0), 0) AS "webinar_attendance_rate"
+  "m1_spend" AS "ad_spend",
+  "m2_impressions_sum" AS "impressions",
+  "m3_clicks_sum" AS "clicks",
+  CAST("m3_clicks_sum" AS DOUBLE PRECISION) / NULLIF("m2_impressions_sum", 0) AS "ctr",
+  CAST("m1_spend" AS DOUBLE PRECISION) / NULLIF("m3_clicks_sum", 0) AS "cpc",
+  "m4_session_count" AS "sessions",
+  CAST("m5_session_count" AS DOUBLE PRECISION) / NULLIF("m4_session_count", 0) AS "session_cvr",
+  "m6_lead_count" AS "leads",
+  "m7_mql_v1_count" AS "mqls",
+  CAST("m7_mql_v1_count" AS DOUBLE PRECISION) / NULLIF("m6_lead_count", 0) AS "lead_to_mql_rate",
+  CAST("m1_spend" AS DOUBLE PRECISION) / NULLIF("m6_lead_count", 0) AS "cost_per_lead",
+  CAST("m1_spend" AS DOUBLE PRECISION) / NULLIF("m7_mql_v1_count", 0) AS "cost_per_mql",
+  CAST("m8_closed_amount" AS DOUBLE PRECISION) / NULLIF("m1_spend", 0) AS "paid_roas",
+  CAST("m9_send_count" AS DOUBLE PRECISION) / NULLIF("m10_send_count", 0) AS "email_open_rate",
+  CAST("m11_send_count" AS DOUBLE PRECISION) / NULLIF("m10_send_count", 0) AS "email_click_rate",
+  CAST("m11_send_count" AS DOUBLE PRECISION) / NULLIF("m9_send_count", 0) AS "email_ctor",
+  CAST("m12_activity_count" AS DOUBLE PRECISION) / NULLIF("m13_activity_count", 0) AS "webinar_attendance_rate"
 FROM (
   SELECT
     "k"."period_start",
-    "p1"."m1_spend" AS "m1_spend",
-    "p1"."m2_impressions_sum" AS "m2_impressions_sum",
-    "p1"."m3_clicks_sum" AS "m3_clicks_sum",
-    "p2"."m4_session_count" AS "m4_session_count",
-    "p2"."m5_session_count" AS "m5_session_count",
-    "p3"."m6_lead_count" AS "m6_lead_count",
-    "p4"."m7_mql_v1_count" AS "m7_mql_v1_count",
-    "p5"."m8_closed_amount" AS "m8_closed_amount",
-    "p6"."m9_send_count" AS "m9_send_count",
-    "p6"."m10_send_count" AS "m10_send_count",
-    "p6"."m11_send_count" AS "m11_send_count",
-    "p7"."m12_activity_count" AS "m12_activity_count",
-    "p7"."m13_activity_count" AS "m13_activity_count"
+    COALESCE("p1"."m1_spend", 0) AS "m1_spend",
+    COALESCE("p1"."m2_impressions_sum", 0) AS "m2_impressions_sum",
+    COALESCE("p1"."m3_clicks_sum", 0) AS "m3_clicks_sum",
+    COALESCE("p2"."m4_session_count", 0) AS "m4_session_count",
+    COALESCE("p2"."m5_session_count", 0) AS "m5_session_count",
+    COALESCE("p3"."m6_lead_count", 0) AS "m6_lead_count",
+    COALESCE("p4"."m7_mql_v1_count", 0) AS "m7_mql_v1_count",
+    COALESCE("p5"."m8_closed_amount", 0) AS "m8_closed_amount",
+    COALESCE("p6"."m9_send_count", 0) AS "m9_send_count",
+    COALESCE("p6"."m10_send_count", 0) AS "m10_send_count",
+    COALESCE("p6"."m11_send_count", 0) AS "m11_send_count",
+    COALESCE("p7"."m12_activity_count", 0) AS "m12_activity_count",
+    COALESCE("p7"."m13_activity_count", 0) AS "m13_activity_count"
   FROM "spine" AS "k"
   LEFT JOIN "scan_ad_spend_1" AS "p1"
     ON "k"."period_start" = "p1"."period_start"
