@@ -145,7 +145,8 @@ def write_target(graph: LoadedProject, layer: SemanticLayer, nodes: list[Compile
             "depends_on": list(node.depends_on),
             "path": node.path,
             "compiled_sql": sql,
-            "hash": sql_hash(node.query),  # what `state:modified` compares (build/selection.py)
+            # what `state:modified` compares (build/selection.py)
+            "hash": sql_hash(node.query, sql if dialect == "duckdb" else None),
         }
     for name, located in graph.metrics.items():
         spec = located.spec

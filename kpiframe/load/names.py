@@ -59,7 +59,9 @@ def funnel_table(funnel: str, dimensions: tuple[str, ...] = ()) -> str:
     return f"{funnel_model(funnel)}_monthly" + "".join(f"_by_{d}" for d in dimensions)
 
 
-def sql_hash(query: exp.Expr) -> str:
+def sql_hash(query: exp.Expr, duckdb_sql: str | None = None) -> str:
     """The fingerprint of a node's SQL: of its DuckDB text whatever the target dialect, so that states
-    written by `kpiframe compile --dialect X` compare with any other."""
-    return hashlib.sha256(query.sql(dialect="duckdb", pretty=True).encode()).hexdigest()
+    written by `kpiframe compile --dialect X` compare with any other. `duckdb_sql` is that text when
+    the caller has rendered it already (rendering is most of the cost)."""
+    text = duckdb_sql if duckdb_sql is not None else query.sql(dialect="duckdb", pretty=True)
+    return hashlib.sha256(text.encode()).hexdigest()
