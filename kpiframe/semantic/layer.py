@@ -75,10 +75,6 @@ class SemanticLayer:
         for located in files.datasets.values():
             self._add_dataset(located.spec, located)
 
-    @property
-    def graph(self) -> ProjectFiles:  # TODO(restructure): callers move to .files
-        return self.files
-
     def metric(self, name: str) -> MetricSpec:
         return self.files.metrics[name].spec
 

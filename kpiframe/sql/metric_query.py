@@ -94,12 +94,12 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     if request.grain not in GRAINS:
         raise QueryError(f"unknown grain '{request.grain}'", code="KF402", hint=f"use one of {', '.join(GRAINS)}")
     for name in request.metrics:
-        if name not in layer.graph.metrics:
-            message, hint = unknown("metric", name, layer.graph.metrics)
+        if name not in layer.files.metrics:
+            message, hint = unknown("metric", name, layer.files.metrics)
             raise QueryError(message, code="KF104", hint=hint)
     if request.compare not in (None, *COMPARE_SUFFIX):
         raise QueryError(f"unknown comparison '{request.compare}'", code="KF403", hint="use previous or year")
-    config = layer.graph.config
+    config = layer.files.config
     calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
     context = _Context()
     if request.where:
@@ -257,7 +257,7 @@ class _SeriesBuilder:
                 )
                 aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
             projections.append(aggregate.as_(leaf.column, quoted=True, copy=False))
-        model = self.layer.graph.config.schemas.models
+        model = self.layer.files.config.schemas.models
         conditions: list[exp.Expr] = [
             exp.Not(this=exp.Is(this=qualify(leaves[0].measure.time, "t"), expression=exp.Null()))
         ]
@@ -490,7 +490,7 @@ class _Joins:
         alias = f"j{len(self.aliases)}"
         self.aliases[path] = alias
         target = self.layer.datasets[step.dataset]
-        table = exp.table_(target.model, db=self.layer.graph.config.schemas.models, quoted=True)
+        table = exp.table_(target.model, db=self.layer.files.config.schemas.models, quoted=True)
         condition = exp.EQ(this=qualify(step.from_expr, parent), expression=qualify(step.to_expr, alias))
         self.joins.append(exp.Join(this=table.as_(alias, quoted=True, copy=False), on=condition, side="LEFT"))
         return alias
