@@ -408,6 +408,14 @@ CODES: tuple[ErrorCode, ...] = (
         '"0.0%" or "€#,##0", or remove `format:`.',
     ),
     ErrorCode(
+        "KF431",
+        "Optional library for a result format missing",
+        "query",
+        "A query result was asked for as an Arrow table (`QueryResult.to_arrow()`) or a DataFrame "
+        "(`to_pandas()`) and the library it needs is not installed. Install it as the hint says "
+        "(`pip install 'kpiframe[arrow]'` brings pyarrow).",
+    ),
+    ErrorCode(
         "KF450",
         "Unknown node in --select",
         "selection",
@@ -550,6 +558,14 @@ CODES: tuple[ErrorCode, ...] = (
         "PostgreSQL will not replace a published table that a view kpiframe does not manage reads; nothing "
         "was published. Drop the view, build, and create it again, or make it a kpiframe model with "
         "`materialized: view`.",
+    ),
+    ErrorCode(
+        "KF540",
+        "The serving snapshot could not be written",
+        "build",
+        "The build published its tables in the warehouse, but copying the warehouse to its serving snapshot "
+        "(`<warehouse>.serving/`) failed, often for lack of disk space; readers keep the previous build. Free "
+        "space and build again.",
     ),
     # --- KF6xx data quality -------------------------------------------------------------------------------
     ErrorCode(

@@ -17,6 +17,7 @@ from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
 from kpiframe.build.run import NodeCheck, Progress, require_sources, run_build
 from kpiframe.build.runs import STAGING_SUFFIX, BuildResult
 from kpiframe.build.selection import select_nodes
+from kpiframe.build.serving import publish_snapshot, reader_spec
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import ExpectationsFailed, KpiframeError
 from kpiframe.load.config import resolve_warehouse
@@ -53,6 +54,11 @@ class Project:
 
     def connect(self, read_only: bool = False) -> Warehouse:
         return connect(self.warehouse_spec, read_only=read_only)
+
+    def connect_reader(self) -> Warehouse:
+        """A read-only connection to what the last build published: on DuckDB its serving snapshot (see
+        kpiframe/build/serving.py), so that reading never waits for a build nor makes one fail."""
+        return connect(reader_spec(self.warehouse_spec), read_only=True)
 
     def nodes(self) -> list[CompiledNode]:
         return compile_nodes(self.graph, self.layer)
@@ -184,10 +190,18 @@ class Project:
             run_id = result.run_id
             return result
         finally:
-            if run.results or self.graph.expectations:
-                store_results(warehouse, run_id, run.results)
-                write_results(self.root, run_id, run.results, junit_xml)
-            warehouse.close()
+            try:
+                if run.results or self.graph.expectations:
+                    store_results(warehouse, run_id, run.results)
+                    write_results(self.root, run_id, run.results, junit_xml)
+                if (
+                    run_id != "not-started"
+                    and self.warehouse_spec.type == "duckdb"
+                    and self.warehouse_spec.path != ":memory:"
+                ):
+                    publish_snapshot(warehouse, self.warehouse_spec.path, run_id)  # readers see this build now
+            finally:
+                warehouse.close()
 
     def test(self, junit_xml: str | None = None) -> list[Any]:
         """Run every expectation against the warehouse as it is, building nothing."""
@@ -234,7 +248,7 @@ class Project:
     def query(self, **request: object) -> QueryResult:
         """Answer a metric request from the warehouse: period_start, dimensions, one column per metric."""
         tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]
-        warehouse = self.connect(read_only=True)
+        warehouse = self.connect_reader()
         try:
             return warehouse.query(tree)
         finally:
@@ -264,7 +278,7 @@ class Project:
             history = funnel_query(self.graph, spec, FunnelRequest(spec.name, grain, (), None, end, order))
         except DefinitionProblem as problem:
             raise QueryError(str(problem), code="KF922", hint=problem.hint) from None
-        warehouse = self.connect(read_only=True)
+        warehouse = self.connect_reader()
         try:
             result = warehouse.query(tree)
             every_cohort = warehouse.query(history)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
+from kpiframe.build.serving import reader_spec
 from kpiframe.diff.breaking import assess, meaning_flow
 from kpiframe.diff.changes import Snapshot, compare, edges, fold_generated, merge, snapshots
 from kpiframe.diff.impact import Comparison, ImpactRunner, Window
@@ -93,8 +94,8 @@ def _sandbox(warehouse: WarehouseSpec | None, report: DiffReport, impact: bool) 
             "(pass --warehouse, or run `kpiframe demo` for demo data)"
         )
         return Sandbox(None)
-    try:
-        return Sandbox(warehouse)
+    try:  # the serving snapshot, once a build made one: a diff never waits for a running build
+        return Sandbox(reader_spec(warehouse))
     except KpiframeError as exc:
         report.notes.append(f"value impact skipped: cannot open {warehouse.path} read-only: {exc.diagnostic.message}")
         return Sandbox(None)
