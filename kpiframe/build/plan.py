@@ -87,17 +87,7 @@ def compile_nodes(graph: LoadedProject, layer: SemanticLayer) -> list[CompiledNo
         )
     for name, located in graph.tables.items():
         query = graph.table_queries.get(name) or table_query(layer, located.spec)
-        nodes.append(
-            CompiledNode(
-                name,
-                "table",
-                graph.config.schemas.metrics,
-                query,
-                "table",
-                models_read(query, models_schema),
-                located.location.path,
-            )
-        )
+        nodes.append(_published(graph, name, query, located.location.path))
     return nodes + _funnel_tables(graph)
 
 
@@ -107,20 +97,15 @@ def _funnel_tables(graph: ProjectFiles) -> list[CompiledNode]:
     for located in graph.funnels.values():
         spec = located.spec
         for dims in [(), *[(d,) for d in spec.dimensions]]:
-            name = funnel_table(spec.name, dims)
             query = funnel_query(graph, spec, FunnelRequest(spec.name, "month", dims))
-            nodes.append(
-                CompiledNode(
-                    name,
-                    "table",
-                    graph.config.schemas.metrics,
-                    query,
-                    "table",
-                    models_read(query, graph.config.schemas.models),
-                    located.location.path,
-                )
-            )
+            nodes.append(_published(graph, funnel_table(spec.name, dims), query, located.location.path))
     return nodes
+
+
+def _published(graph: ProjectFiles, name: str, query: exp.Query, path: str) -> CompiledNode:
+    """A table of the metrics schema, depending on the models its SELECT reads."""
+    schemas = graph.config.schemas
+    return CompiledNode(name, "table", schemas.metrics, query, "table", models_read(query, schemas.models), path)
 
 
 def models_read(query: exp.Query, models_schema: str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from kpiframe.diff.changes import (
+    DOCUMENTATION,
     PROJECT,
     Edges,
     Snapshot,
@@ -19,22 +20,6 @@ from kpiframe.load.names import NodeKey
 
 READS_NUMBERS = ("metric", "table")
 HOSTS = ("definition", "funnel")  # they generate models and datasets
-DOCUMENTATION = {
-    "description",
-    "label",
-    "owner",
-    "owners",
-    "unit",
-    "format",
-    "direction",
-    "timing",
-    "tags",
-    "change_note",
-    "approvals",
-    "effective",
-    "reason",
-    "author",
-}
 
 
 def meaning_flow(

@@ -35,28 +35,13 @@ from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_exp
 KIND_ORDER = ("project", "source", "model", "dataset", "definition", "funnel", "metric", "table", "target")
 PROJECT = NodeKey("project", "kpi_project")
 # fields that document a number without changing it
-METADATA = {
-    "description",
-    "label",
-    "owner",
-    "owners",
-    "unit",
-    "format",
-    "direction",
-    "timing",
-    "tags",
-    "expectations",
-    "columns",
-    "change_note",
-    "approvals",
-    "effective",
-    "reason",
-    "author",
-    "materialized",
-    "version",
-    "kpi",
-    "name",
-}  # "name" is the project's: items are matched by name
+# fields that say what a number means or who answers for it, without changing its value
+DOCUMENTATION = frozenset(
+    {"description", "label", "owner", "owners", "unit", "format", "direction", "timing", "tags"}
+    | {"change_note", "approvals", "effective", "reason", "author"}
+)
+# fields whose change alters no published value ("name" is the project's: items are matched by name)
+METADATA = DOCUMENTATION | {"expectations", "columns", "materialized", "version", "kpi", "name"}
 EXPRESSIONS = {"filter", "expr", "fit"}
 ITEM_KEYS = ("name", "version", "team")
 Edges = dict[NodeKey, set[NodeKey]]
