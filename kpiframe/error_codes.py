@@ -17,7 +17,7 @@ A code is `KF` and three digits. The hundreds say which part of kpiframe found t
 - KF8xx KPI trees and targets: 80x-81x the KPI YAML, 82x-83x lint findings, 84x choosing a tree or a
   scenario, 85x explain and plan-targets.
 - KF9xx governance and comparison: 90x-91x governed definitions, 92x funnels, 95x `kpiframe diff`,
-  96x `kpiframe schema`; KF999 is an internal error.
+  96x `kpiframe schema`, 97x `kpiframe serve` (the HTTP API); KF999 is an internal error.
 
 The code is the stable part of a message: messages and hints may be reworded, a code keeps its
 meaning. Code raises the code as a string literal; tests/unit/test_error_codes.py checks that every
@@ -52,6 +52,7 @@ Area = Literal[
     "funnel",
     "diff",
     "schema",
+    "serve",
     "cli",
 ]
 
@@ -126,7 +127,7 @@ RANGES: tuple[CodeRange, ...] = (
         9,
         "Governance, funnels, diff and internal errors",
         "KF90x-KF91x: governed definitions and definitions.lock; KF92x: funnels; KF95x: `kpiframe diff` and "
-        "git; KF96x: `kpiframe schema`; KF999: a bug in kpiframe.",
+        "git; KF96x: `kpiframe schema`; KF97x: `kpiframe serve`, the HTTP API; KF999: a bug in kpiframe.",
     ),
 )
 
@@ -1002,6 +1003,44 @@ CODES: tuple[ErrorCode, ...] = (
         "schema",
         "`kpiframe schema --check` found the *.schema.json files missing or different from what this "
         "kpiframe writes. Run `kpiframe schema` and commit the result.",
+    ),
+    ErrorCode(
+        "KF970",
+        "HTTP API reachable beyond loopback without a token",
+        "serve",
+        "`kpiframe serve --host` names an address other machines can reach (0.0.0.0, a LAN address, a host "
+        "name) and KPIFRAME_SERVE_TOKEN is not set, so anyone on the network could read every metric. Set "
+        "KPIFRAME_SERVE_TOKEN to a long random secret, or listen on 127.0.0.1 only.",
+    ),
+    ErrorCode(
+        "KF971",
+        "Malformed HTTP request",
+        "serve",
+        "An HTTP API request (status 422, or 413 when the body is over 1 MB) has a body that is not a JSON "
+        "object of the documented fields, a field or parameter of the wrong type, or a date that is not "
+        "YYYY-MM-DD. The message names the field; the request shapes are in /openapi.json and docs/http-api.md.",
+    ),
+    ErrorCode(
+        "KF972",
+        "Missing or wrong API token",
+        "serve",
+        "The server was started with KPIFRAME_SERVE_TOKEN, and the request (status 401) has no "
+        "`Authorization: Bearer <token>` header or another token. Send the header with the server's token.",
+    ),
+    ErrorCode(
+        "KF973",
+        "No such HTTP endpoint",
+        "serve",
+        "The path (status 404) or the method (status 405) is not part of the HTTP API. The endpoints are "
+        "listed in /openapi.json and docs/http-api.md.",
+    ),
+    ErrorCode(
+        "KF974",
+        "Status period after the data",
+        "serve",
+        "GET /v1/status?period= names a period that starts after the last day with data, so there is no status "
+        "of it yet. Ask for a period that has begun, or leave `period` out for the status as of the last day "
+        "with data.",
     ),
     ErrorCode(
         "KF999",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from kpiframe.build.catalog import write_catalog
 from kpiframe.build.expectations import ExpectationRun, store_results, write_results
 from kpiframe.build.locks import DEFAULT_LOCK_TIMEOUT, connect_waiting, take_build_lock
 from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
@@ -181,6 +182,7 @@ class Project:
                 progress=progress,
                 check=check_node,
                 before_swap=before_swap,
+                after_swap=lambda swapped: write_catalog(swapped, self.graph),  # what each number means
                 volume=guard.measure,
                 project=self.graph.config.name,
                 lock_timeout=lock_timeout,

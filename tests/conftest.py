@@ -151,6 +151,29 @@ def hand(project: Project, sql: str) -> list[tuple]:
         con.close()
 
 
+@pytest.fixture(scope="session")
+def built_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example project (this repository) on demo data (seed 3, scale 0.1), built once per
+    session into its warehouse.duckdb. Read it in place; copy the folder before writing to it."""
+    import shutil
+
+    from kpiframe.demo import generate_demo
+
+    root = tmp_path_factory.mktemp("built_example")
+    for item in ("kpi_project.yml", "definitions.lock", "models", "macros", "metrics"):
+        if (REPO_ROOT / item).is_dir():
+            shutil.copytree(REPO_ROOT / item, root / item)
+        elif (REPO_ROOT / item).exists():
+            shutil.copy(REPO_ROOT / item, root / item)
+    con = duckdb.connect(str(root / "warehouse.duckdb"))
+    try:
+        generate_demo(con, seed=3, scale=0.1)
+    finally:
+        con.close()
+    Project.load(root, warehouse=str(root / "warehouse.duckdb")).build()
+    return root
+
+
 # Markers, registered in pyproject.toml. Test files do not set them: the hook below does, from where a test
 # lives, its name and the fixtures it uses. `pytest -m "not slow"` is the quick subset (under a minute on
 # 2 cores); plain `pytest` runs everything. A test is slow when `pytest --durations=0` shows it taking more
@@ -183,6 +206,7 @@ SLOW_FILES = frozenset(
 SLOW_FIXTURES = frozenset(
     {
         "postgres_dsn",
+        "built_example",
         "tests/acceptance/test_acceptance.py::demo_warehouse",
         "tests/acceptance/test_acceptance.py::edge_warehouse",
         "tests/test_demo.py::full",

@@ -117,6 +117,7 @@ def run_build(
     progress: Progress | None = None,
     check: NodeCheck | None = None,
     before_swap: Callable[[Warehouse], None] | None = None,
+    after_swap: Callable[[Warehouse], object] | None = None,
     volume: VolumeCheck | None = None,
     project: str | None = None,
     lock_timeout: float = locks.DEFAULT_LOCK_TIMEOUT,
@@ -144,7 +145,7 @@ def run_build(
             result.volume = volume(warehouse)
         if before_swap:
             before_swap(warehouse)
-        _swap_all(warehouse, nodes, result, lock_timeout, known_views)
+        _swap_all(warehouse, nodes, result, lock_timeout, known_views, after_swap)
     except BaseException as exc:
         _drop_staging(warehouse, nodes)
         record_end(warehouse, result, "failed" if not isinstance(exc, KeyboardInterrupt) else "killed")
@@ -173,9 +174,11 @@ def _swap_all(
     result: BuildResult,
     lock_timeout: float,
     known_views: frozenset[tuple[str, str]],
+    after_swap: Callable[[Warehouse], object] | None = None,
 ) -> None:
-    """Swap every node in, in ONE transaction. On PostgreSQL a lock held too long or a view reading a
-    published table becomes a refusal naming the session or the view; the transaction has rolled back."""
+    """Swap every node in, in ONE transaction, with `after_swap`'s statements (the metric catalog). On
+    PostgreSQL a lock held too long or a view reading a published table becomes a refusal naming the
+    session or the view; the transaction has rolled back."""
     current = nodes[0] if nodes else None
     try:
         with warehouse.transaction():
@@ -187,6 +190,8 @@ def _swap_all(
                 drop_object(warehouse, current.schema, current.name + STAGING_SUFFIX)
             for current in nodes:
                 result.rows[f"{current.schema}.{current.name}"] = _swap_in(warehouse, current)
+            if after_swap is not None:
+                after_swap(warehouse)
     except LockTimedOut:
         assert current is not None
         raise locks.swap_lock_refusal(warehouse, current.schema, current.name, lock_timeout) from None
