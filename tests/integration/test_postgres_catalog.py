@@ -109,17 +109,21 @@ def test_metric_columns_and_tables_carry_comments(built: Project, catalog_dsn: s
     assert count == len(expected_column_comments()) + len(tables)
 
 
-def test_a_second_build_and_catalog_keep_the_comments(built: Project, catalog_dsn: str) -> None:
-    """The build replaces every table; the catalog written after it comments the new ones again."""
+def test_every_build_comments_the_tables_it_publishes(built: Project, catalog_dsn: str) -> None:
+    """A build replaces every table, and writes the catalog and the comments again in its swap transaction."""
+    with psycopg.connect(catalog_dsn) as con:
+        con.execute("drop table kpiframe.metric_catalog")
+        con.execute("comment on column metrics.marketing_monthly.leads is null")
+    assert ("marketing_monthly", "leads") not in {row[:2] for row in read(catalog_dsn, COLUMN_COMMENTS)}
     built.build()
-    assert not read(catalog_dsn, COLUMN_COMMENTS)  # fresh tables: the swap does not carry comments over
+    assert set(read(catalog_dsn, COLUMN_COMMENTS)) == expected_column_comments()
+    assert len(read(catalog_dsn, CATALOG)) == len(expected_rows())
     warehouse = built.connect()
-    try:
+    try:  # run again on a built warehouse, it replaces what is there with the same
         apply_catalog(warehouse, built.graph)
     finally:
         warehouse.close()
     assert set(read(catalog_dsn, COLUMN_COMMENTS)) == expected_column_comments()
-    assert len(read(catalog_dsn, CATALOG)) == len(expected_rows())
 
 
 def test_comments_on_staging_tables_survive_the_rename(built: Project, catalog_dsn: str) -> None:
