@@ -673,7 +673,7 @@ def test_concurrent_requests_answer_as_sequential_ones(server: Server) -> None:
 # --- builds go on while the server serves --------------------------------------------------------------------
 
 
-def test_a_build_while_serving_succeeds_and_the_next_request_sees_it(built_example: Path, tmp_path: Path) -> None:
+def test_twenty_clients_during_a_build_get_complete_old_or_new_answers(built_example: Path, tmp_path: Path) -> None:
     root = tmp_path / "example"
     shutil.copytree(built_example, root, symlinks=True)
     running = start_server(root, tmp_path, TOKEN)
@@ -687,28 +687,36 @@ def test_a_build_while_serving_succeeds_and_the_next_request_sees_it(built_examp
             )
         finally:
             con.close()
-        answers: list[int] = []
+        answers: list[tuple[int, dict[str, int]]] = []
         stop_asking = threading.Event()
 
-        def ask() -> None:
+        def ask() -> None:  # one BI client, asking again as soon as it has its answer
             with running.client() as client:
                 while not stop_asking.is_set():
-                    answers.append(client.post("/v1/query", json={"metrics": ["leads"]}).status_code)
+                    response = client.post("/v1/query", json={"metrics": ["leads"]})
+                    rows = response.json().get("rows", []) if response.status_code == 200 else []
+                    answers.append((response.status_code, {p: n for p, n in rows}))
 
-        asking = threading.Thread(target=ask)
-        asking.start()
+        clients = [threading.Thread(target=ask) for _ in range(20)]
+        for client in clients:
+            client.start()
         try:
             Project.load(root, warehouse=str(root / "warehouse.duckdb")).build()
+            time.sleep(1.0)  # requests after the build
         finally:
             stop_asking.set()
-            asking.join(timeout=60)
-        assert answers and set(answers) == {200}
+            for client in clients:
+                client.join(timeout=120)
         after = {p: n for p, n in ok(running.query(metrics=["leads"]))["rows"]}
         assert {p: n for p, n in after.items() if n} == leads_by_month(root)
         assert after["2025-03-01"] > before["2025-03-01"]
         assert {p: n for p, n in after.items() if p != "2025-03-01"} == {
             p: n for p, n in before.items() if p != "2025-03-01"
         }
+        # 20 clients through the whole build: no error, every answer the old build or the new one, entire
+        assert answers and {status for status, _ in answers} == {200}
+        assert all(rows in (before, after) for _, rows in answers)
+        assert any(rows == before for _, rows in answers) and any(rows == after for _, rows in answers)
     finally:
         stop(running)
 
