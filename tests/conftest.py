@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 import warnings
 from collections.abc import Callable, Iterable
@@ -151,20 +152,31 @@ def hand(project: Project, sql: str) -> list[tuple]:
         con.close()
 
 
+EXAMPLE_FILES = ("kpi_project.yml", "definitions.lock", "models", "macros", "metrics")
+
+
+def copy_example(root: Path, *, lock: bool = True) -> Path:
+    """This repository's example project copied to `root` (created if need be); `lock=False` leaves out
+    definitions.lock, as a project that has never been compiled has none."""
+    root.mkdir(parents=True, exist_ok=True)
+    for item in EXAMPLE_FILES:
+        source = REPO_ROOT / item
+        if item == "definitions.lock" and not lock:
+            continue
+        if source.is_dir():  # a clone has no macros/ when the example defines no macro
+            shutil.copytree(source, root / item)
+        elif source.exists():
+            shutil.copy(source, root / item)
+    return root
+
+
 @pytest.fixture(scope="session")
 def built_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example project (this repository) on demo data (seed 3, scale 0.1), built once per
     session into its warehouse.duckdb. Read it in place; copy the folder before writing to it."""
-    import shutil
-
     from kpiframe.demo import generate_demo
 
-    root = tmp_path_factory.mktemp("built_example")
-    for item in ("kpi_project.yml", "definitions.lock", "models", "macros", "metrics"):
-        if (REPO_ROOT / item).is_dir():
-            shutil.copytree(REPO_ROOT / item, root / item)
-        elif (REPO_ROOT / item).exists():
-            shutil.copy(REPO_ROOT / item, root / item)
+    root = copy_example(tmp_path_factory.mktemp("built_example"))
     con = duckdb.connect(str(root / "warehouse.duckdb"))
     try:
         generate_demo(con, seed=3, scale=0.1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from kpiframe.build.serving import publish_snapshot
 from kpiframe.engine.duckdb import DuckDBWarehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_example
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +55,7 @@ def kpiframe(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    for folder in ("metrics", "models", "macros"):
-        shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
-    for name in ("kpi_project.yml", "definitions.lock"):
-        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    copy_example(tmp_path)
     assert kpiframe(tmp_path, "demo", "--scale", "0.2", "--seed", "1").returncode == 0
     built = kpiframe(tmp_path, "build")
     assert built.returncode == 0, built.stderr

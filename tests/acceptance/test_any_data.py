@@ -7,7 +7,6 @@ would, and the published leads and MQLs are compared with SQL written by hand fr
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -15,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from kpiframe.cli import main
+from tests.conftest import copy_example
 from tests.test_demo import STAGING_SQL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,13 +22,7 @@ SEEDS = range(1, 11)
 
 
 def example_copy(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for item in ("kpi_project.yml", "models", "macros", "metrics"):
-        if (REPO / item).is_dir():
-            shutil.copytree(REPO / item, root / item)
-        else:
-            shutil.copy(REPO / item, root / item)
-    return root
+    return copy_example(root, lock=False)
 
 
 def cli(*args: str) -> tuple[int, str]:

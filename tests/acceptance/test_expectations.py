@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -13,18 +12,14 @@ from click.testing import CliRunner
 
 from kpiframe.cli import main
 from kpiframe.demo import generate_demo
+from tests.conftest import copy_example
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("example")
-    for item in ("kpi_project.yml", "models", "macros", "metrics"):
-        if (REPO / item).is_dir():
-            shutil.copytree(REPO / item, root / item)
-        elif (REPO / item).exists():
-            shutil.copy(REPO / item, root / item)
+    root = copy_example(tmp_path_factory.mktemp("example"), lock=False)
     con = duckdb.connect(str(root / "warehouse.duckdb"))
     generate_demo(con, seed=3, scale=0.1)
     con.close()

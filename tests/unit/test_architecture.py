@@ -19,6 +19,7 @@ import pytest
 
 from kpiframe.load.loaded import LoadedProject
 from kpiframe.project import Project
+from tests.conftest import copy_example
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kpiframe"
 REPO = PACKAGE.parent
@@ -162,10 +163,7 @@ def test_what_loading_returns_cannot_be_changed_afterwards():
 
 
 def _example_with(tmp_path: Path, old: str, new: str) -> Path:
-    for folder in ("metrics", "models", "macros"):
-        subprocess.run(["cp", "-r", str(REPO / folder), str(tmp_path / folder)], check=True)
-    for name in ("kpi_project.yml", "definitions.lock"):
-        (tmp_path / name).write_text((REPO / name).read_text(encoding="utf-8"), encoding="utf-8")
+    copy_example(tmp_path)
     tree = tmp_path / "metrics" / "kpi_tree.yml"
     text = tree.read_text(encoding="utf-8")
     assert old in text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,21 +10,14 @@ from click.testing import CliRunner
 from kpiframe.cli import main
 from kpiframe.errors import ProjectInvalid
 from kpiframe.project import Project
+from tests.conftest import copy_example
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def example_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "example"
-    for item in ("kpi_project.yml", "models", "macros", "metrics"):
-        source = REPO / item
-        if source.is_dir():
-            shutil.copytree(source, root / item)
-        elif source.exists():
-            root.mkdir(exist_ok=True)
-            shutil.copy(source, root / item)
-    return root
+    return copy_example(tmp_path / "example", lock=False)
 
 
 def edit(root: Path, old: str, new: str) -> None:

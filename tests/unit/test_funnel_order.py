@@ -26,7 +26,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from click.testing import CliRunner
 
 from kpiframe.cli import main
 from kpiframe.project import Project
+from tests.conftest import copy_example
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("edge_rows", REPO / "tests" / "fixtures" / "edge_rows.py")
@@ -323,13 +323,7 @@ def test_table_output_states_the_order_rule_and_what_conversion_means(warehouse:
 
 @pytest.fixture
 def example_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "example"
-    root.mkdir()
-    for item in ("kpi_project.yml", "definitions.lock"):
-        shutil.copy(REPO / item, root / item)
-    for folder in ("models", "macros", "metrics"):
-        shutil.copytree(REPO / folder, root / folder)
-    return root
+    return copy_example(tmp_path / "example")
 
 
 def test_an_unknown_order_is_an_error_at_its_line(example_copy: Path) -> None:
