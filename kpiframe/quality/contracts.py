@@ -72,6 +72,17 @@ def contract_expectations(source: Source) -> list[Expectation]:
 IMPLIED_BY_CONTRACT = "the contract's "
 
 
+def answered_by_type(expectation: Expectation, column_type: str | None, dialect: str) -> bool:
+    """Whether the warehouse's column type makes a contract's implied `finite` check pass by itself: an
+    integer column never holds NaN or Infinity, nor does a DECIMAL on DuckDB (PostgreSQL's NUMERIC does)."""
+    if expectation.kind != "finite" or not (expectation.description or "").startswith(IMPLIED_BY_CONTRACT):
+        return False
+    if column_type is None:
+        return False
+    family = type_family(column_type)
+    return family == "integer" or (dialect == "duckdb" and column_type.upper().startswith("DECIMAL"))
+
+
 def declared(expectations: Mapping[tuple[str, str], list[Expectation]]) -> bool:
     """Whether the project declares any expectation of its own (beyond those its contract implies)."""
     return any(

@@ -10,6 +10,7 @@ that never touches them never pays for them.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import sys
@@ -25,9 +26,16 @@ def import_great_expectations() -> types.ModuleType:
     """`import great_expectations`, with DEFERRED loaded only when something uses them."""
     if "great_expectations" not in sys.modules:
         placed = [name for name in DEFERRED if _defer(name)]
+        # the import makes ~100,000 long-lived objects: collecting while it runs only walks them again
+        # and again, and freezing them afterwards keeps later collections from walking them at all
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             import great_expectations  # noqa: F401
         finally:
+            if collecting:
+                gc.enable()
+            gc.freeze()
             # GX keeps the placeholders it took; the process imports the real modules as usual from now
             # on, so a later `import jsonschema.validators` makes one copy of its classes, not two
             for name in placed:
