@@ -189,3 +189,19 @@ def test_a_tree_formula_naming_an_unknown_metric_stops_compile_and_test(tmp_path
     assert "did you mean 'pipeline'?" in lines[0]
     # the broken formula is the one error: targets derived through it are not reported again
     assert lines[-1] == "1 error(s), 0 warning(s)"
+
+
+def test_the_repository_never_points_outside_itself_for_its_specs() -> None:
+    """A user's clone has only this repository: no file may send a reader to the team's shared specs."""
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    files = [REPO / name for name in listed.splitlines() if not name.startswith("tests/golden/")]
+    assert len(files) > 100
+    this_file = Path(__file__).resolve()
+    pointing = [
+        str(path.relative_to(REPO))
+        for path in files
+        if path.is_file()
+        and path.resolve() != this_file
+        and any(marker in path.read_text(encoding="utf-8", errors="ignore") for marker in ("../shared", "work/shared"))
+    ]
+    assert pointing == []
