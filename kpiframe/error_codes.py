@@ -220,6 +220,13 @@ CODES: tuple[ErrorCode, ...] = (
         "A model's file name is its table name and its ref() name, so it must be an identifier: ASCII "
         "letters, digits and _, not starting with a digit. Rename the file as the hint suggests.",
     ),
+    ErrorCode(
+        "KF023",
+        "kpiframe init would write over a project",
+        "load",
+        "`kpiframe init` writes a new project only into a folder without kpi_project.yml or the files it "
+        "would create, so nothing of yours is overwritten. Choose an empty or new folder.",
+    ),
     # --- KF1xx references and the graph -------------------------------------------------------------------
     ErrorCode(
         "KF104",

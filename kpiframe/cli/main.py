@@ -35,6 +35,23 @@ def main(debug: bool) -> None:
 
 
 @main.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@click.option("--name", default=None, help="Project name (default: the folder's name).")
+@handle_errors
+def init(folder: str, name: str | None) -> None:
+    """Create a new project in FOLDER: a source contract, a model, metrics, a published table and a test."""
+    from kpiframe.scaffold import init_project
+
+    written = init_project(Path(folder), name)
+    for path in written:
+        click.echo(f"  created {path}")
+    click.echo(
+        f"next: cd {folder} && kpiframe compile && kpiframe test --metrics-only; then load your rows into "
+        "raw.orders (or edit models/sources.yml for your own table) and run kpiframe build"
+    )
+
+
+@main.command()
 @project_options
 @click.option("--seed", default=42, show_default=True, help="Random seed: the same seed gives the same data.")
 @click.option(
