@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import os
 import platform
@@ -39,6 +38,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from bench_build import snapshot_code  # bench/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_FILES = ("kpi_project.yml", "definitions.lock", "models", "macros", "metrics")
@@ -214,23 +215,6 @@ def timed_runs(args: list[str], env: dict[str, str], cwd: Path, repeat: int, bef
         run(args, env, cwd)
         seconds.append(time.perf_counter() - started)
     return seconds
-
-
-def snapshot_code(root: Path, tries: int = 10) -> tuple[dict[str, str], str]:
-    """Copy kpiframe/ once and put it first on PYTHONPATH, so every run imports the same code."""
-    target = root / "src"
-    for _ in range(tries):
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(REPO / "kpiframe", target / "kpiframe", ignore=shutil.ignore_patterns("__pycache__"))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
-        probe = [sys.executable, "-c", "import kpiframe.project, kpiframe.cli.main"]
-        if subprocess.run(probe, env=env, capture_output=True, cwd=root).returncode == 0:
-            digest = hashlib.sha256()
-            for path in sorted((target / "kpiframe").rglob("*.py")):
-                digest.update(path.relative_to(target).as_posix().encode() + b"\0" + path.read_bytes())
-            return env, digest.hexdigest()[:12]
-        time.sleep(15)  # kpiframe/ is being edited: try again
-    raise SystemExit("kpiframe/ does not import; cannot benchmark it")
 
 
 # --- workers (run in a fresh subprocess) --------------------------------------------------------------

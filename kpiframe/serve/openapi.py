@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from kpiframe.kpi.report import STATUS_FIELDS
 from kpiframe.sql.calendar import GRAINS
 
 OPENAPI_VERSION = "3.1.0"
@@ -200,35 +201,7 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "description": "One row of `kpiframe status --format json`: a node of the tree (or one dimension "
         "value of it that has targets), then benchmarked metrics outside the tree.",
-        "required": [
-            "tree",
-            "node",
-            "role",
-            "ksf",
-            "metric",
-            "dimension",
-            "period",
-            "grain",
-            "as_of",
-            "day",
-            "days",
-            "actual",
-            "target",
-            "attainment",
-            "gap",
-            "projection",
-            "projected_attainment",
-            "status",
-            "owner",
-            "direction",
-            "timing",
-            "cadence",
-            "unit",
-            "benchmark",
-            "benchmark_verdict",
-            "scenario",
-            "target_source",
-        ],
+        "required": list(STATUS_FIELDS),  # the same fields, in the same order, as the CLI's JSON
         "properties": {
             "tree": {"type": "string"},
             "node": {"type": "string", "description": "The node's label (and dimension value, lag)."},
