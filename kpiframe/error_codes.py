@@ -17,7 +17,7 @@ A code is `KF` and three digits. The hundreds say which part of kpiframe found t
 - KF8xx KPI trees and targets: 80x-81x the KPI YAML, 82x-83x lint findings, 84x choosing a tree or a
   scenario, 85x explain and plan-targets.
 - KF9xx governance and comparison: 90x-91x governed definitions, 92x funnels, 95x `kpiframe diff`,
-  96x `kpiframe schema`, 97x `kpiframe serve` (the HTTP API); KF999 is an internal error.
+  96x `kpiframe schema`, 97x `kpiframe serve` (the HTTP API), 98x `kpiframe docs`; KF999 is an internal error.
 
 The code is the stable part of a message: messages and hints may be reworded, a code keeps its
 meaning. Code raises the code as a string literal; tests/unit/test_error_codes.py checks that every
@@ -53,6 +53,7 @@ Area = Literal[
     "diff",
     "schema",
     "serve",
+    "docs",
     "cli",
 ]
 
@@ -127,7 +128,8 @@ RANGES: tuple[CodeRange, ...] = (
         9,
         "Governance, funnels, diff and internal errors",
         "KF90x-KF91x: governed definitions and definitions.lock; KF92x: funnels; KF95x: `kpiframe diff` and "
-        "git; KF96x: `kpiframe schema`; KF97x: `kpiframe serve`, the HTTP API; KF999: a bug in kpiframe.",
+        "git; KF96x: `kpiframe schema`; KF97x: `kpiframe serve`, the HTTP API; KF98x: `kpiframe docs`; "
+        "KF999: a bug in kpiframe.",
     ),
 )
 
@@ -461,7 +463,8 @@ CODES: tuple[ErrorCode, ...] = (
         "KF455",
         "Unknown tag",
         "selection",
-        "A `tag:X` selector names a tag that no model or metric carries, usually a typo. Use a tag the hint suggests.",
+        "A `tag:X` selector (or `kpiframe list --tag X`) names a tag that no model or metric carries, usually "
+        "a typo. Use a tag the hint suggests.",
     ),
     ErrorCode(
         "KF456",
@@ -469,6 +472,14 @@ CODES: tuple[ErrorCode, ...] = (
         "selection",
         "A valid selection matched no node (state:modified with nothing changed, say). Not a failure: it is "
         "printed as a note and the exit code is 0.",
+    ),
+    ErrorCode(
+        "KF457",
+        "Unknown owner or kind in kpiframe list",
+        "selection",
+        "`kpiframe list --owner TEAM` names a team that owns no metric, usually a typo (or `catalog(kinds=...)` "
+        "in Python names a kind other than model, dataset, metric and table). Use a name the hint suggests. "
+        "A filter of known values that matches nothing is not an error: it says so and the exit code is 0.",
     ),
     # --- KF5xx warehouse and build ------------------------------------------------------------------------
     ErrorCode(
@@ -1048,6 +1059,27 @@ CODES: tuple[ErrorCode, ...] = (
         "GET /v1/status?period= names a period that starts after the last day with data, so there is no status "
         "of it yet. Ask for a period that has begun, or leave `period` out for the status as of the last day "
         "with data.",
+    ),
+    ErrorCode(
+        "KF980",
+        "No docs site to serve",
+        "docs",
+        "`kpiframe docs serve` found no index.html in the folder it serves. Run `kpiframe docs generate` "
+        "first (it writes target/docs), or pass the folder you generated with --output.",
+    ),
+    ErrorCode(
+        "KF981",
+        "Docs output folder unusable",
+        "docs",
+        "`kpiframe docs generate --output` names a file, or a folder that cannot be written. Name a folder "
+        "kpiframe may write (the default is target/docs).",
+    ),
+    ErrorCode(
+        "KF982",
+        "Docs port in use",
+        "docs",
+        "`kpiframe docs serve --port` could not listen on the address and port: another program holds it. "
+        "Pick another port, or stop that program.",
     ),
     ErrorCode(
         "KF999",

@@ -239,6 +239,7 @@ SLOW_TESTS = frozenset(
         "tests/unit/test_hostile_input.py::test_a_yaml_alias_bomb_is_refused_at_the_file",
         "tests/unit/test_hostile_input.py::test_hostile_templates_end_in_a_located_error",
         "tests/unit/test_internal_errors.py::test_funnel_into_head_stops_quietly",
+        "tests/unit/test_list_and_progress.py::test_the_listed_dimensions_and_grains_are_exactly_what_a_query_accepts",
         "tests/unit/test_publish.py::test_killed_build_keeps_the_published_tables",
     }
 )

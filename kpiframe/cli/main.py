@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kpiframe.cli import diff_commands, kpi_commands, serve_commands
+from kpiframe.cli import diff_commands, docs_commands, kpi_commands, serve_commands
 from kpiframe.cli.app import handle_errors, load, project_options
 
 if TYPE_CHECKING:
@@ -267,10 +267,11 @@ def query(
     if explain:
         click.echo(project.explain(dialect=dialect, **request))
         return
-    from kpiframe.cli.output import metric_formats, render
+    from kpiframe.cli.output import metric_formats, render_query
 
     formats = metric_formats(project.graph)  # each metric's `format:`, for people (table, markdown)
-    click.echo(render(project.query(**request), fmt, units=project.units(), formats=formats))
+    result, coverage = project.query_with_coverage(**request)  # periods not ended on the last day with data
+    click.echo(render_query(result, fmt, coverage, units=project.units(), formats=formats))
 
 
 @main.command()
@@ -341,13 +342,62 @@ def funnel(
 
 @main.command(name="list")
 @project_options
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["model", "dataset", "metric", "table"]),
+    help="Only this kind of object (repeatable).",
+)
+@click.option("--search", metavar="TEXT", help="Only what has TEXT in its name, label or description (any case).")
+@click.option("--owner", metavar="TEAM", help="Only the metrics TEAM owns.")
+@click.option("--tag", metavar="TAG", help="Only the models and metrics tagged TAG.")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="NAME",
+    help="List instead the dimensions (--by, full names) and grains a query of NAME accepts; "
+    "repeat for what a query of several accepts.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table")
 @handle_errors
-def list_command(project_dir: str, warehouse: str | None, fmt: str) -> None:
-    """List models, datasets, metrics and published tables."""
+def list_command(
+    project_dir: str,
+    warehouse: str | None,
+    kinds: tuple[str, ...],
+    search: str | None,
+    owner: str | None,
+    tag: str | None,
+    metrics: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """List models, datasets, metrics and published tables, or what a query of a metric accepts."""
     from kpiframe.cli.output import render
 
-    click.echo(render(load(project_dir, warehouse).catalog(), fmt))
+    project = load(project_dir, warehouse)
+    if metrics:
+        if kinds or owner or tag:
+            raise click.UsageError("--metric lists what a query accepts: with --search, not --kind, --owner or --tag")
+        found = project.query_options(metrics, search)
+        asked = ", ".join(metrics)
+        title = f"what a query of {asked} accepts: --by (dimensions) and --grain"
+        empty = f"no dimension or grain of {asked} matches --search {search!r}" if search else f"{asked}: none"
+    else:
+        found = project.catalog(kinds, search, owner, tag)
+        typed = _typed_filters(kinds, search, owner, tag)
+        title = None
+        empty = f"nothing matches {' '.join(typed)}" if typed else "the project defines no model, dataset or metric"
+    if found.rows or fmt in ("csv", "json"):  # machines get their empty list; people a sentence
+        click.echo(render(found, fmt, title=title if fmt == "table" else None))
+    if not found.rows:
+        click.echo(empty, err=fmt in ("csv", "json"))
+
+
+def _typed_filters(kinds: tuple[str, ...], search: str | None, owner: str | None, tag: str | None) -> list[str]:
+    """The filters of `kpiframe list` as they were typed, for 'nothing matches ...'."""
+    values = {"--search": search, "--owner": owner, "--tag": tag}
+    return [f"--kind {kind}" for kind in kinds] + [f"{key} {value!r}" for key, value in values.items() if value]
 
 
 @main.command(name="test")
@@ -379,3 +429,4 @@ def test_command(
 kpi_commands.register(main)
 diff_commands.register(main)
 serve_commands.register(main)
+docs_commands.register(main)

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
     from kpiframe.load.loaded import LoadedProject
+    from kpiframe.sql.progress import PeriodCoverage
 
 FORMATS = ("table", "csv", "json", "markdown")
 UNWRAPPED = 100_000  # piped tables keep one line per row, however wide: tools read them line by line
@@ -44,6 +46,43 @@ def render(
     if fmt == "markdown":
         return _markdown(result, shown)
     return _table(result, title, shown)
+
+
+def render_query(
+    result: QueryResult,
+    fmt: str,
+    coverage: Mapping[date, PeriodCoverage],
+    units: dict[str, str] | None = None,
+    formats: dict[str, str] | None = None,
+) -> str:
+    """A metric query's rows, saying which periods have not ended on the last day with data (`coverage`,
+    by period start). Machines get a last column `period_complete` (true, false, or empty/null when there
+    is no data to tell); people get a * on such a period and a footnote line with its days of data."""
+    if fmt in ("csv", "json"):
+        flagged = [(*row, _complete(coverage, row[0])) for row in result.rows]
+        return render(QueryResult([*result.columns, "period_complete"], flagged), fmt)
+    star = "\\*" if fmt == "markdown" else "*"  # a bare * starts a list item or an emphasis in Markdown
+    open_periods = sorted({row[0] for row in result.rows if _complete(coverage, row[0]) is False})
+    marked = [(f"{row[0]} {star}" if row[0] in open_periods else row[0], *row[1:]) for row in result.rows]
+    text = render(QueryResult(result.columns, marked), fmt, units=units, formats=formats)
+    notes = [f"{star} {in_progress(coverage[start])}" for start in open_periods]
+    if not notes:
+        return text
+    return "\n".join([text, *([""] if fmt == "markdown" else []), *notes])  # a table ends at a blank line
+
+
+def in_progress(period: PeriodCoverage) -> str:
+    """'2026-10-01 in progress: 51 of 92 days of data (to 2026-11-20)'."""
+    if period.days_with_data == 0:
+        return f"{period.start} has no data yet (data to {period.data_through})"
+    return (
+        f"{period.start} in progress: {period.days_with_data} of {period.days} days of data (to {period.data_through})"
+    )
+
+
+def _complete(coverage: Mapping[date, PeriodCoverage], start: Any) -> bool | None:
+    period = coverage.get(start)
+    return None if period is None else period.complete
 
 
 def metric_formats(graph: LoadedProject) -> dict[str, str]:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpiframe.errors import KpiframeError
+from kpiframe.listing import accepted_dimensions, accepted_grains
 from kpiframe.project import Project
-from kpiframe.semantic.layer import metric_datasets
-from kpiframe.sql.calendar import GRAINS
-from kpiframe.sql.metric_query import compile_request
 
 
 def metric_catalog(project: Project) -> list[dict[str, Any]]:
@@ -56,21 +53,9 @@ def metric_catalog(project: Project) -> list[dict[str, Any]]:
 
 def groupable_dimensions(project: Project, metric: str) -> list[str]:
     """Qualified names of the dimensions reachable from every dataset the metric aggregates, sorted."""
-    layer = project.layer
-    common: set[str] | None = None
-    for dataset in metric_datasets(layer, [metric]):
-        names = set(layer.dimensions_of(dataset))
-        common = names if common is None else common & names
-    return sorted(common or ())
+    return [dimension.qualified for dimension in accepted_dimensions(project.layer, [metric])]
 
 
 def queryable_grains(project: Project, metric: str) -> list[str]:
     """The grains at which a query of the metric alone compiles (compiling is cheap and is the rule itself)."""
-    found = []
-    for grain in GRAINS:
-        try:
-            compile_request(project.layer, project.request([metric], grain=grain))
-        except KpiframeError:
-            continue
-        found.append(grain)
-    return found
+    return accepted_grains(project.layer, [metric])

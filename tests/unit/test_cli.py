@@ -38,9 +38,14 @@ def test_build_then_query_in_every_format(make_project):
     )
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows == [["period_start", "orders", "revenue"], ["2026-01-01", "6", "280.0"], ["2026-04-01", "1", "40.0"]]
+    # the last order (not a test one) is of 2026-04-01: Q2 and 2026 have not ended on the last day with data
+    assert rows == [
+        ["period_start", "orders", "revenue", "period_complete"],
+        ["2026-01-01", "6", "280.0", "True"],
+        ["2026-04-01", "1", "40.0", "False"],
+    ]
     code, out, _ = run("query", "--project-dir", root, "--metric", "orders", "--grain", "year", "--format", "json")
-    assert json.loads(out) == [{"period_start": "2026-01-01", "orders": 7}]
+    assert json.loads(out) == [{"period_start": "2026-01-01", "orders": 7, "period_complete": False}]
     code, out, _ = run("query", "--project-dir", root, "--metric", "orders", "--grain", "year")
     assert "period_start" in out and "2026-01-01" in out
 

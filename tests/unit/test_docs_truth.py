@@ -78,7 +78,7 @@ def test_a_duckdb_file_on_a_postgres_project_is_a_duckdb_file(make_project, tmp_
     code, out, err = run("query", *args, "--metric", "orders", "--grain", "year", "--format", "json")
     assert code == 0, err
     [(orders,)] = hand(root, "select count(*) from raw.orders where status <> 'test'")
-    assert json.loads(out) == [{"period_start": "2026-01-01", "orders": orders}]
+    assert json.loads(out) == [{"period_start": "2026-01-01", "orders": orders, "period_complete": False}]
 
 
 # --- "--format table|json|csv" and "--project-dir" ------------------------------------------------------------
@@ -114,10 +114,13 @@ def test_schema_takes_project_dir(tmp_path):
 def test_every_command_takes_what_the_readme_says():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert "Every command takes `--format table|json|csv`" not in readme
-    for name, command in main.commands.items():
+    commands = {name: command for name, command in main.commands.items() if name != "docs"}
+    docs = main.commands["docs"]
+    commands |= {f"docs {name}": command for name, command in docs.commands.items()}  # type: ignore[attr-defined]
+    for name, command in commands.items():
         options = {opt for param in command.params for opt in getattr(param, "opts", [])}
         assert ("--project-dir" in options) == (name != "init"), name
-        assert ("--warehouse" in options) == (name not in ("init", "schema")), name
+        assert ("--warehouse" in options) == (name not in ("init", "schema", "docs serve")), name
     for name in ("status", "plan-targets", "explain", "lint"):
         [fmt] = [p for p in main.commands[name].params if p.name == "fmt"]
         assert list(fmt.type.choices) == ["table", "json", "csv"], name  # type: ignore[attr-defined]
@@ -143,7 +146,7 @@ def test_a_filtered_metric_is_a_simple_metric_with_filter(make_project):
         """select strftime(date_trunc('month', ordered_at), '%Y-%m-%d'), count(*)::varchar
                              from raw.orders where status = 'paid' group by 1 order by 1""",
     )
-    assert code == 0 and list(csv.reader(io.StringIO(out)))[1:] == [list(row) for row in expected]
+    assert code == 0 and [row[:2] for row in csv.reader(io.StringIO(out))][1:] == [list(row) for row in expected]
     shop = SHOP_PROJECT["metrics/shop.yml"].replace(
         "{name: paid_orders, measure", "{name: paid_orders, type: filtered, measure"
     )

@@ -176,8 +176,13 @@ def test_the_longest_allowed_window_still_answers(make_project):
     # by hand: paid and refunded orders count, 'test' (o8) does not; running totals per month
     # Jan 100+50+30 = 180, Feb +70+20 = 270, Mar +10 = 280, Apr +40 = 320
     lines = out.strip().splitlines()
-    assert lines[0] == "period_start,revenue_3d"
-    assert lines[1:] == ["2026-01-01,180.0", "2026-02-01,270.0", "2026-03-01,280.0", "2026-04-01,320.0"]
+    assert lines[0] == "period_start,revenue_3d,period_complete"  # April has one day of data
+    assert lines[1:] == [
+        "2026-01-01,180.0,True",
+        "2026-02-01,270.0,True",
+        "2026-03-01,280.0,True",
+        "2026-04-01,320.0,False",
+    ]
 
 
 # --- --period ---------------------------------------------------------------------------------------
