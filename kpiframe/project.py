@@ -11,14 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from kpiframe.build.catalog import write_catalog
-from kpiframe.build.expectations import ExpectationRun, store_results, write_results
-from kpiframe.build.locks import DEFAULT_LOCK_TIMEOUT, connect_waiting, take_build_lock
 from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
-from kpiframe.build.run import NodeCheck, Progress, require_sources, run_build
-from kpiframe.build.runs import STAGING_SUFFIX, BuildResult
-from kpiframe.build.selection import select_nodes
-from kpiframe.build.serving import publish_snapshot, reader_spec
+from kpiframe.build.serving import reader_spec
 from kpiframe.engine import QueryResult, Warehouse, connect
 from kpiframe.errors import ExpectationsFailed, KpiframeError
 from kpiframe.load.config import resolve_warehouse
@@ -26,12 +20,15 @@ from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.pipeline import load_project
-from kpiframe.quality.contracts import declared
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 from kpiframe.suggest import unknown
 
+# What only `build` and `test` use is imported inside them: every command imports this module, and
+# query, compile and the KPI commands need none of the build machinery (issue 12, point 8: start-up).
 if TYPE_CHECKING:
+    from kpiframe.build.run import NodeCheck, Progress
+    from kpiframe.build.runs import BuildResult
     from kpiframe.quality.metric_tests import CaseResult
 
 
@@ -77,21 +74,27 @@ class Project:
 
         return write_lock(self.graph)
 
-    def catalog(self) -> QueryResult:
-        """One row per model (in build order), dataset, metric and published table."""
-        graph = self.graph
-        rows: list[tuple[Any, ...]] = []
-        for name in graph.order:
-            model = graph.models[name]
-            rows.append(("model", name, model.spec.materialized, model.path, model.spec.description or ""))
-        for name, dataset in graph.datasets.items():
-            rows.append(("dataset", name, dataset.spec.model, dataset.location.path, dataset.spec.description or ""))
-        for name, metric in graph.metrics.items():
-            rows.append(("metric", name, metric.spec.type, metric.location.path, metric.spec.description or ""))
-        for name, table in graph.tables.items():
-            qualified = f"{graph.config.schemas.metrics}.{name}"
-            rows.append(("table", qualified, table.spec.grain, table.location.path, table.spec.description or ""))
-        return QueryResult(["kind", "name", "type", "file", "description"], rows)
+    def catalog(
+        self,
+        kinds: list[str] | tuple[str, ...] = (),
+        search: str | None = None,
+        owner: str | None = None,
+        tag: str | None = None,
+    ) -> QueryResult:
+        """One row per model (in build order), dataset, metric and published table: kind, name, type, file,
+        description. `kinds` keeps some of model, dataset, metric, table; `search` what has the text (any
+        case) in its name, label or description; `owner` the metrics of a team; `tag` the models and metrics
+        with a tag. An owner or tag nothing carries is an error (KF457, KF455), not an empty list."""
+        from kpiframe.listing import CatalogFilter, catalog
+
+        return catalog(self.graph, CatalogFilter(tuple(kinds), search, owner, tag))
+
+    def query_options(self, metrics: list[str] | tuple[str, ...], search: str | None = None) -> QueryResult:
+        """What a query of `metrics` (together) accepts: one row per dimension (`by`, full name) and grain,
+        from the rules that check a query; the HTTP catalog lists the same. Unknown metric: KF104."""
+        from kpiframe.listing import query_options
+
+        return query_options(self.layer, metrics, search)
 
     def metric_tests(self, select: str | None = None) -> list[CaseResult]:
         """Run the metric tests (all, or the one named) in an in-memory DuckDB; no warehouse needed."""
@@ -112,7 +115,7 @@ class Project:
         on_checked: Callable[[str], None] | None = None,
         accept_volume_drop: list[str] | tuple[str, ...] = (),
         wait: float | None = None,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_timeout: float | None = None,
         on_notice: Callable[[str], None] | None = None,
     ) -> BuildResult:
         """Build every model and publish every metric table; all or nothing.
@@ -124,9 +127,16 @@ class Project:
 
         One build of a project runs at a time: another one holding the lock is refused (KF530), or
         waited for up to `wait` seconds. The swap waits up to `lock_timeout` seconds for a table lock
-        (PostgreSQL). `on_notice` gets a line when the build waits or cleans up after a dead one.
+        (PostgreSQL; None: build.locks.DEFAULT_LOCK_TIMEOUT). `on_notice` gets a line when the build waits
+        or cleans up after a dead one.
         """
-        from kpiframe.build.runs import clean_up_abandoned
+        from kpiframe.build.catalog import write_catalog
+        from kpiframe.build.expectations import ExpectationRun, store_results, write_results
+        from kpiframe.build.locks import DEFAULT_LOCK_TIMEOUT, connect_waiting, take_build_lock
+        from kpiframe.build.run import require_sources, run_build
+        from kpiframe.build.runs import STAGING_SUFFIX, clean_up_abandoned
+        from kpiframe.build.selection import select_nodes
+        from kpiframe.build.serving import publish_snapshot
         from kpiframe.quality.volume import VolumeGuard
 
         every_node = self.nodes()
@@ -185,7 +195,7 @@ class Project:
                 after_swap=lambda swapped: write_catalog(swapped, self.graph),  # what each number means
                 volume=guard.measure,
                 project=self.graph.config.name,
-                lock_timeout=lock_timeout,
+                lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
                 known_views=frozenset((n.schema, n.name) for n in every_node if n.materialized == "view"),
             )
             write_target(self.graph, self.layer, every_node, "duckdb")
@@ -207,6 +217,9 @@ class Project:
 
     def test(self, junit_xml: str | None = None) -> list[Any]:
         """Run every expectation against the warehouse as it is, building nothing."""
+        from kpiframe.build.expectations import ExpectationRun, store_results, write_results
+        from kpiframe.quality.contracts import declared
+
         run = ExpectationRun(self.graph.expectations)
         path = self.warehouse_spec.path
         if self.warehouse_spec.type == "duckdb" and path != ":memory:" and not Path(path).exists():
@@ -255,6 +268,23 @@ class Project:
             return warehouse.query(tree)
         finally:
             warehouse.close()
+
+    def query_with_coverage(self, **request: object) -> tuple[QueryResult, dict[date, Any]]:
+        """`query`, and how much of each period of the answer the data covers, as a
+        kpiframe.sql.progress.PeriodCoverage per period start (to tell periods still in progress): the last
+        day with data is the latest day of the metrics' time columns, read from the same snapshot."""
+        from kpiframe.sql.progress import as_day, coverage, last_day_query
+
+        asked = self.request(**request)  # type: ignore[arg-type]
+        tree = compile_request(self.layer, asked)
+        warehouse = self.connect_reader()
+        try:
+            result = warehouse.query(tree)
+            last_day = as_day(warehouse.query(last_day_query(self.layer, asked.metrics)).rows[0][0])
+        finally:
+            warehouse.close()
+        starts = [row[0] for row in result.rows]
+        return result, coverage(starts, asked.grain, last_day)
 
     def funnel(
         self,

@@ -51,7 +51,7 @@ def model_query(graph: LoadedProject, model: Model) -> exp.Query:
                 return real
         return node
 
-    swapped = model.tree.copy().transform(swap)
+    swapped = model.tree.transform(swap)  # transform works on a copy: the loaded tree stays as it is
     assert isinstance(swapped, exp.Query)
     return swapped
 

@@ -157,7 +157,7 @@ def _period(kind: str, period: str, old: Values | None, new: Values | None, zero
         )
     before: set[str] = (old or {}).get(period, set())
     after: set[str] = (new or {}).get(period, set())
-    left, entered = sorted(before - after), sorted(after - before)
+    left, entered = leavers_and_entrants(before, after)
     return EntityPeriod(
         period,
         len(before) if old is not None else None,
@@ -167,6 +167,12 @@ def _period(kind: str, period: str, old: Values | None, new: Values | None, zero
         left[:EXAMPLES],
         entered[:EXAMPLES],
     )
+
+
+def leavers_and_entrants(before: set[str], after: set[str]) -> tuple[list[str], list[str]]:
+    """Who leaves a definition (a member before, not after) and who enters it (after, not before), sorted;
+    the docs site counts its version-to-version movements with this too."""
+    return sorted(before - after), sorted(after - before)
 
 
 def _iso(value: Any) -> str:

@@ -16,7 +16,7 @@ from kpiframe.kpi.specs import BenchmarkSpec, KpiSettings, TargetSpec, TargetVal
 from kpiframe.kpi.targets import TargetBook, TargetEntry
 from kpiframe.kpi.trees import Tree, TreeBuilder
 from kpiframe.load.config import validate_spec
-from kpiframe.load.files import YamlDocument, parse_yaml
+from kpiframe.load.files import YamlDocument, parse_cache, parse_yaml_cached
 from kpiframe.load.loaded import KpiItem, ProjectFiles
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.suggest import unknown
@@ -148,7 +148,8 @@ def _settings(files: ProjectFiles, problems: list[Diagnostic]) -> KpiSettings:
 def _project_doc(root: Path) -> YamlDocument:
     """kpi_project.yml again, this time for the line numbers of `kpi:` settings."""
     path = root / "kpi_project.yml"
-    return parse_yaml(path.read_text(encoding="utf-8"), "kpi_project.yml", []) or YamlDocument("kpi_project.yml", {})
+    text = path.read_text(encoding="utf-8")  # the load has parsed it already: the parse cache has it
+    return parse_yaml_cached(text, "kpi_project.yml", [], parse_cache(root)) or YamlDocument("kpi_project.yml", {})
 
 
 def _benchmarks(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
-from kpiframe.load.files import YamlDocument, parse_yaml, read_text
+from kpiframe.load.files import YamlDocument, parse_yaml_cached, read_text
 from kpiframe.load.specs import ProjectSpec, WarehouseSpec
 from kpiframe.suggest import did_you_mean
 
@@ -20,8 +20,9 @@ PROJECT_FILE = "kpi_project.yml"
 WAREHOUSE_ENV = "KPIFRAME_WAREHOUSE"
 
 
-def load_config(root: Path) -> ProjectSpec:
-    """Read kpi_project.yml; a missing or invalid file is a located error."""
+def load_config(root: Path, cache: Path | None = None) -> ProjectSpec:
+    """Read kpi_project.yml; a missing or invalid file is a located error. `cache`: the parse cache to use
+    (loading the project passes it; a command that only reads the settings leaves target/ alone)."""
     path = root / PROJECT_FILE
     if not path.is_file():
         raise KpiframeError(
@@ -31,7 +32,7 @@ def load_config(root: Path) -> ProjectSpec:
         )
     problems: list[Diagnostic] = []
     text = read_text(path, root, problems)
-    doc = parse_yaml(text, PROJECT_FILE, problems) if text is not None else None
+    doc = parse_yaml_cached(text, PROJECT_FILE, problems, cache) if text is not None else None
     if doc is None:
         raise ProjectInvalid(problems)
     if not isinstance(doc.data, dict):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kpiframe.errors import Diagnostic, Severity, SourceLocation, relative
 from kpiframe.load.config import load_config, validate_spec
-from kpiframe.load.files import YamlDocument, YamlValue, discover, parse_yaml_cached, read_text
+from kpiframe.load.files import YamlDocument, YamlValue, discover, parse_cache, parse_yaml_cached, read_text
 from kpiframe.load.loaded import ExpectationItems, KeyPath, KpiItem, Located, Model, ProjectFiles, Source
 from kpiframe.load.specs import FILE_KINDS, ModelSpec, ProjectFileOutline, SourceSpec, Spec, TableSpec
 from kpiframe.load.templating import Templater, read_macros
@@ -30,7 +30,7 @@ def read_project(root: Path) -> tuple[ProjectFiles, list[Diagnostic]]:
     """Read kpi_project.yml, macros, every YAML file and every model's SQL under `root`."""
     root = root.resolve()
     reader = _Reader(root)
-    config = load_config(root)
+    config = load_config(root, parse_cache(root))
     # a macro file that is not UTF-8 (or too big) is a diagnostic at the file, and is left out
     macro_files = [p for p in discover(root, "macros", (".sql",)) if read_text(p, root, reader.problems) is not None]
     templater = Templater(read_macros(root, macro_files), dict(config.vars))
@@ -82,8 +82,7 @@ class _Reader:
     def read_yaml(self, path: Path) -> None:
         rel = relative(path, self.root)
         text = read_text(path, self.root, self.problems)
-        cache = self.root / "target" / "partial_parse"
-        doc = parse_yaml_cached(text, rel, self.problems, cache) if text is not None else None
+        doc = parse_yaml_cached(text, rel, self.problems, parse_cache(self.root)) if text is not None else None
         if doc is None or doc.data is None:
             return
         if not isinstance(doc.data, dict):

@@ -107,10 +107,11 @@ def entity_query(graph: ProjectFiles, spec: FunnelSpec) -> tuple[exp.Select, lis
                 .from_(stage_events.subquery("events"))
                 .group_by("entity_id")
             )
-            select = select.join(
-                first.subquery(alias),
+            select = select.join(  # copy=False here and below: the tree is this function's own, and
+                first.subquery(alias),  # copying it at every stage made expanding a funnel quadratic
                 join_type="left",
                 on=exp.EQ(this=exp.column("entity_id", table=alias), expression=key.copy()),
+                copy=False,
             )
             reached = exp.column("reached_at", table=alias)
         inside = exp.and_(
@@ -120,7 +121,7 @@ def entity_query(graph: ProjectFiles, spec: FunnelSpec) -> tuple[exp.Select, lis
         if stage.filter and stage.dataset is None and stage.definition is None:
             inside = exp.and_(inside, qualify(parse_rule_expression(stage.filter), "e"))
         first_inside = exp.Case(ifs=[exp.If(this=inside, true=reached)])
-        select = select.select(first_inside.as_(stage_column(index, "independent")))
+        select = select.select(first_inside.as_(stage_column(index, "independent")), copy=False)
     return _in_order(select, spec, events), list(dict.fromkeys(refs))
 
 
@@ -138,7 +139,7 @@ def _in_order(base: exp.Select, spec: FunnelSpec, events: list[exp.Select]) -> e
     """
     columns = [e.alias_or_name for e in base.expressions]
     query = exp.select(*[exp.column(c, table="b") for c in columns]).from_(exp.to_table("base").as_("b"))
-    query = query.with_("base", as_=base)
+    query = query.with_("base", as_=base, copy=False)  # the trees here are this function's own
     previous, lower_bound = "base", "entered_at"
     for index, stage_events in enumerate(events):
         step = f"in_order_{index}"
@@ -160,14 +161,15 @@ def _in_order(base: exp.Select, spec: FunnelSpec, events: list[exp.Select]) -> e
             .join(stage_events.subquery("ev"), on=matched, join_type="inner")
             .group_by(exp.column("entity_id", table="p"), exp.column("entered_at", table="p"))
         )
-        query = query.with_(step, as_=reached)
+        query = query.with_(step, as_=reached, copy=False)
         alias = f"o{index}"
         query = query.join(
             exp.to_table(step).as_(alias),
             join_type="left",
             on=exp.EQ(this=exp.column("entity_id", table=alias), expression=exp.column("entity_id", table="b")),
+            copy=False,
         )
-        query = query.select(exp.column("reached_at", table=alias).as_(stage_column(index, "strict")))
+        query = query.select(exp.column("reached_at", table=alias).as_(stage_column(index, "strict")), copy=False)
         previous, lower_bound = step, "reached_at"
     return query
 
@@ -292,8 +294,8 @@ def funnel_query(graph: ProjectFiles, spec: FunnelSpec, request: FunnelRequest) 
         )
         branches.append(branch)
     stacked: exp.Query = branches[0]
-    for branch in branches[1:]:
-        stacked = exp.union(stacked, branch, distinct=False)
+    for branch in branches[1:]:  # the branches are this function's own: not copied at every step
+        stacked = exp.union(stacked, branch, distinct=False, copy=False)
     if spec.count_by == "cohort":  # a cohort is every group that entered, even if it reached no stage
         entered_period = calendar.period_start(exp.column("entered_at"), request.grain)
         groups: exp.Query = (
@@ -322,6 +324,7 @@ def _every_stage(stacked: exp.Query, groups: exp.Query, spec: FunnelSpec, dimens
             stages,
             exp.select(exp.Literal.number(index).as_("stage_index"), exp.Literal.string(stage.name).as_("stage")),
             distinct=False,
+            copy=False,
         )
     keys = ["cohort_start", *dimensions]
     # NULL is a group of its own (leads without a channel): NULL-safe equality joins it
