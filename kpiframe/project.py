@@ -300,7 +300,13 @@ class Project:
         `order` (strict | independent) overrides the funnel's own `order:`."""
         from kpiframe.errors import QueryError
         from kpiframe.semantic.definitions import DefinitionProblem
-        from kpiframe.semantic.funnels import FunnelRequest, find_bottleneck, funnel_query, located_funnel
+        from kpiframe.semantic.funnels import (
+            FunnelRequest,
+            find_bottleneck,
+            first_open_cohort,
+            funnel_query,
+            located_funnel,
+        )
 
         located = located_funnel(self.graph, name)
         spec = located.spec
@@ -322,9 +328,10 @@ class Project:
         finally:
             warehouse.close()
         newest = latest.rows[0][0]
-        closed = newest - timedelta(days=spec.window_days) if newest else None
-        mature_before = closed.date() if isinstance(closed, datetime) else closed
-        found = find_bottleneck(every_cohort.as_dicts(), [s.name for s in spec.stages], mature_before)
+        history_rows = every_cohort.as_dicts()
+        cohort_starts = {row["cohort_start"] for row in history_rows}
+        mature_before = first_open_cohort(cohort_starts, grain, spec.window_days, newest)
+        found = find_bottleneck(history_rows, [s.name for s in spec.stages], mature_before)
         bottleneck = (
             None
             if found is None

@@ -11,7 +11,7 @@ the periods it gets alone. A page that fails on its own is left out with a line 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +29,7 @@ from kpiframe.docsite.model import (
 )
 from kpiframe.errors import KpiframeError
 from kpiframe.kpi.periods import Period, period_of
+from kpiframe.semantic.funnels import window_closed
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
 
 if TYPE_CHECKING:
@@ -144,24 +145,24 @@ class DataCollector:
             if key:  # a metric over no measure has no rows to show
                 groups.setdefault(key, []).append(name)
         pace = _Pace(session) if session is not None else None
+        units = self.project.units()
         series: dict[str, TrendSeries] = {}
         for names in groups.values():
             for chunk in _chunks(names, METRICS_PER_QUERY):
-                for name, found in self._query(chunk, pace):
+                for name, found in self._query(chunk, pace, units):
                     series[name] = found
         return [series[name] for name in metrics if name in series]
 
-    def _query(self, names: list[str], pace: _Pace | None) -> Iterator[tuple[str, TrendSeries]]:
+    def _query(self, names: list[str], pace: _Pace | None, units: dict[str, str]) -> Iterator[tuple[str, TrendSeries]]:
         try:
             result, coverage = self.project.query_with_coverage(metrics=names, grain=TREND_GRAIN)
         except KpiframeError as exc:
             if len(names) > 1:  # find the one that fails, keep the others
                 for name in names:
-                    yield from self._query([name], pace)
+                    yield from self._query([name], pace, units)
             else:
                 self.problems.append(f"trend of {names[0]}: {exc.diagnostic.message}")
             return
-        units = self.project.units()
         for name in names:
             column = result.columns.index(name)
             points = [(_day(row[0]).isoformat(), _number(row[column])) for row in result.rows]
@@ -210,7 +211,7 @@ class DataCollector:
                 FunnelCohort(
                     cohort_start=start.isoformat(),
                     stages=stages,
-                    window_closed=_window_closed(start, spec.window_days, newest),
+                    window_closed=window_closed(start, TREND_GRAIN, spec.window_days, newest),
                 )
                 for start, stages in sorted(cohorts.items())
             ],
@@ -237,15 +238,6 @@ def scan_key(layer: SemanticLayer, metric: str) -> frozenset[tuple[tuple[str, st
             scans.setdefault((measure.dataset, measure.time_name), set()).add(spec.filter)
         pending += metric_inputs(spec)
     return frozenset((scan, None if None in filters else frozenset(filters)) for scan, filters in scans.items())
-
-
-def _window_closed(cohort_start: date, window_days: int, newest: datetime | None) -> bool:
-    """Whether the cohort's last possible entrant (just before the cohort ends) had its whole window by the
-    newest entry in the data."""
-    if newest is None:
-        return False
-    end = datetime.combine(Period(TREND_GRAIN, cohort_start).end + timedelta(days=1), datetime.min.time())
-    return end + timedelta(days=window_days) <= newest
 
 
 def _tree_view(name: str, label: str, rows: list[StatusRow], formulas: dict[str, list[str]]) -> TreeView:

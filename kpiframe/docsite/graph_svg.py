@@ -70,24 +70,34 @@ class _Graph:
     reversed_: list[bool]  # per drawn edge: laid out against its direction (a cycle's back edge)
 
 
+class Reach:
+    """Ancestors and descendants of any node of one graph; the adjacency is built once for all asks."""
+
+    def __init__(self, edges: Iterable[tuple[str, str]]) -> None:
+        self.down: dict[str, list[str]] = {}
+        self.up: dict[str, list[str]] = {}
+        for source, target in edges:
+            self.down.setdefault(source, []).append(target)
+            self.up.setdefault(target, []).append(source)
+
+    def around(self, node_id: str) -> set[str]:
+        """The node, all its ancestors and all its descendants (what a metric's own lineage shows)."""
+        found = {node_id}
+        for links in (self.down, self.up):
+            queue = deque([node_id])
+            seen = {node_id}
+            while queue:
+                for nxt in links.get(queue.popleft(), ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        queue.append(nxt)
+            found |= seen
+        return found
+
+
 def neighbourhood(edges: Iterable[tuple[str, str]], node_id: str) -> set[str]:
-    """The node, all its ancestors and all its descendants (what a metric's own lineage shows)."""
-    down: dict[str, list[str]] = {}
-    up: dict[str, list[str]] = {}
-    for source, target in edges:
-        down.setdefault(source, []).append(target)
-        up.setdefault(target, []).append(source)
-    found = {node_id}
-    for links in (down, up):
-        queue = deque([node_id])
-        seen = {node_id}
-        while queue:
-            for nxt in links.get(queue.popleft(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    queue.append(nxt)
-        found |= seen
-    return found
+    """The node, all its ancestors and all its descendants."""
+    return Reach(edges).around(node_id)
 
 
 def layered_svg(

@@ -14,8 +14,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from kpiframe.docsite import charts
-from kpiframe.docsite.graph_svg import GraphNode, layered_svg, neighbourhood
-from kpiframe.docsite.model import Lineage, MetricEntry, SiteData, TreeView
+from kpiframe.docsite.graph_svg import GraphNode, Reach, layered_svg
+from kpiframe.docsite.model import LineageNode, MetricEntry, SiteData, TreeView
 from kpiframe.errors import KpiframeError
 
 ASSETS = ("site.css", "site.js")
@@ -134,6 +134,7 @@ class _Site:
         self.data = data
         self.trends = {t["metric"]: t for t in data["trends"]}
         self.lineage_nodes = {n["id"]: n for n in data["lineage"]["nodes"]}
+        self.reach = Reach(data["lineage"]["edges"])
         self.upstream: dict[str, list[str]] = {}
         self.downstream: dict[str, list[str]] = {}
         for up, down in data["lineage"]["edges"]:
@@ -147,7 +148,8 @@ class _Site:
     def context(self, page: str, title: str) -> dict[str, Any]:
         context = self.base(page, title)
         if page == "lineage.html":
-            context["svg"] = Markup(lineage_svg(self.data["lineage"], root=""))
+            lineage = self.data["lineage"]
+            context["svg"] = Markup(lineage_svg(lineage["nodes"], lineage["edges"], root=""))
         elif page == "trees.html":
             context["trees"] = [(tree, Markup(tree_svg(tree))) for tree in self.data["trees"]]
         elif page == "funnels.html":
@@ -171,9 +173,11 @@ class _Site:
     def metric_context(self, metric: MetricEntry) -> dict[str, Any]:
         context = self.base(f"metrics/{metric_file(metric['name'])}", metric["label"] or metric["name"])
         node_id = f"metric:{metric['name']}"
-        keep = neighbourhood(self.data["lineage"]["edges"], node_id) if node_id in self.lineage_nodes else set()
+        keep = self.reach.around(node_id) if node_id in self.lineage_nodes else set()
         context["metric"] = metric
-        context["svg"] = Markup(lineage_svg(self.data["lineage"], root="../", keep=keep, highlight=node_id))
+        nodes = [self.lineage_nodes[i] for i in sorted(keep)]
+        edges = [(a, b) for a in sorted(keep) for b in self.reach.down.get(a, ()) if b in keep]
+        context["svg"] = Markup(lineage_svg(nodes, edges, root="../", highlight=node_id if keep else None))
         trend = self.trends.get(metric["name"])
         context["trend"] = trend
         context["trend_figure"] = charts.trend_chart(trend) if trend else None
@@ -181,11 +185,10 @@ class _Site:
         return context
 
 
-def lineage_svg(lineage: Lineage, root: str, keep: set[str] | None = None, highlight: str | None = None) -> str:
-    """The lineage picture; `keep` limits it to one metric's ancestors and descendants."""
-    nodes = [n for n in lineage["nodes"] if keep is None or n["id"] in keep]
-    shown = {n["id"] for n in nodes}
-    edges = [(a, b) for a, b in lineage["edges"] if a in shown and b in shown]
+def lineage_svg(
+    nodes: Iterable[LineageNode], edges: Iterable[tuple[str, str]], root: str, highlight: str | None = None
+) -> str:
+    """The lineage picture of these nodes and the edges between them."""
     graph_nodes = [
         GraphNode(
             id=n["id"],
@@ -196,7 +199,7 @@ def lineage_svg(lineage: Lineage, root: str, keep: set[str] | None = None, highl
         )
         for n in nodes
     ]
-    return layered_svg(graph_nodes, edges, direction="LR", highlight=highlight)
+    return layered_svg(graph_nodes, list(edges), direction="LR", highlight=highlight)
 
 
 def _lineage_href(kind: str, name: str, node_id: str, root: str) -> str:

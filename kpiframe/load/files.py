@@ -96,8 +96,12 @@ def read_text(path: Path, root: Path, problems: list[Diagnostic]) -> str | None:
 def parse_yaml(text: str, rel_path: str, problems: list[Diagnostic]) -> YamlDocument | None:
     """Parse YAML text; syntax errors become a KF003 diagnostic at the offending line."""
     fast = _parse_with_libyaml(text, rel_path)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else _parse_with_ruamel(text, rel_path, problems)
+
+
+def _parse_with_ruamel(text: str, rel_path: str, problems: list[Diagnostic]) -> YamlDocument | None:
+    """ruamel's pure-Python parser (YAML 1.2): what every file was parsed with before libyaml was tried,
+    and what still reads and reports what libyaml may read otherwise."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError
 

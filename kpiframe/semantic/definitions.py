@@ -251,6 +251,8 @@ def version_query(
             expression=exp.Add(this=entered.copy(), expression=interval(engagement.window_days, "DAY")),
         ),
     ]
+    # each step below builds on a tree made here and used once: copy=False, where every builder call
+    # would otherwise copy the whole query so far (half of expanding a definition)
     scored = (
         exp.select(
             key.as_("entity_id"),
@@ -259,12 +261,13 @@ def version_query(
             *[o.as_(f"event_key_{i}") for i, o in enumerate(event_order)],
             points.as_("points"),
         )
-        .from_(model_table(files, entity, "e"))
+        .from_(model_table(files, entity, "e"), copy=False)
         .join(
             model_table(files, events, "a"),
             on=exp.EQ(this=qualify(entity_expr(events, spec.entity, ("foreign",)), "a"), expression=key.copy()),
+            copy=False,
         )
-        .where(exp.and_(*conditions))
+        .where(exp.and_(*conditions), copy=False)
     )
     order = [exp.column("event_at"), *[exp.column(f"event_key_{i}") for i in range(len(event_order))]]
     running = exp.Window(
@@ -280,11 +283,11 @@ def version_query(
     )
     totals = exp.select(
         "entity_id", "entered_at", "event_at", *[o.copy() for o in order[1:]], running.as_("score")
-    ).from_(scored.subquery("scored"))
+    ).from_(scored.subquery("scored", copy=False), copy=False)
     crossing = (
         exp.select("entity_id", "entered_at", "event_at", "score", first.as_("crossing"))
-        .from_(totals.subquery("totals"))
-        .where(exp.GTE(this=exp.column("score"), expression=exp.Literal.number(version.rule.threshold)))
+        .from_(totals.subquery("totals", copy=False), copy=False)
+        .where(exp.GTE(this=exp.column("score"), expression=exp.Literal.number(version.rule.threshold)), copy=False)
     )
     key_name = entity.entities[[e.name for e in entity.entities].index(spec.entity)].expr or spec.entity
     result = (
@@ -294,8 +297,8 @@ def version_query(
             exp.column("score", table="q").as_("score_at_qualification"),
             exp.column("entered_at", table="q").as_("entered_at"),
         )
-        .from_(crossing.subquery("q"))
-        .where(exp.EQ(this=exp.column("crossing", table="q"), expression=exp.Literal.number(1)))
+        .from_(crossing.subquery("q", copy=False), copy=False)
+        .where(exp.EQ(this=exp.column("crossing", table="q"), expression=exp.Literal.number(1)), copy=False)
     )
     refs = [entity.model, events.model]
     if version.sla:
@@ -337,9 +340,9 @@ def _with_sla(
             hours.as_("hours_to_accept"),
             exp.func("COALESCE", within, exp.false()).as_("accepted_within_sla"),
         )
-        .from_(qualified.subquery("m"))
-        .join(model_table(files, dataset, "s"), on=exp.and_(*join_on), join_type="left")
-        .group_by(*[k.copy() for k in keys])
+        .from_(qualified.subquery("m", copy=False), copy=False)  # `qualified` is version_query's own
+        .join(model_table(files, dataset, "s"), on=exp.and_(*join_on), join_type="left", copy=False)
+        .group_by(*[k.copy() for k in keys], copy=False)
     )
     return result, dataset.model
 

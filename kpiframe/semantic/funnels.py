@@ -9,8 +9,9 @@ first stage and the median and 90th percentile hours between stages.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlglot import exp
@@ -28,6 +29,7 @@ from kpiframe.semantic.definitions import (
 )
 from kpiframe.sql.calendar import Calendar, interval
 from kpiframe.sql.expressions import qualify
+from kpiframe.sql.progress import period_end
 from kpiframe.suggest import unknown
 
 COLUMNS = (
@@ -402,6 +404,24 @@ class Bottleneck:
     @property
     def drop(self) -> float:
         return self.conversion - self.trailing
+
+
+def window_closed(cohort_start: date, grain: str, window_days: int, newest: date | datetime | None) -> bool:
+    """Whether the cohort's last possible entrant (at the end of its last day) had its whole window by the
+    newest entry in the data: only then are the cohort's conversions final."""
+    if newest is None:
+        return False
+    last_entry = datetime.combine(period_end(cohort_start, grain) + timedelta(days=1), time.min)
+    newest_at = newest if isinstance(newest, datetime) else datetime.combine(newest, time.min)
+    return last_entry + timedelta(days=window_days) <= newest_at.replace(tzinfo=None)
+
+
+def first_open_cohort(
+    cohort_starts: Iterable[date], grain: str, window_days: int, newest: date | datetime | None
+) -> date | None:
+    """The earliest cohort whose window is still open (find_bottleneck's `mature_before`); None when all closed."""
+    still_open = [c for c in cohort_starts if not window_closed(c, grain, window_days, newest)]
+    return min(still_open) if still_open else None
 
 
 def find_bottleneck(

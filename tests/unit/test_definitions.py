@@ -103,3 +103,22 @@ def test_a_funnel_stage_naming_an_undefined_version(example_copy: Path) -> None:
 def test_a_corrupted_lock_file_is_a_diagnostic(example_copy: Path) -> None:
     (example_copy / "definitions.lock").write_text('{"definitions": {}}\n<<<<<<< HEAD\n')
     assert "error[KF906]: definitions.lock cannot be read" in problems(example_copy)
+
+
+def test_a_cohort_counts_for_the_bottleneck_only_once_its_last_entrant_had_the_whole_window():
+    from datetime import date, datetime
+
+    from kpiframe.semantic.funnels import first_open_cohort, window_closed
+
+    newest = datetime(2026, 11, 19, 12, 0)
+    # May's last entrant (31 May, 23:59) needs until 2026-06-01 + 180 days = 2026-11-28: still open,
+    # although May began more than 180 days before the newest entry
+    assert not window_closed(date(2026, 5, 1), "month", 180, newest)
+    assert window_closed(date(2026, 4, 1), "month", 180, newest)  # 2026-05-01 + 180 days = 2026-10-28
+    assert window_closed(date(2026, 5, 1), "month", 180, datetime(2026, 11, 28))  # the window to the second
+    starts = [date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1), date(2026, 6, 1)]
+    assert first_open_cohort(starts, "month", 180, newest) == date(2026, 5, 1)
+    assert first_open_cohort(starts[:2], "month", 180, newest) is None  # all closed
+    assert not window_closed(date(2026, 11, 9), "week", 7, datetime(2026, 11, 22, 23, 0))
+    assert window_closed(date(2026, 11, 9), "week", 7, datetime(2026, 11, 23))
+    assert not window_closed(date(2026, 1, 1), "month", 30, None)  # no entries: nothing has closed
