@@ -88,7 +88,7 @@ def section_b(tmp: Path, env: dict[str, str], repeat: int, scale: float) -> list
     return [
         f"## (b) The example project, built on demo data at scale {scale}",
         "",
-        f"- `kpiframe docs generate`, cold process: {spread(seconds, 2)} s (median (min–max) of {repeat})",
+        f"- `kpiframe docs generate`, cold process: {spread(seconds, 2)} s (median, min–max, {repeat} runs)",
         *weight(project / "target" / "docs"),
         f"- {load_average()}",
         "",

@@ -48,6 +48,8 @@ def generate(project_dir: str, warehouse: str | None, output: str | None, period
     click.echo(f"wrote {len(pages)} pages to {target} in {time.perf_counter() - started:.1f} s", err=True)
     if not data["built"]:
         click.echo(f"  data pages are empty: {data['not_built_reason']}", err=True)
+    for problem in data["problems"]:
+        click.echo(f"  warning: {problem}", err=True)
     click.echo(f"open {target / 'index.html'} or run `kpiframe docs serve`")
 
 
