@@ -1,7 +1,7 @@
 """Layered (Sugiyama-style) graph pictures as inline SVG, with no JavaScript: lineage and KPI trees.
 
 The steps are the classic ones, each kept near linear so a 1,000-metric project draws in well under
-a second:
+a second (1-4 are in graph_layout.py, 5-6 here):
 
 1. break cycles (a depth-first search reverses its back edges; the project rejects cycles, this is
    only a guard so a bad graph cannot hang the docs);
@@ -23,11 +23,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from bisect import bisect_left, bisect_right, insort
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+
+from kpiframe.docsite.graph_layout import LayeredGraph, layered_graph, order_layers
 
 LABEL_CHAR_WIDTH = 7.5  # px per character of the bold 12 px label
 DETAIL_CHAR_WIDTH = 6.5  # px per character of an 11 px detail line
@@ -39,10 +39,6 @@ MARGIN = 12.0
 LAYER_GAP = {"LR": 72.0, "TB": 48.0}  # along the edges' direction
 NODE_GAP = {"LR": 14.0, "TB": 24.0}  # between neighbours in one layer
 VIRTUAL_GAP = 8.0  # between an edge passing through a layer and its neighbours
-MAX_SWEEPS = 16
-TRANSPOSE_PASSES = 4  # per sweep
-TRANSPOSE_WORK = 120_000  # node and edge visits for all transposition passes together
-PATIENCE = 4  # barycenter sweeps without fewer crossings before giving up
 PLACEMENT_ROUNDS = 4
 ARROW = 7.0
 
@@ -56,48 +52,6 @@ class GraphNode:
     status: str = ""  # css class status-<slug>: on-track, at-risk, off-track, no-target, no-data
     href: str | None = None  # the node is a link when given
     title: str | None = None  # tooltip
-
-
-@dataclass
-class _Graph:
-    """The layered graph: real nodes 0..n_real-1 (in id order), then one virtual node per layer crossed."""
-
-    n_real: int
-    layer: list[int]
-    succs: list[list[int]]
-    preds: list[list[int]]
-    chains: list[list[int]]  # per drawn edge: its nodes in layout direction, first and last real
-    reversed_: list[bool]  # per drawn edge: laid out against its direction (a cycle's back edge)
-
-
-class Reach:
-    """Ancestors and descendants of any node of one graph; the adjacency is built once for all asks."""
-
-    def __init__(self, edges: Iterable[tuple[str, str]]) -> None:
-        self.down: dict[str, list[str]] = {}
-        self.up: dict[str, list[str]] = {}
-        for source, target in edges:
-            self.down.setdefault(source, []).append(target)
-            self.up.setdefault(target, []).append(source)
-
-    def around(self, node_id: str) -> set[str]:
-        """The node, all its ancestors and all its descendants (what a metric's own lineage shows)."""
-        found = {node_id}
-        for links in (self.down, self.up):
-            queue = deque([node_id])
-            seen = {node_id}
-            while queue:
-                for nxt in links.get(queue.popleft(), ()):
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        queue.append(nxt)
-            found |= seen
-        return found
-
-
-def neighbourhood(edges: Iterable[tuple[str, str]], node_id: str) -> set[str]:
-    """The node, all its ancestors and all its descendants."""
-    return Reach(edges).around(node_id)
 
 
 def layered_svg(
@@ -114,8 +68,8 @@ def layered_svg(
     if highlight is not None and highlight not in index:
         raise ValueError(f"highlight {highlight!r} is not a node of the graph")
     pairs = _edge_indexes(edges, index)
-    graph = _layered_graph(len(ordered), pairs)
-    layers = _order_layers(graph)
+    graph = layered_graph(len(ordered), pairs)
+    layers = order_layers(graph)
     layout = _layout(ordered, graph, layers, direction)
     return _render(ordered, graph, pairs, highlight, layout)
 
@@ -141,170 +95,6 @@ def _edge_indexes(edges: Sequence[tuple[str, str]], index: dict[str, int]) -> li
         if source != target:  # a self-loop has no layer to go to; the project rejects them anyway
             pairs.add((index[source], index[target]))
     return sorted(pairs)
-
-
-# --- layers -----------------------------------------------------------------------------------------------
-
-
-def _back_edges(n: int, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Edges closing a cycle, found by an iterative depth-first search in id order."""
-    succs: list[list[int]] = [[] for _ in range(n)]
-    for source, target in pairs:
-        succs[source].append(target)
-    state = [0] * n  # 0 unseen, 1 on the stack, 2 done
-    back = set()
-    for root in range(n):
-        if state[root]:
-            continue
-        state[root] = 1
-        stack = [(root, iter(succs[root]))]
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                state[node] = 2
-                stack.pop()
-            elif state[child] == 1:
-                back.add((node, child))
-            elif state[child] == 0:
-                state[child] = 1
-                stack.append((child, iter(succs[child])))
-    return back
-
-
-def _longest_path_layers(n: int, pairs: list[tuple[int, int]]) -> list[int]:
-    succs: list[list[int]] = [[] for _ in range(n)]
-    indegree = [0] * n
-    for source, target in pairs:
-        succs[source].append(target)
-        indegree[target] += 1
-    layer = [0] * n
-    queue = deque(i for i in range(n) if indegree[i] == 0)
-    while queue:
-        node = queue.popleft()
-        for child in succs[node]:
-            layer[child] = max(layer[child], layer[node] + 1)
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                queue.append(child)
-    return layer
-
-
-def _layered_graph(n: int, pairs: list[tuple[int, int]]) -> _Graph:
-    back = _back_edges(n, pairs)
-    laid = [(t, s) if (s, t) in back else (s, t) for s, t in pairs]
-    layer = _longest_path_layers(n, laid)
-    graph = _Graph(n, layer, [[] for _ in range(n)], [[] for _ in range(n)], [], [])
-    for (source, target), original in zip(laid, pairs, strict=True):
-        chain = [source]
-        for depth in range(layer[source] + 1, layer[target]):  # a virtual node per layer crossed
-            graph.layer.append(depth)
-            graph.succs.append([])
-            graph.preds.append([])
-            chain.append(len(graph.layer) - 1)
-        chain.append(target)
-        for upper, lower in zip(chain, chain[1:], strict=False):
-            graph.succs[upper].append(lower)
-            graph.preds[lower].append(upper)
-        graph.chains.append(chain)
-        graph.reversed_.append((source, target) != original)
-    return graph
-
-
-# --- order within the layers ------------------------------------------------------------------------------
-
-
-def _order_layers(graph: _Graph) -> list[list[int]]:
-    """Barycenter sweeps, alternately down and up, keeping the order with the fewest crossings."""
-    layers: list[list[int]] = [[] for _ in range(max(graph.layer, default=-1) + 1)]
-    for node, depth in enumerate(graph.layer):  # real nodes in id order, virtual ones in edge order
-        layers[depth].append(node)
-    position = [0] * len(graph.layer)
-    for layer in layers:
-        for i, node in enumerate(layer):
-            position[node] = i
-    best = [list(layer) for layer in layers]
-    fewest = _crossings(graph, layers, position)
-    stale = 0
-    # transposition gets a fixed amount of work: all it wants on small graphs, a few passes on huge ones
-    pass_cost = len(graph.layer) + 2 * sum(len(succs) for succs in graph.succs)
-    passes_left = TRANSPOSE_WORK // max(pass_cost, 1)
-    for sweep in range(MAX_SWEEPS):
-        if fewest == 0 or stale >= PATIENCE:
-            break
-        downward = sweep % 2 == 0
-        steps = range(1, len(layers)) if downward else range(len(layers) - 2, -1, -1)
-        for depth in steps:
-            neighbours = graph.preds if downward else graph.succs
-            layers[depth] = _barycenter_sorted(layers[depth], neighbours, position)
-            for i, node in enumerate(layers[depth]):
-                position[node] = i
-        passes = min(TRANSPOSE_PASSES, passes_left)
-        passes_left -= _transpose(graph, layers, position, passes, equal_swaps=not downward)
-        count = _crossings(graph, layers, position)
-        if count < fewest:
-            fewest, best, stale = count, [list(layer) for layer in layers], 0
-        else:
-            stale += 1
-    return best
-
-
-def _barycenter_sorted(layer: list[int], neighbours: list[list[int]], position: list[int]) -> list[int]:
-    def key(node: int) -> tuple[float, int]:
-        linked = neighbours[node]
-        # a node with no neighbour on this side keeps its place; equal barycenters keep the id order
-        centre = sum(map(position.__getitem__, linked)) / len(linked) if linked else float(position[node])
-        return (centre, node)
-
-    return sorted(layer, key=key)
-
-
-def _transpose(graph: _Graph, layers: list[list[int]], position: list[int], passes: int, equal_swaps: bool) -> int:
-    """Swap neighbours in a layer while that removes crossings (what barycenters alone miss, as in dot).
-
-    With `equal_swaps`, crossed neighbours also swap when it changes nothing here: that lets the next
-    sweep escape a tie. Returns the passes made."""
-    for done in range(passes):
-        swapped_any = False
-        for layer in layers:
-            ends = {
-                node: (_sorted_at(graph.preds[node], position), _sorted_at(graph.succs[node], position))
-                for node in layer
-            }
-            for i in range(len(layer) - 1):
-                (up_a, down_a), (up_b, down_b) = ends[layer[i]], ends[layer[i + 1]]
-                kept = _pair_crossings(up_a, up_b) + _pair_crossings(down_a, down_b)
-                swapped = _pair_crossings(up_b, up_a) + _pair_crossings(down_b, down_a)
-                if swapped < kept or (equal_swaps and swapped == kept > 0):
-                    layer[i], layer[i + 1] = layer[i + 1], layer[i]
-                    position[layer[i]], position[layer[i + 1]] = i, i + 1
-                    swapped_any = True
-        if not swapped_any:
-            return done + 1
-    return passes
-
-
-def _sorted_at(nodes: list[int], position: list[int]) -> list[int]:
-    return sorted(map(position.__getitem__, nodes))
-
-
-def _pair_crossings(left: list[int], right: list[int]) -> int:
-    """Crossings between the edges of two neighbours, `left` placed first (both lists sorted)."""
-    if not left or not right or left[-1] <= right[0]:
-        return 0
-    return sum(bisect_left(right, end) for end in left)
-
-
-def _crossings(graph: _Graph, layers: list[list[int]], position: list[int]) -> int:
-    """Edge crossings between consecutive layers: inversions of the lower ends, upper ends sorted."""
-    total = 0
-    for layer in layers:
-        lower_ends = sorted((position[node], position[child]) for node in layer for child in graph.succs[node])
-        seen: list[int] = []
-        for _, lower in lower_ends:
-            total += len(seen) - bisect_right(seen, lower)
-            insort(seen, lower)
-    return total
 
 
 # --- coordinates ------------------------------------------------------------------------------------------
@@ -343,7 +133,7 @@ class _Layout:
         return (along, across) if self.direction == "LR" else (across, along)
 
 
-def _layout(nodes: list[GraphNode], graph: _Graph, layers: list[list[int]], direction: str) -> _Layout:
+def _layout(nodes: list[GraphNode], graph: LayeredGraph, layers: list[list[int]], direction: str) -> _Layout:
     boxes = [_box(node) for node in nodes]
     virtual = [0.0] * (len(graph.layer) - len(nodes))
     widths, heights = [w for w, _ in boxes] + virtual, [h for _, h in boxes] + virtual
@@ -359,7 +149,7 @@ def _layout(nodes: list[GraphNode], graph: _Graph, layers: list[list[int]], dire
     return _Layout(direction, along, across, along_size, across_size, spans)
 
 
-def _place_across(graph: _Graph, layers: list[list[int]], size: list[float], direction: str) -> list[float]:
+def _place_across(graph: LayeredGraph, layers: list[list[int]], size: list[float], direction: str) -> list[float]:
     """Centre of each node across the layers: pulled to its neighbours, never overlapping a neighbour."""
     centre = [0.0] * len(graph.layer)
     for layer in layers:
@@ -411,7 +201,7 @@ def _pull(
 # --- edges ------------------------------------------------------------------------------------------------
 
 
-def _ports(graph: _Graph, layout: _Layout) -> tuple[dict[int, float], dict[int, float]]:
+def _ports(graph: LayeredGraph, layout: _Layout) -> tuple[dict[int, float], dict[int, float]]:
     """Where each edge leaves its first node and enters its last (across), spread along the side in order."""
     leaving: dict[int, list[tuple[float, int]]] = {}
     entering: dict[int, list[tuple[float, int]]] = {}
@@ -427,7 +217,9 @@ def _ports(graph: _Graph, layout: _Layout) -> tuple[dict[int, float], dict[int, 
     return ports
 
 
-def _edge_path(graph: _Graph, edge: int, layout: _Layout, ports: tuple[dict[int, float], dict[int, float]]) -> str:
+def _edge_path(
+    graph: LayeredGraph, edge: int, layout: _Layout, ports: tuple[dict[int, float], dict[int, float]]
+) -> str:
     """Straight inside a layer (beside its nodes), a curve across the gap between two layers."""
     chain = graph.chains[edge]
     first, last = chain[0], chain[-1]
@@ -480,7 +272,7 @@ def _pair(layout: _Layout, point: tuple[float, float]) -> str:
 
 
 def _render(
-    nodes: list[GraphNode], graph: _Graph, pairs: list[tuple[int, int]], highlight: str | None, layout: _Layout
+    nodes: list[GraphNode], graph: LayeredGraph, pairs: list[tuple[int, int]], highlight: str | None, layout: _Layout
 ) -> str:
     along_end = (layout.spans[-1][1] if layout.spans else 0.0) + MARGIN
     across_end = max((layout.across[n] + layout.across_size[n] / 2 for n in range(graph.n_real)), default=0.0)

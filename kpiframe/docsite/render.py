@@ -14,7 +14,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from kpiframe.docsite import charts
-from kpiframe.docsite.graph_svg import GraphNode, Reach, layered_svg
+from kpiframe.docsite.graph_layout import Reach
+from kpiframe.docsite.graph_svg import GraphNode, layered_svg
 from kpiframe.docsite.model import LineageNode, MetricEntry, SiteData, TreeView
 from kpiframe.errors import KpiframeError
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from kpiframe.docsite.graph_svg import GraphNode, layered_svg, neighbourhood
+from kpiframe.docsite.graph_layout import neighbourhood
+from kpiframe.docsite.graph_svg import GraphNode, layered_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 TOLERANCE = 0.2  # coordinates are written to 0.1 px
