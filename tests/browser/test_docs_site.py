@@ -69,9 +69,8 @@ def example_site(built_example: Path, tmp_path_factory: pytest.TempPathFactory) 
 class OpenedPage:
     """A page opened in Chromium, with every problem the browser reported while loading it."""
 
-    def __init__(self, browser: Any, url: str, site: str) -> None:
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900})
-        self.page = self.context.new_page()
+    def __init__(self, context: Any, url: str, site: str) -> None:
+        self.page = context.new_page()
         self.problems: list[str] = []
         page = self.page
         page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
@@ -92,20 +91,19 @@ class OpenedPage:
         return list(self.page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"))
 
     def close(self) -> None:
-        self.context.close()
+        self.page.close()
 
 
 @pytest.fixture
 def opened(browser: Any) -> Iterator[Any]:
-    pages: list[OpenedPage] = []
+    """Opens pages in one browser context per test (shared cache, as one reader's browser would have)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
 
     def open_page(url: str, site: str) -> OpenedPage:
-        pages.append(OpenedPage(browser, url, site))
-        return pages[-1]
+        return OpenedPage(context, url, site)
 
     yield open_page
-    for page in pages:
-        page.close()
+    context.close()
 
 
 def test_every_page_opens_cleanly_and_every_link_resolves(
