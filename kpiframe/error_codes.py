@@ -229,6 +229,28 @@ CODES: tuple[ErrorCode, ...] = (
         "`kpiframe init` writes a new project only into a folder without kpi_project.yml or the files it "
         "would create, so nothing of yours is overwritten. Choose an empty or new folder.",
     ),
+    ErrorCode(
+        "KF060",
+        "Nothing to import",
+        "load",
+        "`kpiframe import metricflow PATH` found no folder at PATH, or no YAML file under it with "
+        "`semantic_models:`, `metrics:` or `saved_queries:` (dbt's lists, or MetricFlow's `semantic_model:` "
+        "documents). Pass the folder of a dbt project that uses the dbt Semantic Layer.",
+    ),
+    ErrorCode(
+        "KF061",
+        "Malformed YAML in the project being imported",
+        "load",
+        "A YAML file of the dbt project given to `kpiframe import` does not parse at the reported line. Fix "
+        "it there (dbt would refuse it too).",
+    ),
+    ErrorCode(
+        "KF062",
+        "The import would overwrite a file it did not write",
+        "load",
+        "`kpiframe import --write` rewrites only files an earlier import generated (their first line says "
+        "so). A file of yours is in the way; move it, or import into another folder with --output.",
+    ),
     # --- KF1xx references and the graph -------------------------------------------------------------------
     ErrorCode(
         "KF104",

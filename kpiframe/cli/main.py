@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kpiframe.cli import diff_commands, docs_commands, kpi_commands, serve_commands
+from kpiframe.cli import diff_commands, docs_commands, import_commands, kpi_commands, serve_commands
 from kpiframe.cli.app import handle_errors, load, project_options
 
 if TYPE_CHECKING:
@@ -430,3 +430,4 @@ kpi_commands.register(main)
 diff_commands.register(main)
 serve_commands.register(main)
 docs_commands.register(main)
+import_commands.register(main)

@@ -27,9 +27,8 @@ from kpiframe.semantic.definitions import (
     model_table,
     parse_rule_expression,
 )
-from kpiframe.sql.calendar import Calendar, interval
+from kpiframe.sql.calendar import Calendar, interval, period_end
 from kpiframe.sql.expressions import qualify
-from kpiframe.sql.progress import period_end
 from kpiframe.suggest import unknown
 
 COLUMNS = (
@@ -106,8 +105,8 @@ def entity_query(graph: ProjectFiles, spec: FunnelSpec) -> tuple[exp.Select, lis
             alias = f"s{index}"
             first = (
                 exp.select("entity_id", exp.Min(this=exp.column("reached_at")).as_("reached_at"))
-                .from_(stage_events.subquery("events"))
-                .group_by("entity_id")
+                .from_(stage_events.subquery("events"), copy=False)  # the subquery copies stage_events
+                .group_by("entity_id", copy=False)
             )
             select = select.join(  # copy=False here and below: the tree is this function's own, and
                 first.subquery(alias),  # copying it at every stage made expanding a funnel quadratic
@@ -159,9 +158,9 @@ def _in_order(base: exp.Select, spec: FunnelSpec, events: list[exp.Select]) -> e
                 exp.column("entered_at", table="p"),
                 exp.Min(this=at.copy()).as_("reached_at"),
             )
-            .from_(exp.to_table(previous).as_("p"))
-            .join(stage_events.subquery("ev"), on=matched, join_type="inner")
-            .group_by(exp.column("entity_id", table="p"), exp.column("entered_at", table="p"))
+            .from_(exp.to_table(previous).as_("p"), copy=False)
+            .join(stage_events.subquery("ev"), on=matched, join_type="inner", copy=False)
+            .group_by(exp.column("entity_id", table="p"), exp.column("entered_at", table="p"), copy=False)
         )
         query = query.with_(step, as_=reached, copy=False)
         alias = f"o{index}"
@@ -290,9 +289,9 @@ def funnel_query(graph: ProjectFiles, spec: FunnelSpec, request: FunnelRequest) 
                 exp.Median(this=hours).as_("median_hours"),
                 exp.PercentileCont(this=hours.copy(), expression=exp.Literal.number(0.9)).as_("p90_hours"),
             )
-            .from_(source)
-            .where(exp.and_(*conditions))
-            .group_by(period.copy(), *[d.copy() for d in dims])
+            .from_(source.copy(), copy=False)  # copy=False in this module: each builder call would copy
+            .where(exp.and_(*conditions), copy=False)  # the query so far, which is this function's own
+            .group_by(period.copy(), *[d.copy() for d in dims], copy=False)
         )
         branches.append(branch)
     stacked: exp.Query = branches[0]
@@ -341,9 +340,9 @@ def _every_stage(stacked: exp.Query, groups: exp.Query, spec: FunnelSpec, dimens
             exp.column("median_hours", table="c").as_("median_hours"),
             exp.column("p90_hours", table="c").as_("p90_hours"),
         )
-        .from_(groups.subquery("g"))
-        .join(stages.subquery("s"), join_type="cross")
-        .join(stacked.subquery("c"), join_type="left", on=exp.and_(*same_group, same_stage))
+        .from_(groups.subquery("g", copy=False), copy=False)
+        .join(stages.subquery("s", copy=False), join_type="cross", copy=False)
+        .join(stacked.subquery("c", copy=False), join_type="left", on=exp.and_(*same_group, same_stage), copy=False)
     )
 
 
@@ -384,8 +383,8 @@ def _conversions(grid: exp.Query, dimensions: tuple[str, ...]) -> exp.Select:
             exp.column("median_hours").as_("median_hours_from_previous"),
             exp.column("p90_hours").as_("p90_hours_from_previous"),
         )
-        .from_(grid.subquery("stages"))
-        .order_by(*[p.copy() for p in partition], exp.column("stage_index"))
+        .from_(grid.subquery("stages", copy=False), copy=False)
+        .order_by(*[p.copy() for p in partition], exp.column("stage_index"), copy=False)
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlglot import exp
 
@@ -112,3 +113,16 @@ def date_series(first: exp.Expr, last: exp.Expr, grain: str, name: str) -> exp.S
     series = exp.Unnest(expressions=[array], alias=exp.TableAlias(columns=[value]))
     day = exp.Cast(this=exp.column(value.copy()), to=exp.DataType.build("DATE"))
     return exp.select(day.as_(name, quoted=True)).from_(series)
+
+
+_MONTHS = {"month": 1, "quarter": 3, "fiscal_quarter": 3, "year": 12, "fiscal_year": 12}  # months per period
+
+
+def period_end(start: date, grain: str) -> date:
+    """The last day of the period of `grain` that begins on `start` (a period start of that grain)."""
+    if grain == "day":
+        return start
+    if grain == "week":
+        return start + timedelta(days=6)
+    index = start.year * 12 + start.month - 1 + _MONTHS[grain]
+    return date(index // 12, index % 12 + 1, 1) - timedelta(days=1)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlglot import exp
 
 from kpiframe.semantic.layer import Measure, SemanticLayer, metric_inputs
+from kpiframe.sql.calendar import period_end
 from kpiframe.sql.expressions import qualify
-
-_MONTHS = {"month": 1, "quarter": 3, "fiscal_quarter": 3, "year": 12, "fiscal_year": 12}
 
 
 @dataclass(frozen=True)
@@ -43,16 +42,6 @@ class PeriodCoverage:
     def complete(self) -> bool | None:
         """Whether the period ended on or before the last day with data; None when there is no data."""
         return None if self.data_through is None else self.end <= self.data_through
-
-
-def period_end(start: date, grain: str) -> date:
-    """The last day of the period of `grain` that begins on `start` (a period start of that grain)."""
-    if grain == "day":
-        return start
-    if grain == "week":
-        return start + timedelta(days=6)
-    index = start.year * 12 + start.month - 1 + _MONTHS[grain]
-    return date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
 
 
 def coverage(starts: Iterable[date], grain: str, data_through: date | None) -> dict[date, PeriodCoverage]:

@@ -338,7 +338,12 @@ def test_the_example_marks_the_quarter_in_progress(built_example):
 def test_the_readme_names_only_options_list_takes():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("## The CLI", 1)[1].split("```", 2)[1]
-    usage = block[block.index("\nkpiframe list") :]  # the last lines of the block, comments left out
+    lines, keep = [], False
+    for line in block.splitlines():  # the `kpiframe list` lines and their continuation lines
+        keep = line.startswith("kpiframe list") or (keep and line.startswith(" "))
+        if keep:
+            lines.append(line)
+    usage = "\n".join(lines)
     claimed = set(re.findall(r"--[a-z-]+", " ".join(line.split(" # ")[0] for line in usage.splitlines())))
     takes = {opt for param in main.commands["list"].params for opt in getattr(param, "opts", [])}
     assert {"--kind", "--search", "--owner", "--tag", "--metric", "--format"} <= claimed <= takes

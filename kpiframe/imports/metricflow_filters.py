@@ -1,0 +1,131 @@
+"""MetricFlow's filter templates in kpiframe's filter syntax.
+
+MetricFlow writes a filter as SQL with Jinja calls that name what it groups by:
+`{{ Dimension('customer__country') }} = 'MX'`, `{{ TimeDimension('metric_time', 'month') }} >= '2024-01-01'`,
+`{{ Entity('listing') }} IS NOT NULL`. kpiframe names the same things directly: a dimension is
+`<primary entity>__<name>` (the name MetricFlow uses too), an entity of the metric's own dataset is its
+bare name, and a time at a grain is `date_trunc('month', lead__created_at)`. `metric_time` is the
+measure's aggregation time, so it translates only where one measure is concerned.
+
+The calls are parsed as Python expressions (their syntax), never evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+TEMPLATE = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+GRAINS = ("day", "week", "month", "quarter", "year")
+FINER_THAN_DAY = ("nanosecond", "microsecond", "millisecond", "second", "minute", "hour")
+MetricTime = Callable[[], str | None]  # the qualified time dimension metric_time stands for, if one
+
+
+class Untranslatable(Exception):
+    """A template kpiframe has no way to say; the message says which and why."""
+
+
+@dataclass
+class Translation:
+    text: str | None  # None: not translated (see `reasons`)
+    reasons: list[str] = field(default_factory=list)
+
+
+def translate_filter(value: object, metric_time: MetricTime) -> Translation:
+    """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax."""
+    parts = value if isinstance(value, list) else [value]
+    texts = [" ".join(str(part).split()) for part in parts if part is not None and str(part).strip()]
+    try:
+        translated = [TEMPLATE.sub(lambda m: _call(m.group(1), metric_time), text) for text in texts]
+    except Untranslatable as exc:
+        return Translation(None, [str(exc)])
+    if not translated:
+        return Translation(None, ["empty filter"])
+    if len(translated) == 1:
+        return Translation(translated[0])
+    return Translation(" AND ".join(f"({text})" for text in translated))
+
+
+def combine(*filters: str | None) -> str | None:
+    """Filters that must all hold, as one (kpiframe takes one `filter:` per metric)."""
+    present = [f for f in filters if f]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return " AND ".join(f"({f})" for f in present)
+
+
+def group_by_item(text: str) -> tuple[str, str]:
+    """A saved query's `group_by:` item as (kind, value): ('dimension', 'customer__country'),
+    ('grain', 'month') for metric_time; Untranslatable otherwise."""
+    kind, name, grain = _parse_call(text.strip().removeprefix("{{").removesuffix("}}").strip())
+    if kind == "TimeDimension" and name == "metric_time":
+        return "grain", grain or "day"
+    if kind == "Dimension" and grain is None:
+        return "dimension", name
+    raise Untranslatable(f"group_by {text!r}: kpiframe tables group by metric_time and dimensions only")
+
+
+def _call(inner: str, metric_time: MetricTime) -> str:
+    kind, name, grain = _parse_call(inner)
+    if kind == "Entity":
+        return name.split("__")[-1]  # an entity of the metric's own dataset, by its bare name
+    if kind == "Dimension" and grain is None:
+        return name
+    if name == "metric_time":
+        resolved = metric_time()
+        if resolved is None:
+            raise Untranslatable("metric_time in a filter over several measures: kpiframe has no metric_time")
+        name = resolved
+    if grain in (None, "day"):
+        return name
+    return f"date_trunc('{grain}', {name})"
+
+
+def _parse_call(inner: str) -> tuple[str, str, str | None]:
+    """('Dimension' | 'TimeDimension' | 'Entity', name, grain or None) of one template call."""
+    try:
+        tree = ast.parse(inner, mode="eval").body
+    except SyntaxError:
+        raise Untranslatable(f"'{{{{ {inner} }}}}' is not a call MetricFlow documents") from None
+    grain: str | None = None
+    while isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute):  # Dimension('x').grain('month')
+        method = tree.func.attr
+        if method != "grain" or len(tree.args) != 1:
+            raise Untranslatable(f"'.{method}(...)' in '{{{{ {inner} }}}}' has no counterpart in kpiframe")
+        grain = _literal(tree.args[0], inner)
+        tree = tree.func.value
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)):
+        raise Untranslatable(f"'{{{{ {inner} }}}}' is not a call MetricFlow documents")
+    kind = tree.func.id
+    if kind not in ("Dimension", "TimeDimension", "Entity"):
+        raise Untranslatable(f"'{kind}(...)' in a filter has no counterpart in kpiframe")
+    if not tree.args:
+        raise Untranslatable(f"'{{{{ {inner} }}}}' names nothing")
+    name = _literal(tree.args[0], inner)
+    for keyword in tree.keywords:
+        if keyword.arg in ("time_granularity_name", "time_granularity", "grain"):
+            grain = _literal(keyword.value, inner)
+        elif keyword.arg != "entity_path":  # kpiframe names carry no path: the join is unambiguous
+            raise Untranslatable(f"'{keyword.arg}=' in '{{{{ {inner} }}}}' has no counterpart in kpiframe")
+    if kind == "TimeDimension" and len(tree.args) > 1:
+        grain = _literal(tree.args[1], inner)
+    return kind, name, _grain(grain, inner)
+
+
+def _literal(node: ast.expr, inner: str) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    raise Untranslatable(f"'{{{{ {inner} }}}}' holds a value that is not a plain string")
+
+
+def _grain(grain: str | None, inner: str) -> str | None:
+    if grain is None:
+        return None
+    grain = grain.lower()
+    if grain in FINER_THAN_DAY:
+        raise Untranslatable(f"grain '{grain}' in '{{{{ {inner} }}}}': kpiframe's finest grain is day")
+    if grain not in GRAINS:
+        raise Untranslatable(f"grain '{grain}' in '{{{{ {inner} }}}}' is not one of kpiframe's grains")
+    return grain

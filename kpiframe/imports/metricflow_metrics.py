@@ -1,0 +1,308 @@
+"""MetricFlow metrics as kpiframe metrics: simple, ratio, derived (with offsets) and cumulative.
+
+A metric is imported only when everything it reads was: a metric over a measure that could not be
+imported, or over a metric that could not, is reported and left out rather than written half right.
+Where MetricFlow filters one input of a ratio or derived metric (`numerator: {name: x, filter: ...}`),
+kpiframe says the same with a filtered simple metric of its own, named `<metric>__<input>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kpiframe.imports.metricflow_filters import Translation, combine, translate_filter
+from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
+from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
+from kpiframe.imports.metricflow_semantic import MeasureInfo, metrics_path
+
+METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "numerator", "denominator", "expr")
+METRIC_KEYS_MORE = ("inputs", "metric", "window", "grain_to_date")
+HANDLED = {"name", "type", "type_params", "label", "description", "filter", "time_granularity", "config", "meta"}
+TYPE_PARAMS = {
+    "simple": {"measure"},
+    "ratio": {"numerator", "denominator"},
+    "derived": {"expr", "metrics"},
+    "cumulative": {"measure", "window", "grain_to_date", "cumulative_type_params"},
+}
+DERIVED_INPUT_KEYS = {"name", "alias", "offset_window", "offset_to_grain", "filter"}
+ADDITIVE = ("sum", "count")
+ZERO_FILLED = ("sum", "count", "count_distinct")  # kpiframe answers 0 for these over no rows
+YEAR_OFFSETS = {("1", "year"), ("12", "month"), ("4", "quarter")}
+ALL_TIME_WINDOW = "100 years"  # kpiframe's longest window
+
+
+class Skip(Exception):
+    """The metric cannot be imported; the note is already written."""
+
+
+@dataclass
+class MetricImporter:
+    project: DbtProject
+    plan: ImportPlan
+    notes: Notes
+    measures: Mapping[str, MeasureInfo]
+    raws: dict[str, Raw] = field(default_factory=dict)
+    done: dict[str, Item | None] = field(default_factory=dict)  # name -> imported spec, None if not
+    visiting: set[str] = field(default_factory=set)
+
+    def run(self) -> None:
+        for raw in self.project.of("metric"):
+            self.raws.setdefault(raw.text("name") or "", raw)
+        for outs in self.plan.yaml_files.values():  # metrics made by create_metric: true
+            for item in outs.lists.get("metrics", []):
+                self.done[str(item["name"])] = item
+        for name in self.raws:
+            self.imported(name)
+
+    def imported(self, name: str) -> Item | None:
+        """The kpiframe spec of metric `name`, importing it first; None when it cannot be."""
+        if name in self.done:
+            return self.done[name]
+        raw = self.raws.get(name)
+        if raw is None or name in self.visiting:
+            return None
+        self.visiting.add(name)
+        try:
+            spec: Item | None = self._metric(raw, name)
+        except Skip:
+            spec = None
+        self.visiting.discard(name)
+        self.done[name] = spec
+        if spec is not None:
+            self.plan.add(
+                metrics_path(raw.path, self.project.model_paths),
+                "metrics",
+                ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE),
+                raw.path,
+            )
+        return spec
+
+    def _metric(self, raw: Raw, name: str) -> Item:
+        kind = (raw.text("type") or "").lower()
+        subject = f"{kind or 'untyped'} metric '{name}'"
+        params = raw.child("type_params") or Raw(raw.path, {}, raw.line)
+        builders = {
+            "simple": self._simple,
+            "ratio": self._ratio,
+            "derived": self._derived,
+            "cumulative": self._cumulative,
+        }
+        if kind not in builders:
+            self.notes.unmapped(raw, "type", subject, f"type '{kind}' has no counterpart in kpiframe; not imported")
+            raise Skip
+        self._report_keys(raw, subject)
+        for key in params.key_names():
+            if key not in TYPE_PARAMS[kind]:
+                self.notes.unmapped(
+                    params, key, subject, f"type_params.{key} has no counterpart in kpiframe; not imported"
+                )
+                raise Skip
+        spec: Item = {"name": name, "type": kind, "label": raw.text("label"), "description": raw.text("description")}
+        spec.update(builders[kind](raw, params, subject))
+        return spec
+
+    def _report_keys(self, raw: Raw, subject: str) -> None:
+        for key in raw.key_names():
+            if key not in HANDLED:
+                self.notes.unmapped(raw, key, subject, f"'{key}:' has no counterpart in kpiframe; not imported")
+        if raw.get("time_granularity") is not None:
+            self.notes.changed(raw, "time_granularity", subject, "default grain dropped: queries choose --grain")
+        for key in ("config", "meta"):
+            if raw.get(key) is not None:
+                self.notes.changed(raw, key, subject, f"'{key}:' dropped")
+
+    # --- simple ---------------------------------------------------------------------------------------
+    def _simple(self, raw: Raw, params: Raw, subject: str) -> Item:
+        measure, measure_filter = self._measure_input(params, subject)
+        return {"measure": measure.name, "filter": combine(self._filter(raw, measure, subject), measure_filter)}
+
+    def _measure_input(self, params: Raw, subject: str) -> tuple[MeasureInfo, str | None]:
+        """The measure of `type_params.measure` (a name, or a mapping with a filter) and its filter."""
+        value = params.get("measure")
+        if value is None:
+            self.notes.unmapped(
+                params, None, subject, "no type_params.measure (a metric-level agg is not supported yet)"
+            )
+            raise Skip
+        mapping = params.child("measure")
+        name = mapping.text("name") if mapping else str(value)
+        measure = self.measures.get(name or "")
+        if measure is None:
+            self.notes.unmapped(params, "measure", subject, f"measure '{name}' was not imported; not imported")
+            raise Skip
+        if mapping is None:
+            return measure, None
+        self._fill_nulls(mapping, measure.agg, subject)
+        for key in mapping.key_names():
+            if key not in ("name", "filter", "alias", "fill_nulls_with", "join_to_timespine"):
+                self.notes.unmapped(mapping, key, subject, f"'{key}:' on the measure input has no counterpart")
+                raise Skip
+        return measure, self._filter(mapping, measure, subject)
+
+    def _fill_nulls(self, at: Raw, agg: str, subject: str) -> None:
+        """kpiframe fills empty periods with 0 for sums and counts (its time spine), and nothing else."""
+        fill = at.get("fill_nulls_with")
+        if fill is not None and not (fill == 0 and agg in ZERO_FILLED):
+            self.notes.unmapped(
+                at,
+                "fill_nulls_with",
+                subject,
+                f"fill_nulls_with {fill} over {agg}: kpiframe fills 0 for sums and counts only",
+            )
+            raise Skip
+
+    def _filter(self, at: Raw, measure: MeasureInfo | None, subject: str) -> str | None:
+        if at.get("filter") is None:
+            return None
+        # without a measure (a filter over a ratio's or derived metric's inputs) metric_time stays a
+        # placeholder, replaced by each input's own time where the filtered copies are made
+        translation: Translation = translate_filter(
+            at.get("filter"), lambda: measure.time if measure else "metric_time"
+        )
+        if translation.text is None:
+            self.notes.unmapped(at, "filter", subject, "; ".join(translation.reasons) + "; not imported")
+            raise Skip
+        return translation.text
+
+    # --- ratio and derived ----------------------------------------------------------------------------
+    def _ratio(self, raw: Raw, params: Raw, subject: str) -> Item:
+        name = raw.text("name") or ""
+        shared = self._filter(raw, None, subject) if raw.get("filter") is not None else None
+        return {
+            "numerator": self._input(params, "numerator", name, shared, subject)[0],
+            "denominator": self._input(params, "denominator", name, shared, subject)[0],
+        }
+
+    def _derived(self, raw: Raw, params: Raw, subject: str) -> Item:
+        name = raw.text("name") or ""
+        shared = self._filter(raw, None, subject) if raw.get("filter") is not None else None
+        inputs: list[Item] = []
+        for item in params.children("metrics"):
+            for key in item.key_names():
+                if key not in DERIVED_INPUT_KEYS:
+                    self.notes.unmapped(item, key, subject, f"'{key}:' on an input has no counterpart; not imported")
+                    raise Skip
+            offset = self._offset(item, subject)  # before _input, which may write a filtered copy
+            metric, alias = self._input(item, None, name, shared, subject)
+            if alias or offset or metric != item.text("name"):
+                inputs.append(ordered({"metric": metric, "alias": alias or item.text("name"), "offset": offset}, ()))
+        return {"expr": " ".join((params.text("expr") or "").split()), "inputs": inputs}
+
+    def _input(self, at: Raw, key: str | None, parent: str, shared: str | None, subject: str) -> tuple[str, str | None]:
+        """(the kpiframe metric an input reads, its alias); a filtered input becomes a filtered copy."""
+        node = at.child(key) if key else at
+        name = (node.text("name") if node else at.text(key or "name")) or ""
+        alias = node.text("alias") if node else None
+        spec = self.imported(name)
+        if spec is None:
+            self.notes.unmapped(at, key, subject, f"reads metric '{name}', which was not imported; not imported")
+            raise Skip
+        own = self._filter(node, None, subject) if node is not None and node.get("filter") is not None else None
+        if own is None and shared is None:
+            return name, alias
+        if spec["type"] != "simple":
+            self.notes.unmapped(at, key, subject, f"a filter on {spec['type']} metric '{name}' has no counterpart")
+            raise Skip
+        helper = self._unique(f"{parent}__{key or (alias or name)}")
+        measure = self.measures[str(spec["measure"])]
+        filters = combine(
+            _metric_time(spec.get("filter"), measure), _metric_time(shared, measure), _metric_time(own, measure)
+        )
+        copy: Item = {"name": helper, "type": "simple", "measure": spec["measure"], "filter": filters}
+        copy["description"] = f"'{name}' filtered for '{parent}' (made by kpiframe import metricflow)."
+        self.done[helper] = copy
+        self.plan.add(
+            metrics_path(at.path, self.project.model_paths),
+            "metrics",
+            ordered(copy, METRIC_KEYS + METRIC_KEYS_MORE),
+            at.path,
+        )
+        return helper, alias or (name if key is None else None)
+
+    def _offset(self, item: Raw, subject: str) -> str | None:
+        if item.get("offset_to_grain") is not None:
+            self.notes.unmapped(item, "offset_to_grain", subject, "offset_to_grain has no counterpart; not imported")
+            raise Skip
+        window = item.text("offset_window")
+        if window is None:
+            return None
+        count, _, unit = window.lower().partition(" ")
+        unit = unit.strip().rstrip("s")
+        if (count, unit) in YEAR_OFFSETS:
+            return "year"
+        if count == "1" and unit in ("day", "week", "month", "quarter"):
+            self.notes.changed(
+                item,
+                "offset_window",
+                subject,
+                f"offset_window {window} is offset: previous, the same at {unit} grain only",
+            )
+            return "previous"
+        self.notes.unmapped(
+            item, "offset_window", subject, f"offset_window {window}: kpiframe offsets one period or one year"
+        )
+        raise Skip
+
+    def _unique(self, name: str) -> str:
+        taken = set(self.raws) | set(self.done) | set(self.measures)
+        candidate, number = name, 2
+        while candidate in taken:
+            candidate, number = f"{name}_{number}", number + 1
+        return candidate
+
+    # --- cumulative -----------------------------------------------------------------------------------
+    def _cumulative(self, raw: Raw, params: Raw, subject: str) -> Item:
+        measure, measure_filter = self._measure_input(params, subject)
+        if measure.agg not in ADDITIVE:
+            self.notes.unmapped(
+                params, "measure", subject, f"accumulating a {measure.agg} is not a running sum; not imported"
+            )
+            raise Skip
+        settings = params.child("cumulative_type_params") or params
+        window, grain = (
+            settings.text("window") or params.text("window"),
+            settings.text("grain_to_date") or params.text("grain_to_date"),
+        )
+        period_agg = (settings.text("period_agg") or "first").lower()
+        if period_agg == "average":
+            self.notes.unmapped(settings, "period_agg", subject, "period_agg average has no counterpart; not imported")
+            raise Skip
+        if period_agg == "first":
+            self.notes.changed(
+                settings,
+                "period_agg" if settings.get("period_agg") else None,
+                subject,
+                "at grains coarser than the data kpiframe shows the period's last value (period_agg: last)",
+            )
+        if not window and not grain:
+            window = ALL_TIME_WINDOW
+            self.notes.changed(raw, "type", subject, f"all-time cumulative imported with window '{ALL_TIME_WINDOW}'")
+        filters = combine(self._filter(raw, measure, subject), measure_filter)
+        base = self._base_metric(raw, measure, filters)
+        return {"metric": base, "window": window, "grain_to_date": grain.lower() if grain else None}
+
+    def _base_metric(self, raw: Raw, measure: MeasureInfo, filters: str | None) -> str:
+        """A simple metric of the measure (with the filter): an imported one if there is, else a new one."""
+        for name, spec in self.done.items():
+            if spec and spec["type"] == "simple" and spec["measure"] == measure.name and spec.get("filter") == filters:
+                return name
+        helper = self._unique(f"{raw.text('name')}__base")
+        copy: Item = {"name": helper, "type": "simple", "measure": measure.name, "filter": filters}
+        copy["description"] = f"What '{raw.text('name')}' accumulates (made by kpiframe import metricflow)."
+        self.done[helper] = copy
+        self.plan.add(
+            metrics_path(raw.path, self.project.model_paths),
+            "metrics",
+            ordered(copy, METRIC_KEYS + METRIC_KEYS_MORE),
+            raw.path,
+        )
+        return helper
+
+
+def _metric_time(text: object, measure: MeasureInfo) -> str | None:
+    return None if text is None else str(text).replace("metric_time", measure.time)
+
+
+def import_metrics(project: DbtProject, plan: ImportPlan, notes: Notes, measures: Mapping[str, MeasureInfo]) -> None:
+    MetricImporter(project, plan, notes, measures).run()

@@ -1,0 +1,220 @@
+"""MetricFlow semantic models as kpiframe datasets: entities, dimensions, measures.
+
+A semantic model is a dataset over a model: `model: ref('x')` is the kpiframe model `x` (copied from
+the dbt SQL, see metricflow_models.py); a seed or a MetricFlow `node_relation:` becomes a source read by
+a one-line model. `defaults.agg_time_dimension` is the dataset's `time:`, a measure's own
+`agg_time_dimension` its `time:`. A measure with `create_metric: true` also gets a simple metric.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kpiframe.imports.metricflow_filters import FINER_THAN_DAY
+from kpiframe.imports.metricflow_models import passthrough_model
+from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
+from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
+
+REF = re.compile(r"""^\s*ref\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*(?:,\s*v(?:ersion)?\s*=\s*[^)]*)?\)\s*$""")
+AGGREGATIONS = {
+    "sum": "sum",
+    "count": "count",
+    "count_distinct": "count_distinct",
+    "average": "average",
+    "avg": "average",
+    "min": "min",
+    "max": "max",
+    "median": "median",
+}
+ENTITY_TYPES = ("primary", "unique", "foreign")
+DATASET_KEYS = ("name", "description", "model", "primary_entity", "time", "entities", "dimensions", "measures")
+SEMANTIC_MODEL_KEYS = {"name", "description", "model", "node_relation", "defaults", "primary_entity"}
+SEMANTIC_MODEL_KEYS |= {"entities", "dimensions", "measures", "label", "config"}
+
+
+@dataclass(frozen=True)
+class MeasureInfo:
+    """What the metric importer needs of an imported measure."""
+
+    name: str
+    dataset: str
+    agg: str
+    time: str  # the qualified name of its time dimension: metric_time in a filter of its metrics
+
+
+def metrics_path(rel: str, model_paths: tuple[str, ...]) -> str:
+    """`models/marts/orders.yml` -> `metrics/marts/orders.yml` (a dbt model path is left out)."""
+    parts = rel.split("/")
+    if len(parts) > 1 and parts[0] in model_paths:
+        parts = parts[1:]
+    stem = "/".join(parts).rsplit(".", 1)[0]
+    return f"metrics/{stem}.yml"
+
+
+def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) -> dict[str, MeasureInfo]:
+    """Plan a dataset per semantic model; returns the measures that were imported, by name."""
+    measures: dict[str, MeasureInfo] = {}
+    for raw in project.of("semantic_model"):
+        name = raw.text("name") or ""
+        subject = f"semantic model '{name}'"
+        model = _model_of(project, plan, raw, subject, notes)
+        if model is None:
+            continue
+        dataset, qualifier = _dataset(raw, name, model, notes)
+        out = metrics_path(raw.path, project.model_paths)
+        for measure_raw in raw.children("measures"):
+            spec = _measure(measure_raw, name, notes)
+            if spec is None:
+                continue
+            time = str(spec.get("time") or dataset.get("time") or "")
+            if not time:
+                notes.unmapped(
+                    measure_raw, None, f"measure '{spec['name']}'", "has no agg_time_dimension; not imported"
+                )
+                continue
+            measures[str(spec["name"])] = MeasureInfo(str(spec["name"]), name, str(spec["agg"]), f"{qualifier}__{time}")
+            dataset.setdefault("measures", [])
+            measure_list = dataset["measures"]
+            assert isinstance(measure_list, list)
+            measure_list.append(spec)
+            if measure_raw.get("create_metric") is True:
+                plan.add(out, "metrics", {"name": spec["name"], "type": "simple", "measure": spec["name"]}, raw.path)
+        for key in raw.key_names():
+            if key not in SEMANTIC_MODEL_KEYS:
+                notes.unmapped(raw, key, subject, f"'{key}:' has no counterpart in kpiframe; not imported")
+        for key in ("label", "config"):
+            if raw.get(key) is not None:
+                notes.changed(raw, key, subject, f"'{key}:' dropped (kpiframe datasets have none)")
+        plan.add(out, "datasets", ordered(dataset, DATASET_KEYS), raw.path)
+    return measures
+
+
+def _model_of(project: DbtProject, plan: ImportPlan, raw: Raw, subject: str, notes: Notes) -> str | None:
+    """The kpiframe model the dataset reads: a dbt model, or a generated one over a seed or table."""
+    relation = raw.child("node_relation")
+    if relation is not None:
+        schema = relation.text("schema_name") or ""
+        table = relation.text("alias") or ""
+        return passthrough_model(plan, raw.path, table, schema.lstrip("$") or "raw", notes, relation)
+    text = raw.text("model") or ""
+    found = REF.match(text)
+    if found is None:
+        notes.unmapped(raw, "model", subject, f"model {text!r} is not ref('name'); not imported")
+        return None
+    model = found.group(1)
+    if model in project.models:
+        return model
+    if model in project.seeds:
+        return passthrough_model(plan, raw.path, model, "seeds", notes, raw)
+    notes.unmapped(raw, "model", subject, f"ref('{model}') names no model or seed of the dbt project; not imported")
+    return None
+
+
+def _dataset(raw: Raw, name: str, model: str, notes: Notes) -> tuple[Item, str]:
+    entities = [e for e in (_entity(e, name, notes) for e in raw.children("entities")) if e]
+    primary = raw.text("primary_entity") or next((str(e["name"]) for e in entities if e["type"] == "primary"), None)
+    defaults = raw.child("defaults")
+    dataset: Item = {
+        "name": name,
+        "description": raw.text("description"),
+        "model": model,
+        "primary_entity": primary,
+        "time": defaults.text("agg_time_dimension") if defaults else None,
+        "entities": entities,
+        "dimensions": [d for d in (_dimension(d, name, notes) for d in raw.children("dimensions")) if d],
+    }
+    return dataset, primary or name
+
+
+def _entity(raw: Raw, model: str, notes: Notes) -> Item | None:
+    name = raw.text("name") or ""
+    kind = (raw.text("type") or "").lower()
+    subject = f"entity '{name}' of semantic model '{model}'"
+    if kind not in ENTITY_TYPES:
+        notes.unmapped(raw, "type", subject, f"entity type '{kind}' has no counterpart in kpiframe; not imported")
+        return None
+    _dropped(raw, subject, notes, {"name", "type", "expr"})
+    return ordered({"name": name, "type": kind, "expr": raw.text("expr")}, ("name", "type", "expr"))
+
+
+def _dimension(raw: Raw, model: str, notes: Notes) -> Item | None:
+    name = raw.text("name") or ""
+    kind = (raw.text("type") or "categorical").lower()
+    subject = f"dimension '{name}' of semantic model '{model}'"
+    params = raw.child("type_params")
+    if params is not None and params.get("validity_params") is not None:
+        notes.unmapped(
+            params, "validity_params", subject, "slowly changing dimensions have no counterpart; not imported"
+        )
+        return None
+    if kind == "time" and params is not None:
+        grain = (params.text("time_granularity") or "day").lower()
+        if grain in FINER_THAN_DAY:
+            notes.changed(params, "time_granularity", subject, f"{grain} granularity: kpiframe's finest grain is day")
+        elif grain != "day":
+            notes.changed(
+                params, "time_granularity", subject, f"granularity '{grain}' not kept: query it at {grain} or coarser"
+            )
+    if raw.get("is_partition") is not None:
+        notes.changed(raw, "is_partition", subject, "'is_partition:' dropped (a hint kpiframe does not use)")
+    _dropped(raw, subject, notes, {"name", "type", "expr", "description", "type_params", "is_partition"})
+    item: Item = {"name": name, "type": "time" if kind == "time" else None}
+    item |= {"expr": raw.text("expr"), "description": raw.text("description")}
+    return ordered(item, ("name", "type", "expr", "description"))
+
+
+def _measure(raw: Raw, model: str, notes: Notes) -> Item | None:
+    name = raw.text("name") or ""
+    subject = f"measure '{name}' of semantic model '{model}'"
+    if raw.get("non_additive_dimension") is not None:
+        notes.unmapped(
+            raw, "non_additive_dimension", subject, "non_additive_dimension has no counterpart; not imported"
+        )
+        return None
+    agg = (raw.text("agg") or "").lower()
+    expr = raw.text("expr")
+    if agg == "sum_boolean":
+        agg, expr = "sum", f"CAST(({expr or name}) AS INTEGER)"
+        notes.changed(raw, "agg", subject, "sum_boolean imported as sum of the value cast to an integer")
+    elif agg == "percentile":
+        agg = _percentile(raw, subject, notes) or ""
+    elif agg not in AGGREGATIONS:
+        notes.unmapped(raw, "agg", subject, f"aggregation '{agg}' has no counterpart in kpiframe; not imported")
+        return None
+    if not agg:
+        return None
+    if raw.get("agg_params") is not None and agg != "median":
+        notes.changed(raw, "agg_params", subject, f"agg_params dropped (a {agg} takes none in kpiframe)")
+    _dropped(raw, subject, notes, {"name", "agg", "expr", "description", "agg_time_dimension", "create_metric"})
+    item: Item = {"name": name, "agg": AGGREGATIONS[agg], "expr": expr, "time": raw.text("agg_time_dimension")}
+    item["description"] = raw.text("description")
+    return ordered(item, ("name", "agg", "expr", "time", "description"))
+
+
+def _percentile(raw: Raw, subject: str, notes: Notes) -> str | None:
+    params = raw.child("agg_params")
+    percentile = params.get("percentile") if params else None
+    exact = (
+        params is not None
+        and not params.get("use_discrete_percentile")
+        and not params.get("use_approximate_percentile")
+    )
+    if percentile == 0.5 and exact:
+        notes.changed(raw, "agg", subject, "a continuous 0.5 percentile imported as median")
+        return "median"
+    notes.unmapped(
+        raw, "agg_params", subject, "kpiframe has median only, no other or discrete percentile; not imported"
+    )
+    return None
+
+
+def _dropped(raw: Raw, subject: str, notes: Notes, handled: set[str]) -> None:
+    """Report keys the import does not carry over: a label is a change, anything else not imported."""
+    for key in raw.key_names():
+        if key in handled or key == "agg_params":
+            continue
+        if key in ("label", "config", "meta"):
+            notes.changed(raw, key, subject, f"'{key}:' dropped (kpiframe has none here)")
+        else:
+            notes.unmapped(raw, key, subject, f"'{key}:' has no counterpart in kpiframe; not imported")
