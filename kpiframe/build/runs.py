@@ -205,16 +205,10 @@ def running_runs(warehouse: Warehouse, project: str) -> list[tuple[Any, ...]]:
 
 def _drop_leftovers(warehouse: Warehouse, schemas: set[str]) -> list[str]:
     """Drop every `<name>__kf_new` in `schemas`, views first (they may read a staging table)."""
-    kind = exp.column("table_type")
-    listing = (
-        exp.select(exp.column("table_schema"), exp.column("table_name"), kind)
-        .from_(exp.table_("tables", db="information_schema"))
-        .where(exp.column("table_schema").isin(*[exp.Literal.string(s) for s in sorted(schemas)]))
-    )
     found = sorted(
-        (kind != "VIEW", str(schema), str(name))
-        for schema, name, kind in warehouse.query(listing).rows
-        if str(name).endswith(STAGING_SUFFIX)
+        (kind != "view", schema, name)
+        for schema, name, kind in warehouse.list_objects(schemas)
+        if name.endswith(STAGING_SUFFIX)
     )
     dropped = []
     for _, schema, name in found:

@@ -12,6 +12,7 @@ import errno
 from collections.abc import Callable, Iterator
 
 import duckdb
+from sqlglot import exp
 
 from kpiframe.build.runs import record_baseline_reset
 from kpiframe.engine import Warehouse
@@ -59,8 +60,46 @@ def _generate(target: Warehouse, seed: int, scale: float, progress: Callable[[st
         return generate_demo_on_postgres(target, seed, scale, progress)
     from kpiframe.demo.generator import generate_demo
 
+    if target.dialect == "spark":
+        return _generate_on_spark(target, seed, scale, progress)
     assert isinstance(target, DuckDBWarehouse)
     return generate_demo(target.con, seed=seed, scale=scale, progress=progress)
+
+
+def _generate_on_spark(
+    target: Warehouse, seed: int, scale: float, progress: Callable[[str], None] | None
+) -> dict[str, int]:
+    """Generated in an in-memory DuckDB, written to Parquet, loaded into `raw.<table>__kf_new` and then
+    swapped in table by table (Spark has no transaction: a failure half-way leaves some tables new)."""
+    import tempfile
+    from pathlib import Path
+
+    from kpiframe.build.runs import drop_object, ensure_schemas
+    from kpiframe.demo.contract import RAW_TABLES, SCHEMA
+    from kpiframe.demo.generator import generate_demo
+    from kpiframe.demo.staging import raw_table, staging_name
+    from kpiframe.engine.spark import SparkWarehouse
+
+    assert isinstance(target, SparkWarehouse)
+    ensure_schemas(target, {SCHEMA})
+    with duckdb.connect() as source, tempfile.TemporaryDirectory(prefix="kf-demo-") as folder:
+        counts = generate_demo(source, seed=seed, scale=scale, progress=progress)
+        for table in RAW_TABLES:
+            copy = exp.Copy(this=raw_table(table), kind=False, files=[exp.Literal.string(f"{folder}/{table}.parquet")])
+            copy.set("params", [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))])
+            source.execute(copy.sql(dialect="duckdb"))
+            target.load_parquet(SCHEMA, staging_name(table), Path(folder) / f"{table}.parquet")
+            if progress is not None:
+                progress(f"{table}: copied to Spark")
+    for table in RAW_TABLES:
+        drop_object(target, SCHEMA, table)
+        rename = exp.Alter(
+            this=raw_table(staging_name(table)),
+            kind="TABLE",
+            actions=[exp.AlterRename(this=exp.table_(table, db=SCHEMA, quoted=True))],
+        )
+        target.execute(rename)
+    return counts
 
 
 @contextlib.contextmanager

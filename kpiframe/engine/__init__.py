@@ -16,6 +16,10 @@ def connect(spec: WarehouseSpec, read_only: bool = False) -> Warehouse:
         from kpiframe.engine.postgres import PostgresWarehouse
 
         return PostgresWarehouse(spec, read_only=read_only)
+    if spec.type == "spark":
+        from kpiframe.engine.spark import SparkWarehouse
+
+        return SparkWarehouse(spec, read_only=read_only)
     raise ValueError(f"unsupported warehouse type {spec.type}")
 
 

@@ -102,6 +102,16 @@ class Warehouse:
         """Column name -> type as the warehouse spells it, in table order."""
         raise NotImplementedError
 
+    def list_objects(self, schemas: set[str]) -> list[tuple[str, str, str]]:
+        """(schema, name, 'table' or 'view') of everything in `schemas`, from information_schema."""
+        listing = (
+            exp.select(exp.column("table_schema"), exp.column("table_name"), exp.column("table_type"))
+            .from_(exp.table_("tables", db="information_schema"))
+            .where(exp.column("table_schema").isin(*[exp.Literal.string(s) for s in sorted(schemas)]))
+        )
+        rows = self.query(listing).rows
+        return [(str(schema), str(name), "view" if kind == "VIEW" else "table") for schema, name, kind in rows]
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         raise NotImplementedError

@@ -58,11 +58,26 @@ def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> Wa
     chosen = override or os.environ.get(WAREHOUSE_ENV)
     if chosen and is_postgres_dsn(chosen):
         return spec.warehouse.model_copy(update={"type": "postgres", "dsn": chosen})
+    if chosen and chosen.startswith(SPARK_PREFIX):  # spark:local[2], spark:sc://host:15002 (docs/spark.md)
+        return _spark(spec.warehouse.model_copy(update={"master": chosen.removeprefix(SPARK_PREFIX)}), root)
+    if not chosen and spec.warehouse.type == "spark":
+        return _spark(spec.warehouse, root)
     if not chosen and spec.warehouse.type == "postgres":
         return spec.warehouse
     chosen = chosen or spec.warehouse.path
     path = chosen if chosen == ":memory:" or Path(chosen).is_absolute() else str(root / chosen)
     return spec.warehouse.model_copy(update={"type": "duckdb", "path": path})
+
+
+SPARK_PREFIX = "spark:"
+
+
+def _spark(spec: WarehouseSpec, root: Path) -> WarehouseSpec:
+    """Spark, its warehouse folder relative to the project (a URL such as s3a://... stays as written)."""
+    folder = spec.warehouse_dir
+    if "://" not in folder and not Path(folder).is_absolute():
+        folder = str(root / folder)
+    return spec.model_copy(update={"type": "spark", "warehouse_dir": folder})
 
 
 # libpq's connection strings: a URI, or key=value pairs with at least one of these keys
@@ -136,6 +151,8 @@ def _inner_model(annotation: object) -> type[BaseModel] | None:
 
 def warehouse_label(spec: WarehouseSpec) -> str:
     """Where the data is, for messages: the DuckDB file, or PostgreSQL's database and host (no password)."""
+    if spec.type == "spark":
+        return f"Spark ({spec.master}, tables in {spec.warehouse_dir})"
     if spec.type != "postgres":
         return spec.path
     import psycopg

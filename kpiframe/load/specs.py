@@ -51,11 +51,16 @@ class Spec(BaseModel):
 
 # --- kpi_project.yml -------------------------------------------------------------------------------------
 class WarehouseSpec(Spec):
-    type: Literal["duckdb", "postgres"] = "duckdb"
+    type: Literal["duckdb", "postgres", "spark"] = "duckdb"
     path: str = "warehouse.duckdb"
     dsn: str | None = None  # postgres: a libpq connection string, e.g. "host=127.0.0.1 port=5432 dbname=kpi"
     memory_limit: str | None = None
     threads: int | None = None
+    # spark (docs/spark.md): the master URL (local[2], spark://host:7077, yarn) or a Spark Connect URL
+    # (sc://host:15002); the folder of the tables and of the embedded metastore (local); any Spark settings
+    master: str = "local[2]"
+    warehouse_dir: str = "spark-warehouse"
+    conf: dict[str, str] = {}
 
 
 class SchemasSpec(Spec):

@@ -1,0 +1,333 @@
+"""Apache Spark: the same project on a Spark SQL engine, local or on a cluster (docs/spark.md).
+
+Everything kpiframe runs is a sqlglot tree rendered for Spark; only the session, the catalog lookups and
+the two statements Spark's own tables lack are Spark-specific:
+
+- Tables are Parquet, registered in a Hive metastore. Locally that metastore is an embedded Derby
+  database in the warehouse folder, so a build in one process and a query in the next see the same
+  tables (Spark's in-memory catalog forgets them when the process ends). Embedded Derby admits one
+  process at a time: like DuckDB's file, the open metastore is the build lock.
+- Parquet tables have no UPDATE or DELETE (only Delta or Iceberg tables do). kpiframe's own small
+  tables (the run log) need them, so the adapter rewrites such a statement into a new table with the
+  changed rows, swapped in by DROP and RENAME.
+- Spark has no multi-statement transaction: `transaction()` runs its statements one by one, and a
+  failure half-way leaves the earlier ones done (see `kpiframe.build.run` for what a build guarantees).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from kpiframe.engine.base import QueryResult, Warehouse
+from kpiframe.errors import WarehouseError
+from kpiframe.load.specs import WarehouseSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+REWRITE_SUFFIX = "__kf_rewrite"
+LOCAL_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",  # the default 200 makes every small aggregate 200 tasks
+    "spark.sql.session.timeZone": "UTC",  # dates and timestamps the same whatever the machine's zone
+    "spark.sql.sources.default": "parquet",
+    "spark.sql.legacy.createHiveTableByDefault": "false",  # CREATE TABLE makes Parquet, not Hive text files
+}
+
+
+class SparkWarehouse(Warehouse):
+    dialect = "spark"
+
+    def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
+        try:
+            import pyspark  # noqa: F401  imported here: DuckDB users never need Spark
+        except ImportError:
+            raise WarehouseError(
+                "the Spark warehouse needs pyspark, which is not installed",
+                code="KF502",
+                hint="pip install 'kpiframe[spark]' (and a Java 17 or 21 runtime for Spark local)",
+            ) from None
+        self.path = spec.warehouse_dir
+        self.read_only = read_only  # Spark has no read-only session: kpiframe's readers only read
+        try:
+            self.session = _session(spec)
+        except Exception as exc:
+            raise WarehouseError(
+                f"cannot start Spark ({spec.master}): {_first_line(exc)}",
+                code="KF502",
+                hint=_start_hint(exc),
+            ) from None
+        if not spec.master.startswith("sc://"):
+            self._open_metastore(spec)
+
+    def _open_metastore(self, spec: WarehouseSpec) -> None:
+        """Touch the catalog now: a metastore another process holds is refused here, in the words of a
+        held DuckDB file lock (which `kpiframe build --wait` retries), rather than at the first statement."""
+        try:
+            self.session.catalog.databaseExists("default")
+        except Exception as exc:
+            text = str(exc)
+            if any(word in text for word in ("XSDB6", "Another instance of Derby", "SessionHiveMetaStoreClient")):
+                raise WarehouseError(
+                    f"cannot open warehouse {spec.warehouse_dir}: another process holds its lock",
+                    code="KF502",
+                    hint="its embedded Derby metastore admits one process at a time: wait for the other kpiframe "
+                    "command to finish; a shared metastore has no such limit (docs/spark.md)",
+                ) from None
+            raise _refusal(exc) from None
+
+    def render(self, statement: exp.Expr) -> str:
+        return spark_tree(statement).sql(dialect=self.dialect)
+
+    # --- statements ---------------------------------------------------------------------------------
+    def execute(self, statement: exp.Expr) -> None:
+        if isinstance(statement, exp.Update | exp.Delete):
+            self._rewrite(statement)
+            return
+        if isinstance(statement, exp.Insert):
+            statement = self._typed_values(statement)
+        self._sql(self.render(statement))
+
+    def query(self, statement: exp.Expr) -> QueryResult:
+        frame = self._sql(self.render(statement))
+        try:
+            rows = frame.collect()
+        except Exception as exc:
+            raise _refusal(exc) from None
+        return QueryResult(list(frame.columns), [tuple(row) for row in rows])
+
+    def _sql(self, text: str) -> Any:
+        try:
+            return self.session.sql(text)
+        except Exception as exc:  # pyspark's AnalysisException, ParseException, Py4JJavaError, ...
+            raise _refusal(exc) from None
+
+    # --- the catalog --------------------------------------------------------------------------------
+    def table_exists(self, schema: str, name: str) -> bool:
+        return self.object_type(schema, name) is not None
+
+    def object_type(self, schema: str, name: str) -> str | None:
+        catalog = self.session.catalog
+        if not catalog.databaseExists(schema) or not catalog.tableExists(f"`{schema}`.`{name}`"):
+            return None
+        kind = catalog.getTable(f"`{schema}`.`{name}`").tableType
+        return "view" if str(kind).upper() == "VIEW" else "table"
+
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        if not self.table_exists(schema, name):
+            return {}
+        fields = self.session.table(f"`{schema}`.`{name}`").schema.fields
+        return {f.name: f.dataType.simpleString().upper() for f in fields}
+
+    def list_objects(self, schemas: set[str]) -> list[tuple[str, str, str]]:
+        """(schema, name, 'table' or 'view') of everything in `schemas`, which Spark has no
+        information_schema for."""
+        found = []
+        for schema in sorted(schemas):
+            if self.session.catalog.databaseExists(schema):
+                for item in self.session.catalog.listTables(schema):
+                    if not item.isTemporary:
+                        found.append((schema, item.name, "view" if item.tableType == "VIEW" else "table"))
+        return found
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        # no multi-statement transactions in Spark SQL: the statements run, and stay run, one by one
+        yield
+
+    def close(self) -> None:
+        # the session stays up for the rest of the process (getOrCreate hands it to the next connect);
+        # the JVM goes when the process does
+        pass
+
+    def _typed_values(self, insert: exp.Insert) -> exp.Insert:
+        """Cast each VALUES literal to its column's type: Spark's store assignment refuses to write a
+        string into a TIMESTAMP column, which DuckDB and PostgreSQL convert on their own."""
+        into, values = insert.this, insert.expression
+        if not isinstance(into, exp.Schema) or not isinstance(values, exp.Values):
+            return insert
+        target = into.this
+        assert isinstance(target, exp.Table)
+        types = self.column_types(target.db, target.name)
+        names = [column.name for column in into.expressions]
+        typed = insert.copy()
+        for row in typed.expression.expressions:
+            for name, value in zip(names, row.expressions, strict=True):
+                if isinstance(value, exp.Literal) and name in types:
+                    value.replace(exp.cast(value.copy(), exp.DataType.build(types[name], dialect="spark")))
+        return typed
+
+    # --- UPDATE and DELETE on Parquet tables ----------------------------------------------------------
+    def _rewrite(self, statement: exp.Update | exp.Delete) -> None:
+        """Apply an UPDATE or DELETE by writing the table anew: kpiframe's own small tables only."""
+        target = statement.this
+        assert isinstance(target, exp.Table)
+        schema, name = target.db, target.name
+        where = statement.args.get("where")
+        condition = where.this if isinstance(where, exp.Where) else exp.true()
+        # a row the statement touches is one whose condition is TRUE (not NULL)
+        hit = exp.func("coalesce", condition.copy(), exp.false())
+        if isinstance(statement, exp.Delete):
+            rows = exp.select(exp.Star()).from_(target.copy()).where(exp.not_(hit))
+        else:
+            assigned = {e.this.name: e.expression for e in statement.expressions if isinstance(e, exp.EQ)}
+            columns = [
+                exp.If(this=hit.copy(), true=assigned[c].copy(), false=exp.column(c, quoted=True)).as_(c, quoted=True)
+                if c in assigned
+                else exp.column(c, quoted=True)
+                for c in self.column_types(schema, name)
+            ]
+            rows = exp.select(*columns).from_(target.copy())
+        rewritten = exp.table_(name + REWRITE_SUFFIX, db=schema, quoted=True)
+        self._sql(self.render(exp.Drop(tables=[rewritten.copy()], kind="TABLE", exists=True)))
+        self._sql(self.render(exp.Create(this=rewritten.copy(), kind="TABLE", expression=rows)))
+        self._sql(self.render(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)))
+        rename = exp.Alter(
+            this=rewritten, kind="TABLE", actions=[exp.AlterRename(this=exp.table_(name, db=schema, quoted=True))]
+        )
+        self._sql(self.render(rename))
+
+    def load_parquet(self, schema: str, name: str, folder: Path) -> int:
+        """Create (or replace) `schema.name` from the Parquet files in `folder`, copied into the warehouse;
+        its row count."""
+        frame = self.session.read.parquet(str(folder))
+        with contextlib.suppress(WarehouseError):
+            self._sql(
+                self.render(exp.Drop(tables=[exp.table_(name, db=schema, quoted=True)], kind="TABLE", exists=True))
+            )
+        try:
+            frame.write.mode("overwrite").format("parquet").saveAsTable(f"`{schema}`.`{name}`")
+        except Exception as exc:
+            raise _refusal(exc) from None
+        return int(self.session.table(f"`{schema}`.`{name}`").count())
+
+
+def spark_tree(statement: exp.Expr) -> exp.Expr:
+    """`statement` as Spark must get it; DuckDB's and PostgreSQL's trees stay as they are.
+
+    A safe division (NULL when the divisor is 0) is rendered by sqlglot's Spark dialect as a plain `/`,
+    which was NULL on zero before Spark 4 but raises DIVIDE_BY_ZERO under ANSI mode, Spark 4's default;
+    an explicit NULLIF says it on every version.
+
+    A division is DuckDB's: always in DOUBLE (no integer division, and no DECIMAL division, which Spark
+    rounds to 6 decimal places: `seconds / 3600.0`); sqlglot does the same for PostgreSQL.
+
+    An interval of n quarters is one of 3n months: Spark has no QUARTER interval unit.
+
+    `PERCENTILE_CONT(x, p)` (DuckDB's and kpiframe's two-argument form) does not exist in Spark, whose
+    exact, interpolating equivalent is `PERCENTILE(x, p)` (sqlglot's Quantile, rendered for Spark)."""
+    if not any(_needs_change(node) for node in statement.walk()):
+        return statement
+    tree = statement.copy()
+    for node in [n for n in tree.walk() if _needs_change(n)]:  # changed in place: nested ones stay reachable
+        _for_spark(node)
+    return tree
+
+
+def _needs_change(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Div):
+        return not node.args.get("typed")
+    if isinstance(node, exp.Interval):
+        return node.text("unit").upper() == "QUARTER" and isinstance(node.this, exp.Literal)
+    return isinstance(node, exp.PercentileCont) and not isinstance(node.parent, exp.WithinGroup)
+
+
+def _for_spark(node: exp.Expr) -> None:
+    if isinstance(node, exp.Div):
+        if node.args.get("safe"):
+            node.set("expression", exp.Nullif(this=node.expression, expression=exp.Literal.number(0)))
+            node.set("safe", None)
+        node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
+        node.set("typed", True)
+        return
+    if isinstance(node, exp.Interval):  # Spark's intervals have no QUARTER unit
+        node.set("this", exp.Literal.string(str(int(node.this.name) * 3)))
+        node.set("unit", exp.var("MONTH"))
+        return
+    node.replace(exp.Quantile(this=node.this, quantile=node.expression))
+
+
+def _session(spec: WarehouseSpec) -> SparkSession:
+    from pyspark.logger import PySparkLogger
+    from pyspark.sql import SparkSession
+
+    # PySpark logs every refused statement as JSON on stderr; kpiframe raises it as a KF503 anyway
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+
+    if spec.master.startswith("sc://"):  # Spark Connect: the server owns the catalog and its settings
+        builder = SparkSession.builder.remote(spec.master)
+        for key, value in spec.conf.items():
+            builder = builder.config(key, value)
+        return builder.getOrCreate()
+    builder = SparkSession.builder.master(spec.master).appName("kpiframe")
+    for key, value in {**_local_settings(spec), **spec.conf}.items():
+        builder = builder.config(key, value)
+    with warnings.catch_warnings():  # PySpark's own FutureWarnings (pandas versions, ...) are not ours
+        warnings.simplefilter("ignore")
+        return builder.enableHiveSupport().getOrCreate()
+
+
+def _local_settings(spec: WarehouseSpec) -> dict[str, str]:
+    """The warehouse folder, and beside it the embedded Derby metastore (and Derby's log) when no
+    metastore is configured in `conf` (a cluster's hive.metastore.uris, say)."""
+    settings = {**LOCAL_DEFAULTS, "spark.sql.warehouse.dir": spec.warehouse_dir}
+    configured = {"spark.hadoop.hive.metastore.uris", "spark.hadoop.javax.jdo.option.ConnectionURL"}
+    if "://" not in spec.warehouse_dir and not configured & set(spec.conf):
+        folder = Path(spec.warehouse_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        metastore = folder / "metastore_db"
+        settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={metastore};create=true"
+        settings["spark.driver.extraJavaOptions"] = (
+            f"-Dderby.system.home={folder} -Dlog4j2.configurationFile={_quiet_log_config(folder)}"
+        )
+    return settings
+
+
+# Spark's own log at FATAL only: its errors come back as exceptions, which kpiframe reports; the default
+# profile prints start-up warnings and a stack trace per failed task on stderr. PySpark counts as a shell,
+# whose level is that of its gateway logger (WARN unless set here).
+_LOG_CONFIG = """rootLogger.level = fatal
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+logger.repl.name = org.apache.spark.api.python.PythonGatewayServer
+logger.repl.level = fatal
+"""
+
+
+def _quiet_log_config(folder: Path) -> Path:
+    path = folder / "log4j2.properties"
+    if not path.is_file() or path.read_text(encoding="utf-8") != _LOG_CONFIG:
+        path.write_text(_LOG_CONFIG, encoding="utf-8")
+    return path
+
+
+def _refusal(exc: Exception) -> WarehouseError:
+    return WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}", code="KF503")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "getMessage", lambda: "")() or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _start_hint(exc: Exception) -> str:
+    text = str(exc)
+    if "JAVA_HOME" in text or "Java gateway" in text:
+        return "Spark local needs a Java 17 or 21 runtime: install one, or set JAVA_HOME"
+    if "Another instance of Derby" in text or "XSDB6" in text:
+        return "another process has the Spark warehouse's metastore open; wait for it to finish"
+    return "check warehouse.master and warehouse.conf in kpi_project.yml, or --warehouse spark:<master>"

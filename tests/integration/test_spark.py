@@ -1,0 +1,195 @@
+"""The example project on Apache Spark (local[2], a Hive metastore in the project) and on DuckDB side by side.
+
+Both get the same demo data (`kpiframe demo`, same seed and scale: on Spark it is generated in DuckDB and
+loaded through Parquet), are built by the CLI, and must publish the same rows. DuckDB's results are the
+independent reference: a different engine running the SQL kpiframe renders for it. Spark starts once for
+the module (the CLI's commands run in this process and share its session).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+from sqlglot import exp
+
+from kpiframe.cli import main
+from kpiframe.engine import connect
+from kpiframe.engine.spark import SparkWarehouse
+from kpiframe.project import Project
+
+pytest.importorskip("pyspark")  # a dev dependency; the import error is the clearer message
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = ["--seed", "3", "--scale", "0.05"]
+SPARK = "spark:local[2]"
+
+
+def copy_example(root: Path) -> Path:
+    for item in ("models", "macros", "metrics"):
+        if (REPO / item).is_dir():
+            shutil.copytree(REPO / item, root / item)
+    shutil.copy(REPO / "definitions.lock", root)
+    shutil.copy(REPO / "kpi_project.yml", root)
+    return root
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    on_duckdb = copy_example(tmp_path_factory.mktemp("duckdb"))
+    on_spark = copy_example(tmp_path_factory.mktemp("spark"))
+    for root, warehouse in ((on_duckdb, []), (on_spark, ["--warehouse", SPARK])):
+        demo = cli("demo", *DEMO, "--project-dir", str(root), *warehouse)
+        assert demo.exit_code == 0, demo.output
+        build = cli("build", "--project-dir", str(root), *warehouse)
+        assert build.exit_code == 0, build.output
+    yield on_duckdb, on_spark
+
+
+@pytest.fixture(scope="module")
+def spark(built: tuple[Path, Path]) -> SparkWarehouse:
+    warehouse = connect(Project.load(built[1], warehouse=SPARK).warehouse_spec)
+    assert isinstance(warehouse, SparkWarehouse)
+    return warehouse
+
+
+def plain(value: Any) -> Any:
+    """One spelling per value, whichever driver returned it."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def sorted_rows(fetched: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    # numbers rounded for the sort only: the two engines' floats may differ in the last digits
+    def key(row: tuple[Any, ...]) -> str:
+        return repr(tuple(round(v, 6) if isinstance(v, float) else v for v in row))
+
+    return sorted((tuple(plain(v) for v in row) for row in fetched), key=key)
+
+
+def same(actual: list[tuple[Any, ...]], expected: list[tuple[Any, ...]]) -> bool:
+    def equal(a: Any, b: Any) -> bool:
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+        return bool(a == b)
+
+    return len(actual) == len(expected) and all(
+        len(x) == len(y) and all(equal(a, b) for a, b in zip(x, y, strict=True))
+        for x, y in zip(actual, expected, strict=True)
+    )
+
+
+def test_every_published_table_has_the_same_rows_on_spark_and_duckdb(
+    built: tuple[Path, Path], spark: SparkWarehouse
+) -> None:
+    on_duckdb, _ = built
+    duck = duckdb.connect(str(on_duckdb / "warehouse.duckdb"), read_only=True)
+    try:
+        tables = [
+            str(r[0])
+            for r in duck.execute(
+                "select table_name from information_schema.tables where table_schema = 'metrics' order by 1"
+            ).fetchall()
+        ]
+        published = sorted(name for schema, name, _ in spark.list_objects({"metrics"}))
+        assert published == tables
+        assert len(tables) >= 10
+        for table in tables:
+            expected = duck.execute(f'select * from metrics."{table}"')
+            columns = [d[0] for d in expected.description or []]
+            wanted = sorted_rows(expected.fetchall())
+            got = spark.query(exp.select("*").from_(exp.table_(table, db="metrics", quoted=True)))
+            assert got.columns == columns, table
+            assert (table, len(got.rows)) == (table, len(wanted))
+            assert same(sorted_rows(got.rows), wanted), table
+    finally:
+        duck.close()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"metrics": ["leads", "mqls", "lead_to_mql_rate"], "grain": "month"},
+        {"metrics": ["ad_spend", "ctr", "cpc"], "dimensions": ["channel"], "grain": "quarter"},
+        {"metrics": ["sessions_7d"], "grain": "day"},
+        {"metrics": ["leads_growth"], "grain": "month"},
+        {"metrics": ["leads"], "grain": "fiscal_quarter"},
+        {"metrics": ["leads", "sessions"], "grain": "week", "compare": "previous"},
+    ],
+    ids=["ratio", "by-channel", "cumulative", "derived-offset", "fiscal-quarter", "compare"],
+)
+def test_a_query_answers_the_same_on_spark_and_duckdb(built: tuple[Path, Path], request_: dict[str, Any]) -> None:
+    on_duckdb, on_spark = built
+    expected = Project.load(on_duckdb).query(**request_)
+    got = Project.load(on_spark, warehouse=SPARK).query(**request_)
+    assert got.columns == expected.columns
+    assert len(expected.rows) > 0
+    assert same(sorted_rows(got.rows), sorted_rows(expected.rows))
+
+
+def test_the_spark_build_is_recorded_and_leaves_no_staging_tables(spark: SparkWarehouse) -> None:
+    runs = spark.query(exp.select("status").from_(exp.table_("runs", db="kpiframe", quoted=True)))
+    # the demo's baseline reset, then the build: both ended (UPDATE rewritten for Parquet tables)
+    assert sorted(r[0] for r in runs.rows) == ["baseline_reset", "success"]
+    schemas = {"analytics", "metrics", "raw"}
+    assert [name for _, name, _ in spark.list_objects(schemas) if name.endswith(("__kf_new", "__kf_rewrite"))] == []
+
+
+def test_the_next_build_cleans_up_after_a_killed_one(spark: SparkWarehouse) -> None:
+    """What a killed build leaves on Spark (a run marked running, a staging table) is cleaned up by the
+    next build: the run is marked abandoned (an UPDATE, rewritten for Parquet) and the table dropped."""
+    from kpiframe.build.runs import BuildResult, clean_up_abandoned, record_start
+
+    now = datetime(2026, 1, 1, 12, 0)
+    record_start(spark, BuildResult("killedrun001", now, now), "hash", "all", None, "acme_revenue")
+    spark.execute(
+        exp.Create(
+            this=exp.table_("sales_monthly__kf_new", db="metrics", quoted=True),
+            kind="TABLE",
+            expression=exp.select(exp.Literal.number(1).as_("x")),
+        )
+    )
+    said = clean_up_abandoned(spark, "acme_revenue", {"metrics"})
+    assert said is not None and "killedrun001" in said and "metrics.sales_monthly__kf_new" in said
+    status = spark.query(
+        exp.select("status")
+        .from_(exp.table_("runs", db="kpiframe", quoted=True))
+        .where(exp.column("run_id").eq(exp.Literal.string("killedrun001")))
+    )
+    assert status.rows == [("abandoned",)]
+    assert not spark.table_exists("metrics", "sales_monthly__kf_new")
+
+
+def test_spark_gets_divisions_percentiles_and_quarters_it_can_run() -> None:
+    """The three rewrites of kpiframe.engine.spark.spark_tree, spelled out; DuckDB's tree is unchanged."""
+    from kpiframe.engine.spark import spark_tree
+    from kpiframe.sql.calendar import interval
+
+    tree = exp.select(
+        exp.Div(this=exp.column("a"), expression=exp.column("b"), safe=True),
+        exp.Div(this=exp.column("seconds"), expression=exp.Literal.number(3600.0)),
+        exp.PercentileCont(this=exp.column("h"), expression=exp.Literal.number(0.9)),
+        exp.Add(this=exp.column("d"), expression=interval(2, "QUARTER")),
+    ).from_("t")
+    before = tree.sql(dialect="duckdb")
+    assert spark_tree(tree).sql(dialect="spark") == (
+        "SELECT CAST(a AS DOUBLE) / NULLIF(b, 0), CAST(seconds AS DOUBLE) / 3600.0, PERCENTILE(h, 0.9), "
+        "d + INTERVAL '6' MONTH FROM t"
+    )
+    assert tree.sql(dialect="duckdb") == before
