@@ -243,7 +243,12 @@ SLOW_TESTS = frozenset(
         "tests/unit/test_publish.py::test_killed_build_keeps_the_published_tables",
     }
 )
-FOLDER_MARKERS = {"tests/acceptance/": ("acceptance",), "tests/integration/": ("postgres", "slow")}
+FOLDER_MARKERS = {
+    "tests/acceptance/": ("acceptance",),
+    "tests/integration/test_postgres": ("postgres", "slow"),
+    "tests/integration/test_spark": ("spark", "slow"),
+    "tests/browser/": ("browser", "slow"),
+}
 POSTGRES_FIXTURE = "postgres_dsn"
 
 
