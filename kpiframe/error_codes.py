@@ -414,6 +414,21 @@ CODES: tuple[ErrorCode, ...] = (
         "it with the allowed syntax the hint lists; see docs/security.md.",
     ),
     ErrorCode(
+        "KF413",
+        "MetricFlow request syntax kpiframe cannot answer",
+        "query",
+        "A MetricFlow name or filter (`entity__dim__grain`, `{{ TimeDimension(...) }}`, `{{ Entity(...) }}`) "
+        "asks for what kpiframe cannot group or filter by: a grain finer than a day, a time dimension other "
+        "than the metrics' own time, an entity no dimension holds. Use the form the hint gives.",
+    ),
+    ErrorCode(
+        "KF414",
+        "Two grains in one request",
+        "query",
+        "A request asks for two grains (`metric_time__day` and `metric_time__month`, or one of them and a "
+        "different `--grain`). A kpiframe answer has one period column: ask for one grain.",
+    ),
+    ErrorCode(
         "KF420",
         "Cumulative metric over a metric that is not simple",
         "query",

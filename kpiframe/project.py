@@ -248,13 +248,20 @@ class Project:
         self,
         metrics: list[str] | tuple[str, ...],
         dimensions: list[str] | tuple[str, ...] = (),
-        grain: str = "month",
+        grain: str | None = None,
         start: date | str | None = None,
         end: date | str | None = None,
         where: str | None = None,
         compare: str | None = None,
     ) -> MetricRequest:
-        return MetricRequest(tuple(metrics), tuple(dimensions), grain, _as_date(start), _as_date(end), where, compare)
+        """The request, with MetricFlow's names and filters translated (grain None: month, or the grain
+        of a `metric_time__<grain>` in `dimensions`)."""
+        from kpiframe.imports.metricflow_request import translate_request
+
+        asked = translate_request(self.layer, metrics, dimensions, grain, where)
+        return MetricRequest(
+            asked.metrics, asked.dimensions, asked.grain, _as_date(start), _as_date(end), asked.where, compare
+        )
 
     def explain(self, dialect: str = "duckdb", **request: object) -> str:
         tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]

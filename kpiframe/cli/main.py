@@ -195,13 +195,25 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
 
 @main.command()
 @project_options
-@click.option("--metric", "metrics", multiple=True, required=True, help="Metric name; repeat for several.")
-@click.option("--by", "dimensions", multiple=True, help="Dimension (lead__channel, or channel when unambiguous).")
+@click.option(
+    "--metric",
+    "--metrics",
+    "metrics",
+    multiple=True,
+    required=True,
+    help="Metric name; repeat for several, or separate them with commas.",
+)
+@click.option(
+    "--by",
+    "--group-by",
+    "dimensions",
+    multiple=True,
+    help="Dimension (lead__channel, or channel when unambiguous); MetricFlow's metric_time__month sets the grain.",
+)
 @click.option(
     "--grain",
-    default="month",
-    show_default=True,
     type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]),
+    help="Period of the rows; default: the grain of metric_time__<grain> in --by, else month.",
 )
 @click.option(
     "--start",
@@ -216,7 +228,7 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
 @click.option(
     "--where",
     help="Filter over the requested metrics' dimensions, e.g. \"lead__country = 'DE'\" "
-    "(allowed syntax: docs/security.md).",
+    "(allowed syntax: docs/security.md); MetricFlow's {{ Dimension('lead__country') }} form works too.",
 )
 @click.option(
     "--compare",
@@ -239,7 +251,7 @@ def query(
     warehouse: str | None,
     metrics: tuple[str, ...],
     dimensions: tuple[str, ...],
-    grain: str,
+    grain: str | None,
     start: Any,
     end: Any,
     where: str | None,

@@ -21,6 +21,7 @@ TEMPLATE = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
 GRAINS = ("day", "week", "month", "quarter", "year")
 FINER_THAN_DAY = ("nanosecond", "microsecond", "millisecond", "second", "minute", "hour")
 MetricTime = Callable[[], str | None]  # the qualified time dimension metric_time stands for, if one
+EntityName = Callable[[str], str]  # what an `Entity('x')` is written as; raises Untranslatable if nothing
 
 
 class Untranslatable(Exception):
@@ -33,12 +34,17 @@ class Translation:
     reasons: list[str] = field(default_factory=list)
 
 
-def translate_filter(value: object, metric_time: MetricTime) -> Translation:
+def bare_entity(name: str) -> str:
+    """An entity of the metric's own dataset, by its bare name (what a metric's `filter:` may name)."""
+    return name.split("__")[-1]
+
+
+def translate_filter(value: object, metric_time: MetricTime, entity: EntityName = bare_entity) -> Translation:
     """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax."""
     parts = value if isinstance(value, list) else [value]
     texts = [" ".join(str(part).split()) for part in parts if part is not None and str(part).strip()]
     try:
-        translated = [TEMPLATE.sub(lambda m: _call(m.group(1), metric_time), text) for text in texts]
+        translated = [TEMPLATE.sub(lambda m: _call(m.group(1), metric_time, entity), text) for text in texts]
     except Untranslatable as exc:
         return Translation(None, [str(exc)])
     if not translated:
@@ -67,10 +73,10 @@ def group_by_item(text: str) -> tuple[str, str]:
     raise Untranslatable(f"group_by {text!r}: kpiframe tables group by metric_time and dimensions only")
 
 
-def _call(inner: str, metric_time: MetricTime) -> str:
+def _call(inner: str, metric_time: MetricTime, entity: EntityName) -> str:
     kind, name, grain = _parse_call(inner)
     if kind == "Entity":
-        return name.split("__")[-1]  # an entity of the metric's own dataset, by its bare name
+        return entity(name)
     if kind == "Dimension" and grain is None:
         return name
     if name == "metric_time":

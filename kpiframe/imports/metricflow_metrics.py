@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kpiframe.imports.metricflow_filters import Translation, combine, translate_filter
+from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, Translation, combine, translate_filter
 from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
 from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
 from kpiframe.imports.metricflow_semantic import MeasureInfo, metrics_path
@@ -264,6 +264,13 @@ class MetricImporter:
             settings.text("window") or params.text("window"),
             settings.text("grain_to_date") or params.text("grain_to_date"),
         )
+        finer = _finer_than_day(window, grain)
+        if finer:
+            key = "grain_to_date" if grain and finer == grain.lower() else "window"
+            self.notes.unmapped(
+                settings, key, subject, f"{finer} is finer than kpiframe's finest grain, day; not imported"
+            )
+            raise Skip
         period_agg = (settings.text("period_agg") or "first").lower()
         if period_agg == "average":
             self.notes.unmapped(settings, "period_agg", subject, "period_agg average has no counterpart; not imported")
@@ -306,3 +313,11 @@ def _metric_time(text: object, measure: MeasureInfo) -> str | None:
 
 def import_metrics(project: DbtProject, plan: ImportPlan, notes: Notes, measures: Mapping[str, MeasureInfo]) -> None:
     MetricImporter(project, plan, notes, measures).run()
+
+
+def _finer_than_day(window: str | None, grain: str | None) -> str | None:
+    """A sub-day cumulative window ('3 hours') or grain_to_date ('hour'), which kpiframe cannot hold."""
+    unit = (window or "").lower().split(" ")[-1].rstrip("s")
+    if unit in FINER_THAN_DAY:
+        return window
+    return grain.lower() if grain and grain.lower() in FINER_THAN_DAY else None

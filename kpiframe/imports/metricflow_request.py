@@ -1,0 +1,193 @@
+"""MetricFlow's request syntax, translated where a metric request is built (Project.request).
+
+So that a saved `mf query` works unchanged, a request may name what MetricFlow names:
+- `--metrics a,b`: metric names separated by commas;
+- group-by names `metric_time`, `metric_time__month`: the grain (the period column, period_start);
+  `booking__ds__month` where `booking__ds` is the metrics' own time: the same; `listing__user__country`
+  (a path of entities): the dimension `user__country`, since kpiframe's joins need no path;
+- `--where` with `{{ Dimension('lead__channel') }}`, `{{ TimeDimension('metric_time', 'day') }}` and
+  `{{ Entity('lead') }}`, translated by the importer's filter translation (metricflow_filters).
+
+kpiframe's own names pass through untouched: a name is translated only when it is not already a
+dimension of the metrics asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from kpiframe.errors import QueryError
+from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, GRAINS, TEMPLATE, Untranslatable, translate_filter
+from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, metric_inputs
+
+METRIC_TIME = "metric_time"
+TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
+
+
+@dataclass(frozen=True)
+class Translated:
+    metrics: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    grain: str
+    where: str | None
+
+
+def translate_request(
+    layer: SemanticLayer,
+    metrics: Iterable[str],
+    dimensions: Iterable[str],
+    grain: str | None,
+    where: str | None,
+) -> Translated:
+    """The request in kpiframe's terms; `grain` None means: the group-by's grain, else month."""
+    names = tuple(_split_commas(metrics))
+    if any(name not in layer.files.metrics for name in names):  # the query reports the unknown metric first
+        return Translated(names, tuple(_split_commas(dimensions)), grain or "month", where)
+    scope = _Scope(layer, names)
+    kept: list[str] = []
+    grains: dict[str, str] = {}  # grain -> the name that asked for it
+    if grain is not None:
+        grains[grain] = f"--grain {grain}"
+    for name in _split_commas(dimensions):
+        found = scope.group_by(name)
+        if isinstance(found, _Grain):
+            grains.setdefault(found.grain, name)
+        else:
+            kept.append(found)
+    if len(grains) > 1:
+        raise QueryError(
+            f"two grains in one request: {' and '.join(grains.values())}",
+            code="KF414",
+            hint="a kpiframe answer has one period column: ask for one grain (metric_time__<grain> or --grain)",
+        )
+    chosen = next(iter(grains), "month")
+    return Translated(names, tuple(dict.fromkeys(kept)), chosen, scope.where(where))
+
+
+def _split_commas(values: Iterable[str]) -> list[str]:
+    """`a,b` as `a`, `b` (MetricFlow's `--metrics a,b`, `--group-by a,b`)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class _Grain:
+    grain: str
+
+
+class _Scope:
+    """What the metrics asked for can be grouped and filtered by."""
+
+    def __init__(self, layer: SemanticLayer, metrics: Sequence[str]) -> None:
+        self.layer = layer
+        self.metrics = metrics
+        self.datasets = sorted(metric_datasets(layer, metrics))
+        self.dimensions: dict[str, Dimension] = {}
+        for dataset in self.datasets:
+            for qualified, dim in layer.dimensions_of(dataset).items():
+                self.dimensions.setdefault(qualified, dim)
+        self.short_names = {dim.name for dim in self.dimensions.values()}
+
+    def group_by(self, name: str) -> str | _Grain:
+        """A kpiframe dimension name, or the grain a time group-by asks for."""
+        if name in self.dimensions or name in self.short_names:
+            return name  # kpiframe's own name (or one MetricFlow shares)
+        parts = name.split("__")
+        if parts[0] == METRIC_TIME and len(parts) <= 2:
+            return _Grain(self._grain(parts[1] if len(parts) == 2 else "day", name))
+        if len(parts) >= 3 and parts[-1].lower() in (*TIME_GRAINS, *FINER_THAN_DAY):
+            return self._time_dimension("__".join(parts[-3:-1]), self._grain(parts[-1], name), name)
+        if len(parts) > 2 and "__".join(parts[-2:]) in self.dimensions:
+            return "__".join(parts[-2:])  # a path of entities: kpiframe's many-to-one joins need none
+        return name  # left to the query, which names what is unknown and suggests
+
+    def _grain(self, grain: str, asked: str) -> str:
+        grain = grain.lower()
+        if grain in FINER_THAN_DAY:
+            raise QueryError(
+                f"'{asked}': grain '{grain}' is finer than a day",
+                code="KF413",
+                hint="kpiframe's finest grain is day: metric_time__day",
+            )
+        if grain not in TIME_GRAINS:
+            raise QueryError(
+                f"'{asked}': unknown grain '{grain}'", code="KF402", hint=f"use one of {', '.join(TIME_GRAINS)}"
+            )
+        return grain
+
+    def _time_dimension(self, qualified: str, grain: str, asked: str) -> _Grain:
+        """`booking__ds__month` is the period at month when booking__ds is the metrics' time."""
+        if qualified == self.metric_time():
+            return _Grain(grain)
+        known = qualified in self.dimensions and self.dimensions[qualified].is_time
+        raise QueryError(
+            f"'{asked}': kpiframe groups by time only at the metrics' own time"
+            + ("" if known else f" ('{qualified}' is not a time dimension of the metrics asked for)"),
+            code="KF413",
+            hint=f"ask for metric_time__{grain}"
+            + (f" (the time of these metrics is {self.metric_time()})" if self.metric_time() else ""),
+        )
+
+    def measures(self) -> list[Measure]:
+        found: list[Measure] = []
+        pending, seen = list(self.metrics), set()
+        while pending:
+            name = pending.pop()
+            if name in seen or name not in self.layer.files.metrics:
+                continue
+            seen.add(name)
+            spec = self.layer.metric(name)
+            measure = self.layer.measures.get(spec.measure or "") if spec.type == "simple" else None
+            found += [measure] if measure else []
+            pending += metric_inputs(spec)
+        return found
+
+    def metric_time(self) -> str | None:
+        """The one time dimension every measure of the metrics aggregates by (MetricFlow's metric_time)."""
+        names = set()
+        for measure in self.measures():
+            dim = self.layer.datasets[measure.dataset].dimensions.get(measure.time_name)
+            names.add(dim.qualified if dim else None)
+        return names.pop() if len(names) == 1 else None
+
+    def filter_metric_time(self) -> str:
+        """metric_time in a filter: the metrics' one time, which a query filter can name if it is a dimension."""
+        found = self.metric_time()
+        if found:
+            return found
+        times = sorted({f"{m.dataset}.{m.time_name}" for m in self.measures()})
+        if len(times) == 1:
+            dataset, time = times[0].split(".", 1)
+            raise Untranslatable(
+                f"metric_time is '{time}' of dataset '{dataset}', which is not a declared dimension "
+                f"(declare it: {{name: {time}, type: time}})"
+            )
+        raise Untranslatable(f"metric_time: the metrics asked for aggregate by different times ({', '.join(times)})")
+
+    def where(self, text: str | None) -> str | None:
+        if not text or not TEMPLATE.search(text):
+            return text
+        translation = translate_filter(text, self.filter_metric_time, self.entity)
+        if translation.text is None:
+            raise QueryError(
+                f"--where: {'; '.join(translation.reasons)}",
+                code="KF413",
+                hint="write the filter over dimensions, as `lead__channel = 'x'` (docs/migrating-from-metricflow.md)",
+            )
+        return translation.text
+
+    def entity(self, name: str) -> str:
+        """`Entity('lead')`: the dimension holding the entity's key (query filters name dimensions)."""
+        bare = name.split("__")[-1]
+        for dataset_name in self.datasets:
+            dataset = self.layer.datasets[dataset_name]
+            if bare not in dataset.entities:
+                continue
+            key = dataset.entities[bare][1]
+            for dim in dataset.dimensions.values():
+                if dim.expr == key:
+                    return dim.qualified
+        raise Untranslatable(
+            f"Entity('{name}'): a query filter names dimensions, and no dimension of the metrics asked for "
+            f"holds the key of entity '{bare}' (declare one with the entity's expr, or filter in the metric)"
+        )
