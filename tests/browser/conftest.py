@@ -46,8 +46,10 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running while it is open, and other tests
+    (the HTTP API's) start their own."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -22,7 +22,7 @@ from kpiframe.project import Project
 PAUSED = "KF-PAUSED"
 _PAUSE_BEFORE_SWAP = textwrap.dedent(f"""
     import sys
-    import kpiframe.project as project
+    import kpiframe.build.run as project  # Project.build imports run_build from here when it runs
 
     build_for_real = project.run_build
 
