@@ -1,6 +1,7 @@
 """Benchmarks of load, validation, compilation and the CLI (issue 12, point 8); prints Markdown.
 
-Run: .venv/bin/python bench/bench_compile.py [--repeat 5] [--simple 40] [--scale 5] [--no-query]
+Run: .venv/bin/python bench/bench_compile.py [--repeat 5] [--simple 40] [--scale 5] [--sections aefbg] [--no-query]
+(`--sections bg`: only the start-up figures of `kpiframe compile` and `kpiframe query`.)
 
 (a)  1,000 metrics over 50 datasets: load + validate + compile everything to target/, cold and warm.
 (e)  MetricFlow #1557's shape: one dataset, N simple metrics, D derived metrics whose expressions each
@@ -432,6 +433,7 @@ def main() -> None:
     parser.add_argument("--simple", type=int, default=40, help="simple metrics of the #1557 shape (default 40)")
     parser.add_argument("--scale", type=float, default=5.0, help="demo scale of (g): 5 is about 1M web sessions")
     parser.add_argument("--no-query", action="store_true", help="skip (g), which generates and builds demo data")
+    parser.add_argument("--sections", default="aefbg", help="which sections to run, in this order (default aefbg)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -448,21 +450,24 @@ def main() -> None:
         env, digest = snapshot_code(tmp)
         sys.path.insert(0, str(tmp / "src"))  # this process measures the same snapshot
         GC_CLOCK = GcClock()
+        from kpiframe.load.yaml_parse import libyaml_in_use
+
         lines = [
             f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
-            f"{os.cpu_count()} cores; kpiframe/ snapshot sha256 {digest}; {args.repeat} runs per figure, "
-            "median (min–max)",
-            "",
-            *section_a(tmp, args.repeat),
-            "",
-            *section_e(tmp, args.repeat, args.simple),
-            "",
-            *section_f(tmp, args.repeat, args.simple, env),
-            "",
-            *section_b(tmp, args.repeat, env),
+            f"{os.cpu_count()} cores; kpiframe/ snapshot sha256 {digest}; YAML read by {libyaml_in_use()}; "
+            f"{args.repeat} runs per figure, median (min–max)",
         ]
-        if not args.no_query:
-            lines += ["", *section_g(tmp, args.repeat, args.scale, env)]
+        sections: dict[str, Callable[[], list[str]]] = {
+            "a": lambda: section_a(tmp, args.repeat),
+            "e": lambda: section_e(tmp, args.repeat, args.simple),
+            "f": lambda: section_f(tmp, args.repeat, args.simple, env),
+            "b": lambda: section_b(tmp, args.repeat, env),
+            "g": lambda: section_g(tmp, args.repeat, args.scale, env),
+        }
+        for key in args.sections:
+            if key == "g" and args.no_query:
+                continue
+            lines += ["", *sections[key]()]
     print("\n".join(lines))
 
 
