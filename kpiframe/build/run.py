@@ -6,6 +6,10 @@ built and checked are all of them swapped in, in ONE transaction: drop the live 
 staging one. A build that fails or is killed before that transaction leaves the live tables as they
 were. The next build, holding the build lock (DuckDB's file lock, or kpiframe.build.locks on PostgreSQL), knows
 no other build is live: it marks runs still `running` as `abandoned` and drops their leftover staging tables.
+
+A warehouse without transactions (Spark) publishes differently, behind the same calls
+(`Warehouse.stage_for_publish`, `publish_table`, `drop_superseded`): each published name is a view over a
+versioned table, switched per name; see docs/spark.md for what that guarantees.
 """
 
 from __future__ import annotations
@@ -178,7 +182,16 @@ def _swap_all(
 ) -> None:
     """Swap every node in, in ONE transaction, with `after_swap`'s statements (the metric catalog). On
     PostgreSQL a lock held too long or a view reading a published table becomes a refusal naming the
-    session or the view; the transaction has rolled back."""
+    session or the view; the transaction has rolled back. How a table is swapped in is the warehouse's
+    (`Warehouse.publish_table`): on Spark, which has no transactions, each published name is a view
+    that is switched to the new table (docs/spark.md)."""
+    tables = [n for n in nodes if n.materialized != "view"]
+    # counted and readied before the swap starts: where the swap is not one transaction, it must be short
+    rows = {(n.schema, n.name): _count(warehouse, n.schema, n.name + STAGING_SUFFIX) for n in tables}
+    physical = {
+        (n.schema, n.name): warehouse.stage_for_publish(n.schema, n.name, n.name + STAGING_SUFFIX, result.run_id)
+        for n in tables
+    }
     current = nodes[0] if nodes else None
     try:
         with warehouse.transaction():
@@ -186,10 +199,17 @@ def _swap_all(
             # views go first, dependents before what they read: PostgreSQL refuses to drop a table or view
             # that a view reads, and each view is recreated below over the live names anyway
             for current in reversed([n for n in nodes if n.materialized == "view"]):
-                drop_object(warehouse, current.schema, current.name)
+                warehouse.drop_view_before_swap(current.schema, current.name)
                 drop_object(warehouse, current.schema, current.name + STAGING_SUFFIX)
             for current in nodes:
-                result.rows[f"{current.schema}.{current.name}"] = _swap_in(warehouse, current)
+                key = (current.schema, current.name)
+                if current.materialized == "view":
+                    # a view stores its query: recreate it over the live names rather than renaming the staging view
+                    warehouse.execute(create_statement(current))
+                    result.rows[f"{current.schema}.{current.name}"] = -1
+                else:
+                    warehouse.publish_table(current.schema, current.name, physical[key])
+                    result.rows[f"{current.schema}.{current.name}"] = rows[key]
             if after_swap is not None:
                 after_swap(warehouse)
     except LockTimedOut:
@@ -200,21 +220,12 @@ def _swap_all(
         rebuilt = {(n.schema, n.name) for n in nodes}
         managed = {view: view in rebuilt for view in known_views}
         raise locks.dependent_view_refusal(warehouse, current.schema, current.name, managed) from None
+    with contextlib.suppress(WarehouseError):  # best effort: the next build drops what is left
+        warehouse.drop_superseded({n.schema for n in nodes})
 
 
-def _swap_in(warehouse: Warehouse, node: CompiledNode) -> int:
-    if node.materialized == "view":
-        # a view stores its query: recreate it over the live names rather than renaming the staging view
-        warehouse.execute(create_statement(node))
-        return -1
-    drop_object(warehouse, node.schema, node.name)
-    rename = exp.Alter(
-        this=table(node.schema, node.name + STAGING_SUFFIX),
-        kind="TABLE",
-        actions=[exp.AlterRename(this=exp.table_(node.name, quoted=True))],
-    )
-    warehouse.execute(rename)
-    count = warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(table(node.schema, node.name)))
+def _count(warehouse: Warehouse, schema: str, name: str) -> int:
+    count = warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(table(schema, name)))
     return int(count.rows[0][0])
 
 
@@ -223,3 +234,5 @@ def _drop_staging(warehouse: Warehouse, nodes: list[CompiledNode]) -> None:
         # best effort: the next build replaces leftovers anyway
         with contextlib.suppress(WarehouseError):
             drop_object(warehouse, node.schema, node.name + STAGING_SUFFIX)
+    with contextlib.suppress(WarehouseError):  # tables readied for a swap that did not happen (Spark)
+        warehouse.drop_superseded({n.schema for n in nodes})

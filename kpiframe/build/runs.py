@@ -164,7 +164,8 @@ def clean_up_abandoned(warehouse: Warehouse, project: str, schemas: set[str]) ->
                 where=exp.column("run_id", quoted=True).isin(*[exp.Literal.string(str(run[0])) for run in dead]),
             )
         )
-    dropped = _drop_leftovers(warehouse, schemas)
+    # and the tables a killed swap readied or replaced that no published name reads (Spark's versions)
+    dropped = _drop_leftovers(warehouse, schemas) + warehouse.drop_superseded(schemas)
     if not dead and not dropped:
         return None
     runs = ", ".join(

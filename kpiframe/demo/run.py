@@ -60,27 +60,27 @@ def _generate(target: Warehouse, seed: int, scale: float, progress: Callable[[st
         return generate_demo_on_postgres(target, seed, scale, progress)
     from kpiframe.demo.generator import generate_demo
 
-    if target.dialect == "spark":
-        return _generate_on_spark(target, seed, scale, progress)
-    assert isinstance(target, DuckDBWarehouse)
-    return generate_demo(target.con, seed=seed, scale=scale, progress=progress)
+    if isinstance(target, DuckDBWarehouse):
+        return generate_demo(target.con, seed=seed, scale=scale, progress=progress)
+    return _generate_through_parquet(target, seed, scale, progress)
 
 
-def _generate_on_spark(
+def _generate_through_parquet(
     target: Warehouse, seed: int, scale: float, progress: Callable[[str], None] | None
 ) -> dict[str, int]:
-    """Generated in an in-memory DuckDB, written to Parquet, loaded into `raw.<table>__kf_new` and then
-    swapped in table by table (Spark has no transaction: a failure half-way leaves some tables new)."""
+    """Generated in an in-memory DuckDB, written to Parquet, loaded into `raw.<table>__kf_new` by the
+    warehouse (`Warehouse.load_parquet`, Spark's), and only when all are loaded published the way a
+    build publishes (`stage_for_publish`, `publish_table`): on Spark each raw name switches to its new
+    table in one metastore call, and a failure before that leaves raw.* as it was."""
     import tempfile
+    import uuid
     from pathlib import Path
 
-    from kpiframe.build.runs import drop_object, ensure_schemas
+    from kpiframe.build.runs import ensure_schemas
     from kpiframe.demo.contract import RAW_TABLES, SCHEMA
     from kpiframe.demo.generator import generate_demo
     from kpiframe.demo.staging import raw_table, staging_name
-    from kpiframe.engine.spark import SparkWarehouse
 
-    assert isinstance(target, SparkWarehouse)
     ensure_schemas(target, {SCHEMA})
     with duckdb.connect() as source, tempfile.TemporaryDirectory(prefix="kf-demo-") as folder:
         counts = generate_demo(source, seed=seed, scale=scale, progress=progress)
@@ -90,15 +90,13 @@ def _generate_on_spark(
             source.execute(copy.sql(dialect="duckdb"))
             target.load_parquet(SCHEMA, staging_name(table), Path(folder) / f"{table}.parquet")
             if progress is not None:
-                progress(f"{table}: copied to Spark")
-    for table in RAW_TABLES:
-        drop_object(target, SCHEMA, table)
-        rename = exp.Alter(
-            this=raw_table(staging_name(table)),
-            kind="TABLE",
-            actions=[exp.AlterRename(this=exp.table_(table, db=SCHEMA, quoted=True))],
-        )
-        target.execute(rename)
+                progress(f"{table}: copied to {target.dialect}")
+    version = uuid.uuid4().hex[:12]
+    physical = {table: target.stage_for_publish(SCHEMA, table, staging_name(table), version) for table in RAW_TABLES}
+    with target.transaction():
+        for table in RAW_TABLES:
+            target.publish_table(SCHEMA, table, physical[table])
+    target.drop_superseded({SCHEMA})
     return counts
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,9 @@ class Warehouse:
     """A connection that runs sqlglot trees in its own dialect."""
 
     dialect: str = "duckdb"
+    # whether Great Expectations runs on this warehouse (through SQLAlchemy); if not, kpiframe runs the
+    # expectations as its own counting SQL (kpiframe.quality.pushdown)
+    great_expectations: bool = True
 
     def render(self, statement: exp.Expr) -> str:
         return statement.sql(dialect=self.dialect)
@@ -111,6 +115,39 @@ class Warehouse:
         )
         rows = self.query(listing).rows
         return [(str(schema), str(name), "view" if kind == "VIEW" else "table") for schema, name, kind in rows]
+
+    # --- publishing: how a build makes its checked tables the ones readers see (kpiframe.build.run) ------
+    def stage_for_publish(self, schema: str, name: str, staging: str, run_id: str) -> str:
+        """Ready a built and checked staging table for publishing, before the swap starts; the name it is
+        published from. Readers see no change yet. Here the staging table itself is published."""
+        return staging
+
+    def drop_view_before_swap(self, schema: str, name: str) -> None:
+        """Make way for a view model that the swap recreates, before any table is swapped. Here the view is
+        dropped: PostgreSQL refuses to drop a table a view reads, or to change a view's columns in place;
+        the swap's transaction hides the moment without it."""
+        self.execute(exp.Drop(tables=[exp.table_(name, db=schema, quoted=True)], kind="VIEW", exists=True))
+
+    def publish_table(self, schema: str, name: str, physical: str) -> None:
+        """Make the table `physical` the one readers see as `schema.name`, inside the build's swap
+        transaction: DROP the live table, RENAME `physical` to its name. The transaction makes every swap
+        of a build one change for readers."""
+        kind = self.object_type(schema, name)
+        if kind:
+            self.execute(exp.Drop(tables=[exp.table_(name, db=schema, quoted=True)], kind=kind.upper(), exists=True))
+        rename = exp.AlterRename(this=exp.table_(name, quoted=True))
+        self.execute(exp.Alter(this=exp.table_(physical, db=schema, quoted=True), kind="TABLE", actions=[rename]))
+
+    def load_parquet(self, schema: str, name: str, folder: Path) -> int:
+        """Create (or replace) `schema.name` from the Parquet file(s) at `folder`; its row count. Only the
+        warehouses `kpiframe demo` loads through Parquet (Spark) have it."""
+        raise NotImplementedError(f"{self.dialect} does not load Parquet files")
+
+    def drop_superseded(self, schemas: set[str]) -> list[str]:
+        """Drop, in `schemas`, the tables earlier publications left behind that no reader reaches any more;
+        their `schema.name`. Called after a swap and by the next build after a killed one. Here a swap
+        leaves nothing behind."""
+        return []
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

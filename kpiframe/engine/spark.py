@@ -11,13 +11,18 @@ the two statements Spark's own tables lack are Spark-specific:
   tables (the run log) need them, so the adapter rewrites such a statement into a new table with the
   changed rows, swapped in by DROP and RENAME.
 - Spark has no multi-statement transaction: `transaction()` runs its statements one by one, and a
-  failure half-way leaves the earlier ones done (see `kpiframe.build.run` for what a build guarantees).
+  failure half-way leaves the earlier ones done. So a build publishes differently: every published
+  table is a view, `metrics.x` = `SELECT * FROM metrics.x__kf_v<run>`, over a table the build wrote
+  and checked; the swap switches each view with one `CREATE OR REPLACE VIEW` (one metastore call, so a
+  reader sees the old table or the new one, whole), then drops the versions no view reads any more.
+  To everything above this module such a view is a table (`object_type`, `list_objects`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +39,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 REWRITE_SUFFIX = "__kf_rewrite"
+VERSION_MARK = "__kf_v"  # <name>__kf_v<run id>: the table a published name's view reads
+VERSION = re.compile(r".+__kf_v[0-9a-f]{12}")
+PUBLISHED = "kpiframe.published"  # the view's property naming the version it reads
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -46,6 +54,7 @@ LOCAL_DEFAULTS = {
 
 class SparkWarehouse(Warehouse):
     dialect = "spark"
+    great_expectations = False  # no SQLAlchemy dialect: expectations run as kpiframe's own Spark SQL
 
     def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
         try:
@@ -93,6 +102,8 @@ class SparkWarehouse(Warehouse):
         if isinstance(statement, exp.Update | exp.Delete):
             self._rewrite(statement)
             return
+        if isinstance(statement, exp.Comment):
+            statement = self._comment_target(statement)
         if isinstance(statement, exp.Insert):
             statement = self._typed_values(statement)
         self._sql(self.render(statement))
@@ -116,11 +127,25 @@ class SparkWarehouse(Warehouse):
         return self.object_type(schema, name) is not None
 
     def object_type(self, schema: str, name: str) -> str | None:
+        """'table' for a published table, which is a view over its current version, as for a table."""
+        kind = self._catalog_type(schema, name)
+        if kind == "view" and self._published(schema, name):
+            return "table"
+        return kind
+
+    def _catalog_type(self, schema: str, name: str) -> str | None:
         catalog = self.session.catalog
         if not catalog.databaseExists(schema) or not catalog.tableExists(f"`{schema}`.`{name}`"):
             return None
         kind = catalog.getTable(f"`{schema}`.`{name}`").tableType
         return "view" if str(kind).upper() == "VIEW" else "table"
+
+    def _published(self, schema: str, name: str) -> str | None:
+        """The version a published name's view reads; None for any other view."""
+        for key, value in self._sql(f"SHOW TBLPROPERTIES {_name(schema, name)}").collect():
+            if key == PUBLISHED:
+                return str(value)
+        return None
 
     def column_types(self, schema: str, name: str) -> dict[str, str]:
         if not self.table_exists(schema, name):
@@ -130,7 +155,16 @@ class SparkWarehouse(Warehouse):
 
     def list_objects(self, schemas: set[str]) -> list[tuple[str, str, str]]:
         """(schema, name, 'table' or 'view') of everything in `schemas`, which Spark has no
-        information_schema for."""
+        information_schema for: a published table as a table, its versions not at all."""
+        found = []
+        for schema, name, kind in self._catalog_objects(schemas):
+            if kind == "view":
+                found.append((schema, name, "table" if self._published(schema, name) else "view"))
+            elif not VERSION.fullmatch(name):
+                found.append((schema, name, kind))
+        return found
+
+    def _catalog_objects(self, schemas: set[str]) -> list[tuple[str, str, str]]:
         found = []
         for schema in sorted(schemas):
             if self.session.catalog.databaseExists(schema):
@@ -138,6 +172,40 @@ class SparkWarehouse(Warehouse):
                     if not item.isTemporary:
                         found.append((schema, item.name, "view" if item.tableType == "VIEW" else "table"))
         return found
+
+    # --- publishing without transactions: a view per published name, switched in one call -----------
+    def stage_for_publish(self, schema: str, name: str, staging: str, run_id: str) -> str:
+        """Rename the checked staging table to this build's version of `name`, which no reader sees yet;
+        done for every table before the first view switches, so that the switching is short."""
+        version = f"{name}{VERSION_MARK}{run_id}"
+        self._sql(f"ALTER TABLE {_name(schema, staging)} RENAME TO {_name(schema, version)}")
+        return version
+
+    def drop_view_before_swap(self, schema: str, name: str) -> None:
+        """Nothing: a view model is replaced in place (CREATE OR REPLACE VIEW), never missing."""
+
+    def publish_table(self, schema: str, name: str, physical: str) -> None:
+        """Point the view `schema.name` at `physical`: one metastore call, so a reader resolves the name
+        to the old version or to the new one, each complete. A table of that name (built before versions,
+        or loaded by hand) is dropped first: the one moment the name is missing."""
+        if self._catalog_type(schema, name) == "table":
+            self._sql(f"DROP TABLE {_name(schema, name)}")
+        self._sql(
+            f"CREATE OR REPLACE VIEW {_name(schema, name)} TBLPROPERTIES ({_text(PUBLISHED)} = {_text(physical)}) "
+            f"AS SELECT * FROM {_name(schema, physical)}"
+        )
+
+    def drop_superseded(self, schemas: set[str]) -> list[str]:
+        """Drop every version in `schemas` that no published view reads: the ones a swap replaced, and
+        those a killed build readied but never published."""
+        objects = self._catalog_objects(schemas)
+        read = {(schema, self._published(schema, name)) for schema, name, kind in objects if kind == "view"}
+        dropped = []
+        for schema, name, kind in objects:
+            if kind == "table" and VERSION.fullmatch(name) and (schema, name) not in read:
+                self._sql(f"DROP TABLE IF EXISTS {_name(schema, name)}")
+                dropped.append(f"{schema}.{name}")
+        return dropped
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -148,6 +216,23 @@ class SparkWarehouse(Warehouse):
         # the session stays up for the rest of the process (getOrCreate hands it to the next connect);
         # the JVM goes when the process does
         pass
+
+    def _comment_target(self, comment: exp.Comment) -> exp.Expr:
+        """A comment on a published table goes where Spark keeps one: the table's on its view (as the
+        view's `comment` property), a column's on the version the view reads (views take no COMMENT ON)."""
+        target = comment.this
+        schema, name = (target.db, target.name) if isinstance(target, exp.Table) else (target.db, target.table)
+        physical = self._published(schema, name) if self._catalog_type(schema, name) == "view" else None
+        if physical is None:
+            return comment
+        if isinstance(target, exp.Table):
+            text = comment.expression.sql(dialect="spark")
+            return exp.Command(
+                this="ALTER", expression=f"VIEW {_name(schema, name)} SET TBLPROPERTIES ('comment' = {text})"
+            )
+        moved = comment.copy()
+        moved.this.set("table", exp.to_identifier(physical, quoted=True))
+        return moved
 
     def _typed_values(self, insert: exp.Insert) -> exp.Insert:
         """Cast each VALUES literal to its column's type: Spark's store assignment refuses to write a
@@ -209,6 +294,14 @@ class SparkWarehouse(Warehouse):
         except Exception as exc:
             raise _refusal(exc) from None
         return int(self.session.table(f"`{schema}`.`{name}`").count())
+
+
+def _name(schema: str, name: str) -> str:
+    return exp.table_(name, db=schema, quoted=True).sql(dialect="spark")
+
+
+def _text(value: str) -> str:
+    return exp.Literal.string(value).sql(dialect="spark")
 
 
 def spark_tree(statement: exp.Expr) -> exp.Expr:

@@ -31,6 +31,7 @@ CUSTOM_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 BAND_DEFAULTS = {"window": 6, "tolerance": 3}
 _BATCH = "__KF_BATCH__"  # stands for GX's `{batch}` while sqlglot renders the query
+BATCH = _BATCH  # the checked table's placeholder in `unexpected_rows` (kpiframe.quality.pushdown)
 
 
 # --- validation (at parse time; no warehouse) --------------------------------------------------------------
@@ -139,6 +140,16 @@ def unexpected_rows_query(
 
 
 TOTAL = "kf_total"
+
+
+def unexpected_rows(kind: str, kwargs: dict[str, Any], schema: str) -> exp.Select:
+    """The rows one of our checks finds unexpected, as a tree reading the table `BATCH` (any dialect)."""
+    return _BUILDERS[kind](kwargs, schema)
+
+
+def literal_of(value: Any) -> exp.Expression:
+    """A YAML value as a SQL literal: true/false, a number, else text."""
+    return _literal(value)
 
 
 def gx_template(sql: str) -> str:
