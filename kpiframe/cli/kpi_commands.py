@@ -52,18 +52,9 @@ def _session(
 
 
 def _period(text: str) -> Any:
-    from kpiframe.kpi.periods import PeriodError, parse_period
+    from kpiframe.kpi.periods import period_option
 
-    try:
-        return parse_period(text)
-    except PeriodError as exc:
-        from kpiframe.errors import KpiframeError
-
-        raise KpiframeError(
-            f"--period: {exc}",
-            code="KF855",
-            hint="use 2026-10 (a month, 01-12), 2026-Q3 (a quarter, Q1-Q4) or 2026 (a year)",
-        ) from None
+    return period_option(text)
 
 
 def _units(session: KpiSession) -> dict[str, str]:

@@ -36,7 +36,7 @@ from kpiframe.docsite.model import (
     SiteData,
 )
 from kpiframe.errors import KpiframeError, SourceLocation
-from kpiframe.kpi.periods import Period, PeriodError, parse_period
+from kpiframe.kpi.periods import Period, period_option
 from kpiframe.listing import accepted_dimensions, accepted_grains
 from kpiframe.load.loaded import LoadedProject
 from kpiframe.load.names import NodeKey, funnel_model, funnel_table
@@ -83,16 +83,7 @@ def collect_site(project: Project, period: str | None = None, progress: Progress
 
 
 def _period(text: str | None) -> Period | None:
-    if text is None:
-        return None
-    try:
-        return parse_period(text)
-    except PeriodError as exc:
-        raise KpiframeError(
-            f"--period: {exc}",
-            code="KF855",
-            hint="use 2026-10 (a month, 01-12), 2026-Q3 (a quarter, Q1-Q4) or 2026 (a year)",
-        ) from None
+    return None if text is None else period_option(text)
 
 
 # --- the metric catalog ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from kpiframe.docsite.model import (
 from kpiframe.errors import KpiframeError
 from kpiframe.kpi.periods import Period, period_of
 from kpiframe.semantic.funnels import window_closed
-from kpiframe.semantic.layer import SemanticLayer, metric_inputs
+from kpiframe.semantic.layer import SemanticLayer, reached_measures
 
 if TYPE_CHECKING:
     from kpiframe.kpi.data import Evaluator
@@ -225,18 +225,8 @@ def scan_key(layer: SemanticLayer, metric: str) -> frozenset[tuple[tuple[str, st
     where some filter matched). Metrics of one key, asked together, get exactly the periods each gets
     alone, so batching them never changes a trend."""
     scans: dict[tuple[str, str], set[str | None]] = {}
-    seen: set[str] = set()
-    pending = [metric]
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in layer.files.metrics:
-            continue
-        seen.add(name)
-        spec = layer.metric(name)
-        measure = layer.measures.get(spec.measure or "") if spec.type == "simple" else None
-        if measure is not None:
-            scans.setdefault((measure.dataset, measure.time_name), set()).add(spec.filter)
-        pending += metric_inputs(spec)
+    for spec, measure in reached_measures(layer, [metric]):
+        scans.setdefault((measure.dataset, measure.time_name), set()).add(spec.filter)
     return frozenset((scan, None if None in filters else frozenset(filters)) for scan, filters in scans.items())
 
 

@@ -229,3 +229,17 @@ def compare(period: Period, other: Period, as_of: date) -> Comparison:
         return Comparison(period.window, other.window, True, as_of)
     actual = Window(period.start, as_of)
     return Comparison(actual, other.window.first_days(actual.days), False, as_of)
+
+
+def period_option(text: str) -> Period:
+    """A period given on the command line (--period), or a located error saying how to write one."""
+    from kpiframe.errors import KpiframeError
+
+    try:
+        return parse_period(text)
+    except PeriodError as exc:
+        raise KpiframeError(
+            f"--period: {exc}",
+            code="KF855",
+            hint="use 2026-10 (a month, 01-12), 2026-Q3 (a quarter, Q1-Q4) or 2026 (a year)",
+        ) from None

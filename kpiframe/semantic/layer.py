@@ -7,7 +7,7 @@ can never multiply the rows a measure aggregates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -194,9 +194,9 @@ def metric_inputs(spec: MetricSpec) -> list[str]:
     return []
 
 
-def metric_datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
-    """The datasets whose measures the metrics aggregate, through ratios, derivations and windows."""
-    found: set[str] = set()
+def reached_measures(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[tuple[MetricSpec, Measure]]:
+    """Each simple metric the metrics read, through ratios, derivations, windows and offsets, with its
+    measure: the one walk that tells which datasets, measures and filters a request scans."""
     seen: set[str] = set()
     pending = list(metrics)
     while pending:
@@ -206,7 +206,11 @@ def metric_datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
         seen.add(name)
         spec = layer.metric(name)
         measure = layer.measures.get(spec.measure or "") if spec.type == "simple" else None
-        if measure:
-            found.add(measure.dataset)
+        if measure is not None:
+            yield spec, measure
         pending += metric_inputs(spec)
-    return found
+
+
+def metric_datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
+    """The datasets whose measures the metrics aggregate, through ratios, derivations and windows."""
+    return {measure.dataset for _, measure in reached_measures(layer, metrics)}

@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from sqlglot import exp
 
-from kpiframe.semantic.layer import Measure, SemanticLayer, metric_inputs
+from kpiframe.semantic.layer import Measure, SemanticLayer, reached_measures
 from kpiframe.sql.calendar import period_end
 from kpiframe.sql.expressions import qualify
 
@@ -76,17 +76,5 @@ def as_day(value: object) -> date | None:
 
 def _measures(layer: SemanticLayer, metrics: Iterable[str]) -> list[Measure]:
     """The measures the metrics aggregate, through ratios, derivations, windows and offsets."""
-    found: dict[str, Measure] = {}
-    seen: set[str] = set()
-    pending = list(metrics)
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in layer.files.metrics:
-            continue
-        seen.add(name)
-        spec = layer.metric(name)
-        measure = layer.measures.get(spec.measure or "") if spec.type == "simple" else None
-        if measure:
-            found[measure.name] = measure
-        pending += metric_inputs(spec)
+    found = {measure.name: measure for _, measure in reached_measures(layer, metrics)}
     return sorted(found.values(), key=lambda m: m.name)
