@@ -70,13 +70,17 @@ class MetricImporter:
         self.visiting.discard(name)
         self.done[name] = spec
         if spec is not None:
-            self.plan.add(
-                metrics_path(raw.path, self.project.model_paths),
-                "metrics",
-                ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE),
-                raw.path,
-            )
+            self._write(spec, raw.path)
         return spec
+
+    def _write(self, spec: Item, source: str) -> None:
+        """Plan the metric into the kpiframe file that stands for the dbt file it came from."""
+        self.plan.add(
+            metrics_path(source, self.project.model_paths),
+            "metrics",
+            ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE),
+            source,
+        )
 
     def _metric(self, raw: Raw, name: str) -> Item:
         kind = (raw.text("type") or "").lower()
@@ -212,12 +216,7 @@ class MetricImporter:
         copy: Item = {"name": helper, "type": "simple", "measure": spec["measure"], "filter": filters}
         copy["description"] = f"'{name}' filtered for '{parent}' (made by kpiframe import metricflow)."
         self.done[helper] = copy
-        self.plan.add(
-            metrics_path(at.path, self.project.model_paths),
-            "metrics",
-            ordered(copy, METRIC_KEYS + METRIC_KEYS_MORE),
-            at.path,
-        )
+        self._write(copy, at.path)
         return helper, alias or (name if key is None else None)
 
     def _offset(self, item: Raw, subject: str) -> str | None:
@@ -298,12 +297,7 @@ class MetricImporter:
         copy: Item = {"name": helper, "type": "simple", "measure": measure.name, "filter": filters}
         copy["description"] = f"What '{raw.text('name')}' accumulates (made by kpiframe import metricflow)."
         self.done[helper] = copy
-        self.plan.add(
-            metrics_path(raw.path, self.project.model_paths),
-            "metrics",
-            ordered(copy, METRIC_KEYS + METRIC_KEYS_MORE),
-            raw.path,
-        )
+        self._write(copy, raw.path)
         return helper
 
 
