@@ -1,7 +1,7 @@
 """Benchmarks of load, validation, compilation and the CLI (issue 12, point 8); prints Markdown.
 
-Run: .venv/bin/python bench/bench_compile.py [--repeat 5] [--simple 40] [--scale 5] [--sections aefbg] [--no-query]
-(`--sections bg`: only the start-up figures of `kpiframe compile` and `kpiframe query`.)
+Run: .venv/bin/python bench/bench_compile.py [--repeat 5] [--simple 40] [--scale 5] [--sections aefbgh] [--no-query]
+(`--sections bgh`: only the start-up figures of `kpiframe compile` and `kpiframe query`, and their floor.)
 
 (a)  1,000 metrics over 50 datasets: load + validate + compile everything to target/, cold and warm.
 (e)  MetricFlow #1557's shape: one dataset, N simple metrics, D derived metrics whose expressions each
@@ -427,13 +427,44 @@ def section_g(tmp: Path, repeat: int, scale: float, env: dict[str, str]) -> list
     return lines
 
 
+FLOOR_STEPS = [  # (label, code): each a fresh interpreter; each step includes the ones above it
+    ("the interpreter (`python -c pass`)", "pass"),
+    ("+ click (the CLI)", "import click"),
+    (
+        "+ sqlglot, parsing and rendering one statement for DuckDB (loads its DuckDB dialect)",
+        "import click, sqlglot; sqlglot.parse_one('select 1 as x', read='duckdb').sql('duckdb')",
+    ),
+    (
+        "+ duckdb, running that statement",
+        "import click, sqlglot, duckdb; duckdb.connect().execute("
+        "sqlglot.parse_one('select 1 as x', read='duckdb').sql('duckdb')).fetchall()",
+    ),
+]
+
+
+def section_h(tmp: Path, repeat: int, env: dict[str, str]) -> list[str]:
+    """What the start-up targets leave for kpiframe: the dependencies a compile or a query cannot do without,
+    timed alone, before any kpiframe module is imported."""
+    start_section()
+    lines = [
+        f"(h) the floor under (b) and (g): the dependencies alone, a fresh process each run; {load_average()}",
+        "",
+        "| step | s |",
+        "|---|---|",
+    ]
+    for label, code in FLOOR_STEPS:
+        seconds = timed_runs([sys.executable, "-c", code], env, tmp, repeat, lambda: None)
+        lines.append(f"| {label} | {spread(seconds)} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
     parser.add_argument("--simple", type=int, default=40, help="simple metrics of the #1557 shape (default 40)")
     parser.add_argument("--scale", type=float, default=5.0, help="demo scale of (g): 5 is about 1M web sessions")
     parser.add_argument("--no-query", action="store_true", help="skip (g), which generates and builds demo data")
-    parser.add_argument("--sections", default="aefbg", help="which sections to run, in this order (default aefbg)")
+    parser.add_argument("--sections", default="aefbgh", help="which sections to run, in this order (default aefbgh)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -463,6 +494,7 @@ def main() -> None:
             "f": lambda: section_f(tmp, args.repeat, args.simple, env),
             "b": lambda: section_b(tmp, args.repeat, env),
             "g": lambda: section_g(tmp, args.repeat, args.scale, env),
+            "h": lambda: section_h(tmp, args.repeat, env),
         }
         for key in args.sections:
             if key == "g" and args.no_query:

@@ -383,7 +383,7 @@ CODES: tuple[ErrorCode, ...] = (
         "Unknown grain",
         "query",
         "A metric query asks for a grain kpiframe does not know. Use one of day, week, month, quarter, year, "
-        "fiscal_quarter or fiscal_year.",
+        "fiscal_quarter, fiscal_year, or all (no period: the whole range at once).",
     ),
     ErrorCode(
         "KF403",
@@ -446,6 +446,14 @@ CODES: tuple[ErrorCode, ...] = (
         "Malformed cumulative window",
         "query",
         "A cumulative `window:` must be a count and a unit, like '7 days' or '3 months'. Fix the window.",
+    ),
+    ErrorCode(
+        "KF423",
+        "Earlier periods asked over all time",
+        "query",
+        "A query at grain `all` (the whole range, no period) asks for what reads earlier periods: a cumulative "
+        "metric, a derived metric with an input `offset:`, or `--compare`. Ask for a grain (`--grain month`); "
+        "for a cumulative metric, read its last period or ask for the metric it accumulates.",
     ),
     ErrorCode(
         "KF430",

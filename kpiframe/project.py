@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
 from kpiframe.build.serving import reader_spec
-from kpiframe.engine import QueryResult, Warehouse, connect
+from kpiframe.engine import QueryResult, Warehouse, adapter_class, connect
 from kpiframe.errors import ExpectationsFailed, KpiframeError
 from kpiframe.load.config import resolve_warehouse
 from kpiframe.load.loaded import LoadedProject, Source
@@ -21,6 +21,7 @@ from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.pipeline import load_project
 from kpiframe.semantic.layer import SemanticLayer
+from kpiframe.sql.calendar import ALL_TIME
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 from kpiframe.suggest import unknown
 
@@ -97,13 +98,14 @@ class Project:
         return query_options(self.layer, metrics, search)
 
     def metric_tests(self, select: str | None = None) -> list[CaseResult]:
-        """Run the metric tests (all, or the one named) in an in-memory DuckDB; no warehouse needed."""
+        """Run the metric tests (all, or the one named) apart from the warehouse's tables: in an in-memory
+        DuckDB, or on Spark in temporary views of the warehouse's session (kpiframe.quality.metric_tests)."""
         from kpiframe.quality.metric_tests import run_metric_tests
 
         if select and select not in self.graph.metric_tests:  # a typo must not pass as "0 passed, 0 failed"
             message, hint = unknown("metric test", select, self.graph.metric_tests)
             raise KpiframeError(message, code="KF704", hint=hint)
-        return run_metric_tests(self.graph, self.layer, select)
+        return run_metric_tests(self.graph, self.layer, select, self.warehouse_spec)
 
     def build(
         self,
@@ -206,10 +208,8 @@ class Project:
                 if run.results or self.graph.expectations:
                     store_results(warehouse, run_id, run.results)
                     write_results(self.root, run_id, run.results, junit_xml)
-                if (
-                    run_id != "not-started"
-                    and self.warehouse_spec.type == "duckdb"
-                    and self.warehouse_spec.path != ":memory:"
+                if run_id != "not-started" and adapter_class(self.warehouse_spec.type).serves_snapshots(
+                    self.warehouse_spec
                 ):
                     publish_snapshot(warehouse, self.warehouse_spec.path, run_id)  # readers see this build now
             finally:
@@ -222,7 +222,7 @@ class Project:
 
         run = ExpectationRun(self.graph.expectations)
         path = self.warehouse_spec.path
-        if self.warehouse_spec.type == "duckdb" and path != ":memory:" and not Path(path).exists():
+        if adapter_class(self.warehouse_spec.type).is_missing(self.warehouse_spec):
             if not declared(self.graph.expectations):  # only the contract's own checks: no data to check
                 return []
             raise KpiframeError(
@@ -290,7 +290,7 @@ class Project:
             last_day = as_day(warehouse.query(last_day_query(self.layer, asked.metrics)).rows[0][0])
         finally:
             warehouse.close()
-        starts = [row[0] for row in result.rows]
+        starts = [row[0] for row in result.rows] if asked.grain != ALL_TIME else []  # all time: no period
         return result, coverage(starts, asked.grain, last_day)
 
     def funnel(

@@ -89,9 +89,8 @@ class ExpectationRun:
 
         if self.notify and "great_expectations" not in sys.modules:
             self.notify("loading Great Expectations (the first check of a run waits for it)")
-        dialect = warehouse.dialect
-        con = getattr(warehouse, "con", None) if dialect == "duckdb" else None
-        return run_expectations(con, getattr(warehouse, "path", ""), schema, table, expectations, dialect)
+        connection = warehouse.gx_connection()
+        return run_expectations(connection, warehouse.path, schema, table, expectations, warehouse.dialect)
 
     def _without_answered(
         self, warehouse: Warehouse, schema: str, table: str, expectations: list[Expectation]
@@ -105,7 +104,7 @@ class ExpectationRun:
         left = []
         for expectation in expectations:
             column_type = types.get(str(expectation.kwargs.get("column")))
-            if answered_by_type(expectation, column_type, warehouse.dialect):
+            if answered_by_type(expectation, column_type, warehouse.decimal_is_finite):
                 observed = f"{column_type} cannot hold NaN or Infinity"
                 self.results.append(ExpectationResult(expectation, True, observed, None, 0, 0.0))
             else:

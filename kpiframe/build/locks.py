@@ -16,14 +16,13 @@ import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from kpiframe.build.runs import running_runs
 from kpiframe.errors import KpiframeError, LockTimedOut, WarehouseError
 
 if TYPE_CHECKING:
     from kpiframe.engine.base import Warehouse
-    from kpiframe.engine.postgres import PostgresWarehouse
 
 BUILD_LOCKED = "KF530"  # another build of the project holds the build lock
 SWAP_LOCK_TIMEOUT = "KF531"  # a session's lock on a published table outlasted --lock-timeout
@@ -55,14 +54,13 @@ def take_build_lock(warehouse: Warehouse, project: str, wait: float | None, noti
 
     Without `wait` a held lock is refused at once, naming the build that holds it; with `wait` the build
     queues behind it for at most `wait` seconds."""
-    if warehouse.dialect != "postgres":
-        return  # DuckDB: the open file is the lock
-    pg = cast("PostgresWarehouse", warehouse)
-    key = lock_key(project, str(pg.catalog("select current_database()")[0][0]))
+    if not warehouse.supports_advisory_locks:
+        return  # DuckDB, Spark's embedded metastore: the open file is the lock
+    key = lock_key(project, str(warehouse.catalog("select current_database()")[0][0]))
     for _ in range(2):  # the holder may finish between the attempt and the look at who holds it
-        if pg.catalog("select pg_try_advisory_lock(%s)", [key])[0][0]:
+        if warehouse.catalog("select pg_try_advisory_lock(%s)", [key])[0][0]:
             return
-        holder = describe_holder(pg, key, project)
+        holder = describe_holder(warehouse, key, project)
         if holder:
             break
     holder = holder or "a build that finished a moment ago"
@@ -74,9 +72,9 @@ def take_build_lock(warehouse: Warehouse, project: str, wait: float | None, noti
         )
     notify(f"waiting up to {wait:g}s for another build of project '{project}': {holder}")
     try:
-        with pg.transaction():  # the timeout is local to this transaction; the lock outlives it (session-level)
-            pg.catalog("select set_config('lock_timeout', %s, true)", [_milliseconds(wait)])
-            pg.catalog("select pg_advisory_lock(%s)", [key])
+        with warehouse.transaction():  # the timeout is local to this transaction; the lock outlives it (session-level)
+            warehouse.catalog("select set_config('lock_timeout', %s, true)", [_milliseconds(wait)])
+            warehouse.catalog("select pg_advisory_lock(%s)", [key])
     except LockTimedOut:
         raise KpiframeError(
             f"another build of project '{project}' still runs after {wait:g}s: {holder}",
@@ -100,17 +98,17 @@ _LOCK_SESSION = """
       and l.classid::bigint = %s and l.objid::bigint = %s"""
 
 
-def describe_holder(pg: PostgresWarehouse, key: int, project: str) -> str:
+def describe_holder(warehouse: Warehouse, key: int, project: str) -> str:
     """'pid 4242 on host ci-1, run ab12 started at ... (PostgreSQL session 77 from 10.0.0.5)', or '' when
     no session holds the lock any more."""
-    rows = pg.catalog(_LOCK_SESSION, [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF])
+    rows = warehouse.catalog(_LOCK_SESSION, [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF])
     if not rows:
         return ""
     session, application, client, connected = rows[0]
     where = f"PostgreSQL session {session} from {client or 'a local socket'}"
     if application:
         where += f", application '{application}'"
-    run = running_build(pg, project)
+    run = running_build(warehouse, project)
     if run is None:  # the holder has not recorded its run yet
         return f"{where}, connected at {_when(connected)}"
     run_id, started, pid, host = run
@@ -125,9 +123,8 @@ def running_build(warehouse: Warehouse, project: str) -> tuple[Any, ...] | None:
 
 def set_swap_lock_timeout(warehouse: Warehouse, seconds: float) -> None:
     """Inside the swap's transaction: give up on a table lock after `seconds` rather than hang."""
-    if warehouse.dialect == "postgres":
-        pg = cast("PostgresWarehouse", warehouse)
-        pg.catalog("select set_config('lock_timeout', %s, true)", [_milliseconds(seconds)])
+    if warehouse.supports_lock_timeout:
+        warehouse.catalog("select set_config('lock_timeout', %s, true)", [_milliseconds(seconds)])
 
 
 # sessions other than ours holding a granted lock on schema.name: a BI tool idle in a transaction, ...
@@ -141,7 +138,7 @@ _TABLE_LOCKERS = """
 
 def swap_lock_refusal(warehouse: Warehouse, schema: str, name: str, seconds: float) -> KpiframeError:
     """KF531 naming the sessions that kept `schema.name` locked while the swap waited `seconds`."""
-    rows = cast("PostgresWarehouse", warehouse).catalog(_TABLE_LOCKERS, [schema, name])
+    rows = warehouse.catalog(_TABLE_LOCKERS, [schema, name])
     sessions = "; ".join(_session(row) for row in rows) or "a session that has finished since"
     return KpiframeError(
         f"publishing waited {seconds:g}s for a lock on {schema}.{name} and gave up; it is held by {sessions}. "
@@ -175,10 +172,9 @@ _DEPENDENT_VIEWS = """
 
 def dependent_views(warehouse: Warehouse, schema: str, name: str) -> list[tuple[str, str]]:
     """(schema, view) of every view reading `schema.name`; DuckDB records no such dependency."""
-    if warehouse.dialect != "postgres":
+    if not warehouse.records_view_dependencies:
         return []
-    pg = cast("PostgresWarehouse", warehouse)
-    return [(str(s), str(v)) for s, v in pg.catalog(_DEPENDENT_VIEWS, [schema, name])]
+    return [(str(s), str(v)) for s, v in warehouse.catalog(_DEPENDENT_VIEWS, [schema, name])]
 
 
 def dependent_view_refusal(

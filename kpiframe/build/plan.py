@@ -12,7 +12,7 @@ from sqlglot import exp
 from kpiframe.errors import Problems
 from kpiframe.load.loaded import LoadedProject, Model, ProjectFiles
 from kpiframe.load.models import placeholder_table
-from kpiframe.load.names import funnel_table, sql_hash
+from kpiframe.load.names import HASHED_DIALECT, funnel_table, sql_hash
 from kpiframe.load.specs import TableSpec
 from kpiframe.semantic.funnels import FunnelRequest, funnel_query
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
@@ -131,7 +131,7 @@ def write_target(graph: LoadedProject, layer: SemanticLayer, nodes: list[Compile
             "path": node.path,
             "compiled_sql": sql,
             # what `state:modified` compares (build/selection.py)
-            "hash": sql_hash(node.query, sql if dialect == "duckdb" else None),
+            "hash": sql_hash(node.query, sql if dialect == HASHED_DIALECT else None),
         }
     for name, located in graph.metrics.items():
         spec = located.spec

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from kpiframe.engine import Warehouse
+from kpiframe.engine import Warehouse, adapter_class
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
 
@@ -46,7 +46,7 @@ def current_snapshot(warehouse_path: str | Path) -> Path | None:
 
 def reader_spec(spec: WarehouseSpec) -> WarehouseSpec:
     """Where a reader should connect: a DuckDB warehouse's current snapshot once there is one."""
-    if spec.type != "duckdb" or spec.path == ":memory:":
+    if not adapter_class(spec.type).serves_snapshots(spec):
         return spec
     snapshot = current_snapshot(spec.path)
     return spec if snapshot is None else spec.model_copy(update={"path": str(snapshot)})

@@ -218,8 +218,9 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
 )
 @click.option(
     "--grain",
-    type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]),
-    help="Period of the rows; default: the grain of metric_time__<grain> in --by, else month.",
+    type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year", "all"]),
+    help="Period of the rows; default: the grain of metric_time__<grain> in --by, else the metrics' grain, else "
+    "month. 'all': no period_start column, each metric over the whole range (days from --start to --end).",
 )
 @click.option(
     "--start",

@@ -58,6 +58,8 @@ def render_query(
     """A metric query's rows, saying which periods have not ended on the last day with data (`coverage`,
     by period start). Machines get a last column `period_complete` (true, false, or empty/null when there
     is no data to tell); people get a * on such a period and a footnote line with its days of data."""
+    if result.columns[:1] != ["period_start"]:  # a query over all time (--grain all): no period to flag
+        return render(result, fmt, units=units, formats=formats)
     if fmt in ("csv", "json"):
         flagged = [(*row, _complete(coverage, row[0])) for row in result.rows]
         return render(QueryResult([*result.columns, "period_complete"], flagged), fmt)

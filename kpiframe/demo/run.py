@@ -68,22 +68,36 @@ def _generate(target: Warehouse, seed: int, scale: float, progress: Callable[[st
 def _generate_through_parquet(
     target: Warehouse, seed: int, scale: float, progress: Callable[[str], None] | None
 ) -> dict[str, int]:
-    """Generated in an in-memory DuckDB, written to Parquet, loaded into `raw.<table>__kf_new` by the
-    warehouse (`Warehouse.load_parquet`, Spark's), and only when all are loaded published the way a
-    build publishes (`stage_for_publish`, `publish_table`): on Spark each raw name switches to its new
-    table in one metastore call, and a failure before that leaves raw.* as it was."""
+    """Generated in an in-memory DuckDB, then loaded into `target` by `load_raw_through_parquet`."""
+    from kpiframe.build.runs import ensure_schemas
+    from kpiframe.demo.contract import SCHEMA
+    from kpiframe.demo.generator import generate_demo
+
+    ensure_schemas(target, {SCHEMA})  # a warehouse that refuses the schema fails before the generating
+    with duckdb.connect() as source:
+        counts = generate_demo(source, seed=seed, scale=scale, progress=progress)
+        load_raw_through_parquet(source, target, progress)
+    return counts
+
+
+def load_raw_through_parquet(
+    source: duckdb.DuckDBPyConnection, target: Warehouse, progress: Callable[[str], None] | None = None
+) -> None:
+    """Copy the raw tables of the contract from the DuckDB `source` into `target`: each written to Parquet,
+    loaded into `raw.<table>__kf_new` by the warehouse (`Warehouse.load_parquet`, Spark's), and only when
+    all are loaded published the way a build publishes (`stage_for_publish`, `publish_table`): on Spark
+    each raw name switches to its new table in one metastore call, and a failure before that leaves raw.*
+    as it was."""
     import tempfile
     import uuid
     from pathlib import Path
 
     from kpiframe.build.runs import ensure_schemas
     from kpiframe.demo.contract import RAW_TABLES, SCHEMA
-    from kpiframe.demo.generator import generate_demo
     from kpiframe.demo.staging import raw_table, staging_name
 
     ensure_schemas(target, {SCHEMA})
-    with duckdb.connect() as source, tempfile.TemporaryDirectory(prefix="kf-demo-") as folder:
-        counts = generate_demo(source, seed=seed, scale=scale, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="kf-demo-") as folder:
         for table in RAW_TABLES:
             copy = exp.Copy(this=raw_table(table), kind=False, files=[exp.Literal.string(f"{folder}/{table}.parquet")])
             copy.set("params", [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))])
@@ -97,7 +111,6 @@ def _generate_through_parquet(
         for table in RAW_TABLES:
             target.publish_table(SCHEMA, table, physical[table])
     target.drop_superseded({SCHEMA})
-    return counts
 
 
 @contextlib.contextmanager

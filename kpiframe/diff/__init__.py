@@ -21,6 +21,7 @@ from kpiframe.diff.model import DiffReport, ObjectChange, StateInfo
 from kpiframe.diff.sandbox import Columns, Sandbox
 from kpiframe.diff.sqldiff import same_sql
 from kpiframe.diff.states import ProjectState, default_base, load_working_tree, repository_prefix, state_at
+from kpiframe.engine import adapter_class
 from kpiframe.errors import KpiframeError
 from kpiframe.load.config import load_config, resolve_warehouse
 from kpiframe.load.names import NodeKey, version_model
@@ -82,22 +83,16 @@ def _sandbox(warehouse: WarehouseSpec | None, report: DiffReport, impact: bool) 
         if impact:
             report.notes.append("value impact skipped: no warehouse")
         return Sandbox(None)
-    if warehouse.type != "duckdb":
-        report.notes.append(
-            f"value impact skipped: it runs both versions beside a DuckDB warehouse opened "
-            f"read-only; this project's warehouse is {warehouse.type}"
-        )
-        return Sandbox(None)
-    if not Path(warehouse.path).is_file():
-        report.notes.append(
-            f"value impact skipped: no warehouse file at {warehouse.path} "
-            "(pass --warehouse, or run `kpiframe demo` for demo data)"
-        )
+    adapter = adapter_class(warehouse.type)
+    unavailable = adapter.scratch_unavailable(warehouse)  # no scratch space beside it, or no file yet
+    if unavailable:
+        report.notes.append(f"value impact skipped: {unavailable}")
         return Sandbox(None)
     try:  # the serving snapshot, once a build made one: a diff never waits for a running build
         return Sandbox(reader_spec(warehouse))
     except KpiframeError as exc:
-        report.notes.append(f"value impact skipped: cannot open {warehouse.path} read-only: {exc.diagnostic.message}")
+        where = adapter.describe_location(warehouse)
+        report.notes.append(f"value impact skipped: cannot open {where} read-only: {exc.diagnostic.message}")
         return Sandbox(None)
 
 

@@ -19,7 +19,7 @@ from kpiframe.diff.sandbox import Sandbox, Version, models_read_by, relocate
 from kpiframe.errors import KpiframeError
 from kpiframe.load.names import version_model
 from kpiframe.sql.calendar import Calendar
-from kpiframe.sql.metric_query import ZERO_WHEN_EMPTY, MetricRequest, compile_request
+from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 EXAMPLES = 3
 
@@ -47,6 +47,7 @@ class Comparison:
 
 
 Values = dict[str, Any]  # period -> value (metrics) or set of entity ids (definitions)
+Empty = tuple[float | None, float | None]  # what a period without rows answers: (base, head)
 
 
 class ImpactRunner:
@@ -54,13 +55,13 @@ class ImpactRunner:
         self.sandbox, self.base, self.head, self.window = sandbox, base, head, window
 
     def run(self, metrics: list[str], comparisons: list[Comparison]) -> dict[str, Series]:
-        raw: list[tuple[Series, Values | None, Values | None, bool]] = []
+        raw: list[tuple[Series, Values | None, Values | None, Empty]] = []
         for name in metrics:
             series = Series(name, "metric", self.base.state.label, self.head.state.label)
             old, new = self._metric(self.base, name, series), self._metric(self.head, name, series)
             spec = (self.head.state.project.graph.metrics.get(name) or self.base.state.project.graph.metrics[name]).spec
             series.unit = spec.unit
-            raw.append((series, old, new, self._zero_when_empty(name)))
+            raw.append((series, old, new, (_empty_value(self.base, name), _empty_value(self.head, name))))
         for comparison in comparisons:
             definition = self.head.state.project.graph.definitions[comparison.name].spec
             series = Series(
@@ -70,12 +71,12 @@ class ImpactRunner:
                 series.old_label, series.new_label = f"v{comparison.old} (base)", f"v{comparison.new} (head)"
             old = self._members(self.base, version_model(comparison.name, comparison.old), series)
             new = self._members(self.head, version_model(comparison.name, comparison.new), series)
-            raw.append((series, old, new, True))
+            raw.append((series, old, new, (0, 0)))
         periods = self._periods([values for _, old, new, _ in raw for values in (old, new) if values])
-        for series, old, new, zero in raw:
+        for series, old, new, empty in raw:
             if series.error:
                 continue
-            series.periods = [_period(series.kind, p, old, new, zero) for p in periods]
+            series.periods = [_period(series.kind, p, old, new, empty) for p in periods]
         return {series.name: series for series, *_ in raw}
 
     def _periods(self, every: list[Values]) -> list[str]:
@@ -83,11 +84,6 @@ class ImpactRunner:
             {p for values in every for p in values if self.window.end is None or p <= self.window.end.isoformat()}
         )
         return found[-self.window.periods :] if self.window.periods > 0 else []
-
-    def _zero_when_empty(self, name: str) -> bool:
-        layer = (self.head if name in self.head.state.project.graph.metrics else self.base).state.project.layer
-        spec = layer.metric(name)
-        return spec.type == "simple" and layer.measures[spec.measure or ""].agg in ZERO_WHEN_EMPTY
 
     def _other(self, version: Version) -> Version:
         return self.head if version is self.base else self.base
@@ -105,7 +101,7 @@ class ImpactRunner:
         if not self._ready(version, models_read_by(tree, version.models_schema), series):
             return None
         try:
-            result = self.sandbox.db.query(relocate(tree, version.places))
+            result = self.sandbox.query(relocate(tree, version.places))
         except KpiframeError as exc:
             series.error = f"{version.state.label}: {exc.diagnostic.message}"
             return None
@@ -130,7 +126,7 @@ class ImpactRunner:
             .where(exp.Not(this=exp.Is(this=qualified.copy(), expression=exp.Null())))
         )
         try:
-            rows = self.sandbox.db.query(query).rows
+            rows = self.sandbox.query(query).rows
         except KpiframeError as exc:
             series.error = f"{version.state.label}: {exc.diagnostic.message}"
             return None
@@ -147,13 +143,24 @@ class ImpactRunner:
         return not failed
 
 
-def _period(kind: str, period: str, old: Values | None, new: Values | None, zero: bool) -> PeriodValue:
+def _empty_value(version: Version, name: str) -> float | None:
+    """What the metric answers, in this version, for a period without rows: a simple metric's
+    `fill_nulls_with`, else 0 for sums and counts (MetricSpec.empty_value); None (unknown) otherwise."""
+    project = version.state.project
+    if name not in project.graph.metrics:
+        return None
+    spec = project.layer.metric(name)
+    if spec.type != "simple":
+        return None
+    return spec.empty_value(project.layer.measures[spec.measure or ""].agg)
+
+
+def _period(kind: str, period: str, old: Values | None, new: Values | None, empty: Empty) -> PeriodValue:
     if kind == "metric":
-        default = 0 if zero else None
         return PeriodValue(
             period,
-            old.get(period, default) if old is not None else None,
-            new.get(period, default) if new is not None else None,
+            old.get(period, empty[0]) if old is not None else None,
+            new.get(period, empty[1]) if new is not None else None,
         )
     before: set[str] = (old or {}).get(period, set())
     after: set[str] = (new or {}).get(period, set())

@@ -1,34 +1,33 @@
 """Both versions of a project run side by side without touching the live tables.
 
-An in-memory DuckDB ATTACHes the warehouse file READ_ONLY. Each version's models are created in a
-schema of their own (`kf_base`, `kf_head`; a model identical in both, with identical upstream, once in
-`kf_shared`), by rewriting the compiled trees: source tables point at the attached catalog and model
-tables at the version's schema. Nothing is ever written to the warehouse file.
+The warehouse adapter lends a scratch space (`kpiframe.engine.open_scratch`) that reads the warehouse
+and writes nothing to it: on DuckDB an in-memory database with the warehouse file ATTACHed READ_ONLY,
+on Spark the session's temporary views. Each version's models are created in a schema of their own
+(`kf_base`, `kf_head`; a model identical in both, with identical upstream, once in `kf_shared`; the
+scratch space decides where such a name really lives), by rewriting the compiled trees: source tables
+point at the warehouse's tables as the scratch space reads them, and model tables at the version's
+places.
 
-Without a warehouse file the sources are empty tables shaped by their declared contract, and models
-are views: enough to learn every model's and published table's columns and types.
+Without a warehouse the sources are empty tables shaped by their declared contract, and models are
+views: enough to learn every model's and published table's columns and types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from kpiframe.build.plan import CompiledNode
-from kpiframe.build.run import create_statement
 from kpiframe.diff.sqldiff import canonical
 from kpiframe.diff.states import ProjectState
-from kpiframe.engine.duckdb import DuckDBWarehouse
+from kpiframe.engine import QueryResult, open_scratch
 from kpiframe.errors import KpiframeError
 from kpiframe.load.dag import reachable
 from kpiframe.load.loaded import Model
 from kpiframe.load.specs import WarehouseSpec
-from kpiframe.sql.expressions import create_schema
 
-CATALOG = "kf_warehouse"
 SHARED = "kf_shared"
 Columns = dict[str, str | None]  # column -> type (None when unknown)
 
@@ -45,10 +44,6 @@ def relocate(tree: exp.Query, tables: dict[tuple[str, str], exp.Table]) -> exp.Q
         return node
 
     return tree.copy().transform(swap)  # type: ignore[return-value]
-
-
-def table(name: str, schema: str, catalog: str | None = None) -> exp.Table:
-    return exp.table_(name, db=schema, catalog=catalog, quoted=True)
 
 
 @dataclass
@@ -69,49 +64,33 @@ class Version:
 
 
 class Sandbox:
-    """An in-memory DuckDB holding both versions' models; the warehouse, if any, attached read-only."""
+    """Both versions' models in the warehouse adapter's scratch space, which only reads the warehouse."""
 
     def __init__(self, warehouse: WarehouseSpec | None) -> None:
-        memory = WarehouseSpec(
-            path=":memory:",
-            memory_limit=warehouse.memory_limit if warehouse else None,
-            threads=warehouse.threads if warehouse else None,
-        )
-        self.db = DuckDBWarehouse(memory)
-        self.attached = False
+        self.scratch = open_scratch(warehouse)
+        self.attached = self.scratch.reads_warehouse
         self._built: dict[tuple[str, str], str] = {}  # (schema, model) -> canonical SQL it was built from
-        if warehouse is not None:
-            attach = exp.Attach(
-                this=exp.Literal.string(str(Path(warehouse.path).resolve())).as_(CATALOG),
-                expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))],
-            )
-            self.db.execute(attach)
-            self.attached = True
 
     def close(self) -> None:
-        self.db.close()
+        self.scratch.close()
 
-    def schema(self, name: str) -> None:
-        self.db.execute(create_schema(name))
+    def query(self, statement: exp.Expr) -> QueryResult:
+        return self.scratch.query(statement)
 
     def version(self, tag: str, state: ProjectState) -> Version:
-        """Map the version's sources: the attached warehouse, or empty tables shaped by its contract."""
+        """Map the version's sources: the warehouse's tables, or empty tables shaped by its contract."""
         version = Version(tag, state)
         for source in state.project.graph.sources.values():
             if self.attached:
-                version.places[(source.schema, source.table)] = table(source.table, source.schema, CATALOG)
+                version.places[(source.schema, source.table)] = self.scratch.source(source.schema, source.table)
                 continue
-            schema = f"kf_{tag}_sources"
-            self.schema(schema)
-            name = f"{source.schema}__{source.table}"
+            place = self.scratch.place(f"kf_{tag}_sources", f"{source.schema}__{source.table}")
             columns = [
                 exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=_type(source.types.get(c)))
                 for c in source.columns
             ]
-            self.db.execute(
-                exp.Create(this=exp.Schema(this=table(name, schema), expressions=columns), kind="TABLE", replace=True)
-            )
-            version.places[(source.schema, source.table)] = table(name, schema)
+            self.scratch.create_empty(place, columns)
+            version.places[(source.schema, source.table)] = place
         return version
 
     def build(self, version: Version, models: Iterable[str], views: bool, other: Version | None = None) -> None:
@@ -131,20 +110,16 @@ class Sandbox:
             query = relocate(node.query, version.places)
             shared = other is not None and self.attached and self._shareable(version, other, name)
             schema = (SHARED + ("_views" if views else "")) if shared else f"kf_{version.tag}"
-            self.schema(schema)
+            place = self.scratch.place(schema, name)
             key = (schema, name)
             if self._built.get(key) != canonical(query):
                 try:
-                    self.db.execute(
-                        create_statement(
-                            replace(node, schema=schema, materialized="view" if views else "table"), query=query
-                        )
-                    )
+                    self.scratch.create(place, query, view=views)
                 except KpiframeError as exc:
                     version.failed[name] = exc.diagnostic.message
                     continue
                 self._built[key] = canonical(query)
-            version.places[(version.models_schema, name)] = table(name, schema)
+            version.places[(version.models_schema, name)] = place
 
     def _shareable(self, version: Version, other: Version, name: str) -> bool:
         """Built once for both when the compiled SQL and everything upstream of it are the same."""
@@ -165,18 +140,13 @@ class Sandbox:
             place = version.places.get((version.models_schema, node.name))
             if place is None:
                 return None
-            return dict(self.db.column_types(place.db, place.name))
-        schema = f"kf_{version.tag}_tables"
-        self.schema(schema)
+            return dict(self.scratch.column_types(place))
+        place = self.scratch.place(f"kf_{version.tag}_tables", node.name)
         try:
-            self.db.execute(
-                create_statement(
-                    replace(node, schema=schema, materialized="view"), query=relocate(node.query, version.places)
-                )
-            )
+            self.scratch.create(place, relocate(node.query, version.places), view=True)
         except KpiframeError:
             return None
-        return dict(self.db.column_types(schema, node.name))
+        return dict(self.scratch.column_types(place))
 
 
 def _type(declared: str | None) -> exp.DataType:

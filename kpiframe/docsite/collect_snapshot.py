@@ -18,7 +18,7 @@ from sqlglot import exp
 from kpiframe.build.expectations import RESULTS_TABLE
 from kpiframe.build.runs import BASELINE_RESET, META_SCHEMA
 from kpiframe.docsite.model import ExpectationResult, RunEntry
-from kpiframe.engine import Warehouse
+from kpiframe.engine import Warehouse, adapter_class
 from kpiframe.errors import KpiframeError
 from kpiframe.load.names import funnel_model, membership_model
 
@@ -68,7 +68,8 @@ def _read(project: Project, reader: Warehouse) -> WarehouseState:
         state.expectations = _expectations(reader)
     built = [name for name in graph.models if (schemas.models, name) in present]
     if not built:
-        where = project.warehouse_spec.path if project.warehouse_spec.type == "duckdb" else "the warehouse"
+        spec = project.warehouse_spec
+        where = adapter_class(spec.type).describe_location(spec)
         state.built, state.reason = False, f"{where} holds no build of project {graph.config.name}: {BUILD_FIRST}"
         return state
     missing = [name for name in graph.models if (schemas.models, name) not in present]

@@ -1,26 +1,43 @@
-"""Warehouse adapters: everything above this package speaks sqlglot trees, never a driver."""
+"""Warehouse adapters: everything above this package speaks sqlglot trees, never a driver.
+
+Nothing outside this package names an engine: it connects with `connect`, and asks `adapter_class` (or
+the connected `Warehouse`) what the engine can do. An engine is one module here plus its line in
+ADAPTERS (docs/architecture.md, "Adding an engine").
+"""
 
 from __future__ import annotations
 
-from kpiframe.engine.base import QueryResult, Warehouse
+import importlib
+
+from kpiframe.engine.base import QueryResult, Scratch, Warehouse
 from kpiframe.load.specs import WarehouseSpec
+
+# warehouse.type -> "module:class" of its adapter, imported when first asked for (a driver only then)
+ADAPTERS = {
+    "duckdb": "kpiframe.engine.duckdb:DuckDBWarehouse",
+    "postgres": "kpiframe.engine.postgres:PostgresWarehouse",
+    "spark": "kpiframe.engine.spark:SparkWarehouse",
+}
+
+
+def adapter_class(kind: str) -> type[Warehouse]:
+    """The adapter for `warehouse.type` (or a dialect name) `kind`: its capabilities, before connecting."""
+    if kind not in ADAPTERS:
+        raise ValueError(f"unsupported warehouse type {kind}")
+    module, _, name = ADAPTERS[kind].partition(":")
+    found: type[Warehouse] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def connect(spec: WarehouseSpec, read_only: bool = False) -> Warehouse:
     """Open the warehouse named in the project's configuration."""
-    if spec.type == "duckdb":
-        from kpiframe.engine.duckdb import DuckDBWarehouse
-
-        return DuckDBWarehouse(spec, read_only=read_only)
-    if spec.type == "postgres":
-        from kpiframe.engine.postgres import PostgresWarehouse
-
-        return PostgresWarehouse(spec, read_only=read_only)
-    if spec.type == "spark":
-        from kpiframe.engine.spark import SparkWarehouse
-
-        return SparkWarehouse(spec, read_only=read_only)
-    raise ValueError(f"unsupported warehouse type {spec.type}")
+    return adapter_class(spec.type)(spec, read_only=read_only)  # type: ignore[call-arg]
 
 
-__all__ = ["QueryResult", "Warehouse", "connect"]
+def open_scratch(spec: WarehouseSpec | None) -> Scratch:
+    """A scratch space beside `spec`'s warehouse, which it only reads (`Warehouse.open_scratch`); without
+    a warehouse, an empty in-memory DuckDB, where sources are created empty."""
+    return adapter_class(spec.type if spec else "duckdb").open_scratch(spec)
+
+
+__all__ = ["ADAPTERS", "QueryResult", "Scratch", "Warehouse", "adapter_class", "connect", "open_scratch"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
 
@@ -18,6 +18,8 @@ from kpiframe.errors import KpiframeError
 if TYPE_CHECKING:  # optional libraries, imported when a result is converted
     import pandas
     import pyarrow
+
+    from kpiframe.load.specs import WarehouseSpec
 
 
 @dataclass
@@ -79,12 +81,79 @@ def _optional(module: str, what: str) -> ModuleType:
 
 
 class Warehouse:
-    """A connection that runs sqlglot trees in its own dialect."""
+    """A connection that runs sqlglot trees in its own dialect.
+
+    Code outside kpiframe/engine/ never asks which engine runs: it asks the adapter what it can do, through
+    the capabilities below (class attributes and class methods, so that they can be asked of
+    `kpiframe.engine.adapter_class(spec.type)` before connecting). docs/architecture.md, "Adding an engine".
+    """
 
     dialect: str = "duckdb"
+    path: str = ""  # what the adapter connected to (a file, a DSN, a folder), for messages and GX
     # whether Great Expectations runs on this warehouse (through SQLAlchemy); if not, kpiframe runs the
     # expectations as its own counting SQL (kpiframe.quality.pushdown)
     great_expectations: bool = True
+    # how Great Expectations reaches the warehouse: "open_connection" (through cursors of the adapter's own
+    # open connection, `gx_connection()`), "dsn" (a connection of its own from `gx_connect(path)`), or None
+    gx_datasource: ClassVar[str | None] = None
+    gx_url: ClassVar[str] = ""  # the SQLAlchemy URL naming GX's dialect ("dsn": the connection comes apart)
+    # a DECIMAL column can hold no NaN or Infinity, so a contract's `finite` check on one passes by itself
+    decimal_is_finite: ClassVar[bool] = False
+    # hash(x) exists and is 64-bit: the uniqueness check narrows its candidates with it
+    has_hash_function: ClassVar[bool] = False
+    # session-level advisory locks (the build lock), a lock timeout for the swap, and a catalog that records
+    # which views read a table: the PostgreSQL-only parts of kpiframe.build.locks
+    supports_advisory_locks: ClassVar[bool] = False
+    supports_lock_timeout: ClassVar[bool] = False
+    records_view_dependencies: ClassVar[bool] = False
+    # `kpiframe test` runs the metric tests in this engine's scratch space (`open_scratch(spec)`); if not, in
+    # an empty in-memory DuckDB, the default engine, apart from the warehouse
+    runs_metric_tests: ClassVar[bool] = False
+
+    @classmethod
+    def describe_location(cls, spec: WarehouseSpec) -> str:
+        """How messages name the warehouse `spec` points at."""
+        return "the warehouse"
+
+    @classmethod
+    def is_missing(cls, spec: WarehouseSpec) -> bool:
+        """Whether `spec` points at a warehouse that surely does not exist yet (a file never created)."""
+        return False
+
+    @classmethod
+    def serves_snapshots(cls, spec: WarehouseSpec) -> bool:
+        """Whether a build publishes a copy of the warehouse for readers (kpiframe.build.serving)."""
+        return False
+
+    @classmethod
+    def one_row_per(cls, times: exp.Expr) -> exp.Expr:
+        """A select-list expression that turns each row into `times` rows (the uniqueness check's copies)."""
+        return exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
+
+    @classmethod
+    def gx_connect(cls, path: str) -> Any:
+        """A new DB-API connection for Great Expectations ("dsn" datasources)."""
+        raise NotImplementedError(f"{cls.dialect} gives Great Expectations no connection of its own")
+
+    def gx_connection(self) -> Any:
+        """The open DB-API connection Great Expectations reads through ("open_connection"), or None."""
+        return None
+
+    def catalog(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A parameterized query on the engine's own catalog (locks, sessions, dependencies): only the
+        adapters that declare `supports_advisory_locks` and the like have one."""
+        raise NotImplementedError(f"{self.dialect} has no catalog queries")
+
+    # --- a scratch space: throwaway objects beside the warehouse, which it only reads (kpiframe diff) ----
+    @classmethod
+    def scratch_unavailable(cls, spec: WarehouseSpec) -> str | None:
+        """Why no scratch space can be opened beside `spec`'s warehouse; None when `open_scratch` can."""
+        return f"kpiframe's {cls.dialect} adapter offers no scratch space to run both versions in"
+
+    @classmethod
+    def open_scratch(cls, spec: WarehouseSpec | None) -> Scratch:
+        """A scratch space reading `spec`'s warehouse (None: no warehouse, sources are created empty)."""
+        raise NotImplementedError(cls.scratch_unavailable(spec) if spec else cls.dialect)
 
     def render(self, statement: exp.Expr) -> str:
         return statement.sql(dialect=self.dialect)
@@ -153,6 +222,40 @@ class Warehouse:
     def transaction(self) -> Iterator[None]:
         raise NotImplementedError
         yield
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Scratch:
+    """Throwaway tables and views built beside a warehouse that is only read; all gone at `close()`.
+
+    Callers name each object by (schema, name) and use the `exp.Table` that `place` returns wherever they
+    reference it: the adapter decides where it really lives (a schema of an in-memory database, a
+    session's temporary view, ...)."""
+
+    reads_warehouse: bool = False  # False: no warehouse behind it, sources are `create_empty` tables
+
+    def source(self, schema: str, name: str) -> exp.Table:
+        """Where the warehouse's `schema.name` is read from."""
+        raise NotImplementedError
+
+    def place(self, schema: str, name: str) -> exp.Table:
+        """Where the scratch object called `schema.name` lives (its schema made if the engine needs one)."""
+        raise NotImplementedError
+
+    def create(self, place: exp.Table, query: exp.Query, view: bool) -> None:
+        """Create `place` from `query`: a view, or (`view=False`) computed once, as a table."""
+        raise NotImplementedError
+
+    def create_empty(self, place: exp.Table, columns: list[exp.ColumnDef]) -> None:
+        raise NotImplementedError
+
+    def column_types(self, place: exp.Table) -> dict[str, str]:
+        raise NotImplementedError
+
+    def query(self, statement: exp.Expr) -> QueryResult:
+        raise NotImplementedError
 
     def close(self) -> None:
         raise NotImplementedError

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from sqlglot import exp
 
-from kpiframe.engine.base import QueryResult, Warehouse
+from kpiframe.engine.base import QueryResult, Scratch, Warehouse
 from kpiframe.engine.lock_holder import holder_hint, is_lock_error
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
@@ -26,6 +27,38 @@ _LOOKS_LIKE = (
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
+    gx_datasource = "open_connection"  # GX reads through cursors of this connection (kpiframe.quality.duckdb_dbapi)
+    decimal_is_finite = True
+    has_hash_function = True
+
+    @classmethod
+    def describe_location(cls, spec: WarehouseSpec) -> str:
+        return spec.path
+
+    @classmethod
+    def is_missing(cls, spec: WarehouseSpec) -> bool:
+        return spec.path != ":memory:" and not Path(spec.path).exists()
+
+    @classmethod
+    def serves_snapshots(cls, spec: WarehouseSpec) -> bool:
+        return spec.path != ":memory:"
+
+    @classmethod
+    def one_row_per(cls, times: exp.Expr) -> exp.Expr:
+        return exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])])
+
+    def gx_connection(self) -> Any:
+        return self.con
+
+    @classmethod
+    def scratch_unavailable(cls, spec: WarehouseSpec) -> str | None:
+        if not Path(spec.path).is_file():
+            return f"no warehouse file at {spec.path} (pass --warehouse, or run `kpiframe demo` for demo data)"
+        return None
+
+    @classmethod
+    def open_scratch(cls, spec: WarehouseSpec | None) -> Scratch:
+        return MemoryScratch(spec)
 
     def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
         self.path = spec.path
@@ -89,6 +122,52 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         self.con.close()
+
+
+ATTACHED = "kf_warehouse"  # the catalog name of the warehouse file in a scratch space
+
+
+class MemoryScratch(Scratch):
+    """An in-memory DuckDB, with the warehouse file (if any) ATTACHed READ_ONLY: nothing it builds can reach
+    the file. Objects live in schemas of their own (`kf_base.x`), made as they are first named."""
+
+    def __init__(self, warehouse: WarehouseSpec | None) -> None:
+        memory = WarehouseSpec(
+            path=":memory:",
+            memory_limit=warehouse.memory_limit if warehouse else None,
+            threads=warehouse.threads if warehouse else None,
+        )
+        self.db = DuckDBWarehouse(memory)
+        self.reads_warehouse = warehouse is not None
+        if warehouse is not None:
+            attach = exp.Attach(
+                this=exp.Literal.string(str(Path(warehouse.path).resolve())).as_(ATTACHED),
+                expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))],
+            )
+            self.db.execute(attach)
+
+    def source(self, schema: str, name: str) -> exp.Table:
+        return exp.table_(name, db=schema, catalog=ATTACHED, quoted=True)
+
+    def place(self, schema: str, name: str) -> exp.Table:
+        self.db.execute(exp.Create(this=exp.table_(schema, quoted=True), kind="SCHEMA", exists=True))
+        return exp.table_(name, db=schema, quoted=True)
+
+    def create(self, place: exp.Table, query: exp.Query, view: bool) -> None:
+        kind = "VIEW" if view else "TABLE"
+        self.db.execute(exp.Create(this=place.copy(), kind=kind, expression=query, replace=view))
+
+    def create_empty(self, place: exp.Table, columns: list[exp.ColumnDef]) -> None:
+        self.db.execute(exp.Create(this=exp.Schema(this=place.copy(), expressions=columns), kind="TABLE", replace=True))
+
+    def column_types(self, place: exp.Table) -> dict[str, str]:
+        return self.db.column_types(place.db, place.name)
+
+    def query(self, statement: exp.Expr) -> QueryResult:
+        return self.db.query(statement)
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _first_line(exc: Exception) -> str:

@@ -16,6 +16,17 @@ from kpiframe.load.specs import WarehouseSpec
 
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
+    gx_datasource = "dsn"  # GX opens a connection of its own: the build commits each table as it is built
+    gx_url = "postgresql+psycopg://"  # the DSN goes to the driver, never into GX's configuration (its password)
+    supports_advisory_locks = True
+    supports_lock_timeout = True
+    records_view_dependencies = True
+
+    @classmethod
+    def gx_connect(cls, path: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(path, autocommit=True)
 
     def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
         try:

@@ -13,9 +13,10 @@ the two statements Spark's own tables lack are Spark-specific:
 - Spark has no multi-statement transaction: `transaction()` runs its statements one by one, and a
   failure half-way leaves the earlier ones done. So a build publishes differently: every published
   table is a view, `metrics.x` = `SELECT * FROM metrics.x__kf_v<run>`, over a table the build wrote
-  and checked; the swap switches each view with one `CREATE OR REPLACE VIEW` (one metastore call, so a
-  reader sees the old table or the new one, whole), then drops the versions no view reads any more.
-  To everything above this module such a view is a table (`object_type`, `list_objects`).
+  and checked; the swap gates each view on one pointer view and switches them all with one
+  `CREATE OR REPLACE VIEW` of the pointer (kpiframe/engine/spark_publish.py), then drops the versions
+  no view reads any more. To everything above this module such a view is a table (`object_type`,
+  `list_objects`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from kpiframe.engine.base import QueryResult, Warehouse
+from kpiframe.engine import spark_publish
+from kpiframe.engine.base import QueryResult, Scratch, Warehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
 
@@ -39,9 +42,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 REWRITE_SUFFIX = "__kf_rewrite"
-VERSION_MARK = "__kf_v"  # <name>__kf_v<run id>: the table a published name's view reads
+VERSION_MARK = spark_publish.VERSION_MARK  # <name>__kf_v<run id>: the table a published name's view reads
 VERSION = re.compile(r".+__kf_v[0-9a-f]{12}")
-PUBLISHED = "kpiframe.published"  # the view's property naming the version it reads
+PUBLISHED = spark_publish.PUBLISHED  # the view's property naming the version it reads
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -55,6 +58,7 @@ LOCAL_DEFAULTS = {
 class SparkWarehouse(Warehouse):
     dialect = "spark"
     great_expectations = False  # no SQLAlchemy dialect: expectations run as kpiframe's own Spark SQL
+    runs_metric_tests = True  # in temporary views of the session (SessionScratch): the metastore is not written
 
     def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
         try:
@@ -67,6 +71,7 @@ class SparkWarehouse(Warehouse):
             ) from None
         self.path = spec.warehouse_dir
         self.read_only = read_only  # Spark has no read-only session: kpiframe's readers only read
+        self._switch: spark_publish.OneSwitch | None = None  # the swap of the build under way
         try:
             self.session = _session(spec)
         except Exception as exc:
@@ -96,6 +101,20 @@ class SparkWarehouse(Warehouse):
 
     def render(self, statement: exp.Expr) -> str:
         return spark_tree(statement).sql(dialect=self.dialect)
+
+    @classmethod
+    def one_row_per(cls, times: exp.Expr) -> exp.Expr:
+        return exp.Explode(this=exp.Anonymous(this="sequence", expressions=[exp.Literal.number(1), times]))
+
+    @classmethod
+    def scratch_unavailable(cls, spec: WarehouseSpec) -> str | None:
+        return None
+
+    @classmethod
+    def open_scratch(cls, spec: WarehouseSpec | None) -> Scratch:
+        if spec is None:  # no warehouse: nothing to read, and no session worth starting for it
+            raise NotImplementedError("a Spark scratch space reads a Spark warehouse")
+        return SessionScratch(cls(spec, read_only=True))
 
     # --- statements ---------------------------------------------------------------------------------
     def execute(self, statement: exp.Expr) -> None:
@@ -141,11 +160,27 @@ class SparkWarehouse(Warehouse):
         return "view" if str(kind).upper() == "VIEW" else "table"
 
     def _published(self, schema: str, name: str) -> str | None:
-        """The version a published name's view reads; None for any other view."""
-        for key, value in self._sql(f"SHOW TBLPROPERTIES {_name(schema, name)}").collect():
-            if key == PUBLISHED:
-                return str(value)
-        return None
+        """The version a published name's view reads now; None for any other view."""
+        return self.live_version(schema, name)
+
+    def live_version(self, schema: str, name: str, pointer: str | None = None) -> str | None:
+        """The version readers of the view `schema.name` see: a gated view's new version once the pointer
+        names its run (kpiframe/engine/spark_publish.py), else the version it was published with. None for
+        a plain table, a missing name, or a view that is not a published table. `pointer`: the published
+        run, when the caller has read it already."""
+        if self._catalog_type(schema, name) != "view":
+            return None
+        properties = self._properties(schema, name)
+        candidate = properties.get(spark_publish.CANDIDATE)
+        if candidate is not None:
+            now = pointer if pointer is not None else spark_publish.published_run(self)
+            if spark_publish.run_of(candidate) == now:
+                return candidate
+        return properties.get(PUBLISHED)
+
+    def _properties(self, schema: str, name: str) -> dict[str, str]:
+        # SHOW TBLPROPERTIES has no sqlglot tree (it parses as an opaque Command): the one statement as text
+        return {str(k): str(v) for k, v in self._sql(f"SHOW TBLPROPERTIES {_name(schema, name)}").collect()}
 
     def column_types(self, schema: str, name: str) -> dict[str, str]:
         if not self.table_exists(schema, name):
@@ -173,44 +208,74 @@ class SparkWarehouse(Warehouse):
                         found.append((schema, item.name, "view" if item.tableType == "VIEW" else "table"))
         return found
 
-    # --- publishing without transactions: a view per published name, switched in one call -----------
+    # --- publishing without transactions: views over versions, switched by one pointer -------------
     def stage_for_publish(self, schema: str, name: str, staging: str, run_id: str) -> str:
         """Rename the checked staging table to this build's version of `name`, which no reader sees yet;
-        done for every table before the first view switches, so that the switching is short."""
-        version = f"{name}{VERSION_MARK}{run_id}"
-        self._sql(f"ALTER TABLE {_name(schema, staging)} RENAME TO {_name(schema, version)}")
+        done for every table before the swap starts, so that the swap is short."""
+        version = spark_publish.version_name(name, run_id)
+        rename = exp.AlterRename(this=exp.table_(version, db=schema, quoted=True))
+        self.execute(exp.Alter(this=exp.table_(staging, db=schema, quoted=True), kind="TABLE", actions=[rename]))
         return version
 
     def drop_view_before_swap(self, schema: str, name: str) -> None:
         """Nothing: a view model is replaced in place (CREATE OR REPLACE VIEW), never missing."""
 
     def publish_table(self, schema: str, name: str, physical: str) -> None:
+        """Inside the build's `transaction()`: gate the view `schema.name` so that it switches to `physical`
+        with every other table of the build, at the commit (kpiframe/engine/spark_publish.py). Outside one
+        (`kpiframe demo`): switch it now."""
+        if self._switch is not None:
+            self._switch.publish(schema, name, physical)
+        else:
+            self.publish_now(schema, name, physical)
+
+    def publish_now(self, schema: str, name: str, physical: str) -> None:
         """Point the view `schema.name` at `physical`: one metastore call, so a reader resolves the name
         to the old version or to the new one, each complete. A table of that name (built before versions,
         or loaded by hand) is dropped first: the one moment the name is missing."""
         if self._catalog_type(schema, name) == "table":
-            self._sql(f"DROP TABLE {_name(schema, name)}")
-        self._sql(
-            f"CREATE OR REPLACE VIEW {_name(schema, name)} TBLPROPERTIES ({_text(PUBLISHED)} = {_text(physical)}) "
-            f"AS SELECT * FROM {_name(schema, physical)}"
-        )
+            self.execute(exp.Drop(tables=[exp.table_(name, db=schema, quoted=True)], kind="TABLE", exists=True))
+        reads, properties = spark_publish.settled(schema, physical)
+        self.execute(spark_publish.view_statement(schema, name, reads, properties))
 
     def drop_superseded(self, schemas: set[str]) -> list[str]:
-        """Drop every version in `schemas` that no published view reads: the ones a swap replaced, and
-        those a killed build readied but never published."""
+        """Settle the views a killed build left gated, then drop every version in `schemas` that no
+        published view reads: the ones a swap replaced, and those a killed build readied but never
+        published."""
+        pointer = spark_publish.published_run(self)
         objects = self._catalog_objects(schemas)
-        read = {(schema, self._published(schema, name)) for schema, name, kind in objects if kind == "view"}
+        read: set[tuple[str, str | None]] = set()
+        for schema, name, kind in objects:
+            if kind == "view":
+                live = self.live_version(schema, name, pointer)
+                if live is not None and spark_publish.CANDIDATE in self._properties(schema, name):
+                    self.execute(spark_publish.view_statement(schema, name, *spark_publish.settled(schema, live)))
+                read.add((schema, live))
         dropped = []
         for schema, name, kind in objects:
             if kind == "table" and VERSION.fullmatch(name) and (schema, name) not in read:
-                self._sql(f"DROP TABLE IF EXISTS {_name(schema, name)}")
+                self.execute(exp.Drop(tables=[exp.table_(name, db=schema, quoted=True)], kind="TABLE", exists=True))
                 dropped.append(f"{schema}.{name}")
         return dropped
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        # no multi-statement transactions in Spark SQL: the statements run, and stay run, one by one
-        yield
+        """Spark SQL runs statements one by one, and they stay run. The tables a build publishes inside
+        one are switched together at its end (kpiframe/engine/spark_publish.py); a failure inside leaves
+        readers on the old versions."""
+        if self._switch is not None:  # nested: the outer one commits
+            yield
+            return
+        self._switch = switch = spark_publish.OneSwitch(self)
+        try:
+            yield
+        except BaseException:
+            self._switch = None
+            with contextlib.suppress(WarehouseError):  # best effort: the next build settles what is left
+                switch.rollback()
+            raise
+        self._switch = None
+        switch.commit()
 
     def close(self) -> None:
         # the session stays up for the rest of the process (getOrCreate hands it to the next connect);
@@ -294,6 +359,50 @@ class SparkWarehouse(Warehouse):
         except Exception as exc:
             raise _refusal(exc) from None
         return int(self.session.table(f"`{schema}`.`{name}`").count())
+
+
+class SessionScratch(Scratch):
+    """The warehouse's own session, writing nothing to the metastore or the warehouse folder: each object
+    is a TEMPORARY VIEW of this session (`kf_scratch_<random>__<schema>__<name>`, so two diffs in one
+    session never meet), read straight from the published tables; `close` drops them."""
+
+    reads_warehouse = True
+
+    def __init__(self, warehouse: SparkWarehouse) -> None:
+        self.warehouse = warehouse
+        self.prefix = f"kf_scratch_{uuid.uuid4().hex[:8]}"
+        self.views: list[str] = []
+
+    def source(self, schema: str, name: str) -> exp.Table:
+        return exp.table_(name, db=schema, quoted=True)
+
+    def place(self, schema: str, name: str) -> exp.Table:
+        return exp.table_(f"{self.prefix}__{schema}__{name}", quoted=True)
+
+    def create(self, place: exp.Table, query: exp.Query, view: bool) -> None:
+        """A temporary view either way: Spark computes it where it is read, so nothing is written (a table
+        would be a file in the warehouse folder)."""
+        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+        self.warehouse.execute(
+            exp.Create(this=place.copy(), kind="VIEW", expression=query, replace=True, properties=temporary)
+        )
+        self.views.append(place.name)
+
+    def create_empty(self, place: exp.Table, columns: list[exp.ColumnDef]) -> None:
+        nulls = [exp.cast(exp.null(), column.args["kind"]).as_(column.this.copy()) for column in columns]
+        self.create(place, exp.select(*nulls).where(exp.false()), view=True)
+
+    def column_types(self, place: exp.Table) -> dict[str, str]:
+        fields = self.warehouse.session.table(place.sql(dialect="spark")).schema.fields
+        return {f.name: f.dataType.simpleString().upper() for f in fields}
+
+    def query(self, statement: exp.Expr) -> QueryResult:
+        return self.warehouse.query(statement)
+
+    def close(self) -> None:
+        for name in self.views:
+            self.warehouse.session.catalog.dropTempView(name)
+        self.views = []
 
 
 def _name(schema: str, name: str) -> str:

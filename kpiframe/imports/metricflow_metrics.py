@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, Translation, combine, translate_filter
+from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, GRAINS, Translation, combine, translate_filter
 from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
 from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
 from kpiframe.imports.metricflow_semantic import MeasureInfo, metrics_path
 
-METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "numerator", "denominator", "expr")
-METRIC_KEYS_MORE = ("inputs", "metric", "window", "grain_to_date")
+METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "fill_nulls_with")
+METRIC_KEYS_MORE = ("numerator", "denominator", "expr", "inputs", "metric", "window", "grain_to_date", "grain")
+FILL = "fill_nulls_with"  # kept when None: `fill_nulls_with: null` is MetricFlow's NULL over no rows
 HANDLED = {"name", "type", "type_params", "label", "description", "filter", "time_granularity", "config", "meta"}
 TYPE_PARAMS = {
     "simple": {"measure"},
@@ -27,7 +28,6 @@ TYPE_PARAMS = {
 }
 DERIVED_INPUT_KEYS = {"name", "alias", "offset_window", "offset_to_grain", "filter"}
 ADDITIVE = ("sum", "count")
-ZERO_FILLED = ("sum", "count", "count_distinct")  # kpiframe answers 0 for these over no rows
 YEAR_OFFSETS = {("1", "year"), ("12", "month"), ("4", "quarter")}
 ALL_TIME_WINDOW = "100 years"  # kpiframe's longest window
 
@@ -78,7 +78,7 @@ class MetricImporter:
         self.plan.add(
             metrics_path(source, self.project.model_paths),
             "metrics",
-            ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE),
+            ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE, keep=(FILL,)),
             source,
         )
 
@@ -104,22 +104,34 @@ class MetricImporter:
                 raise Skip
         spec: Item = {"name": name, "type": kind, "label": raw.text("label"), "description": raw.text("description")}
         spec.update(builders[kind](raw, params, subject))
+        spec["grain"] = self._default_grain(raw, subject)
         return spec
 
     def _report_keys(self, raw: Raw, subject: str) -> None:
         for key in raw.key_names():
             if key not in HANDLED:
                 self.notes.unmapped(raw, key, subject, f"'{key}:' has no counterpart in kpiframe; not imported")
-        if raw.get("time_granularity") is not None:
-            self.notes.changed(raw, "time_granularity", subject, "default grain dropped: queries choose --grain")
         for key in ("config", "meta"):
             if raw.get(key) is not None:
                 self.notes.changed(raw, key, subject, f"'{key}:' dropped")
 
+    def _default_grain(self, raw: Raw, subject: str) -> str | None:
+        """`time_granularity` (the grain of `metric_time` without one) is the metric's `grain:`."""
+        grain = (raw.text("time_granularity") or "").lower()
+        if not grain or grain in GRAINS:
+            return grain or None
+        reason = "finer than kpiframe's finest grain, day" if grain in FINER_THAN_DAY else "not a kpiframe grain"
+        self.notes.changed(raw, "time_granularity", subject, f"default grain '{grain}' dropped: {reason}")
+        return None
+
     # --- simple ---------------------------------------------------------------------------------------
     def _simple(self, raw: Raw, params: Raw, subject: str) -> Item:
         measure, measure_filter = self._measure_input(params, subject)
-        return {"measure": measure.name, "filter": combine(self._filter(raw, measure, subject), measure_filter)}
+        return {
+            "measure": measure.name,
+            "filter": combine(self._filter(raw, measure, subject), measure_filter),
+            FILL: self._fill_nulls(params.child("measure"), subject),
+        }
 
     def _measure_input(self, params: Raw, subject: str) -> tuple[MeasureInfo, str | None]:
         """The measure of `type_params.measure` (a name, or a mapping with a filter) and its filter."""
@@ -137,24 +149,32 @@ class MetricImporter:
             raise Skip
         if mapping is None:
             return measure, None
-        self._fill_nulls(mapping, measure.agg, subject)
         for key in mapping.key_names():
             if key not in ("name", "filter", "alias", "fill_nulls_with", "join_to_timespine"):
                 self.notes.unmapped(mapping, key, subject, f"'{key}:' on the measure input has no counterpart")
                 raise Skip
         return measure, self._filter(mapping, measure, subject)
 
-    def _fill_nulls(self, at: Raw, agg: str, subject: str) -> None:
-        """kpiframe fills empty periods with 0 for sums and counts (its time spine), and nothing else."""
-        fill = at.get("fill_nulls_with")
-        if fill is not None and not (fill == 0 and agg in ZERO_FILLED):
-            self.notes.unmapped(
+    def _fill_nulls(self, at: Raw | None, subject: str) -> int | float | None:
+        """The metric's `fill_nulls_with`: MetricFlow's number, or None (NULL where a period or group has
+        no rows, MetricFlow's rule). `join_to_timespine` needs nothing: kpiframe answers every period."""
+        if at is None:  # `measure: name`, without settings
+            return None
+        if at.get("join_to_timespine") is True:
+            self.notes.changed(
                 at,
-                "fill_nulls_with",
+                "join_to_timespine",
                 subject,
-                f"fill_nulls_with {fill} over {agg}: kpiframe fills 0 for sums and counts only",
+                "join_to_timespine: kpiframe answers every period from the first to the last with data "
+                "(or --start/--end), not every period of the time spine",
             )
-            raise Skip
+        fill = at.get("fill_nulls_with")
+        if fill is None:
+            return None
+        if isinstance(fill, (int, float)) and not isinstance(fill, bool):
+            return int(fill) if isinstance(fill, int) else float(fill)  # a plain number, not the reader's type
+        self.notes.unmapped(at, "fill_nulls_with", subject, f"fill_nulls_with {fill!r} is not a number; not imported")
+        raise Skip
 
     def _filter(self, at: Raw, measure: MeasureInfo | None, subject: str) -> str | None:
         if at.get("filter") is None:
@@ -214,6 +234,7 @@ class MetricImporter:
             _metric_time(spec.get("filter"), measure), _metric_time(shared, measure), _metric_time(own, measure)
         )
         copy: Item = {"name": helper, "type": "simple", "measure": spec["measure"], "filter": filters}
+        copy[FILL] = spec.get(FILL)
         copy["description"] = f"'{name}' filtered for '{parent}' (made by kpiframe import metricflow)."
         self.done[helper] = copy
         self._write(copy, at.path)
@@ -285,16 +306,17 @@ class MetricImporter:
             window = ALL_TIME_WINDOW
             self.notes.changed(raw, "type", subject, f"all-time cumulative imported with window '{ALL_TIME_WINDOW}'")
         filters = combine(self._filter(raw, measure, subject), measure_filter)
-        base = self._base_metric(raw, measure, filters)
+        base = self._base_metric(raw, measure, filters, self._fill_nulls(params.child("measure"), subject))
         return {"metric": base, "window": window, "grain_to_date": grain.lower() if grain else None}
 
-    def _base_metric(self, raw: Raw, measure: MeasureInfo, filters: str | None) -> str:
-        """A simple metric of the measure (with the filter): an imported one if there is, else a new one."""
+    def _base_metric(self, raw: Raw, measure: MeasureInfo, filters: str | None, fill: int | float | None) -> str:
+        """A simple metric of the measure (with the filter and fill): an imported one if any, else a new one."""
+        wanted = {"type": "simple", "measure": measure.name, "filter": filters, FILL: fill}
         for name, spec in self.done.items():
-            if spec and spec["type"] == "simple" and spec["measure"] == measure.name and spec.get("filter") == filters:
+            if spec and all(spec.get(key) == value for key, value in wanted.items()):
                 return name
         helper = self._unique(f"{raw.text('name')}__base")
-        copy: Item = {"name": helper, "type": "simple", "measure": measure.name, "filter": filters}
+        copy: Item = {"name": helper, "type": "simple", "measure": measure.name, "filter": filters, FILL: fill}
         copy["description"] = f"What '{raw.text('name')}' accumulates (made by kpiframe import metricflow)."
         self.done[helper] = copy
         self._write(copy, raw.path)

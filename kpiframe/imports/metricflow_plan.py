@@ -61,10 +61,11 @@ class ImportPlan:
         return dict(sorted(files.items()))
 
 
-def ordered(item: Item, order: tuple[str, ...]) -> Item:
-    """The item's keys in `order` (keys not listed follow in their own order), without empty values."""
+def ordered(item: Item, order: tuple[str, ...], keep: tuple[str, ...] = ()) -> Item:
+    """The item's keys in `order` (keys not listed follow in their own order), without empty values but
+    those of the keys in `keep` (a `null` that means something)."""
     keys = [k for k in order if k in item] + [k for k in item if k not in order]
-    return {k: item[k] for k in keys if item[k] not in (None, [], {}, "")}
+    return {k: item[k] for k in keys if k in keep or item[k] not in (None, [], {}, "")}
 
 
 def render_yaml(out: OutFile) -> str:

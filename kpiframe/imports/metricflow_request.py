@@ -2,7 +2,9 @@
 
 So that a saved `mf query` works unchanged, a request may name what MetricFlow names:
 - `--metrics a,b`: metric names separated by commas;
-- group-by names `metric_time`, `metric_time__month`: the grain (the period column, period_start);
+- group-by names `metric_time`, `metric_time__month`: the grain (the period column, period_start); no
+  time at all: MetricFlow's totals over all time, kpiframe's grain `all`, when the caller passes
+  `without_time=ALL_TIME` (kpiframe's own default is a monthly series);
   `booking__ds__month` where `booking__ds` is the metrics' own time: the same; `listing__user__country`
   (a path of entities): the dimension `user__country`, since kpiframe's joins need no path;
 - `--where` with `{{ Dimension('lead__channel') }}`, `{{ TimeDimension('metric_time', 'day') }}` and
@@ -23,6 +25,7 @@ from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_da
 
 METRIC_TIME = "metric_time"
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
+FINENESS = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fiscal_quarter": 3, "year": 4, "fiscal_year": 4}
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,15 @@ def translate_request(
     dimensions: Iterable[str],
     grain: str | None,
     where: str | None,
+    *,
+    without_time: str | None = None,
 ) -> Translated:
-    """The request in kpiframe's terms; `grain` None means: the group-by's grain, else month."""
+    """The request in kpiframe's terms; `grain` None means: the group-by's grain, else `without_time`,
+    else the metrics' default grain (their `grain:`, when every one declares the same), else month.
+
+    `without_time` is the grain of a request that names no time at all: MetricFlow answers such a
+    request over all time (no metric_time column), which is kpiframe's grain `all` (ALL_TIME); kpiframe's
+    own default, for a time series, stays the metrics' grain or month unless a caller asks for that."""
     names = tuple(_split_commas(metrics))
     if any(name not in layer.files.metrics for name in names):  # the query reports the unknown metric first
         return Translated(names, tuple(_split_commas(dimensions)), grain or "month", where)
@@ -61,8 +71,15 @@ def translate_request(
             code="KF414",
             hint="a kpiframe answer has one period column: ask for one grain (metric_time__<grain> or --grain)",
         )
-    chosen = next(iter(grains), "month")
+    chosen = next(iter(grains), without_time or default_grain(layer, names))
     return Translated(names, tuple(dict.fromkeys(kept)), chosen, scope.where(where))
+
+
+def default_grain(layer: SemanticLayer, metrics: Sequence[str]) -> str:
+    """The grain of a request that names none: the metrics' `grain:` when they all declare the same."""
+    declared = {layer.metric(name).grain for name in metrics}
+    only = declared.pop() if len(declared) == 1 else None
+    return only or "month"
 
 
 def _split_commas(values: Iterable[str]) -> list[str]:
@@ -94,12 +111,18 @@ class _Scope:
             return name  # kpiframe's own name (or one MetricFlow shares)
         parts = name.split("__")
         if parts[0] == METRIC_TIME and len(parts) <= 2:
-            return _Grain(self._grain(parts[1] if len(parts) == 2 else "day", name))
+            return _Grain(self._grain(parts[1], name) if len(parts) == 2 else self.metric_time_grain())
         if len(parts) >= 3 and parts[-1].lower() in (*TIME_GRAINS, *FINER_THAN_DAY):
             return self._time_dimension("__".join(parts[-3:-1]), self._grain(parts[-1], name), name)
         if len(parts) > 2 and "__".join(parts[-2:]) in self.dimensions:
             return "__".join(parts[-2:])  # a path of entities: kpiframe's many-to-one joins need none
         return name  # left to the query, which names what is unknown and suggests
+
+    def metric_time_grain(self) -> str:
+        """MetricFlow's `metric_time` without a grain: the metrics' default grain (their `grain:`, the
+        finest when they differ), day for a metric without one (its time dimension's own grain)."""
+        grains = [self.layer.metric(name).grain or "day" for name in self.metrics]
+        return min(grains, key=lambda grain: FINENESS.get(grain, 0))
 
     def _grain(self, grain: str, asked: str) -> str:
         grain = grain.lower()

@@ -79,7 +79,9 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
             assert isinstance(measure_list, list)
             measure_list.append(spec)
             if measure_raw.get("create_metric") is True:
-                plan.add(out, "metrics", {"name": spec["name"], "type": "simple", "measure": spec["name"]}, raw.path)
+                # MetricFlow's metric of the measure answers NULL where a period or group has no rows
+                metric = {"name": spec["name"], "type": "simple", "measure": spec["name"], "fill_nulls_with": None}
+                plan.add(out, "metrics", metric, raw.path)
         for key in raw.key_names():
             if key not in SEMANTIC_MODEL_KEYS:
                 notes.unmapped(raw, key, subject, f"'{key}:' has no counterpart in kpiframe; not imported")
@@ -156,8 +158,17 @@ def _dimension(raw: Raw, model: str, notes: Notes) -> Item | None:
             notes.changed(
                 params, "time_granularity", subject, f"granularity '{grain}' not kept: query it at {grain} or coarser"
             )
-    if raw.get("is_partition") is not None:
-        notes.changed(raw, "is_partition", subject, "'is_partition:' dropped (a hint kpiframe does not use)")
+    if raw.get("is_partition") is True:
+        # MetricFlow joins two partitioned semantic models on the entity AND the partition; kpiframe has no
+        # partition, so the dataset is joined on the entity alone and such a join can multiply rows
+        notes.unmapped(
+            raw,
+            "is_partition",
+            subject,
+            f"'is_partition:' not imported: kpiframe joins '{model}' on its entity alone, not also on the "
+            "partition as MetricFlow does when both sides have one; a dimension of it grouped from a measure "
+            "of another partitioned model can then count a row once per partition",
+        )
     _dropped(raw, subject, notes, {"name", "type", "expr", "description", "type_params", "is_partition"})
     item: Item = {"name": name, "type": "time" if kind == "time" else None}
     item |= {"expr": raw.text("expr"), "description": raw.text("description")}

@@ -59,9 +59,12 @@ def funnel_table(funnel: str, dimensions: tuple[str, ...] = ()) -> str:
     return f"{funnel_model(funnel)}_monthly" + "".join(f"_by_{d}" for d in dimensions)
 
 
+HASHED_DIALECT = "duckdb"  # the SQL text every fingerprint is taken of, whichever engine runs the project
+
+
 def sql_hash(query: exp.Expr, duckdb_sql: str | None = None) -> str:
     """The fingerprint of a node's SQL: of its DuckDB text whatever the target dialect, so that states
     written by `kpiframe compile --dialect X` compare with any other. `duckdb_sql` is that text when
     the caller has rendered it already (rendering is most of the cost)."""
-    text = duckdb_sql if duckdb_sql is not None else query.sql(dialect="duckdb", pretty=True)
+    text = duckdb_sql if duckdb_sql is not None else query.sql(dialect=HASHED_DIALECT, pretty=True)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Literal
@@ -16,6 +17,7 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = str  # validated by Field(pattern=...) where declared
 
 Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median"]
+ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # what kpiframe answers 0 for over no rows, by default
 Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
 
 # A cumulative window is a positive count of one unit. It is checked when the YAML is read, so that
@@ -193,6 +195,21 @@ class MetricSpec(Spec):
     metric: str | None = None
     window: str | None = None
     grain_to_date: Grain | None = None
+    # the grain a request of the metric answers at when it names none (no --grain, no metric_time__<grain>)
+    grain: Grain | None = None
+    # what a period or dimension value without rows answers: unset (None), 0 for sums and counts and NULL
+    # otherwise; a number; or `null`, kept as "null" so that dumps, hashes and diffs tell it from unset
+    fill_nulls_with: int | float | Literal["null"] | None = None
+
+    @field_validator("fill_nulls_with", mode="before")
+    @classmethod
+    def _fill_is_a_number(cls, value: object) -> object:
+        if value is None or value == "null":  # written, so not the default (validators skip defaults)
+            return "null"
+        # `true` would otherwise pass as the number 1, and '0' as 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"fill_nulls_with must be a number (like 0) or null, not {value!r}")
+        return value
 
     @field_validator("window")
     @classmethod
@@ -212,7 +229,18 @@ class MetricSpec(Spec):
             raise ValueError(f"a {self.type} metric needs {', '.join(repr(m) for m in missing)}")
         if self.type == "cumulative" and (self.window is None) == (self.grain_to_date is None):
             raise ValueError("a cumulative metric needs exactly one of 'window' or 'grain_to_date'")
+        if self.type != "simple" and self.fill_nulls_with is not None:
+            raise ValueError(
+                f"a {self.type} metric cannot take 'fill_nulls_with': set it on the simple metrics it reads"
+            )
         return self
+
+    def empty_value(self, agg: str) -> int | float | None:
+        """What this simple metric over a measure of `agg` answers where no row is aggregated: its
+        `fill_nulls_with` when set (`null` is NULL), else 0 for sums and counts and NULL otherwise."""
+        if self.fill_nulls_with is None:
+            return 0 if agg in ZERO_WHEN_EMPTY else None
+        return None if self.fill_nulls_with == "null" else self.fill_nulls_with
 
 
 class TableSpec(Spec):

@@ -72,15 +72,16 @@ def contract_expectations(source: Source) -> list[Expectation]:
 IMPLIED_BY_CONTRACT = "the contract's "
 
 
-def answered_by_type(expectation: Expectation, column_type: str | None, dialect: str) -> bool:
+def answered_by_type(expectation: Expectation, column_type: str | None, decimal_is_finite: bool) -> bool:
     """Whether the warehouse's column type makes a contract's implied `finite` check pass by itself: an
-    integer column never holds NaN or Infinity, nor does a DECIMAL on DuckDB (PostgreSQL's NUMERIC does)."""
+    integer column never holds NaN or Infinity, nor does a DECIMAL where the warehouse declares
+    `decimal_is_finite` (DuckDB's; PostgreSQL's NUMERIC holds NaN)."""
     if expectation.kind != "finite" or not (expectation.description or "").startswith(IMPLIED_BY_CONTRACT):
         return False
     if column_type is None:
         return False
     family = type_family(column_type)
-    return family == "integer" or (dialect == "duckdb" and column_type.upper().startswith("DECIMAL"))
+    return family == "integer" or (decimal_is_finite and column_type.upper().startswith("DECIMAL"))
 
 
 def declared(expectations: Mapping[tuple[str, str], list[Expectation]]) -> bool:

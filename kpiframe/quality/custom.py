@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from kpiframe.engine import adapter_class
+
 # name -> (required kwargs, optional kwargs)
 CUSTOM_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "freshness": (("column", "max_age_hours"), ("as_of",)),
@@ -123,7 +125,7 @@ def normalise(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 def unexpected_rows_query(
     kind: str, kwargs: dict[str, Any], schema: str, dialect: str = "duckdb", hash_prefilter: bool = True
 ) -> str:
-    """The GX `unexpected_rows_query` of one of our checks, in the SQL of `dialect` (duckdb or postgres);
+    """The GX `unexpected_rows_query` of one of our checks, in the SQL of the warehouse `dialect`;
     `schema` is the checked table's schema. `hash_prefilter=False` turns off the hash step of `unique`
     (see `_duplicates`), which is only exact when no text column of the table has a collation.
 
@@ -343,7 +345,8 @@ def _duplicates(kwargs: dict[str, Any], dialect: str, hash_prefilter: bool) -> e
 
     GX computes `expect_column_values_to_be_unique` with a window over the whole table, run twice. kpiframe
     runs the plain form (no `mostly`) as one GROUP BY of the repeated values, each expanded back to one
-    row per occurrence, as GX counts them. With `hash_prefilter` (DuckDB) the rows grouped are first
+    row per occurrence, as GX counts them. With `hash_prefilter` (on a warehouse that declares
+    `has_hash_function`, a 64-bit hash: DuckDB) the rows grouped are first
     narrowed down:
     1. the 64-bit hashes of the values, sorted: a hash seen twice marks a candidate. Sorting integers
        costs about a quarter less than grouping 10M values, and almost every table passes here;
@@ -354,13 +357,10 @@ def _duplicates(kwargs: dict[str, Any], dialect: str, hash_prefilter: bool) -> e
     column = _col(kwargs["column"])
     kept: exp.Expr = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
     times = exp.column("kf_times", quoted=True)
-    each_row: exp.Expr  # one row per occurrence of a repeated value
-    if dialect == "duckdb":
-        if hash_prefilter:  # DuckDB only: PostgreSQL has no hash()
-            kept = exp.and_(kept, exp.In(this=_hash(column), query=_candidates(column).subquery()))
-        each_row = exp.Unnest(expressions=[exp.Anonymous(this="range", expressions=[times])])
-    else:  # PostgreSQL: generate_series in the select list returns the rows itself
-        each_row = exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
+    warehouse = adapter_class(dialect)
+    if hash_prefilter and warehouse.has_hash_function:  # PostgreSQL has no hash()
+        kept = exp.and_(kept, exp.In(this=_hash(column), query=_candidates(column).subquery()))
+    each_row = warehouse.one_row_per(times)  # one row per occurrence of a repeated value
     repeated = (
         exp.select(column.copy(), exp.Count(this=exp.Star()).as_("kf_times", quoted=True))
         .from_(_batch())

@@ -2,11 +2,12 @@
 
 GX is imported here, inside functions only (importing it takes seconds). The set-up, in short:
 - an ephemeral GX context (nothing is written to disk: no gx/ folder), analytics off, no progress bars;
-- a GX SQL data source whose SQLAlchemy engine gets its DB-API connection from a `creator`:
-  - DuckDB: cursors of the caller's open DuckDB connection, through `SharedDuckDBConnection`, whose
-    cursors keep their rows: the workaround for GX issue #10738 (see duckdb_dbapi.py); gx_duckdb.py
-    gives GX what it needs to speak DuckDB;
-  - PostgreSQL: a psycopg connection of its own, opened from the project's DSN;
+- a GX SQL data source whose SQLAlchemy engine gets its DB-API connection from a `creator`, of the kind
+  the warehouse adapter declares (`Warehouse.gx_datasource`):
+  - "open_connection" (DuckDB): cursors of the caller's open DuckDB connection, through
+    `SharedDuckDBConnection`, whose cursors keep their rows: the workaround for GX issue #10738 (see
+    duckdb_dbapi.py); gx_duckdb.py gives GX what it needs to speak DuckDB;
+  - "dsn" (PostgreSQL): a connection of its own, opened by the adapter from the project's DSN;
 - one table asset, one whole-table batch and one suite holding every expectation of the table, so GX
   bundles the metrics of a column into one SQL query. Nothing is loaded into pandas: GX's SQL engine
   computes aggregates in the warehouse and fetches at most a few unexpected values.
@@ -28,6 +29,7 @@ from typing import Any
 
 import duckdb
 
+from kpiframe.engine import adapter_class
 from kpiframe.quality import custom
 from kpiframe.quality.duckdb_dbapi import SharedDuckDBConnection
 from kpiframe.quality.model import SAMPLE_SIZE, Expectation, ExpectationResult
@@ -47,8 +49,9 @@ def run_expectations(
     """Every expectation of `schema.table`, in order; failures and crashes are results, never raises.
 
     On DuckDB, `con` is the caller's open connection to the file `database_path` (None: open the file).
-    On PostgreSQL (`dialect="postgres"`), `database_path` is the DSN and GX opens a connection of its own:
-    the build's tables are committed as they are built, so a second connection sees them.
+    On a warehouse whose adapter declares a "dsn" datasource (`dialect="postgres"`), `database_path` is the
+    DSN and GX opens a connection of its own: the build's tables are committed as they are built, so a
+    second connection sees them.
     """
     if not expectations:
         return []
@@ -59,8 +62,9 @@ def run_expectations(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             prefilter = False
-            if dialect == "postgres":
-                source = _postgres_source(database_path)
+            warehouse = adapter_class(dialect)
+            if warehouse.gx_datasource == "dsn":
+                source = _Source(warehouse.gx_url, lambda: warehouse.gx_connect(database_path))
             else:  # callers normally lend their open connection; opening the file ourselves is the fallback
                 connection = con if con is not None else (opened := duckdb.connect(database_path))
                 source = _duckdb_source(connection, database_path, schema)
@@ -99,13 +103,6 @@ def _duckdb_source(con: duckdb.DuckDBPyConnection, database_path: str, schema: s
         lambda: SharedDuckDBConnection(con, schema),
         on_engine=gx_duckdb.prepare_engine,
     )
-
-
-def _postgres_source(dsn: str) -> _Source:
-    import psycopg
-
-    # the DSN goes to the driver, never into GX's configuration (which would show its password)
-    return _Source("postgresql+psycopg://", lambda: psycopg.connect(dsn, autocommit=True))
 
 
 @contextmanager

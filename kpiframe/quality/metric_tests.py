@@ -1,8 +1,9 @@
-"""Unit tests for metrics: given a few rows per raw table, expect these values (in-memory DuckDB).
+"""Unit tests for metrics: given a few rows per raw table, expect these values.
 
 Neither dbt nor MetricFlow has them. Each test builds the project's models on its own rows in a
-fresh in-memory database, isolated from the warehouse, then runs metric requests and compares the
-complete answer with the rows written in the test.
+fresh scratch space, isolated from the warehouse's tables (an in-memory DuckDB; on Spark, temporary
+views of the session), then runs metric requests and compares the complete answer with the rows
+written in the test.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpiframe.build.plan import compile_nodes
-from kpiframe.build.run import create_statement
-from kpiframe.engine.duckdb import DuckDBWarehouse
+from kpiframe.build.plan import CompiledNode, compile_nodes
+from kpiframe.engine import Scratch, adapter_class, open_scratch
 from kpiframe.errors import KpiframeError, SourceLocation
 from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.specs import MetricTestSpec, WarehouseSpec
 from kpiframe.semantic.layer import SemanticLayer
-from kpiframe.sql.expressions import create_schema, literal
+from kpiframe.sql.expressions import literal
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 
@@ -41,91 +41,134 @@ class CaseResult:
         return self.error is None and same_rows(self.expected, self.actual)
 
 
-def run_metric_tests(graph: LoadedProject, layer: SemanticLayer, select: str | None = None) -> list[CaseResult]:
+def run_metric_tests(
+    graph: LoadedProject, layer: SemanticLayer, select: str | None = None, warehouse: WarehouseSpec | None = None
+) -> list[CaseResult]:
+    """Run the metric tests (all, or the one named `select`). Each runs in a scratch space of its own: of
+    `warehouse`'s engine when its adapter `runs_metric_tests` (Spark: temporary views of the session),
+    else an empty in-memory DuckDB. Neither reads nor writes the warehouse's tables."""
     results = []
     for name, located in graph.metric_tests.items():
         if select and select != name:
             continue
         spec = located.spec
         assert isinstance(spec, MetricTestSpec)
-        results += _run_one(graph, layer, spec, located.location)
+        results += _run_one(graph, layer, spec, located.location, warehouse)
     return results
 
 
+def _open_scratch(warehouse: WarehouseSpec | None) -> Scratch:
+    if warehouse is not None and adapter_class(warehouse.type).runs_metric_tests:
+        return open_scratch(warehouse)
+    return open_scratch(None)  # the default engine, in memory
+
+
 def _run_one(
-    graph: LoadedProject, layer: SemanticLayer, spec: MetricTestSpec, location: SourceLocation
+    graph: LoadedProject,
+    layer: SemanticLayer,
+    spec: MetricTestSpec,
+    location: SourceLocation,
+    warehouse: WarehouseSpec | None,
 ) -> list[CaseResult]:
-    warehouse = DuckDBWarehouse(WarehouseSpec(path=":memory:"))
+    scratch = _open_scratch(warehouse)
     try:
         try:
-            _load_given(warehouse, graph, spec)
+            places = _load_given(scratch, graph, spec)
             for node in compile_nodes(graph, layer):
                 if node.kind == "model":
-                    warehouse.execute(create_schema(node.schema))
-                    try:
-                        warehouse.execute(create_statement(node))
-                    except KpiframeError as exc:
-                        raise KpiframeError(
-                            f"model '{node.name}' failed on the given rows: {exc.diagnostic.message}", code="KF703"
-                        ) from None
+                    places[(node.schema, node.name)] = _create_model(scratch, node, places)
         except KpiframeError as exc:
             return [CaseResult(spec.name, 0, location, error=exc.diagnostic.message)]
-        return [_run_case(warehouse, layer, spec, index, location) for index in range(len(spec.expect))]
+        return [_run_case(scratch, places, layer, spec, index, location) for index in range(len(spec.expect))]
     finally:
-        warehouse.close()
+        scratch.close()
 
 
-def _load_given(warehouse: DuckDBWarehouse, graph: LoadedProject, spec: MetricTestSpec) -> None:
-    """Create every source table the models read (empty unless the test gives rows), then insert rows."""
+Places = dict[tuple[str, str], exp.Table]  # (schema, name) as the project names a table -> where it lives
+
+
+def _create_model(scratch: Scratch, node: CompiledNode, places: Places) -> exp.Table:
+    place = scratch.place(node.schema, node.name)
+    try:
+        scratch.create(place, _relocated(node.query, places), view=node.materialized == "view")
+    except KpiframeError as exc:
+        raise KpiframeError(
+            f"model '{node.name}' failed on the given rows: {exc.diagnostic.message}", code="KF703"
+        ) from None
+    return place
+
+
+def _relocated(tree: exp.Query, places: Places) -> exp.Query:
+    """`tree` reading each table where the scratch space put it; the old name stays as its alias, which
+    the columns are qualified by. Unchanged where every table is where it was named (DuckDB)."""
+    moved = {key: place for key, place in places.items() if (place.db, place.name) != key}
+    if not moved:
+        return tree
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Table) and not node.catalog and (node.db, node.name) in moved):
+            return node
+        new = moved[(node.db, node.name)].copy()
+        alias = node.args.get("alias")
+        new.set("alias", alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
+        return new
+
+    return tree.copy().transform(swap)  # type: ignore[return-value]
+
+
+def _load_given(scratch: Scratch, graph: LoadedProject, spec: MetricTestSpec) -> Places:
+    """Create every source table the models read (empty unless the test gives rows); where each lives."""
     given = dict(spec.given)
+    places: Places = {}
     for source in graph.sources.values():
+        if (source.schema, source.table) in places:  # declared twice: created once, as before
+            continue
         key = f"{source.schema}.{source.table}"
         rows = given.pop(key, None) or given.pop(f"{source.name}.{source.table}", None) or []
-        _create_source(warehouse, source, rows)
+        places[(source.schema, source.table)] = _create_source(scratch, source, rows)
     if given:
         raise KpiframeError(
             f"metric test '{spec.name}' gives rows for unknown table(s) {', '.join(given)}",
             code="KF701",
             hint="name raw tables as schema.table, e.g. raw.leads",
         )
+    return places
 
 
-def _create_source(warehouse: DuckDBWarehouse, source: Source, rows: list[dict[str, Any]]) -> None:
+def _create_source(scratch: Scratch, source: Source, rows: list[dict[str, Any]]) -> exp.Table:
     columns = list(source.columns) or sorted({k for row in rows for k in row})
     unknown = sorted({k for row in rows for k in row} - set(columns))
     if unknown:
         raise KpiframeError(
             f"rows for {source.schema}.{source.table} name unknown column(s) {', '.join(unknown)}", code="KF702"
         )
-    warehouse.execute(create_schema(source.schema))
-    table = exp.table_(source.table, db=source.schema, quoted=True)
-    definition = exp.Schema(
-        this=table,
-        expressions=[
-            exp.ColumnDef(
-                this=exp.to_identifier(c, quoted=True),
-                kind=exp.DataType.build(source.types.get(c, "VARCHAR"), dialect="duckdb"),
-            )
-            for c in columns
-        ],
-    )
-    warehouse.execute(exp.Create(this=definition, kind="TABLE", exists=True))
-    for row in rows:
-        values = [
-            exp.Cast(this=literal(row.get(c)), to=exp.DataType.build(source.types.get(c, "VARCHAR"), dialect="duckdb"))
-            for c in columns
-        ]
-        warehouse.execute(exp.Insert(this=table, expression=exp.Values(expressions=[exp.Tuple(expressions=values)])))
+    types = {c: exp.DataType.build(source.types.get(c, "VARCHAR"), dialect="duckdb") for c in columns}
+    place = scratch.place(source.schema, source.table)
+    if not rows:
+        scratch.create_empty(
+            place, [exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=types[c].copy()) for c in columns]
+        )
+        return place
+    # one SELECT of typed literals per row: a table on DuckDB, a temporary view on Spark
+    selects = [
+        exp.select(*[exp.Cast(this=literal(row.get(c)), to=types[c].copy()).as_(c, quoted=True) for c in columns])
+        for row in rows
+    ]
+    query: exp.Query = selects[0]
+    for select in selects[1:]:
+        query = exp.union(query, select, distinct=False)
+    scratch.create(place, query, view=False)
+    return place
 
 
 def _run_case(
-    warehouse: DuckDBWarehouse, layer: SemanticLayer, spec: MetricTestSpec, index: int, location: SourceLocation
+    scratch: Scratch, places: Places, layer: SemanticLayer, spec: MetricTestSpec, index: int, location: SourceLocation
 ) -> CaseResult:
     case = spec.expect[index]
     result = CaseResult(spec.name, index, location)
     try:
         request = MetricRequest(tuple(case.metrics), tuple(case.dimensions), case.grain, where=case.where)
-        answer = warehouse.query(compile_request(layer, request))
+        answer = scratch.query(_relocated(compile_request(layer, request), places))
     except KpiframeError as exc:
         result.error = exc.diagnostic.message
         return result

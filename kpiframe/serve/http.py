@@ -68,7 +68,7 @@ class QueryBody(BaseModel):
 
     metrics: list[str]
     by: list[str] = []
-    grain: str | None = None  # month, or the grain of a MetricFlow metric_time__<grain> in `by`
+    grain: str | None = None  # month, or the grain of a MetricFlow metric_time__<grain> in `by`; `all`: no period
     start: date | None = None
     end: date | None = None
     where: str | None = None

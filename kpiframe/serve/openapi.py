@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from kpiframe.kpi.report import STATUS_FIELDS
-from kpiframe.sql.calendar import GRAINS
+from kpiframe.sql.calendar import GRAINS, REQUEST_GRAINS
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -138,12 +138,23 @@ SCHEMAS: dict[str, Any] = {
                 "default": [],
                 "description": "Dimensions to group by, e.g. lead__channel (or channel when unambiguous).",
             },
-            "grain": {"enum": list(GRAINS), "default": "month"},
+            "grain": _nullable(
+                "string",
+                enum=[*REQUEST_GRAINS, None],
+                description="Period of the rows. Default (null): the grain of a MetricFlow metric_time__<grain> in "
+                "`by`, else the metrics' own `grain:` when they all declare the same, else month. `all`: no "
+                "period_start column; one row per dimension combination, each metric over the whole range.",
+            ),
             "start": {
                 **DATE,
-                "description": "First period start to return (inclusive); default: the first with data.",
+                "description": "First period start to return (inclusive); default: the first with data. At grain "
+                "`all`, the first day counted.",
             },
-            "end": {**DATE, "description": "Last period start to return (inclusive); default: the last with data."},
+            "end": {
+                **DATE,
+                "description": "Last period start to return (inclusive); default: the last with data. At grain "
+                "`all`, the last day counted.",
+            },
             "where": _nullable(
                 "string",
                 maxLength=2000,
@@ -166,8 +177,8 @@ SCHEMAS: dict[str, Any] = {
             "columns": {
                 "type": "array",
                 "items": {"type": "string"},
-                "description": "period_start, then each dimension of `by`, then each metric (and its comparison "
-                "columns).",
+                "description": "period_start (none at grain `all`), then each dimension of `by`, then each metric "
+                "(and its comparison columns).",
             },
             "rows": {
                 "type": "array",
@@ -324,8 +335,8 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "queryMetrics",
             "summary": "Answer a metric query",
-            "description": "What `kpiframe query` answers: period_start, the dimensions, one column per "
-            "metric, read from what the last build published.",
+            "description": "What `kpiframe query` answers: period_start (none at grain `all`), the dimensions, "
+            "one column per metric, read from what the last build published.",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("QueryRequest")}}},
             "responses": {
                 "200": _json(_ref("QueryResult"), "The rows."),

@@ -12,6 +12,10 @@ from datetime import date, timedelta
 from sqlglot import exp
 
 GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
+# A request's grain may also be `all`: no period, each metric over the whole range asked (one row per
+# dimension combination), as MetricFlow answers a query without metric_time in its group-by.
+ALL_TIME = "all"
+REQUEST_GRAINS = (*GRAINS, ALL_TIME)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # How many days each grain spans at least, to order grains from fine to coarse.
 GRAIN_DAYS = {"day": 1, "week": 7, "month": 28, "quarter": 90, "fiscal_quarter": 90, "year": 365, "fiscal_year": 365}

@@ -51,10 +51,7 @@ def spine_ctes(
     periods = exp.table_(PERIODS, quoted=True).as_("s", quoted=True)
     if not dims:
         return [*ctes, (SPINE, exp.select(col(PERIOD, "s")).from_(periods))]
-    branches = [exp.select(*[col(d) for d in dims]).from_(exp.table_(source, quoted=True)) for source in value_sources]
-    every: exp.Query = branches[0].distinct()  # a scan has a combination once per period
-    for branch in branches[1:]:
-        every = exp.union(every, branch, distinct=True, copy=False)
+    every = _every_combination(value_sources, dims)
     spine = (
         exp.select(col(PERIOD, "s"), *[col(d, "v") for d in dims])
         .from_(periods)
@@ -63,12 +60,31 @@ def spine_ctes(
     return [*ctes, (VALUES, every), (SPINE, spine)]
 
 
+def whole_range_ctes(value_sources: list[str], dims: list[str]) -> list[tuple[str, exp.Query]]:
+    """The spine of a request over all time (no period): every dimension combination the metrics' data has,
+    or, without dimensions, the one row that the totals stand beside."""
+    if not dims:
+        return [(SPINE, exp.select(exp.Literal.number(1).as_("whole_range", quoted=True)))]
+    return [
+        (VALUES, _every_combination(value_sources, dims)),
+        (SPINE, exp.select(exp.Star()).from_(exp.table_(VALUES, quoted=True))),
+    ]
+
+
 def in_range(period: exp.Expr) -> exp.Expr:
     """The condition that keeps the periods of the range asked (built as nodes: exp.and_ copies both)."""
     return exp.And(
         this=exp.GTE(this=period.copy(), expression=_bound(RANGE_START)),
         expression=exp.LTE(this=period.copy(), expression=_bound(RANGE_END)),
     )
+
+
+def _every_combination(value_sources: list[str], dims: list[str]) -> exp.Query:
+    branches = [exp.select(*[col(d) for d in dims]).from_(exp.table_(source, quoted=True)) for source in value_sources]
+    every: exp.Query = branches[0].distinct()  # a scan has a combination once per period
+    for branch in branches[1:]:
+        every = exp.union(every, branch, distinct=True, copy=False)
+    return every
 
 
 def _bounds(

@@ -232,6 +232,14 @@ def query_engine(project: Any, case: Case) -> Any:
     )
 
 
+def assert_engine_matches_check_query(project: Any, answers: dict[str, Any], case: Case) -> None:
+    """The engine's answer to the case's request is the check query's (`answers`, from check_answers)."""
+    expected_columns, expected_rows = expected_answer(answers, case)
+    result = query_engine(project, case)
+    rows = rows_with_data(result.rows, expected_rows, case.key_len)
+    assert_same_answer(result.columns, rows, expected_columns, expected_rows, case.key_len)
+
+
 # ----------------------------------------------------------------------------- fixtures
 
 
@@ -561,18 +569,12 @@ def test_check_query_matches_hand_computed_edge_values(edge_connection: Any, cas
 
 @pytest.mark.parametrize("case", case_params(CASES))
 def test_engine_matches_check_query_on_demo_and_edge_rows(demo_warehouse: Warehouse, case: Case) -> None:
-    expected_columns, expected_rows = expected_answer(demo_warehouse.answers, case)
-    result = query_engine(demo_warehouse.project, case)
-    rows = rows_with_data(result.rows, expected_rows, case.key_len)
-    assert_same_answer(result.columns, rows, expected_columns, expected_rows, case.key_len)
+    assert_engine_matches_check_query(demo_warehouse.project, demo_warehouse.answers, case)
 
 
 @pytest.mark.parametrize("case", case_params(CASES))
 def test_engine_matches_check_query_on_edge_rows_alone(edge_warehouse: Warehouse, case: Case) -> None:
-    expected_columns, expected_rows = expected_answer(edge_warehouse.answers, case)
-    result = query_engine(edge_warehouse.project, case)
-    rows = rows_with_data(result.rows, expected_rows, case.key_len)
-    assert_same_answer(result.columns, rows, expected_columns, expected_rows, case.key_len)
+    assert_engine_matches_check_query(edge_warehouse.project, edge_warehouse.answers, case)
 
 
 @pytest.mark.parametrize("case", case_params([CASES_BY_NAME[n] for n in EDGE_EXPECTED]))

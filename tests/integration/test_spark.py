@@ -267,22 +267,34 @@ _SHOP_SCRIPT = textwrap.dedent(f"""
         return {{t: [float(v) if v is not None and not isinstance(v, int) else v for v in
                     warehouse.session.sql(sql).collect()[0]] for t, (sql, _) in {SHOP_SUMS!r}.items()}}
 
-    if sys.argv[1] == "kill":
+    def pause():
+        print({PAUSED!r}, flush=True)
+        sys.stdin.readline()
+
+    if sys.argv[1].startswith("kill"):
         for statement in {SHOP_RAW!r}:
             warehouse.session.sql(statement)
         project.build()
         for statement in {SHOP_MORE!r}:
             warehouse.session.sql(statement)
-        publish, published = SparkWarehouse.publish_table, []
+        publish, execute, published = SparkWarehouse.publish_table, SparkWarehouse.execute, []
 
-        def publish_and_pause(self, schema, name, physical):
+        def publish_and_pause(self, schema, name, physical):  # kill-gating: two of four tables gated
             publish(self, schema, name, physical)
             published.append(name)
-            if len(published) == 2:  # two tables switched, two not yet
-                print({PAUSED!r}, flush=True)
-                sys.stdin.readline()
+            if len(published) == 2:
+                pause()
 
-        SparkWarehouse.publish_table = publish_and_pause
+        def execute_and_pause(self, statement):  # kill-switched: the pointer names the new run, nothing settled
+            execute(self, statement)
+            pointer = statement.key == "create" and statement.this.name == "kf_published_run"
+            if pointer and "none" not in statement.sql():
+                pause()
+
+        if sys.argv[1] == "kill-gating":
+            SparkWarehouse.publish_table = publish_and_pause
+        else:
+            SparkWarehouse.execute = execute_and_pause
         project.build()
     else:
         after_kill = sums()
@@ -293,34 +305,48 @@ _SHOP_SCRIPT = textwrap.dedent(f"""
 """)
 
 
+KILL_MOMENTS = {"kill-gating": 0, "kill-switched": 1}  # the build readers must see after the kill: old, new
+
+
 @pytest.fixture(scope="module", autouse=True)
-def paused_shop_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
-    """The shop project built on Spark in a process of its own, then built again and paused mid-switch.
-    Started first (autouse), so that its minute of work overlaps the example's builds in this process;
-    its own process because this process's Spark holds the example's metastore."""
+def paused_shop_builds(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[Path, subprocess.Popen[str]]]]:
+    """The shop project built on Spark in a process of its own, then built again and paused: once after two
+    of its four tables were gated, once right after the pointer switched. Started first (autouse), so
+    that their minute of work overlaps the example's builds in this process; their own processes because
+    this process's Spark holds the example's metastore."""
     from tests.conftest import SHOP_PROJECT, write_files
 
     files = {**SHOP_PROJECT, "kpi_project.yml": "name: shop\nwarehouse: {type: spark, warehouse_dir: wh}\n"}
-    root = write_files(tmp_path_factory.mktemp("shop"), files)
-    build = subprocess.Popen(
-        [sys.executable, "-c", _SHOP_SCRIPT, "kill", str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    yield root, build
-    if build.poll() is None:
-        build.kill()
-        build.communicate()
+    builds = {}
+    for moment in KILL_MOMENTS:
+        root = write_files(tmp_path_factory.mktemp(moment), files)
+        builds[moment] = (
+            root,
+            subprocess.Popen(
+                [sys.executable, "-c", _SHOP_SCRIPT, moment, str(root)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    yield builds
+    for _, build in builds.values():
+        if build.poll() is None:
+            build.kill()
+            build.communicate()
 
 
-def test_a_build_killed_while_switching_leaves_every_table_whole_and_the_next_build_cleans_up(
-    paused_shop_build: tuple[Path, subprocess.Popen[str]],
+@pytest.mark.parametrize("moment", list(KILL_MOMENTS))
+def test_a_killed_build_leaves_every_table_of_one_build_and_the_next_build_cleans_up(
+    paused_shop_builds: dict[str, tuple[Path, subprocess.Popen[str]]], moment: str
 ) -> None:
-    """kill -9 after two of the shop project's four tables were switched: each published table is the old
-    build's or the new build's, complete; the next build publishes all and drops the unread versions."""
-    root, build = paused_shop_build
+    """kill -9 while the swap of the shop project's four tables is under way: before the pointer switched
+    (two tables gated, two not) every published table is still the old build's, complete; after it, every
+    one is the new build's. Then the next build publishes all and drops the versions nothing reads."""
+    root, build = paused_shop_builds[moment]
     assert build.stdout is not None
     marker = build.stdout.readline().strip()
     build.kill()  # SIGKILL: no clean-up code runs
@@ -331,9 +357,8 @@ def test_a_build_killed_while_switching_leaves_every_table_whole_and_the_next_bu
     )
     assert after.returncode == 0, after.stderr
     seen = json.loads(after.stdout.strip().splitlines()[-1])
-    old_or_new = {table: [sums.index(seen["after_kill"][table])] for table, (_, sums) in SHOP_SUMS.items()}
-    # ValueError above if a table were neither; both kinds are there: the kill did fall mid-swap
-    assert sorted(i for [i] in old_or_new.values()) == [0, 0, 1, 1], old_or_new
+    expected = KILL_MOMENTS[moment]
+    assert all(seen["after_kill"][table] == sums[expected] for table, (_, sums) in SHOP_SUMS.items()), seen
     assert all(seen["after_next"][table] == sums[1] for table, (_, sums) in SHOP_SUMS.items()), seen["after_next"]
     [notice] = seen["notices"]
     assert "abandoned" in notice and "__kf_v" in notice
@@ -392,3 +417,84 @@ def test_status_funnel_explain_and_test_answer_the_same_on_spark_and_duckdb(
         assert verdicts(got.output) == verdicts(expected.output)
         return
     assert close_enough(json.loads(got.output), json.loads(expected.output))
+
+
+def _diff_json(root: Path, *warehouse: str) -> dict[str, Any]:
+    result = cli("diff", "--project-dir", str(root), "--base", "HEAD", "--format", "json", *warehouse)
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.output)
+    return parsed
+
+
+def _committed_then_changed(root: Path) -> dict[Path, str]:
+    """Commit the project as built, then change, in the working tree, a metric's filter (webinar
+    registrations count attendances instead) and a staging model (email clicks dropped, which moves MQL
+    engagement scores); the original texts, to put back."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "models", "macros", "metrics", "definitions.lock", "kpi_project.yml"], cwd=root)
+    subprocess.run([*git, "commit", "-q", "-m", "built"], cwd=root, check=True)
+    edits = {
+        root / "metrics/marketing.yml": (
+            "filter: \"activity_type = 'webinar_register'\"",
+            "filter: \"activity_type = 'webinar_attend'\"",
+        ),
+        root / "models/staging/stg_lead_activities.sql": (
+            "from {{ ref('stg_leads') }})",
+            "from {{ ref('stg_leads') }})\n  and activity_type <> 'email_click'",
+        ),
+    }
+    originals = {}
+    for path, (old, new) in edits.items():
+        originals[path] = path.read_text(encoding="utf-8")
+        assert old in originals[path]
+        path.write_text(originals[path].replace(old, new), encoding="utf-8")
+    return originals
+
+
+def test_diff_value_impact_on_spark_equals_duckdb_and_hand_sql(built: tuple[Path, Path]) -> None:
+    """`kpiframe diff` runs both versions on Spark in temporary views of the session (nothing written to the
+    warehouse) and finds the same values per period as on DuckDB; the changed metric's values are those of
+    SQL written here over the built staging table."""
+    on_duckdb, on_spark = built
+    changed = [_committed_then_changed(on_duckdb), _committed_then_changed(on_spark)]
+    try:
+        spark_before = sorted(
+            connect(Project.load(on_spark, warehouse=SPARK).warehouse_spec).list_objects(
+                {"raw", "analytics", "metrics", "kpiframe"}
+            )
+        )
+        expected, got = _diff_json(on_duckdb), _diff_json(on_spark, "--warehouse", SPARK)
+        spark_after = sorted(
+            connect(Project.load(on_spark, warehouse=SPARK).warehouse_spec).list_objects(
+                {"raw", "analytics", "metrics", "kpiframe"}
+            )
+        )
+    finally:
+        for originals in changed:
+            for path, text in originals.items():
+                path.write_text(text, encoding="utf-8")
+    assert not [n for n in got["notes"] if "value impact skipped" in n], got["notes"]
+    assert spark_after == spark_before  # the diff wrote nothing to the Spark warehouse
+    assert {"webinar_registrations", "webinar_attendance_rate"} <= set(expected["series"])
+    assert any(s["kind"] == "definition" for s in expected["series"].values())  # MQL members move too
+    assert set(got["series"]) == set(expected["series"])
+    for name, series in expected["series"].items():
+        mine = got["series"][name]
+        assert series["error"] is None and mine["error"] is None, (name, series["error"], mine["error"])
+        assert len(series["periods"]) == 3
+        assert close_enough(mine["periods"], series["periods"]), name
+
+    duck = duckdb.connect(str(on_duckdb / "warehouse.duckdb"), read_only=True)
+    try:
+        by_hand = """select strftime(date_trunc('month', occurred_at), '%Y-%m-%d'), count(activity_id)
+                     from analytics.stg_lead_activities where activity_type = ? group by 1"""
+        registered = dict(duck.execute(by_hand, ["webinar_register"]).fetchall())
+        attended = dict(duck.execute(by_hand, ["webinar_attend"]).fetchall())
+    finally:
+        duck.close()
+    periods = got["series"]["webinar_registrations"]["periods"]
+    assert [(p["old"], p["new"]) for p in periods] == [
+        (registered.get(p["period"], 0), attended.get(p["period"], 0)) for p in periods
+    ]
+    assert any(p["old"] != p["new"] for p in periods)

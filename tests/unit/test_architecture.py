@@ -205,3 +205,56 @@ def test_the_repository_never_points_outside_itself_for_its_specs() -> None:
         and any(marker in path.read_text(encoding="utf-8", errors="ignore") for marker in ("../shared", "work/shared"))
     ]
     assert pointing == []
+
+
+ENGINE_NAMES = {"duckdb", "postgres", "spark"}
+ADAPTER_MODULES = {f"kpiframe.engine.{name}" for name in ENGINE_NAMES}
+# Modules outside kpiframe/engine/ that may name an engine, each for a reason of its own:
+ENGINE_AWARE = {
+    # configuration: turns --warehouse and kpi_project.yml into a WarehouseSpec, choosing its type
+    "kpiframe.load.config",
+    # `kpiframe demo` generates its rows with DuckDB SQL, then loads them per engine: PostgreSQL's COPY
+    # (to_postgres), Parquet for the others; a demo-data loader, not engine behaviour a build relies on
+    "kpiframe.demo.run",
+    "kpiframe.demo.to_postgres",
+}
+
+
+def _engine_names_used(tree: ast.Module) -> list[str]:
+    """Each comparison with an engine's name, and each import of a concrete adapter, in `tree` (also those
+    under TYPE_CHECKING: a type from a concrete adapter is knowing which engine runs)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for operand in [node.left, *node.comparators]:
+                values = operand.elts if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else [operand]
+                named = [v.value for v in values if isinstance(v, ast.Constant) and v.value in ENGINE_NAMES]
+                found += [f"line {node.lineno}: compares with {name!r}" for name in named]
+        elif isinstance(node, ast.Import):
+            found += [f"line {node.lineno}: imports {a.name}" for a in node.names if a.name in ADAPTER_MODULES]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            modules = {node.module or ""} | {f"{node.module}.{a.name}" for a in node.names}
+            found += [f"line {node.lineno}: imports {m}" for m in sorted(modules & ADAPTER_MODULES)]
+    return found
+
+
+def test_nothing_outside_the_engine_package_knows_which_engine_runs():
+    """The adapter boundary: above kpiframe/engine/, code asks the Warehouse what it can do, never which
+    engine it is; adding an engine is one module there plus its tests (docs/architecture.md)."""
+    offenders = {
+        name: used
+        for name, path in module_names().items()
+        if not name.startswith("kpiframe.engine") and name not in ENGINE_AWARE
+        if (used := _engine_names_used(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert offenders == {}
+    assert set(module_names()) >= ENGINE_AWARE  # a renamed module must leave the allow-list too
+
+
+def test_the_boundary_check_sees_a_comparison_and_an_import():
+    code = "import kpiframe.engine.spark\nfrom kpiframe.engine.duckdb import X\nif kind in ('a', 'postgres'): pass\n"
+    assert _engine_names_used(ast.parse(code)) == [
+        "line 1: imports kpiframe.engine.spark",
+        "line 2: imports kpiframe.engine.duckdb",
+        "line 3: compares with 'postgres'",
+    ]

@@ -31,6 +31,7 @@ from kpiframe.errors import KpiframeError
 from kpiframe.imports.metricflow import plan_import, write_import
 from kpiframe.imports.metricflow_request import translate_request
 from kpiframe.project import Project
+from kpiframe.sql.calendar import ALL_TIME
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO / "tests" / "fixtures" / "metricflow" / "conformance"
@@ -199,11 +200,12 @@ def run_case(project: Project, checks: duckdb.DuckDBPyConnection, case: dict[str
     names = group_bys(case)
     where = render(case["where_filter"]) if case.get("where_filter") else None
     try:
-        asked = translate_request(project.layer, case["metrics"], names, None, None)
-        if len(asked.dimensions) == len(names):
-            return Outcome("not expressible", "no time in the group-by: kpiframe answers per period")
+        # no time in the group-by: MetricFlow's totals over all time, kpiframe's grain `all`
+        asked = translate_request(project.layer, case["metrics"], names, None, None, without_time=ALL_TIME)
         start, end = _bounds(case.get("time_constraint"), asked.grain)
-        result = project.query(metrics=case["metrics"], dimensions=names, where=where, start=start, end=end)
+        result = project.query(
+            metrics=case["metrics"], dimensions=names, grain=asked.grain, where=where, start=start, end=end
+        )
     except KpiframeError as exc:
         found = exc.diagnostic
         return Outcome("not expressible", _one_line(f"{found.message} ({found.code})"))
@@ -216,6 +218,9 @@ def _bounds(constraint: list[str] | None, grain: str) -> tuple[dt.date | None, d
     """MetricFlow widens a time constraint to whole periods of the grain; kpiframe bounds period starts."""
     if not constraint:
         return None, None
+    if grain == ALL_TIME:  # over all time kpiframe bounds the rows' days
+        first, last = (dt.date.fromisoformat(day[:10]) for day in constraint)
+        return first, last
     checks = duckdb.connect()
     start, end = (
         checks.execute(f"select date_trunc('{grain}', timestamp '{day[:10]}')::date").fetchall()[0][0]

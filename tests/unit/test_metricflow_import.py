@@ -117,13 +117,43 @@ def test_simple_and_filtered_metrics_match_hand_sql(acme):
         """
         select strftime(date_trunc('month', o.ordered_at), '%Y-%m-%d'),
                sum(amount), sum(amount) filter (where status = 'completed'),
-               coalesce(sum(amount) filter (where c.region = 'EMEA'), 0),
-               coalesce(sum(amount) filter (where date_trunc('month', o.ordered_at) = date '2026-03-01'), 0),
+               sum(amount) filter (where c.region = 'EMEA'),
+               sum(amount) filter (where date_trunc('month', o.ordered_at) = date '2026-03-01'),
                count(o.customer_id), sum(cast(is_first_order as integer))
         from raw.orders o left join raw.customers c using (customer_id)
         where amount >= 0 and o.ordered_at >= '2026-02-01' group by 1 order by 1""",
     )
-    assert [tuple(r.values()) for r in rows] == [tuple(float(v) if i else v for i, v in enumerate(r)) for r in expected]
+    # as in MetricFlow, a metric without fill_nulls_with is NULL where no row is aggregated (march_revenue
+    # in February), not 0
+    assert rows[0]["march_revenue"] is None
+    assert [tuple(r.values()) for r in rows] == [
+        tuple(float(v) if i and v is not None else v for i, v in enumerate(r)) for r in expected
+    ]
+
+
+def test_a_month_without_orders_is_null_unless_fill_nulls_with_0_as_in_metricflow(acme):
+    text = (acme / "metrics/marts/metrics.yml").read_text(encoding="utf-8")
+    assert "measure: order_total\n    fill_nulls_with: null\n" in text  # revenue: no fill_nulls_with in dbt
+    assert "fill_nulls_with: 0\n" in text  # completed_revenue: fill_nulls_with: 0
+    rows = query(acme, "--metric", "revenue", "--metric", "completed_revenue", "--metric", "completed_share",
+                 "--grain", "month", "--start", "2025-03-01", "--end", "2026-03-31")  # fmt: skip
+    expected = hand(
+        acme,
+        """
+        with months as (select cast(unnest(generate_series(date '2025-03-01', date '2026-03-01', interval 1 month))
+                                    as date) as m),
+        o as (select cast(date_trunc('month', ordered_at) as date) as m, * from raw.orders where amount >= 0)
+        select strftime(months.m, '%Y-%m-%d'), sum(o.amount),
+               coalesce(sum(o.amount) filter (where o.status = 'completed'), 0),
+               sum(o.amount) filter (where o.status = 'completed') / sum(o.amount)
+        from months left join o using (m) group by 1 order by 1""",
+    )
+    assert len(expected) == 13
+    assert [tuple(r.values()) for r in rows] == [
+        (m, None if r is None else float(r), float(c), None if s is None else pytest.approx(float(s)))
+        for m, r, c, s in expected
+    ]
+    assert rows[1] == {"period_start": "2025-04-01", "revenue": None, "completed_revenue": 0.0, "completed_share": None}
 
 
 def test_ratio_with_a_filtered_numerator_and_offsets_match_hand_sql(acme):
@@ -230,6 +260,11 @@ def test_what_cannot_be_mapped_is_reported_with_file_and_line(tmp_path):
     # a metric over one that was left out is left out too, and says why
     assert "ratio metric 'share_of_big_spenders': reads metric 'big_spender_revenue', which was not imported" in out
     assert "not imported (12):" in out
+    # join_to_timespine needs nothing, but the time spine's extent differs: said where it is written
+    assert (
+        f"models/marts/metrics.yml:{line_of(metrics, 'join_to_timespine')}: simple metric 'completed_revenue': "
+        "join_to_timespine: kpiframe answers every period from the first to the last with data"
+    ) in out
     assert not (tmp_path / "metrics").exists()  # without --write nothing is written
 
 
@@ -345,4 +380,19 @@ def test_metricflows_own_manifest_format_is_read(tmp_path):
         ("semantic_models/bookings_source.yaml", line_of(bookings, "agg_params:", after=f"name: {name}"))
         for name in ("booking_value_p99", "discrete_booking_value_p99", "approximate_continuous_booking_value_p99",
                      "approximate_discrete_booking_value_p99")
-    }  # fmt: skip
+    } | {("semantic_models/bookings_source.yaml", line_of(bookings, "is_partition: true"))}  # fmt: skip
+    # a partition changes MetricFlow's joins, which kpiframe makes on the entity alone: said at its line
+    [partition] = [n for n in result.unmapped() if n.line == line_of(bookings, "is_partition: true")]
+    assert "joins 'bookings_source' on its entity alone, not also on the partition" in partition.message
+
+
+def test_a_metrics_time_granularity_is_its_grain_and_a_sub_day_one_is_reported(tmp_path):
+    manifest = FIXTURES / "conformance" / "simple_manifest"
+    result = plan_import(manifest, tmp_path)
+    largest = next(text for path, text in result.files.items() if "- name: largest_listing\n" in text)
+    entry = largest.split("- name: largest_listing\n", 1)[1].split("\n  - name:", 1)[0]
+    assert entry.endswith("    grain: month")
+    users = manifest / "semantic_models" / "user_sm_source.yaml"
+    line = line_of(users, "time_granularity: hour", after="simple_subdaily_metric_default_hour")
+    [note] = [n for n in result.notes if n.path.endswith("user_sm_source.yaml") and n.line == line]
+    assert note.kind == "changed" and "default grain 'hour' dropped" in note.message

@@ -1,0 +1,236 @@
+"""The scans of a metric request: one aggregate per measure over a dataset, by period and dimensions.
+
+A scan reads one dataset (one time column) and computes every measure that the request's metrics read
+from it, each with its own FILTER, joined only many-to-one to the datasets that carry the requested
+dimensions (one LEFT JOIN per distinct join path). Names in the request's and the metrics' filters are
+swapped for the dimensions' expressions here, and a dimension that does not apply to the dataset is
+reported with what it can be grouped by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlglot import exp
+
+from kpiframe.errors import QueryError
+from kpiframe.semantic.layer import Dimension, JoinStep, Measure, SemanticLayer
+from kpiframe.sql.calendar import Calendar
+from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
+from kpiframe.sql.time_spine import PERIOD
+
+EMPTY_COUNTS = ("count", "count_distinct")  # 0 over no rows even inside a scan's row (FILTER)
+
+
+@dataclass
+class Leaf:
+    """One aggregate column of a scan: a measure under a metric's filter, and what it answers over no rows."""
+
+    column: str
+    measure: Measure
+    filter: str | None
+    empty: int | float | None  # what a period or group without rows answers (the metric's fill_nulls_with)
+    metrics: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ScanShape:
+    """What every scan of a request groups by and keeps: the period (`grain` None: no period, the whole
+    range at once), the dimensions, the request's filter and its bounds."""
+
+    grain: str | None
+    dimensions: tuple[str, ...]
+    where: exp.Expr | None
+    start: date | None
+    end: date | None
+
+
+class DatasetScan:
+    """Builds the scan of one dataset for a request shape; `known` are all the leaves of the request (to
+    name the metrics a dimension does not apply to)."""
+
+    def __init__(self, layer: SemanticLayer, calendar: Calendar, shape: ScanShape, known: Iterable[Leaf]) -> None:
+        self.layer, self.calendar, self.shape = layer, calendar, shape
+        self.known = list(known)
+
+    def select(self, dataset_name: str, leaves: list[Leaf], values_only: bool = False) -> exp.Select:
+        """One aggregate per leaf by period and dimensions; or, values_only, the dimension values alone."""
+        dataset = self.layer.datasets[dataset_name]
+        joins = _Joins(self.layer)
+        time = qualify(leaves[0].measure.time, "t")
+        grain = self.shape.grain
+        period = self.calendar.period_start(time, grain or "day")  # the day bounds a range over all time
+        periodic = grain is not None and not values_only
+        projections: list[exp.Expr] = [period.as_(PERIOD, quoted=True, copy=False)] if periodic else []
+        group: list[exp.Expr] = [period.copy()] if periodic else []
+        for name in self.shape.dimensions:
+            expr = joins.expression(self._dimension(dataset_name, name))
+            projections.append(expr.as_(name, quoted=True, copy=False))
+            group.append(expr.copy())
+        for leaf in [] if values_only else leaves:
+            projections.append(self._aggregate(dataset_name, leaf, joins).as_(leaf.column, quoted=True, copy=False))
+        model = self.layer.files.config.schemas.models
+        conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=time.copy(), expression=exp.Null()))]
+        if self.shape.where is not None:
+            conditions.append(self._resolve(dataset_name, self.shape.where, joins, entities=False))
+        if not values_only:
+            conditions += _bounds(period, self.shape.start, self.shape.end)
+        # builders are called with copy=False (every part is new): copying the growing tree at each step
+        # is quadratic; joins are built as nodes, since a join_type string is parsed at every call
+        select = exp.select(*projections).from_(
+            exp.table_(dataset.model, db=model, quoted=True).as_("t", quoted=True), copy=False
+        )
+        for join in joins.clauses():
+            select = select.join(join, copy=False)
+        select = select.where(exp.and_(*conditions, copy=False), copy=False)
+        if group:
+            select = select.group_by(*group, copy=False)
+        if all(leaf.filter for leaf in leaves):
+            select = select.having(self._kept_by_a_filter(dataset_name, leaves, joins), copy=False)
+        return select
+
+    def _aggregate(self, dataset_name: str, leaf: Leaf, joins: _Joins) -> exp.Expr:
+        aggregate = _aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
+        if not leaf.filter:
+            return aggregate
+        condition = self._condition(dataset_name, leaf.filter, joins, f"filter of a metric on {leaf.measure.name}")
+        aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
+        if leaf.empty is None and leaf.measure.agg in EMPTY_COUNTS:
+            aggregate = _null_without_rows(aggregate, condition)
+        return aggregate
+
+    def _kept_by_a_filter(self, dataset_name: str, leaves: list[Leaf], joins: _Joins) -> exp.Expr:
+        """A group exists only where some metric's own filter keeps a row, as if each metric were computed
+        alone and the results outer-joined (MetricFlow's semantics)."""
+        filters = dict.fromkeys(leaf.filter or "" for leaf in leaves)
+        kept = [
+            exp.GT(
+                this=exp.Filter(
+                    this=exp.Count(this=exp.Star()),
+                    expression=exp.Where(this=self._condition(dataset_name, text, joins, "filter")),
+                ),
+                expression=exp.Literal.number(0),
+            )
+            for text in filters
+        ]
+        return exp.or_(*kept, copy=False)
+
+    def _dimension(self, dataset_name: str, name: str) -> Dimension:
+        available = self.layer.dimensions_of(dataset_name)
+        if "__" in name:
+            if name in available:
+                return available[name]
+            raise QueryError(self._not_applicable(dataset_name, name), code="KF410")
+        own = [d for d in available.values() if d.name == name and not d.path]
+        matches = own or [d for d in available.values() if d.name == name]
+        if len({d.qualified for d in matches}) == 1:
+            return matches[0]
+        if not matches:
+            raise QueryError(self._not_applicable(dataset_name, name), code="KF410")
+        raise QueryError(
+            f"dimension '{name}' is ambiguous for dataset '{dataset_name}'",
+            code="KF411",
+            hint=f"name one of {', '.join(sorted({d.qualified for d in matches}))}",
+        )
+
+    def _not_applicable(self, dataset_name: str, name: str) -> str:
+        metrics = sorted({m for leaf in self.known if leaf.measure.dataset == dataset_name for m in leaf.metrics})
+        subject = f"metric {', '.join(metrics)}" if metrics else f"dataset '{dataset_name}'"
+        if "__" in name:
+            return f"dimension '{name}' does not apply to {subject}: " + self.layer.why_unreachable(dataset_name, name)
+        candidates = sorted(
+            {
+                d.qualified
+                for ds in self.layer.datasets
+                for d in self.layer.datasets[ds].dimensions.values()
+                if d.name == name
+            }
+        )
+        known = f"; '{name}' exists as {', '.join(candidates)}" if candidates else ""
+        usable = sorted(self.layer.dimensions_of(dataset_name))
+        return (
+            f"dimension '{name}' does not apply to {subject} (dataset '{dataset_name}'){known}; "
+            f"it can be grouped by {', '.join(usable) or 'time only'}"
+        )
+
+    def _condition(self, dataset_name: str, text: str, joins: _Joins, what: str) -> exp.Expr:
+        try:
+            tree = shared_expression(text)  # _resolve copies it
+        except ExpressionRejected as exc:
+            raise QueryError(f"{what}: {exc}", code="KF120") from None
+        return self._resolve(dataset_name, tree, joins)
+
+    def _resolve(self, dataset_name: str, tree: exp.Expr, joins: _Joins, entities: bool = True) -> exp.Expr:
+        """Swap names for the dimensions' (and, in project filters, the entities') expressions."""
+        dataset = self.layer.datasets[dataset_name]
+
+        def resolve(column: exp.Column) -> exp.Expr:
+            if entities and column.name in dataset.entities:
+                return qualify(dataset.entities[column.name][1], "t")
+            return joins.expression(self._dimension(dataset_name, column.name))
+
+        return replace_columns(tree, resolve)
+
+
+class _Joins:
+    """The many-to-one LEFT JOINs a scan needs, one alias per distinct join path."""
+
+    def __init__(self, layer: SemanticLayer) -> None:
+        self.layer = layer
+        self.aliases: dict[tuple[JoinStep, ...], str] = {(): "t"}
+        self.joins: list[exp.Join] = []
+
+    def alias_for(self, path: tuple[JoinStep, ...]) -> str:
+        if path in self.aliases:
+            return self.aliases[path]
+        parent = self.alias_for(path[:-1])
+        step = path[-1]
+        alias = f"j{len(self.aliases)}"
+        self.aliases[path] = alias
+        target = self.layer.datasets[step.dataset]
+        table = exp.table_(target.model, db=self.layer.files.config.schemas.models, quoted=True)
+        condition = exp.EQ(this=qualify(step.from_expr, parent), expression=qualify(step.to_expr, alias))
+        self.joins.append(exp.Join(this=table.as_(alias, quoted=True, copy=False), on=condition, side="LEFT"))
+        return alias
+
+    def expression(self, dim: Dimension) -> exp.Expr:
+        return qualify(dim.expr, self.alias_for(dim.path))
+
+    def clauses(self) -> list[exp.Join]:
+        return self.joins
+
+
+def _aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
+    if agg == "count_distinct":
+        return exp.Count(this=exp.Distinct(expressions=[expr]))
+    builders = {
+        "sum": exp.Sum,
+        "count": exp.Count,
+        "average": exp.Avg,
+        "min": exp.Min,
+        "max": exp.Max,
+        "median": exp.Median,
+    }
+    return builders[agg](this=expr)
+
+
+def _null_without_rows(count: exp.Expr, condition: exp.Expr) -> exp.Expr:
+    """A filtered count that is NULL, not 0, where its filter keeps no row of the group: what a metric with
+    `fill_nulls_with: null` answers when the group's rows are all filtered out, as if it had none."""
+    kept = exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition.copy()))
+    return exp.Case(ifs=[exp.If(this=exp.GT(this=kept, expression=exp.Literal.number(0)), true=count)])
+
+
+def _bounds(period: exp.Expr, start: date | None, end: date | None) -> list[exp.Expr]:
+    conditions: list[exp.Expr] = []
+    if start:
+        conditions.append(exp.GTE(this=period.copy(), expression=_date(start)))
+    if end:
+        conditions.append(exp.LTE(this=period.copy(), expression=_date(end)))
+    return conditions
+
+
+def _date(value: date) -> exp.Expr:
+    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE"))
