@@ -254,11 +254,13 @@ class Project:
         where: str | None = None,
         compare: str | None = None,
     ) -> MetricRequest:
-        """The request, with MetricFlow's names and filters translated (grain None: month, or the grain
-        of a `metric_time__<grain>` in `dimensions`)."""
+        """The request, with MetricFlow's names and filters translated (grain None: the grain of a
+        `metric_time__<grain>` in `dimensions`, else kpi_project.yml's `query.without_time`, else the
+        metrics' `grain:`, else month)."""
         from kpiframe.imports.metricflow_request import translate_request
 
-        asked = translate_request(self.layer, metrics, dimensions, grain, where)
+        without_time = self.graph.config.query.without_time
+        asked = translate_request(self.layer, metrics, dimensions, grain, where, without_time=without_time)
         return MetricRequest(
             asked.metrics, asked.dimensions, asked.grain, _as_date(start), _as_date(end), asked.where, compare
         )

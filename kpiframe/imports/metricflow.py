@@ -123,6 +123,8 @@ def _project_file(project: DbtProject) -> str:
         "warehouse:",
         "  type: duckdb",
         "  path: warehouse.duckdb",
+        "query:",
+        "  without_time: all  # as MetricFlow: a request without metric_time answers totals over the range",
     ]
     scalars = {k: v for k, v in project.vars.items() if isinstance(v, (str, int, float, bool)) or v is None}
     if scalars:

@@ -94,6 +94,13 @@ class VolumeSpec(Spec):
     severity: GuardSeverity | None = None
 
 
+class QuerySpec(Spec):
+    # the grain of a request that names neither a grain nor a time (no --grain, no metric_time__<grain>):
+    # unset, the metrics' `grain:` else month; `all`, totals over the range, as MetricFlow answers such a
+    # request (`kpiframe import metricflow` writes it)
+    without_time: Literal["all"] | Grain | None = None
+
+
 class ProjectSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN)
     version: str | int | None = None
@@ -103,6 +110,7 @@ class ProjectSpec(Spec):
     vars: dict[str, str | int | float | bool | None] = {}
     kpi: dict[str, object] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
     volume_guard: VolumeGuardSpec = Field(default_factory=VolumeGuardSpec)
+    query: QuerySpec = Field(default_factory=QuerySpec)
 
 
 # --- models/*.yml ----------------------------------------------------------------------------------------

@@ -224,3 +224,30 @@ def test_the_http_api_answers_grain_all_as_its_schema_says(totals):
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "KF423"
     grain = openapi_document("totals")["components"]["schemas"]["QueryRequest"]["properties"]["grain"]
     assert "all" in grain["enum"]
+
+
+def test_a_project_whose_requests_without_time_answer_totals(tmp_path):
+    """kpi_project.yml's `query: {without_time: all}` (what `kpiframe import metricflow` writes): a request
+    naming no grain and no time answers the totals; --grain and metric_time__<grain> still name a period."""
+    files = dict(FILES)
+    files["kpi_project.yml"] = """
+        name: totals
+        warehouse: {path: totals.duckdb}
+        query: {without_time: all}
+    """
+    root = write_files(tmp_path, files)
+    with duckdb.connect(str(root / "totals.duckdb")) as con:
+        con.execute(ROWS)
+    project = Project.load(root)
+    project.build()
+    totals = project.query(metrics=["orders", "customers"], dimensions=["region"])
+    assert totals.columns == ["region", "orders", "customers"]
+    expected = hand(
+        project,
+        "select region, count(order_id), count(distinct customer_id) from raw.orders "
+        "group by region order by region nulls last",
+    )
+    assert [floats(row) for row in totals.rows] == [floats(row) for row in expected]
+    by_month = project.query(metrics=["orders"], dimensions=["metric_time__month"])
+    assert by_month.columns == ["period_start", "orders"] and len(by_month.rows) == 3
+    assert project.query(metrics=["orders"], grain="quarter").columns == ["period_start", "orders"]

@@ -29,7 +29,6 @@ import yaml
 
 from kpiframe.errors import KpiframeError
 from kpiframe.imports.metricflow import plan_import, write_import
-from kpiframe.imports.metricflow_request import translate_request
 from kpiframe.project import Project
 from kpiframe.sql.calendar import ALL_TIME
 
@@ -200,12 +199,11 @@ def run_case(project: Project, checks: duckdb.DuckDBPyConnection, case: dict[str
     names = group_bys(case)
     where = render(case["where_filter"]) if case.get("where_filter") else None
     try:
-        # no time in the group-by: MetricFlow's totals over all time, kpiframe's grain `all`
-        asked = translate_request(project.layer, case["metrics"], names, None, None, without_time=ALL_TIME)
+        # no time in the group-by: MetricFlow's totals over all time, kpiframe's grain `all`, because the
+        # import wrote `query: {without_time: all}` into kpi_project.yml
+        asked = project.request(metrics=case["metrics"], dimensions=names)
         start, end = _bounds(case.get("time_constraint"), asked.grain)
-        result = project.query(
-            metrics=case["metrics"], dimensions=names, grain=asked.grain, where=where, start=start, end=end
-        )
+        result = project.query(metrics=case["metrics"], dimensions=names, where=where, start=start, end=end)
     except KpiframeError as exc:
         found = exc.diagnostic
         return Outcome("not expressible", _one_line(f"{found.message} ({found.code})"))
