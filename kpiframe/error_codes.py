@@ -319,6 +319,15 @@ CODES: tuple[ErrorCode, ...] = (
         "Only simple metrics take a `filter:`; on a ratio, derived or cumulative metric it would be ignored. "
         "Put the filter on the simple metrics it is computed from.",
     ),
+    ErrorCode(
+        "KF203",
+        "Conversion metric's entity or property not on its dataset",
+        "semantic",
+        "A conversion metric pairs the rows of its `base_measure` and its `conversion_measure` by `entity:` "
+        "(and by each of its `constant_properties`), so the entity must be an entity of both measures' "
+        "datasets, and each `base_property` / `conversion_property` an entity or dimension of the base / "
+        "conversion measure's dataset. Fix the name (the hint lists what the dataset has) or declare it.",
+    ),
     # --- KF3xx templates and model SQL --------------------------------------------------------------------
     ErrorCode(
         "KF301",
@@ -454,6 +463,14 @@ CODES: tuple[ErrorCode, ...] = (
         "A query at grain `all` (the whole range, no period) asks for what reads earlier periods: a cumulative "
         "metric, a derived metric with an input `offset:`, or `--compare`. Ask for a grain (`--grain month`); "
         "for a cumulative metric, read its last period or ask for the metric it accumulates.",
+    ),
+    ErrorCode(
+        "KF424",
+        "Input offset that does not fit the grain",
+        "query",
+        "A derived metric's input `offset:` does not move a period of the grain asked onto another period of "
+        "it: '5 days' at month grain, 'start of month' at week grain. Query it at a grain the offset moves "
+        "whole periods of (day grain takes every offset), or write the offset in periods of that grain.",
     ),
     ErrorCode(
         "KF430",

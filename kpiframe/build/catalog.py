@@ -48,6 +48,11 @@ _AGGREGATIONS = {"count_distinct": "count(distinct {})", "average": "avg({})"}
 _OFFSETS = {"previous": "the previous period", "year": "the same period a year earlier"}
 
 
+def _offset_words(offset: str) -> str:
+    """'5 days' as '5 days earlier', 'start of month' as 'the start of the month'."""
+    return f"the start of the {offset[9:]}" if offset.startswith("start of ") else f"{offset} earlier"
+
+
 def catalog_rows(project: LoadedProject) -> QueryResult:
     """One row per metric, in the order the project declares them; columns as `CATALOG_COLUMNS`.
 
@@ -83,7 +88,7 @@ def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]])
         return f"{spec.numerator} / {spec.denominator}"
     if spec.type == "derived":
         inputs = [
-            f"{i.alias} = {i.metric}" + (f" of {_OFFSETS[i.offset]}" if i.offset else "")
+            f"{i.alias} = {i.metric}" + (f" of {_OFFSETS.get(i.offset, _offset_words(i.offset))}" if i.offset else "")
             for i in spec.inputs
             if i.alias and i.alias != i.metric
         ]
@@ -91,6 +96,10 @@ def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]])
     if spec.type == "cumulative":
         span = f"over the trailing {spec.window}" if spec.window else f"from the start of the {spec.grain_to_date}"
         return f"sum of {spec.metric} {span}"
+    if spec.type == "conversion":
+        within = f" within {spec.window}" if spec.window else ""
+        what = "count of" if spec.calculation == "conversions" else "share of"
+        return f"{what} {spec.base_measure} followed by {spec.conversion_measure} of the same {spec.entity}{within}"
     measure_name = spec.measure or ""
     found = measures.get(measure_name)
     if found is None:  # loading refuses an unknown measure; kept total for a project built by hand

@@ -1,4 +1,4 @@
-"""MetricFlow metrics as kpiframe metrics: simple, ratio, derived (with offsets) and cumulative.
+"""MetricFlow metrics as kpiframe metrics: simple, ratio, derived (with offsets), cumulative, conversion.
 
 A metric is imported only when everything it reads was: a metric over a measure that could not be
 imported, or over a metric that could not, is reported and left out rather than written half right.
@@ -15,9 +15,11 @@ from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, GRAINS, Translat
 from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
 from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
 from kpiframe.imports.metricflow_semantic import MeasureInfo, metrics_path
+from kpiframe.load.specs import OFFSET_TO_GRAINS, check_offset
 
 METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "fill_nulls_with")
 METRIC_KEYS_MORE = ("numerator", "denominator", "expr", "inputs", "metric", "window", "grain_to_date", "grain")
+CONVERSION_KEYS = ("base_measure", "conversion_measure", "entity", "window", "calculation", "constant_properties")
 FILL = "fill_nulls_with"  # kept when None: `fill_nulls_with: null` is MetricFlow's NULL over no rows
 HANDLED = {"name", "type", "type_params", "label", "description", "filter", "time_granularity", "config", "meta"}
 TYPE_PARAMS = {
@@ -25,7 +27,9 @@ TYPE_PARAMS = {
     "ratio": {"numerator", "denominator"},
     "derived": {"expr", "metrics"},
     "cumulative": {"measure", "window", "grain_to_date", "cumulative_type_params"},
+    "conversion": {"conversion_type_params"},
 }
+CONVERSION_MEASURE_KEYS = {"name", "fill_nulls_with", "join_to_timespine"}
 DERIVED_INPUT_KEYS = {"name", "alias", "offset_window", "offset_to_grain", "filter"}
 ADDITIVE = ("sum", "count")
 YEAR_OFFSETS = {("1", "year"), ("12", "month"), ("4", "quarter")}
@@ -78,7 +82,7 @@ class MetricImporter:
         self.plan.add(
             metrics_path(source, self.project.model_paths),
             "metrics",
-            ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE, keep=(FILL,)),
+            ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE + CONVERSION_KEYS, keep=(FILL,)),
             source,
         )
 
@@ -91,6 +95,7 @@ class MetricImporter:
             "ratio": self._ratio,
             "derived": self._derived,
             "cumulative": self._cumulative,
+            "conversion": self._conversion,
         }
         if kind not in builders:
             self.notes.unmapped(raw, "type", subject, f"type '{kind}' has no counterpart in kpiframe; not imported")
@@ -241,9 +246,9 @@ class MetricImporter:
         return helper, alias or (name if key is None else None)
 
     def _offset(self, item: Raw, subject: str) -> str | None:
-        if item.get("offset_to_grain") is not None:
-            self.notes.unmapped(item, "offset_to_grain", subject, "offset_to_grain has no counterpart; not imported")
-            raise Skip
+        to_grain = item.text("offset_to_grain")
+        if to_grain is not None:
+            return self._offset_to_grain(item, to_grain.lower(), subject)
         window = item.text("offset_window")
         if window is None:
             return None
@@ -251,18 +256,36 @@ class MetricImporter:
         unit = unit.strip().rstrip("s")
         if (count, unit) in YEAR_OFFSETS:
             return "year"
-        if count == "1" and unit in ("day", "week", "month", "quarter"):
-            self.notes.changed(
-                item,
-                "offset_window",
-                subject,
-                f"offset_window {window} is offset: previous, the same at {unit} grain only",
+        try:
+            offset = check_offset(f"{count} {unit}{'' if count == '1' else 's'}")
+        except ValueError:
+            self.notes.unmapped(
+                item, "offset_window", subject, f"offset_window {window}: kpiframe offsets by days to years"
             )
-            return "previous"
-        self.notes.unmapped(
-            item, "offset_window", subject, f"offset_window {window}: kpiframe offsets one period or one year"
+            raise Skip from None
+        self.notes.changed(
+            item,
+            "offset_window",
+            subject,
+            f"offset_window {window} is offset: {offset}, read at grains it moves whole periods of (day grain "
+            "always); at others kpiframe refuses it (KF424) where MetricFlow sums the shifted days",
         )
-        raise Skip
+        return offset
+
+    def _offset_to_grain(self, item: Raw, to_grain: str, subject: str) -> str:
+        if to_grain not in OFFSET_TO_GRAINS:
+            self.notes.unmapped(
+                item, "offset_to_grain", subject, f"offset_to_grain {to_grain}: kpiframe offsets to a week to a year"
+            )
+            raise Skip
+        self.notes.changed(
+            item,
+            "offset_to_grain",
+            subject,
+            f"offset_to_grain {to_grain} is offset: start of {to_grain}, the same at day grain; at a coarser grain "
+            f"kpiframe reads the first period of the {to_grain}, MetricFlow its first day",
+        )
+        return f"start of {to_grain}"
 
     def _unique(self, name: str) -> str:
         taken = set(self.raws) | set(self.done) | set(self.measures)
@@ -292,15 +315,14 @@ class MetricImporter:
             )
             raise Skip
         period_agg = (settings.text("period_agg") or "first").lower()
-        if period_agg == "average":
-            self.notes.unmapped(settings, "period_agg", subject, "period_agg average has no counterpart; not imported")
-            raise Skip
-        if period_agg == "first":
+        if period_agg in ("first", "average"):
+            # the same at day grain, where a period has one value; MetricFlow's period_agg picks among them
             self.notes.changed(
                 settings,
                 "period_agg" if settings.get("period_agg") else None,
                 subject,
-                "at grains coarser than the data kpiframe shows the period's last value (period_agg: last)",
+                "at grains coarser than the data kpiframe shows the period's last value (period_agg: last), "
+                + ("MetricFlow its first day's" if period_agg == "first" else "MetricFlow the average of its days"),
             )
         if not window and not grain:
             window = ALL_TIME_WINDOW
@@ -321,6 +343,51 @@ class MetricImporter:
         self.done[helper] = copy
         self._write(copy, raw.path)
         return helper
+
+    # --- conversion ------------------------------------------------------------------------------------
+    def _conversion(self, raw: Raw, params: Raw, subject: str) -> Item:
+        settings = params.child("conversion_type_params") or Raw(raw.path, {}, params.line)
+        if raw.get("filter") is not None:
+            self.notes.unmapped(raw, "filter", subject, "a filter on a conversion metric has no counterpart")
+            raise Skip
+        for key in settings.key_names():
+            if key not in CONVERSION_KEYS:
+                self.notes.unmapped(settings, key, subject, f"'{key}:' has no counterpart in kpiframe; not imported")
+                raise Skip
+        base, _ = self._conversion_input(settings, "base_measure", subject)
+        conversion, fill = self._conversion_input(settings, "conversion_measure", subject)
+        window = settings.text("window")
+        if _finer_than_day(window, None):
+            self.notes.unmapped(settings, "window", subject, f"{window} is finer than a day; not imported")
+            raise Skip
+        pairs = [
+            {"base_property": p.text("base_property"), "conversion_property": p.text("conversion_property")}
+            for p in settings.children("constant_properties")
+        ]
+        return {
+            "base_measure": base,
+            "conversion_measure": conversion,
+            "entity": settings.text("entity"),
+            "window": window,
+            "calculation": (settings.text("calculation") or "conversion_rate").lower(),
+            "constant_properties": pairs,
+            FILL: fill,  # MetricFlow's rule without one: NULL conversions (and rate) where none was credited
+        }
+
+    def _conversion_input(self, settings: Raw, key: str, subject: str) -> tuple[str, int | float | None]:
+        """A conversion's measure (a name, or a mapping without a filter) and its fill_nulls_with."""
+        mapping = settings.child(key)
+        name = mapping.text("name") if mapping else settings.text(key)
+        if name not in self.measures:
+            self.notes.unmapped(settings, key, subject, f"measure '{name}' was not imported; not imported")
+            raise Skip
+        if mapping is None:
+            return str(name), None
+        for extra in mapping.key_names():
+            if extra not in CONVERSION_MEASURE_KEYS:
+                self.notes.unmapped(mapping, extra, subject, f"'{extra}:' on a conversion's measure has no counterpart")
+                raise Skip
+        return str(name), self._fill_nulls(mapping, subject)
 
 
 def _metric_time(text: object, measure: MeasureInfo) -> str | None:

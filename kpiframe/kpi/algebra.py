@@ -152,6 +152,8 @@ class MetricAlgebra:
         spec = self.spec(name)
         if spec.type == "cumulative":
             return f"'{name}' is cumulative; put the metric it accumulates in the tree instead"
+        if spec.type == "conversion":  # each conversion is credited to an earlier event: not a sum over days
+            return f"'{name}' is a conversion metric, which cannot be summed over days or projected"
         if spec.type == "simple":
             agg = self.layer.measures[spec.measure or ""].agg if spec.measure in self.layer.measures else "sum"
             if agg not in ADDITIVE_AGGREGATIONS:

@@ -47,6 +47,31 @@ def check_window(text: str) -> str:
     return text
 
 
+# An input offset: `previous` (one period), `year` (the same period a year earlier), a window ('5 days',
+# '2 weeks', '1 month': the value that many days or months before the period), or 'start of <grain>'
+# (the value of the first period of the <grain> the period lies in).
+OFFSET_KEYWORDS = ("previous", "year")
+OFFSET_TO_GRAINS = ("week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
+_START_OF = re.compile(r"^\s*start\s+of\s+([a-z_]+)\s*$")
+
+
+def check_offset(text: str) -> str:
+    if text in OFFSET_KEYWORDS:
+        return text
+    start = _START_OF.match(text)
+    if start:
+        if start[1] not in OFFSET_TO_GRAINS:
+            raise ValueError(f"offset '{text}': 'start of' takes one of {', '.join(OFFSET_TO_GRAINS)}")
+        return f"start of {start[1]}"
+    try:
+        return check_window(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"offset '{text}' must be previous, year, a count and a unit ('5 days', '2 weeks', '1 month') or "
+            f"'start of month' ({exc})"
+        ) from None
+
+
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -180,12 +205,27 @@ class DatasetSpec(Spec):
 class MetricInputSpec(Spec):
     metric: str = Field(pattern=NAME_PATTERN)
     alias: str | None = Field(None, pattern=NAME_PATTERN)
-    offset: Literal["previous", "year"] | None = None
+    offset: str | None = None  # see check_offset
+
+    @field_validator("offset")
+    @classmethod
+    def _offset_form(cls, value: str | None) -> str | None:
+        return None if value is None else check_offset(value)
+
+
+class ConstantPropertySpec(Spec):
+    """A conversion counts only when the base event and the conversion share this value (a session)."""
+
+    base_property: str = Field(pattern=NAME_PATTERN)  # an entity or dimension of the base measure's dataset
+    conversion_property: str = Field(pattern=NAME_PATTERN)  # ... of the conversion measure's dataset
+
+
+CONVERSION_FIELDS = ("base_measure", "conversion_measure", "entity", "calculation", "constant_properties")
 
 
 class MetricSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN)
-    type: Literal["simple", "ratio", "derived", "cumulative"] = "simple"
+    type: Literal["simple", "ratio", "derived", "cumulative", "conversion"] = "simple"
     label: str | None = None
     description: str | None = None
     owner: str | None = None
@@ -208,6 +248,13 @@ class MetricSpec(Spec):
     # what a period or dimension value without rows answers: unset (None), 0 for sums and counts and NULL
     # otherwise; a number; or `null`, kept as "null" so that dumps, hashes and diffs tell it from unset
     fill_nulls_with: int | float | Literal["null"] | None = None
+    # conversion: each conversion event is credited to the entity's latest base event at or before it
+    # (within `window` if set); the metric is counted at that base event's period and dimensions
+    base_measure: str | None = Field(None, pattern=NAME_PATTERN)
+    conversion_measure: str | None = Field(None, pattern=NAME_PATTERN)
+    entity: str | None = Field(None, pattern=NAME_PATTERN)
+    calculation: Literal["conversion_rate", "conversions"] | None = None  # unset: conversion_rate
+    constant_properties: list[ConstantPropertySpec] = []
 
     @field_validator("fill_nulls_with", mode="before")
     @classmethod
@@ -231,16 +278,23 @@ class MetricSpec(Spec):
             "ratio": ["numerator", "denominator"],
             "derived": ["expr"],
             "cumulative": ["metric"],
+            "conversion": ["base_measure", "conversion_measure", "entity"],
         }[self.type]
         missing = [f for f in needed if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a {self.type} metric needs {', '.join(repr(m) for m in missing)}")
         if self.type == "cumulative" and (self.window is None) == (self.grain_to_date is None):
             raise ValueError("a cumulative metric needs exactly one of 'window' or 'grain_to_date'")
-        if self.type != "simple" and self.fill_nulls_with is not None:
+        if self.type not in ("simple", "conversion") and self.fill_nulls_with is not None:
             raise ValueError(
                 f"a {self.type} metric cannot take 'fill_nulls_with': set it on the simple metrics it reads"
             )
+        if self.type != "conversion":
+            stray = [f for f in CONVERSION_FIELDS if f in self.model_fields_set]
+            if stray:
+                raise ValueError(f"{', '.join(repr(f) for f in stray)} belong to conversion metrics only")
+        elif self.grain_to_date is not None:
+            raise ValueError("a conversion metric takes a 'window', not 'grain_to_date'")
         return self
 
     def empty_value(self, agg: str) -> int | float | None:

@@ -195,7 +195,7 @@ def metric_inputs(spec: MetricSpec) -> list[str]:
 
 
 def reached_measures(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[tuple[MetricSpec, Measure]]:
-    """Each simple metric the metrics read, through ratios, derivations, windows and offsets, with its
+    """Each simple (or conversion) metric the metrics read, through ratios, derivations, windows and offsets, with its
     measure: the one walk that tells which datasets, measures and filters a request scans."""
     seen: set[str] = set()
     pending = list(metrics)
@@ -205,9 +205,13 @@ def reached_measures(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[t
             continue
         seen.add(name)
         spec = layer.metric(name)
-        measure = layer.measures.get(spec.measure or "") if spec.type == "simple" else None
-        if measure is not None:
-            yield spec, measure
+        names = [spec.measure] if spec.type == "simple" else []
+        if spec.type == "conversion":  # the base measure first: its dataset's dimensions group the metric
+            names = [spec.base_measure, spec.conversion_measure]
+        for measure_name in names:
+            measure = layer.measures.get(measure_name or "")
+            if measure is not None:
+                yield spec, measure
         pending += metric_inputs(spec)
 
 

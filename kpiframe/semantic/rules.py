@@ -14,6 +14,7 @@ from kpiframe.load.dag import dependency_order
 from kpiframe.load.loaded import Located, ProjectFiles
 from kpiframe.load.specs import MetricSpec
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
+from kpiframe.sql.conversion import event_column
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 from kpiframe.suggest import unknown
 
@@ -47,6 +48,42 @@ def metrics_are_well_formed(files: ProjectFiles, layer: SemanticLayer) -> Proble
             found.error("KF201", message, located.at("measure"), hint)
         found += _unknown_inputs(files, located)
         found += _expressions(files, located)
+        if spec.type == "conversion":
+            found += _conversion_parts(layer, located)
+    return found
+
+
+def _conversion_parts(layer: SemanticLayer, located: Located[MetricSpec]) -> Problems:
+    """A conversion metric's measures exist, and its entity and constant properties are on their datasets."""
+    found = Problems()
+    spec = located.spec
+    datasets: dict[str, str] = {}
+    for measure_key in ("base_measure", "conversion_measure"):
+        measure = getattr(spec, measure_key) or ""
+        if measure not in layer.measures:
+            message, hint = unknown("measure", measure, layer.measures)
+            found.error("KF201", message, located.at(measure_key), hint)
+        else:
+            datasets[measure_key] = layer.measures[measure].dataset
+    if len(datasets) < 2:
+        return found
+    base, conversion = datasets["base_measure"], datasets["conversion_measure"]
+    named: list[tuple[tuple[str | int, ...], str, str]] = [
+        (("entity",), base, spec.entity or ""),
+        (("entity",), conversion, spec.entity or ""),
+    ]
+    for index, pair in enumerate(spec.constant_properties):
+        named.append((("constant_properties", index, "base_property"), base, pair.base_property))
+        named.append((("constant_properties", index, "conversion_property"), conversion, pair.conversion_property))
+    for key, dataset, name in named:
+        if event_column(layer, dataset, name) is None:
+            known = [*layer.datasets[dataset].entities, *layer.datasets[dataset].dimensions]
+            found.error(
+                "KF203",
+                f"'{name}' is neither an entity nor a dimension of dataset '{dataset}'",
+                located.at(*key),
+                hint=f"{dataset} has {', '.join(known) or 'none'}",
+            )
     return found
 
 

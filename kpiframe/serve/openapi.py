@@ -85,7 +85,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "description": "What `metrics` of a query names."},
             "label": {"type": "string", "description": "The metric's label, else its name."},
-            "type": {"enum": ["simple", "ratio", "derived", "cumulative"]},
+            "type": {"enum": ["simple", "ratio", "derived", "cumulative", "conversion"]},
             "unit": {"enum": ["count", "currency", "percent", "ratio", "number", "hours", None]},
             "format": _nullable("string", description='Spreadsheet-style display pattern, e.g. "0.0%".'),
             "description": _nullable("string"),

@@ -130,3 +130,42 @@ def period_end(start: date, grain: str) -> date:
         return start + timedelta(days=6)
     index = start.year * 12 + start.month - 1 + _MONTHS[grain]
     return date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
+
+
+# An input offset of '<n> <unit>' moves a date by whole days or whole months: weeks are 7 days, quarters
+# 3 months and years 12, so that every dialect reads the interval (PostgreSQL has no QUARTER interval).
+_OFFSET_UNITS = {
+    "day": (1, "DAY"),
+    "week": (7, "DAY"),
+    "month": (1, "MONTH"),
+    "quarter": (3, "MONTH"),
+    "year": (12, "MONTH"),
+}
+
+
+def offset_window(text: str) -> tuple[int, str]:
+    """'5 days' as (5, 'DAY'), '2 quarters' as (6, 'MONTH'): an offset window already checked by the specs."""
+    count_text, _, unit = text.strip().partition(" ")
+    factor, base = _OFFSET_UNITS[unit.strip().lower().rstrip("s")]
+    return int(count_text) * factor, base
+
+
+def shift_fits_grain(count: int, unit: str, grain: str) -> bool:
+    """Whether moving a period start of `grain` by `count` `unit`s lands on a period start of `grain` (a
+    month's start moved by 5 days does not: that offset has no value per month)."""
+    step_count, step_unit = grain_step(grain)
+    return grain == "day" or (unit == step_unit and count % step_count == 0)
+
+
+def start_fits_grain(to_grain: str, grain: str, calendar: Calendar) -> bool:
+    """Whether the start of the `to_grain` period holding a period of `grain` is itself a period start of
+    `grain` (the first period of the month at day grain; not at week grain, a month starts mid-week)."""
+    if grain == "day" or to_grain == grain:
+        return True
+    if grain == "week" or to_grain == "week" or not is_coarser_or_equal(to_grain, grain):
+        return False
+    fiscal_shift = calendar.fiscal_year_start_month - 1
+    months_per_period = _MONTHS[grain]
+    if grain.startswith("fiscal_") == to_grain.startswith("fiscal_"):
+        return True  # both calendar or both fiscal: a longer period starts on a shorter one's start
+    return fiscal_shift % months_per_period == 0  # a fiscal year starting in April starts a calendar quarter

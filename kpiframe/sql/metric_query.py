@@ -38,9 +38,11 @@ from kpiframe.sql.calendar import (
     is_coarser_or_equal,
     year_step,
 )
+from kpiframe.sql.conversion import conversion_calculation, conversions_select
 from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_divisions, shared_expression
 from kpiframe.sql.filters import filter_dimensions, parse_query_filter
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
+from kpiframe.sql.offsets import column_name, is_pulled, pulled_series, target_period, window
 from kpiframe.sql.time_spine import PERIOD, SPINE, in_range, spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
 
@@ -77,6 +79,8 @@ class _Context:
     value_sources: list[str] = field(default_factory=list)  # CTEs whose dimension values the spine takes
     counter: int = 0
     history: bool = False  # some series reads earlier periods: a window or a shift
+    # window offsets, each with those of the offsets that read it (an offset of an offset): widen the spine
+    shifts: list[tuple[tuple[int, str], ...]] = field(default_factory=list)
     where: exp.Expr | None = None  # the request's filter, checked against the allow-list of filters.py
 
     def name(self, prefix: str) -> str:
@@ -121,6 +125,7 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
             request.start,
             request.end,
             context.history,
+            shifts=context.shifts,
         )
     # the spine reads every scan and every series reads the spine; built as nodes (with_ parses each name)
     ctes = [
@@ -174,6 +179,7 @@ class _SeriesBuilder:
         self.columns: dict[str, tuple[str, int]] = {}
         # levels[k]: the columns computed from level k (level 0: the combined rows) by level k + 1
         self.levels: list[list[tuple[str, exp.Expr]]] = []
+        self.shifted_by: tuple[tuple[int, str], ...] = ()  # the window offsets that read this series
 
     # --- metric values as expressions over columns -------------------------------------------------------
     def value(self, name: str) -> tuple[exp.Expr, int]:
@@ -190,6 +196,8 @@ class _SeriesBuilder:
             return safe_divide(numerator, denominator), max(above, below)
         if spec.type == "cumulative":
             return self._cumulative(name), 0
+        if spec.type == "conversion":
+            return self._conversion(name), 0
         return self._derived(name)
 
     def reference(self, name: str) -> tuple[exp.Expr, int]:
@@ -266,13 +274,34 @@ class _SeriesBuilder:
             parts.append(_Part(cte, [leaf.column for leaf in leaves], fill))
         return parts
 
+    def _conversion(self, name: str) -> exp.Expr:
+        """The conversions credited to the base events (a CTE of their own, kpiframe.sql.conversion), or
+        their rate: over the base measure, aggregated as a simple metric's would be."""
+        spec = self.layer.metric(name)
+        column = f"cv_{name}"
+        if not any(column in part.columns for part in self.parts):
+            grain = self.request.grain if self.periodic else None
+            shape = ScanShape(grain, tuple(self.dim_names), self.context.where, self.start, self.end)
+            cte = self.context.name(f"conversions_{name}")
+            self.context.inputs.append((cte, conversions_select(self.layer, self.calendar, shape, spec, column)))
+            self.context.scans.append(cte)
+            self.context.value_sources.append(cte)
+            empty = spec.empty_value(self.layer.measures[spec.conversion_measure or ""].agg)
+            self.parts.append(_Part(cte, [column], {} if empty is None else {column: empty}))
+        if conversion_calculation(spec) == "conversions":
+            return col(column)
+        base = self._leaf(self.layer.measures[spec.base_measure or ""], None, None)
+        base.metrics.add(name)
+        return safe_divide(col(column), col(base.column))
+
     # --- windows and shifts ------------------------------------------------------------------------------
-    def _subseries(self, metric: str) -> str:
+    def _subseries(self, metric: str, shifted_by: tuple[tuple[int, str], ...] = ()) -> str:
         """A CTE with the series of one metric, unbounded below so windows and shifts see history."""
         if not self.periodic:  # no period, so no earlier one: compare refuses before this (KF423)
             raise AssertionError("a series over earlier periods at grain all")
         self.context.history = True
         sub = _SeriesBuilder(self.layer, self.calendar, self.request, self.context, None, self.end)
+        sub.shifted_by = shifted_by
         query = sub.finish(sub.outputs((metric,)))
         cte = self.context.name(f"series_{metric}")
         self.context.ctes.append((cte, query))
@@ -339,6 +368,8 @@ class _SeriesBuilder:
 
     def shifted(self, metric: str, offset: str) -> exp.Expr:
         """The metric's value one period (or one year) earlier, aligned on the current period."""
+        if is_pulled(offset):
+            return self._pulled(metric, offset)
         column = f"s_{offset}_{metric}"
         if any(column in part.columns for part in self.parts):  # asked twice: one shifted series serves both
             return col(column)
@@ -358,6 +389,22 @@ class _SeriesBuilder:
         query = query.where(exp.EQ(this=back, expression=col(PERIOD)))
         cte = self.context.name(f"shift_{metric}")
         self.context.ctes.append((cte, query))
+        self.parts.append(_Part(cte, [column]))
+        return col(column)
+
+    def _pulled(self, metric: str, offset: str) -> exp.Expr:
+        """The metric's value at the date an offset window or 'start of <grain>' names (offsets.py)."""
+        column = column_name(offset, metric)
+        if any(column in part.columns for part in self.parts):
+            return col(column)
+        target = target_period(offset, col(PERIOD, "k"), self.request.grain, self.calendar, f"'{metric}'")
+        shift = window(offset)
+        chain = (*self.shifted_by, shift) if shift else self.shifted_by
+        if chain and chain not in self.context.shifts:
+            self.context.shifts.append(chain)
+        source = self._subseries(metric, chain)
+        cte = self.context.name(f"offset_{metric}")
+        self.context.ctes.append((cte, pulled_series(source, metric, column, self.dim_names, target)))
         self.parts.append(_Part(cte, [column]))
         return col(column)
 

@@ -91,8 +91,31 @@ class DatasetScan:
             select = select.having(self._kept_by_a_filter(dataset_name, leaves, joins), copy=False)
         return select
 
+    def rows(self, dataset_name: str, time: exp.Expr, columns: dict[str, exp.Expr]) -> exp.Select:
+        """The dataset's rows one by one, not aggregated (a conversion metric pairs events): `columns`
+        (expressions over the dataset's own columns), the period of `time` and the request's dimensions,
+        under the request's filter and bounds."""
+        joins = _Joins(self.layer)
+        time = qualify(time, "t")
+        period = self.calendar.period_start(time, self.shape.grain or "day")
+        projections = [qualify(expr, "t").as_(name, quoted=True, copy=False) for name, expr in columns.items()]
+        if self.shape.grain is not None:
+            projections.append(period.as_(PERIOD, quoted=True, copy=False))
+        for name in self.shape.dimensions:
+            projections.append(joins.expression(self._dimension(dataset_name, name)).as_(name, quoted=True))
+        conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=time.copy(), expression=exp.Null()))]
+        if self.shape.where is not None:
+            conditions.append(self._resolve(dataset_name, self.shape.where, joins, entities=False))
+        conditions += _bounds(period, self.shape.start, self.shape.end)
+        model = self.layer.datasets[dataset_name].model
+        table = exp.table_(model, db=self.layer.files.config.schemas.models, quoted=True).as_("t", quoted=True)
+        select = exp.select(*projections).from_(table, copy=False)
+        for join in joins.clauses():
+            select = select.join(join, copy=False)
+        return select.where(exp.and_(*conditions, copy=False), copy=False)
+
     def _aggregate(self, dataset_name: str, leaf: Leaf, joins: _Joins) -> exp.Expr:
-        aggregate = _aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
+        aggregate = measure_aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
         if not leaf.filter:
             return aggregate
         condition = self._condition(dataset_name, leaf.filter, joins, f"filter of a metric on {leaf.measure.name}")
@@ -202,7 +225,7 @@ class _Joins:
         return self.joins
 
 
-def _aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
+def measure_aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
     if agg == "count_distinct":
         return exp.Count(this=exp.Distinct(expressions=[expr]))
     builders = {

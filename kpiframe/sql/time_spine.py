@@ -39,13 +39,17 @@ def spine_ctes(
     start: date | None,
     end: date | None,
     history: bool,
+    shifts: list[tuple[tuple[int, str], ...]] | None = None,
 ) -> list[tuple[str, exp.Query]]:
     """The CTEs of the spine, over the period_start of every scan and the dimensions of `value_sources`.
 
-    `history`: some series reads earlier periods (a window or a shift), so the spine begins a year early.
+    `history`: some series reads earlier periods (a window or a shift), so the spine begins a year early;
+    `shifts`: the input offsets ('5 days' as (5, 'DAY')), each after those of the offsets that read it: one
+    longer than a year begins the spine that much earlier still; without --end, the spine runs on to the
+    last period that reads data that far back (as MetricFlow answers '5 days ago' 5 days past the data).
     """
     ctes = [
-        (BOUNDS, _bounds(scans, grain, calendar, start, end, history)),
+        (BOUNDS, _bounds(scans, grain, calendar, start, end, history, shifts or [])),
         (PERIODS, date_series(_bound(SPINE_START), _bound(SPINE_END), grain, PERIOD)),
     ]
     periods = exp.table_(PERIODS, quoted=True).as_("s", quoted=True)
@@ -88,7 +92,13 @@ def _every_combination(value_sources: list[str], dims: list[str]) -> exp.Query:
 
 
 def _bounds(
-    scans: list[str], grain: str, calendar: Calendar, start: date | None, end: date | None, history: bool
+    scans: list[str],
+    grain: str,
+    calendar: Calendar,
+    start: date | None,
+    end: date | None,
+    history: bool,
+    shifts: list[tuple[tuple[int, str], ...]],
 ) -> exp.Select:
     branches = [exp.select(col(PERIOD)).from_(exp.table_(scan, quoted=True)) for scan in scans]
     periods: exp.Query = branches[0]
@@ -114,6 +124,13 @@ def _bounds(
     if history:  # a year before anything in range: comparisons (a period or a year back) and offsets read there
         count, unit = year_step(grain)
         spine_start = exp.Cast(this=exp.Sub(this=spine_first, expression=interval_of(count, unit)), to=DATE.copy())
+        longer = {shift for chain in shifts for shift in chain if _beyond_a_year(*shift)}
+        for count, unit in sorted(longer):  # back that much more, to a period start
+            further = exp.Cast(this=exp.Sub(this=spine_start, expression=interval_of(count, unit)), to=DATE.copy())
+            spine_start = calendar.period_start(further, grain)
+    if shifts:  # '5 days ago' has data up to 5 days past the last data
+        ahead = [calendar.period_start(_shifted(last, chain), grain) for chain in shifts]
+        last = exp.Greatest(this=last, expressions=ahead)
     # the last period that starts on or before --end: a date series runs between period starts
     spine_end = calendar.period_start(_date(end), grain) if end else last.copy()
     return exp.select(
@@ -122,6 +139,16 @@ def _bounds(
         (_date(start) if start else first).as_(RANGE_START, quoted=True),
         (_date(end) if end else last).as_(RANGE_END, quoted=True),
     ).from_(periods.subquery("d", copy=False), copy=False)
+
+
+def _beyond_a_year(count: int, unit: str) -> bool:
+    return count > (365 if unit == "DAY" else 12)
+
+
+def _shifted(value: exp.Expr, chain: tuple[tuple[int, str], ...]) -> exp.Expr:
+    for count, unit in chain:
+        value = exp.Cast(this=exp.Add(this=value.copy(), expression=interval_of(count, unit)), to=DATE.copy())
+    return value
 
 
 def _bound(name: str) -> exp.Expr:

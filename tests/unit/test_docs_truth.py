@@ -134,7 +134,7 @@ def test_metric_types_in_the_readme_are_the_loaders():
     line = next(text for text in readme.splitlines() if "Metric types:" in text)
     assert "filtered (a simple metric with a `filter:`; there is no `type: filtered`)" in line
     loader_types = set(MetricSpec.model_fields["type"].annotation.__args__)  # type: ignore[union-attr]
-    assert loader_types == {"simple", "ratio", "derived", "cumulative"}
+    assert loader_types == {"simple", "ratio", "derived", "cumulative", "conversion"}
 
 
 def test_a_filtered_metric_is_a_simple_metric_with_filter(make_project):
@@ -151,7 +151,7 @@ def test_a_filtered_metric_is_a_simple_metric_with_filter(make_project):
         "{name: paid_orders, measure", "{name: paid_orders, type: filtered, measure"
     )
     code, _, err = run("compile", "--project-dir", str(make_project({"metrics/shop.yml": shop}, rows=False)))
-    assert code == 1 and "error[KF014]" in err and "'simple', 'ratio', 'derived' or 'cumulative'" in err
+    assert code == 1 and "error[KF014]" in err and "'simple', 'ratio', 'derived', 'cumulative' or 'conversion'" in err
 
 
 # --- format: on a metric -----------------------------------------------------------------------------------------

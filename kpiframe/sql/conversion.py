@@ -1,0 +1,117 @@
+"""Conversion metrics: how many base events (visits) an entity (a user) follows with a conversion (a buy).
+
+Each conversion event is credited to the latest base event of the same entity at or before it: within
+the metric's `window` when it has one (the base event later than the conversion's time minus the
+window, so a conversion exactly one window after the base event is too late), and sharing the
+`constant_properties` (the same session). A conversion before every base event of its entity counts for
+nothing. The conversion measure is then aggregated by the period and the dimensions of the base events
+it was credited to, so the dimensions a conversion metric is grouped by are those of the base measure's
+dataset; `conversion_rate` divides that by the base measure over the same period and dimensions.
+
+The SQL: the base rows (the request's period, dimensions, filter and range apply to them) joined to
+every conversion row (numbered, so that one conversion is counted once however many base events
+precede it), ranked per conversion by the base event's time, the nearest kept, then aggregated.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from kpiframe.errors import QueryError
+from kpiframe.load.specs import MetricSpec
+from kpiframe.semantic.layer import SemanticLayer
+from kpiframe.sql.calendar import Calendar, interval
+from kpiframe.sql.expressions import col
+from kpiframe.sql.metric_scan import DatasetScan, ScanShape, measure_aggregate
+from kpiframe.sql.time_spine import PERIOD
+
+ENTITY = "conversion_entity"
+EVENT_TIME = "event_time"
+VALUE = "conversion_value"
+ROW = "conversion_row"
+NEAREST = "nearest_base"
+
+
+def event_column(layer: SemanticLayer, dataset_name: str, name: str) -> exp.Expr | None:
+    """An entity or a dimension of the dataset itself, as an expression over its rows; None if neither."""
+    dataset = layer.datasets[dataset_name]
+    if name in dataset.entities:
+        return dataset.entities[name][1]
+    dimension = dataset.dimensions.get(name)
+    return dimension.expr if dimension else None
+
+
+def conversion_calculation(spec: MetricSpec) -> str:
+    return spec.calculation or "conversion_rate"
+
+
+def conversions_select(
+    layer: SemanticLayer, calendar: Calendar, shape: ScanShape, spec: MetricSpec, column: str
+) -> exp.Select:
+    """The conversion measure aggregated by the period and dimensions of the base events credited."""
+    base = layer.measures[spec.base_measure or ""]
+    conversion = layer.measures[spec.conversion_measure or ""]
+    base_columns = {ENTITY: _column(layer, spec, base.dataset, spec.entity or ""), EVENT_TIME: base.time}
+    conversion_columns = {
+        ENTITY: _column(layer, spec, conversion.dataset, spec.entity or ""),
+        EVENT_TIME: conversion.time,
+        VALUE: conversion.expr,
+    }
+    for index, pair in enumerate(spec.constant_properties):
+        base_columns[f"property_{index}"] = _column(layer, spec, base.dataset, pair.base_property)
+        conversion_columns[f"property_{index}"] = _column(layer, spec, conversion.dataset, pair.conversion_property)
+    base_rows = DatasetScan(layer, calendar, shape, []).rows(base.dataset, base.time, base_columns)
+    # every conversion, whatever the request's range or filter: those apply to the base events credited
+    everything = ScanShape(None, (), None, None, None)
+    conversion_rows = DatasetScan(layer, calendar, everything, []).rows(
+        conversion.dataset, conversion.time, conversion_columns
+    )
+    numbered = exp.Window(this=exp.RowNumber())
+    conversion_rows = conversion_rows.select(numbered.as_(ROW, quoted=True), copy=False)
+    keys = ([PERIOD] if shape.grain is not None else []) + list(shape.dimensions)
+    credited = _credited(spec, keys, base_rows, conversion_rows, len(spec.constant_properties))
+    total = measure_aggregate(conversion.agg, col(VALUE))
+    select = exp.select(*[col(k) for k in keys], total.as_(column, quoted=True))
+    select = select.from_(credited.subquery("credited"), copy=False)
+    select = select.where(exp.EQ(this=col(NEAREST), expression=exp.Literal.number(1)), copy=False)
+    return select.group_by(*[col(k) for k in keys], copy=False) if keys else select
+
+
+def _credited(
+    spec: MetricSpec, keys: list[str], base: exp.Select, conversion: exp.Select, properties: int
+) -> exp.Select:
+    """Each (base event, conversion) pair of one entity, the base event at or before the conversion, ranked
+    per conversion from the latest base event (ties broken by the keys, so the answer is repeatable)."""
+    base_time, conversion_time = col(EVENT_TIME, "b"), col(EVENT_TIME, "c")
+    matches: list[exp.Expr] = [
+        exp.EQ(this=col(ENTITY, "b"), expression=col(ENTITY, "c")),
+        exp.LTE(this=base_time, expression=conversion_time),
+    ]
+    if spec.window:
+        count, unit = _window(spec.window)
+        opens = exp.Sub(this=conversion_time.copy(), expression=interval(count, unit))
+        matches.append(exp.GT(this=base_time.copy(), expression=opens))
+    matches += [exp.EQ(this=col(f"property_{i}", "b"), expression=col(f"property_{i}", "c")) for i in range(properties)]
+    order = [exp.Ordered(this=base_time.copy(), desc=True)]
+    order += [exp.Ordered(this=col(k, "b"), nulls_first=False) for k in keys]
+    rank = exp.Window(this=exp.RowNumber(), partition_by=[col(ROW, "c")], order=exp.Order(expressions=order))
+    pairs = exp.select(*[col(k, "b") for k in keys], col(VALUE, "c"), rank.as_(NEAREST, quoted=True))
+    pairs = pairs.from_(base.subquery("b"), copy=False)
+    return pairs.join(conversion.subquery("c"), on=exp.and_(*matches), join_type="INNER", copy=False)
+
+
+def _window(text: str) -> tuple[int, str]:
+    """'7 days' as (7, 'DAY'); the spec has checked the form (kpiframe.load.specs.check_window)."""
+    count, unit = text.split()
+    return int(count), unit.lower().rstrip("s").upper()
+
+
+def _column(layer: SemanticLayer, spec: MetricSpec, dataset_name: str, name: str) -> exp.Expr:
+    found = event_column(layer, dataset_name, name)
+    if found is None:  # the load's rules report it first (KF203); kept total for a layer built by hand
+        raise QueryError(
+            f"conversion metric '{spec.name}': '{name}' is neither an entity nor a dimension of dataset "
+            f"'{dataset_name}'",
+            code="KF203",
+        )
+    return found
