@@ -473,6 +473,14 @@ CODES: tuple[ErrorCode, ...] = (
         "whole periods of (day grain takes every offset), or write the offset in periods of that grain.",
     ),
     ErrorCode(
+        "KF425",
+        "Cumulative distinct count over a filtered metric",
+        "query",
+        "A cumulative metric over a count_distinct measure counts the distinct values of its window's rows; "
+        "the simple metric it accumulates cannot have a `filter:` there. Accumulate a simple metric of the "
+        "measure without a filter.",
+    ),
+    ErrorCode(
         "KF430",
         "Unsupported number format",
         "query",

@@ -15,10 +15,11 @@ from typing import Any
 from sqlglot import exp
 
 from kpiframe.diff.model import EntityPeriod, PeriodValue, Series
-from kpiframe.diff.sandbox import Sandbox, Version, models_read_by, relocate
+from kpiframe.diff.sandbox import Sandbox, Version, models_read_by
 from kpiframe.errors import KpiframeError
 from kpiframe.load.names import version_model
 from kpiframe.sql.calendar import Calendar
+from kpiframe.sql.expressions import relocate
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 EXAMPLES = 3

@@ -27,23 +27,10 @@ from kpiframe.errors import KpiframeError
 from kpiframe.load.dag import reachable
 from kpiframe.load.loaded import Model
 from kpiframe.load.specs import WarehouseSpec
+from kpiframe.sql.expressions import relocate
 
 SHARED = "kf_shared"
 Columns = dict[str, str | None]  # column -> type (None when unknown)
-
-
-def relocate(tree: exp.Query, tables: dict[tuple[str, str], exp.Table]) -> exp.Query:
-    """Point every table reference found in `tables` at its new place, keeping the alias columns use."""
-
-    def swap(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Table) and not node.catalog and (node.db, node.name) in tables:
-            new = tables[(node.db, node.name)].copy()
-            alias = node.args.get("alias")
-            new.set("alias", alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
-            return new
-        return node
-
-    return tree.copy().transform(swap)  # type: ignore[return-value]
 
 
 @dataclass

@@ -297,7 +297,7 @@ class MetricImporter:
     # --- cumulative -----------------------------------------------------------------------------------
     def _cumulative(self, raw: Raw, params: Raw, subject: str) -> Item:
         measure, measure_filter = self._measure_input(params, subject)
-        if measure.agg not in ADDITIVE:
+        if measure.agg not in (*ADDITIVE, "count_distinct"):
             self.notes.unmapped(
                 params, "measure", subject, f"accumulating a {measure.agg} is not a running sum; not imported"
             )
@@ -328,6 +328,11 @@ class MetricImporter:
             window = ALL_TIME_WINDOW
             self.notes.changed(raw, "type", subject, f"all-time cumulative imported with window '{ALL_TIME_WINDOW}'")
         filters = combine(self._filter(raw, measure, subject), measure_filter)
+        if measure.agg == "count_distinct" and filters:
+            self.notes.unmapped(
+                params, "measure", subject, "a cumulative count_distinct takes no filter in kpiframe; not imported"
+            )
+            raise Skip
         base = self._base_metric(raw, measure, filters, self._fill_nulls(params.child("measure"), subject))
         return {"metric": base, "window": window, "grain_to_date": grain.lower() if grain else None}
 

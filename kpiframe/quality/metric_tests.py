@@ -22,7 +22,7 @@ from kpiframe.errors import KpiframeError, SourceLocation
 from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.specs import MetricTestSpec, WarehouseSpec
 from kpiframe.semantic.layer import SemanticLayer
-from kpiframe.sql.expressions import literal
+from kpiframe.sql.expressions import literal, relocate
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 
@@ -99,21 +99,10 @@ def _create_model(scratch: Scratch, node: CompiledNode, places: Places) -> exp.T
 
 
 def _relocated(tree: exp.Query, places: Places) -> exp.Query:
-    """`tree` reading each table where the scratch space put it; the old name stays as its alias, which
-    the columns are qualified by. Unchanged where every table is where it was named (DuckDB)."""
+    """`tree` reading each table where the scratch space put it. Unchanged where every table is where it
+    was named (DuckDB)."""
     moved = {key: place for key, place in places.items() if (place.db, place.name) != key}
-    if not moved:
-        return tree
-
-    def swap(node: exp.Expr) -> exp.Expr:
-        if not (isinstance(node, exp.Table) and not node.catalog and (node.db, node.name) in moved):
-            return node
-        new = moved[(node.db, node.name)].copy()
-        alias = node.args.get("alias")
-        new.set("alias", alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
-        return new
-
-    return tree.copy().transform(swap)  # type: ignore[return-value]
+    return relocate(tree, moved) if moved else tree
 
 
 def _load_given(scratch: Scratch, graph: LoadedProject, spec: MetricTestSpec) -> Places:

@@ -46,7 +46,9 @@ def distinct_window_select(
         first: exp.Expr = exp.GTE(this=row_period, expression=calendar.period_start(period.copy(), spec.grain_to_date))
     else:
         count, unit = offset_window(spec.window or "")
-        back = exp.Cast(this=exp.Sub(this=period.copy(), expression=interval(count, unit)), to=exp.DataType.build("DATE"))
+        back = exp.Cast(
+            this=exp.Sub(this=period.copy(), expression=interval(count, unit)), to=exp.DataType.build("DATE")
+        )
         first = exp.GT(this=row_period, expression=back)
     matches = [first, exp.LTE(this=row_period.copy(), expression=period.copy())]
     matches += [exp.NullSafeEQ(this=col(d, "k"), expression=col(d, "r")) for d in dims]

@@ -149,3 +149,18 @@ def create_table(schema: str, name: str, columns: Sequence[tuple[str, str]]) -> 
     return exp.Create(
         this=exp.Schema(this=exp.table_(name, db=schema, quoted=True), expressions=definitions), kind="TABLE"
     )
+
+
+def relocate(tree: exp.Query, tables: dict[tuple[str, str], exp.Table]) -> exp.Query:
+    """Point every table reference found in `tables` at its new place, keeping the alias columns use (the
+    old name becomes the alias where there was none): the diff sandbox and the metric tests' scratch space."""
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Table) and not node.catalog and (node.db, node.name) in tables:
+            new = tables[(node.db, node.name)].copy()
+            alias = node.args.get("alias")
+            new.set("alias", alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
+            return new
+        return node
+
+    return tree.copy().transform(swap)  # type: ignore[return-value]

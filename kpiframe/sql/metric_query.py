@@ -39,6 +39,7 @@ from kpiframe.sql.calendar import (
     year_step,
 )
 from kpiframe.sql.conversion import conversion_calculation, conversions_select
+from kpiframe.sql.distinct_window import DistinctWindow, distinct_rows, distinct_window_select
 from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_divisions, shared_expression
 from kpiframe.sql.filters import filter_dimensions, parse_query_filter
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
@@ -320,6 +321,8 @@ class _SeriesBuilder:
         base = spec.metric or ""
         if self.layer.metric(base).type != "simple":
             raise QueryError(f"cumulative metric '{name}' must accumulate a simple metric", code="KF420")
+        if self.layer.measures[self.layer.metric(base).measure or ""].agg == "count_distinct":
+            return self._distinct_cumulative(name)
         source = self._subseries(base)
         dims = [col(d) for d in self.dim_names]
         partition: list[exp.Expr] = list(dims)
@@ -346,6 +349,36 @@ class _SeriesBuilder:
         base_spec = self.layer.metric(base)
         empty = base_spec.empty_value(self.layer.measures[base_spec.measure or ""].agg)
         self.parts.append(_Part(cte, [column], {} if empty is None else {column: empty}))
+        return col(column)
+
+    def _distinct_cumulative(self, name: str) -> exp.Expr:
+        """A cumulative count_distinct counts the distinct values of its window's rows (distinct_window.py)."""
+        spec = self.layer.metric(name)
+        base = self.layer.metric(spec.metric or "")
+        measure = self.layer.measures[base.measure or ""]
+        if base.filter:
+            raise QueryError(
+                f"cumulative metric '{name}' counts the distinct values of '{base.name}', which has a filter",
+                code="KF425",
+                hint=f"accumulate a simple metric without a filter over '{measure.name}'",
+            )
+        if spec.grain_to_date and not is_coarser_or_equal(spec.grain_to_date, self.request.grain):
+            raise QueryError(
+                f"'{name}' accumulates to {spec.grain_to_date}, finer than grain {self.request.grain}", code="KF421"
+            )
+        if spec.window:
+            self._window_frame(name, spec.window)  # refuses a window finer than the grain (KF421)
+        self.context.history = True
+        shape = ScanShape(self.request.grain, tuple(self.dim_names), self.context.where, None, self.end)
+        rows = self.context.name(f"rows_{measure.dataset}")
+        self.context.inputs.append((rows, distinct_rows(self.layer, self.calendar, shape, measure)))
+        self.context.scans.append(rows)
+        self.context.value_sources.append(rows)
+        column = f"c_{name}"
+        window = DistinctWindow(spec.window, spec.grain_to_date, base.empty_value(measure.agg))
+        cte = self.context.name(f"cumulative_{name}")
+        self.context.ctes.append((cte, distinct_window_select(rows, self.dim_names, column, window, self.calendar)))
+        self.parts.append(_Part(cte, [column]))
         return col(column)
 
     def _window_frame(self, name: str, window: str) -> exp.WindowSpec:

@@ -1,5 +1,6 @@
-"""Derived-metric input offsets of any '<n> <unit>' window and 'start of <grain>', on bookings that cross
-month ends (a leap February) and begin on 2024-01-03, so that offsets reach before the first data.
+"""Derived-metric input offsets of any '<n> <unit>' window and 'start of <grain>', and cumulative metrics
+over a count_distinct, on bookings that cross month ends (a leap February) and begin on 2024-01-03, so
+that offsets and windows reach before the first data.
 
 Every expected number comes from SQL written here over raw.bookings: a calendar of days (or weeks, or
 months) left-joined to the bookings of the day the offset names.
@@ -7,12 +8,13 @@ months) left-joined to the bookings of the day the offset names.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from kpiframe.build.catalog import CATALOG_COLUMNS, catalog_rows
 from kpiframe.errors import KpiframeError
 from kpiframe.imports.metricflow import plan_import, write_import
 from kpiframe.imports.metricflow_read import Note
@@ -39,9 +41,19 @@ FILES = {
             time: booked_at
             entities: [{name: booking, type: primary, expr: booking_id}]
             dimensions: [{name: guest}]
-            measures: [{name: booking_count, agg: count, expr: booking_id}]
+            measures:
+              - {name: booking_count, agg: count, expr: booking_id}
+              - {name: guest_count, agg: count_distinct, expr: guest}
         metrics:
           - {name: bookings, measure: booking_count}
+          - {name: guests, measure: guest_count}
+          - {name: guests_2_days, type: cumulative, metric: guests, window: 2 days}
+          - {name: guests_2_months, type: cumulative, metric: guests, window: 2 months}
+          - {name: guests_mtd, type: cumulative, metric: guests, grain_to_date: month}
+          - name: guests_2_days_2_days_ago
+            type: derived
+            expr: before
+            inputs: [{metric: guests_2_days, alias: before, offset: 2 days}]
           - name: bookings_5_days_ago
             type: derived
             expr: lagged
@@ -215,6 +227,51 @@ def test_a_malformed_offset_stops_the_load(tmp_path, offset):
     assert "metrics/offsets.yml:" in caught.value.render()
 
 
+# --- cumulative metrics over a count_distinct: each guest once per window ------------------------------
+
+
+def distinct_guests(grain: str, first: str, last: str, since: str) -> str:
+    """Hand SQL: per period p, the distinct guests of the bookings from `since` (SQL over p) through p."""
+    return f"""
+        with periods as (select cast(unnest(generate_series(date '{first}', date '{last}', interval 1 {grain}))
+                                 as date) as p)
+        select p, count(distinct b.guest) from periods
+        left join raw.bookings b on cast(date_trunc('{grain}', b.booked_at) as date) between {since} and p
+        group by p order by p"""
+
+
+def test_a_2_day_distinct_count_counts_a_guest_of_both_days_once(shop):
+    result = shop.query(metrics=["guests_2_days"], grain="day", end=date(2024, 3, 10))
+    expected = hand(shop, distinct_guests("day", "2024-01-03", "2024-03-10", "cast(p - interval 1 day as date)"))
+    assert column(result, "guests_2_days") == expected
+    by_day = dict(expected)
+    assert (by_day[date(2024, 3, 1)], by_day[date(2024, 2, 29)]) == (3, 2)  # ann, cy on the 29th; bob on the 1st
+    assert by_day[date(2024, 2, 1)] == 2  # bob on the 31st, ann on the 1st: each once
+
+
+def test_distinct_counts_over_2_months_and_month_to_date(shop):
+    months = shop.query(metrics=["guests_2_months"], grain="month")
+    expected = hand(shop, distinct_guests("month", "2024-01-01", "2024-07-01", "cast(p - interval 1 month as date)"))
+    assert column(months, "guests_2_months") == expected
+    assert dict(expected)[date(2024, 2, 1)] == 3  # ann, bob and cy booked in January or February: 3, not 3 + 3
+    days = shop.query(metrics=["guests_mtd"], grain="day", start=date(2024, 2, 27), end=date(2024, 3, 31))
+    mtd = hand(shop, distinct_guests("day", "2024-02-27", "2024-03-31", "cast(date_trunc('month', p) as date)"))
+    assert column(days, "guests_mtd") == mtd
+
+
+def test_an_offset_of_a_distinct_count_window_by_guest(shop):
+    result = shop.query(
+        metrics=["guests_2_days_2_days_ago"], grain="day", start=date(2024, 2, 28), end=date(2024, 3, 4)
+    )
+    expected = hand(
+        shop, distinct_guests("day", "2024-02-26", "2024-03-02", "cast(p - interval 1 day as date)")
+    )  # each day reads the 2-day window that ended 2 days before it
+    assert column(result, "guests_2_days_2_days_ago") == [(p + timedelta(days=2), n) for p, n in expected]
+    by_guest = shop.query(metrics=["guests_2_days"], dimensions=["guest"], grain="day", end=date(2024, 1, 9))
+    ann = [(r[0], r[2]) for r in by_guest.rows if r[1] == "ann"]
+    assert ann == [(date(2024, 1, d), 1 if d in (3, 4, 8, 9) else 0) for d in range(3, 10)]
+
+
 # --- kpiframe import metricflow: offset_window, offset_to_grain, period_agg ---------------------------
 
 MANIFEST = Path(__file__).resolve().parent.parent / "fixtures" / "metricflow" / "conformance" / "simple_manifest"
@@ -254,4 +311,15 @@ def test_a_cumulative_metric_with_period_agg_average_is_imported_with_its_window
         n.subject == "cumulative metric 'trailing_2_months_revenue'" and "average of its days" in n.message
         for n in notes
     )
-    assert "every_two_days_bookers" not in project.graph.metrics  # a count_distinct is not a running sum
+    bookers = project.graph.metrics["every_two_days_bookers"].spec  # a count_distinct: its window's rows
+    assert (bookers.type, bookers.window) == ("cumulative", "2 days")
+
+
+def test_the_catalog_says_each_offset_in_words(shop):
+    names = [name for name, _ in CATALOG_COLUMNS]
+    rows = catalog_rows(shop.graph).rows
+    formulas = {row[names.index("name")]: row[names.index("formula")] for row in rows}
+    assert formulas["bookings_5_days_ago"] == "lagged; lagged = bookings of 5 days earlier"
+    assert formulas["bookings_since_month_start"] == (
+        "bookings - first_day; first_day = bookings of the start of the month"
+    )
