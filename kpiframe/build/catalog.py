@@ -48,6 +48,11 @@ _AGGREGATIONS = {"count_distinct": "count(distinct {})", "average": "avg({})"}
 _OFFSETS = {"previous": "the previous period", "year": "the same period a year earlier"}
 
 
+def _located_spec(project: LoadedProject, name: str | None) -> MetricSpec | None:
+    located = project.metrics.get(name or "")
+    return located.spec if located is not None else None
+
+
 def _offset_words(offset: str) -> str:
     """'5 days' as '5 days earlier', 'start of month' as 'the start of the month'."""
     return f"the start of the {offset[9:]}" if offset.startswith("start of ") else f"{offset} earlier"
@@ -74,16 +79,17 @@ def catalog_rows(project: LoadedProject) -> QueryResult:
                 spec.description,
                 spec.owner,
                 directions.get(name) or spec.direction,
-                formula_text(spec, measures),
+                formula_text(spec, measures, _located_spec(project, spec.metric)),
                 ", ".join(f"{schema}.{t}" for t in tables) or None,
             )
         )
     return QueryResult([c for c, _ in CATALOG_COLUMNS], rows)
 
 
-def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]]) -> str:
+def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]], base: MetricSpec | None = None) -> str:
     """How a metric is computed, in words a BI user reads: `sum(amount) from opportunities where is_won`,
-    `clicks / impressions`, the derived expression with its offset inputs, or the cumulative window."""
+    `clicks / impressions`, the derived expression with its offset inputs, or the cumulative window
+    (`base`: the metric a cumulative one accumulates; over a count distinct it counts distinct values)."""
     if spec.type == "ratio":
         return f"{spec.numerator} / {spec.denominator}"
     if spec.type == "derived":
@@ -95,7 +101,9 @@ def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]])
         return "; ".join([spec.expr or "", *inputs])
     if spec.type == "cumulative":
         span = f"over the trailing {spec.window}" if spec.window else f"from the start of the {spec.grain_to_date}"
-        return f"sum of {spec.metric} {span}"
+        found = measures.get(base.measure or "") if base is not None else None
+        distinct = found is not None and found[0].agg == "count_distinct"
+        return f"{'distinct count' if distinct else 'sum'} of {spec.metric} {span}"
     if spec.type == "conversion":
         within = f" within {spec.window}" if spec.window else ""
         what = "count of" if spec.calculation == "conversions" else "share of"

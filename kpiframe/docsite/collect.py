@@ -125,7 +125,7 @@ class _Catalog:
             direction=self.directions.get(name) or spec.direction,
             timing=spec.timing,
             type=spec.type,
-            formula=formula_text(spec, self.measures),
+            formula=formula_text(spec, self.measures, self.layer.metric(spec.metric) if spec.metric else None),
             dataset=measure.dataset if measure else None,
             inputs=[] if spec.type == "simple" else metric_inputs(spec),
             dimensions=self.dimensions_of(name),

@@ -130,14 +130,14 @@ def test_formulas_follow_the_metric_type(catalogued: Path) -> None:
         elif kind == "derived":
             assert formula.startswith(metric["expr"])
         elif kind == "cumulative":
-            assert formula.startswith(f"sum of {metric['metric']} ")
+            assert formula.startswith((f"sum of {metric['metric']} ", f"distinct count of {metric['metric']} "))
         else:
             assert (" where " in formula) == ("filter" in metric), metric["name"]
             assert "filter" not in metric or formula.endswith(f" where {metric['filter']}"), metric["name"]
     assert formulas["leads_growth"] == (
         "(leads - leads_previous) / leads_previous; leads_previous = leads of the previous period"
     )
-    assert formulas["sessions_7d"] == "sum of sessions over the trailing 7 days"
+    assert formulas["sessions_7d"] == "distinct count of sessions over the trailing 7 days"  # count(distinct)
     assert formulas["bookings_mtd"] == "sum of bookings from the start of the month"
 
 
