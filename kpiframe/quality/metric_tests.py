@@ -19,6 +19,7 @@ from sqlglot import exp
 from kpiframe.build.plan import CompiledNode, compile_nodes
 from kpiframe.engine import Scratch, adapter_class, open_scratch
 from kpiframe.errors import KpiframeError, SourceLocation
+from kpiframe.load.dag import reachable
 from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.specs import MetricTestSpec, WarehouseSpec
 from kpiframe.semantic.layer import SemanticLayer
@@ -48,12 +49,13 @@ def run_metric_tests(
     `warehouse`'s engine when its adapter `runs_metric_tests` (Spark: temporary views of the session),
     else an empty in-memory DuckDB. Neither reads nor writes the warehouse's tables."""
     results = []
+    models = [node for node in compile_nodes(graph, layer) if node.kind == "model"]  # in build order
     for name, located in graph.metric_tests.items():
         if select and select != name:
             continue
         spec = located.spec
         assert isinstance(spec, MetricTestSpec)
-        results += _run_one(graph, layer, spec, located.location, warehouse)
+        results += _run_one(graph, layer, models, spec, located.location, warehouse)
     return results
 
 
@@ -66,22 +68,47 @@ def _open_scratch(warehouse: WarehouseSpec | None) -> Scratch:
 def _run_one(
     graph: LoadedProject,
     layer: SemanticLayer,
+    models: list[CompiledNode],
     spec: MetricTestSpec,
     location: SourceLocation,
     warehouse: WarehouseSpec | None,
 ) -> list[CaseResult]:
+    requests: list[exp.Query | KpiframeError] = []
+    for case in spec.expect:
+        try:
+            requests.append(
+                compile_request(
+                    layer, MetricRequest(tuple(case.metrics), tuple(case.dimensions), case.grain, where=case.where)
+                )
+            )
+        except KpiframeError as exc:
+            requests.append(exc)
     scratch = _open_scratch(warehouse)
     try:
         try:
             places = _load_given(scratch, graph, spec)
-            for node in compile_nodes(graph, layer):
-                if node.kind == "model":
+            # only the models the cases read, and what those read: as a build of the metrics' tables
+            # would need; an unrelated model is the build's and `kpiframe compile`'s to check
+            needed = _upstream(models, [tree for tree in requests if isinstance(tree, exp.Query)])
+            for node in models:
+                if (node.schema, node.name) in needed:
                     places[(node.schema, node.name)] = _create_model(scratch, node, places)
         except KpiframeError as exc:
             return [CaseResult(spec.name, 0, location, error=exc.diagnostic.message)]
-        return [_run_case(scratch, places, layer, spec, index, location) for index in range(len(spec.expect))]
+        return [_run_case(scratch, places, request, spec, index, location) for index, request in enumerate(requests)]
     finally:
         scratch.close()
+
+
+def _upstream(models: list[CompiledNode], trees: list[exp.Query]) -> set[tuple[str, str]]:
+    """The (schema, name) of every model `trees` read, directly or through other models."""
+    keys = {(node.schema, node.name) for node in models}
+
+    def read_by(tree: exp.Query) -> set[tuple[str, str]]:
+        return {(t.db, t.name) for t in tree.find_all(exp.Table) if not t.catalog and (t.db, t.name) in keys}
+
+    edges = {(node.schema, node.name): read_by(node.query) for node in models}
+    return reachable(set().union(*(read_by(tree) for tree in trees)), edges)
 
 
 Places = dict[tuple[str, str], exp.Table]  # (schema, name) as the project names a table -> where it lives
@@ -151,13 +178,19 @@ def _create_source(scratch: Scratch, source: Source, rows: list[dict[str, Any]])
 
 
 def _run_case(
-    scratch: Scratch, places: Places, layer: SemanticLayer, spec: MetricTestSpec, index: int, location: SourceLocation
+    scratch: Scratch,
+    places: Places,
+    request: exp.Query | KpiframeError,
+    spec: MetricTestSpec,
+    index: int,
+    location: SourceLocation,
 ) -> CaseResult:
     case = spec.expect[index]
     result = CaseResult(spec.name, index, location)
     try:
-        request = MetricRequest(tuple(case.metrics), tuple(case.dimensions), case.grain, where=case.where)
-        answer = scratch.query(_relocated(compile_request(layer, request), places))
+        if isinstance(request, KpiframeError):
+            raise request
+        answer = scratch.query(_relocated(request, places))
     except KpiframeError as exc:
         result.error = exc.diagnostic.message
         return result

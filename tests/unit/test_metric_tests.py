@@ -32,3 +32,29 @@ def test_rows_for_an_unknown_table_are_reported(make_project):
     root = make_project({"metrics/tests.yml": bad}, rows=False)
     result = CliRunner().invoke(main, ["test", "--project-dir", str(root)])
     assert result.exit_code == 3 and "unknown table(s) raw.customer" in result.output
+
+
+def test_a_metric_test_builds_the_models_its_metrics_read_and_only_those(make_project):
+    """A model that fails on the given rows fails the metric tests that read it (KF703) and no other:
+    a model the metrics do not reach is not built, as a build of their tables would not need it."""
+    failing = "select cast(status as integer) as n from {{ source('raw', 'orders') }}"  # 'paid' is no integer
+    root = make_project({"metrics/tests.yml": SHOP_METRIC_TEST, "models/status_numbers.sql": failing}, rows=False)
+    result = CliRunner().invoke(main, ["test", "--project-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "PASS  metric test revenue_by_region[0]" in result.output
+    # the same model upstream of the orders dataset: now the metric test needs it, and reports it
+    reads_it = (
+        "select o.* from {{ source('raw', 'orders') }} o where status <> 'test' "
+        "and not exists (select 1 from {{ ref('status_numbers') }} where n < 0)"
+    )
+    root = make_project(
+        {
+            "metrics/tests.yml": SHOP_METRIC_TEST,
+            "models/status_numbers.sql": failing,
+            "models/stg_orders.sql": reads_it,
+        },
+        rows=False,
+    )
+    result = CliRunner().invoke(main, ["test", "--project-dir", str(root)])
+    assert result.exit_code == 3
+    assert "model 'status_numbers' failed on the given rows" in result.output
