@@ -385,7 +385,8 @@ CODES: tuple[ErrorCode, ...] = (
         "KF401",
         "No metric asked for",
         "query",
-        "A metric query names no metric. Pass --metric NAME (repeat it for several).",
+        "A metric query names no metric. Pass --metric NAME (repeat it for several), or --by DIMENSION "
+        "alone for the distinct values of the dimension.",
     ),
     ErrorCode(
         "KF402",
@@ -436,6 +437,22 @@ CODES: tuple[ErrorCode, ...] = (
         "query",
         "A request asks for two grains (`metric_time__day` and `metric_time__month`, or one of them and a "
         "different `--grain`). A kpiframe answer has one period column: ask for one grain.",
+    ),
+    ErrorCode(
+        "KF415",
+        "Time asked of a query of dimension values",
+        "query",
+        "A query with --by and no --metric answers the distinct values of its dimensions; it has no metric "
+        "time, so a grain (`--grain`, `metric_time`), `--start`/`--end` or `--compare` cannot apply. Add a "
+        "metric, or filter the values with `--where` on a time dimension.",
+    ),
+    ErrorCode(
+        "KF416",
+        "No dataset reaches every dimension asked for",
+        "query",
+        "A query of dimension values (no --metric) reads its values from one dataset that reaches every "
+        "dimension of `--by` and `--where` through many-to-one joins; none does. Query the values "
+        "separately, or declare the entity that joins their datasets.",
     ),
     ErrorCode(
         "KF420",

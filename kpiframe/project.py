@@ -270,7 +270,8 @@ class Project:
         return tree.sql(dialect=dialect, pretty=True)
 
     def query(self, **request: object) -> QueryResult:
-        """Answer a metric request from the warehouse: period_start, dimensions, one column per metric."""
+        """Answer a metric request from the warehouse: period_start, dimensions, one column per metric; with
+        `metrics=[]` and some `dimensions`, the distinct values of the dimensions (sql.dimension_values)."""
         tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]
         warehouse = self.connect_reader()
         try:
@@ -289,6 +290,8 @@ class Project:
         warehouse = self.connect_reader()
         try:
             result = warehouse.query(tree)
+            if not asked.metrics:  # a query of dimension values: no period to cover
+                return result, {}
             last_day = as_day(warehouse.query(last_day_query(self.layer, asked.metrics)).rows[0][0])
         finally:
             warehouse.close()

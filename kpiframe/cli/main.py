@@ -206,8 +206,8 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     "--metrics",
     "metrics",
     multiple=True,
-    required=True,
-    help="Metric name; repeat for several, or separate them with commas.",
+    help="Metric name; repeat for several, or separate them with commas. Without one, --by lists the "
+    "dimensions' distinct values (filtered by --where).",
 )
 @click.option(
     "--by",
@@ -273,6 +273,11 @@ def query(
     spine): counts and sums are 0 in a period without rows, ratios NULL when the denominator is 0,
     and cumulative metrics carry their value across such periods.
     """
+    if not metrics and not dimensions:
+        from kpiframe.errors import QueryError
+
+        hint = "pass --metric NAME, or --by DIMENSION alone for the dimension's distinct values"
+        raise QueryError("no metric and no dimension asked for", code="KF401", hint=hint)
     project = load(project_dir, warehouse)
     request = dict(
         metrics=list(metrics),

@@ -10,6 +10,9 @@ So that a saved `mf query` works unchanged, a request may name what MetricFlow n
 - `--where` with `{{ Dimension('lead__channel') }}`, `{{ TimeDimension('metric_time', 'day') }}` and
   `{{ Entity('lead') }}`, translated by the importer's filter translation (metricflow_filters).
 
+No metric (`mf query --group-by listing__country`): a query of the dimensions' values, whose names are
+looked up among every dataset's dimensions; `metric_time` there has no metric to take its time from.
+
 kpiframe's own names pass through untouched: a name is translated only when it is not already a
 dimension of the metrics asked for.
 """
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from kpiframe.errors import QueryError
 from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, GRAINS, TEMPLATE, Untranslatable, translate_filter
 from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, metric_inputs
+from kpiframe.sql.calendar import ALL_TIME
 
 METRIC_TIME = "metric_time"
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
@@ -71,6 +75,8 @@ def translate_request(
             code="KF414",
             hint="a kpiframe answer has one period column: ask for one grain (metric_time__<grain> or --grain)",
         )
+    if not names:  # a query of dimension values: no metric time, so no period unless one is asked (KF415)
+        return Translated(names, tuple(dict.fromkeys(kept)), next(iter(grains), ALL_TIME), scope.where(where))
     chosen = next(iter(grains), without_time or default_grain(layer, names))
     return Translated(names, tuple(dict.fromkeys(kept)), chosen, scope.where(where))
 
@@ -98,7 +104,8 @@ class _Scope:
     def __init__(self, layer: SemanticLayer, metrics: Sequence[str]) -> None:
         self.layer = layer
         self.metrics = metrics
-        self.datasets = sorted(metric_datasets(layer, metrics))
+        # no metric (a query of dimension values): every dataset's dimensions
+        self.datasets = sorted(metric_datasets(layer, metrics) if metrics else layer.datasets)
         self.dimensions: dict[str, Dimension] = {}
         for dataset in self.datasets:
             for qualified, dim in layer.dimensions_of(dataset).items():
@@ -110,6 +117,12 @@ class _Scope:
         if name in self.dimensions or name in self.short_names:
             return name  # kpiframe's own name (or one MetricFlow shares)
         parts = name.split("__")
+        if parts[0] == METRIC_TIME and not self.metrics:
+            raise QueryError(
+                f"'{name}' without a metric: metric_time is the time of the metrics asked for",
+                code="KF415",
+                hint="add --metric NAME, or group by a time dimension of a dataset",
+            )
         if parts[0] == METRIC_TIME and len(parts) <= 2:
             return _Grain(self._grain(parts[1], name) if len(parts) == 2 else self.metric_time_grain())
         if len(parts) >= 3 and parts[-1].lower() in (*TIME_GRAINS, *FINER_THAN_DAY):

@@ -39,6 +39,7 @@ from kpiframe.sql.calendar import (
     year_step,
 )
 from kpiframe.sql.conversion import conversion_calculation, conversions_select
+from kpiframe.sql.dimension_values import compile_dimension_values
 from kpiframe.sql.distinct_window import DistinctWindow, distinct_rows, distinct_window_select
 from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_divisions, shared_expression
 from kpiframe.sql.filters import filter_dimensions, parse_query_filter
@@ -94,6 +95,8 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
 
     At grain `all` (ALL_TIME) there is no period: one row per dimension combination, each metric
     aggregated over the whole range asked (--start/--end bound the rows' days), so no period_start."""
+    if not request.metrics and request.dimensions:  # no metric: the distinct values of the dimensions
+        return compile_dimension_values(layer, request)
     _check(layer, request)
     config = layer.files.config
     calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
@@ -139,7 +142,7 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
 
 def _check(layer: SemanticLayer, request: MetricRequest) -> None:
     if not request.metrics:
-        raise QueryError("no metric asked for", code="KF401", hint="pass --metric NAME")
+        raise QueryError("no metric asked for", code="KF401", hint="pass --metric NAME, or --by alone for values")
     if request.grain not in REQUEST_GRAINS:
         raise QueryError(
             f"unknown grain '{request.grain}'", code="KF402", hint=f"use one of {', '.join(REQUEST_GRAINS)}"

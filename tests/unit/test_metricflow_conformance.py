@@ -166,8 +166,6 @@ def render(text: str) -> str:
 def not_expressible_before_running(case: dict[str, Any]) -> str | None:
     if case["model"] != "SIMPLE_MODEL":
         return f"not run: needs MetricFlow's {case['model']} manifest (not copied)"
-    if not case.get("metrics"):
-        return "no metric (a query of dimension values): kpiframe answers metric requests"
     for key, why in (
         ("saved_query_name", "a saved query by name: kpiframe publishes saved queries as tables"),
         ("min_max_only", "min_max_only: no counterpart"),
@@ -193,7 +191,8 @@ def run_case(project: Project, checks: duckdb.DuckDBPyConnection, case: dict[str
     early = not_expressible_before_running(case)
     if early:
         return Outcome("not run" if early.startswith("not run") else "not expressible", early.removeprefix("not run: "))
-    missing = [name for name in case["metrics"] if name not in project.graph.metrics]
+    metrics = case.get("metrics", [])  # none: a query of dimension values (kpiframe.sql.dimension_values)
+    missing = [name for name in metrics if name not in project.graph.metrics]
     if missing:
         return Outcome("not expressible", f"metric '{missing[0]}' was not imported (see the import's report)")
     names = group_bys(case)
@@ -201,15 +200,15 @@ def run_case(project: Project, checks: duckdb.DuckDBPyConnection, case: dict[str
     try:
         # no time in the group-by: MetricFlow's totals over all time, kpiframe's grain `all`, because the
         # import wrote `query: {without_time: all}` into kpi_project.yml
-        asked = project.request(metrics=case["metrics"], dimensions=names)
+        asked = project.request(metrics=metrics, dimensions=names)
         start, end = _bounds(case.get("time_constraint"), asked.grain)
-        result = project.query(metrics=case["metrics"], dimensions=names, where=where, start=start, end=end)
+        result = project.query(metrics=metrics, dimensions=names, where=where, start=start, end=end)
     except KpiframeError as exc:
         found = exc.diagnostic
         return Outcome("not expressible", _one_line(f"{found.message} ({found.code})"))
     expected = checks.execute(render(case["check_query"]))
     columns = [d[0] for d in expected.description]
-    return compare(result.columns, result.rows, columns, expected.fetchall(), case["metrics"], names, asked.dimensions)
+    return compare(result.columns, result.rows, columns, expected.fetchall(), metrics, names, asked.dimensions)
 
 
 def _bounds(constraint: list[str] | None, grain: str) -> tuple[dt.date | None, dt.date | None]:
@@ -255,7 +254,8 @@ def compare(
     dimensions: tuple[str, ...],
 ) -> Outcome:
     """Passes when every row of the check query is kpiframe's row for the same keys, and every further row
-    of kpiframe's is a period or combination without data (kpiframe's spine: its metrics 0 or NULL)."""
+    of kpiframe's is a period or combination without data (kpiframe's spine: its metrics 0 or NULL); a
+    query of dimension values (no metric) passes only with exactly the check query's rows."""
     translated = dict(zip([n for n in names if not _is_time(n, dimensions)], dimensions, strict=False))
     position = {}
     for index, column in enumerate(mf_columns):
@@ -289,7 +289,7 @@ def compare(
                 f"kpiframe {_show([mine[position[i]] for i in values])}",
             )
     for key, mine in sorted(ours.items(), key=lambda item: str(item[0])):
-        if any(_value(mine[position[i]]) not in (0.0, None) for i in values):
+        if not metrics or any(_value(mine[position[i]]) not in (0.0, None) for i in values):
             return Outcome(
                 "differs",
                 f"kpiframe has a row MetricFlow lacks: {_show(key)} {_show([mine[position[i]] for i in values])}",

@@ -1,0 +1,148 @@
+"""A request without metrics: the distinct values of its dimensions (MetricFlow's `mf query --group-by x`).
+
+The values are read from one dataset that reaches every dimension asked for (and every one the `--where`
+names) through the many-to-one joins a metric query uses: the dataset that owns the first dimension when
+it reaches them all, else the first other that does. So a dimension of a dimension table lists that
+table's values, not only those some fact row references; two dimensions of different tables list the
+combinations their rows join into (a LEFT JOIN from the base dataset, where MetricFlow joins the two
+dimension tables with a FULL OUTER JOIN).
+
+A query of values has no metric, hence no metric time: a grain, --start/--end and --compare are refused
+(KF415), so the answer is one row per distinct combination, NULL included, ordered by the dimensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Protocol
+
+from sqlglot import exp
+
+from kpiframe.errors import QueryError
+from kpiframe.semantic.layer import Dimension, SemanticLayer
+from kpiframe.sql.calendar import ALL_TIME
+from kpiframe.sql.expressions import col, column_names, replace_columns
+from kpiframe.sql.filters import parse_query_filter
+from kpiframe.sql.metric_scan import _Joins
+from kpiframe.suggest import unknown
+
+
+class ValuesRequest(Protocol):
+    """What a query of values reads of a metric_query.MetricRequest (which dispatches here: not imported)."""
+
+    @property
+    def dimensions(self) -> tuple[str, ...]: ...
+    @property
+    def grain(self) -> str: ...
+    @property
+    def start(self) -> date | None: ...
+    @property
+    def end(self) -> date | None: ...
+    @property
+    def where(self) -> str | None: ...
+    @property
+    def compare(self) -> str | None: ...
+
+
+def compile_dimension_values(layer: SemanticLayer, request: ValuesRequest) -> exp.Select:
+    """SELECT DISTINCT the requested dimensions, filtered by the request's `--where`, from one dataset."""
+    _refuse_time(request)
+    names = list(dict.fromkeys(request.dimensions))
+    where = parse_query_filter(request.where, _all_dimension_names(layer)) if request.where else None
+    wanted = list(dict.fromkeys([*names, *(column_names(where) if where is not None else [])]))
+    base = _base_dataset(layer, wanted)
+    joins = _Joins(layer)
+    resolved = {name: _dimension_in(layer, base, name) for name in wanted}
+    projections = [joins.expression(_found(resolved, name)).as_(name, quoted=True, copy=False) for name in names]
+    dataset = layer.datasets[base]
+    table = exp.table_(dataset.model, db=layer.files.config.schemas.models, quoted=True)
+    select = exp.select(*projections).distinct().from_(table.as_("t", quoted=True), copy=False)
+    condition = None
+    if where is not None:  # resolved before the joins are read: a filter's dimension may add one
+        condition = replace_columns(where, lambda column: joins.expression(_found(resolved, column.name)))
+    for join in joins.clauses():
+        select = select.join(join, copy=False)
+    if condition is not None:
+        select = select.where(condition, copy=False)
+    return select.order_by(*[exp.Ordered(this=col(name), nulls_first=False) for name in names], copy=False)
+
+
+def _refuse_time(request: ValuesRequest) -> None:
+    """Without a metric there is no metric time to give periods or bounds."""
+    asked = [
+        option
+        for option, given in (
+            (f"--grain {request.grain}", request.grain != ALL_TIME),
+            ("--start", request.start is not None),
+            ("--end", request.end is not None),
+            (f"--compare {request.compare}", request.compare is not None),
+        )
+        if given
+    ]
+    if asked:
+        raise QueryError(
+            f"a query of dimension values (no --metric) has no time: {', '.join(asked)} needs a metric",
+            code="KF415",
+            hint="add --metric NAME, or filter the values with --where on a time dimension",
+        )
+
+
+def _all_dimension_names(layer: SemanticLayer) -> set[str]:
+    names: set[str] = set()
+    for dataset in layer.datasets:
+        for dim in layer.dimensions_of(dataset).values():
+            names.update((dim.qualified, dim.name))
+    return names
+
+
+def _dimension_in(layer: SemanticLayer, dataset: str, name: str) -> Dimension | None:
+    """The dimension `name` (qualified, or short when unambiguous) as reached from `dataset`, or None."""
+    available = layer.dimensions_of(dataset)
+    if name in available:
+        return available[name]
+    own = [d for d in available.values() if d.name == name and not d.path]
+    matches = own or [d for d in available.values() if d.name == name]
+    qualified = sorted({d.qualified for d in matches})
+    if len(qualified) > 1:
+        raise QueryError(
+            f"dimension '{name}' is ambiguous for dataset '{dataset}'",
+            code="KF411",
+            hint=f"name one of {', '.join(qualified)}",
+        )
+    return matches[0] if matches else None
+
+
+def _found(resolved: dict[str, Dimension | None], name: str) -> Dimension:
+    found = resolved[name]
+    if found is None:  # _base_dataset chose a dataset that reaches every name
+        raise AssertionError(f"dimension '{name}' unresolved")
+    return found
+
+
+def _owners(layer: SemanticLayer, name: str) -> list[str]:
+    """The datasets that declare `name` themselves (no join)."""
+    return sorted(
+        dataset
+        for dataset, spec in layer.datasets.items()
+        if any(d.qualified == name or d.name == name for d in spec.dimensions.values())
+    )
+
+
+def _base_dataset(layer: SemanticLayer, wanted: Sequence[str]) -> str:
+    """The dataset the values are read from: one that reaches every dimension in `wanted`."""
+    for name in wanted:
+        if not _owners(layer, name):
+            message, hint = unknown("dimension", name, sorted(_all_dimension_names(layer)))
+            raise QueryError(message, code="KF410", hint=hint)
+    owners = [dataset for name in wanted for dataset in _owners(layer, name)]
+    candidates = list(dict.fromkeys([*owners, *sorted(layer.datasets)]))
+    for dataset in candidates:
+        if all(_dimension_in(layer, dataset, name) is not None for name in wanted):
+            return dataset
+    where = "; ".join(f"{name}: {', '.join(_owners(layer, name))}" for name in wanted)
+    raise QueryError(
+        f"no dataset reaches all of {', '.join(wanted)} through many-to-one joins (declared in {where})",
+        code="KF416",
+        hint="query their values separately, or declare the entity that joins their datasets",
+    )
