@@ -14,8 +14,8 @@ from sqlglot import exp
 from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
 from kpiframe.build.serving import reader_spec
 from kpiframe.engine import QueryResult, Warehouse, adapter_class, connect
+from kpiframe.engine.options import resolve_warehouse
 from kpiframe.errors import ExpectationsFailed, KpiframeError
-from kpiframe.load.config import resolve_warehouse
 from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec

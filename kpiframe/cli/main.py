@@ -67,7 +67,9 @@ def init(folder: str, name: str | None) -> None:
 def demo(project_dir: str, warehouse: str | None, seed: int, scale: float) -> None:
     """Write deterministic demo data into the warehouse's raw.* tables (all of them, or none on failure)."""
     from kpiframe.demo.run import write_demo
-    from kpiframe.load.config import load_config, resolve_warehouse, warehouse_label
+    from kpiframe.engine import warehouse_label
+    from kpiframe.engine.options import resolve_warehouse
+    from kpiframe.load.config import load_config
 
     root = Path(project_dir)
     spec = resolve_warehouse(load_config(root), root.resolve(), warehouse)
@@ -161,8 +163,7 @@ def build(
     finally:
         _print_expectations(project.last_expectation_results)
     from kpiframe.cli.output import render
-    from kpiframe.engine import QueryResult
-    from kpiframe.load.config import warehouse_label
+    from kpiframe.engine import QueryResult, warehouse_label
 
     rows = QueryResult(["table", "rows"], sorted(result.rows.items()))
     click.echo(render(rows, "table", title="published"))

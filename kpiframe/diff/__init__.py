@@ -22,8 +22,9 @@ from kpiframe.diff.sandbox import Columns, Sandbox
 from kpiframe.diff.sqldiff import same_sql
 from kpiframe.diff.states import ProjectState, default_base, load_working_tree, repository_prefix, state_at
 from kpiframe.engine import adapter_class
+from kpiframe.engine.options import resolve_warehouse
 from kpiframe.errors import KpiframeError
-from kpiframe.load.config import load_config, resolve_warehouse
+from kpiframe.load.config import load_config
 from kpiframe.load.names import NodeKey, version_model
 from kpiframe.load.specs import WarehouseSpec
 

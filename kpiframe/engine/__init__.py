@@ -41,3 +41,9 @@ def open_scratch(spec: WarehouseSpec | None) -> Scratch:
 
 
 __all__ = ["ADAPTERS", "QueryResult", "Scratch", "Warehouse", "adapter_class", "connect", "open_scratch"]
+
+
+def warehouse_label(spec: WarehouseSpec) -> str:
+    """Where the data is, for messages: the DuckDB file, PostgreSQL's database and host (no password), the
+    Spark master and its tables' folder."""
+    return adapter_class(spec.type).describe_location(spec)

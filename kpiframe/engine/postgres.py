@@ -23,6 +23,17 @@ class PostgresWarehouse(Warehouse):
     records_view_dependencies = True
 
     @classmethod
+    def describe_location(cls, spec: WarehouseSpec) -> str:
+        """The database and host, never the password."""
+        import psycopg
+
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(spec.dsn or "")
+        except psycopg.Error:
+            return "PostgreSQL"
+        return f"PostgreSQL database {info.get('dbname', '?')} on {info.get('host', 'localhost')}"
+
+    @classmethod
     def gx_connect(cls, path: str) -> Any:
         import psycopg
 

@@ -107,6 +107,12 @@ class SparkWarehouse(Warehouse):
         return exp.Explode(this=exp.Anonymous(this="sequence", expressions=[exp.Literal.number(1), times]))
 
     @classmethod
+    def describe_location(cls, spec: WarehouseSpec) -> str:
+        if spec.master.startswith("sc://"):  # the server owns the catalog and the warehouse folder
+            return f"Spark Connect ({spec.master}, tables where its server keeps them)"
+        return f"Spark ({spec.master}, tables in {spec.warehouse_dir})"
+
+    @classmethod
     def scratch_unavailable(cls, spec: WarehouseSpec) -> str | None:
         return None
 

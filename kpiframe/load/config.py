@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,12 +10,11 @@ from pydantic_core import ErrorDetails
 
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
 from kpiframe.load.files import YamlDocument, parse_yaml_cached, read_text
-from kpiframe.load.specs import ProjectSpec, WarehouseSpec
+from kpiframe.load.specs import ProjectSpec
 from kpiframe.suggest import did_you_mean
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
 PROJECT_FILE = "kpi_project.yml"
-WAREHOUSE_ENV = "KPIFRAME_WAREHOUSE"
 
 
 def load_config(root: Path, cache: Path | None = None) -> ProjectSpec:
@@ -49,49 +46,6 @@ def load_config(root: Path, cache: Path | None = None) -> ProjectSpec:
     if spec is None:
         raise ProjectInvalid(problems)
     return spec
-
-
-def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> WarehouseSpec:
-    """--warehouse beats KPIFRAME_WAREHOUSE beats kpi_project.yml. The value names its engine: a PostgreSQL
-    DSN is PostgreSQL whatever the project's default (never a DuckDB file named after the DSN), anything
-    else a DuckDB file, relative to the project."""
-    chosen = override or os.environ.get(WAREHOUSE_ENV)
-    if chosen and is_postgres_dsn(chosen):
-        return spec.warehouse.model_copy(update={"type": "postgres", "dsn": chosen})
-    if chosen and chosen.startswith(SPARK_PREFIX):  # spark:local[2], spark:sc://host:15002 (docs/spark.md)
-        return _spark(spec.warehouse.model_copy(update={"master": chosen.removeprefix(SPARK_PREFIX)}), root)
-    if not chosen and spec.warehouse.type == "spark":
-        return _spark(spec.warehouse, root)
-    if not chosen and spec.warehouse.type == "postgres":
-        return spec.warehouse
-    chosen = chosen or spec.warehouse.path
-    path = chosen if chosen == ":memory:" or Path(chosen).is_absolute() else str(root / chosen)
-    return spec.warehouse.model_copy(update={"type": "duckdb", "path": path})
-
-
-SPARK_PREFIX = "spark:"
-
-
-def _spark(spec: WarehouseSpec, root: Path) -> WarehouseSpec:
-    """Spark, its warehouse folder relative to the project (a URL such as s3a://... stays as written)."""
-    folder = spec.warehouse_dir
-    if "://" not in folder and not Path(folder).is_absolute():
-        folder = str(root / folder)
-    return spec.model_copy(update={"type": "spark", "warehouse_dir": folder})
-
-
-# libpq's connection strings: a URI, or key=value pairs with at least one of these keys
-_DSN_SCHEMES = ("postgresql://", "postgres://")
-_DSN_KEY = re.compile(
-    r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode|"
-    r"connect_timeout|application_name|options)\s*=",
-    re.IGNORECASE,
-)
-
-
-def is_postgres_dsn(value: str) -> bool:
-    text = value.strip()
-    return text.lower().startswith(_DSN_SCHEMES) or bool(_DSN_KEY.search(text))
 
 
 def validate_spec(
@@ -147,18 +101,3 @@ def _inner_model(annotation: object) -> type[BaseModel] | None:
         if found:
             return found
     return None
-
-
-def warehouse_label(spec: WarehouseSpec) -> str:
-    """Where the data is, for messages: the DuckDB file, or PostgreSQL's database and host (no password)."""
-    if spec.type == "spark":
-        return f"Spark ({spec.master}, tables in {spec.warehouse_dir})"
-    if spec.type != "postgres":
-        return spec.path
-    import psycopg
-
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(spec.dsn or "")
-    except psycopg.Error:
-        return "PostgreSQL"
-    return f"PostgreSQL database {info.get('dbname', '?')} on {info.get('host', 'localhost')}"

@@ -211,8 +211,6 @@ ENGINE_NAMES = {"duckdb", "postgres", "spark"}
 ADAPTER_MODULES = {f"kpiframe.engine.{name}" for name in ENGINE_NAMES}
 # Modules outside kpiframe/engine/ that may name an engine, each for a reason of its own:
 ENGINE_AWARE = {
-    # configuration: turns --warehouse and kpi_project.yml into a WarehouseSpec, choosing its type
-    "kpiframe.load.config",
     # `kpiframe demo` generates its rows with DuckDB SQL, then loads them per engine: PostgreSQL's COPY
     # (to_postgres), Parquet for the others; a demo-data loader, not engine behaviour a build relies on
     "kpiframe.demo.run",

@@ -21,7 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from kpiframe.cli import main
-from kpiframe.load.config import load_config, resolve_warehouse
+from kpiframe.engine.options import resolve_warehouse
+from kpiframe.load.config import load_config
 from kpiframe.load.specs import MetricSpec
 from tests.conftest import REPO_ROOT, SHOP_PROJECT
 from tests.kpi.conftest import write as write_funnel
