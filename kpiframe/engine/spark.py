@@ -386,12 +386,18 @@ class SessionScratch(Scratch):
         return exp.table_(f"{self.prefix}__{schema}__{name}", quoted=True)
 
     def create(self, place: exp.Table, query: exp.Query, view: bool) -> None:
-        """A temporary view either way: Spark computes it where it is read, so nothing is written (a table
-        would be a file in the warehouse folder)."""
-        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
-        self.warehouse.execute(
-            exp.Create(this=place.copy(), kind="VIEW", expression=query, replace=True, properties=temporary)
-        )
+        """A temporary view either way, so nothing is written to the metastore or the warehouse folder. One
+        that stands for a table is cached (`CACHE LAZY TABLE`): computed by the first query that reads it,
+        then kept by the session (in memory, spilling to Spark's local scratch disk), so that each
+        metric does not compute the whole chain of models again. `close` drops and uncaches it."""
+        if view:
+            temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+            statement: exp.Expr = exp.Create(
+                this=place.copy(), kind="VIEW", expression=query, replace=True, properties=temporary
+            )
+        else:
+            statement = exp.Cache(this=place.copy(), lazy=True, expression=query)
+        self.warehouse.execute(statement)
         self.views.append(place.name)
 
     def create_empty(self, place: exp.Table, columns: list[exp.ColumnDef]) -> None:
