@@ -280,13 +280,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         test_file = item.path.resolve().relative_to(REPO_ROOT).as_posix()
         function = getattr(item, "originalname", item.name)
-        markers = sorted(markers_for(test_file, function, getattr(item, "fixturenames", ())))
-        for marker in markers:
+        for marker in sorted(markers_for(test_file, function, getattr(item, "fixturenames", ()))):
             item.add_marker(marker)
-        # with `-n 2 --dist loadgroup` (pyproject.toml): Spark's tests in one worker, everything else in the
-        # other, each in its own order; Spark's JVM and the other tests then share the two cores
-        spark = "spark" in markers or item.get_closest_marker("spark") is not None
-        item.add_marker(pytest.mark.xdist_group("spark" if spark else "main"))
     for entry in stale_entries():
         warnings.warn(
             f"tests/conftest.py marks {entry!r} slow, but it names no test file, test or fixture",

@@ -428,8 +428,9 @@ def _diff_json(root: Path, *warehouse: str) -> dict[str, Any]:
 
 def _committed_then_changed(root: Path) -> dict[Path, str]:
     """Commit the project as built, then change, in the working tree, a metric's filter (webinar
-    registrations count attendances instead) and a staging model (email clicks dropped, which moves MQL
-    engagement scores); the original texts, to put back."""
+    registrations count attendances instead); the original texts, to put back. (A changed model, and the
+    definition members it moves, are compared on DuckDB in tests/diff; on Spark it would rebuild the whole
+    MQL chain twice, minutes of CI for the same code path.)"""
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q"], cwd=root, check=True)
     subprocess.run([*git, "add", "models", "macros", "metrics", "definitions.lock", "kpi_project.yml"], cwd=root)
@@ -438,10 +439,6 @@ def _committed_then_changed(root: Path) -> dict[Path, str]:
         root / "metrics/marketing.yml": (
             "filter: \"activity_type = 'webinar_register'\"",
             "filter: \"activity_type = 'webinar_attend'\"",
-        ),
-        root / "models/staging/stg_lead_activities.sql": (
-            "from {{ ref('stg_leads') }})",
-            "from {{ ref('stg_leads') }})\n  and activity_type <> 'email_click'",
         ),
     }
     originals = {}
@@ -477,7 +474,6 @@ def test_diff_value_impact_on_spark_equals_duckdb_and_hand_sql(built: tuple[Path
     assert not [n for n in got["notes"] if "value impact skipped" in n], got["notes"]
     assert spark_after == spark_before  # the diff wrote nothing to the Spark warehouse
     assert {"webinar_registrations", "webinar_attendance_rate"} <= set(expected["series"])
-    assert any(s["kind"] == "definition" for s in expected["series"].values())  # MQL members move too
     assert set(got["series"]) == set(expected["series"])
     for name, series in expected["series"].items():
         mine = got["series"][name]
