@@ -46,7 +46,7 @@ from tests.acceptance.test_acceptance import (
 )
 from tests.conftest import copy_example
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.spark_extended]  # pytest -m spark_extended
 
 SPARK = "spark:local[2]"
 WRONG_METRIC_TEST = """

@@ -26,7 +26,7 @@ import pytest
 
 from tests.integration.test_spark import copy_example, plain, same, sorted_rows
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.spark_extended]  # pytest -m spark_extended
 
 DEMO = ["--seed", "3", "--scale", "0.02"]
 SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
