@@ -400,7 +400,8 @@ def verdicts(output: str) -> list[str]:
         ("funnel", "--format", "json"),
         ("explain", "mqls", "--period", "2026-10", "--format", "json"),
         ("explain", "pipeline", "--period", "2026-Q3", "--vs", "year", "--format", "json"),
-        ("test",),
+        # the example's 56 metric-test cases on Spark take ~1.5 minutes: outside the default run (CI time)
+        pytest.param(("test",), marks=pytest.mark.spark_extended),
     ],
     ids=["status", "funnel", "explain", "explain-vs-year", "test"],
 )
@@ -449,6 +450,7 @@ def _committed_then_changed(root: Path) -> dict[Path, str]:
     return originals
 
 
+@pytest.mark.spark_extended  # ~1-3 minutes of Spark: outside the default run (CI time)
 def test_diff_value_impact_on_spark_equals_duckdb_and_hand_sql(built: tuple[Path, Path]) -> None:
     """`kpiframe diff` runs both versions on Spark in temporary views of the session (nothing written to the
     warehouse) and finds the same values per period as on DuckDB; the changed metric's values are those of
