@@ -308,13 +308,12 @@ _SHOP_SCRIPT = textwrap.dedent(f"""
 KILL_MOMENTS = {"kill-gating": 0, "kill-switched": 1}  # the build readers must see after the kill: old, new
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def paused_shop_builds(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, tuple[Path, subprocess.Popen[str]]]]:
     """The shop project built on Spark in a process of its own, then built again and paused: once after two
-    of its four tables were gated, once right after the pointer switched. Started first (autouse), so
-    that their minute of work overlaps the example's builds in this process; their own processes because
+    of its four tables were gated, once right after the pointer switched. Their own processes, because
     this process's Spark holds the example's metastore."""
     from tests.conftest import SHOP_PROJECT, write_files
 
@@ -339,6 +338,7 @@ def paused_shop_builds(
             build.communicate()
 
 
+@pytest.mark.spark_extended  # two more Spark processes, four builds: outside the default run (CI time)
 @pytest.mark.parametrize("moment", list(KILL_MOMENTS))
 def test_a_killed_build_leaves_every_table_of_one_build_and_the_next_build_cleans_up(
     paused_shop_builds: dict[str, tuple[Path, subprocess.Popen[str]]], moment: str
