@@ -101,6 +101,16 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def built_project(root: Path, files: dict[str, str], warehouse: str, rows: str) -> Project:
+    """Write `files` into `root`, run the `rows` SQL in its DuckDB file `warehouse`, then load and build it."""
+    write_files(root, files)
+    with duckdb.connect(str(root / warehouse)) as con:
+        con.execute(rows)
+    project = Project.load(root)
+    project.build()
+    return project
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Path]:
     """Write the shop project, with any file replaced or added, into a fresh folder."""

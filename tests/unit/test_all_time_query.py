@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
 from kpiframe.cli.main import main
 from kpiframe.errors import QueryError
 from kpiframe.project import Project
-from tests.conftest import hand, write_files
+from tests.conftest import built_project, hand
 
 FILES = {
     "kpi_project.yml": """
@@ -80,13 +79,7 @@ ROWS = """
 
 @pytest.fixture(scope="module")
 def totals(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = write_files(tmp_path_factory.mktemp("totals"), FILES)
-    con = duckdb.connect(str(root / "totals.duckdb"))
-    con.execute(ROWS)
-    con.close()
-    project = Project.load(root)
-    project.build()
-    return project
+    return built_project(tmp_path_factory.mktemp("totals"), FILES, "totals.duckdb", ROWS)
 
 
 def floats(row: tuple) -> tuple:
@@ -235,11 +228,7 @@ def test_a_project_whose_requests_without_time_answer_totals(tmp_path):
         warehouse: {path: totals.duckdb}
         query: {without_time: all}
     """
-    root = write_files(tmp_path, files)
-    with duckdb.connect(str(root / "totals.duckdb")) as con:
-        con.execute(ROWS)
-    project = Project.load(root)
-    project.build()
+    project = built_project(tmp_path, files, "totals.duckdb", ROWS)
     totals = project.query(metrics=["orders", "customers"], dimensions=["region"])
     assert totals.columns == ["region", "orders", "customers"]
     expected = hand(

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 
 from kpiframe.errors import ProjectInvalid
 from kpiframe.project import Project
-from tests.conftest import hand, write_files
+from tests.conftest import built_project, hand, write_files
 
 FILES = {
     "kpi_project.yml": """
@@ -111,13 +110,7 @@ def by(keys: str, window_days: int | None, same_session: bool = False) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = write_files(tmp_path_factory.mktemp("conversions"), FILES)
-    con = duckdb.connect(str(root / "conversions.duckdb"))
-    con.execute(ROWS)
-    con.close()
-    loaded = Project.load(root)
-    loaded.build()
-    return loaded
+    return built_project(tmp_path_factory.mktemp("conversions"), FILES, "conversions.duckdb", ROWS)
 
 
 def answer(project: Project, metrics: list[str], **kwargs: object) -> dict[object, tuple[object, ...]]:

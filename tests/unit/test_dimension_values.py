@@ -7,14 +7,13 @@ Every expected answer comes from SQL written here over the raw tables.
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
 from kpiframe.cli.main import main
 from kpiframe.errors import QueryError
 from kpiframe.project import Project
-from tests.conftest import hand, write_files
+from tests.conftest import built_project, hand
 
 FILES = {
     "kpi_project.yml": """
@@ -77,13 +76,7 @@ ROWS = """
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = write_files(tmp_path_factory.mktemp("values"), FILES)
-    con = duckdb.connect(str(root / "values.duckdb"))
-    con.execute(ROWS)
-    con.close()
-    project = Project.load(root)
-    project.build()
-    return project
+    return built_project(tmp_path_factory.mktemp("values"), FILES, "values.duckdb", ROWS)
 
 
 def test_one_dimension_lists_its_datasets_values_not_only_those_a_fact_row_references(shop):

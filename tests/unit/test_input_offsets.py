@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from kpiframe.build.catalog import CATALOG_COLUMNS, catalog_rows
@@ -19,7 +18,7 @@ from kpiframe.errors import KpiframeError
 from kpiframe.imports.metricflow import plan_import, write_import
 from kpiframe.imports.metricflow_read import Note
 from kpiframe.project import Project
-from tests.conftest import hand, write_files
+from tests.conftest import built_project, hand, write_files
 
 FILES = {
     "kpi_project.yml": """
@@ -104,13 +103,7 @@ ROWS = """
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = write_files(tmp_path_factory.mktemp("offsets"), FILES)
-    con = duckdb.connect(str(root / "offsets.duckdb"))
-    con.execute(ROWS)
-    con.close()
-    project = Project.load(root)
-    project.build()
-    return project
+    return built_project(tmp_path_factory.mktemp("offsets"), FILES, "offsets.duckdb", ROWS)
 
 
 def by_period(grain: str, first: str, last: str, back: str) -> str:

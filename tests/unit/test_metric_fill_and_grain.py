@@ -12,12 +12,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from kpiframe.errors import ProjectInvalid
 from kpiframe.project import Project
-from tests.conftest import hand, write_files
+from tests.conftest import built_project, hand, write_files
 
 FILES = {
     "kpi_project.yml": """
@@ -90,13 +89,7 @@ MONTHLY = """
 
 @pytest.fixture(scope="module")
 def fills(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = write_files(tmp_path_factory.mktemp("fills"), FILES)
-    con = duckdb.connect(str(root / "fills.duckdb"))
-    con.execute(ROWS)
-    con.close()
-    project = Project.load(root)
-    project.build()
-    return project
+    return built_project(tmp_path_factory.mktemp("fills"), FILES, "fills.duckdb", ROWS)
 
 
 def floats(row: tuple) -> tuple:

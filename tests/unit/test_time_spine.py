@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 
 from kpiframe.project import Project
-from tests.conftest import hand, write_files
+from tests.conftest import built_project, hand
 
 FILES = {
     "kpi_project.yml": """
@@ -94,13 +93,7 @@ LEADS_BY_MONTH = dict(
 
 @pytest.fixture(scope="module")
 def gaps(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = write_files(tmp_path_factory.mktemp("gaps"), FILES)
-    con = duckdb.connect(str(root / "gaps.duckdb"))
-    con.execute(ROWS)
-    con.close()
-    project = Project.load(root)
-    project.build()
-    return project
+    return built_project(tmp_path_factory.mktemp("gaps"), FILES, "gaps.duckdb", ROWS)
 
 
 def numbers(rows: list[tuple]) -> list[tuple]:
