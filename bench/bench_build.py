@@ -20,6 +20,7 @@ With --write, the printed Markdown replaces the "## Build" section of docs/bench
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import graphlib
 import hashlib
@@ -640,6 +641,9 @@ def snapshot_code(root: Path, tries: int = 10) -> tuple[dict[str, str], str]:
     for _ in range(tries):
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(REPO / "kpiframe", target / "kpiframe", ignore=shutil.ignore_patterns("__pycache__"))
+        # byte-compile the copy, as `pip install` does: without it, a machine with PYTHONDONTWRITEBYTECODE
+        # set (this one has it) compiles every module from source in every run, ~0.05 s of each command
+        compileall.compile_dir(target / "kpiframe", quiet=1)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
         probe = [sys.executable, "-c", "import kpiframe.project, kpiframe.cli.main"]
         if subprocess.run(probe, env=env, capture_output=True, cwd=root).returncode == 0:
