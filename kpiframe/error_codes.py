@@ -455,6 +455,28 @@ CODES: tuple[ErrorCode, ...] = (
         "separately, or declare the entity that joins their datasets.",
     ),
     ErrorCode(
+        "KF417",
+        "Time range given twice, or not as a date",
+        "query",
+        "`--start-time`/`--end-time` (MetricFlow's time constraint: instants, whose periods bound the answer) "
+        "and `--start`/`--end` (period starts) say the same thing: give one of each pair. An instant is ISO "
+        "8601 text, `2024-03-01` or `2024-03-01T00:00:00`.",
+    ),
+    ErrorCode(
+        "KF418",
+        "Order by something the answer does not have",
+        "query",
+        "`--order` (or the API's `order`) names a column of the answer: a metric asked for, a dimension in "
+        "`--by` (as written there or its full name), `metric_time` or `period_start`; `-name` sorts descending. "
+        "The message lists the answer's columns.",
+    ),
+    ErrorCode(
+        "KF419",
+        "Limit that is not a count of rows",
+        "query",
+        "`limit` must be a whole number, 0 or more. Leave it out for every row.",
+    ),
+    ErrorCode(
         "KF420",
         "Cumulative metric over a metric that is not simple",
         "query",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -15,12 +15,13 @@ from kpiframe.build.plan import CompiledNode, compile_nodes, write_target
 from kpiframe.build.serving import reader_spec
 from kpiframe.engine import QueryResult, Warehouse, adapter_class, connect
 from kpiframe.engine.options import resolve_warehouse
-from kpiframe.errors import ExpectationsFailed, KpiframeError
+from kpiframe.errors import ExpectationsFailed, KpiframeError, QueryError
 from kpiframe.load.loaded import LoadedProject, Source
 from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.pipeline import load_project
 from kpiframe.semantic.layer import SemanticLayer
+from kpiframe.sql.answer_shape import check_limit, instant_day, order_keys, period_start_of, shaped
 from kpiframe.sql.calendar import ALL_TIME
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 from kpiframe.suggest import unknown
@@ -253,40 +254,72 @@ class Project:
         end: date | str | None = None,
         where: str | None = None,
         compare: str | None = None,
+        start_time: date | str | None = None,
+        end_time: date | str | None = None,
     ) -> MetricRequest:
         """The request, with MetricFlow's names and filters translated (grain None: the grain of a
         `metric_time__<grain>` in `dimensions`, else kpi_project.yml's `query.without_time`, else the
-        metrics' `grain:`, else month)."""
+        metrics' `grain:`, else month). `start_time`/`end_time` (MetricFlow's time constraint) are instants:
+        the periods that hold them bound the answer, where `start`/`end` are period starts."""
         from kpiframe.imports.metricflow_request import translate_request
 
         without_time = self.graph.config.query.without_time
         asked = translate_request(self.layer, metrics, dimensions, grain, where, without_time=without_time)
-        return MetricRequest(
-            asked.metrics, asked.dimensions, asked.grain, _as_date(start), _as_date(end), asked.where, compare
-        )
+        first, last = _as_date(start), _as_date(end)
+        calendar = self.graph.config.calendar
+        for option, instant, bound in (("start_time", start_time, first), ("end_time", end_time, last)):
+            day = instant_day(instant, option)
+            if day is None:
+                continue
+            if bound is not None:
+                both = f"{option} (--{option.replace('_', '-')}) and {option.split('_')[0]}"
+                hint = "the first is an instant, the second a period start: give one of them"
+                raise QueryError(f"both {both} given", code="KF417", hint=hint)
+            aligned = period_start_of(day, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
+            first, last = (aligned, last) if option == "start_time" else (first, aligned)
+        return MetricRequest(asked.metrics, asked.dimensions, asked.grain, first, last, asked.where, compare)
 
-    def explain(self, dialect: str = "duckdb", **request: object) -> str:
-        tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]
+    def answer_query(
+        self, order: Sequence[str] = (), limit: int | None = None, **request: Any
+    ) -> tuple[MetricRequest, exp.Select]:
+        """The request and its SELECT, its rows in the `order` asked (metric, dimension or period names,
+        `-name` descending) and at most `limit` of them (kpiframe.sql.answer_shape)."""
+        from kpiframe.imports.metricflow_request import translate_request
+
+        asked = self.request(**request)
+        tree = compile_request(self.layer, asked)
+        if not order and limit is None:
+            return asked, tree
+
+        def group_by_column(name: str) -> str | None:
+            found = translate_request(self.layer, asked.metrics, [name], None, None).dimensions
+            return found[0] if found else None
+
+        keys = order_keys(order, tree.named_selects, group_by_column)
+        return asked, shaped(tree, keys, check_limit(limit))
+
+    def explain(self, dialect: str = "duckdb", **request: Any) -> str:
+        _, tree = self.answer_query(**request)
         return tree.sql(dialect=dialect, pretty=True)
 
-    def query(self, **request: object) -> QueryResult:
+    def query(self, **request: Any) -> QueryResult:
         """Answer a metric request from the warehouse: period_start, dimensions, one column per metric; with
-        `metrics=[]` and some `dimensions`, the distinct values of the dimensions (sql.dimension_values)."""
-        tree = compile_request(self.layer, self.request(**request))  # type: ignore[arg-type]
+        `metrics=[]` and some `dimensions`, the distinct values of the dimensions (sql.dimension_values).
+        `order` and `limit` shape the rows (answer_query)."""
+        _, tree = self.answer_query(**request)
         warehouse = self.connect_reader()
         try:
             return warehouse.query(tree)
         finally:
             warehouse.close()
 
-    def query_with_coverage(self, **request: object) -> tuple[QueryResult, dict[date, Any]]:
+    def query_with_coverage(self, **request: Any) -> tuple[QueryResult, dict[date, Any]]:
         """`query`, and how much of each period of the answer the data covers, as a
         kpiframe.sql.progress.PeriodCoverage per period start (to tell periods still in progress): the last
         day with data is the latest day of the metrics' time columns, read from the same snapshot."""
         from kpiframe.sql.progress import as_day, coverage, last_day_query
 
-        asked = self.request(**request)  # type: ignore[arg-type]
-        tree = compile_request(self.layer, asked)
+        asked, tree = self.answer_query(**request)
         warehouse = self.connect_reader()
         try:
             result = warehouse.query(tree)
@@ -310,7 +343,6 @@ class Project:
         """A funnel's rows per cohort and stage, and its bottleneck among cohorts whose window has closed.
 
         `order` (strict | independent) overrides the funnel's own `order:`."""
-        from kpiframe.errors import QueryError
         from kpiframe.semantic.definitions import DefinitionProblem
         from kpiframe.semantic.funnels import (
             FunnelRequest,

@@ -246,6 +246,27 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True
 )
+@click.option(
+    "--start-time",
+    help="MetricFlow's time constraint: an instant (2024-03-15 or 2024-03-15T00:00:00); the period holding it is "
+    "the first shown. Instead of --start.",
+)
+@click.option("--end-time", help="The instant whose period is the last shown (MetricFlow's); instead of --end.")
+@click.option(
+    "--order",
+    "--order-by",
+    "order",
+    multiple=True,
+    help="Sort the rows by a metric, dimension or metric_time (-name: descending); repeat or separate with commas.",
+)
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many rows (after --order).")
+@click.option("--decimals", type=click.IntRange(min=0, max=12), help="Round decimal values to this many places.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the rows as CSV to this file (MetricFlow's --csv) instead of printing them.",
+)
 @click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
 @click.option(
     "--dialect",
@@ -265,6 +286,12 @@ def query(
     where: str | None,
     compare: str | None,
     fmt: str,
+    start_time: str | None,
+    end_time: str | None,
+    order: tuple[str, ...],
+    limit: int | None,
+    decimals: int | None,
+    csv_path: str | None,
     explain: bool,
     dialect: str,
 ) -> None:
@@ -288,14 +315,24 @@ def query(
         end=end.date() if end else None,
         where=where,
         compare=compare,
+        start_time=start_time,
+        end_time=end_time,
+        order=order,
+        limit=limit,
     )
     if explain:
         click.echo(project.explain(dialect=dialect, **request))
         return
-    from kpiframe.cli.output import metric_formats, render_query
+    from kpiframe.cli.output import metric_formats, render_query, rounded
 
     formats = metric_formats(project.graph)  # each metric's `format:`, for people (table, markdown)
     result, coverage = project.query_with_coverage(**request)  # periods not ended on the last day with data
+    if decimals is not None:
+        result = rounded(result, decimals)
+    if csv_path:
+        Path(csv_path).write_text(render_query(result, "csv", coverage) + "\n", encoding="utf-8")
+        click.echo(f"wrote {len(result.rows)} rows to {csv_path}")
+        return
     click.echo(render_query(result, fmt, coverage, units=project.units(), formats=formats))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -71,6 +72,19 @@ def render_query(
     if not notes:
         return text
     return "\n".join([text, *([""] if fmt == "markdown" else []), *notes])  # a table ends at a blank line
+
+
+def rounded(result: QueryResult, decimals: int) -> QueryResult:
+    """The rows with every float and Decimal rounded to `decimals` places (MetricFlow's --decimals)."""
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, float) and math.isfinite(value):
+            return round(value, decimals)
+        if isinstance(value, Decimal) and value.is_finite():
+            return round(value, decimals)
+        return value
+
+    return QueryResult(result.columns, [tuple(cell(v) for v in row) for row in result.rows])
 
 
 def in_progress(period: PeriodCoverage) -> str:

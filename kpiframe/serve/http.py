@@ -27,7 +27,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -73,6 +73,8 @@ class QueryBody(BaseModel):
     end: date | None = None
     where: str | None = None
     compare: str | None = None
+    order: list[str] = []
+    limit: int | None = Field(default=None, ge=0)
     sql: bool = False
 
 
@@ -183,6 +185,8 @@ class _Api:
             "end": body.end,
             "where": body.where,
             "compare": body.compare,
+            "order": body.order,
+            "limit": body.limit,
         }
 
         def answer() -> dict[str, Any]:

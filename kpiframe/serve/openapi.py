@@ -166,6 +166,15 @@ SCHEMAS: dict[str, Any] = {
                 "enum": ["previous", "year", None],
                 "description": "Add <metric>__previous or <metric>__year_ago and <metric>__change columns.",
             },
+            "order": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Sort the rows by these columns: a metric, a dimension of `by`, metric_time or "
+                "period_start; -name sorts descending. Unknown names: 400 KF418.",
+                "examples": [["-leads", "metric_time"]],
+            },
+            "limit": _nullable("integer", minimum=0, description="At most this many rows (after `order`)."),
             "sql": {"type": "boolean", "default": False, "description": "Also return the SQL that was run."},
         },
     },

@@ -391,7 +391,7 @@ def test_unknown_metric_is_400_with_a_did_you_mean(server: Server) -> None:
         ({"metrics": ["leads"], "start": "2026-02-30"}, "start:"),
         ({"metrics": ["leads"], "start": "01/02/2026"}, "start:"),
         ({"metrics": ["leads"], "sql": "yes"}, "sql:"),
-        ({"metrics": ["leads"], "limit": 5}, "limit: Extra inputs are not permitted"),
+        ({"metrics": ["leads"], "top": 5}, "top: Extra inputs are not permitted"),
         ([1, 2], "Input should be an object"),
     ],
 )
