@@ -15,7 +15,8 @@ macros, dimension tables), `marketing` (calendar, ad_spend, web_sessions, email_
 lead_activities, lead_status_changes, opportunities), `bad_rows` (the planted bad rows), `generator`
 (the order of the statements, and `generate_demo` that runs them), `staging` (the statements write
 ``raw.<table>__kf_new``; one transaction swaps all seven in, so a failed or killed run changes nothing),
-`to_postgres` (the same on PostgreSQL) and `run` (the `kpiframe demo` command's work and its error messages).
+and `run` (the `kpiframe demo` command's work and its error messages: the rows are written into the DuckDB
+connection the warehouse's adapter offers, and the adapter loads them its own way, `Warehouse.load_tables`).
 """
 
 from __future__ import annotations

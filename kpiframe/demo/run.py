@@ -12,9 +12,9 @@ import errno
 from collections.abc import Callable, Iterator
 
 import duckdb
-from sqlglot import exp
 
 from kpiframe.build.runs import record_baseline_reset
+from kpiframe.demo.contract import RAW_TABLES, SCHEMA
 from kpiframe.engine import Warehouse
 from kpiframe.errors import KpiframeError
 from kpiframe.load.specs import WarehouseSpec
@@ -38,7 +38,7 @@ def write_demo(
 
     target = connect(spec)
     try:
-        with reported_failures(where, postgres=spec.type == "postgres"):
+        with reported_failures(where, disk=target.data_disk):
             counts = _generate(target, seed, scale, progress)
             # new demo data is not a shrunken load: the next build's volume guard starts afresh
             record_baseline_reset(target, f"kpiframe demo --seed {seed} --scale {scale}")
@@ -51,88 +51,49 @@ def write_demo(
 
 
 def _generate(target: Warehouse, seed: int, scale: float, progress: Callable[[str], None] | None) -> dict[str, int]:
-    from kpiframe.engine.duckdb import DuckDBWarehouse
-    from kpiframe.engine.postgres import PostgresWarehouse
-
-    if isinstance(target, PostgresWarehouse):  # generated in DuckDB, then copied over
-        from kpiframe.demo.to_postgres import generate_demo_on_postgres
-
-        return generate_demo_on_postgres(target, seed, scale, progress)
+    """The generator writes DuckDB SQL into the DuckDB connection the warehouse offers (`load_source`: its
+    own, or a new in-memory one), and the warehouse takes the raw tables from there its own way
+    (`load_tables`: nothing to do, COPY, or Parquet files)."""
     from kpiframe.demo.generator import generate_demo
 
-    if isinstance(target, DuckDBWarehouse):
-        return generate_demo(target.con, seed=seed, scale=scale, progress=progress)
-    return _generate_through_parquet(target, seed, scale, progress)
-
-
-def _generate_through_parquet(
-    target: Warehouse, seed: int, scale: float, progress: Callable[[str], None] | None
-) -> dict[str, int]:
-    """Generated in an in-memory DuckDB, then loaded into `target` by `load_raw_through_parquet`."""
-    from kpiframe.build.runs import ensure_schemas
-    from kpiframe.demo.contract import SCHEMA
-    from kpiframe.demo.generator import generate_demo
-
-    ensure_schemas(target, {SCHEMA})  # a warehouse that refuses the schema fails before the generating
-    with duckdb.connect() as source:
+    with target.load_source(SCHEMA) as source:
         counts = generate_demo(source, seed=seed, scale=scale, progress=progress)
-        load_raw_through_parquet(source, target, progress)
+        target.load_tables(source, SCHEMA, RAW_TABLES, progress)
     return counts
 
 
-def load_raw_through_parquet(
+def load_raw_tables(
     source: duckdb.DuckDBPyConnection, target: Warehouse, progress: Callable[[str], None] | None = None
 ) -> None:
-    """Copy the raw tables of the contract from the DuckDB `source` into `target`: each written to Parquet,
-    loaded into `raw.<table>__kf_new` by the warehouse (`Warehouse.load_parquet`, Spark's), and only when
-    all are loaded published the way a build publishes (`stage_for_publish`, `publish_table`): on Spark
-    each raw name switches to its new table in one metastore call, and a failure before that leaves raw.*
-    as it was."""
-    import tempfile
-    import uuid
-    from pathlib import Path
+    """Replace the raw tables of the contract in `target` by those of the DuckDB `source`, all at once
+    (`Warehouse.load_tables`)."""
+    target.load_tables(source, SCHEMA, RAW_TABLES, progress)
 
-    from kpiframe.build.runs import ensure_schemas
-    from kpiframe.demo.contract import RAW_TABLES, SCHEMA
-    from kpiframe.demo.staging import raw_table, staging_name
 
-    ensure_schemas(target, {SCHEMA})
-    with tempfile.TemporaryDirectory(prefix="kf-demo-") as folder:
-        for table in RAW_TABLES:
-            copy = exp.Copy(this=raw_table(table), kind=False, files=[exp.Literal.string(f"{folder}/{table}.parquet")])
-            copy.set("params", [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))])
-            source.execute(copy.sql(dialect="duckdb"))
-            target.load_parquet(SCHEMA, staging_name(table), Path(folder) / f"{table}.parquet")
-            if progress is not None:
-                progress(f"{table}: copied to {target.dialect}")
-    version = uuid.uuid4().hex[:12]
-    physical = {table: target.stage_for_publish(SCHEMA, table, staging_name(table), version) for table in RAW_TABLES}
-    with target.transaction():
-        for table in RAW_TABLES:
-            target.publish_table(SCHEMA, table, physical[table])
-    target.drop_superseded({SCHEMA})
+load_raw_through_parquet = load_raw_tables  # its earlier name (tests/integration/test_spark_acceptance.py)
 
 
 @contextlib.contextmanager
-def reported_failures(where: str, postgres: bool = False) -> Iterator[None]:
-    """Turn the warehouse's and the OS's errors into KpiframeErrors; our own bugs stay internal errors."""
+def reported_failures(where: str, disk: str | None = None) -> Iterator[None]:
+    """Turn the warehouse's and the OS's errors into KpiframeErrors; our own bugs stay internal errors.
+    `disk`: the disk to free when it is full, if not the one holding `where` (`Warehouse.data_disk`)."""
     try:
         yield
     except KpiframeError:
         raise
     except Exception as exc:
-        error = translate(exc, where, postgres)
+        error = translate(exc, where, disk)
         if error is None:
             raise
         raise error from exc
 
 
-def translate(exc: BaseException, where: str, postgres: bool = False) -> KpiframeError | None:
+def translate(exc: BaseException, where: str, disk: str | None = None) -> KpiframeError | None:
     """The KpiframeError that explains `exc`, or None when it is not the warehouse's or the OS's."""
     detail = _first_line(exc)
     kind = _resource(exc)
     if kind == "disk":
-        place = "the PostgreSQL server's disk" if postgres else f"the disk holding {where}"
+        place = disk or f"the disk holding {where}"
         return KpiframeError(
             f"out of disk space writing the demo data into {where} ({detail}); {UNCHANGED}",
             code=DISK_FULL,

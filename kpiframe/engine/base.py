@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,12 +16,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlglot import exp
 
 from kpiframe.errors import KpiframeError
+from kpiframe.sql.expressions import create_schema
 
 if TYPE_CHECKING:  # optional libraries, imported when a result is converted
+    import duckdb
     import pandas
     import pyarrow
 
     from kpiframe.load.specs import WarehouseSpec
+
+STAGING_SUFFIX = "__kf_new"  # a table loaded beside the live one it replaces (the name kpiframe.build.runs uses)
+# table -> its (column, DuckDB type) pairs, in order: what `Warehouse.load_tables` copies
+Tables = Mapping[str, Sequence[tuple[str, str]]]
 
 
 @dataclass
@@ -109,6 +117,9 @@ class Warehouse:
     # `kpiframe test` runs the metric tests in this engine's scratch space (`open_scratch(spec)`); if not, in
     # an empty in-memory DuckDB, the default engine, apart from the warehouse
     runs_metric_tests: ClassVar[bool] = False
+    # the disk a message about a full disk asks to free, when it is not the one holding `describe_location`
+    # (a server's own)
+    data_disk: ClassVar[str | None] = None
 
     @classmethod
     def describe_location(cls, spec: WarehouseSpec) -> str:
@@ -207,16 +218,60 @@ class Warehouse:
         rename = exp.AlterRename(this=exp.table_(name, quoted=True))
         self.execute(exp.Alter(this=exp.table_(physical, db=schema, quoted=True), kind="TABLE", actions=[rename]))
 
-    def load_parquet(self, schema: str, name: str, folder: Path) -> int:
-        """Create (or replace) `schema.name` from the Parquet file(s) at `folder`; its row count. Only the
-        warehouses `kpiframe demo` loads through Parquet (Spark) have it."""
-        raise NotImplementedError(f"{self.dialect} does not load Parquet files")
-
     def drop_superseded(self, schemas: set[str]) -> list[str]:
         """Drop, in `schemas`, the tables earlier publications left behind that no reader reaches any more;
         their `schema.name`. Called after a swap and by the next build after a killed one. Here a swap
         leaves nothing behind."""
         return []
+
+    # --- loading tables written in DuckDB (`kpiframe demo`'s raw tables) --------------------------------
+    @contextmanager
+    def load_source(self, schema: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The DuckDB connection to write the tables of `schema` into, for `load_tables` to copy here: a
+        new in-memory database, closed when the block ends. `schema` is created here first, so that a
+        warehouse that refuses it fails before anything is written."""
+        import duckdb
+
+        self.execute(create_schema(schema))
+        with duckdb.connect() as source:
+            yield source
+
+    def load_tables(
+        self,
+        source: duckdb.DuckDBPyConnection,
+        schema: str,
+        tables: Tables,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Replace `schema.<table>` here, for each of `tables`, by the table of that name in schema `schema`
+        of the DuckDB connection `source` (the one `load_source` gave, or any other), all at once: a
+        failure before the end leaves the tables here as they were. `progress` gets one line per table
+        copied. `source` is only read.
+
+        Here through Parquet: each table is written to a Parquet file, loaded into `<table>__kf_new` by
+        `load_parquet`, and only when all are loaded published the way a build publishes
+        (`stage_for_publish`, then `publish_table` in one `transaction`, then `drop_superseded`): on Spark
+        every name switches to its new table in one metastore call."""
+        self.execute(create_schema(schema))
+        with tempfile.TemporaryDirectory(prefix="kf-demo-") as folder:
+            for table in tables:
+                path = Path(folder) / f"{table}.parquet"
+                source.execute(parquet_copy(schema, table, path).sql(dialect="duckdb"))
+                self.load_parquet(schema, table + STAGING_SUFFIX, path)
+                if progress is not None:
+                    progress(f"{table}: copied to {self.dialect}")
+        version = uuid.uuid4().hex[:12]
+        physical = {table: self.stage_for_publish(schema, table, table + STAGING_SUFFIX, version) for table in tables}
+        with self.transaction():
+            for table in tables:
+                self.publish_table(schema, table, physical[table])
+        self.drop_superseded({schema})
+
+    def load_parquet(self, schema: str, name: str, folder: Path) -> int:
+        """Create (or replace) `schema.name` from the Parquet file(s) at `folder`; its row count. What the
+        default `load_tables` loads through (Spark's); an adapter with a `load_tables` of its own needs
+        none."""
+        raise NotImplementedError(f"{self.dialect} does not load Parquet files")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -225,6 +280,14 @@ class Warehouse:
 
     def close(self) -> None:
         raise NotImplementedError
+
+
+def parquet_copy(schema: str, table: str, path: Path) -> exp.Copy:
+    """COPY "schema"."table" TO 'path' (FORMAT PARQUET): a table of a `load_tables` source, as DuckDB
+    writes it to a file."""
+    copy = exp.Copy(this=exp.table_(table, db=schema, quoted=True), kind=False, files=[exp.Literal.string(str(path))])
+    copy.set("params", [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))])
+    return copy
 
 
 class Scratch:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from kpiframe.engine.base import QueryResult, Scratch, Warehouse
+from kpiframe.engine.base import QueryResult, Scratch, Tables, Warehouse, parquet_copy
 from kpiframe.engine.lock_holder import holder_hint, is_lock_error
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
+from kpiframe.sql.expressions import create_schema, create_table
 
 # The first bytes of a DuckDB file hold this magic at offset 8; other files are refused before DuckDB sees
 # them, because DuckDB opens a SQLite file (and others) through an extension it would fetch and load.
@@ -120,8 +122,51 @@ class DuckDBWarehouse(Warehouse):
             raise
         self.con.execute("commit")
 
+    # --- loading tables written in DuckDB -----------------------------------------------------------
+    @contextmanager
+    def load_source(self, schema: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse's own connection: the tables are written straight into the warehouse (the writer
+        stages and swaps them itself, as `kpiframe demo`'s generator does), and `load_tables` has nothing
+        left to copy."""
+        yield self.con
+
+    def load_tables(
+        self,
+        source: duckdb.DuckDBPyConnection,
+        schema: str,
+        tables: Tables,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """From the warehouse's own connection (`load_source`): nothing, the tables are in place. From
+        another DuckDB connection: each table through a Parquet file, all of them dropped and created
+        anew (typed from their columns) in one transaction."""
+        if source is self.con:
+            return
+        self.execute(create_schema(schema))
+        with tempfile.TemporaryDirectory(prefix="kf-load-") as folder, self.transaction():
+            for table, columns in tables.items():
+                path = Path(folder) / f"{table}.parquet"
+                source.execute(parquet_copy(schema, table, path).sql(dialect="duckdb"))
+                kind = self.object_type(schema, table)
+                if kind is not None:
+                    self.execute(exp.Drop(tables=[_table(schema, table)], kind=kind.upper(), exists=True))
+                self.execute(create_table(schema, table, columns))
+                names = [name for name, _ in columns]
+                parquet = exp.Table(this=exp.ReadParquet(expressions=[exp.Literal.string(str(path))]))
+                rows = exp.select(*[exp.column(name, quoted=True) for name in names]).from_(parquet)
+                into = exp.Schema(
+                    this=_table(schema, table), expressions=[exp.to_identifier(n, quoted=True) for n in names]
+                )
+                self.execute(exp.Insert(this=into, expression=rows))
+                if progress is not None:
+                    progress(f"{table}: copied to {self.dialect}")
+
     def close(self) -> None:
         self.con.close()
+
+
+def _table(schema: str, name: str) -> exp.Table:
+    return exp.table_(name, db=schema, quoted=True)
 
 
 ATTACHED = "kf_warehouse"  # the catalog name of the warehouse file in a scratch space

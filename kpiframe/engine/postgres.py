@@ -1,17 +1,24 @@
 """PostgreSQL: the same project on a shared warehouse. Everything it runs is a sqlglot tree rendered
-for PostgreSQL; only connecting, transactions and the catalog queries are PostgreSQL-specific."""
+for PostgreSQL; only connecting, transactions, the catalog queries and loading rows with COPY
+(`load_tables`) are PostgreSQL-specific."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from kpiframe.engine.base import QueryResult, Warehouse
+from kpiframe.engine.base import STAGING_SUFFIX, QueryResult, Tables, Warehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
+from kpiframe.sql.expressions import create_schema, create_table
+
+if TYPE_CHECKING:
+    import duckdb
+
+COPY_BATCH_ROWS = 50_000  # rows fetched from DuckDB at a time: a large table never sits whole in Python
 
 
 class PostgresWarehouse(Warehouse):
@@ -21,6 +28,7 @@ class PostgresWarehouse(Warehouse):
     supports_advisory_locks = True
     supports_lock_timeout = True
     records_view_dependencies = True
+    data_disk = "the PostgreSQL server's disk"
 
     @classmethod
     def describe_location(cls, spec: WarehouseSpec) -> str:
@@ -116,8 +124,68 @@ class PostgresWarehouse(Warehouse):
         with self.con.transaction():
             yield
 
+    # --- loading tables written in DuckDB -----------------------------------------------------------
+    @contextmanager
+    def load_source(self, schema: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A new in-memory DuckDB; `schema` is created by `load_tables`, inside its transaction."""
+        import duckdb
+
+        with duckdb.connect() as source:
+            yield source
+
+    def load_tables(
+        self,
+        source: duckdb.DuckDBPyConnection,
+        schema: str,
+        tables: Tables,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Rows travel in batches with COPY into staging tables `schema.<table>__kf_new` (typed from each
+        table's columns), and the live tables are dropped and replaced only at the end, all in ONE
+        transaction (PostgreSQL's DDL is transactional): readers keep the old tables until the commit, and
+        a failure or a killed client rolls everything back."""
+        with self.transaction():
+            self.execute(create_schema(schema))
+            for table, columns in tables.items():
+                self._copy_to_staging(source, schema, table, columns)
+                if progress is not None:
+                    progress(f"{table}: copied to PostgreSQL")
+            for table in tables:
+                self._swap_in(schema, table)
+
+    def _copy_to_staging(
+        self, source: duckdb.DuckDBPyConnection, schema: str, table: str, columns: Sequence[tuple[str, str]]
+    ) -> None:
+        staging = table + STAGING_SUFFIX
+        self._drop(schema, staging)  # left by an older kpiframe that did not stage in one transaction
+        self.execute(create_table(schema, staging, columns))
+        names = [exp.to_identifier(name, quoted=True) for name, _ in columns]
+        rows = exp.select(*[exp.column(name, quoted=True) for name, _ in columns]).from_(_table(schema, table))
+        copy = exp.Copy(
+            this=exp.Schema(this=_table(schema, staging), expressions=names), kind=True, files=[exp.Var(this="STDIN")]
+        )
+        cursor = source.execute(rows.sql(dialect="duckdb"))
+        with self.con.cursor().copy(self.render(copy)) as stream:
+            while batch := cursor.fetchmany(COPY_BATCH_ROWS):
+                for row in batch:
+                    stream.write_row(row)
+
+    def _swap_in(self, schema: str, table: str) -> None:
+        self._drop(schema, table)
+        rename = exp.AlterRename(this=exp.to_identifier(table, quoted=True))
+        self.execute(exp.Alter(this=_table(schema, table + STAGING_SUFFIX), kind="TABLE", actions=[rename]))
+
+    def _drop(self, schema: str, name: str) -> None:
+        kind = self.object_type(schema, name)
+        if kind is not None:
+            self.execute(exp.Drop(tables=[_table(schema, name)], kind=kind.upper(), exists=True))
+
     def close(self) -> None:
         self.con.close()
+
+
+def _table(schema: str, name: str) -> exp.Table:
+    return exp.table_(name, db=schema, quoted=True)
 
 
 def _refusal(exc: Exception) -> WarehouseError:

@@ -17,42 +17,37 @@ the two statements Spark's own tables lack are Spark-specific:
   `CREATE OR REPLACE VIEW` of the pointer (kpiframe/engine/spark_publish.py), then drops the versions
   no view reads any more. To everything above this module such a view is a table (`object_type`,
   `list_objects`).
+
+Beside this module: `spark_session` starts the session, `spark_sql` rewrites the sqlglot trees Spark must
+get otherwise (`spark_tree`), `spark_scratch` is the scratch space of temporary views (`SessionScratch`)
+and `spark_publish` the one switch of a build's views.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
-import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlglot import exp
 
 from kpiframe.engine import spark_publish
 from kpiframe.engine.base import QueryResult, Scratch, Warehouse
+from kpiframe.engine.spark_scratch import SessionScratch
+from kpiframe.engine.spark_session import first_line, start_hint, start_session
+from kpiframe.engine.spark_sql import spark_tree
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
 
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+__all__ = ["SessionScratch", "SparkWarehouse", "spark_tree"]
 
 REWRITE_SUFFIX = "__kf_rewrite"
 VERSION_MARK = spark_publish.VERSION_MARK  # <name>__kf_v<run id>: the table a published name's view reads
 VERSION = re.compile(r".+__kf_v[0-9a-f]{12}")
 PUBLISHED = spark_publish.PUBLISHED  # the view's property naming the version it reads
-LOCAL_DEFAULTS = {
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": "4",  # the default 200 makes every small aggregate 200 tasks
-    "spark.sql.session.timeZone": "UTC",  # dates and timestamps the same whatever the machine's zone
-    "spark.sql.sources.default": "parquet",
-    "spark.sql.legacy.createHiveTableByDefault": "false",  # CREATE TABLE makes Parquet, not Hive text files
-}
 
 
 class SparkWarehouse(Warehouse):
@@ -73,12 +68,12 @@ class SparkWarehouse(Warehouse):
         self.read_only = read_only  # Spark has no read-only session: kpiframe's readers only read
         self._switch: spark_publish.OneSwitch | None = None  # the swap of the build under way
         try:
-            self.session = _session(spec)
+            self.session = start_session(spec)
         except Exception as exc:
             raise WarehouseError(
-                f"cannot start Spark ({spec.master}): {_first_line(exc)}",
+                f"cannot start Spark ({spec.master}): {first_line(exc)}",
                 code="KF502",
-                hint=_start_hint(exc),
+                hint=start_hint(exc),
             ) from None
         if not spec.master.startswith("sc://"):
             self._open_metastore(spec)
@@ -367,181 +362,9 @@ class SparkWarehouse(Warehouse):
         return int(self.session.table(f"`{schema}`.`{name}`").count())
 
 
-class SessionScratch(Scratch):
-    """The warehouse's own session, writing nothing to the metastore or the warehouse folder: each object
-    is a TEMPORARY VIEW of this session (`kf_scratch_<random>__<schema>__<name>`, so two diffs in one
-    session never meet), read straight from the published tables; `close` drops them."""
-
-    reads_warehouse = True
-
-    def __init__(self, warehouse: SparkWarehouse) -> None:
-        self.warehouse = warehouse
-        self.prefix = f"kf_scratch_{uuid.uuid4().hex[:8]}"
-        self.views: list[str] = []
-
-    def source(self, schema: str, name: str) -> exp.Table:
-        return exp.table_(name, db=schema, quoted=True)
-
-    def place(self, schema: str, name: str) -> exp.Table:
-        return exp.table_(f"{self.prefix}__{schema}__{name}", quoted=True)
-
-    def create(self, place: exp.Table, query: exp.Query, view: bool) -> None:
-        """A temporary view either way, so nothing is written to the metastore or the warehouse folder. One
-        that stands for a table is cached (`CACHE LAZY TABLE`): computed by the first query that reads it,
-        then kept by the session (in memory, spilling to Spark's local scratch disk), so that each
-        metric does not compute the whole chain of models again. `close` drops and uncaches it."""
-        if view:
-            temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
-            statement: exp.Expr = exp.Create(
-                this=place.copy(), kind="VIEW", expression=query, replace=True, properties=temporary
-            )
-        else:
-            statement = exp.Cache(this=place.copy(), lazy=True, expression=query)
-        self.warehouse.execute(statement)
-        self.views.append(place.name)
-
-    def create_empty(self, place: exp.Table, columns: list[exp.ColumnDef]) -> None:
-        nulls = [exp.cast(exp.null(), column.args["kind"]).as_(column.this.copy()) for column in columns]
-        self.create(place, exp.select(*nulls).where(exp.false()), view=True)
-
-    def column_types(self, place: exp.Table) -> dict[str, str]:
-        fields = self.warehouse.session.table(place.sql(dialect="spark")).schema.fields
-        return {f.name: f.dataType.simpleString().upper() for f in fields}
-
-    def query(self, statement: exp.Expr) -> QueryResult:
-        return self.warehouse.query(statement)
-
-    def close(self) -> None:
-        for name in self.views:
-            self.warehouse.session.catalog.dropTempView(name)
-        self.views = []
-
-
 def _name(schema: str, name: str) -> str:
     return exp.table_(name, db=schema, quoted=True).sql(dialect="spark")
 
 
-def _text(value: str) -> str:
-    return exp.Literal.string(value).sql(dialect="spark")
-
-
-def spark_tree(statement: exp.Expr) -> exp.Expr:
-    """`statement` as Spark must get it; DuckDB's and PostgreSQL's trees stay as they are.
-
-    A safe division (NULL when the divisor is 0) is rendered by sqlglot's Spark dialect as a plain `/`,
-    which was NULL on zero before Spark 4 but raises DIVIDE_BY_ZERO under ANSI mode, Spark 4's default;
-    an explicit NULLIF says it on every version.
-
-    A division is DuckDB's: always in DOUBLE (no integer division, and no DECIMAL division, which Spark
-    rounds to 6 decimal places: `seconds / 3600.0`); sqlglot does the same for PostgreSQL.
-
-    An interval of n quarters is one of 3n months: Spark has no QUARTER interval unit.
-
-    `PERCENTILE_CONT(x, p)` (DuckDB's and kpiframe's two-argument form) does not exist in Spark, whose
-    exact, interpolating equivalent is `PERCENTILE(x, p)` (sqlglot's Quantile, rendered for Spark)."""
-    if not any(_needs_change(node) for node in statement.walk()):
-        return statement
-    tree = statement.copy()
-    for node in [n for n in tree.walk() if _needs_change(n)]:  # changed in place: nested ones stay reachable
-        _for_spark(node)
-    return tree
-
-
-def _needs_change(node: exp.Expr) -> bool:
-    if isinstance(node, exp.Div):
-        return not node.args.get("typed")
-    if isinstance(node, exp.Interval):
-        return node.text("unit").upper() == "QUARTER" and isinstance(node.this, exp.Literal)
-    return isinstance(node, exp.PercentileCont) and not isinstance(node.parent, exp.WithinGroup)
-
-
-def _for_spark(node: exp.Expr) -> None:
-    if isinstance(node, exp.Div):
-        if node.args.get("safe"):
-            node.set("expression", exp.Nullif(this=node.expression, expression=exp.Literal.number(0)))
-            node.set("safe", None)
-        node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
-        node.set("typed", True)
-        return
-    if isinstance(node, exp.Interval):  # Spark's intervals have no QUARTER unit
-        node.set("this", exp.Literal.string(str(int(node.this.name) * 3)))
-        node.set("unit", exp.var("MONTH"))
-        return
-    node.replace(exp.Quantile(this=node.this, quantile=node.expression))
-
-
-def _session(spec: WarehouseSpec) -> SparkSession:
-    from pyspark.logger import PySparkLogger
-    from pyspark.sql import SparkSession
-
-    # PySpark logs every refused statement as JSON on stderr; kpiframe raises it as a KF503 anyway
-    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
-        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
-
-    if spec.master.startswith("sc://"):  # Spark Connect: the server owns the catalog and its settings
-        builder = SparkSession.builder.remote(spec.master)
-        for key, value in spec.conf.items():
-            builder = builder.config(key, value)
-        return builder.getOrCreate()
-    builder = SparkSession.builder.master(spec.master).appName("kpiframe")
-    for key, value in {**_local_settings(spec), **spec.conf}.items():
-        builder = builder.config(key, value)
-    with warnings.catch_warnings():  # PySpark's own FutureWarnings (pandas versions, ...) are not ours
-        warnings.simplefilter("ignore")
-        return builder.enableHiveSupport().getOrCreate()
-
-
-def _local_settings(spec: WarehouseSpec) -> dict[str, str]:
-    """The warehouse folder, and beside it the embedded Derby metastore (and Derby's log) when no
-    metastore is configured in `conf` (a cluster's hive.metastore.uris, say)."""
-    settings = {**LOCAL_DEFAULTS, "spark.sql.warehouse.dir": spec.warehouse_dir}
-    configured = {"spark.hadoop.hive.metastore.uris", "spark.hadoop.javax.jdo.option.ConnectionURL"}
-    if "://" not in spec.warehouse_dir and not configured & set(spec.conf):
-        folder = Path(spec.warehouse_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        metastore = folder / "metastore_db"
-        settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={metastore};create=true"
-        settings["spark.driver.extraJavaOptions"] = (
-            f"-Dderby.system.home={folder} -Dlog4j2.configurationFile={_quiet_log_config(folder)}"
-        )
-    return settings
-
-
-# Spark's own log at FATAL only: its errors come back as exceptions, which kpiframe reports; the default
-# profile prints start-up warnings and a stack trace per failed task on stderr. PySpark counts as a shell,
-# whose level is that of its gateway logger (WARN unless set here).
-_LOG_CONFIG = """rootLogger.level = fatal
-rootLogger.appenderRef.stderr.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
-logger.repl.name = org.apache.spark.api.python.PythonGatewayServer
-logger.repl.level = fatal
-"""
-
-
-def _quiet_log_config(folder: Path) -> Path:
-    path = folder / "log4j2.properties"
-    if not path.is_file() or path.read_text(encoding="utf-8") != _LOG_CONFIG:
-        path.write_text(_LOG_CONFIG, encoding="utf-8")
-    return path
-
-
 def _refusal(exc: Exception) -> WarehouseError:
-    return WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}", code="KF503")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(getattr(exc, "getMessage", lambda: "")() or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _start_hint(exc: Exception) -> str:
-    text = str(exc)
-    if "JAVA_HOME" in text or "Java gateway" in text:
-        return "Spark local needs a Java 17 or 21 runtime: install one, or set JAVA_HOME"
-    if "Another instance of Derby" in text or "XSDB6" in text:
-        return "another process has the Spark warehouse's metastore open; wait for it to finish"
-    return "check warehouse.master and warehouse.conf in kpi_project.yml, or --warehouse spark:<master>"
+    return WarehouseError(f"the warehouse refused a statement: {first_line(exc)}", code="KF503")
