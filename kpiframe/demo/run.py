@@ -8,7 +8,6 @@ and a lack of memory get their own codes, with the warehouse's location and what
 from __future__ import annotations
 
 import contextlib
-import errno
 from collections.abc import Callable, Iterator
 
 import duckdb
@@ -23,10 +22,6 @@ DISK_FULL = "KF520"
 OUT_OF_MEMORY = "KF521"
 REFUSED = "KF503"  # the warehouse refused a statement, as elsewhere
 
-_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-# DuckDB reports the OS error only as text, e.g. 'Could not write file "w.duckdb": File too large'
-_DISK_WORDS = ("no space left", "file too large", "disk quota", "disk full")
-_PG_DISK_FULL, _PG_OUT_OF_MEMORY = "53100", "53200"  # SQLSTATEs
 UNCHANGED = "raw.* was left as it was"
 
 
@@ -38,7 +33,7 @@ def write_demo(
 
     target = connect(spec)
     try:
-        with reported_failures(where, disk=target.data_disk):
+        with reported_failures(where, target):
             counts = _generate(target, seed, scale, progress)
             # new demo data is not a shrunken load: the next build's volume guard starts afresh
             record_baseline_reset(target, f"kpiframe demo --seed {seed} --scale {scale}")
@@ -74,26 +69,26 @@ load_raw_through_parquet = load_raw_tables  # its earlier name (tests/integratio
 
 
 @contextlib.contextmanager
-def reported_failures(where: str, disk: str | None = None) -> Iterator[None]:
+def reported_failures(where: str, target: type[Warehouse] | Warehouse) -> Iterator[None]:
     """Turn the warehouse's and the OS's errors into KpiframeErrors; our own bugs stay internal errors.
-    `disk`: the disk to free when it is full, if not the one holding `where` (`Warehouse.data_disk`)."""
+    `target`'s adapter tells what an error says (`Warehouse.failure_kind`) and which disk to free."""
     try:
         yield
     except KpiframeError:
         raise
     except Exception as exc:
-        error = translate(exc, where, disk)
+        error = translate(exc, where, target)
         if error is None:
             raise
         raise error from exc
 
 
-def translate(exc: BaseException, where: str, disk: str | None = None) -> KpiframeError | None:
+def translate(exc: BaseException, where: str, target: type[Warehouse] | Warehouse) -> KpiframeError | None:
     """The KpiframeError that explains `exc`, or None when it is not the warehouse's or the OS's."""
     detail = _first_line(exc)
-    kind = _resource(exc)
+    kind = target.failure_kind(exc)
     if kind == "disk":
-        place = disk or f"the disk holding {where}"
+        place = target.data_disk or f"the disk holding {where}"
         return KpiframeError(
             f"out of disk space writing the demo data into {where} ({detail}); {UNCHANGED}",
             code=DISK_FULL,
@@ -107,41 +102,13 @@ def translate(exc: BaseException, where: str, disk: str | None = None) -> Kpifra
             hint="rerun `kpiframe demo` with a smaller --scale, or raise the warehouse's "
             "memory_limit in kpi_project.yml",
         )
-    if _is_warehouse_error(exc):
+    if kind == "refused":
         return KpiframeError(
             f"the warehouse {where} refused the demo data: {detail}; {UNCHANGED}",
             code=REFUSED,
             hint="rerun with --debug for the details",
         )
     return None
-
-
-def _resource(exc: BaseException) -> str | None:
-    """'disk', 'memory' or None: which resource ran out, if that is what `exc` says."""
-    if isinstance(exc, (duckdb.OutOfMemoryException, MemoryError)):
-        return "memory"
-    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
-        return "disk"
-    sqlstate = getattr(exc, "sqlstate", None)  # psycopg's errors carry PostgreSQL's code
-    if sqlstate in (_PG_DISK_FULL, _PG_OUT_OF_MEMORY):
-        return "disk" if sqlstate == _PG_DISK_FULL else "memory"
-    if _is_warehouse_error(exc) or isinstance(exc, OSError):
-        text = str(exc).lower()
-        if any(word in text for word in _DISK_WORDS):
-            return "disk"
-        if "out of memory" in text:
-            return "memory"
-    return None
-
-
-def _is_warehouse_error(exc: BaseException) -> bool:
-    if isinstance(exc, duckdb.Error):
-        return True
-    try:
-        import psycopg
-    except ImportError:  # DuckDB users may not have the driver
-        return False
-    return isinstance(exc, psycopg.Error)
 
 
 def _first_line(exc: BaseException) -> str:

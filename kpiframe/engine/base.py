@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import tempfile
 import uuid
@@ -17,6 +18,10 @@ from sqlglot import exp
 
 from kpiframe.errors import KpiframeError
 from kpiframe.sql.expressions import create_schema
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+# e.g. 'Could not write file "w.duckdb": File too large'
+_DISK_WORDS = ("no space left", "file too large", "disk quota", "disk full")
 
 if TYPE_CHECKING:  # optional libraries, imported when a result is converted
     import duckdb
@@ -120,6 +125,25 @@ class Warehouse:
     # the disk a message about a full disk asks to free, when it is not the one holding `describe_location`
     # (a server's own)
     data_disk: ClassVar[str | None] = None
+
+    @classmethod
+    def failure_kind(cls, exc: BaseException) -> str | None:
+        """What an error raised while writing to this engine says: 'disk' or 'memory' (that resource ran
+        out), 'refused' (the engine refused a statement), or None (not the engine's: a bug of ours). The
+        default knows DuckDB's errors, in which every engine's demo rows are first written, and the OS's."""
+        import duckdb
+
+        if isinstance(exc, (duckdb.OutOfMemoryException, MemoryError)):
+            return "memory"
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+            return "disk"
+        if isinstance(exc, (duckdb.Error, OSError)):
+            text = str(exc).lower()  # DuckDB reports the OS's error as text only
+            if any(word in text for word in _DISK_WORDS):
+                return "disk"
+            if "out of memory" in text:
+                return "memory"
+        return "refused" if isinstance(exc, duckdb.Error) else None
 
     @classmethod
     def describe_location(cls, spec: WarehouseSpec) -> str:

@@ -31,6 +31,18 @@ class PostgresWarehouse(Warehouse):
     data_disk = "the PostgreSQL server's disk"
 
     @classmethod
+    def failure_kind(cls, exc: BaseException) -> str | None:
+        """psycopg's errors carry PostgreSQL's SQLSTATE: 53100 disk full, 53200 out of memory."""
+        import psycopg
+
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate in ("53100", "53200"):
+            return "disk" if sqlstate == "53100" else "memory"
+        if isinstance(exc, psycopg.Error):
+            return super().failure_kind(exc) or "refused"
+        return super().failure_kind(exc)
+
+    @classmethod
     def describe_location(cls, spec: WarehouseSpec) -> str:
         """The database and host, never the password."""
         import psycopg
