@@ -289,6 +289,23 @@ CODES: tuple[ErrorCode, ...] = (
         "or on its dataset.",
     ),
     ErrorCode(
+        "KF111",
+        "Non-additive measure's dimension is not a time",
+        "semantic",
+        "A measure's `non_additive: {dimension: ...}` names what is not a time dimension of its dataset: a "
+        "categorical dimension, or a name the dataset does not declare. In each period the measure keeps the "
+        "rows at the last (or first) value of that time. Name a dimension declared with `type: time` (the hint "
+        "lists them), or leave `dimension` out to use the measure's own time.",
+    ),
+    ErrorCode(
+        "KF112",
+        "Non-additive measure's `per` is not on its dataset",
+        "semantic",
+        "A measure's `non_additive: {per: [...]}` names what is neither an entity nor a dimension of its "
+        "dataset. `per` chooses the last (or first) time separately for each value of those entities (each "
+        "account's own last day). Fix the name (the hint suggests one or lists what the dataset has).",
+    ),
+    ErrorCode(
         "KF120",
         "Expression cannot be read",
         "semantic",
@@ -327,6 +344,14 @@ CODES: tuple[ErrorCode, ...] = (
         "(and by each of its `constant_properties`), so the entity must be an entity of both measures' "
         "datasets, and each `base_property` / `conversion_property` an entity or dimension of the base / "
         "conversion measure's dataset. Fix the name (the hint lists what the dataset has) or declare it.",
+    ),
+    ErrorCode(
+        "KF204",
+        "Cumulative or conversion metric over a non-additive measure",
+        "semantic",
+        "A measure with `non_additive:` (a balance) answers one value per period, that of its last or first "
+        "time, so a cumulative metric cannot add those values up across periods, nor a conversion metric pair "
+        "its rows one by one. Query the simple metric over the measure at the grain you need instead.",
     ),
     # --- KF3xx templates and model SQL --------------------------------------------------------------------
     ErrorCode(

@@ -116,6 +116,10 @@ def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]],
         measure, dataset = found
         text = _AGGREGATIONS.get(measure.agg, measure.agg + "({})").format(measure.expr or measure.name)
         text += f" from {dataset}"
+        semi = measure.non_additive
+        if semi is not None:  # a balance: the rows of one day per period
+            text += f" at the {semi.choose} {semi.dimension or measure.time or 'time'} of each period"
+            text += f" per {', '.join(semi.per)}" if semi.per else ""
     return text + (f" where {spec.filter}" if spec.filter else "")
 
 

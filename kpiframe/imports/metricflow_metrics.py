@@ -297,6 +297,15 @@ class MetricImporter:
     # --- cumulative -----------------------------------------------------------------------------------
     def _cumulative(self, raw: Raw, params: Raw, subject: str) -> Item:
         measure, measure_filter = self._measure_input(params, subject)
+        if measure.non_additive:
+            self.notes.unmapped(
+                params,
+                "measure",
+                subject,
+                f"measure '{measure.name}' is non_additive (one value per period): kpiframe does not accumulate it "
+                "(KF204); not imported",
+            )
+            raise Skip
         if measure.agg not in (*ADDITIVE, "count_distinct"):
             self.notes.unmapped(
                 params, "measure", subject, f"accumulating a {measure.agg} is not a running sum; not imported"
@@ -385,6 +394,11 @@ class MetricImporter:
         name = mapping.text("name") if mapping else settings.text(key)
         if name not in self.measures:
             self.notes.unmapped(settings, key, subject, f"measure '{name}' was not imported; not imported")
+            raise Skip
+        if self.measures[name or ""].non_additive:
+            self.notes.unmapped(
+                settings, key, subject, f"measure '{name}' is non_additive: no conversion pairs its rows (KF204)"
+            )
             raise Skip
         if mapping is None:
             return str(name), None

@@ -41,6 +41,7 @@ class MeasureInfo:
     dataset: str
     agg: str
     time: str  # the qualified name of its time dimension: metric_time in a filter of its metrics
+    non_additive: bool = False  # a semi-additive measure (non_additive_dimension): no running sum of it
 
 
 def metrics_path(rel: str, model_paths: tuple[str, ...]) -> str:
@@ -64,7 +65,7 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
         dataset, qualifier = _dataset(raw, name, model, notes)
         out = metrics_path(raw.path, project.model_paths)
         for measure_raw in raw.children("measures"):
-            spec = _measure(measure_raw, name, notes)
+            spec = _measure(measure_raw, name, notes, _names(raw))
             if spec is None:
                 continue
             time = str(spec.get("time") or dataset.get("time") or "")
@@ -73,7 +74,9 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
                     measure_raw, None, f"measure '{spec['name']}'", "has no agg_time_dimension; not imported"
                 )
                 continue
-            measures[str(spec["name"])] = MeasureInfo(str(spec["name"]), name, str(spec["agg"]), f"{qualifier}__{time}")
+            semi = "non_additive" in spec
+            info = MeasureInfo(str(spec["name"]), name, str(spec["agg"]), f"{qualifier}__{time}", semi)
+            measures[info.name] = info
             dataset.setdefault("measures", [])
             measure_list = dataset["measures"]
             assert isinstance(measure_list, list)
@@ -175,14 +178,53 @@ def _dimension(raw: Raw, model: str, notes: Notes) -> Item | None:
     return ordered(item, ("name", "type", "expr", "description"))
 
 
-def _measure(raw: Raw, model: str, notes: Notes) -> Item | None:
+def _names(raw: Raw) -> tuple[set[str], set[str]]:
+    """The semantic model's time dimensions and its entities and other dimensions, by name."""
+    dims = raw.children("dimensions")
+    times = {d.text("name") or "" for d in dims if (d.text("type") or "").lower() == "time"}
+    others = {e.text("name") or "" for e in raw.children("entities")} | {d.text("name") or "" for d in dims}
+    return times, others - times
+
+
+def _non_additive(raw: Raw, subject: str, notes: Notes, names: tuple[set[str], set[str]]) -> Item | None:
+    """non_additive_dimension {name, window_choice min|max, window_groupings} as kpiframe's `non_additive:`
+    {dimension, choose first|last, per}: in each period (and, with groupings, for each of their values) the
+    rows at the first or last value of that time dimension."""
+    params = raw.child("non_additive_dimension")
+    times, groupable = names
+    if params is None:
+        notes.unmapped(raw, "non_additive_dimension", subject, "non_additive_dimension is not a mapping; not imported")
+        return None
+    dimension = params.text("name") or ""
+    choice = (params.text("window_choice") or "min").lower()  # MetricFlow's default: the first
+    listed = params.get("window_groupings")
+    groupings = [str(g) for g in listed] if isinstance(listed, list) else [] if listed is None else [str(listed)]
+    problem = None
+    if dimension not in times:
+        problem = ("name", f"non_additive_dimension '{dimension}' is not a time dimension of the semantic model")
+    elif choice not in ("min", "max"):
+        problem = ("window_choice", f"window_choice '{choice}': kpiframe keeps the first (min) or last (max)")
+    elif any(g not in groupable for g in groupings):
+        missing = next(g for g in groupings if g not in groupable)
+        problem = ("window_groupings", f"window_groupings '{missing}' is no entity or dimension of the semantic model")
+    extra = [key for key in params.key_names() if key not in ("name", "window_choice", "window_groupings")]
+    if problem is None and extra:
+        problem = (extra[0], f"non_additive_dimension '{extra[0]}:' has no counterpart")
+    if problem is not None:
+        notes.unmapped(params, problem[0], subject, f"{problem[1]}; not imported")
+        return None
+    item: Item = {"dimension": dimension, "choose": "last" if choice == "max" else "first", "per": groupings}
+    return ordered(item, ("dimension", "choose", "per"))
+
+
+def _measure(raw: Raw, model: str, notes: Notes, names: tuple[set[str], set[str]]) -> Item | None:
     name = raw.text("name") or ""
     subject = f"measure '{name}' of semantic model '{model}'"
+    non_additive = None
     if raw.get("non_additive_dimension") is not None:
-        notes.unmapped(
-            raw, "non_additive_dimension", subject, "non_additive_dimension has no counterpart; not imported"
-        )
-        return None
+        non_additive = _non_additive(raw, subject, notes, names)
+        if non_additive is None:
+            return None
     agg = (raw.text("agg") or "").lower()
     expr = raw.text("expr")
     if agg == "sum_boolean":
@@ -197,10 +239,11 @@ def _measure(raw: Raw, model: str, notes: Notes) -> Item | None:
         return None
     if raw.get("agg_params") is not None and agg != "median":
         notes.changed(raw, "agg_params", subject, f"agg_params dropped (a {agg} takes none in kpiframe)")
-    _dropped(raw, subject, notes, {"name", "agg", "expr", "description", "agg_time_dimension", "create_metric"})
+    handled = {"name", "agg", "expr", "description", "agg_time_dimension", "create_metric", "non_additive_dimension"}
+    _dropped(raw, subject, notes, handled)
     item: Item = {"name": name, "agg": AGGREGATIONS[agg], "expr": expr, "time": raw.text("agg_time_dimension")}
-    item["description"] = raw.text("description")
-    return ordered(item, ("name", "agg", "expr", "time", "description"))
+    item |= {"non_additive": non_additive, "description": raw.text("description")}
+    return ordered(item, ("name", "agg", "expr", "time", "non_additive", "description"))
 
 
 def _percentile(raw: Raw, subject: str, notes: Notes) -> str | None:

@@ -158,6 +158,9 @@ class MetricAlgebra:
             agg = self.layer.measures[spec.measure or ""].agg if spec.measure in self.layer.measures else "sum"
             if agg not in ADDITIVE_AGGREGATIONS:
                 return f"'{name}' aggregates with {agg}, which cannot be summed over days or projected"
+            measure = self.layer.measures.get(spec.measure or "")
+            if measure is not None and measure.non_additive is not None:  # a balance: its last day, not a sum
+                return f"'{name}' reads non_additive measure '{measure.name}', which cannot be summed over days"
             return None
         if spec.type == "derived" and any(i.offset for i in spec.inputs):
             return f"'{name}' uses period-shifted inputs; declare the lag on the tree's formula instead"

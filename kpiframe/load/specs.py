@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -183,12 +183,23 @@ class DimensionSpec(Spec):
     description: str | None = None
 
 
+class NonAdditiveSpec(Spec):
+    """`non_additive:` on a measure that must not be added up over time, like an account balance: in each
+    period a metric over it aggregates only the rows at the last (or first) value of `dimension` there,
+    that value taken over all the period's rows or, with `per`, for each value of those entities."""
+
+    dimension: str | None = Field(None, pattern=NAME_PATTERN)  # a time dimension; unset: the measure's time
+    choose: Literal["last", "first"] = "last"
+    per: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = []  # entities (or dimensions) of the dataset
+
+
 class MeasureSpec(Spec):
     name: str = Field(pattern=NAME_PATTERN)
     agg: Aggregation
     expr: str | None = None
     time: str | None = None
     description: str | None = None
+    non_additive: NonAdditiveSpec | None = None
 
 
 class DatasetSpec(Spec):

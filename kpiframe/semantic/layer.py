@@ -17,7 +17,7 @@ from kpiframe.errors import Problems
 from kpiframe.load.loaded import Located, ProjectFiles
 from kpiframe.load.specs import DatasetSpec, MetricSpec
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
-from kpiframe.suggest import unknown
+from kpiframe.suggest import did_you_mean, unknown
 
 MAX_JOIN_DEPTH = 2
 
@@ -43,6 +43,16 @@ class Dimension:
 
 
 @dataclass(frozen=True)
+class NonAdditive:
+    """A measure's `non_additive:`, resolved: the expressions (over the dataset's own columns) of the time
+    whose last (`choose` last) or first value a period keeps, and of the entities it is chosen per."""
+
+    at: exp.Expr
+    choose: str
+    per: tuple[exp.Expr, ...] = ()
+
+
+@dataclass(frozen=True)
 class Measure:
     name: str
     dataset: str
@@ -50,6 +60,7 @@ class Measure:
     expr: exp.Expr
     time: exp.Expr
     time_name: str
+    non_additive: NonAdditive | None = None
 
 
 @dataclass
@@ -116,7 +127,52 @@ class SemanticLayer:
         dim = dataset.dimensions.get(time_name)
         time_expr = dim.expr if dim else self._parse(time_name, located, ("measures", index, "time"))
         expr = self._parse(spec.expr or name, located, ("measures", index, "expr"))
-        self.measures[name] = Measure(name, dataset.spec.name, spec.agg, expr, time_expr, time_name)
+        non_additive = self._non_additive(dataset, index, time_name, time_expr, located)
+        self.measures[name] = Measure(name, dataset.spec.name, spec.agg, expr, time_expr, time_name, non_additive)
+
+    def _non_additive(
+        self, dataset: Dataset, index: int, time_name: str, time_expr: exp.Expr, located: Located[DatasetSpec]
+    ) -> NonAdditive | None:
+        """The measure's `non_additive:`: its `dimension` a time dimension of the dataset (or the measure's own
+        time column), each of `per` an entity or a dimension of the dataset (KF111, KF112 otherwise)."""
+        spec = dataset.spec.measures[index].non_additive
+        if spec is None:
+            return None
+        key = ("measures", index, "non_additive")
+        name = spec.dimension or time_name
+        times = [d.name for d in dataset.dimensions.values() if d.is_time]
+        dim = dataset.dimensions.get(name)
+        at = dim.expr if dim is not None and dim.is_time else time_expr if name == time_name else None
+        if at is None:
+            kind = "a categorical dimension" if dim is not None else "not a dimension"
+            choices = ", ".join(times) or "none declared: add one with type: time"
+            hint = f"name a time dimension ({choices}) or leave dimension out to use the measure's time '{time_name}'"
+            close = did_you_mean(name, times)
+            self.problems.error(
+                "KF111",
+                f"non_additive dimension '{name}' is {kind} of dataset '{dataset.spec.name}': it must be a "
+                "time, whose last (or first) value each period keeps the rows of",
+                located.at(*key, "dimension"),
+                hint=f"{close} Or {hint}" if close else hint,
+            )
+            return None
+        per: list[exp.Expr] = []
+        for position, entity in enumerate(spec.per):
+            if entity in dataset.entities:
+                per.append(dataset.entities[entity][1])
+            elif entity in dataset.dimensions:
+                per.append(dataset.dimensions[entity].expr)
+            else:
+                known = [*dataset.entities, *dataset.dimensions]
+                self.problems.error(
+                    "KF112",
+                    f"non_additive per: '{entity}' is neither an entity nor a dimension of dataset "
+                    f"'{dataset.spec.name}'",
+                    located.at(*key, "per", position),
+                    hint=did_you_mean(entity, known)
+                    or f"'{dataset.spec.name}' has {', '.join(known) or 'no entity or dimension'}",
+                )
+        return NonAdditive(at, spec.choose, tuple(per))
 
     def _parse(self, text: str, located: Located[DatasetSpec], key: tuple[str | int, ...]) -> exp.Expr:
         try:

@@ -50,6 +50,47 @@ def metrics_are_well_formed(files: ProjectFiles, layer: SemanticLayer) -> Proble
         found += _expressions(files, located)
         if spec.type == "conversion":
             found += _conversion_parts(layer, located)
+        found += _over_non_additive(files, layer, located)
+    return found
+
+
+def _over_non_additive(files: ProjectFiles, layer: SemanticLayer, located: Located[MetricSpec]) -> Problems:
+    """A measure with `non_additive:` answers one value per period (its last or first time's rows): a running
+    sum of those, or a conversion pairing its rows one by one, would add what must not be added (KF204)."""
+    found = Problems()
+    spec = located.spec
+    if spec.type == "cumulative" and (spec.metric or "") in files.metrics:
+        base = files.metrics[spec.metric or ""].spec
+        named = [("metric", base.measure if base.type == "simple" else None)]
+        does = f"accumulates '{spec.metric}', whose measure"
+    elif spec.type == "conversion":
+        named = [("base_measure", spec.base_measure), ("conversion_measure", spec.conversion_measure)]
+        does = "pairs the rows of measure"
+    else:
+        return found
+    for key, measure_name in named:
+        measure = layer.measures.get(measure_name or "")
+        if measure is not None and measure.non_additive is not None:
+            found.error(
+                "KF204",
+                f"{spec.type} metric '{spec.name}' {does} '{measure.name}' is non_additive: it answers one value "
+                "per period (its last or first time's), which cannot be added up across periods or paired row by row",
+                located.at(key),
+                hint=f"query a simple metric over '{measure.name}' at the grain you need: each period answers its "
+                "own last (or first) value",
+            )
+    return found
+    for key, measure_name in named:
+        measure = layer.measures.get(measure_name or "")
+        if measure is not None and measure.non_additive is not None:
+            found.error(
+                "KF204",
+                f"a {spec.type} metric cannot read measure '{measure.name}': it is non_additive (one value per "
+                "period, its last or first time's), so it cannot be accumulated or paired row by row",
+                located.at(key),
+                hint=f"query the simple metric over '{measure.name}' at the grain you need: each period already "
+                "answers its own last (or first) value",
+            )
     return found
 
 

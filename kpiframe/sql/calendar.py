@@ -152,9 +152,13 @@ def offset_window(text: str) -> tuple[int, str]:
 
 def shift_fits_grain(count: int, unit: str, grain: str) -> bool:
     """Whether moving a period start of `grain` by `count` `unit`s lands on a period start of `grain` (a
-    month's start moved by 5 days does not: that offset has no value per month)."""
-    step_count, step_unit = grain_step(grain)
-    return grain == "day" or (unit == step_unit and count % step_count == 0)
+    month's start moved by 5 days does not: that offset has no value per month). Offsets come in days or
+    months (offset_window), so a year is 12 months here: '1 year' at year grain lands on a year's start."""
+    if grain == "day":
+        return True
+    if grain == "week":
+        return unit == "DAY" and count % 7 == 0
+    return unit == "MONTH" and count % _MONTHS[grain] == 0
 
 
 def start_fits_grain(to_grain: str, grain: str, calendar: Calendar) -> bool:

@@ -9,6 +9,7 @@ lies in its window, and the values are counted once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -16,10 +17,20 @@ from sqlglot import exp
 from kpiframe.semantic.layer import Measure, SemanticLayer
 from kpiframe.sql.calendar import Calendar, interval, offset_window
 from kpiframe.sql.expressions import col
-from kpiframe.sql.metric_scan import DatasetScan, ScanShape
+from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
 from kpiframe.sql.time_spine import PERIOD, SPINE
 
 VALUE = "kf_value"
+
+
+def value_column(dims: Sequence[str]) -> str:
+    """The name of the rows' counted value: kf_value, with underscores appended while that is also the name
+    of a requested dimension (or the period), compared without case as DuckDB and Spark resolve names."""
+    taken = {name.lower() for name in (PERIOD, *dims)}
+    name = VALUE
+    while name.lower() in taken:
+        name += "_"
+    return name
 
 
 @dataclass(frozen=True)
@@ -32,9 +43,14 @@ class DistinctWindow:
     empty: int | float | None
 
 
-def distinct_rows(layer: SemanticLayer, calendar: Calendar, shape: ScanShape, measure: Measure) -> exp.Select:
-    """The measure's rows: its expression as kf_value, their period and the request's dimensions."""
-    return DatasetScan(layer, calendar, shape, []).rows(measure.dataset, measure.time, {VALUE: measure.expr})
+def distinct_rows(
+    layer: SemanticLayer, calendar: Calendar, shape: ScanShape, measure: Measure, metric: str | None = None
+) -> exp.Select:
+    """The measure's rows: its expression as kf_value (value_column), their period and the request's
+    dimensions. `metric` (the cumulative metric) is named when a dimension does not apply to the rows."""
+    value = value_column(shape.dimensions)
+    known = [Leaf(value, measure, None, None, {metric})] if metric else []
+    return DatasetScan(layer, calendar, shape, known).rows(measure.dataset, measure.time, {value: measure.expr})
 
 
 def distinct_window_select(
@@ -52,7 +68,7 @@ def distinct_window_select(
         first = exp.GT(this=row_period, expression=back)
     matches = [first, exp.LTE(this=row_period.copy(), expression=period.copy())]
     matches += [exp.NullSafeEQ(this=col(d, "k"), expression=col(d, "r")) for d in dims]
-    distinct: exp.Expr = exp.Count(this=exp.Distinct(expressions=[col(VALUE, "r")]))
+    distinct: exp.Expr = exp.Count(this=exp.Distinct(expressions=[col(value_column(dims), "r")]))
     if spec.empty != 0:  # a window without rows answers the metric's fill_nulls_with (NULL unless a number)
         none = exp.EQ(this=exp.Count(this=col(PERIOD, "r")), expression=exp.Literal.number(0))
         fill = exp.Null() if spec.empty is None else exp.Literal.number(spec.empty)

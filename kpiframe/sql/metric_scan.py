@@ -91,10 +91,12 @@ class DatasetScan:
             select = select.having(self._kept_by_a_filter(dataset_name, leaves, joins), copy=False)
         return select
 
-    def rows(self, dataset_name: str, time: exp.Expr, columns: dict[str, exp.Expr]) -> exp.Select:
+    def rows(
+        self, dataset_name: str, time: exp.Expr, columns: dict[str, exp.Expr], metric_filter: str | None = None
+    ) -> exp.Select:
         """The dataset's rows one by one, not aggregated (a conversion metric pairs events): `columns`
         (expressions over the dataset's own columns), the period of `time` and the request's dimensions,
-        under the request's filter and bounds."""
+        under the request's filter (and a metric's, if given) and bounds."""
         joins = _Joins(self.layer)
         time = qualify(time, "t")
         period = self.calendar.period_start(time, self.shape.grain or "day")
@@ -106,6 +108,8 @@ class DatasetScan:
         conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=time.copy(), expression=exp.Null()))]
         if self.shape.where is not None:
             conditions.append(self._resolve(dataset_name, self.shape.where, joins, entities=False))
+        if metric_filter:
+            conditions.append(self._condition(dataset_name, metric_filter, joins, "filter of a metric"))
         conditions += _bounds(period, self.shape.start, self.shape.end)
         model = self.layer.datasets[dataset_name].model
         table = exp.table_(model, db=self.layer.files.config.schemas.models, quoted=True).as_("t", quoted=True)

@@ -1,0 +1,160 @@
+"""What reads earlier periods of a series: cumulative metrics (windows, grain to date) and shifted series
+(`--compare`, an input's `offset:`).
+
+Each is a CTE of its own over a subseries of one metric (`SeriesBuilder.subseries`, unbounded below so the
+first periods asked see their history), added to the builder's parts as a column beside the spine's rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from kpiframe.errors import QueryError
+from kpiframe.sql.calendar import grain_step, interval, is_coarser_or_equal, year_step
+from kpiframe.sql.distinct_window import DistinctWindow, distinct_rows, distinct_window_select
+from kpiframe.sql.expressions import col
+from kpiframe.sql.offsets import column_name, is_pulled, pulled_series, target_period, window
+from kpiframe.sql.time_spine import PERIOD
+
+if TYPE_CHECKING:  # series.py imports this module when it runs
+    from kpiframe.sql.series import SeriesBuilder
+
+
+def _has(builder: SeriesBuilder, column: str) -> bool:
+    return any(column in part.columns for part in builder.parts)
+
+
+def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
+    spec = builder.layer.metric(name)
+    if not builder.periodic:
+        raise QueryError(
+            f"cumulative metric '{name}' over all time: it accumulates period by period",
+            code="KF423",
+            hint=f"ask for a grain (--grain month) and read its last period, or '{spec.metric}' over the range",
+        )
+    if _has(builder, f"c_{name}"):
+        return col(f"c_{name}")
+    base = spec.metric or ""
+    if builder.layer.metric(base).type != "simple":
+        raise QueryError(f"cumulative metric '{name}' must accumulate a simple metric", code="KF420")
+    if builder.layer.measures[builder.layer.metric(base).measure or ""].agg == "count_distinct":
+        return _distinct_cumulative(builder, name)
+    source = builder.subseries(base)
+    grain = builder.request.grain
+    dims = [col(d) for d in builder.dim_names]
+    partition: list[exp.Expr] = list(dims)
+    spec_window: exp.Expr | None = None
+    if spec.grain_to_date:
+        if not is_coarser_or_equal(spec.grain_to_date, grain):
+            raise QueryError(f"'{name}' accumulates to {spec.grain_to_date}, finer than grain {grain}", code="KF421")
+        partition.append(builder.calendar.period_start(col(PERIOD), spec.grain_to_date))
+    else:
+        spec_window = window_frame(name, spec.window or "", grain)
+    running = exp.Window(
+        this=exp.Sum(this=col(base)),
+        partition_by=partition or None,
+        order=exp.Order(expressions=[exp.Ordered(this=col(PERIOD))]),
+        spec=spec_window,
+    )
+    column = f"c_{name}"
+    query = exp.select(col(PERIOD), *dims, running.as_(column, quoted=True)).from_(exp.table_(source, quoted=True))
+    cte = builder.context.name(f"cumulative_{name}")
+    builder.context.ctes.append((cte, query))
+    # a combination the base metric never had has no accumulated rows: what the base answers over none
+    base_spec = builder.layer.metric(base)
+    empty = base_spec.empty_value(builder.layer.measures[base_spec.measure or ""].agg)
+    builder.add_part(cte, column, {} if empty is None else {column: empty})
+    return col(column)
+
+
+def _distinct_cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
+    """A cumulative count_distinct counts the distinct values of its window's rows (distinct_window.py)."""
+    spec = builder.layer.metric(name)
+    base = builder.layer.metric(spec.metric or "")
+    measure = builder.layer.measures[base.measure or ""]
+    grain = builder.request.grain
+    if base.filter:
+        raise QueryError(
+            f"cumulative metric '{name}' counts the distinct values of '{base.name}', which has a filter",
+            code="KF425",
+            hint=f"accumulate a simple metric without a filter over '{measure.name}'",
+        )
+    if spec.grain_to_date and not is_coarser_or_equal(spec.grain_to_date, grain):
+        raise QueryError(f"'{name}' accumulates to {spec.grain_to_date}, finer than grain {grain}", code="KF421")
+    if spec.window:
+        window_frame(name, spec.window, grain)  # refuses a window finer than the grain (KF421)
+    context = builder.context
+    context.history = True
+    rows = context.name(f"rows_{measure.dataset}")
+    shape = builder.shape(None, builder.end)
+    context.inputs.append((rows, distinct_rows(builder.layer, builder.calendar, shape, measure)))
+    context.scans.append(rows)
+    context.value_sources.append(rows)
+    column = f"c_{name}"
+    spec_window = DistinctWindow(spec.window, spec.grain_to_date, base.empty_value(measure.agg))
+    cte = context.name(f"cumulative_{name}")
+    context.ctes.append((cte, distinct_window_select(rows, builder.dim_names, column, spec_window, builder.calendar)))
+    builder.add_part(cte, column)
+    return col(column)
+
+
+def window_frame(name: str, text: str, grain: str) -> exp.WindowSpec:
+    count_text, _, unit = text.strip().partition(" ")
+    unit = unit.strip().lower().rstrip("s")
+    if not count_text.isdigit() or unit not in ("day", "week", "month", "quarter", "year"):
+        raise QueryError(f"'{name}': window '{text}' must look like '7 days' or '3 months'", code="KF422")
+    count = int(count_text)
+    if not is_coarser_or_equal(unit, grain):
+        raise QueryError(
+            f"'{name}': a {text} window cannot be computed at {grain} grain",
+            code="KF421",
+            hint=f"query it at {unit} grain or finer",
+        )
+    step_count, step_unit = grain_step(grain)
+    # periods whose start lies within (current - window, current]: the frame reaches back
+    # window minus one period, expressed in the request's grain
+    reach: exp.Expr = exp.Sub(this=interval(count, unit), expression=interval(step_count, step_unit))
+    return exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", end="CURRENT ROW")
+
+
+def shifted(builder: SeriesBuilder, metric: str, offset: str) -> exp.Expr:
+    """The metric's value one period (or one year) earlier, aligned on the current period."""
+    if is_pulled(offset):
+        return _pulled(builder, metric, offset)
+    column = f"s_{offset}_{metric}"
+    if _has(builder, column):  # asked twice: one shifted series serves both
+        return col(column)
+    source = builder.subseries(metric)
+    grain = builder.request.grain
+    count, unit = grain_step(grain) if offset == "previous" else year_step(grain)
+    moved = exp.Cast(this=exp.Add(this=col(PERIOD), expression=interval(count, unit)), to=exp.DataType.build("DATE"))
+    query = exp.select(
+        moved.as_(PERIOD, quoted=True), *[col(d) for d in builder.dim_names], col(metric).as_(column, quoted=True)
+    ).from_(exp.table_(source, quoted=True))
+    # a period that does not come back when shifted back (29 February + 1 year = 28 February)
+    # has no counterpart: keeping it would give 28 February two earlier values
+    back = exp.Cast(this=exp.Sub(this=moved.copy(), expression=interval(count, unit)), to=exp.DataType.build("DATE"))
+    query = query.where(exp.EQ(this=back, expression=col(PERIOD)))
+    cte = builder.context.name(f"shift_{metric}")
+    builder.context.ctes.append((cte, query))
+    builder.add_part(cte, column)
+    return col(column)
+
+
+def _pulled(builder: SeriesBuilder, metric: str, offset: str) -> exp.Expr:
+    """The metric's value at the date an offset window or 'start of <grain>' names (offsets.py)."""
+    column = column_name(offset, metric)
+    if _has(builder, column):
+        return col(column)
+    target = target_period(offset, col(PERIOD, "k"), builder.request.grain, builder.calendar, f"'{metric}'")
+    shift = window(offset)
+    chain = (*builder.shifted_by, shift) if shift else builder.shifted_by
+    if chain and chain not in builder.context.shifts:
+        builder.context.shifts.append(chain)
+    source = builder.subseries(metric, chain)
+    cte = builder.context.name(f"offset_{metric}")
+    builder.context.ctes.append((cte, pulled_series(source, metric, column, builder.dim_names, target)))
+    builder.add_part(cte, column)
+    return col(column)
