@@ -90,7 +90,9 @@ class ExpectationRun:
         if self.notify and "great_expectations" not in sys.modules:
             self.notify("loading Great Expectations (the first check of a run waits for it)")
         connection = warehouse.gx_connection()
-        return run_expectations(connection, warehouse.path, schema, table, expectations, warehouse.dialect)
+        return run_expectations(
+            connection, warehouse.path, schema, table, expectations, warehouse.dialect, warehouse.time_zone
+        )
 
     def _without_answered(
         self, warehouse: Warehouse, schema: str, table: str, expectations: list[Expectation]

@@ -125,6 +125,8 @@ class Warehouse:
     # the disk a message about a full disk asks to free, when it is not the one holding `describe_location`
     # (a server's own)
     data_disk: ClassVar[str | None] = None
+    # the session's time zone (calendar: time_zone:), which adapters set on every connection they open
+    time_zone: str = "UTC"
 
     @classmethod
     def failure_kind(cls, exc: BaseException) -> str | None:
@@ -166,8 +168,8 @@ class Warehouse:
         return exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1), times])
 
     @classmethod
-    def gx_connect(cls, path: str) -> Any:
-        """A new DB-API connection for Great Expectations ("dsn" datasources)."""
+    def gx_connect(cls, path: str, time_zone: str) -> Any:
+        """A new DB-API connection for Great Expectations ("dsn" datasources), in the session time zone."""
         raise NotImplementedError(f"{cls.dialect} gives Great Expectations no connection of its own")
 
     def gx_connection(self) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from kpiframe.engine.base import QueryResult, Scratch, Tables, Warehouse, parque
 from kpiframe.engine.lock_holder import holder_hint, is_lock_error
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
-from kpiframe.sql.expressions import create_schema, create_table
+from kpiframe.sql.expressions import create_schema, create_table, set_option
 
 # The first bytes of a DuckDB file hold this magic at offset 8; other files are refused before DuckDB sees
 # them, because DuckDB opens a SQLite file (and others) through an extension it would fetch and load.
@@ -75,6 +76,8 @@ class DuckDBWarehouse(Warehouse):
             self.con = duckdb.connect(spec.path, read_only=read_only, config=_config(spec))
         except duckdb.Error as exc:
             raise _open_error(spec.path, exc) from None
+        self.time_zone = spec.time_zone
+        _set_time_zone_and_lock(self.con, spec)
 
     def execute(self, statement: exp.Expr) -> None:
         self._run(statement)
@@ -181,10 +184,12 @@ class MemoryScratch(Scratch):
             path=":memory:",
             memory_limit=warehouse.memory_limit if warehouse else None,
             threads=warehouse.threads if warehouse else None,
+            time_zone=warehouse.time_zone if warehouse else "UTC",
         )
         self.db = DuckDBWarehouse(memory)
-        self.reads_warehouse = warehouse is not None
-        if warehouse is not None:
+        # a spec of ":memory:" is a scratch space beside no warehouse (metric tests), in its time zone
+        self.reads_warehouse = warehouse is not None and warehouse.path != ":memory:"
+        if warehouse is not None and self.reads_warehouse:
             attach = exp.Attach(
                 this=exp.Literal.string(str(Path(warehouse.path).resolve())).as_(ATTACHED),
                 expressions=[exp.AttachOption(this=exp.var("READ_ONLY"))],
@@ -230,8 +235,36 @@ def _config(spec: WarehouseSpec) -> dict[str, str | bool | int | float | list[st
         config["memory_limit"] = spec.memory_limit
     if spec.threads:
         config["threads"] = spec.threads
-    config["lock_configuration"] = True  # the options above still apply: the lock starts after connect
-    return config
+    return config  # locked once the connection has its time zone (DuckDBWarehouse.__init__)
+
+
+_SETTING_UP = threading.Lock()
+
+
+def _set_time_zone_and_lock(con: duckdb.DuckDBPyConnection, spec: WarehouseSpec) -> None:
+    """The time zone of every connection and cursor to this database (GLOBAL: Great Expectations reads
+    through cursors), then the lock on the configuration. ICU's TimeZone cannot be given at connect (the
+    extension loads after the config). Another connection of this process may have done both already."""
+
+    def setting(name: str) -> object:
+        row = con.execute("select current_setting(?)", [name]).fetchone()
+        return row[0] if row else None
+
+    with _SETTING_UP:  # readers connect from many threads at once (kpiframe serve): look, then set, as one
+        _set_up(con, spec, setting)
+
+
+def _set_up(con: duckdb.DuckDBPyConnection, spec: WarehouseSpec, setting: Callable[[str], object]) -> None:
+    if setting("TimeZone") != spec.time_zone:
+        if setting("lock_configuration"):
+            raise WarehouseError(
+                f"{spec.path} is already open in this process in time zone {setting('TimeZone')}, not {spec.time_zone}",
+                code="KF502",
+                hint="close the other connection first (one process serves one project's calendar)",
+            )
+        con.execute(set_option("TimeZone", spec.time_zone, "GLOBAL").sql(dialect="duckdb"))
+    if not setting("lock_configuration"):
+        con.execute(set_option("lock_configuration", True).sql(dialect="duckdb"))
 
 
 def _refuse_foreign_file(path: str) -> None:

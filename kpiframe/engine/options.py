@@ -18,7 +18,14 @@ WAREHOUSE_ENV = "KPIFRAME_WAREHOUSE"
 def resolve_warehouse(spec: ProjectSpec, root: Path, override: str | None) -> WarehouseSpec:
     """--warehouse beats KPIFRAME_WAREHOUSE beats kpi_project.yml. The value names its engine: a PostgreSQL
     DSN is PostgreSQL whatever the project's default (never a DuckDB file named after the DSN), anything
-    else a DuckDB file, relative to the project."""
+    else a DuckDB file, relative to the project. Every session is set to the calendar's time zone."""
+    zoned = spec.model_copy(
+        update={"warehouse": spec.warehouse.model_copy(update={"time_zone": spec.calendar.time_zone})}
+    )
+    return _chosen(zoned, root, override)
+
+
+def _chosen(spec: ProjectSpec, root: Path, override: str | None) -> WarehouseSpec:
     chosen = override or os.environ.get(WAREHOUSE_ENV)
     if chosen and is_postgres_dsn(chosen):
         return spec.warehouse.model_copy(update={"type": "postgres", "dsn": chosen})

@@ -13,7 +13,7 @@ from sqlglot import exp
 from kpiframe.engine.base import STAGING_SUFFIX, QueryResult, Tables, Warehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
-from kpiframe.sql.expressions import create_schema, create_table
+from kpiframe.sql.expressions import create_schema, create_table, set_option
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,10 +54,12 @@ class PostgresWarehouse(Warehouse):
         return f"PostgreSQL database {info.get('dbname', '?')} on {info.get('host', 'localhost')}"
 
     @classmethod
-    def gx_connect(cls, path: str) -> Any:
+    def gx_connect(cls, path: str, time_zone: str) -> Any:
         import psycopg
 
-        return psycopg.connect(path, autocommit=True)
+        con = psycopg.connect(path, autocommit=True)
+        con.execute(set_option("TimeZone", time_zone).sql(dialect=cls.dialect))  # days counted as the build's
+        return con
 
     def __init__(self, spec: WarehouseSpec, read_only: bool = False) -> None:
         try:
@@ -78,6 +80,9 @@ class PostgresWarehouse(Warehouse):
                 code="KF502",
                 hint="check warehouse.dsn in kpi_project.yml or --warehouse",
             ) from None
+        # days of a TIMESTAMPTZ in the project's zone, not the server's (calendar: time_zone:)
+        self.time_zone = spec.time_zone
+        self.con.execute(self.render(set_option("TimeZone", spec.time_zone)))
         if read_only:
             self.con.execute("set default_transaction_read_only = on")
         self._in_transaction = False

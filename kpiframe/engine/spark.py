@@ -64,6 +64,7 @@ class SparkWarehouse(Warehouse):
                 code="KF502",
                 hint="pip install 'kpiframe[spark]' (and a Java 17 or 21 runtime for Spark local)",
             ) from None
+        self.time_zone = spec.time_zone
         self.path = spec.warehouse_dir
         self.read_only = read_only  # Spark has no read-only session: kpiframe's readers only read
         self._switch: spark_publish.OneSwitch | None = None  # the swap of the build under way

@@ -14,11 +14,12 @@ from kpiframe.load.specs import WarehouseSpec
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# the calendar's time zone (UTC unless set): dates of timestamps the same whatever the machine's zone
+TIME_ZONE = "spark.sql.session.timeZone"
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",  # the default 200 makes every small aggregate 200 tasks
-    "spark.sql.session.timeZone": "UTC",  # dates and timestamps the same whatever the machine's zone
     "spark.sql.sources.default": "parquet",
     "spark.sql.legacy.createHiveTableByDefault": "false",  # CREATE TABLE makes Parquet, not Hive text files
 }
@@ -34,7 +35,7 @@ def start_session(spec: WarehouseSpec) -> SparkSession:
 
     if spec.master.startswith("sc://"):  # Spark Connect: the server owns the catalog and its settings
         builder = SparkSession.builder.remote(spec.master)
-        for key, value in spec.conf.items():
+        for key, value in {TIME_ZONE: spec.time_zone, **spec.conf}.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
     builder = SparkSession.builder.master(spec.master).appName("kpiframe")
@@ -48,7 +49,7 @@ def start_session(spec: WarehouseSpec) -> SparkSession:
 def _local_settings(spec: WarehouseSpec) -> dict[str, str]:
     """The warehouse folder, and beside it the embedded Derby metastore (and Derby's log) when no
     metastore is configured in `conf` (a cluster's hive.metastore.uris, say)."""
-    settings = {**LOCAL_DEFAULTS, "spark.sql.warehouse.dir": spec.warehouse_dir}
+    settings = {**LOCAL_DEFAULTS, TIME_ZONE: spec.time_zone, "spark.sql.warehouse.dir": spec.warehouse_dir}
     configured = {"spark.hadoop.hive.metastore.uris", "spark.hadoop.javax.jdo.option.ConnectionURL"}
     if "://" not in spec.warehouse_dir and not configured & set(spec.conf):
         folder = Path(spec.warehouse_dir)

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = str  # validated by Field(pattern=...) where declared
@@ -88,6 +89,8 @@ class WarehouseSpec(Spec):
     master: str = "local[2]"
     warehouse_dir: str = "spark-warehouse"
     conf: dict[str, str] = {}
+    # the session time zone: set from `calendar: time_zone:` (kpiframe.engine.options), not written here
+    time_zone: SkipJsonSchema[str] = "UTC"
 
 
 class SchemasSpec(Spec):
@@ -98,6 +101,25 @@ class SchemasSpec(Spec):
 class CalendarSpec(Spec):
     week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    # The zone in which a TIMESTAMP WITH TIME ZONE falls on a day (and so a week, month...): every warehouse
+    # session is set to it. Without it, DuckDB and PostgreSQL use the machine's or server's zone, and the
+    # same rows give other monthly numbers on a laptop in California than in CI.
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", value):
+                raise ValueError
+            ZoneInfo(value)
+        except (ValueError, OSError, KeyError):
+            raise ValueError(
+                f"unknown time zone '{value}': use an IANA name such as UTC, Europe/Berlin or America/New_York"
+            ) from None
+        return value
 
 
 GuardSeverity = Literal["error", "warn", "off"]
@@ -136,6 +158,13 @@ class ProjectSpec(Spec):
     kpi: dict[str, object] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
     volume_guard: VolumeGuardSpec = Field(default_factory=VolumeGuardSpec)
     query: QuerySpec = Field(default_factory=QuerySpec)
+
+    @field_validator("warehouse")
+    @classmethod
+    def _time_zone_in_calendar(cls, warehouse: WarehouseSpec) -> WarehouseSpec:
+        if "time_zone" in warehouse.model_fields_set:
+            raise ValueError("time_zone is set under calendar: (calendar: {time_zone: ...}); move it there")
+        return warehouse
 
 
 # --- models/*.yml ----------------------------------------------------------------------------------------

@@ -37,15 +37,17 @@ def run_expectations(
     table: str,
     expectations: list[Expectation],
     dialect: str = "duckdb",
+    time_zone: str = "UTC",
 ) -> list[ExpectationResult]:
     """Run all expectations of one table as ONE GX validation (one batch, one suite).
 
     On DuckDB, `con` is the caller's open connection to the warehouse file (the checks read through
     cursors of it). On PostgreSQL (`dialect="postgres"`), `database_path` is the DSN and `con` is unused.
+    `time_zone` is the session's (calendar: time_zone:) on a connection GX opens itself.
     `schema.table` is the physical table to check, e.g. a staging `analytics.stg_leads__kf_new`.
     Results come back in the order of `expectations`; a check that crashes is a failed result whose
     `error` says why, never an exception.
     """
     from kpiframe.quality.gx_runner import run_expectations as run
 
-    return run(con, database_path, schema, table, expectations, dialect)
+    return run(con, database_path, schema, table, expectations, dialect, time_zone)

@@ -45,6 +45,7 @@ def run_expectations(
     table: str,
     expectations: list[Expectation],
     dialect: str = "duckdb",
+    time_zone: str = "UTC",
 ) -> list[ExpectationResult]:
     """Every expectation of `schema.table`, in order; failures and crashes are results, never raises.
 
@@ -64,7 +65,7 @@ def run_expectations(
             prefilter = False
             warehouse = adapter_class(dialect)
             if warehouse.gx_datasource == "dsn":
-                source = _Source(warehouse.gx_url, lambda: warehouse.gx_connect(database_path))
+                source = _Source(warehouse.gx_url, lambda: warehouse.gx_connect(database_path, time_zone))
             else:  # callers normally lend their open connection; opening the file ourselves is the fallback
                 connection = con if con is not None else (opened := duckdb.connect(database_path))
                 source = _duckdb_source(connection, database_path, schema)

@@ -59,10 +59,11 @@ def run_metric_tests(
     return results
 
 
-def _open_scratch(warehouse: WarehouseSpec | None) -> Scratch:
+def _open_scratch(warehouse: WarehouseSpec | None, time_zone: str) -> Scratch:
     if warehouse is not None and adapter_class(warehouse.type).runs_metric_tests:
         return open_scratch(warehouse)
-    return open_scratch(None)  # the default engine, in memory
+    # the default engine, in memory, its days in the project's time zone as the warehouse's are
+    return open_scratch(WarehouseSpec(path=":memory:", time_zone=time_zone))
 
 
 def _run_one(
@@ -83,7 +84,7 @@ def _run_one(
             )
         except KpiframeError as exc:
             requests.append(exc)
-    scratch = _open_scratch(warehouse)
+    scratch = _open_scratch(warehouse, graph.config.calendar.time_zone)
     try:
         try:
             places = _load_given(scratch, graph, spec)

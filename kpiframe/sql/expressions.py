@@ -164,3 +164,11 @@ def relocate(tree: exp.Query, tables: dict[tuple[str, str], exp.Table]) -> exp.Q
         return node
 
     return tree.copy().transform(swap)  # type: ignore[return-value]
+
+
+def set_option(name: str, value: str | bool, scope: str | None = None) -> exp.Set:
+    """`SET [scope] name = value`: a setting of the session, or with scope GLOBAL of every connection to the
+    database (DuckDB)."""
+    setting = exp.Boolean(this=value) if isinstance(value, bool) else exp.Literal.string(value)
+    item = exp.SetItem(this=exp.EQ(this=exp.var(name), expression=setting), kind=scope)
+    return exp.Set(expressions=[item])
