@@ -545,6 +545,21 @@ CODES: tuple[ErrorCode, ...] = (
         "measure without a filter.",
     ),
     ErrorCode(
+        "KF426",
+        "Unknown saved query",
+        "query",
+        "`kpiframe query --saved-query NAME` answers the request of a published table (`tables:`; a MetricFlow "
+        "saved query is imported as one): NAME must be one. The message suggests the closest names.",
+    ),
+    ErrorCode(
+        "KF427",
+        "Saved query given with metrics, group-bys or a grain",
+        "query",
+        "`--saved-query` names the metrics, the group-bys and the grain of the request; only `--where`, "
+        "`--order`, `--limit`, `--start`/`--end` (or `--start-time`/`--end-time`) and the output options may "
+        "be added. Drop `--metric`, `--by` and `--grain`, or drop `--saved-query`.",
+    ),
+    ErrorCode(
         "KF430",
         "Unsupported number format",
         "query",

@@ -279,6 +279,16 @@ class Project:
             first, last = (aligned, last) if option == "start_time" else (first, aligned)
         return MetricRequest(asked.metrics, asked.dimensions, asked.grain, first, last, asked.where, compare)
 
+    def saved_query(self, name: str) -> dict[str, Any]:
+        """The request of the published table `name` (a MetricFlow saved query imported as one): its metrics,
+        dimensions and grain, as `query` takes them (`kpiframe query --saved-query NAME`)."""
+        located = self.graph.tables.get(name)
+        if located is None:
+            message, hint = unknown("saved query", name, self.graph.tables)
+            raise QueryError(message, code="KF426", hint=hint or "a saved query is a published table (tables:)")
+        table = located.spec
+        return {"metrics": list(table.metrics), "dimensions": list(table.dimensions), "grain": table.grain}
+
     def answer_query(
         self, order: Sequence[str] = (), limit: int | None = None, **request: Any
     ) -> tuple[MetricRequest, exp.Select]:

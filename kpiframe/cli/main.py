@@ -267,6 +267,11 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     type=click.Path(dir_okay=False, writable=True),
     help="Write the rows as CSV to this file (MetricFlow's --csv) instead of printing them.",
 )
+@click.option(
+    "--saved-query",
+    help="Ask what the published table (a MetricFlow saved query, once imported) NAME holds: its metrics, "
+    "group-bys and grain; --where, --order, --limit and the range may be added.",
+)
 @click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
 @click.option(
     "--dialect",
@@ -292,6 +297,7 @@ def query(
     limit: int | None,
     decimals: int | None,
     csv_path: str | None,
+    saved_query: str | None,
     explain: bool,
     dialect: str,
 ) -> None:
@@ -301,16 +307,22 @@ def query(
     spine): counts and sums are 0 in a period without rows, ratios NULL when the denominator is 0,
     and cumulative metrics carry their value across such periods.
     """
-    if not metrics and not dimensions:
-        from kpiframe.errors import QueryError
+    from kpiframe.errors import QueryError
 
+    if saved_query and (metrics or dimensions or grain):
+        hint = "drop --metric, --by and --grain (the saved query names them), or drop --saved-query"
+        raise QueryError("--saved-query given with --metric, --by or --grain", code="KF427", hint=hint)
+    if not metrics and not dimensions and not saved_query:
         hint = "pass --metric NAME, or --by DIMENSION alone for the dimension's distinct values"
         raise QueryError("no metric and no dimension asked for", code="KF401", hint=hint)
     project = load(project_dir, warehouse)
+    asked: dict[str, Any] = (
+        project.saved_query(saved_query)
+        if saved_query
+        else {"metrics": list(metrics), "dimensions": list(dimensions), "grain": grain}
+    )
     request = dict(
-        metrics=list(metrics),
-        dimensions=list(dimensions),
-        grain=grain,
+        **asked,
         start=start.date() if start else None,
         end=end.date() if end else None,
         where=where,

@@ -180,3 +180,38 @@ def test_http_query_takes_order_and_limit_as_its_schema_says(shop):
     assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "KF418"
     schema = openapi_document("shop")["components"]["schemas"]["QueryRequest"]["properties"]
     assert schema["limit"]["minimum"] == 0 and schema["order"]["items"] == {"type": "string"}
+
+
+def test_saved_query_answers_its_published_tables_request(shop):
+    """`--saved-query NAME` (MetricFlow's; a saved query is imported as a published table) asks what the
+    table shop_monthly holds (orders, revenue, aov by customer region per month), live, with --order and
+    --limit on top; the answer equals the published table's rows."""
+    args = ["query", "--project-dir", str(shop.root), "--saved-query", "shop_monthly", "--format", "csv"]
+    run = CliRunner().invoke(main, [*args, "--order", "-revenue", "--limit", "2"])
+    assert run.exit_code == 0, run.output
+    lines = run.output.strip().splitlines()
+    assert lines[0] == "period_start,customer__region,orders,revenue,aov,period_complete"
+    published = hand(
+        shop,
+        "select period_start, customer__region, orders, revenue from metrics.shop_monthly "
+        "order by revenue desc, period_start, customer__region nulls last limit 2",
+    )
+    expected = hand(shop, f"select period_start, region, orders, revenue from ({BY_REGION}) order by 4 desc, 1 limit 2")
+    assert [tuple(r[:2]) + (int(r[2]), float(r[3])) for r in published] == [
+        (e[0], e[1], e[2], float(e[3])) for e in expected
+    ]
+    got = [line.split(",") for line in lines[1:]]
+    assert [(g[0], g[1], int(g[2]), float(g[3])) for g in got] == [
+        (str(e[0]), e[1] or "", e[2], float(e[3])) for e in expected
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [(["--saved-query", "shop_montly"], "KF426"), (["--saved-query", "shop_monthly", "--metric", "orders"], "KF427")],
+)
+def test_saved_query_mistakes_are_clear_errors(shop, extra, code):
+    run = CliRunner().invoke(main, ["query", "--project-dir", str(shop.root), *extra])
+    assert run.exit_code == 1 and f"error[{code}]" in run.output and "Traceback" not in run.output
+    if code == "KF426":
+        assert "shop_monthly" in run.output  # did you mean
