@@ -306,6 +306,14 @@ CODES: tuple[ErrorCode, ...] = (
         "account's own last day). Fix the name (the hint suggests one or lists what the dataset has).",
     ),
     ErrorCode(
+        "KF113",
+        "Dimension named period_start",
+        "semantic",
+        "Every answer by period has a column `period_start`, the start of its period, so a dimension of that "
+        "name (in any case) would be a second column of the same name and its values would be lost. Rename "
+        "the dimension and keep its column with `expr:`, as `{name: billing_period_start, expr: period_start}`.",
+    ),
+    ErrorCode(
         "KF120",
         "Expression cannot be read",
         "semantic",

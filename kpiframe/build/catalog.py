@@ -107,7 +107,11 @@ def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]],
     if spec.type == "conversion":
         within = f" within {spec.window}" if spec.window else ""
         what = "count of" if spec.calculation == "conversions" else "share of"
-        return f"{what} {spec.base_measure} followed by {spec.conversion_measure} of the same {spec.entity}{within}"
+        opportunity = f"{spec.base_measure}" + (f" (where {spec.base_filter})" if spec.base_filter else "")
+        conversion = f"{spec.conversion_measure}" + (
+            f" (where {spec.conversion_filter})" if spec.conversion_filter else ""
+        )
+        return f"{what} {opportunity} followed by {conversion} of the same {spec.entity}{within}"
     measure_name = spec.measure or ""
     found = measures.get(measure_name)
     if found is None:  # loading refuses an unknown measure; kept total for a project built by hand

@@ -177,11 +177,19 @@ def _csv(result: QueryResult) -> str:
 
 
 def _markdown(result: QueryResult, shown: _Shown) -> str:
-    lines = ["| " + " | ".join(result.columns) + " |", "|" + "---|" * len(result.columns)]
+    lines = ["| " + " | ".join(_cell(c) for c in result.columns) + " |", "|" + "---|" * len(result.columns)]
     lines += [
-        "| " + " | ".join(shown(c, v) for c, v in zip(result.columns, row, strict=True)) + " |" for row in result.rows
+        "| " + " | ".join(_cell(shown(c, v)) for c, v in zip(result.columns, row, strict=True)) + " |"
+        for row in result.rows
     ]
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell holding `text` as one cell of one row: a `|` is written \\| (backslashes just
+    before it doubled, so that they stay text) and a line break <br>."""
+    piped = re.sub(r"(\\*)\|", lambda m: m.group(1) * 2 + "\\|", text)
+    return re.sub(r"\r\n|\r|\n", "<br>", piped)
 
 
 def _width() -> int:

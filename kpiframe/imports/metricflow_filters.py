@@ -17,7 +17,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-TEMPLATE = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+# A template or a quoted SQL value ('text', or "a name"), whichever starts first: a template holds quotes
+# (`Dimension('x')`) and a value may hold braces (a campaign named '{{ first_name }}'), so neither is read
+# inside the other. Values and names are kept as written; a template inside one is text, not a call.
+PIECE = re.compile(
+    r"(?P<template>\{\{-?\s*(?P<call>.*?)\s*-?\}\})|(?P<quoted>'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")", re.DOTALL
+)
 GRAINS = ("day", "week", "month", "quarter", "year")
 FINER_THAN_DAY = ("nanosecond", "microsecond", "millisecond", "second", "minute", "hour")
 MetricTime = Callable[[], str | None]  # the qualified time dimension metric_time stands for, if one
@@ -42,9 +47,9 @@ def bare_entity(name: str) -> str:
 def translate_filter(value: object, metric_time: MetricTime, entity: EntityName = bare_entity) -> Translation:
     """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax."""
     parts = value if isinstance(value, list) else [value]
-    texts = [" ".join(str(part).split()) for part in parts if part is not None and str(part).strip()]
+    texts = [str(part) for part in parts if part is not None and str(part).strip()]
     try:
-        translated = [TEMPLATE.sub(lambda m: _call(m.group(1), metric_time, entity), text) for text in texts]
+        translated = [_rewrite(text, lambda call: _call(call, metric_time, entity)) for text in texts]
     except Untranslatable as exc:
         return Translation(None, [str(exc)])
     if not translated:
@@ -52,6 +57,28 @@ def translate_filter(value: object, metric_time: MetricTime, entity: EntityName 
     if len(translated) == 1:
         return Translation(translated[0])
     return Translation(" AND ".join(f"({text})" for text in translated))
+
+
+def has_template(text: str) -> bool:
+    """Whether `text` calls a template outside its quoted values."""
+    return any(piece.group("template") for piece in PIECE.finditer(text))
+
+
+def _rewrite(text: str, translate: Callable[[str], str]) -> str:
+    """`text` with each template translated, its quoted values and names as written, and the rest's
+    whitespace (a YAML filter's line breaks) collapsed to single spaces."""
+    out: list[str] = []
+    at = 0
+    for piece in PIECE.finditer(text):
+        out.append(_spaces(text[at : piece.start()]))
+        out.append(translate(piece.group("call")) if piece.group("template") else piece.group("quoted"))
+        at = piece.end()
+    out.append(_spaces(text[at:]))
+    return "".join(out).strip()
+
+
+def _spaces(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql)
 
 
 def combine(*filters: str | None) -> str | None:

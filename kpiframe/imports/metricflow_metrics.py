@@ -20,6 +20,7 @@ from kpiframe.load.specs import OFFSET_TO_GRAINS, check_offset
 METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "fill_nulls_with")
 METRIC_KEYS_MORE = ("numerator", "denominator", "expr", "inputs", "metric", "window", "grain_to_date", "grain")
 CONVERSION_KEYS = ("base_measure", "conversion_measure", "entity", "window", "calculation", "constant_properties")
+CONVERSION_FILTERS = ("base_filter", "conversion_filter")
 FILL = "fill_nulls_with"  # kept when None: `fill_nulls_with: null` is MetricFlow's NULL over no rows
 HANDLED = {"name", "type", "type_params", "label", "description", "filter", "time_granularity", "config", "meta"}
 TYPE_PARAMS = {
@@ -29,7 +30,7 @@ TYPE_PARAMS = {
     "cumulative": {"measure", "window", "grain_to_date", "cumulative_type_params"},
     "conversion": {"conversion_type_params"},
 }
-CONVERSION_MEASURE_KEYS = {"name", "fill_nulls_with", "join_to_timespine"}
+CONVERSION_MEASURE_KEYS = {"name", "fill_nulls_with", "join_to_timespine", "filter"}
 DERIVED_INPUT_KEYS = {"name", "alias", "offset_window", "offset_to_grain", "filter"}
 ADDITIVE = ("sum", "count")
 YEAR_OFFSETS = {("1", "year"), ("12", "month"), ("4", "quarter")}
@@ -82,7 +83,7 @@ class MetricImporter:
         self.plan.add(
             metrics_path(source, self.project.model_paths),
             "metrics",
-            ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE + CONVERSION_KEYS, keep=(FILL,)),
+            ordered(spec, METRIC_KEYS + METRIC_KEYS_MORE + CONVERSION_KEYS + CONVERSION_FILTERS, keep=(FILL,)),
             source,
         )
 
@@ -109,7 +110,8 @@ class MetricImporter:
                 raise Skip
         spec: Item = {"name": name, "type": kind, "label": raw.text("label"), "description": raw.text("description")}
         spec.update(builders[kind](raw, params, subject))
-        spec["grain"] = self._default_grain(raw, subject)
+        # the metric's time_granularity, else (a simple metric) its measure's time dimension's, if coarse
+        spec["grain"] = self._default_grain(raw, subject) or spec.get("grain")
         return spec
 
     def _report_keys(self, raw: Raw, subject: str) -> None:
@@ -136,6 +138,7 @@ class MetricImporter:
             "measure": measure.name,
             "filter": combine(self._filter(raw, measure, subject), measure_filter),
             FILL: self._fill_nulls(params.child("measure"), subject),
+            "grain": measure.grain,
         }
 
     def _measure_input(self, params: Raw, subject: str) -> tuple[MeasureInfo, str | None]:
@@ -360,16 +363,16 @@ class MetricImporter:
 
     # --- conversion ------------------------------------------------------------------------------------
     def _conversion(self, raw: Raw, params: Raw, subject: str) -> Item:
+        """MetricFlow applies a conversion metric's `filter:` (as a query's `--where`) and its base measure's
+        `filter:` to the base events: kpiframe's `base_filter`. A filter on the conversion measure MetricFlow
+        does not apply (its validation warns); kpiframe applies it to the conversion events, reported."""
         settings = params.child("conversion_type_params") or Raw(raw.path, {}, params.line)
-        if raw.get("filter") is not None:
-            self.notes.unmapped(raw, "filter", subject, "a filter on a conversion metric has no counterpart")
-            raise Skip
         for key in settings.key_names():
             if key not in CONVERSION_KEYS:
                 self.notes.unmapped(settings, key, subject, f"'{key}:' has no counterpart in kpiframe; not imported")
                 raise Skip
-        base, _ = self._conversion_input(settings, "base_measure", subject)
-        conversion, fill = self._conversion_input(settings, "conversion_measure", subject)
+        base, _, base_filter = self._conversion_input(settings, "base_measure", subject)
+        conversion, fill, conversion_filter = self._conversion_input(settings, "conversion_measure", subject)
         window = settings.text("window")
         if _finer_than_day(window, None):
             self.notes.unmapped(settings, "window", subject, f"{window} is finer than a day; not imported")
@@ -378,6 +381,15 @@ class MetricImporter:
             {"base_property": p.text("base_property"), "conversion_property": p.text("conversion_property")}
             for p in settings.children("constant_properties")
         ]
+        if conversion_filter is not None:
+            self.notes.changed(
+                settings.child("conversion_measure") or settings,
+                "filter",
+                subject,
+                "the conversion measure's filter is conversion_filter: kpiframe keeps only the conversions it "
+                "keeps, where MetricFlow does not apply it (it warns), so kpiframe counts fewer conversions where "
+                "it drops some",
+            )
         return {
             "base_measure": base,
             "conversion_measure": conversion,
@@ -385,28 +397,32 @@ class MetricImporter:
             "window": window,
             "calculation": (settings.text("calculation") or "conversion_rate").lower(),
             "constant_properties": pairs,
+            "base_filter": combine(self._filter(raw, self.measures[base], subject), base_filter),
+            "conversion_filter": conversion_filter,
             FILL: fill,  # MetricFlow's rule without one: NULL conversions (and rate) where none was credited
         }
 
-    def _conversion_input(self, settings: Raw, key: str, subject: str) -> tuple[str, int | float | None]:
-        """A conversion's measure (a name, or a mapping without a filter) and its fill_nulls_with."""
+    def _conversion_input(self, settings: Raw, key: str, subject: str) -> tuple[str, int | float | None, str | None]:
+        """A conversion's measure (a name, or a mapping), its fill_nulls_with and its filter (translated,
+        `metric_time` as the measure's own time)."""
         mapping = settings.child(key)
         name = mapping.text("name") if mapping else settings.text(key)
         if name not in self.measures:
             self.notes.unmapped(settings, key, subject, f"measure '{name}' was not imported; not imported")
             raise Skip
-        if self.measures[name or ""].non_additive:
+        measure = self.measures[name or ""]
+        if measure.non_additive:
             self.notes.unmapped(
                 settings, key, subject, f"measure '{name}' is non_additive: no conversion pairs its rows (KF204)"
             )
             raise Skip
         if mapping is None:
-            return str(name), None
+            return str(name), None, None
         for extra in mapping.key_names():
             if extra not in CONVERSION_MEASURE_KEYS:
                 self.notes.unmapped(mapping, extra, subject, f"'{extra}:' on a conversion's measure has no counterpart")
                 raise Skip
-        return str(name), self._fill_nulls(mapping, subject)
+        return str(name), self._fill_nulls(mapping, subject), self._filter(mapping, measure, subject)
 
 
 def _metric_time(text: object, measure: MeasureInfo) -> str | None:

@@ -23,7 +23,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kpiframe.errors import QueryError
-from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, GRAINS, TEMPLATE, Untranslatable, translate_filter
+from kpiframe.imports.metricflow_filters import (
+    FINER_THAN_DAY,
+    GRAINS,
+    Untranslatable,
+    has_template,
+    translate_filter,
+)
 from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, metric_inputs
 from kpiframe.sql.calendar import ALL_TIME
 
@@ -201,7 +207,7 @@ class _Scope:
         raise Untranslatable(f"metric_time: the metrics asked for aggregate by different times ({', '.join(times)})")
 
     def where(self, text: str | None) -> str | None:
-        if not text or not TEMPLATE.search(text):
+        if not text or not has_template(text):
             return text
         translation = translate_filter(text, self.filter_metric_time, self.entity)
         if translation.text is None:

@@ -42,6 +42,9 @@ class MeasureInfo:
     agg: str
     time: str  # the qualified name of its time dimension: metric_time in a filter of its metrics
     non_additive: bool = False  # a semi-additive measure (non_additive_dimension): no running sum of it
+    # its time dimension's time_granularity when coarser than a day: the grain of `metric_time` without one
+    # for a metric over it that sets no time_granularity (MetricFlow's default: the finest the data has)
+    grain: str | None = None
 
 
 def metrics_path(rel: str, model_paths: tuple[str, ...]) -> str:
@@ -75,7 +78,8 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
                 )
                 continue
             semi = "non_additive" in spec
-            info = MeasureInfo(str(spec["name"]), name, str(spec["agg"]), f"{qualifier}__{time}", semi)
+            grain = _coarse_grain(raw, time)
+            info = MeasureInfo(str(spec["name"]), name, str(spec["agg"]), f"{qualifier}__{time}", semi, grain)
             measures[info.name] = info
             dataset.setdefault("measures", [])
             measure_list = dataset["measures"]
@@ -84,6 +88,8 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
             if measure_raw.get("create_metric") is True:
                 # MetricFlow's metric of the measure answers NULL where a period or group has no rows
                 metric = {"name": spec["name"], "type": "simple", "measure": spec["name"], "fill_nulls_with": None}
+                if grain:
+                    metric["grain"] = grain
                 plan.add(out, "metrics", metric, raw.path)
         for key in raw.key_names():
             if key not in SEMANTIC_MODEL_KEYS:
@@ -93,6 +99,16 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
                 notes.changed(raw, key, subject, f"'{key}:' dropped (kpiframe datasets have none)")
         plan.add(out, "datasets", ordered(dataset, DATASET_KEYS), raw.path)
     return measures
+
+
+def _coarse_grain(raw: Raw, time: str) -> str | None:
+    """The time_granularity of the semantic model's time dimension `time` when it is week to year."""
+    for dimension in raw.children("dimensions"):
+        params = dimension.child("type_params")
+        if dimension.text("name") == time and params is not None:
+            grain = (params.text("time_granularity") or "day").lower()
+            return grain if grain in ("week", "month", "quarter", "year") else None
+    return None
 
 
 def _model_of(project: DbtProject, plan: ImportPlan, raw: Raw, subject: str, notes: Notes) -> str | None:

@@ -260,7 +260,15 @@ class ConstantPropertySpec(Spec):
     conversion_property: str = Field(pattern=NAME_PATTERN)  # ... of the conversion measure's dataset
 
 
-CONVERSION_FIELDS = ("base_measure", "conversion_measure", "entity", "calculation", "constant_properties")
+CONVERSION_FIELDS = (
+    "base_measure",
+    "conversion_measure",
+    "entity",
+    "calculation",
+    "constant_properties",
+    "base_filter",
+    "conversion_filter",
+)
 
 
 class MetricSpec(Spec):
@@ -295,6 +303,10 @@ class MetricSpec(Spec):
     entity: str | None = Field(None, pattern=NAME_PATTERN)
     calculation: Literal["conversion_rate", "conversions"] | None = None  # unset: conversion_rate
     constant_properties: list[ConstantPropertySpec] = []
+    # conditions over the dimensions of each side's dataset: only the base events `base_filter` keeps count
+    # (the rate's denominator too) and are credited; only the conversions `conversion_filter` keeps count
+    base_filter: str | None = None
+    conversion_filter: str | None = None
 
     @field_validator("fill_nulls_with", mode="before")
     @classmethod

@@ -1,5 +1,5 @@
 """What a project declares about its data: the `expectations:` lists, parsed, and the checks a source's
-contract implies. Types compare by family here and in the build's source check."""
+contract and a dataset's keys imply. Types compare by family here and in the build's source check."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sqlglot import exp
 from kpiframe.errors import Problems
 from kpiframe.load.loaded import ProjectFiles, Source
 from kpiframe.quality.model import Expectation
-from kpiframe.quality.specs import parse_expectations
+from kpiframe.quality.specs import SHORT_FORMS, parse_expectations
+from kpiframe.sql.expressions import ExpressionRejected, parse_expression
 
 _FAMILIES = {
     "integer": {"TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINT", "UBIGINT"},
@@ -32,7 +33,8 @@ def type_family(type_text: str) -> str:
 def declared_expectations(files: ProjectFiles) -> tuple[dict[tuple[str, str], list[Expectation]], Problems]:
     """Parse every `expectations:` list (part of the validate stage); problems are returned like any other.
 
-    Each source also gets the checks its contract implies (`contract_expectations`)."""
+    Each source also gets the checks its contract implies (`contract_expectations`), each model the
+    checks its datasets' keys imply (`key_expectations`)."""
     parsed: dict[tuple[str, str], list[Expectation]] = {}
     found = Problems()
     for (kind, name), items in files.expectation_items.items():
@@ -44,6 +46,8 @@ def declared_expectations(files: ProjectFiles) -> tuple[dict[tuple[str, str], li
         if implied:
             key = ("source", f"{source.schema}.{source.table}")
             parsed[key] = [*parsed.get(key, []), *implied]
+    for key, implied in key_expectations(files, parsed).items():
+        parsed[key] = [*parsed.get(key, []), *implied]
     return parsed, found
 
 
@@ -70,6 +74,65 @@ def contract_expectations(source: Source) -> list[Expectation]:
 
 
 IMPLIED_BY_CONTRACT = "the contract's "
+UNIQUE = SHORT_FORMS["unique"].gx_kind
+IMPLIED_BY_KEY = "implied: "
+# warn, not error: MetricFlow never checks that a primary entity is one row per key, and projects imported
+# from it repeat keys (4 of the 5 manifests of its own conformance tests have a row per key and day, month
+# or partition): an error would refuse to build them. Declaring `unique` on the key column makes it one.
+KEY_SEVERITY = "warn"
+
+
+def key_expectations(
+    files: ProjectFiles, declared: Mapping[tuple[str, str], list[Expectation]]
+) -> dict[tuple[str, str], list[Expectation]]:
+    """A primary or unique entity is one row per key: its column is unique in the dataset's model.
+
+    A dataset reaches another's dimensions by joining that key, so one key loaded twice would double
+    every row joined to it, without a word. The check warns (KEY_SEVERITY); a `unique` the model
+    declares on the same column replaces it, with its own severity (error unless it says otherwise)
+    and `mostly:`. An entity whose `expr` is not a plain column is not checked."""
+    implied: dict[tuple[str, str], list[Expectation]] = {}
+    for located in sorted(files.datasets.values(), key=lambda d: d.spec.name):
+        dataset = located.spec
+        for index, entity in enumerate(dataset.entities):
+            column = _column(entity.expr or entity.name)
+            if entity.type == "foreign" or column is None:
+                continue
+            key = ("model", dataset.model)
+            checks = [*declared.get(key, []), *implied.get(key, [])]
+            if any(e.kind == UNIQUE and str(e.kwargs.get("column")).lower() == column.lower() for e in checks):
+                continue
+            implied.setdefault(key, []).append(
+                Expectation(
+                    UNIQUE,
+                    {"column": column},
+                    KEY_SEVERITY,
+                    f"model {dataset.model} (implied by dataset {dataset.name}: one row per {column})",
+                    located.at("entities", index),
+                    f"{IMPLIED_BY_KEY}{entity.type} entity '{entity.name}' of dataset '{dataset.name}' is one row "
+                    f"per {column}",
+                )
+            )
+    return implied
+
+
+def _column(text: str) -> str | None:
+    """The column an entity's `expr` names, None when it is an expression."""
+    try:
+        tree = parse_expression(text)
+    except ExpressionRejected:  # reported where the semantic layer parses it
+        return None
+    return tree.name if isinstance(tree, exp.Column) and not tree.table else None
+
+
+def implied_by_key(expectation: Expectation) -> bool:
+    """Whether the check is the one a dataset's primary or unique entity implies (`key_expectations`)."""
+    return expectation.kind == UNIQUE and (expectation.description or "").startswith(IMPLIED_BY_KEY)
+
+
+def is_implied(expectation: Expectation) -> bool:
+    """Whether the project implies the check (a contract's type, a dataset's key) rather than declares it."""
+    return (expectation.description or "").startswith((IMPLIED_BY_CONTRACT, IMPLIED_BY_KEY))
 
 
 def answered_by_type(expectation: Expectation, column_type: str | None, decimal_is_finite: bool) -> bool:
@@ -85,7 +148,5 @@ def answered_by_type(expectation: Expectation, column_type: str | None, decimal_
 
 
 def declared(expectations: Mapping[tuple[str, str], list[Expectation]]) -> bool:
-    """Whether the project declares any expectation of its own (beyond those its contract implies)."""
-    return any(
-        not (e.description or "").startswith(IMPLIED_BY_CONTRACT) for items in expectations.values() for e in items
-    )
+    """Whether the project declares any expectation of its own (beyond those its contracts and keys imply)."""
+    return any(not is_implied(e) for items in expectations.values() for e in items)

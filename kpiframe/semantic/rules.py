@@ -16,6 +16,7 @@ from kpiframe.load.specs import MetricSpec
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
 from kpiframe.sql.conversion import event_column
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
+from kpiframe.sql.time_spine import PERIOD
 from kpiframe.suggest import unknown
 
 Rule = Callable[[ProjectFiles, SemanticLayer], Problems]
@@ -31,6 +32,24 @@ def datasets_read_known_models(files: ProjectFiles, layer: SemanticLayer) -> Pro
     return found
 
 
+def dimensions_are_not_named_period_start(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    """Every answer by period starts with its column period_start: a dimension of that name (billing and
+    subscription exports have one) would be a second column of the same name, its values lost (KF113)."""
+    found = Problems()
+    for located in files.datasets.values():
+        for index, dim in enumerate(located.spec.dimensions):
+            if dim.name.lower() == PERIOD:
+                found.error(
+                    "KF113",
+                    f"dimension '{dim.name}' of dataset '{located.spec.name}': every answer by period has a "
+                    f"column {PERIOD}, which a dimension cannot be named",
+                    located.at("dimensions", index, "name"),
+                    hint=f"rename it, keeping its column: {{name: {located.spec.name}_{PERIOD}, "
+                    f"expr: {dim.expr or dim.name}}}",
+                )
+    return found
+
+
 def metrics_are_well_formed(files: ProjectFiles, layer: SemanticLayer) -> Problems:
     """Measures, inputs and expressions of each metric exist and parse; filters only on simple metrics."""
     found = Problems()
@@ -41,7 +60,9 @@ def metrics_are_well_formed(files: ProjectFiles, layer: SemanticLayer) -> Proble
                 "KF202",
                 f"a {spec.type} metric cannot take a filter: it would be ignored",
                 located.at("filter"),
-                hint="put the filter on the simple metrics it is computed from",
+                hint="a conversion metric filters its events with base_filter: and conversion_filter:"
+                if spec.type == "conversion"
+                else "put the filter on the simple metrics it is computed from",
             )
         if spec.type == "simple" and spec.measure not in layer.measures:
             message, hint = unknown("measure", spec.measure or "", layer.measures)
@@ -146,7 +167,9 @@ def _unknown_inputs(files: ProjectFiles, located: Located[MetricSpec]) -> Proble
 def _expressions(files: ProjectFiles, located: Located[MetricSpec]) -> Problems:
     found = Problems()
     spec = located.spec
-    for key, text in (("filter", spec.filter), ("expr", spec.expr)):
+    keys = [("filter", spec.filter), ("expr", spec.expr)]
+    keys += [("base_filter", spec.base_filter), ("conversion_filter", spec.conversion_filter)]
+    for key, text in keys:
         if text is None:
             continue
         try:
@@ -172,7 +195,12 @@ def metrics_have_no_cycle(files: ProjectFiles, layer: SemanticLayer) -> Problems
     return found
 
 
-RULES: tuple[Rule, ...] = (datasets_read_known_models, metrics_are_well_formed, metrics_have_no_cycle)
+RULES: tuple[Rule, ...] = (
+    datasets_read_known_models,
+    dimensions_are_not_named_period_start,
+    metrics_are_well_formed,
+    metrics_have_no_cycle,
+)
 
 
 def check_rules(files: ProjectFiles, layer: SemanticLayer, rules: tuple[Rule, ...] = RULES) -> Problems:

@@ -9,6 +9,9 @@ it was credited to, so the dimensions a conversion metric is grouped by are thos
 dataset; `conversion_rate` divides that by the base measure over the same period and dimensions.
 An event is a row its measure aggregates (the measure's expression not NULL), so that visits and buys
 kept in one table are told apart by their measures' expressions; a NULL entity or time matches nothing.
+The metric's `base_filter` keeps only some base events (they alone count, and are credited), its
+`conversion_filter` only some conversions: a base event the filter drops is no event, so a conversion
+after it goes to the latest base event the filter keeps.
 
 The SQL: the base rows (the request's period, dimensions, filter and range apply to them) joined to
 every conversion row (numbered, so that one conversion is counted once however many base events
@@ -93,7 +96,9 @@ def conversions_select(
     # the base rows carry the request's dimensions: one the base dataset lacks is reported for this metric
     known = [Leaf(column, base, None, None, {spec.name})]
     try:
-        base_rows = DatasetScan(layer, calendar, shape, known).rows(base.dataset, base.time, base_columns)
+        base_rows = DatasetScan(layer, calendar, shape, known).rows(
+            base.dataset, base.time, base_columns, spec.base_filter
+        )
     except QueryError as error:
         if error.diagnostic.code != "KF410" or error.diagnostic.hint:
             raise
@@ -103,10 +108,11 @@ def conversions_select(
             hint=f"conversion metric '{spec.name}' is grouped by the dimensions of its base events (dataset "
             f"'{base.dataset}' of measure '{base.name}'), since each conversion counts where its base event does",
         ) from None
-    # every conversion, whatever the request's range or filter: those apply to the base events credited
+    # every conversion the metric's conversion_filter keeps, whatever the request's range or filter: those
+    # apply to the base events credited
     everything = ScanShape(None, (), None, None, None)
     conversion_rows = DatasetScan(layer, calendar, everything, []).rows(
-        conversion.dataset, conversion.time, conversion_columns
+        conversion.dataset, conversion.time, conversion_columns, spec.conversion_filter
     )
     # an event is a row its measure aggregates: with visits and buys in one table (a measure `case when
     # type = 'visit' then id end`), a buy is no visit, so it cannot be credited to itself

@@ -204,7 +204,7 @@ class SeriesBuilder:
             self.parts.append(Part(cte, [column], {} if empty is None else {column: empty}))
         if conversion_calculation(spec) == "conversions":
             return col(column)
-        base = self._leaf(self.layer.measures[spec.base_measure or ""], None, None)
+        base = self._leaf(self.layer.measures[spec.base_measure or ""], spec.base_filter, None)
         base.metrics.add(name)
         return safe_divide(col(column), col(base.column))
 

@@ -89,7 +89,7 @@ def _distinct_cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     context.history = True
     rows = context.name(f"rows_{measure.dataset}")
     shape = builder.shape(None, builder.end)
-    context.inputs.append((rows, distinct_rows(builder.layer, builder.calendar, shape, measure)))
+    context.inputs.append((rows, distinct_rows(builder.layer, builder.calendar, shape, measure, name)))
     context.scans.append(rows)
     context.value_sources.append(rows)
     column = f"c_{name}"
@@ -112,10 +112,14 @@ def window_frame(name: str, text: str, grain: str) -> exp.WindowSpec:
             code="KF421",
             hint=f"query it at {unit} grain or finer",
         )
+    # periods whose start lies within (current - window, current]: period starts are dates, so the frame
+    # reaches back the window minus one day (by week, a month window keeps each week starting after the
+    # same day a month earlier). Periods counted in months (month to fiscal_year) all start on the same
+    # day of a month: minus one period keeps the same ones, with one kind of interval (Spark subtracts no
+    # days from months).
     step_count, step_unit = grain_step(grain)
-    # periods whose start lies within (current - window, current]: the frame reaches back
-    # window minus one period, expressed in the request's grain
-    reach: exp.Expr = exp.Sub(this=interval(count, unit), expression=interval(step_count, step_unit))
+    back = interval(1, "DAY") if step_unit == "DAY" else interval(step_count, step_unit)
+    reach: exp.Expr = exp.Sub(this=interval(count, unit), expression=back)
     return exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", end="CURRENT ROW")
 
 

@@ -10,6 +10,7 @@ the visits (then, among visits at that instant, the least channel), never from k
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from kpiframe.errors import ExpectationsFailed, QueryError
 from kpiframe.project import Project
-from tests.conftest import built_project, hand
+from tests.conftest import built_project, hand, write_files
 
 FILES = {
     "kpi_project.yml": """
@@ -370,35 +371,76 @@ DUPLICATED_USER = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a primary entity's key is declared unique but never checked: a user row loaded twice doubles the "
-    "visits of its segment (and halves its conversion rate) without a word; fix outside kpiframe/sql (an "
-    "implied unique check on primary/unique entity keys, see /tmp/notes/trust-sweep.md)",
-)
-def test_a_dimension_row_loaded_twice_is_reported_or_does_not_inflate(tmp_path: Path):
-    rows = (
-        ROWS
-        + """
-        create table raw.users (user_id varchar, segment varchar);
-        insert into raw.users values ('u1', 'smb'), ('u1', 'smb'), ('u2', 'enterprise');
-    """
+USERS_TWICE = """
+    create table raw.users (user_id varchar, segment varchar);
+    insert into raw.users values ('u1', 'smb'), ('u1', 'smb'), ('u2', 'enterprise'), (null, 'smb'), (null, 'smb');
+"""
+
+
+@pytest.mark.parametrize("key", ["user_id", "USER_ID"])  # SQL reads the column in any case: so does the check
+def test_a_dimension_row_loaded_twice_is_reported_at_the_key(tmp_path: Path, key: str):
+    # joined through a primary entity, u1's second row doubles its segment's visits: the key's implied
+    # unique check reports it (severity warn), naming the key and the line that declares it
+    entity = f"{{name: user, type: primary, expr: {key}}}"
+    files = {**DUPLICATED_USER}
+    files["metrics/conversions.yml"] = files["metrics/conversions.yml"].replace(
+        "{name: user, type: primary, expr: user_id}", entity
     )
-    try:
-        project = built_project(tmp_path, DUPLICATED_USER, "conversions.duckdb", rows)
-    except ExpectationsFailed as failed:  # reported: the build stops, naming the key
-        assert "user_id" in str(failed)
-        return
-    if any(not r.success and "user_id" in r.expectation.label for r in project.last_expectation_results):
-        return  # reported as a warning
-    mine = answer(project, ["visits", "rate_7d"], grain="all", dimensions=["user__segment"])
-    theirs = hand(
+    project = built_project(tmp_path, files, "conversions.duckdb", ROWS + USERS_TWICE)
+    [found] = [r for r in project.last_expectation_results if r.expectation.target.startswith("model stg_users")]
+    repeated = hand(
         project,
-        """
-        select s.segment, count(v.visit_id) from raw.visits v
-        left join (select distinct user_id, segment from raw.users) s on v.user_id = s.user_id
-        where v.ts is not null group by 1
-        """,
+        "select count(*) from raw.users where user_id in "
+        "(select user_id from raw.users group by 1 having count(*) > 1)",
     )
-    assert {k: v[0] for k, v in mine.items()} == dict(theirs)
+    assert found.expectation.target == f"model stg_users (implied by dataset users: one row per {key})"
+    # the table's own spelling of the column
+    assert (found.status, found.expectation.kwargs, found.unexpected_count) == (
+        "warn",
+        {"column": "user_id"},
+        repeated[0][0],
+    )
+    declared_at = (tmp_path / "metrics" / "conversions.yml").read_text(encoding="utf-8").splitlines()
+    line, column = next((n, text.index(entity) + 1) for n, text in enumerate(declared_at, 1) if entity in text)
+    assert found.expectation.location is not None
+    assert (found.expectation.location.line, found.expectation.location.column) == (line, column)
+    assert str(found.expectation.location.path).endswith("metrics/conversions.yml")
+    assert found.expectation.description == f"implied: primary entity 'user' of dataset 'users' is one row per {key}"
+    # and in what the build leaves for CI: target/run_results.json
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
+    assert [r["status"] for r in results if r["target"] == found.expectation.target] == ["warn"]
+
+
+@pytest.mark.parametrize(
+    ("entity", "checked"),
+    [
+        ("{name: user, type: unique, expr: user_id}", ["user_id"]),
+        ("{name: user, type: unique, expr: lower(user_id)}", []),  # an expression, not a column: not checked
+        ("{name: user, type: foreign, expr: user_id}", []),  # many rows per key: nothing joins to it
+    ],
+)
+def test_which_entity_keys_are_checked(tmp_path: Path, entity: str, checked: list[str]):
+    files = {**DUPLICATED_USER}
+    files["metrics/conversions.yml"] = files["metrics/conversions.yml"].replace(
+        "{name: user, type: primary, expr: user_id}", entity
+    )
+    write_files(tmp_path, files)
+    implied = Project.load(tmp_path).graph.expectations.get(("model", "stg_users"), [])
+    assert [e.kwargs["column"] for e in implied if e.kind == "expect_column_values_to_be_unique"] == checked
+    assert all(e.severity == "warn" for e in implied)
+
+
+def test_a_key_the_model_declares_unique_takes_the_declared_severity(tmp_path: Path):
+    # to stop the build on a repeated key, declare `unique` on the model's key column (severity error by
+    # default): it replaces the implied check
+    files = {
+        **DUPLICATED_USER,
+        "models/users.yml": "models:\n  - name: stg_users\n    expectations: [{unique: user_id}]\n",
+    }
+    with pytest.raises(ExpectationsFailed) as failed:
+        built_project(tmp_path, files, "conversions.duckdb", ROWS + USERS_TWICE)
+    assert str(failed.value).endswith("failed: expect_column_values_to_be_unique on model stg_users")
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
+    assert [(r["status"], r["description"]) for r in results if r["target"].startswith("model stg_users")] == [
+        ("fail", None)
+    ]

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kpiframe.errors import KpiframeError, ProjectInvalid
+from kpiframe.errors import ProjectInvalid
 from kpiframe.project import Project
 from tests.conftest import built_project, hand
 
@@ -293,30 +293,15 @@ PERIOD_NAMED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a dimension called period_start (a common column of subscription and billing exports) is accepted, "
-    "and a query by it answers the period in its place; fix in kpiframe/semantic (refuse the name at load, "
-    "located) or kpiframe/sql/metric_query.py, see /tmp/notes/trust-sweep.md",
-)
-def test_a_dimension_named_period_start_is_refused_or_answered_right(tmp_path):
-    try:
-        project = built_project(tmp_path, PERIOD_NAMED, "totals.duckdb", ROWS)
-    except ProjectInvalid as invalid:
-        found = [d for d in invalid.diagnostics if "period_start" in d.message]
-        assert found and found[0].location is not None and found[0].location.line
-        return
-    try:
-        mine = project.query(metrics=["rows"], grain="month", dimensions=["period_start"]).rows
-    except KpiframeError as refused:
-        assert "period_start" in refused.diagnostic.message
-        return
-    theirs = hand(
-        project,
-        """
-        select cast(date_trunc('month', ts) as date), campaign, count(row_id) from raw.spend
-        where ts is not null group by 1, 2
-        """,
-    )
-    assert {(p, c): n for p, c, n in mine if n} == {(p, c): n for p, c, n in theirs}
+def test_a_dimension_named_period_start_is_refused_where_it_is_declared(tmp_path):
+    # every answer by period has a column period_start: the project is refused when it loads, at the name
+    for name in ("period_start", "Period_Start"):
+        files = {**PERIOD_NAMED, "metrics/spend.yml": PERIOD_NAMED["metrics/spend.yml"].replace("period_start", name)}
+        with pytest.raises(ProjectInvalid) as invalid:
+            built_project(tmp_path / name, files, "totals.duckdb", ROWS)
+        [found] = [d for d in invalid.value.diagnostics if d.code == "KF113"]
+        text = (tmp_path / name / "metrics" / "spend.yml").read_text(encoding="utf-8").splitlines()
+        assert found.location is not None and str(found.location.path).endswith("metrics/spend.yml")
+        assert f"name: {name}" in text[found.location.line - 1]
+        assert f"dimension '{name}' of dataset 'spend'" in found.message
+        assert found.hint == "rename it, keeping its column: {name: spend_period_start, expr: campaign}"

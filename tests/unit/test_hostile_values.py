@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from kpiframe.cli.main import main
 from kpiframe.errors import QueryError
+from kpiframe.imports.metricflow_filters import translate_filter
 from kpiframe.project import Project
 from tests.conftest import built_project, hand
 
@@ -145,13 +146,6 @@ def test_where_like_keeps_its_wildcards(project):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a `{{` inside a quoted value of --where is read as a MetricFlow template (KF413), so a campaign "
-    "named after an unrendered mail-merge tag cannot be selected; fix in kpiframe/imports/metricflow_request.py "
-    "and metricflow_filters.py, see /tmp/notes/trust-sweep.md",
-)
 def test_where_on_a_value_that_looks_like_a_template(project):
     try:
         rows = project.query(metrics=[], dimensions=["channel"], where="channel = '{{ not a template }}'").rows
@@ -160,17 +154,24 @@ def test_where_on_a_value_that_looks_like_a_template(project):
     assert rows == [("{{ not a template }}",)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a --where with a MetricFlow template has its whitespace collapsed, inside quoted values too: a tab, "
-    "a newline or two spaces in the value become one space and nothing matches, without a word; fix in "
-    "kpiframe/imports/metricflow_filters.py translate_filter, see /tmp/notes/trust-sweep.md",
-)
 @pytest.mark.parametrize("value", ["tab\there, comma", "line1\nline2"])
 def test_a_metricflow_template_leaves_the_quoted_value_alone(project, value):
     where = "{{ Dimension('leads__channel') }} = " + sql_text(value)
     assert project.query(metrics=[], dimensions=["channel"], where=where).rows == [(value,)]
+
+
+def test_an_imported_metric_filter_keeps_its_quoted_values_and_names_as_written():
+    # a YAML filter over several lines: its line breaks become spaces, not those of its values and names
+    written = """{{ Dimension('leads__channel') }}
+        in ('a  b', 'x
+    y', '{{ first_name }}', 'it''s', '')
+        and "Odd  Name" = 'a}}b' and {{ Entity('lead') }} is not null"""
+    translated = translate_filter(written, lambda: None)
+    assert translated.text == (
+        "leads__channel in ('a  b', 'x\n    y', '{{ first_name }}', 'it''s', '') "
+        "and \"Odd  Name\" = 'a}}b' and lead is not null"
+    )
+    assert translate_filter("{{ not a call }} = 'x'", lambda: None).text is None  # a template outside quotes
 
 
 @pytest.mark.parametrize("output", ["csv", "json"])
@@ -192,12 +193,6 @@ def test_the_cli_prints_every_value_so_that_it_reads_back(project, output):
         assert [record["channel"] for record in records] == theirs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the markdown format writes a value's newline and '|' as they are, which breaks the table (a row "
-    "becomes two, a cell two cells); fix in kpiframe/cli/output.py, see /tmp/notes/trust-sweep.md",
-)
 def test_markdown_keeps_one_row_and_one_cell_per_value(project):
     done = CliRunner().invoke(
         main, ["query", "--project-dir", str(project.root), "--by", "channel", "--format", "markdown"]
@@ -207,6 +202,8 @@ def test_markdown_keeps_one_row_and_one_cell_per_value(project):
     values = hand(project, "select count(distinct coalesce(channel, '<null>')) from raw.leads")[0][0]
     assert len(lines) == 2 + values
     assert all(line.replace("\\|", "").count("|") == 2 for line in lines)
+    # a | is escaped, a line break is <br>: one cell of one row, as Markdown renders it
+    assert "| a \\| b |" in lines and "| line1<br>line2 |" in lines
 
 
 def test_an_empty_load(tmp_path):

@@ -222,13 +222,6 @@ def test_count_distinct_windows_by_sunday_week(project):
     assert mine == {w: tuple(c[w] for c in columns) for w in WEEKS}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a cumulative sum's window of months or years at week grain covers one week less than its docs say "
-    "(and than the count distinct version): the RANGE frame reaches back the window minus one period (7 days), "
-    "not minus 1 day; fix in kpiframe/sql/series_history.py window_frame, see /tmp/notes/trust-sweep.md",
-)
 def test_a_monthly_or_yearly_sum_window_by_week_covers_the_weeks_that_start_within_it(project):
     mine = answer(project, ["bookings_1m", "bookings_1y"], grain="week", start=WEEKS[0], end=WEEKS[-1])
     sqls = [
@@ -390,15 +383,8 @@ def test_nan_and_infinities_are_distinct_values_in_a_window(project):
     assert mine == {date(2024, 4, 1): (theirs[0][0],)} == {date(2024, 4, 1): (2,)}  # inf and -inf
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a dimension the rows of a cumulative count distinct lack is reported for the dataset ('dataset "
-    "'bookings' (dataset 'bookings')'), not for the metric asked: kpiframe/sql/series_history.py should pass the "
-    "metric's name to distinct_rows (its new `metric` argument), see /tmp/notes/trust-sweep.md",
-)
 def test_a_dimension_a_distinct_window_cannot_use_names_the_metric(project):
     with pytest.raises(QueryError) as refused:
         project.query(metrics=["guests_7d"], grain="day", dimensions=["campaign"])
     assert refused.value.diagnostic.code == "KF410"
-    assert "guests_7d" in refused.value.diagnostic.message, refused.value.diagnostic.message
+    assert "metric guests_7d (dataset 'bookings')" in refused.value.diagnostic.message, refused.value.diagnostic.message
