@@ -19,7 +19,12 @@ def spark_tree(statement: exp.Expr) -> exp.Expr:
     An interval of n quarters is one of 3n months: Spark has no QUARTER interval unit.
 
     `PERCENTILE_CONT(x, p)` (DuckDB's and kpiframe's two-argument form) does not exist in Spark, whose
-    exact, interpolating equivalent is `PERCENTILE(x, p)` (sqlglot's Quantile, rendered for Spark)."""
+    exact, interpolating equivalent is `PERCENTILE(x, p)` (sqlglot's Quantile, rendered for Spark).
+
+    A rolling window of months or years by day or week reaches back `INTERVAL n MONTH - INTERVAL 1 DAY`
+    (the periods within (p - window, p], series_history.window_frame); a Spark frame bound must be one
+    literal, so the running sum becomes the sum from `n MONTH PRECEDING` less the sum of the rows exactly
+    `n MONTH PRECEDING` (NULL where no row of the window has a value, as the sum over it is)."""
     if not any(_needs_change(node) for node in statement.walk()):
         return statement
     tree = statement.copy()
@@ -33,7 +38,50 @@ def _needs_change(node: exp.Expr) -> bool:
         return not node.args.get("typed")
     if isinstance(node, exp.Interval):
         return node.text("unit").upper() == "QUARTER" and isinstance(node.this, exp.Literal)
+    if isinstance(node, exp.Window):
+        return _month_window_less_a_day(node) is not None
     return isinstance(node, exp.PercentileCont) and not isinstance(node.parent, exp.WithinGroup)
+
+
+def _month_window_less_a_day(node: exp.Window) -> exp.Interval | None:
+    """The `INTERVAL n MONTH` of a `SUM(...) OVER (... RANGE BETWEEN INTERVAL n MONTH - INTERVAL 1 DAY
+    PRECEDING AND CURRENT ROW)`, else None."""
+    spec, start = node.args.get("spec"), None
+    if isinstance(spec, exp.WindowSpec) and str(spec.args.get("kind", "")).upper() == "RANGE":
+        start = spec.args.get("start")
+    if not (isinstance(node.this, exp.Sum) and isinstance(start, exp.Sub)):
+        return None
+    months, day = start.this, start.expression
+    if isinstance(months, exp.Interval) and isinstance(day, exp.Interval) and day.text("unit").upper() == "DAY":
+        return months if months.text("unit").upper() in ("MONTH", "YEAR") else None
+    return None
+
+
+def _running_sum_after(node: exp.Window) -> exp.Expr:
+    """SUM over (p - n months, p], as Spark takes it: over [p - n months, p] less the rows at p - n months."""
+    months = _month_window_less_a_day(node)
+    assert months is not None
+
+    def over(function: exp.Expr, end: exp.Expr | str, end_side: str | None) -> exp.Window:
+        spec = exp.WindowSpec(kind="RANGE", start=months.copy(), start_side="PRECEDING", end=end, end_side=end_side)
+        return exp.Window(
+            this=function,
+            partition_by=[p.copy() for p in node.args.get("partition_by") or []] or None,
+            order=node.args["order"].copy(),
+            spec=spec,
+        )
+
+    value = node.this.this
+    whole = over(exp.Sum(this=value.copy()), "CURRENT ROW", None)
+    edge = over(exp.Sum(this=value.copy()), months.copy(), "PRECEDING")
+    counted = exp.Sub(
+        this=over(exp.Count(this=value.copy()), "CURRENT ROW", None),
+        expression=over(exp.Count(this=value.copy()), months.copy(), "PRECEDING"),
+    )
+    difference = exp.Sub(this=whole, expression=exp.Coalesce(this=edge, expressions=[exp.Literal.number(0)]))
+    return exp.Case(
+        ifs=[exp.If(this=exp.EQ(this=counted, expression=exp.Literal.number(0)), true=exp.Null())], default=difference
+    )
 
 
 def _for_spark(node: exp.Expr) -> None:
@@ -47,5 +95,8 @@ def _for_spark(node: exp.Expr) -> None:
     if isinstance(node, exp.Interval):  # Spark's intervals have no QUARTER unit
         node.set("this", exp.Literal.string(str(int(node.this.name) * 3)))
         node.set("unit", exp.var("MONTH"))
+        return
+    if isinstance(node, exp.Window):
+        node.replace(_running_sum_after(node))
         return
     node.replace(exp.Quantile(this=node.this, quantile=node.expression))
