@@ -138,10 +138,11 @@ class _Scope:
         return name  # left to the query, which names what is unknown and suggests
 
     def metric_time_grain(self) -> str:
-        """MetricFlow's `metric_time` without a grain: the metrics' default grain (their `grain:`, the
-        finest when they differ), day for a metric without one (its time dimension's own grain)."""
+        """MetricFlow's `metric_time` without a grain: the metrics' default grain (their `grain:`), day for a
+        metric without one (its time dimension's own grain); when they differ, the coarsest, the finest
+        grain every metric's data has (a monthly metric has no days to answer by)."""
         grains = [self.layer.metric(name).grain or "day" for name in self.metrics]
-        return min(grains, key=lambda grain: FINENESS.get(grain, 0))
+        return max(grains, key=lambda grain: FINENESS.get(grain, 0))
 
     def _grain(self, grain: str, asked: str) -> str:
         grain = grain.lower()

@@ -229,8 +229,9 @@ def test_a_grain_asked_wins_and_metrics_without_one_share_month(fills):
         assert fills.query(metrics=metrics).rows[0][0] == date(2026, 1, 1), metrics  # no common grain: month
 
 
-def test_metric_time_without_a_grain_is_the_finest_of_the_metrics_grains(fills):
+def test_metric_time_without_a_grain_is_the_coarsest_of_the_metrics_grains(fills):
+    # as MetricFlow: the finest grain every metric's data has (a monthly metric has no weeks to answer by)
     weekly_and_monthly = fills.query(metrics=["weekly_orders", "monthly_orders"], dimensions=["metric_time"])
-    assert weekly_and_monthly.rows[1][0] == date(2026, 1, 12)  # week
+    assert [row[0] for row in weekly_and_monthly.rows[:2]] == [date(2026, 1, 1), date(2026, 2, 1)]  # month
     with_an_ungrained_metric = fills.query(metrics=["weekly_orders", "orders"], dimensions=["metric_time"])
-    assert with_an_ungrained_metric.rows[1][0] == date(2026, 1, 6)  # day, the time dimension's own grain
+    assert with_an_ungrained_metric.rows[1][0] == date(2026, 1, 12)  # week: the ungrained one is by day
