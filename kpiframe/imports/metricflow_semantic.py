@@ -164,6 +164,15 @@ def _dimension(raw: Raw, model: str, notes: Notes) -> Item | None:
     kind = (raw.text("type") or "categorical").lower()
     subject = f"dimension '{name}' of semantic model '{model}'"
     params = raw.child("type_params")
+    if name.lower() == "period_start":  # kpiframe refuses it (KF113): every answer by period has that column
+        notes.unmapped(
+            raw,
+            "name",
+            subject,
+            "a dimension cannot be named period_start in kpiframe (every answer by period has that column); "
+            "not imported: rename it in MetricFlow (keeping its expr) and import again",
+        )
+        return None
     if params is not None and params.get("validity_params") is not None:
         notes.unmapped(
             params, "validity_params", subject, "slowly changing dimensions have no counterpart; not imported"

@@ -276,6 +276,29 @@ def test_a_jinja_call_kpiframe_lacks_is_reported_at_its_line(tmp_path):
     assert "models/orders.sql:2: model 'orders': 'dbt_utils.star' is not in kpiframe's Jinja" in out
 
 
+def test_a_dimension_named_period_start_is_reported_and_the_project_loads(tmp_path):
+    # billing exports often have one; kpiframe refuses it (KF113), so the import leaves it out and says where
+    dbt = tmp_path / "dbt"
+    (dbt / "models").mkdir(parents=True)
+    (dbt / "models" / "invoices.sql").write_text("select * from raw.invoices\n")
+    (dbt / "models" / "semantic.yml").write_text(
+        "semantic_models:\n  - name: invoices\n    model: ref('invoices')\n"
+        "    defaults: {agg_time_dimension: billed_at}\n"
+        "    entities: [{name: invoice, type: primary, expr: invoice_id}]\n"
+        "    dimensions:\n"
+        "      - {name: billed_at, type: time, type_params: {time_granularity: day}}\n"
+        "      - {name: period_start, type: categorical}\n"
+        "    measures: [{name: invoice_count, agg: count, expr: invoice_id}]\n"
+    )
+    out = tmp_path / "out"
+    code, report = run("import", "metricflow", str(dbt), "--project-dir", str(out), "--write")
+    assert code == 0, report
+    line = line_of(dbt / "models" / "semantic.yml", "name: period_start")
+    assert f"models/semantic.yml:{line}: dimension 'period_start' of semantic model 'invoices'" in report
+    Project.load(out)  # no KF113: the dimension was left out
+    assert "period_start" not in (out / "metrics" / "semantic.yml").read_text()
+
+
 def test_reimporting_is_byte_identical_and_writes_nothing(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     for folder in (first, second):
