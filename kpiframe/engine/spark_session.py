@@ -39,11 +39,24 @@ def start_session(spec: WarehouseSpec) -> SparkSession:
             builder = builder.config(key, value)
         return builder.getOrCreate()
     builder = SparkSession.builder.master(spec.master).appName("kpiframe")
-    for key, value in {**_local_settings(spec), **spec.conf}.items():
+    for key, value in _merged(_local_settings(spec), spec.conf).items():
         builder = builder.config(key, value)
     with warnings.catch_warnings():  # PySpark's own FutureWarnings (pandas versions, ...) are not ours
         warnings.simplefilter("ignore")
         return builder.enableHiveSupport().getOrCreate()
+
+
+# JVM options are one string each: a user's own are added after kpiframe's (the metastore's folder, quiet logs)
+_JOINED = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+
+
+def _merged(ours: dict[str, str], theirs: dict[str, str]) -> dict[str, str]:
+    """The user's settings over kpiframe's, except JVM options, which are joined."""
+    merged = {**ours, **theirs}
+    for key in _JOINED:
+        if key in ours and key in theirs:
+            merged[key] = f"{ours[key]} {theirs[key]}"
+    return merged
 
 
 def _local_settings(spec: WarehouseSpec) -> dict[str, str]:
