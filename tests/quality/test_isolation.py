@@ -104,3 +104,24 @@ def test_gx_is_imported_without_charts_and_statistics_which_still_load_when_used
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", "0.510826", "Chart", "0.5", "True"]
+
+
+def test_gx_is_imported_without_pyspark_which_stays_importable(tmp_path):
+    """GX imports pyspark (and Spark Connect's gRPC) whenever it is installed, for a data source kpiframe
+    never uses: ~35 MB in every DuckDB or PostgreSQL build. It is hidden while GX imports, and only then."""
+    done = run_python(
+        """
+        import importlib.util, sys
+        assert importlib.util.find_spec("pyspark") is not None  # installed (the dev extra), so GX would load it
+        from kpiframe.quality.gx_runner import _context
+        _context()
+        after_gx = sorted(m for m in ("pyspark", "py4j.java_gateway", "grpc") if m in sys.modules)
+        from great_expectations.compatibility import pyspark as gx_spark
+        import pyspark  # the process imports it as usual afterwards (kpiframe's Spark engine does)
+        from pyspark.sql import functions
+        print(after_gx, type(gx_spark.pyspark).__name__, pyspark.__name__, functions.__name__)
+    """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "NotImported", "pyspark", "pyspark.sql.functions"]
