@@ -185,7 +185,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        # JSON has no NaN; null would read as a missing value, the opposite of what a `finite` check found
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)

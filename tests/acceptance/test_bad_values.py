@@ -101,7 +101,11 @@ def test_non_finite_spend_stops_the_build(project: Path, special: str) -> None:
     code, output, results = build(project)
     assert code == 3, output
     assert "finite on source raw.ad_spend" in output
-    assert finding(results, "source raw.ad_spend", "finite")["unexpected_count"] == planted
+    found = finding(results, "source raw.ad_spend", "finite")
+    assert found["unexpected_count"] == planted
+    # the sample names the value found, never null (which would read as a missing value)
+    assert found["sample"] and all(row == {"spend": special} for row in found["sample"])
+    assert f'sample: {{"spend": "{special}"}}' in output
     assert snapshot(project) == before
 
 
