@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ def render(
         return _csv(result)
     if fmt == "json":
         return json.dumps([{k: _plain(v) for k, v in row.items()} for row in result.as_dicts()], indent=2)
-    shown = _Shown(units or {}, formats or {})
+    shown = _Shown(units or {}, formats or {}, result)
     if fmt == "markdown":
         return _markdown(result, shown)
     return _table(result, title, shown)
@@ -133,16 +133,24 @@ def apply_format(value: float | int | Decimal, pattern: str) -> str:
 
 
 class _Shown:
-    """How people see a column: its metric's format, else its unit."""
+    """How people see a column: its metric's format, else its unit, with one number of decimals per column
+    so that its values line up: four where every value is below 10 (a rate, a share), else two."""
 
-    def __init__(self, units: dict[str, str], formats: dict[str, str]) -> None:
+    def __init__(self, units: dict[str, str], formats: dict[str, str], result: QueryResult) -> None:
         self.units, self.formats = units, formats
+        self.fine = {column for index, column in enumerate(result.columns) if _small(r[index] for r in result.rows)}
 
     def __call__(self, column: str, value: Any) -> str:
         pattern = self.formats.get(column)
         if pattern and isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             return apply_format(value, pattern)
-        return _display(value, self.units.get(column))
+        return _display(value, self.units.get(column), column in self.fine)
+
+
+def _small(values: Iterable[Any]) -> bool:
+    """Whether a column holds floats, every finite one below 10 in size."""
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    return bool(floats) and all(abs(v) < 10 for v in floats)
 
 
 def _plain(value: Any) -> Any:
@@ -153,13 +161,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _display(value: Any, unit: str | None = None) -> str:
+def _display(value: Any, unit: str | None = None, fine: bool = False) -> str:
     if value is None:
         return "∅"
     if unit == "percent" and isinstance(value, (int, float, Decimal)):
         return f"{float(value) * 100:.2f} %"
     if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
+        return f"{value:,.4f}" if fine and unit != "currency" else f"{value:,.2f}"
     if isinstance(value, Decimal):
         return f"{value:,.2f}"
     if isinstance(value, int) and not isinstance(value, bool):

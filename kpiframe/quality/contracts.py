@@ -3,7 +3,7 @@ contract and a dataset's keys imply. Types compare by family here and in the bui
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
@@ -42,24 +42,27 @@ def declared_expectations(files: ProjectFiles) -> tuple[dict[tuple[str, str], li
         found += problems
         parsed[(kind, name)] = expectations
     for source in files.sources.values():
-        implied = contract_expectations(source)
+        key = ("source", f"{source.schema}.{source.table}")
+        implied = contract_expectations(source, parsed.get(key, []))
         if implied:
-            key = ("source", f"{source.schema}.{source.table}")
             parsed[key] = [*parsed.get(key, []), *implied]
     for key, implied in key_expectations(files, parsed).items():
         parsed[key] = [*parsed.get(key, []), *implied]
     return parsed, found
 
 
-def contract_expectations(source: Source) -> list[Expectation]:
+def contract_expectations(source: Source, declared_checks: Sequence[Expectation] = ()) -> list[Expectation]:
     """A column declared DECIMAL (or any non-integer number) holds no NaN or Infinity.
 
     The contract accepts a DOUBLE where it says DECIMAL, as spreadsheet and CSV loads make them, but a
-    DECIMAL cannot be NaN: one NaN spend would make every sum over it NaN, published as a number.
+    DECIMAL cannot be NaN: one NaN spend would make every sum over it NaN, published as a number. A
+    `finite` the source declares on the column replaces the implied one, with its own severity: an export
+    known to write NaN, cleaned in staging, is reported as a warning instead of stopping every build.
     """
+    own = {str(e.kwargs.get("column")).lower() for e in declared_checks if e.kind == "finite"}
     implied = []
     for column, declared in source.types.items():
-        if type_family(declared) == "number":
+        if type_family(declared) == "number" and column.lower() not in own:
             implied.append(
                 Expectation(
                     "finite",

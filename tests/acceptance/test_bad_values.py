@@ -180,3 +180,26 @@ def test_negative_spend_and_implausible_dates_warn_with_counts(project: Path) ->
         found = [r for r in results if r["target"] == target and r["expectation"] == kind and not r["success"]]
         assert [(r["status"], r["unexpected_count"]) for r in found] == [("warn", count)], (target, kind)
     assert "WARN  source raw.leads: dates_between(created_at) [warn]" in output
+
+
+def test_a_declared_finite_check_replaces_the_implied_one(project: Path) -> None:
+    """An export known to write NaN, cleaned in staging: the source declares `finite` as a warning, and that
+    declaration stands instead of the contract's implied error (which alone would stop every build)."""
+    as_double("NaN")(project)
+    planted = one(project, "select count(*) from raw.ad_spend where isnan(spend)")
+    sources = project / "models" / "sources.yml"
+    text = sources.read_text()
+    declared = "          - {finite: spend, severity: warn, description: the ad export writes NaN for no spend}\n"
+    anchor = "        expectations:\n          # one row per platform, campaign and day"
+    assert text.count(anchor) == 1
+    sources.write_text(text.replace(anchor, anchor.replace("expectations:\n", "expectations:\n" + declared)))
+    staging = project / "models" / "staging" / "stg_ad_spend.sql"
+    source = "from {{ source('raw', 'ad_spend') }}"
+    assert staging.read_text().count(source) == 1
+    staging.write_text(staging.read_text().replace(source, source + "\nwhere not isnan(spend)"))
+    code, output, results = build(project)
+    assert code == 0, output
+    finite = [r for r in results if r["target"] == "source raw.ad_spend" and r["expectation"] == "finite"]
+    assert [(r["severity"], r["status"], r["unexpected_count"]) for r in finite] == [("warn", "warn", planted)]
+    spend = one(project, "select sum(spend) from raw.ad_spend where not isnan(spend)")
+    assert one(project, "select sum(ad_spend) from metrics.ad_performance_monthly") == pytest.approx(spend)
