@@ -361,6 +361,15 @@ CODES: tuple[ErrorCode, ...] = (
         "time, so a cumulative metric cannot add those values up across periods, nor a conversion metric pair "
         "its rows one by one. Query the simple metric over the measure at the grain you need instead.",
     ),
+    ErrorCode(
+        "KF205",
+        "join_to_timespine without a time spine",
+        "semantic",
+        "A metric has `join_to_timespine: true`, which answers every period of the project's time spine, but "
+        "kpi_project.yml sets no `calendar: time_spine: {start, end}`, so the metric answers the periods from "
+        "the first to the last with data (or --start/--end), as without the option. A warning: add the first "
+        "and last day of your time spine under `calendar:` (see docs/project-format.md), or drop the option.",
+    ),
     # --- KF3xx templates and model SQL --------------------------------------------------------------------
     ErrorCode(
         "KF301",

@@ -53,7 +53,7 @@ def plan_import(dbt_root: Path, output: Path) -> ImportResult:
     import_metrics(project, plan, notes, measures)
     import_saved_queries(project, plan, notes)
     if not (output / "kpi_project.yml").exists():
-        plan.text_files["kpi_project.yml"] = _project_file(project)
+        plan.text_files["kpi_project.yml"] = _project_file(project, _joins_time_spine(plan))
     files = plan.rendered()
     contents = {path: _contents(plan, path) for path in files}
     result = ImportResult(dbt_root, output, files, contents, {}, notes.of_kind("changed") + notes.of_kind("unmapped"))
@@ -113,8 +113,15 @@ def _contents(plan: ImportPlan, path: str) -> str:
     return ", ".join(f"{n} {kind if n != 1 else kind.rstrip('s')}" for n, kind in counts if n)
 
 
-def _project_file(project: DbtProject) -> str:
-    """kpi_project.yml for an output folder without one: the dbt project's name and scalar vars."""
+def _joins_time_spine(plan: ImportPlan) -> bool:
+    return any(
+        item.get("join_to_timespine") for out in plan.yaml_files.values() for item in out.lists.get("metrics", [])
+    )
+
+
+def _project_file(project: DbtProject, joins_time_spine: bool = False) -> str:
+    """kpi_project.yml for an output folder without one: the dbt project's name and scalar vars, and where a
+    metric has `join_to_timespine: true`, the `calendar: time_spine:` it needs, to fill in (a comment)."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", project.name)
     name = name if re.match(r"[A-Za-z_]", name) else f"p_{name}"
     lines = [
@@ -126,6 +133,12 @@ def _project_file(project: DbtProject) -> str:
         "query:",
         "  without_time: all  # as MetricFlow: a request without metric_time answers totals over the range",
     ]
+    if joins_time_spine:  # the time spine is a table of the warehouse: its first and last day are not known here
+        lines += [
+            "# join_to_timespine: true answers every period of the time spine: set its first and last day",
+            "# calendar:",
+            "#   time_spine: {start: 2000-01-01, end: 2030-12-31}",
+        ]
     scalars = {k: v for k, v in project.vars.items() if isinstance(v, (str, int, float, bool)) or v is None}
     if scalars:
         lines.append("vars:")

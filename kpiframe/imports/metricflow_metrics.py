@@ -17,11 +17,12 @@ from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
 from kpiframe.imports.metricflow_semantic import MeasureInfo, metrics_path
 from kpiframe.load.specs import OFFSET_TO_GRAINS, check_offset
 
-METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "fill_nulls_with")
+METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "fill_nulls_with", "join_to_timespine")
 METRIC_KEYS_MORE = ("numerator", "denominator", "expr", "inputs", "metric", "window", "grain_to_date", "grain")
 CONVERSION_KEYS = ("base_measure", "conversion_measure", "entity", "window", "calculation", "constant_properties")
 CONVERSION_FILTERS = ("base_filter", "conversion_filter")
 FILL = "fill_nulls_with"  # kept when None: `fill_nulls_with: null` is MetricFlow's NULL over no rows
+SPINE = "join_to_timespine"  # true: every period of kpi_project.yml's `calendar: time_spine:`
 HANDLED = {"name", "type", "type_params", "label", "description", "filter", "time_granularity", "config", "meta"}
 TYPE_PARAMS = {
     "simple": {"measure"},
@@ -138,6 +139,7 @@ class MetricImporter:
             "measure": measure.name,
             "filter": combine(self._filter(raw, measure, subject), measure_filter),
             FILL: self._fill_nulls(params.child("measure"), subject),
+            SPINE: self._join_to_timespine(params.child("measure"), subject),
             "grain": measure.grain,
         }
 
@@ -163,19 +165,26 @@ class MetricImporter:
                 raise Skip
         return measure, self._filter(mapping, measure, subject)
 
+    def _join_to_timespine(self, at: Raw | None, subject: str) -> bool | None:
+        """MetricFlow's `join_to_timespine: true` on a measure input is kpiframe's on the metric: every period
+        of kpi_project.yml's `calendar: time_spine:`, which the import cannot know (the time spine is a table)."""
+        if at is None or at.get("join_to_timespine") is not True:
+            return None
+        self.notes.changed(
+            at,
+            "join_to_timespine",
+            subject,
+            "join_to_timespine: true answers every period of kpi_project.yml's calendar: time_spine: {start, end}: "
+            "set it to your time spine's first and last day (without it kpiframe answers the periods from the "
+            "first to the last with data, and warns: KF205)",
+        )
+        return True
+
     def _fill_nulls(self, at: Raw | None, subject: str) -> int | float | None:
         """The metric's `fill_nulls_with`: MetricFlow's number, or None (NULL where a period or group has
-        no rows, MetricFlow's rule). `join_to_timespine` needs nothing: kpiframe answers every period."""
+        no rows, MetricFlow's rule)."""
         if at is None:  # `measure: name`, without settings
             return None
-        if at.get("join_to_timespine") is True:
-            self.notes.changed(
-                at,
-                "join_to_timespine",
-                subject,
-                "join_to_timespine: kpiframe answers every period from the first to the last with data "
-                "(or --start/--end), not every period of the time spine",
-            )
         fill = at.get("fill_nulls_with")
         if fill is None:
             return None
@@ -243,6 +252,7 @@ class MetricImporter:
         )
         copy: Item = {"name": helper, "type": "simple", "measure": spec["measure"], "filter": filters}
         copy[FILL] = spec.get(FILL)
+        copy[SPINE] = spec.get(SPINE)
         copy["description"] = f"'{name}' filtered for '{parent}' (made by kpiframe import metricflow)."
         self.done[helper] = copy
         self._write(copy, at.path)
@@ -345,17 +355,23 @@ class MetricImporter:
                 params, "measure", subject, "a cumulative count_distinct takes no filter in kpiframe; not imported"
             )
             raise Skip
-        base = self._base_metric(raw, measure, filters, self._fill_nulls(params.child("measure"), subject))
+        measure_input = params.child("measure")
+        fill, spine = self._fill_nulls(measure_input, subject), self._join_to_timespine(measure_input, subject)
+        base = self._base_metric(raw, measure, filters, fill, spine)
         return {"metric": base, "window": window, "grain_to_date": grain.lower() if grain else None}
 
-    def _base_metric(self, raw: Raw, measure: MeasureInfo, filters: str | None, fill: int | float | None) -> str:
-        """A simple metric of the measure (with the filter and fill): an imported one if any, else a new one."""
-        wanted = {"type": "simple", "measure": measure.name, "filter": filters, FILL: fill}
+    def _base_metric(
+        self, raw: Raw, measure: MeasureInfo, filters: str | None, fill: int | float | None, spine: bool | None
+    ) -> str:
+        """A simple metric of the measure (with the filter, fill and time spine): an imported one if any, else
+        a new one."""
+        wanted = {"type": "simple", "measure": measure.name, "filter": filters, FILL: fill, SPINE: spine}
         for name, spec in self.done.items():
             if spec and all(spec.get(key) == value for key, value in wanted.items()):
                 return name
         helper = self._unique(f"{raw.text('name')}__base")
         copy: Item = {"name": helper, "type": "simple", "measure": measure.name, "filter": filters, FILL: fill}
+        copy[SPINE] = spine
         copy["description"] = f"What '{raw.text('name')}' accumulates (made by kpiframe import metricflow)."
         self.done[helper] = copy
         self._write(copy, raw.path)
@@ -373,6 +389,9 @@ class MetricImporter:
                 raise Skip
         base, _, base_filter = self._conversion_input(settings, "base_measure", subject)
         conversion, fill, conversion_filter = self._conversion_input(settings, "conversion_measure", subject)
+        spines = [
+            self._join_to_timespine(settings.child(key), subject) for key in ("base_measure", "conversion_measure")
+        ]
         window = settings.text("window")
         if _finer_than_day(window, None):
             self.notes.unmapped(settings, "window", subject, f"{window} is finer than a day; not imported")
@@ -400,6 +419,7 @@ class MetricImporter:
             "base_filter": combine(self._filter(raw, self.measures[base], subject), base_filter),
             "conversion_filter": conversion_filter,
             FILL: fill,  # MetricFlow's rule without one: NULL conversions (and rate) where none was credited
+            SPINE: True if any(spines) else None,
         }
 
     def _conversion_input(self, settings: Raw, key: str, subject: str) -> tuple[str, int | float | None, str | None]:

@@ -11,7 +11,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -98,6 +98,22 @@ class SchemasSpec(Spec):
     metrics: str = Field(default="metrics", pattern=NAME_PATTERN)
 
 
+class TimeSpineSpec(Spec):
+    """`calendar: time_spine:`: the first and last day of the project's time spine. A request that reads a
+    metric with `join_to_timespine: true` answers every period holding a day of it (MetricFlow's rule)."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeSpineSpec:
+        if self.end < self.start:
+            raise ValueError(f"time_spine ends ({self.end}) before it starts ({self.start})")
+        if self.end.year - self.start.year > 200:
+            raise ValueError("time_spine spans more than 200 years: every period of it is a row of the answer")
+        return self
+
+
 class CalendarSpec(Spec):
     week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
@@ -105,6 +121,8 @@ class CalendarSpec(Spec):
     # session is set to it. Without it, DuckDB and PostgreSQL use the machine's or server's zone, and the
     # same rows give other monthly numbers on a laptop in California than in CI.
     time_zone: str = "UTC"
+    # the days a metric with `join_to_timespine: true` answers every period of (see TimeSpineSpec)
+    time_spine: TimeSpineSpec | None = None
 
     @field_validator("time_zone")
     @classmethod
@@ -296,6 +314,8 @@ class MetricSpec(Spec):
     # what a period or dimension value without rows answers: unset (None), 0 for sums and counts and NULL
     # otherwise; a number; or `null`, kept as "null" so that dumps, hashes and diffs tell it from unset
     fill_nulls_with: int | float | Literal["null"] | None = None
+    # true: a request reading this metric answers every period of `calendar: time_spine:` (MetricFlow's rule)
+    join_to_timespine: StrictBool | None = None
     # conversion: each conversion event is credited to the entity's latest base event at or before it
     # (within `window` if set); the metric is counted at that base event's period and dimensions
     base_measure: str | None = Field(None, pattern=NAME_PATTERN)
@@ -340,6 +360,10 @@ class MetricSpec(Spec):
         if self.type not in ("simple", "conversion") and self.fill_nulls_with is not None:
             raise ValueError(
                 f"a {self.type} metric cannot take 'fill_nulls_with': set it on the simple metrics it reads"
+            )
+        if self.type not in ("simple", "conversion") and self.join_to_timespine is not None:
+            raise ValueError(
+                f"a {self.type} metric cannot take 'join_to_timespine': set it on the simple metrics it reads"
             )
         if self.type != "conversion":
             stray = [f for f in CONVERSION_FIELDS if f in self.model_fields_set]

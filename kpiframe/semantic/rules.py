@@ -195,11 +195,31 @@ def metrics_have_no_cycle(files: ProjectFiles, layer: SemanticLayer) -> Problems
     return found
 
 
+def time_spine_is_set_where_joined(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    """`join_to_timespine: true` answers every period of kpi_project.yml's `calendar: time_spine:`; without
+    one it would change nothing (the periods from the first to the last with data), so say so (KF205)."""
+    found = Problems()
+    if files.config.calendar.time_spine is not None:
+        return found
+    for located in files.metrics.values():
+        if located.spec.join_to_timespine:
+            found.warn(
+                "KF205",
+                f"metric '{located.spec.name}' has join_to_timespine: true, but kpi_project.yml sets no "
+                "calendar: time_spine: it answers the periods from the first to the last with data",
+                located.at("join_to_timespine"),
+                hint="add calendar: {time_spine: {start: 2000-01-01, end: 2030-12-31}} to kpi_project.yml, the "
+                "first and last day of your time spine",
+            )
+    return found
+
+
 RULES: tuple[Rule, ...] = (
     datasets_read_known_models,
     dimensions_are_not_named_period_start,
     metrics_are_well_formed,
     metrics_have_no_cycle,
+    time_spine_is_set_where_joined,
 )
 
 

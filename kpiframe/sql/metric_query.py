@@ -6,7 +6,8 @@ Shape of the SQL, chosen so that its size grows linearly with the number of metr
     datasets that carry the requested dimensions (metric_scan.py); a semi-additive measure (`non_additive:`,
     a balance) keeps only the rows of its last or first day and scans alone (non_additive.py);
   * windowed (cumulative) and shifted (period-over-period) series are CTEs of their own;
-  * every part is left-joined to the time spine (time_spine.py): one row per period of the range and
+  * every part is left-joined to the time spine (time_spine.py): one row per period of the range (with a
+    metric of `join_to_timespine: true`, reaching kpi_project.yml's `calendar: time_spine:`) and
     dimension combination, so metrics from different datasets meet without a chain of full outer joins,
     and a period without rows still has its row (counts and sums 0, cumulative metrics carried); the
     zero of an empty count or sum (or a metric's `fill_nulls_with`) is filled in there, once per column;
@@ -32,6 +33,7 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.load.specs import ZERO_WHEN_EMPTY as ZERO_WHEN_EMPTY  # read by kpiframe.diff
+from kpiframe.load.specs import TimeSpineSpec
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar
 from kpiframe.sql.dimension_values import compile_dimension_values
@@ -97,6 +99,7 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
             request.end,
             context.history,
             shifts=context.shifts,
+            time_spine=_time_spine(config.calendar.time_spine) if context.join_to_timespine else None,
         )
     # the spine reads every scan and every series reads the spine; built as nodes (with_ parses each name)
     ctes = [
@@ -105,6 +108,11 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     ]
     query.set("with_", exp.With(expressions=ctes))
     return query
+
+
+def _time_spine(spine: TimeSpineSpec | None) -> tuple[date, date] | None:
+    """kpi_project.yml's `calendar: time_spine:` as (first day, last day); unset, None (KF205 warned)."""
+    return None if spine is None else (spine.start, spine.end)
 
 
 def _check(layer: SemanticLayer, request: MetricRequest) -> None:

@@ -51,6 +51,8 @@ class QueryContext:
     # window offsets, each with those of the offsets that read it (an offset of an offset): widen the spine
     shifts: list[tuple[tuple[int, str], ...]] = field(default_factory=list)
     where: exp.Expr | None = None  # the request's filter, checked against the allow-list of filters.py
+    # some metric read (however deep) has `join_to_timespine: true`: the range reaches the time spine's ends
+    join_to_timespine: bool = False
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -85,6 +87,11 @@ class SeriesBuilder:
     def value(self, name: str) -> tuple[exp.Expr, int]:
         """The metric as an expression, and the lowest level whose rows have every column it reads."""
         spec = self.layer.metric(name)
+        # a simple or conversion metric (the load refuses it on others); a cumulative metric over a count
+        # distinct reads its base metric's measure without the base's value (distinct_window.py)
+        base = self.layer.metric(spec.metric or "") if spec.type == "cumulative" else spec
+        if spec.join_to_timespine or base.join_to_timespine:
+            self.context.join_to_timespine = True
         if spec.type == "simple":
             measure = self.layer.measures[spec.measure or ""]
             leaf = self._leaf(measure, spec.filter, spec.empty_value(measure.agg))

@@ -3,7 +3,10 @@
 A metric request answers one row per period and dimension combination whether or not that period has
 rows, like MetricFlow's time spine. Four CTEs, shared by every series of the request, carry it:
   * `spine_bounds`: the range asked (--start/--end, or else the first and last period with data) and the
-    spine's first period. When a series reads earlier periods, that is a year before anything in the
+    spine's first period. A request that reads a metric with `join_to_timespine: true` answers, where
+    --start or --end is not given, from (or to) the period holding the first (or last) day of the
+    project's `calendar: time_spine:`, or the data's first (last) period when that lies further out, so
+    it never hides data; When a series reads earlier periods, that is a year before anything in the
     range, so that a comparison or an offset at the range's first period reads the period before it
     (0 when it has no rows) and a cumulative metric has its history;
   * `spine_periods`: one row per period start from that first period to the range's end;
@@ -40,16 +43,19 @@ def spine_ctes(
     end: date | None,
     history: bool,
     shifts: list[tuple[tuple[int, str], ...]] | None = None,
+    time_spine: tuple[date, date] | None = None,
 ) -> list[tuple[str, exp.Query]]:
     """The CTEs of the spine, over the period_start of every scan and the dimensions of `value_sources`.
 
     `history`: some series reads earlier periods (a window or a shift), so the spine begins a year early;
     `shifts`: the input offsets ('5 days' as (5, 'DAY')), each after those of the offsets that read it: one
     longer than a year begins the spine that much earlier still; without --end, the spine runs on to the
-    last period that reads data that far back (as MetricFlow answers '5 days ago' 5 days past the data).
+    last period that reads data that far back (as MetricFlow answers '5 days ago' 5 days past the data);
+    `time_spine`: the first and last day of the project's time spine, when some metric of the request joins
+    to it (`join_to_timespine: true`): the range's default bounds reach out to its periods.
     """
     ctes = [
-        (BOUNDS, _bounds(scans, grain, calendar, start, end, history, shifts or [])),
+        (BOUNDS, _bounds(scans, grain, calendar, start, end, history, shifts or [], time_spine)),
         (PERIODS, date_series(_bound(SPINE_START), _bound(SPINE_END), grain, PERIOD)),
     ]
     periods = exp.table_(PERIODS, quoted=True).as_("s", quoted=True)
@@ -99,6 +105,7 @@ def _bounds(
     end: date | None,
     history: bool,
     shifts: list[tuple[tuple[int, str], ...]],
+    time_spine: tuple[date, date] | None = None,
 ) -> exp.Select:
     branches = [exp.select(col(PERIOD)).from_(exp.table_(scan, quoted=True)) for scan in scans]
     periods: exp.Query = branches[0]
@@ -106,6 +113,8 @@ def _bounds(
         periods = exp.union(periods, branch, distinct=False, copy=False)
     first: exp.Expr = exp.Min(this=col(PERIOD))
     last: exp.Expr = exp.Max(this=col(PERIOD))
+    if time_spine is not None and start is None:  # every period of the time spine, and the data's before it
+        first = _outermost(first, calendar.period_start(_date(time_spine[0]), grain), exp.GT)
     spine_first = first.copy()
     if start:  # a range that begins before the data still has its first periods
         aligned = calendar.period_start(_date(start), grain)
@@ -131,6 +140,8 @@ def _bounds(
     if shifts:  # '5 days ago' has data up to 5 days past the last data
         ahead = [calendar.period_start(_shifted(last, chain), grain) for chain in shifts]
         last = exp.Greatest(this=last, expressions=ahead)
+    if time_spine is not None and end is None:  # to the time spine's last period, or the data's after it
+        last = _outermost(last, calendar.period_start(_date(time_spine[1]), grain), exp.LT)
     # the last period that starts on or before --end: a date series runs between period starts
     spine_end = calendar.period_start(_date(end), grain) if end else last.copy()
     return exp.select(
@@ -139,6 +150,17 @@ def _bounds(
         (_date(start) if start else first).as_(RANGE_START, quoted=True),
         (_date(end) if end else last).as_(RANGE_END, quoted=True),
     ).from_(periods.subquery("d", copy=False), copy=False)
+
+
+def _outermost(data: exp.Expr, spine: exp.Expr, beyond: type[exp.GT] | type[exp.LT]) -> exp.Expr:
+    """The spine's bound, unless the data's (NULL over no rows) lies further out (`beyond` it): a CASE,
+    whose NULL handling is the same in every dialect (LEAST and GREATEST skip NULLs in some, not in all)."""
+    further = exp.and_(
+        exp.Not(this=exp.Is(this=data.copy(), expression=exp.Null())),
+        beyond(this=spine.copy(), expression=data.copy()),
+        copy=False,
+    )
+    return exp.Case(ifs=[exp.If(this=further, true=data)], default=spine)
 
 
 def _beyond_a_year(count: int, unit: str) -> bool:

@@ -2,7 +2,9 @@
 
 Inputs (copied from MetricFlow, see tests/fixtures/metricflow/NOTICE.md): the test manifests the cases name
 (MANIFESTS; each imported into a project of its own), the table snapshots they read (loaded into DuckDB as
-`source_schema.*`; the time spine is generated, it is every day of 2000-2040) and the YAML test cases, each
+`source_schema.*`; the time spine is generated, it is every day of 2000-2040, and its first and last day are
+each imported project's `calendar: time_spine:`, as MetricFlow's test fixtures configure it outside the
+manifests) and the YAML test cases, each
 a request and a check query written by hand by MetricFlow's authors. Every case is run through kpiframe's
 request translation (MetricFlow's group-by names, `--where` templates, order, limit and time constraint)
 and compared with its check query run on the same data.
@@ -46,6 +48,9 @@ MANIFESTS = {  # MetricFlow's test model (a case's `model:`) -> the copied manif
     "UNPARTITIONED_MULTI_HOP_JOIN_MODEL": "multi_hop_join_manifest",
     "PARTITIONED_MULTI_HOP_JOIN_MODEL": "partitioned_multi_hop_join_manifest",
 }
+# MetricFlow's test time spine, `mf_time_spine`: every day of 2000-2040, configured by MetricFlow's test
+# fixtures outside the manifests, as kpiframe's `calendar: time_spine:` (join_to_timespine) is outside its
+TIME_SPINE = ("2000-01-01", "2040-12-31")
 NOT_COPIED = {  # test models whose manifest needs what kpiframe has not: their cases are not expressible
     "SCD_MODEL": "MetricFlow's SCD_MODEL manifest (not copied) joins listings and users by validity windows "
     "(validity_params: a row per listing and period, joined where the booking's day falls in it); kpiframe "
@@ -71,9 +76,10 @@ def load_snapshots(con: duckdb.DuckDBPyConnection) -> None:
             con.executemany(
                 f"insert into {table} values ({marks})", [[_cell(v) for v in row] for row in snapshot["rows"]]
             )
+    first, last = TIME_SPINE
     con.execute(
         "create table source_schema.mf_time_spine as select d::timestamp as ds"
-        " from generate_series(timestamp '2000-01-01', timestamp '2040-12-31', interval 1 day) t(d)"
+        f" from generate_series(timestamp '{first}', timestamp '{last}', interval 1 day) t(d)"
     )
 
 
@@ -95,6 +101,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
     for model, manifest in MANIFESTS.items():
         root = tmp_path_factory.mktemp(f"mf_{manifest}")
         write_import(plan_import(CONFORMANCE / manifest, root))
+        with (root / "kpi_project.yml").open("a", encoding="utf-8") as settings:  # the time spine's days
+            settings.write(f"calendar:\n  time_spine: {{start: {TIME_SPINE[0]}, end: {TIME_SPINE[1]}}}\n")
         shutil.copyfile(data, root / "warehouse.duckdb")
         project = Project.load(root)
         try:

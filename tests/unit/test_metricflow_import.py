@@ -256,10 +256,10 @@ def test_what_cannot_be_mapped_is_reported_with_file_and_line(tmp_path):
     # a metric over one that was left out is left out too, and says why
     assert "ratio metric 'share_of_big_spenders': reads metric 'big_spender_revenue', which was not imported" in out
     assert "not imported (6):" in out
-    # join_to_timespine needs nothing, but the time spine's extent differs: said where it is written
+    # join_to_timespine is imported, but the time spine's days are not known: said where it is written
     assert (
         f"models/marts/metrics.yml:{line_of(metrics, 'join_to_timespine')}: simple metric 'completed_revenue': "
-        "join_to_timespine: kpiframe answers every period from the first to the last with data"
+        "join_to_timespine: true answers every period of kpi_project.yml's calendar: time_spine"
     ) in out
     assert not (tmp_path / "metrics").exists()  # without --write nothing is written
 
