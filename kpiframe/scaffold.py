@@ -39,14 +39,18 @@ sources:
           - {{name: ordered_at, type: TIMESTAMP}}
           - {{name: channel, type: VARCHAR}}
           - {{name: amount, type: DECIMAL}}
-        expectations:   # a warning: stg_orders leaves such rows out; severity error would stop the build
+        expectations:   # warnings: stg_orders leaves such rows out; severity error would stop the build
           - {{not_null: order_id, severity: warn, description: orders exported without an id}}
+          # a placeholder date (1900-01-01, 9999-12-31) would make every query start or end there
+          - {{dates_between: {{column: ordered_at, min: 2000-01-01, max_days_ahead: 1}}, severity: warn,
+             description: orders dated before 2000 or in the future are placeholders}}
 """,
     "models/stg_orders.sql": """\
--- One row per order with an id; the staging layer is where cleaning rules live.
+-- One row per order with an id and a real date; the staging layer is where cleaning rules live.
 select order_id, ordered_at, channel, amount
 from {{{{ source('raw', 'orders') }}}}
 where order_id is not null
+  and ordered_at >= date '2000-01-01'  -- a placeholder date (1900-01-01) would start every answer there
 """,
     "metrics/orders.yml": """\
 # A dataset (what a row is, and how to group it) and the metrics computed from it.
