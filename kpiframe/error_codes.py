@@ -314,6 +314,23 @@ CODES: tuple[ErrorCode, ...] = (
         "the dimension and keep its column with `expr:`, as `{name: billing_period_start, expr: period_start}`.",
     ),
     ErrorCode(
+        "KF114",
+        "Partition is not a time dimension",
+        "semantic",
+        "A dimension with `partition: true` is not declared `type: time`. A partition is the day (or other "
+        "time) a dataset's rows are partitioned by, as a dimension table with a row per key and day; a "
+        "many-to-one join between two datasets that both declare one also equates the two partitions. Add "
+        "`type: time` to the dimension if it is one, or remove `partition: true`.",
+    ),
+    ErrorCode(
+        "KF115",
+        "Dataset declares more than one partition",
+        "semantic",
+        "A dataset declares `partition: true` on two or more dimensions. A dataset has one partition, the "
+        "time its rows are partitioned by, which a join to another partitioned dataset equates. Keep "
+        "`partition: true` on one time dimension.",
+    ),
+    ErrorCode(
         "KF120",
         "Expression cannot be read",
         "semantic",

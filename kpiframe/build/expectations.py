@@ -131,8 +131,12 @@ class ExpectationRun:
         spelled = {name.lower(): name for name in warehouse.column_types(schema, table)}
         stored = []
         for expectation in expectations:
-            named = str(expectation.kwargs["column"])
-            kwargs = {**expectation.kwargs, "column": spelled.get(named.lower(), named)}
+            if "column_list" in expectation.kwargs:  # a partitioned dataset's (key, partition)
+                columns = [spelled.get(str(c).lower(), str(c)) for c in expectation.kwargs["column_list"]]
+                kwargs = {**expectation.kwargs, "column_list": columns}
+            else:
+                named = str(expectation.kwargs["column"])
+                kwargs = {**expectation.kwargs, "column": spelled.get(named.lower(), named)}
             stored.append(dataclasses.replace(expectation, kwargs=kwargs))
         return stored
 

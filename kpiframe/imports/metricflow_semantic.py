@@ -3,7 +3,9 @@
 A semantic model is a dataset over a model: `model: ref('x')` is the kpiframe model `x` (copied from
 the dbt SQL, see metricflow_models.py); a seed or a MetricFlow `node_relation:` becomes a source read by
 a one-line model. `defaults.agg_time_dimension` is the dataset's `time:`, a measure's own
-`agg_time_dimension` its `time:`. A measure with `create_metric: true` also gets a simple metric.
+`agg_time_dimension` its `time:`. A measure with `create_metric: true` also gets a simple metric. A time
+dimension with `is_partition: true` is the dataset's `partition: true`: a join between two partitioned
+datasets equates their partitions, as MetricFlow joins two partitioned semantic models.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def metrics_path(rel: str, model_paths: tuple[str, ...]) -> str:
 def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) -> dict[str, MeasureInfo]:
     """Plan a dataset per semantic model; returns the measures that were imported, by name."""
     measures: dict[str, MeasureInfo] = {}
+    partitions: list[tuple[Raw, str, str]] = []  # (dimension, its name, semantic model) of each partition
     for raw in project.of("semantic_model"):
         name = raw.text("name") or ""
         subject = f"semantic model '{name}'"
@@ -66,6 +69,9 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
         if model is None:
             continue
         dataset, qualifier = _dataset(raw, name, model, notes)
+        partition = _partition(raw)
+        if partition is not None:
+            partitions.append((partition, partition.text("name") or "", name))
         out = metrics_path(raw.path, project.model_paths)
         for measure_raw in raw.children("measures"):
             spec = _measure(measure_raw, name, notes, _names(raw))
@@ -98,7 +104,36 @@ def import_semantic_models(project: DbtProject, plan: ImportPlan, notes: Notes) 
             if raw.get(key) is not None:
                 notes.changed(raw, key, subject, f"'{key}:' dropped (kpiframe datasets have none)")
         plan.add(out, "datasets", ordered(dataset, DATASET_KEYS), raw.path)
+    _partition_names(partitions, notes)
     return measures
+
+
+def _partition(raw: Raw) -> Raw | None:
+    """The semantic model's partition: its first time dimension with `is_partition: true`."""
+    for dimension in raw.children("dimensions"):
+        params = dimension.child("type_params")
+        if params is not None and params.get("validity_params") is not None:
+            continue
+        is_time = (dimension.text("type") or "").lower() == "time"
+        if dimension.get("is_partition") is True and is_time and (dimension.text("name") or "") != "period_start":
+            return dimension
+    return None
+
+
+def _partition_names(partitions: list[tuple[Raw, str, str]], notes: Notes) -> None:
+    """MetricFlow equates only partitions of the same name; kpiframe the partitions of any two joined datasets."""
+    names = sorted({name for _, name, _ in partitions})
+    if len(names) < 2:
+        return
+    for raw, name, model in partitions:
+        others = ", ".join(f"'{n}'" for n in names if n != name)
+        notes.changed(
+            raw,
+            "is_partition",
+            f"dimension '{name}' of semantic model '{model}'",
+            f"partition '{name}': kpiframe's joins equate it with the partition of any other partitioned dataset "
+            f"(here also {others}), MetricFlow's only with a partition of the same name",
+        )
 
 
 def _coarse_grain(raw: Raw, time: str) -> str | None:
@@ -143,7 +178,9 @@ def _dataset(raw: Raw, name: str, model: str, notes: Notes) -> tuple[Item, str]:
         "primary_entity": primary,
         "time": defaults.text("agg_time_dimension") if defaults else None,
         "entities": entities,
-        "dimensions": [d for d in (_dimension(d, name, notes) for d in raw.children("dimensions")) if d],
+        "dimensions": [
+            d for d in (_dimension(d, name, notes, _partition(raw)) for d in raw.children("dimensions")) if d
+        ],
     }
     return dataset, primary or name
 
@@ -159,7 +196,7 @@ def _entity(raw: Raw, model: str, notes: Notes) -> Item | None:
     return ordered({"name": name, "type": kind, "expr": raw.text("expr")}, ("name", "type", "expr"))
 
 
-def _dimension(raw: Raw, model: str, notes: Notes) -> Item | None:
+def _dimension(raw: Raw, model: str, notes: Notes, partition: Raw | None = None) -> Item | None:
     name = raw.text("name") or ""
     kind = (raw.text("type") or "categorical").lower()
     subject = f"dimension '{name}' of semantic model '{model}'"
@@ -186,21 +223,22 @@ def _dimension(raw: Raw, model: str, notes: Notes) -> Item | None:
             notes.changed(
                 params, "time_granularity", subject, f"granularity '{grain}' not kept: query it at {grain} or coarser"
             )
-    if raw.get("is_partition") is True:
-        # MetricFlow joins two partitioned semantic models on the entity AND the partition; kpiframe has no
-        # partition, so the dataset is joined on the entity alone and such a join can multiply rows
+    is_partition = partition is not None and raw.data is partition.data
+    if raw.get("is_partition") is True and not is_partition:
+        # kpiframe's partition is one time dimension per dataset (KF114, KF115): this one is not a partition
+        why = "a second partition of the semantic model" if kind == "time" else "not a time dimension"
         notes.unmapped(
             raw,
             "is_partition",
             subject,
-            f"'is_partition:' not imported: kpiframe joins '{model}' on its entity alone, not also on the "
-            "partition as MetricFlow does when both sides have one; a dimension of it grouped from a measure "
-            "of another partitioned model can then count a row once per partition",
+            f"'is_partition:' not imported ({why}: a kpiframe dataset has one partition, a time): a join to "
+            f"'{model}' does not equate '{name}', as MetricFlow does with a partition of the same name",
         )
     _dropped(raw, subject, notes, {"name", "type", "expr", "description", "type_params", "is_partition"})
     item: Item = {"name": name, "type": "time" if kind == "time" else None}
     item |= {"expr": raw.text("expr"), "description": raw.text("description")}
-    return ordered(item, ("name", "type", "expr", "description"))
+    item["partition"] = True if is_partition else None
+    return ordered(item, ("name", "type", "expr", "description", "partition"))
 
 
 def _names(raw: Raw) -> tuple[set[str], set[str]]:

@@ -228,6 +228,9 @@ class DimensionSpec(Spec):
     type: Literal["categorical", "time"] = "categorical"
     expr: str | None = None
     description: str | None = None
+    # a time the dataset's rows are partitioned by (a row per key and day): a many-to-one join between two
+    # datasets that both declare one also equates the two partitions (checked in kpiframe.semantic.rules)
+    partition: StrictBool = False
 
 
 class NonAdditiveSpec(Spec):

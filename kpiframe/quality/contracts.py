@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from sqlglot import exp
 
 from kpiframe.errors import Problems
-from kpiframe.load.loaded import ProjectFiles, Source
+from kpiframe.load.loaded import Located, ProjectFiles, Source
+from kpiframe.load.specs import DatasetSpec
 from kpiframe.quality.model import Expectation
 from kpiframe.quality.specs import SHORT_FORMS, parse_expectations
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
@@ -79,6 +80,7 @@ def contract_expectations(source: Source, declared_checks: Sequence[Expectation]
 IMPLIED_BY_CONTRACT = "the contract's "
 UNIQUE = SHORT_FORMS["unique"].gx_kind
 IMPLIED_BY_KEY = "implied: "
+COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
 # warn, not error: MetricFlow never checks that a primary entity is one row per key, and projects imported
 # from it repeat keys (4 of the 5 manifests of its own conformance tests have a row per key and day, month
 # or partition): an error would refuse to build them. Declaring `unique` on the key column makes it one.
@@ -93,17 +95,28 @@ def key_expectations(
     A dataset reaches another's dimensions by joining that key, so one key loaded twice would double
     every row joined to it, without a word. The check warns (KEY_SEVERITY); a `unique` the model
     declares on the same column replaces it, with its own severity (error unless it says otherwise)
-    and `mostly:`. An entity whose `expr` is not a plain column is not checked."""
+    and `mostly:`. An entity whose `expr` is not a plain column is not checked.
+
+    A dataset with a partition (`partition: true`, a row per key and day) is one row per key in each
+    partition, which its joins equate: the check is that (key, partition) is unique, replaced likewise by
+    a declared `unique` on the key or compound unique on the two columns; not checked when the partition
+    is an expression."""
     implied: dict[tuple[str, str], list[Expectation]] = {}
     for located in sorted(files.datasets.values(), key=lambda d: d.spec.name):
         dataset = located.spec
+        partitions = [d for d in dataset.dimensions if d.partition and d.type == "time"][:1]
+        partition = _column(partitions[0].expr or partitions[0].name) if partitions else None
         for index, entity in enumerate(dataset.entities):
             column = _column(entity.expr or entity.name)
-            if entity.type == "foreign" or column is None:
+            if entity.type == "foreign" or column is None or (partitions and partition is None):
                 continue
             key = ("model", dataset.model)
             checks = [*declared.get(key, []), *implied.get(key, [])]
             if any(e.kind == UNIQUE and str(e.kwargs.get("column")).lower() == column.lower() for e in checks):
+                continue
+            if partition is not None:
+                if not any(_compound(e, column, partition) for e in checks):
+                    implied.setdefault(key, []).append(_per_partition(located, index, column, partition))
                 continue
             implied.setdefault(key, []).append(
                 Expectation(
@@ -119,6 +132,27 @@ def key_expectations(
     return implied
 
 
+def _compound(expectation: Expectation, *columns: str) -> bool:
+    """Whether the check is a compound unique over exactly `columns` (in any order and case)."""
+    listed = expectation.kwargs.get("column_list")
+    named = {str(c).lower() for c in listed} if isinstance(listed, (list, tuple)) else set()
+    return expectation.kind == COMPOUND_UNIQUE and named == {c.lower() for c in columns}
+
+
+def _per_partition(located: Located[DatasetSpec], index: int, column: str, partition: str) -> Expectation:
+    """The key check of a partitioned dataset: one row per key and partition."""
+    dataset, entity = located.spec, located.spec.entities[index]
+    return Expectation(
+        COMPOUND_UNIQUE,
+        {"column_list": [column, partition]},
+        KEY_SEVERITY,
+        f"model {dataset.model} (implied by dataset {dataset.name}: one row per {column} and {partition})",
+        located.at("entities", index),
+        f"{IMPLIED_BY_KEY}{entity.type} entity '{entity.name}' of dataset '{dataset.name}' is one row per "
+        f"{column} in each partition {partition}",
+    )
+
+
 def _column(text: str) -> str | None:
     """The column an entity's `expr` names, None when it is an expression."""
     try:
@@ -130,7 +164,7 @@ def _column(text: str) -> str | None:
 
 def implied_by_key(expectation: Expectation) -> bool:
     """Whether the check is the one a dataset's primary or unique entity implies (`key_expectations`)."""
-    return expectation.kind == UNIQUE and (expectation.description or "").startswith(IMPLIED_BY_KEY)
+    return expectation.kind in (UNIQUE, COMPOUND_UNIQUE) and (expectation.description or "").startswith(IMPLIED_BY_KEY)
 
 
 def is_implied(expectation: Expectation) -> bool:

@@ -2,7 +2,9 @@
 
 Dimensions are named `<entity>__<dimension>`. A dataset reaches another dataset's dimensions only
 through one of its foreign entities that is primary or unique over there: a many-to-one join, which
-can never multiply the rows a measure aggregates.
+can never multiply the rows a measure aggregates. When both datasets declare a partition (a time dimension
+with `partition: true`: a row per key and day), the join also equates the two partitions, since the key is
+one row per partition there.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ MAX_JOIN_DEPTH = 2
 
 @dataclass(frozen=True)
 class JoinStep:
-    """LEFT JOIN `dataset` ON <from foreign key> = <dataset's primary key>."""
+    """LEFT JOIN `dataset` ON <from foreign key> = <dataset's primary key>, and, when both datasets declare a
+    partition, AND <from partition> = <dataset's partition>."""
 
     entity: str
     from_expr: exp.Expr
     dataset: str
     to_expr: exp.Expr
+    from_partition: exp.Expr | None = None
+    to_partition: exp.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Dataset:
     qualifier: str
     entities: dict[str, tuple[str, exp.Expr]] = field(default_factory=dict)  # name -> (type, expr)
     dimensions: dict[str, Dimension] = field(default_factory=dict)
+    partition: exp.Expr | None = None  # its time dimension with `partition: true` (the first, if several)
 
 
 class SemanticLayer:
@@ -101,6 +107,8 @@ class SemanticLayer:
             dataset.dimensions[dim.name] = Dimension(
                 f"{qualifier}__{dim.name}", dim.name, spec.name, tree, dim.type == "time"
             )
+            if dim.partition and dim.type == "time" and dataset.partition is None:  # else KF114, KF115
+                dataset.partition = tree
         self.datasets[spec.name] = dataset
         for index, measure in enumerate(spec.measures):
             self._add_measure(dataset, measure.name, index, located)
@@ -207,7 +215,10 @@ class SemanticLayer:
                 continue
             for target in self._datasets_by_key_entity.get(entity, []):
                 to_expr = self.datasets[target].entities[entity][1]
-                step = JoinStep(entity, from_expr, target, to_expr)
+                partitions = (dataset.partition, self.datasets[target].partition)
+                if partitions[0] is None or partitions[1] is None:  # one side unpartitioned: the key alone
+                    partitions = (None, None)
+                step = JoinStep(entity, from_expr, target, to_expr, *partitions)
                 for qualified, dim in self._reachable(target, (*path, step), depth + 1).items():
                     result.setdefault(qualified, dim)
         return result

@@ -50,6 +50,38 @@ def dimensions_are_not_named_period_start(files: ProjectFiles, layer: SemanticLa
     return found
 
 
+def partitions_are_times(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    """`partition: true` marks the one time dimension a dataset's rows are partitioned by (a row per key and
+    day), which a join to another partitioned dataset equates: on a categorical dimension (KF114), or on a
+    second dimension of the dataset (KF115), it is refused rather than joined on in a way no one meant."""
+    found = Problems()
+    for located in files.datasets.values():
+        spec = located.spec
+        first: str | None = None
+        for index, dim in enumerate(spec.dimensions):
+            if not dim.partition:
+                continue
+            if dim.type != "time":
+                found.error(
+                    "KF114",
+                    f"dimension '{dim.name}' of dataset '{spec.name}' is a partition but not a time: a "
+                    "partition is the day (or other time) the dataset's rows are partitioned by",
+                    located.at("dimensions", index, "partition"),
+                    hint=f"add type: time to '{dim.name}' if it is one, or remove partition: true",
+                )
+            elif first is not None:
+                found.error(
+                    "KF115",
+                    f"dataset '{spec.name}' declares a second partition, '{dim.name}' (the first is "
+                    f"'{first}'): a dataset has one partition, which joins to other partitioned datasets equate",
+                    located.at("dimensions", index, "partition"),
+                    hint=f"keep partition: true on one time dimension of '{spec.name}'",
+                )
+            else:
+                first = dim.name
+    return found
+
+
 def metrics_are_well_formed(files: ProjectFiles, layer: SemanticLayer) -> Problems:
     """Measures, inputs and expressions of each metric exist and parse; filters only on simple metrics."""
     found = Problems()
@@ -217,6 +249,7 @@ def time_spine_is_set_where_joined(files: ProjectFiles, layer: SemanticLayer) ->
 RULES: tuple[Rule, ...] = (
     datasets_read_known_models,
     dimensions_are_not_named_period_start,
+    partitions_are_times,
     metrics_are_well_formed,
     metrics_have_no_cycle,
     time_spine_is_set_where_joined,

@@ -202,7 +202,8 @@ class DatasetScan:
 
 
 class _Joins:
-    """The many-to-one LEFT JOINs a scan needs, one alias per distinct join path."""
+    """The many-to-one LEFT JOINs a scan needs, one alias per distinct join path; a join between two
+    partitioned datasets also equates their partitions."""
 
     def __init__(self, layer: SemanticLayer) -> None:
         self.layer = layer
@@ -218,7 +219,12 @@ class _Joins:
         self.aliases[path] = alias
         target = self.layer.datasets[step.dataset]
         table = exp.table_(target.model, db=self.layer.files.config.schemas.models, quoted=True)
-        condition = exp.EQ(this=qualify(step.from_expr, parent), expression=qualify(step.to_expr, alias))
+        condition: exp.Expr = exp.EQ(this=qualify(step.from_expr, parent), expression=qualify(step.to_expr, alias))
+        if step.from_partition is not None and step.to_partition is not None:  # both datasets partitioned
+            same_partition = exp.EQ(
+                this=qualify(step.from_partition, parent), expression=qualify(step.to_partition, alias)
+            )
+            condition = exp.and_(condition, same_partition, copy=False)
         self.joins.append(exp.Join(this=table.as_(alias, quoted=True, copy=False), on=condition, side="LEFT"))
         return alias
 

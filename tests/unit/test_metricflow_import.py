@@ -399,10 +399,10 @@ def test_metricflows_own_manifest_format_is_read(tmp_path):
         ("semantic_models/bookings_source.yaml", line_of(bookings, "agg_params:", after=f"name: {name}"))
         for name in ("booking_value_p99", "discrete_booking_value_p99", "approximate_continuous_booking_value_p99",
                      "approximate_discrete_booking_value_p99")
-    } | {("semantic_models/bookings_source.yaml", line_of(bookings, "is_partition: true"))}  # fmt: skip
-    # a partition changes MetricFlow's joins, which kpiframe makes on the entity alone: said at its line
-    [partition] = [n for n in result.unmapped() if n.line == line_of(bookings, "is_partition: true")]
-    assert "joins 'bookings_source' on its entity alone, not also on the partition" in partition.message
+    }  # fmt: skip
+    # is_partition is the dataset's partition: its joins to other partitioned datasets equate the partitions
+    dataset = project.graph.datasets["bookings_source"]
+    assert [d.name for d in dataset.spec.dimensions if d.partition] == ["ds_partitioned"]
 
 
 def test_a_metrics_time_granularity_is_its_grain_and_a_sub_day_one_is_reported(tmp_path):
