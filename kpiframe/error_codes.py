@@ -449,10 +449,11 @@ CODES: tuple[ErrorCode, ...] = (
     ),
     ErrorCode(
         "KF402",
-        "Unknown grain",
+        "Unknown grain or date part",
         "query",
         "A metric query asks for a grain kpiframe does not know. Use one of day, week, month, quarter, year, "
-        "fiscal_quarter, fiscal_year, or all (no period: the whole range at once).",
+        "fiscal_quarter, fiscal_year, or all (no period: the whole range at once); a date part "
+        "(`metric_time__extract_<part>`) one of year, quarter, month, day, dow, doy.",
     ),
     ErrorCode(
         "KF403",
@@ -592,6 +593,16 @@ CODES: tuple[ErrorCode, ...] = (
         "`--saved-query` names the metrics, the group-bys and the grain of the request; only `--where`, "
         "`--order`, `--limit`, `--start`/`--end` (or `--start-time`/`--end-time`) and the output options may "
         "be added. Drop `--metric`, `--by` and `--grain`, or drop `--saved-query`.",
+    ),
+    ErrorCode(
+        "KF428",
+        "Date part that cannot be answered",
+        "query",
+        "A request grouped by a date part (`metric_time__extract_dow`, MetricFlow's date_part) asks for what "
+        "has no value by it: a cumulative metric or a derived metric with an input `offset:` (they read "
+        "earlier periods, whose rows have other parts), `--compare`, the part of a dimension that is not a "
+        "time, or a dataset time's part without a metric. Ask for those by a grain (`metric_time__day`, "
+        "`--grain month`), or for their input metrics by the date part.",
     ),
     ErrorCode(
         "KF430",

@@ -215,7 +215,9 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     "--group-by",
     "dimensions",
     multiple=True,
-    help="Dimension (lead__channel, or channel when unambiguous); MetricFlow's metric_time__month sets the grain.",
+    help="Dimension (lead__channel, or channel when unambiguous); MetricFlow's metric_time__month sets the grain; "
+    "metric_time__extract_dow (year, quarter, month, day, dow, doy) groups by a date part, without a period "
+    "unless --grain is given.",
 )
 @click.option(
     "--grain",

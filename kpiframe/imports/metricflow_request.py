@@ -2,6 +2,9 @@
 
 So that a saved `mf query` works unchanged, a request may name what MetricFlow names:
 - `--metrics a,b`: metric names separated by commas;
+- group-by names `metric_time__extract_dow`, `booking__ds__extract_month` (MetricFlow's date_part): the
+  part of the day across all periods, a column of its own (kpiframe.sql.date_parts), at grain `all`
+  unless a grain is asked too;
 - group-by names `metric_time`, `metric_time__month`: the grain (the period column, period_start); no
   time at all: MetricFlow's totals over all time, kpiframe's grain `all`, when the caller passes
   `without_time=ALL_TIME` (kpiframe's own default is a monthly series);
@@ -32,8 +35,8 @@ from kpiframe.imports.metricflow_filters import (
 )
 from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, metric_inputs
 from kpiframe.sql.calendar import ALL_TIME
+from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part_name, is_date_part, split_date_part
 
-METRIC_TIME = "metric_time"
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
 FINENESS = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fiscal_quarter": 3, "year": 4, "fiscal_year": 4}
 
@@ -83,6 +86,8 @@ def translate_request(
         )
     if not names:  # a query of dimension values: no metric time, so no period unless one is asked (KF415)
         return Translated(names, tuple(dict.fromkeys(kept)), next(iter(grains), ALL_TIME), scope.where(where))
+    if any(is_date_part(name) for name in kept) and not grains:  # the part replaces the period
+        return Translated(names, tuple(dict.fromkeys(kept)), ALL_TIME, scope.where(where))
     chosen = next(iter(grains), without_time or default_grain(layer, names))
     return Translated(names, tuple(dict.fromkeys(kept)), chosen, scope.where(where))
 
@@ -129,6 +134,8 @@ class _Scope:
                 code="KF415",
                 hint="add --metric NAME, or group by a time dimension of a dataset",
             )
+        if split_date_part(name) is not None:
+            return self._date_part(name)
         if parts[0] == METRIC_TIME and len(parts) <= 2:
             return _Grain(self._grain(parts[1], name) if len(parts) == 2 else self.metric_time_grain())
         if len(parts) >= 3 and parts[-1].lower() in (*TIME_GRAINS, *FINER_THAN_DAY):
@@ -136,6 +143,39 @@ class _Scope:
         if len(parts) > 2 and "__".join(parts[-2:]) in self.dimensions:
             return "__".join(parts[-2:])  # a path of entities: kpiframe's many-to-one joins need none
         return name  # left to the query, which names what is unknown and suggests
+
+    def _date_part(self, name: str) -> str:
+        """`metric_time__extract_dow`, `booking__ds__extract_month` (a time dimension's part): the group-by,
+        its time named as kpiframe names it (kpiframe.sql.date_parts)."""
+        base, part = split_date_part(name) or (name, "")
+        if part not in PARTS:
+            raise QueryError(
+                f"'{name}': unknown date part '{part}'",
+                code="KF402",
+                hint=f"use one of {', '.join(PARTS)}: {base}__extract_{next(iter(PARTS))}",
+            )
+        if base == METRIC_TIME:
+            return date_part_name(METRIC_TIME, part)
+        if not self.metrics:
+            raise QueryError(
+                f"'{name}' without a metric: a date part groups the rows of the metrics asked for",
+                code="KF428",
+                hint="add --metric NAME, or group by the time dimension itself",
+            )
+        parts = base.split("__")
+        qualified = base if base in self.dimensions else "__".join(parts[-2:])  # a path of entities: none needed
+        dim = self.dimensions.get(qualified) or next(
+            (d for d in self.dimensions.values() if d.name == base and not d.path), None
+        )
+        if dim is None:
+            return name  # left to the query, which names what is unknown and suggests
+        if not dim.is_time:
+            raise QueryError(
+                f"'{name}': '{base}' is not a time dimension, so it has no {part}",
+                code="KF428",
+                hint=f"ask for the part of a time: metric_time__extract_{part}",
+            )
+        return date_part_name(dim.qualified, part)
 
     def metric_time_grain(self) -> str:
         """MetricFlow's `metric_time` without a grain: the metrics' default grain (their `grain:`), day for a

@@ -22,6 +22,10 @@ This module holds the request and assembles the SELECT; the series and their CTE
 At grain `all` the same shape has no period: the scans group by the dimensions alone (a count distinct is
 distinct over the whole range), the spine is the dimension combinations (or one row), and what reads
 earlier periods (cumulative metrics, offsets, comparisons) is refused (KF423).
+
+A date part in the dimensions (`metric_time__extract_dow`, kpiframe.sql.date_parts) is a column of the
+scans like a dimension; what reads earlier periods is refused by it (KF428), but a derived metric's input
+offset of whole days at grain `all`, whose rows are moved forward instead (SeriesBuilder._moved_forward).
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.load.specs import ZERO_WHEN_EMPTY as ZERO_WHEN_EMPTY  # read by kpiframe.diff
 from kpiframe.load.specs import TimeSpineSpec
-from kpiframe.semantic.layer import SemanticLayer
-from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar
+from kpiframe.semantic.layer import SemanticLayer, metric_inputs
+from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar, offset_window
+from kpiframe.sql.date_parts import is_date_part
 from kpiframe.sql.dimension_values import compile_dimension_values
 from kpiframe.sql.expressions import safe_divide
 from kpiframe.sql.filters import filter_dimensions, parse_query_filter
+from kpiframe.sql.offsets import is_pulled, window
 from kpiframe.sql.series import QueryContext, SeriesBuilder
 from kpiframe.sql.time_spine import spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
@@ -115,6 +121,48 @@ def _time_spine(spine: TimeSpineSpec | None) -> tuple[date, date] | None:
     return None if spine is None else (spine.start, spine.end)
 
 
+def _check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
+    """A date part is the part of each row's own day: what reads an earlier period's rows is refused, since
+    the shifted rows' part is not the part the answer's row shows (KF428)."""
+    parts = [name for name in request.dimensions if is_date_part(name)]
+    if not parts:
+        return
+    if request.compare:
+        raise QueryError(
+            f"--compare {request.compare} by a date part ({parts[0]}): the earlier period's rows have other parts",
+            code="KF428",
+            hint="compare periods without the date part, or query the two ranges with --start/--end",
+        )
+    pending, seen = list(request.metrics), set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        spec = layer.metric(name)
+        shifted = [i for i in spec.inputs if i.offset] if spec.type == "derived" else []
+        if request.grain == ALL_TIME:  # whole days back: the rows move forward (SeriesBuilder._moved_forward)
+            shifted = [i for i in shifted if not _whole_days(i.offset or "")]
+        if spec.type == "cumulative" or shifted:
+            what = (
+                "accumulates earlier periods"
+                if spec.type == "cumulative"
+                else f"reads '{shifted[0].metric}' {shifted[0].offset} earlier"
+            )
+            raise QueryError(
+                f"metric '{name}' {what}: it has no value by a date part ({parts[0]})",
+                code="KF428",
+                hint="ask for it by a grain (metric_time__day, --grain month), or by the date part alone when "
+                "it reads days or weeks back ('5 days'), or for its input metrics by the date part",
+            )
+        pending += metric_inputs(spec)
+
+
+def _whole_days(offset: str) -> bool:
+    """An offset of days or weeks ('5 days'), which moves every day onto one other day."""
+    return is_pulled(offset) and window(offset) is not None and offset_window(offset)[1] == "DAY"
+
+
 def _check(layer: SemanticLayer, request: MetricRequest) -> None:
     if not request.metrics:
         raise QueryError("no metric asked for", code="KF401", hint="pass --metric NAME, or --by alone for values")
@@ -128,6 +176,7 @@ def _check(layer: SemanticLayer, request: MetricRequest) -> None:
             raise QueryError(message, code="KF104", hint=hint)
     if request.compare not in (None, *COMPARE_SUFFIX):
         raise QueryError(f"unknown comparison '{request.compare}'", code="KF403", hint="use previous or year")
+    _check_date_parts(layer, request)
     if request.compare and request.grain == ALL_TIME:
         raise QueryError(
             f"--compare {request.compare} over all time: there is no earlier period to compare with",

@@ -17,7 +17,8 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, JoinStep, Measure, SemanticLayer
-from kpiframe.sql.calendar import Calendar
+from kpiframe.sql.calendar import Calendar, interval
+from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, split_date_part
 from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
 from kpiframe.sql.time_spine import PERIOD
 
@@ -45,6 +46,9 @@ class ScanShape:
     where: exp.Expr | None
     start: date | None
     end: date | None
+    # days the rows' time is moved forward (an input offset read by a date part): the row counts on, and
+    # has the date part of, its day that many days later (kpiframe.sql.date_parts)
+    shift_days: int = 0
 
 
 class DatasetScan:
@@ -59,14 +63,15 @@ class DatasetScan:
         """One aggregate per leaf by period and dimensions; or, values_only, the dimension values alone."""
         dataset = self.layer.datasets[dataset_name]
         joins = _Joins(self.layer)
-        time = qualify(leaves[0].measure.time, "t")
+        own_time = qualify(leaves[0].measure.time, "t")
+        time = self._shifted(own_time)
         grain = self.shape.grain
         period = self.calendar.period_start(time, grain or "day")  # the day bounds a range over all time
         periodic = grain is not None and not values_only
         projections: list[exp.Expr] = [period.as_(PERIOD, quoted=True, copy=False)] if periodic else []
         group: list[exp.Expr] = [period.copy()] if periodic else []
         for name in self.shape.dimensions:
-            expr = joins.expression(self._dimension(dataset_name, name))
+            expr = self._group_by(dataset_name, name, joins, time, own_time)
             projections.append(expr.as_(name, quoted=True, copy=False))
             group.append(expr.copy())
         for leaf in [] if values_only else leaves:
@@ -98,13 +103,14 @@ class DatasetScan:
         (expressions over the dataset's own columns), the period of `time` and the request's dimensions,
         under the request's filter (and a metric's, if given) and bounds."""
         joins = _Joins(self.layer)
-        time = qualify(time, "t")
+        own_time = qualify(time, "t")
+        time = self._shifted(own_time)
         period = self.calendar.period_start(time, self.shape.grain or "day")
         projections = [qualify(expr, "t").as_(name, quoted=True, copy=False) for name, expr in columns.items()]
         if self.shape.grain is not None:
             projections.append(period.as_(PERIOD, quoted=True, copy=False))
         for name in self.shape.dimensions:
-            projections.append(joins.expression(self._dimension(dataset_name, name)).as_(name, quoted=True))
+            projections.append(self._group_by(dataset_name, name, joins, time, own_time).as_(name, quoted=True))
         conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=time.copy(), expression=exp.Null()))]
         if self.shape.where is not None:
             conditions.append(self._resolve(dataset_name, self.shape.where, joins, entities=False))
@@ -143,6 +149,31 @@ class DatasetScan:
             for text in filters
         ]
         return exp.or_(*kept, copy=False)
+
+    def _shifted(self, time: exp.Expr) -> exp.Expr:
+        if not self.shape.shift_days:
+            return time
+        return exp.Add(this=time.copy(), expression=interval(self.shape.shift_days, "DAY"))
+
+    def _group_by(self, dataset_name: str, name: str, joins: _Joins, time: exp.Expr, own_time: exp.Expr) -> exp.Expr:
+        """A requested dimension's expression; a date part (`metric_time__extract_dow`) is the part of the
+        scan's time (metric_time, moved by shape.shift_days) or of a time dimension's, the scan's time
+        itself when that dimension is the measure's own time (kpiframe.sql.date_parts)."""
+        found = split_date_part(name)
+        if found is None or found[1] not in PARTS or name in self.layer.dimensions_of(dataset_name):
+            return joins.expression(self._dimension(dataset_name, name))
+        base, part = found
+        if base == METRIC_TIME:
+            return date_part(time.copy(), part)
+        dim = self._dimension(dataset_name, base)
+        if not dim.is_time:
+            raise QueryError(
+                f"'{name}': '{base}' is not a time dimension, so it has no {part}",
+                code="KF428",
+                hint=f"ask for the part of a time: metric_time__extract_{part}",
+            )
+        expr = joins.expression(dim)
+        return date_part(time.copy() if expr == own_time else expr, part)
 
     def _dimension(self, dataset_name: str, name: str) -> Dimension:
         available = self.layer.dimensions_of(dataset_name)

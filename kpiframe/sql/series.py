@@ -18,11 +18,13 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Measure, SemanticLayer
 from kpiframe.sql import series_history as history
-from kpiframe.sql.calendar import ALL_TIME, Calendar
+from kpiframe.sql.calendar import ALL_TIME, Calendar, offset_window
 from kpiframe.sql.conversion import conversion_calculation, conversions_select
+from kpiframe.sql.date_parts import is_date_part
 from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_divisions, shared_expression
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
 from kpiframe.sql.non_additive import non_additive_select
+from kpiframe.sql.offsets import column_name
 from kpiframe.sql.time_spine import PERIOD, SPINE, in_range
 
 if TYPE_CHECKING:  # the request's type; metric_query imports this module
@@ -82,6 +84,7 @@ class SeriesBuilder:
         # levels[k]: the columns computed from level k (level 0: the combined rows) by level k + 1
         self.levels: list[list[tuple[str, exp.Expr]]] = []
         self.shifted_by: tuple[tuple[int, str], ...] = ()  # the window offsets that read this series
+        self.shift_days = 0  # by a date part over all time: the days an input offset moves the rows forward
 
     # --- metric values as expressions over columns -------------------------------------------------------
     def value(self, name: str) -> tuple[exp.Expr, int]:
@@ -144,6 +147,8 @@ class SeriesBuilder:
             nonlocal level
             item = inputs.get(column.name)
             if item is not None and item.offset:
+                if not self.periodic and any(is_date_part(d) for d in self.dim_names):
+                    return self._moved_forward(item.metric, item.offset)
                 if not self.periodic:
                     raise QueryError(
                         f"derived metric '{name}' reads '{item.metric}' {item.offset} earlier: over all time "
@@ -159,6 +164,23 @@ class SeriesBuilder:
         expression = safe_divisions(replace_columns(tree, substitute), copy=False)  # a copy already
         return expression, level
 
+    def _moved_forward(self, metric: str, offset: str) -> exp.Expr:
+        """The metric `offset` earlier by a date part (no period): its rows counted on their day moved
+        forward by the offset, with that day's part, as MetricFlow reads a metric's day `offset` back for
+        each day and groups the days by their part. Only offsets of whole days (metric_query refuses the
+        others, KF428: a month back from 31 March and from 28 March is the same day)."""
+        column = column_name(offset, metric)
+        if any(column in part.columns for part in self.parts):
+            return col(column)
+        count, _ = offset_window(offset)  # in days: checked by metric_query
+        sub = SeriesBuilder(self.layer, self.calendar, self.request, self.context, self.start, self.end)
+        sub.shift_days = self.shift_days + count
+        query = sub.finish([(column, value) for _, value in sub.outputs((metric,))])
+        cte = self.context.name(f"offset_{metric}")
+        self.context.ctes.append((cte, query))
+        self.add_part(cte, column)
+        return col(column)
+
     # --- scans -------------------------------------------------------------------------------------------
     def _leaf(self, measure: Measure, metric_filter: str | None, empty: int | float | None) -> Leaf:
         # metrics that differ only in what they answer over no rows share the aggregate's scan, not its column
@@ -170,7 +192,7 @@ class SeriesBuilder:
     def shape(self, start: date | None, end: date | None) -> ScanShape:
         """What the scans of this series group by and keep, between `start` and `end`."""
         grain = self.request.grain if self.periodic else None
-        return ScanShape(grain, tuple(self.dim_names), self.context.where, start, end)
+        return ScanShape(grain, tuple(self.dim_names), self.context.where, start, end, self.shift_days)
 
     def _scans(self) -> list[Part]:
         # a non-additive measure keeps only the rows of its chosen time: one scan per measure and filter

@@ -212,16 +212,16 @@ def not_expressible_before_running(case: dict[str, Any]) -> str | None:
     ):
         if case.get(key) not in (None, False):
             return why
-    for obj in case.get("group_by_objs", []):
-        if obj.get("date_part"):
-            return "group by a date_part: no counterpart"
     return None
 
 
 def group_bys(case: dict[str, Any]) -> list[str]:
     names = list(case.get("group_bys", []))
     for obj in case.get("group_by_objs", []):
-        names.append(f"{obj['name']}__{obj['grain']}" if obj.get("grain") else obj["name"])
+        if obj.get("date_part"):  # MetricFlow's name for the column: metric_time__extract_dow
+            names.append(f"{obj['name']}__extract_{obj['date_part']}")
+        else:
+            names.append(f"{obj['name']}__{obj['grain']}" if obj.get("grain") else obj["name"])
     return names
 
 

@@ -1,0 +1,64 @@
+"""Date parts: a request grouped by a part of the day (`metric_time__extract_dow`), MetricFlow's date_part.
+
+A group-by name `<time>__extract_<part>` is the part of each row's local day (the day the grains truncate
+to, so in the session's time zone, calendar: time_zone:), across all periods: `metric_time__extract_month`
+answers one row per month of the year, January of every year together. `<time>` is `metric_time` (each
+measure's own time, as a period is) or a time dimension of the metrics' datasets (`booking__ds`).
+
+The parts are MetricFlow's: year, quarter, month, day (of the month), dow (day of the week, ISO: Monday 1
+to Sunday 7, whatever the project's week_start) and doy (day of the year, 1 to 366).
+
+A date part is a column of the scans, like a dimension: without a grain the request is answered over the
+whole range (grain `all`), so each metric is aggregated over all the rows of each part (a count distinct
+is distinct over them, ratios and derived metrics compute from their inputs' totals); with a grain as well
+the rows are per period and part. What reads earlier periods (cumulative metrics, input offsets,
+`--compare`) is refused (KF428): the part of a shifted period is not the part of its rows.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+METRIC_TIME = "metric_time"
+MARK = "__extract_"
+# the EXTRACT field of each part but dow, which every dialect spells otherwise (DuckDB and PostgreSQL ISODOW,
+# Snowflake DAYOFWEEKISO, Spark DAYOFWEEK_ISO): counted from a Monday instead (_iso_day_of_week)
+FIELDS = {"year": "YEAR", "quarter": "QUARTER", "month": "MONTH", "day": "DAY", "dow": "", "doy": "DOY"}
+PARTS = tuple(FIELDS)
+MONDAY = "2001-01-01"
+
+
+def split_date_part(name: str) -> tuple[str, str] | None:
+    """`booking__ds__extract_month` as ('booking__ds', 'month'); None for a name that is no date part. The
+    part may be unknown (the caller reports it)."""
+    base, mark, part = name.rpartition(MARK)
+    if not mark or not base or not part or "__" in part:
+        return None
+    return base, part.lower()
+
+
+def is_date_part(name: str) -> bool:
+    found = split_date_part(name)
+    return found is not None and found[1] in PARTS
+
+
+def date_part_name(base: str, part: str) -> str:
+    return f"{base}{MARK}{part}"
+
+
+def date_part(value: exp.Expr, part: str) -> exp.Expr:
+    """The part (an integer) of the local day of `value`, a time column."""
+    day = exp.Cast(this=value, to=exp.DataType.build("DATE"))
+    if part == "dow":
+        return _iso_day_of_week(day)
+    return exp.Extract(this=exp.var(FIELDS[part]), expression=day)
+
+
+def _iso_day_of_week(day: exp.Expr) -> exp.Expr:
+    """Monday 1 to Sunday 7: ((days since a Monday) mod 7 + 7) mod 7 + 1, whatever the dialect's week and
+    the sign its modulo gives a day before that Monday."""
+    monday = exp.Cast(this=exp.Literal.string(MONDAY), to=exp.DataType.build("DATE"))
+    days = exp.DateDiff(this=day, expression=monday, unit=exp.var("DAY"))
+    seven = exp.Literal.number(7)
+    within = exp.Mod(this=exp.paren(exp.Mod(this=days, expression=seven.copy()) + seven.copy()), expression=seven)
+    return exp.paren(within, copy=False) + exp.Literal.number(1)
