@@ -220,7 +220,10 @@ class SemanticLayer:
                     partitions = (None, None)
                 step = JoinStep(entity, from_expr, target, to_expr, *partitions)
                 for qualified, dim in self._reachable(target, (*path, step), depth + 1).items():
-                    result.setdefault(qualified, dim)
+                    # the fewest joins win: `user__state` of a view with its own `user` key is its viewer's
+                    # state, not (through its listing's `user`) its host's; a tie keeps the first declared
+                    if qualified not in result or len(dim.path) < len(result[qualified].path):
+                        result[qualified] = dim
         return result
 
     def why_unreachable(self, dataset_name: str, qualified: str) -> str:
