@@ -17,7 +17,8 @@ from kpiframe.errors import KpiframeError
 from kpiframe.load.loaded import LoadedProject
 from kpiframe.semantic.layer import Dimension, SemanticLayer, metric_datasets
 from kpiframe.sql.calendar import GRAINS
-from kpiframe.sql.metric_query import MetricRequest, compile_request
+from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part_name
+from kpiframe.sql.metric_query import MetricRequest, check_date_parts, compile_request
 from kpiframe.suggest import unknown
 
 KINDS = ("model", "dataset", "metric", "table")
@@ -149,6 +150,28 @@ def query_options(layer: SemanticLayer, metrics: Sequence[str], search: str | No
         spec = next(d for d in layer.datasets[dim.dataset].spec.dimensions if d.name == dim.name)
         rows.append(("dimension", dim.qualified, spec.type, dim.dataset, spec.description or ""))
     rows += [("grain", grain, "", "", "") for grain in accepted_grains(layer, names)]
+    rows += [("date part", name, "", "", about) for name, about in accepted_date_parts(layer, names)]
     if search:
         rows = [row for row in rows if _contains(search, row[1], row[4])]
     return QueryResult(list(OPTION_COLUMNS), rows)
+
+
+DATE_PARTS_ABOUT = {
+    "year": "the year, all periods of it together",
+    "quarter": "quarter of the year, 1 to 4, every year together",
+    "month": "month of the year, 1 to 12, every year together",
+    "day": "day of the month, 1 to 31",
+    "dow": "day of the week, ISO: Monday 1 to Sunday 7",
+    "doy": "day of the year, 1 to 366",
+}
+
+
+def accepted_date_parts(layer: SemanticLayer, names: Sequence[str]) -> list[tuple[str, str]]:
+    """`metric_time__extract_<part>` and what it groups by, when a query of `names` takes date parts (not a
+    cumulative metric nor an offset: kpiframe.sql.metric_query.check_date_parts, KF428)."""
+    probe = MetricRequest(tuple(names), (date_part_name(METRIC_TIME, "dow"),), "all")
+    try:
+        check_date_parts(layer, probe)
+    except KpiframeError:
+        return []
+    return [(date_part_name(METRIC_TIME, part), DATE_PARTS_ABOUT[part]) for part in PARTS]

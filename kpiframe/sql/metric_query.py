@@ -121,7 +121,7 @@ def _time_spine(spine: TimeSpineSpec | None) -> tuple[date, date] | None:
     return None if spine is None else (spine.start, spine.end)
 
 
-def _check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
+def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
     """A date part is the part of each row's own day: what reads an earlier period's rows is refused, since
     the shifted rows' part is not the part the answer's row shows (KF428)."""
     parts = [name for name in request.dimensions if is_date_part(name)]
@@ -176,7 +176,7 @@ def _check(layer: SemanticLayer, request: MetricRequest) -> None:
             raise QueryError(message, code="KF104", hint=hint)
     if request.compare not in (None, *COMPARE_SUFFIX):
         raise QueryError(f"unknown comparison '{request.compare}'", code="KF403", hint="use previous or year")
-    _check_date_parts(layer, request)
+    check_date_parts(layer, request)
     if request.compare and request.grain == ALL_TIME:
         raise QueryError(
             f"--compare {request.compare} over all time: there is no earlier period to compare with",

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from kpiframe.cli import main
 from kpiframe.errors import KpiframeError
+from kpiframe.listing import DATE_PARTS_ABOUT
 from kpiframe.project import Project
 from kpiframe.sql.metric_query import compile_request
 from tests.conftest import REPO_ROOT, SHOP_PROJECT, SHOP_ROWS, write_files
@@ -143,11 +144,17 @@ def test_a_metric_lists_its_dimensions_by_full_name_and_its_grains(labelled):
         {"kind": "dimension", "name": "order__status", "type": "categorical", "dataset": "orders",
          "description": ""},
         *({"kind": "grain", "name": g, "type": "", "dataset": "", "description": ""} for g in GRAINS),
+        *({"kind": "date part", "name": f"metric_time__extract_{p}", "type": "", "dataset": "",
+           "description": DATE_PARTS_ABOUT[p]} for p in ("year", "quarter", "month", "day", "dow", "doy")),
     ]  # fmt: skip
     grains = {m: [r["name"] for r in options(labelled, m) if r["kind"] == "grain"] for m in SHOP_METRICS}
     assert grains["revenue_3d"] == ["day"]  # a 3-day window cannot be summed by week or month
     assert grains["revenue_mtd"] == ["day", "week", "month"]
     assert grains["revenue_growth"] == GRAINS
+    # a running total or an offset has no value by a date part (KF428): none is listed for them
+    parts = {m: [r["name"] for r in options(labelled, m) if r["kind"] == "date part"] for m in SHOP_METRICS}
+    assert parts["revenue_3d"] == parts["revenue_mtd"] == parts["revenue_growth"] == []
+    assert len(parts["orders"]) == 6
     code, table, _ = run("list", "--project-dir", labelled, "--metric", "orders")
     assert code == 0 and "what a query of orders accepts" in table and "customer__region" in table
 
