@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -292,9 +294,80 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         function = getattr(item, "originalname", item.name)
         for marker in sorted(markers_for(test_file, function, getattr(item, "fixturenames", ()))):
             item.add_marker(marker)
+    items.sort(key=lambda item: first_groups_first(item.nodeid))  # stable: the files keep their order
     for entry in stale_entries():
         warnings.warn(
             f"tests/conftest.py marks {entry!r} slow, but it names no test file, test or fixture",
             pytest.PytestWarning,
             stacklevel=1,
         )
+
+
+# pytest-xdist runs the suite in two processes (pyproject.toml's addopts: -n 2 --dist loadfile). A file's
+# tests run in one worker, so its module fixtures are made once; the files below that start Spark in the test
+# process form one group, as they share that process's Spark session (one per process, and the first one
+# started sets the metastore) and the example's Spark build (tests/integration/conftest.py's spark_example):
+# test_spark.py first, whose fixture starts the session. test_spark.py's killed builds run in Spark processes
+# of their own: a group of their own. The longest groups are sent first, the local Spark group to one worker
+# and the Spark servers' and processes' tests to the other; then either worker takes the next file whenever it
+# is almost done.
+SPARK_LOCAL_FILES = (
+    "tests/integration/test_spark.py",
+    "tests/integration/test_spark_acceptance.py",
+    "tests/integration/test_spark_windows.py",
+)
+SPARK_LOCAL = "spark-local"
+KILLED_SPARK_BUILDS = "tests/integration/test_spark.py::test_a_killed_build_"
+FIRST_GROUPS = (
+    SPARK_LOCAL,
+    "tests/integration/test_spark_connect.py",
+    "tests/integration/test_spark_standalone.py",
+    KILLED_SPARK_BUILDS,
+)
+
+
+def xdist_group(nodeid: str) -> str:
+    """The group a test is sent to a worker with: its file, SPARK_LOCAL or KILLED_SPARK_BUILDS."""
+    if nodeid.startswith(KILLED_SPARK_BUILDS):
+        return KILLED_SPARK_BUILDS
+    test_file = nodeid.split("::", 1)[0]
+    return SPARK_LOCAL if test_file in SPARK_LOCAL_FILES else test_file
+
+
+def first_groups_first(nodeid: str) -> int:
+    group = xdist_group(nodeid)
+    return FIRST_GROUPS.index(group) if group in FIRST_GROUPS else len(FIRST_GROUPS)
+
+
+# An xdist worker starts with COLUMNS=80 and LINES=24 in its environment, which the CLI's tables obey
+# (kpiframe.cli.output._width: unwrapped when piped and COLUMNS is unset): each worker gets the controller's.
+TERMINAL_ENV = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, in the controller
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput["terminal_env"] = {key: os.environ.get(key) for key in TERMINAL_ENV}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    given: dict[str, str | None] = getattr(config, "workerinput", {}).get("terminal_env", {})
+    for key, value in given.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist (the dev extra)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadfile with the groups of xdist_group, sent in the order collected (first_groups_first)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SparkGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    config.option.loadscopereorder = False  # not by number of tests
+    return SparkGroups(config, log)

@@ -1,9 +1,10 @@
 """The example project on Apache Spark (local[2], a Hive metastore in the project) and on DuckDB side by side.
 
-Both get the same demo data (`kpiframe demo`, same seed and scale: on Spark it is generated in DuckDB and
-loaded through Parquet), are built by the CLI, and must publish the same rows. DuckDB's results are the
-independent reference: a different engine running the SQL kpiframe renders for it. Spark starts once for
-the module (the CLI's commands run in this process and share its session).
+Both get the same raw rows (`kpiframe demo`, plus the acceptance run's edge rows: tests/integration/conftest.py's
+spark_example), are built by the CLI, and must publish the same rows. DuckDB's results are the independent
+reference: a different engine running the SQL kpiframe renders for it. Spark starts once per test process,
+in that fixture, which test_spark_acceptance.py shares (the CLI's commands run in this process and share
+its session).
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ from kpiframe.cli import main
 from kpiframe.engine import connect
 from kpiframe.engine.spark import SparkWarehouse
 from kpiframe.project import Project
+from tests.integration.conftest import SPARK, SparkExample, short_jvm_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = ["--seed", "3", "--scale", "0.05"]
-SPARK = "spark:local[2]"
 
 
 def copy_example(root: Path) -> Path:
@@ -51,15 +51,9 @@ def cli(*args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    on_duckdb = copy_example(tmp_path_factory.mktemp("duckdb"))
-    on_spark = copy_example(tmp_path_factory.mktemp("spark"))
-    for root, warehouse in ((on_duckdb, []), (on_spark, ["--warehouse", SPARK])):
-        demo = cli("demo", *DEMO, "--project-dir", str(root), *warehouse)
-        assert demo.exit_code == 0, demo.output
-        build = cli("build", "--project-dir", str(root), *warehouse)
-        assert build.exit_code == 0, build.output
-    yield on_duckdb, on_spark
+def built(spark_example: SparkExample) -> tuple[Path, Path]:
+    """The example's two copies built over the same raw rows: on DuckDB, on Spark."""
+    return spark_example.on_duckdb, spark_example.on_spark
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +128,9 @@ def test_every_published_table_has_the_same_rows_on_spark_and_duckdb(
         {"metrics": ["leads_growth"], "grain": "month"},
         {"metrics": ["leads"], "grain": "fiscal_quarter"},
         {"metrics": ["leads", "sessions"], "grain": "week", "compare": "previous"},
+        {"metrics": ["leads", "lead_to_mql_rate"], "dimensions": ["metric_time__extract_dow", "channel"]},
     ],
-    ids=["ratio", "by-channel", "cumulative", "derived-offset", "fiscal-quarter", "compare"],
+    ids=["ratio", "by-channel", "cumulative", "derived-offset", "fiscal-quarter", "compare", "date-parts"],
 )
 def test_a_query_answers_the_same_on_spark_and_duckdb(built: tuple[Path, Path], request_: dict[str, Any]) -> None:
     on_duckdb, on_spark = built
@@ -329,6 +324,7 @@ def paused_shop_builds(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                env=short_jvm_env(),
             ),
         )
     yield builds
@@ -353,7 +349,11 @@ def test_a_killed_build_leaves_every_table_of_one_build_and_the_next_build_clean
     _, err = build.communicate()
     assert marker == PAUSED, err
     after = subprocess.run(
-        [sys.executable, "-c", _SHOP_SCRIPT, "after", str(root)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", _SHOP_SCRIPT, "after", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=short_jvm_env(),
     )
     assert after.returncode == 0, after.stderr
     seen = json.loads(after.stdout.strip().splitlines()[-1])

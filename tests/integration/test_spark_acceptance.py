@@ -1,23 +1,19 @@
 """The acceptance cases (tests/acceptance/cases/*.yml) and the example's metric tests on Spark local.
 
 The raw rows are those of the DuckDB acceptance run: demo data (seed 7, scale 0.2) plus the edge rows of
-tests/fixtures/edge_rows.py, written in an in-memory DuckDB and loaded into Spark the way `kpiframe demo`
-loads Spark (kpiframe.demo.run.load_raw_through_parquet). The example project is built on Spark, and each
+tests/fixtures/edge_rows.py, loaded into Spark the way `kpiframe demo` loads Spark
+(kpiframe.demo.run.load_raw_through_parquet), and the example project is built on them: the session's
+build (tests/integration/conftest.py's spark_example), which test_spark.py compares with DuckDB. Each
 case's request must answer exactly what the case's hand-written check query answers, run by DuckDB over
 the same raw rows. Case loading and comparison are the acceptance module's own.
 
 A deliberately wrong metric test, run by `kpiframe test --warehouse spark:local[2]` in temporary views of
 the session, must fail as it does in DuckDB (the example's own metric tests are compared on both engines
 by test_spark.py's `kpiframe test` case).
-
-Spark starts once for the module. In a run with tests/integration/test_spark.py the process already has
-its session (one per process, with that module's metastore): this module then replaces raw.*, records a
-baseline reset as `kpiframe demo` does, and builds, so it reads nothing the other module left.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,29 +22,16 @@ import pytest
 from click.testing import CliRunner
 from sqlglot import exp
 
-from kpiframe.build.runs import record_baseline_reset
 from kpiframe.cli import main
 from kpiframe.demo.contract import RAW_TABLES, SCHEMA
-from kpiframe.demo.generator import generate_demo
-from kpiframe.demo.run import load_raw_through_parquet
 from kpiframe.engine.spark import SparkWarehouse
 from kpiframe.project import Project
-from tests.acceptance.test_acceptance import (
-    CASES,
-    DEMO_SCALE,
-    DEMO_SEED,
-    Case,
-    Warehouse,
-    assert_engine_matches_check_query,
-    case_params,
-    check_answers,
-    edge_rows,
-)
+from tests.acceptance.test_acceptance import CASES, Case, Warehouse, assert_engine_matches_check_query, case_params
 from tests.conftest import copy_example
+from tests.integration.conftest import SPARK, SparkExample
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.spark_extended]  # pytest -m spark_extended
 
-SPARK = "spark:local[2]"
 WRONG_METRIC_TEST = """
 metric_tests:
   - name: deliberately_wrong_spend
@@ -69,25 +52,15 @@ metric_tests:
 
 
 @pytest.fixture(scope="module")
-def raw_rows() -> Iterator[duckdb.DuckDBPyConnection]:
+def raw_rows(spark_example: SparkExample) -> duckdb.DuckDBPyConnection:
     """The acceptance run's raw rows in an in-memory DuckDB, which also runs the check queries."""
-    con = duckdb.connect()
-    generate_demo(con, seed=DEMO_SEED, scale=DEMO_SCALE)
-    edge_rows.insert_edge_rows(con)
-    yield con
-    con.close()
+    return spark_example.raw_rows
 
 
 @pytest.fixture(scope="module")
-def on_spark(tmp_path_factory: pytest.TempPathFactory, raw_rows: duckdb.DuckDBPyConnection) -> Warehouse:
+def on_spark(spark_example: SparkExample) -> Warehouse:
     """The example project on Spark, built over the raw rows; the check queries' answers beside it."""
-    answers = check_answers(raw_rows)  # before anything touches Spark: they read raw.* in DuckDB only
-    project = Project.load(copy_example(tmp_path_factory.mktemp("spark_acceptance")), warehouse=SPARK)
-    warehouse = project.connect()
-    load_raw_through_parquet(raw_rows, warehouse)
-    record_baseline_reset(warehouse, "acceptance rows loaded")  # as `kpiframe demo` does
-    project.build()
-    return Warehouse(project=project, answers=answers)
+    return Warehouse(project=Project.load(spark_example.on_spark, warehouse=SPARK), answers=spark_example.answers)
 
 
 def test_spark_holds_the_same_raw_rows_as_duckdb(raw_rows: duckdb.DuckDBPyConnection, on_spark: Warehouse) -> None:

@@ -11,7 +11,6 @@ and a process has one kind of session.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import duckdb
 import pyspark
 import pytest
 
+from tests.integration.conftest import short_jvm_env
 from tests.integration.test_spark import copy_example, plain, same, sorted_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.spark_extended]  # pytest -m spark_extended
@@ -73,7 +73,7 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         args += ["--conf", f"{key}={value}"]
     log = (folder / "server.log").open("w")
     server = subprocess.Popen(
-        [*args, "spark-internal"], cwd=folder, env={**os.environ, "SPARK_HOME": str(home)}, stdout=log, stderr=log
+        [*args, "spark-internal"], cwd=folder, env={**short_jvm_env(), "SPARK_HOME": str(home)}, stdout=log, stderr=log
     )
     try:
         deadline = time.monotonic() + 240
