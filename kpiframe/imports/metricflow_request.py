@@ -33,7 +33,7 @@ from kpiframe.imports.metricflow_filters import (
     has_template,
     translate_filter,
 )
-from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, metric_inputs
+from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, reached_metrics
 from kpiframe.sql.calendar import ALL_TIME
 from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part_name, is_date_part, split_date_part
 
@@ -213,16 +213,9 @@ class _Scope:
 
     def measures(self) -> list[Measure]:
         found: list[Measure] = []
-        pending, seen = list(self.metrics), set()
-        while pending:
-            name = pending.pop()
-            if name in seen or name not in self.layer.files.metrics:
-                continue
-            seen.add(name)
-            spec = self.layer.metric(name)
+        for spec in reached_metrics(self.layer, self.metrics):
             measure = self.layer.measures.get(spec.measure or "") if spec.type == "simple" else None
             found += [measure] if measure else []
-            pending += metric_inputs(spec)
         return found
 
     def metric_time(self) -> str | None:

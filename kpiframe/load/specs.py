@@ -262,6 +262,12 @@ class DatasetSpec(Spec):
     dimensions: list[DimensionSpec] = []
     measures: list[MeasureSpec] = []
 
+    @property
+    def partition_dimension(self) -> DimensionSpec | None:
+        """The time dimension with `partition: true` that the rows are partitioned by (the first: a second
+        is KF115, one that is not a time KF114), or None."""
+        return next((d for d in self.dimensions if d.partition and d.type == "time"), None)
+
 
 class MetricInputSpec(Spec):
     metric: str = Field(pattern=NAME_PATTERN)

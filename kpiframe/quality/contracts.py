@@ -104,11 +104,11 @@ def key_expectations(
     implied: dict[tuple[str, str], list[Expectation]] = {}
     for located in sorted(files.datasets.values(), key=lambda d: d.spec.name):
         dataset = located.spec
-        partitions = [d for d in dataset.dimensions if d.partition and d.type == "time"][:1]
-        partition = _column(partitions[0].expr or partitions[0].name) if partitions else None
+        partitioned_by = dataset.partition_dimension
+        partition = _column(partitioned_by.expr or partitioned_by.name) if partitioned_by else None
         for index, entity in enumerate(dataset.entities):
             column = _column(entity.expr or entity.name)
-            if entity.type == "foreign" or column is None or (partitions and partition is None):
+            if entity.type == "foreign" or column is None or (partitioned_by and partition is None):
                 continue
             key = ("model", dataset.model)
             checks = [*declared.get(key, []), *implied.get(key, [])]

@@ -107,8 +107,8 @@ class SemanticLayer:
             dataset.dimensions[dim.name] = Dimension(
                 f"{qualifier}__{dim.name}", dim.name, spec.name, tree, dim.type == "time"
             )
-            if dim.partition and dim.type == "time" and dataset.partition is None:  # else KF114, KF115
-                dataset.partition = tree
+        partition = spec.partition_dimension
+        dataset.partition = dataset.dimensions[partition.name].expr if partition else None
         self.datasets[spec.name] = dataset
         for index, measure in enumerate(spec.measures):
             self._add_measure(dataset, measure.name, index, located)
@@ -264,9 +264,9 @@ def metric_inputs(spec: MetricSpec) -> list[str]:
     return []
 
 
-def reached_measures(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[tuple[MetricSpec, Measure]]:
-    """Each simple (or conversion) metric the metrics read, through ratios, derivations, windows and offsets, with its
-    measure: the one walk that tells which datasets, measures and filters a request scans."""
+def reached_metrics(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[MetricSpec]:
+    """Each metric the metrics read, themselves included, once: through ratios, derivations, windows and
+    offsets (the one walk over metric inputs; a name the project lacks is skipped, reported at load)."""
     seen: set[str] = set()
     pending = list(metrics)
     while pending:
@@ -275,6 +275,14 @@ def reached_measures(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[t
             continue
         seen.add(name)
         spec = layer.metric(name)
+        yield spec
+        pending += metric_inputs(spec)
+
+
+def reached_measures(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[tuple[MetricSpec, Measure]]:
+    """Each simple (or conversion) metric the metrics read, through ratios, derivations, windows and offsets, with its
+    measure: the walk that tells which datasets, measures and filters a request scans."""
+    for spec in reached_metrics(layer, metrics):
         names = [spec.measure] if spec.type == "simple" else []
         if spec.type == "conversion":  # the base measure first: its dataset's dimensions group the metric
             names = [spec.base_measure, spec.conversion_measure]
@@ -282,7 +290,6 @@ def reached_measures(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[t
             measure = layer.measures.get(measure_name or "")
             if measure is not None:
                 yield spec, measure
-        pending += metric_inputs(spec)
 
 
 def metric_datasets(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:

@@ -38,7 +38,7 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.load.specs import ZERO_WHEN_EMPTY as ZERO_WHEN_EMPTY  # read by kpiframe.diff
 from kpiframe.load.specs import TimeSpineSpec
-from kpiframe.semantic.layer import SemanticLayer, metric_inputs
+from kpiframe.semantic.layer import SemanticLayer, reached_metrics
 from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar, offset_window
 from kpiframe.sql.date_parts import is_date_part
 from kpiframe.sql.dimension_values import compile_dimension_values
@@ -133,13 +133,7 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
             code="KF428",
             hint="compare periods without the date part, or query the two ranges with --start/--end",
         )
-    pending, seen = list(request.metrics), set()
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        spec = layer.metric(name)
+    for spec in reached_metrics(layer, request.metrics):
         shifted = [i for i in spec.inputs if i.offset] if spec.type == "derived" else []
         if request.grain == ALL_TIME:  # whole days back: the rows move forward (SeriesBuilder._moved_forward)
             shifted = [i for i in shifted if not _whole_days(i.offset or "")]
@@ -150,12 +144,11 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
                 else f"reads '{shifted[0].metric}' {shifted[0].offset} earlier"
             )
             raise QueryError(
-                f"metric '{name}' {what}: it has no value by a date part ({parts[0]})",
+                f"metric '{spec.name}' {what}: it has no value by a date part ({parts[0]})",
                 code="KF428",
                 hint="ask for it by a grain (metric_time__day, --grain month), or by the date part alone when "
                 "it reads days or weeks back ('5 days'), or for its input metrics by the date part",
             )
-        pending += metric_inputs(spec)
 
 
 def _whole_days(offset: str) -> bool:
