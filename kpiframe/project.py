@@ -35,6 +35,19 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class ReplayableAnswer:
+    """A metric query's rows and period coverage, the SQL text that read them, and the engine's recipe to
+    run that text again (None: the engine offers no replay)."""
+
+    result: QueryResult
+    coverage: dict[date, Any]
+    statements: list[str]
+    recipe: dict[str, Any] | None
+    grain: str
+    periods: bool
+
+
+@dataclass
 class Project:
     graph: LoadedProject
     layer: SemanticLayer
@@ -325,21 +338,31 @@ class Project:
 
     def query_with_coverage(self, **request: Any) -> tuple[QueryResult, dict[date, Any]]:
         """`query`, and how much of each period of the answer the data covers, as a
-        kpiframe.sql.progress.PeriodCoverage per period start (to tell periods still in progress): the last
+        kpiframe.sql.coverage.PeriodCoverage per period start (to tell periods still in progress): the last
         day with data is the latest day of the metrics' time columns, read from the same snapshot."""
-        from kpiframe.sql.progress import as_day, coverage, last_day_query
+        answer = self.replayable_query(**request)
+        return answer.result, answer.coverage
+
+    def replayable_query(self, **request: Any) -> ReplayableAnswer:
+        """`query_with_coverage`'s answer, with the SQL text it ran and how a later process can run that text
+        again without loading the project (kpiframe/cli/query_cache.py)."""
+        from kpiframe.sql.coverage import answer_coverage
+        from kpiframe.sql.progress import last_day_query
 
         asked, tree = self.answer_query(**request)
+        periods = asked.grain != ALL_TIME  # all time: the rows have no period
+        trees = [tree, last_day_query(self.layer, asked.metrics)] if asked.metrics else [tree]
         warehouse = self.connect_reader()
         try:
-            result = warehouse.query(tree)
-            if not asked.metrics:  # a query of dimension values: no period to cover
-                return result, {}
-            last_day = as_day(warehouse.query(last_day_query(self.layer, asked.metrics)).rows[0][0])
+            results = [warehouse.query(each) for each in trees]
+            statements = [warehouse.render(each) for each in trees]
         finally:
             warehouse.close()
-        starts = [row[0] for row in result.rows] if asked.grain != ALL_TIME else []  # all time: no period
-        return result, coverage(starts, asked.grain, last_day)
+        recipe = adapter_class(self.warehouse_spec.type).replay_recipe(self.warehouse_spec)
+        answer = ReplayableAnswer(results[0], {}, statements, recipe, asked.grain, periods)
+        if asked.metrics:  # a query of dimension values has no period to cover
+            answer.coverage = answer_coverage(results[0].rows, asked.grain, periods, results[1].rows[0][0])
+        return answer
 
     def funnel(
         self,

@@ -27,21 +27,11 @@ from pathlib import Path
 from sqlglot import exp
 
 from kpiframe.engine import Warehouse, adapter_class
+from kpiframe.engine.duckdb_files import CURRENT, current_snapshot, serving_dir
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
 
-CURRENT = "current.duckdb"
 KEEP = 2  # the current snapshot and the one before it
-
-
-def serving_dir(warehouse_path: str | Path) -> Path:
-    return Path(f"{warehouse_path}.serving")
-
-
-def current_snapshot(warehouse_path: str | Path) -> Path | None:
-    """The stable path readers open (a link to the newest complete build), or None before the first."""
-    link = serving_dir(warehouse_path) / CURRENT
-    return link if link.exists() else None
 
 
 def reader_spec(spec: WarehouseSpec) -> WarehouseSpec:

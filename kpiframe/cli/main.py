@@ -17,7 +17,7 @@ from kpiframe.cli import diff_commands, docs_commands, import_commands, kpi_comm
 from kpiframe.cli.app import handle_errors, load, project_options
 
 if TYPE_CHECKING:
-    pass
+    from kpiframe.cli.query_cache import CachedAnswer
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -281,6 +281,12 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     default="duckdb",
     help="Dialect of --explain.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Load and compile the project even when the same request on the same files was answered before "
+    "(the SQL kept under target/query_cache/; the data is read anew either way).",
+)
 @handle_errors
 def query(
     project_dir: str,
@@ -302,6 +308,7 @@ def query(
     saved_query: str | None,
     explain: bool,
     dialect: str,
+    no_cache: bool,
 ) -> None:
     """Answer a metric request: period_start, the dimensions, one column per metric.
 
@@ -317,14 +324,8 @@ def query(
     if not metrics and not dimensions and not saved_query:
         hint = "pass --metric NAME, or --by DIMENSION alone for the dimension's distinct values"
         raise QueryError("no metric and no dimension asked for", code="KF401", hint=hint)
-    project = load(project_dir, warehouse)
-    asked: dict[str, Any] = (
-        project.saved_query(saved_query)
-        if saved_query
-        else {"metrics": list(metrics), "dimensions": list(dimensions), "grain": grain}
-    )
-    request = dict(
-        **asked,
+    asked: dict[str, Any] = {"metrics": list(metrics), "dimensions": list(dimensions), "grain": grain}
+    shape = dict(
         start=start.date() if start else None,
         end=end.date() if end else None,
         where=where,
@@ -335,19 +336,60 @@ def query(
         limit=limit,
     )
     if explain:
+        project = load(project_dir, warehouse)
+        request = {**(project.saved_query(saved_query) if saved_query else asked), **shape}
         click.echo(project.explain(dialect=dialect, **request))
         return
-    from kpiframe.cli.output import metric_formats, render_query, rounded
+    from kpiframe.cli import query_cache
 
+    key = (
+        None if no_cache else query_cache.request_key(project_dir, warehouse, {**asked, **shape, "saved": saved_query})
+    )
+    answer = query_cache.cached_answer(project_dir, key) if key else None
+    if answer is None:
+        answer = _answer_and_keep(project_dir, warehouse, saved_query, asked, shape, key)
+    _print_answer(answer, fmt, decimals, csv_path)
+
+
+def _answer_and_keep(
+    project_dir: str,
+    warehouse: str | None,
+    saved_query: str | None,
+    asked: dict[str, Any],
+    shape: dict[str, Any],
+    key: str | None,
+) -> CachedAnswer:
+    """Load the project and answer; keep the SQL it ran for the next identical request (`key`)."""
+    from kpiframe.cli import query_cache
+    from kpiframe.cli.output import metric_formats
+
+    project = load(project_dir, warehouse)
+    request = {**(project.saved_query(saved_query) if saved_query else asked), **shape}
     formats = metric_formats(project.graph)  # each metric's `format:`, for people (table, markdown)
-    result, coverage = project.query_with_coverage(**request)  # periods not ended on the last day with data
-    if decimals is not None:
-        result = rounded(result, decimals)
+    answer = project.replayable_query(**request)  # periods not ended on the last day with data
+    units = project.units()
+    if key and answer.recipe is not None:
+        entry = {
+            "recipe": answer.recipe,
+            "statements": answer.statements,
+            "grain": answer.grain,
+            "periods": answer.periods,
+            "units": units,
+            "formats": formats,
+        }
+        query_cache.store(project_dir, key, entry)
+    return query_cache.CachedAnswer(answer.result, answer.coverage, units, formats)
+
+
+def _print_answer(answer: CachedAnswer, fmt: str, decimals: int | None, csv_path: str | None) -> None:
+    from kpiframe.cli.output import render_query, rounded
+
+    result = rounded(answer.result, decimals) if decimals is not None else answer.result
     if csv_path:
-        Path(csv_path).write_text(render_query(result, "csv", coverage) + "\n", encoding="utf-8")
+        Path(csv_path).write_text(render_query(result, "csv", answer.coverage) + "\n", encoding="utf-8")
         click.echo(f"wrote {len(result.rows)} rows to {csv_path}")
         return
-    click.echo(render_query(result, fmt, coverage, units=project.units(), formats=formats))
+    click.echo(render_query(result, fmt, answer.coverage, units=answer.units, formats=answer.formats))
 
 
 @main.command()

@@ -20,7 +20,7 @@ from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
     from kpiframe.load.loaded import LoadedProject
-    from kpiframe.sql.progress import PeriodCoverage
+    from kpiframe.sql.coverage import PeriodCoverage
 
 FORMATS = ("table", "csv", "json", "markdown")
 UNWRAPPED = 100_000  # piped tables keep one line per row, however wide: tools read them line by line

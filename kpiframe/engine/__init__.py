@@ -8,9 +8,24 @@ ADAPTERS (docs/architecture.md, "Adding an engine").
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
-from kpiframe.engine.base import QueryResult, Scratch, Warehouse
-from kpiframe.load.specs import WarehouseSpec
+from kpiframe.engine.result import QueryResult
+
+# The adapter protocol imports sqlglot; a cached `kpiframe query` (kpiframe/cli/query_cache.py) needs
+# only QueryResult and a DuckDB reader, so the protocol's names load when first used.
+if TYPE_CHECKING:
+    from kpiframe.engine.base import Scratch, Warehouse
+    from kpiframe.load.specs import WarehouseSpec
+
+_LAZY = {"Scratch", "Warehouse"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("kpiframe.engine.base"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # warehouse.type -> "module:class" of its adapter, imported when first asked for (a driver only then)
 ADAPTERS = {

@@ -13,19 +13,11 @@ import duckdb
 from sqlglot import exp
 
 from kpiframe.engine.base import QueryResult, Scratch, Tables, Warehouse, parquet_copy
+from kpiframe.engine.duckdb_files import not_duckdb, refuse_foreign_file
 from kpiframe.engine.lock_holder import holder_hint, is_lock_error
 from kpiframe.errors import WarehouseError
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.sql.expressions import create_schema, create_table, set_option
-
-# The first bytes of a DuckDB file hold this magic at offset 8; other files are refused before DuckDB sees
-# them, because DuckDB opens a SQLite file (and others) through an extension it would fetch and load.
-_MAGIC, _MAGIC_AT = b"DUCK", 8
-_LOOKS_LIKE = (
-    (b"SQLite format 3\0", "a SQLite database"),
-    (b"PAR1", "a Parquet file"),
-    (b"PGDMP", "a PostgreSQL dump"),
-)
 
 
 class DuckDBWarehouse(Warehouse):
@@ -45,6 +37,20 @@ class DuckDBWarehouse(Warehouse):
     @classmethod
     def serves_snapshots(cls, spec: WarehouseSpec) -> bool:
         return spec.path != ":memory:"
+
+    @classmethod
+    def replay_recipe(cls, spec: WarehouseSpec) -> dict[str, Any] | None:
+        """The warehouse file (replay opens its current serving snapshot, as `reader_spec` does), the
+        connection's configuration, and the statements that give a new connection its time zone and lock."""
+        if not cls.serves_snapshots(spec):
+            return None
+        setup = [set_option("TimeZone", spec.time_zone, "GLOBAL"), set_option("lock_configuration", True)]
+        return {
+            "engine": cls.dialect,
+            "path": spec.path,
+            "config": _config(spec),
+            "setup": [statement.sql(dialect=cls.dialect) for statement in setup],
+        }
 
     @classmethod
     def one_row_per(cls, times: exp.Expr) -> exp.Expr:
@@ -71,7 +77,7 @@ class DuckDBWarehouse(Warehouse):
                 code="KF501",
                 hint="run `kpiframe demo` or `kpiframe build` first, or pass --warehouse",
             )
-        _refuse_foreign_file(spec.path)
+        refuse_foreign_file(spec.path)
         try:
             self.con = duckdb.connect(spec.path, read_only=read_only, config=_config(spec))
         except duckdb.Error as exc:
@@ -267,37 +273,10 @@ def _set_up(con: duckdb.DuckDBPyConnection, spec: WarehouseSpec, setting: Callab
         con.execute(set_option("lock_configuration", True).sql(dialect="duckdb"))
 
 
-def _refuse_foreign_file(path: str) -> None:
-    """An existing file that is not a DuckDB database is refused by its first bytes."""
-    file = Path(path)
-    if path == ":memory:" or not file.is_file():
-        return
-    try:
-        with file.open("rb") as handle:
-            head = handle.read(16)  # enough for the DuckDB magic and for SQLite's "SQLite format 3\0"
-    except OSError:
-        return  # unreadable: DuckDB's own error says why
-    # a short head may be a file another process is creating: DuckDB's own open then decides
-    if len(head) >= _MAGIC_AT + len(_MAGIC) and head[_MAGIC_AT : _MAGIC_AT + len(_MAGIC)] != _MAGIC:
-        raise _not_duckdb(path, head)
-
-
-def _not_duckdb(path: str, head: bytes) -> WarehouseError:
-    kind = next((name for magic, name in _LOOKS_LIKE if head.startswith(magic)), None)
-    looks = f" (it is {kind})" if kind else ""
-    return WarehouseError(
-        f"warehouse {path} is not a DuckDB database file{looks}",
-        code="KF505",
-        hint="point --warehouse (or warehouse.path in kpi_project.yml) at a DuckDB file, or at a path that does "
-        "not exist yet to create one; for PostgreSQL pass its DSN (postgresql://... or 'host=... dbname=...'). "
-        "kpiframe never loads DuckDB extensions, so it cannot read other formats as a warehouse",
-    )
-
-
 def _open_error(path: str, exc: duckdb.Error) -> WarehouseError:
     text = str(exc)
     if "not a valid DuckDB database file" in text:
-        return _not_duckdb(path, b"")
+        return not_duckdb(path, b"")
     if is_lock_error(text):
         return WarehouseError(
             f"cannot open warehouse {path}: another process holds its lock", code="KF502", hint=holder_hint(text)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 from sqlglot import exp
+
+from kpiframe.sql.coverage import MONTHS_PER_PERIOD
+from kpiframe.sql.coverage import period_end as period_end
 
 GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 # A request's grain may also be `all`: no period, each metric over the whole range asked (one row per
@@ -119,19 +121,6 @@ def date_series(first: exp.Expr, last: exp.Expr, grain: str, name: str) -> exp.S
     return exp.select(day.as_(name, quoted=True)).from_(series)
 
 
-_MONTHS = {"month": 1, "quarter": 3, "fiscal_quarter": 3, "year": 12, "fiscal_year": 12}  # months per period
-
-
-def period_end(start: date, grain: str) -> date:
-    """The last day of the period of `grain` that begins on `start` (a period start of that grain)."""
-    if grain == "day":
-        return start
-    if grain == "week":
-        return start + timedelta(days=6)
-    index = start.year * 12 + start.month - 1 + _MONTHS[grain]
-    return date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
-
-
 # An input offset of '<n> <unit>' moves a date by whole days or whole months: weeks are 7 days, quarters
 # 3 months and years 12, so that every dialect reads the interval (PostgreSQL has no QUARTER interval).
 _OFFSET_UNITS = {
@@ -158,7 +147,7 @@ def shift_fits_grain(count: int, unit: str, grain: str) -> bool:
         return True
     if grain == "week":
         return unit == "DAY" and count % 7 == 0
-    return unit == "MONTH" and count % _MONTHS[grain] == 0
+    return unit == "MONTH" and count % MONTHS_PER_PERIOD[grain] == 0
 
 
 def start_fits_grain(to_grain: str, grain: str, calendar: Calendar) -> bool:
@@ -169,7 +158,7 @@ def start_fits_grain(to_grain: str, grain: str, calendar: Calendar) -> bool:
     if grain == "week" or to_grain == "week" or not is_coarser_or_equal(to_grain, grain):
         return False
     fiscal_shift = calendar.fiscal_year_start_month - 1
-    months_per_period = _MONTHS[grain]
+    months_per_period = MONTHS_PER_PERIOD[grain]
     if grain.startswith("fiscal_") == to_grain.startswith("fiscal_"):
         return True  # both calendar or both fiscal: a longer period starts on a shorter one's start
     return fiscal_shift % months_per_period == 0  # a fiscal year starting in April starts a calendar quarter
