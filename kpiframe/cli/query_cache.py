@@ -72,9 +72,9 @@ def request_key(project_dir: str | Path, warehouse: str | None, request: Mapping
         "env": sorted((k, v) for k, v in os.environ.items() if k.startswith("KPIFRAME_")),
     }
     digest.update(json.dumps(fixed, sort_keys=True, default=str).encode())
-    for name, stat in _code_files():
-        digest.update(f"\0code {name} {stat}".encode())
-    try:
+    try:  # a file removed or unreadable while we look: no key, so the full path runs and says what is wrong
+        for name, stat in _code_files():
+            digest.update(f"\0code {name} {stat}".encode())
         for path in project_files(root):
             digest.update(f"\0file {path.relative_to(root)}\0".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
