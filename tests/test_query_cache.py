@@ -225,3 +225,11 @@ def test_the_key_changes_with_kpiframes_code_the_environment_and_the_request(
     assert query_cache.request_key(project, "other.duckdb", request) != edited
     (project / "macros" / "new_macro.sql").write_text("{% macro m() %}1{% endmacro %}")
     assert query_cache.request_key(project, None, request) != edited
+
+
+def test_what_a_replayed_answer_imports_needs_neither_sqlglot_nor_pydantic() -> None:
+    """The point of the replay: a fresh process answers without the compiler's imports."""
+    modules = "kpiframe.cli.main, kpiframe.cli.query_cache, kpiframe.cli.output, kpiframe.engine.replay"
+    code = f"import sys, {modules}; print(sorted(m for m in ('sqlglot', 'pydantic', 'jinja2') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
