@@ -7,6 +7,11 @@ MetricFlow writes a filter as SQL with Jinja calls that name what it groups by:
 bare name, and a time at a grain is `date_trunc('month', lead__created_at)`. `metric_time` is the
 measure's aggregation time, so it translates only where one measure is concerned.
 
+A date part (`{{ TimeDimension('metric_time', date_part_name='month') }}`, `Dimension('x').date_part('dow')`)
+is kpiframe's date-part name, `metric_time__extract_month`, in a request's `--where` (the scans resolve
+metric_time there, each to its own time); a metric's filter, which kpiframe resolves without date parts,
+does not take one.
+
 The calls are parsed as Python expressions (their syntax), never evaluated.
 """
 
@@ -16,6 +21,8 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from kpiframe.sql.date_parts import METRIC_TIME, date_part_name
 
 # A template or a quoted SQL value ('text', or "a name"), whichever starts first: a template holds quotes
 # (`Dimension('x')`) and a value may hold braces (a campaign named '{{ first_name }}'), so neither is read
@@ -33,6 +40,16 @@ class Untranslatable(Exception):
     """A template kpiframe has no way to say; the message says which and why."""
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One template call: `TimeDimension('booking__ds', 'month')` is ('TimeDimension', 'booking__ds', 'month')."""
+
+    kind: str  # Dimension, TimeDimension or Entity
+    name: str
+    grain: str | None = None
+    date_part: str | None = None
+
+
 @dataclass
 class Translation:
     text: str | None  # None: not translated (see `reasons`)
@@ -44,12 +61,15 @@ def bare_entity(name: str) -> str:
     return name.split("__")[-1]
 
 
-def translate_filter(value: object, metric_time: MetricTime, entity: EntityName = bare_entity) -> Translation:
-    """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax."""
+def translate_filter(
+    value: object, metric_time: MetricTime, entity: EntityName = bare_entity, *, date_parts: bool = False
+) -> Translation:
+    """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax;
+    `date_parts`: the filter is a request's, which may name date parts."""
     parts = value if isinstance(value, list) else [value]
     texts = [str(part) for part in parts if part is not None and str(part).strip()]
     try:
-        translated = [_rewrite(text, lambda call: _call(call, metric_time, entity)) for text in texts]
+        translated = [_rewrite(text, lambda call: _call(call, metric_time, entity, date_parts)) for text in texts]
     except Untranslatable as exc:
         return Translation(None, [str(exc)])
     if not translated:
@@ -92,42 +112,58 @@ def combine(*filters: str | None) -> str | None:
 def group_by_item(text: str) -> tuple[str, str]:
     """A saved query's `group_by:` item as (kind, value): ('dimension', 'customer__country'),
     ('grain', 'month') for metric_time; Untranslatable otherwise."""
-    kind, name, grain = _parse_call(text.strip().removeprefix("{{").removesuffix("}}").strip())
-    if kind == "TimeDimension" and name == "metric_time":
-        return "grain", grain or "day"
-    if kind == "Dimension" and grain is None:
-        return "dimension", name
+    call = _parse_call(text.strip().removeprefix("{{").removesuffix("}}").strip())
+    if call.date_part is None and call.kind == "TimeDimension" and call.name == METRIC_TIME:
+        return "grain", call.grain or "day"
+    if call.date_part is None and call.kind == "Dimension" and call.grain is None:
+        return "dimension", call.name
     raise Untranslatable(f"group_by {text!r}: kpiframe tables group by metric_time and dimensions only")
 
 
-def _call(inner: str, metric_time: MetricTime, entity: EntityName) -> str:
-    kind, name, grain = _parse_call(inner)
-    if kind == "Entity":
-        return entity(name)
-    if kind == "Dimension" and grain is None:
-        return name
-    if name == "metric_time":
+def _call(inner: str, metric_time: MetricTime, entity: EntityName, date_parts: bool) -> str:
+    call = _parse_call(inner)
+    if call.kind == "Entity":
+        return entity(call.name)
+    if call.date_part is not None:
+        return _date_part(call, inner, date_parts)
+    if call.kind == "Dimension" and call.grain is None and call.name != METRIC_TIME:
+        return call.name
+    name = call.name
+    if name == METRIC_TIME:
         resolved = metric_time()
         if resolved is None:
             raise Untranslatable("metric_time in a filter over several measures: kpiframe has no metric_time")
         name = resolved
-    if grain in (None, "day"):
+    if call.grain in (None, "day"):
         return name
-    return f"date_trunc('{grain}', {name})"
+    return f"date_trunc('{call.grain}', {name})"
 
 
-def _parse_call(inner: str) -> tuple[str, str, str | None]:
-    """('Dimension' | 'TimeDimension' | 'Entity', name, grain or None) of one template call."""
+def _date_part(call: _Call, inner: str, date_parts: bool) -> str:
+    """kpiframe's name of a date part, `booking__ds__extract_dow`; the query's filter check reports an
+    unknown part or the part of a dimension that is no time, as for kpiframe's own names."""
+    if not date_parts:
+        raise Untranslatable(
+            f"a date part in '{{{{ {inner} }}}}': a metric's filter takes none in kpiframe "
+            f"(a query's --where does: {date_part_name(call.name, call.date_part or '')} = 1)"
+        )
+    if call.grain not in (None, "day"):  # the part of the period's first day: rarely what is meant
+        raise Untranslatable(f"'{{{{ {inner} }}}}' asks for a grain and a date part: kpiframe takes one of them")
+    return date_part_name(call.name, (call.date_part or "").lower())
+
+
+def _parse_call(inner: str) -> _Call:
+    """The kind, name, grain and date part of one template call."""
     try:
         tree = ast.parse(inner, mode="eval").body
     except SyntaxError:
         raise Untranslatable(f"'{{{{ {inner} }}}}' is not a call MetricFlow documents") from None
-    grain: str | None = None
+    chained: dict[str, str] = {}
     while isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute):  # Dimension('x').grain('month')
         method = tree.func.attr
-        if method != "grain" or len(tree.args) != 1:
+        if method not in ("grain", "date_part") or len(tree.args) != 1:
             raise Untranslatable(f"'.{method}(...)' in '{{{{ {inner} }}}}' has no counterpart in kpiframe")
-        grain = _literal(tree.args[0], inner)
+        chained.setdefault(method, _literal(tree.args[0], inner))  # the last call wins, as it applies last
         tree = tree.func.value
     if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)):
         raise Untranslatable(f"'{{{{ {inner} }}}}' is not a call MetricFlow documents")
@@ -137,14 +173,17 @@ def _parse_call(inner: str) -> tuple[str, str, str | None]:
     if not tree.args:
         raise Untranslatable(f"'{{{{ {inner} }}}}' names nothing")
     name = _literal(tree.args[0], inner)
+    grain, date_part = chained.get("grain"), chained.get("date_part")
     for keyword in tree.keywords:
         if keyword.arg in ("time_granularity_name", "time_granularity", "grain"):
             grain = _literal(keyword.value, inner)
+        elif keyword.arg == "date_part_name":
+            date_part = _literal(keyword.value, inner)
         elif keyword.arg != "entity_path":  # kpiframe names carry no path: the join is unambiguous
             raise Untranslatable(f"'{keyword.arg}=' in '{{{{ {inner} }}}}' has no counterpart in kpiframe")
     if kind == "TimeDimension" and len(tree.args) > 1:
         grain = _literal(tree.args[1], inner)
-    return kind, name, _grain(grain, inner)
+    return _Call(kind, name, _grain(grain, inner), date_part)
 
 
 def _literal(node: ast.expr, inner: str) -> str:

@@ -10,11 +10,13 @@ So that a saved `mf query` works unchanged, a request may name what MetricFlow n
   `without_time=ALL_TIME` (kpiframe's own default is a monthly series);
   `booking__ds__month` where `booking__ds` is the metrics' own time: the same; `listing__user__country`
   (a path of entities): the dimension `user__country`, since kpiframe's joins need no path;
-- `--where` with `{{ Dimension('lead__channel') }}`, `{{ TimeDimension('metric_time', 'day') }}` and
-  `{{ Entity('lead') }}`, translated by the importer's filter translation (metricflow_filters).
+- `--where` with `{{ Dimension('lead__channel') }}`, `{{ TimeDimension('metric_time', 'day') }}`,
+  `{{ TimeDimension('metric_time', date_part_name='month') }}` (the date part `metric_time__extract_month`)
+  and `{{ Entity('lead') }}`, translated by the importer's filter translation (metricflow_filters).
 
 No metric (`mf query --group-by listing__country`): a query of the dimensions' values, whose names are
-looked up among every dataset's dimensions; `metric_time` there has no metric to take its time from.
+looked up among every dataset's dimensions; `metric_time` there has no metric to take its time from, and
+is the periods of kpi_project.yml's `calendar: time_spine:` when the project sets one (else KF415).
 
 kpiframe's own names pass through untouched: a name is translated only when it is not already a
 dimension of the metrics asked for.
@@ -35,7 +37,14 @@ from kpiframe.imports.metricflow_filters import (
 )
 from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, reached_metrics
 from kpiframe.sql.calendar import ALL_TIME
-from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part_name, is_date_part, split_date_part
+from kpiframe.sql.date_parts import (
+    METRIC_TIME,
+    date_part_name,
+    is_date_part,
+    require_part,
+    require_time,
+    split_date_part,
+)
 
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
 FINENESS = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fiscal_quarter": 3, "year": 4, "fiscal_year": 4}
@@ -128,11 +137,12 @@ class _Scope:
         if name in self.dimensions or name in self.short_names:
             return name  # kpiframe's own name (or one MetricFlow shares)
         parts = name.split("__")
-        if parts[0] == METRIC_TIME and not self.metrics:
-            raise QueryError(
+        if parts[0] == METRIC_TIME and not self.metrics and self.layer.files.config.calendar.time_spine is None:
+            raise QueryError(  # with a time spine, its periods (kpiframe.sql.metric_query)
                 f"'{name}' without a metric: metric_time is the time of the metrics asked for",
                 code="KF415",
-                hint="add --metric NAME, or group by a time dimension of a dataset",
+                hint="add --metric NAME, group by a time dimension of a dataset, or set calendar: time_spine: "
+                "{start, end} in kpi_project.yml to list its periods",
             )
         if split_date_part(name) is not None:
             return self._date_part(name)
@@ -147,13 +157,7 @@ class _Scope:
     def _date_part(self, name: str) -> str:
         """`metric_time__extract_dow`, `booking__ds__extract_month` (a time dimension's part): the group-by,
         its time named as kpiframe names it (kpiframe.sql.date_parts)."""
-        base, part = split_date_part(name) or (name, "")
-        if part not in PARTS:
-            raise QueryError(
-                f"'{name}': unknown date part '{part}'",
-                code="KF402",
-                hint=f"use one of {', '.join(PARTS)}: {base}__extract_{next(iter(PARTS))}",
-            )
+        base, part = require_part(name)
         if base == METRIC_TIME:
             return date_part_name(METRIC_TIME, part)
         if not self.metrics:
@@ -169,12 +173,7 @@ class _Scope:
         )
         if dim is None:
             return name  # left to the query, which names what is unknown and suggests
-        if not dim.is_time:
-            raise QueryError(
-                f"'{name}': '{base}' is not a time dimension, so it has no {part}",
-                code="KF428",
-                hint=f"ask for the part of a time: metric_time__extract_{part}",
-            )
+        require_time(name, dim.is_time)  # here, before the query compiles
         return date_part_name(dim.qualified, part)
 
     def metric_time_grain(self) -> str:
@@ -182,7 +181,7 @@ class _Scope:
         metric without one (its time dimension's own grain); when they differ, the coarsest, the finest
         grain every metric's data has (a monthly metric has no days to answer by)."""
         grains = [self.layer.metric(name).grain or "day" for name in self.metrics]
-        return max(grains, key=lambda grain: FINENESS.get(grain, 0))
+        return max(grains, key=lambda grain: FINENESS.get(grain, 0), default="day")  # no metric: the spine's days
 
     def _grain(self, grain: str, asked: str) -> str:
         grain = grain.lower()
@@ -243,7 +242,7 @@ class _Scope:
     def where(self, text: str | None) -> str | None:
         if not text or not has_template(text):
             return text
-        translation = translate_filter(text, self.filter_metric_time, self.entity)
+        translation = translate_filter(text, self.filter_metric_time, self.entity, date_parts=True)
         if translation.text is None:
             raise QueryError(
                 f"--where: {'; '.join(translation.reasons)}",

@@ -13,11 +13,17 @@ whole range (grain `all`), so each metric is aggregated over all the rows of eac
 is distinct over them, ratios and derived metrics compute from their inputs' totals); with a grain as well
 the rows are per period and part. What reads earlier periods (cumulative metrics, input offsets,
 `--compare`) is refused (KF428): the part of a shifted period is not the part of its rows.
+
+A request's `--where` may name the same date parts (`metric_time__extract_month = 1`): each row is kept or not
+by that part of its day, before aggregation, as by any filter (kpiframe.sql.filters lists them as names a
+query filter may use, kpiframe.sql.metric_scan resolves them as it resolves the group-by's).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
+
+from kpiframe.errors import QueryError
 
 METRIC_TIME = "metric_time"
 MARK = "__extract_"
@@ -44,6 +50,40 @@ def is_date_part(name: str) -> bool:
 
 def date_part_name(base: str, part: str) -> str:
     return f"{base}{MARK}{part}"
+
+
+def require_part(name: str, what: str = "") -> tuple[str, str]:
+    """(base, part) of the date part `name`; KF402, with the parts there are, when the part is unknown."""
+    base, part = split_date_part(name) or (name, "")
+    if part not in PARTS:
+        raise QueryError(
+            f"{_prefix(what)}'{name}': unknown date part '{part}'",
+            code="KF402",
+            hint=f"use one of {', '.join(PARTS)}: {base}__extract_{PARTS[0]}",
+        )
+    return base, part
+
+
+def require_time(name: str, is_time: bool) -> None:
+    """A date part is a part of a time: KF428 for the part of another dimension. Checked where a request's
+    names are translated (before the query compiles) and by the scan, which sees the names kpiframe's own
+    callers pass untranslated."""
+    if not is_time:
+        raise not_a_time(name)
+
+
+def not_a_time(name: str, what: str = "") -> QueryError:
+    """KF428: the date part `name` of a dimension that is not a time (`what`: where it was written)."""
+    base, part = split_date_part(name) or (name, "")
+    return QueryError(
+        f"{_prefix(what)}'{name}': '{base}' is not a time dimension, so it has no {part}",
+        code="KF428",
+        hint=f"ask for the part of a time: metric_time__extract_{part}",
+    )
+
+
+def _prefix(what: str) -> str:
+    return f"{what}: " if what else ""
 
 
 def date_part(value: exp.Expr, part: str) -> exp.Expr:

@@ -7,6 +7,10 @@ into a scan of the model (`FROM model AS t`): DuckDB's COLUMNS('email'), a star,
 function would reach columns, tables and files the semantic layer never declared, and a count per
 filter leaks personal data one value at a time. The check walks the parsed tree with an allow-list of
 node types (whatever sqlglot learns to parse later is refused until added here).
+
+A filter of a metric request may also name date parts (`metric_time__extract_month = 1`, the part of each
+row's day, kpiframe.sql.date_parts): of metric_time, the measures' own time, and of the time dimensions it
+may name. They reach no column the request could not already group by.
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets
+from kpiframe.sql.date_parts import (
+    METRIC_TIME,
+    PARTS,
+    date_part_name,
+    is_date_part,
+    not_a_time,
+    require_part,
+    split_date_part,
+)
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
 from kpiframe.suggest import did_you_mean
 
@@ -119,7 +132,8 @@ DATE_PARTS = {
 _UNIT_HOLDERS = (exp.Extract, exp.TimestampTrunc, exp.DateTrunc, exp.Interval)
 
 ALLOWED_TEXT = (
-    "the dimensions of the metrics asked for, literals, comparisons (= <> < <= > >=, IS [NOT] "
+    "the dimensions of the metrics asked for and the date parts of their times (metric_time__extract_month), "
+    "literals, comparisons (= <> < <= > >=, IS [NOT] "
     "DISTINCT FROM), AND/OR/NOT, IN (list), BETWEEN, LIKE/ILIKE, IS [NOT] NULL, + - * / % ||, "
     "CASE, CAST to a plain type, INTERVAL, and the functions " + ", ".join(sorted({*FUNCTIONS.values(), *_ANONYMOUS}))
 )
@@ -156,6 +170,7 @@ def check_query_filter(tree: exp.Expr, allowed_dimensions: Collection[str], what
         if problem:
             raise _refused(what, problem, _snippet(node))
         if isinstance(node, exp.Column) and node.name not in allowed_dimensions:
+            _refuse_date_part(what, node.name, allowed_dimensions)
             raise _unknown_dimension(what, node.name, allowed_dimensions)
     return tree
 
@@ -167,6 +182,41 @@ def filter_dimensions(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
         for dim in layer.dimensions_of(dataset).values():
             names.update((dim.qualified, dim.name))
     return names
+
+
+def filter_date_parts(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
+    """The date parts a filter on `metrics` may name: every part of metric_time and of each time dimension
+    (qualified and short names) of their datasets."""
+    times = {METRIC_TIME}
+    for dataset in metric_datasets(layer, metrics):
+        times.update(
+            n for dim in layer.dimensions_of(dataset).values() if dim.is_time for n in (dim.qualified, dim.name)
+        )
+    return {date_part_name(time, part) for time in times for part in PARTS}
+
+
+def _refuse_date_part(what: str, name: str, allowed: Collection[str]) -> None:
+    """Say why a date part of a name the filter may use is not allowed: an unknown part (KF402), the part of
+    a dimension that is no time (KF428), or a date part where the caller takes none, a query of dimension
+    values (no metric, hence no rows to take the part of). The date parts a caller takes are in `allowed`,
+    metric_time's always among them (filter_date_parts)."""
+    base, _ = split_date_part(name) or ("", "")
+    if not base or (base != METRIC_TIME and base not in allowed):
+        return  # not a date part of a known name: an unknown name
+    require_part(name, what)
+    if date_part_name(METRIC_TIME, PARTS[0]) in allowed:  # the caller takes the date parts of every time
+        raise not_a_time(name, what)
+    if base == METRIC_TIME:  # as in a group-by: metric_time is the metrics' time
+        raise QueryError(
+            f"{what}: '{name}' without a metric: metric_time is the time of the metrics asked for",
+            code="KF415",
+            hint="add --metric NAME, or filter the values on a time dimension",
+        )
+    raise QueryError(
+        f"{what}: '{name}' without a metric: a date part filters the rows of the metrics asked for",
+        code="KF428",
+        hint=f"add --metric NAME, or filter on the time itself: {base} >= '2026-01-01'",
+    )
 
 
 def _problem(node: exp.Expr) -> str | None:
@@ -234,11 +284,14 @@ def _too_deep(what: str) -> QueryError:
 
 
 def _unknown_dimension(what: str, name: str, allowed: Collection[str]) -> QueryError:
-    qualified = sorted(n for n in allowed if "__" in n)
-    guess = did_you_mean(name, allowed)
+    dimensions = [n for n in allowed if not is_date_part(n)]
+    qualified = sorted(n for n in dimensions if "__" in n)
+    # a date part is suggested for a misspelt date part only: metric_time__extract_day is no metric_time__day
+    guess = did_you_mean(name, allowed if split_date_part(name) else dimensions)
+    parts = " and their date parts (metric_time__extract_month)" if len(dimensions) < len(allowed) else ""
     return QueryError(
         f"{what}: '{name}' is not a dimension of the metrics asked for" + (f" ({guess})" if guess else ""),
         code="KF410",
         hint=f"a query filter may reference {', '.join(qualified[:20]) or 'no dimension'}"
-        " (or their short names); declare a dimension in the dataset to filter on a column",
+        f" (or their short names){parts}; declare a dimension in the dataset to filter on a column",
     )

@@ -23,6 +23,10 @@ At grain `all` the same shape has no period: the scans group by the dimensions a
 distinct over the whole range), the spine is the dimension combinations (or one row), and what reads
 earlier periods (cumulative metrics, offsets, comparisons) is refused (KF423).
 
+Without a metric, a request is a query of the dimensions' values (dimension_values.py); one that asks for
+metric time (a grain, `metric_time__extract_dow`) lists the periods of kpi_project.yml's `calendar:
+time_spine:` instead, as MetricFlow lists its time spine table's, crossed with those values.
+
 A date part in the dimensions (`metric_time__extract_dow`, kpiframe.sql.date_parts) is a column of the
 scans like a dimension; what reads earlier periods is refused by it (KF428), but a derived metric's input
 offset of whole days at grain `all`, whose rows are moved forward instead (SeriesBuilder._moved_forward).
@@ -30,7 +34,7 @@ offset of whole days at grain `all`, whose rows are moved forward instead (Serie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlglot import exp
@@ -39,14 +43,14 @@ from kpiframe.errors import QueryError
 from kpiframe.load.specs import ZERO_WHEN_EMPTY as ZERO_WHEN_EMPTY  # read by kpiframe.diff
 from kpiframe.load.specs import TimeSpineSpec
 from kpiframe.semantic.layer import SemanticLayer, reached_metrics
-from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar, offset_window
-from kpiframe.sql.date_parts import is_date_part
+from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar, date_series, offset_window
+from kpiframe.sql.date_parts import MARK, METRIC_TIME, date_part, is_date_part, require_part
 from kpiframe.sql.dimension_values import compile_dimension_values
 from kpiframe.sql.expressions import safe_divide
-from kpiframe.sql.filters import filter_dimensions, parse_query_filter
+from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_query_filter
 from kpiframe.sql.offsets import is_pulled, window
 from kpiframe.sql.series import QueryContext, SeriesBuilder
-from kpiframe.sql.time_spine import spine_ctes, whole_range_ctes
+from kpiframe.sql.time_spine import PERIOD, spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
 
 COMPARE_SUFFIX = {"previous": "previous", "year": "year_ago"}
@@ -70,15 +74,21 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
 
     At grain `all` (ALL_TIME) there is no period: one row per dimension combination, each metric
     aggregated over the whole range asked (--start/--end bound the rows' days), so no period_start."""
-    if not request.metrics and request.dimensions:  # no metric: the distinct values of the dimensions
-        return compile_dimension_values(layer, request)
+    if not request.metrics:  # no metric: the time spine's periods, or the distinct values of the dimensions
+        days = _time_spine(layer.files.config.calendar.time_spine)
+        if days is not None and _asks_time(request):
+            return _time_spine_periods(layer, request, days)
+        if request.dimensions:
+            return compile_dimension_values(layer, request)
     _check(layer, request)
     config = layer.files.config
     calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
     context = QueryContext()
     if request.where:
-        # typed at query time: only declared dimensions and plain operators (a YAML filter is trusted)
-        context.where = parse_query_filter(request.where, filter_dimensions(layer, request.metrics))
+        # typed at query time: only declared dimensions, their date parts and plain operators (a YAML filter
+        # is trusted)
+        allowed = filter_dimensions(layer, request.metrics) | filter_date_parts(layer, request.metrics)
+        context.where = parse_query_filter(request.where, allowed)
     builder = SeriesBuilder(layer, calendar, request, context, request.start, request.end)
     if request.compare:
         suffix = COMPARE_SUFFIX[request.compare]
@@ -114,6 +124,73 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     ]
     query.set("with_", exp.With(expressions=ctes))
     return query
+
+
+def _asks_time(request: MetricRequest) -> bool:
+    """Whether the request asks for metric time: a period, or a date part of metric_time."""
+    return request.grain != ALL_TIME or any(_of_metric_time(name) for name in request.dimensions)
+
+
+def _time_spine_periods(layer: SemanticLayer, request: MetricRequest, spine: tuple[date, date]) -> exp.Select:
+    """metric_time without a metric (MetricFlow's `mf query --group-by metric_time__day` lists its time spine):
+    the periods (and date parts of metric_time) holding a day of kpi_project.yml's `calendar: time_spine:`,
+    within --start/--end, crossed with the distinct values of the other dimensions, filtered by --where."""
+    if request.compare:
+        raise QueryError(
+            f"--compare {request.compare} without a metric: the time spine's periods have no value to compare",
+            code="KF415",
+            hint="add --metric NAME",
+        )
+    times = _spine_days(layer, request, spine)
+    others = tuple(name for name in request.dimensions if not _of_metric_time(name))
+    if request.where and not others:
+        raise QueryError(
+            "--where without a metric or a dimension: the time spine's periods have no dimension to filter",
+            code="KF415",
+            hint="add --metric NAME, or --by the dimension the filter names",
+        )
+    names = [*([PERIOD] if request.grain != ALL_TIME else []), *request.dimensions]
+    source = {name: "v" if name in others else "k" for name in names}
+    select = exp.select(*[exp.column(name, table=source[name], quoted=True) for name in names])
+    select = select.from_(times.subquery("k", copy=False), copy=False)
+    if others:
+        values = compile_dimension_values(
+            layer, replace(request, dimensions=others, grain=ALL_TIME, start=None, end=None)
+        )
+        values.set("order", None)  # the whole answer is ordered
+        select = select.join(exp.Join(this=values.subquery("v", copy=False), kind="CROSS"), copy=False)
+    ordering = [
+        exp.Ordered(this=exp.column(name, table=source[name], quoted=True), nulls_first=False) for name in names
+    ]
+    return select.order_by(*ordering, copy=False)
+
+
+def _spine_days(layer: SemanticLayer, request: MetricRequest, spine: tuple[date, date]) -> exp.Select:
+    """SELECT DISTINCT the period and the date parts of metric_time of the time spine's days (first, last)
+    in range: a day at a time, so a week holding the spine's first day is its first period."""
+    config = layer.files.config.calendar
+    calendar = Calendar(config.week_start, config.fiscal_year_start_month)
+    day = exp.column("day", table="d", quoted=True)
+    period = calendar.period_start(day, request.grain if request.grain != ALL_TIME else "day")
+    columns = [period.as_(PERIOD, quoted=True)] if request.grain != ALL_TIME else []
+    for name in filter(_of_metric_time, request.dimensions):
+        columns.append(date_part(day.copy(), require_part(name)[1]).as_(name, quoted=True))
+    days = date_series(_day(spine[0]), _day(spine[1]), "day", "day").subquery("d", copy=False)
+    select = exp.select(*columns).distinct().from_(days, copy=False)
+    bounds = [
+        op(this=period.copy(), expression=_day(bound))
+        for op, bound in ((exp.GTE, request.start), (exp.LTE, request.end))
+        if bound is not None
+    ]
+    return select.where(exp.and_(*bounds), copy=False) if bounds else select
+
+
+def _of_metric_time(name: str) -> bool:
+    return is_date_part(name) and name.startswith(METRIC_TIME + MARK)
+
+
+def _day(value: date) -> exp.Expr:
+    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE"))
 
 
 def _time_spine(spine: TimeSpineSpec | None) -> tuple[date, date] | None:

@@ -18,7 +18,7 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, JoinStep, Measure, SemanticLayer
 from kpiframe.sql.calendar import Calendar, interval
-from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, split_date_part
+from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, require_time, split_date_part
 from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
 from kpiframe.sql.time_spine import PERIOD
 
@@ -79,7 +79,7 @@ class DatasetScan:
         model = self.layer.files.config.schemas.models
         conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=time.copy(), expression=exp.Null()))]
         if self.shape.where is not None:
-            conditions.append(self._resolve(dataset_name, self.shape.where, joins, entities=False))
+            conditions.append(self._request_filter(dataset_name, self.shape.where, joins, time, own_time))
         if not values_only:
             conditions += _bounds(period, self.shape.start, self.shape.end)
         # builders are called with copy=False (every part is new): copying the growing tree at each step
@@ -113,7 +113,7 @@ class DatasetScan:
             projections.append(self._group_by(dataset_name, name, joins, time, own_time).as_(name, quoted=True))
         conditions: list[exp.Expr] = [exp.Not(this=exp.Is(this=time.copy(), expression=exp.Null()))]
         if self.shape.where is not None:
-            conditions.append(self._resolve(dataset_name, self.shape.where, joins, entities=False))
+            conditions.append(self._request_filter(dataset_name, self.shape.where, joins, time, own_time))
         if metric_filter:
             conditions.append(self._condition(dataset_name, metric_filter, joins, "filter of a metric"))
         conditions += _bounds(period, self.shape.start, self.shape.end)
@@ -156,9 +156,9 @@ class DatasetScan:
         return exp.Add(this=time.copy(), expression=interval(self.shape.shift_days, "DAY"))
 
     def _group_by(self, dataset_name: str, name: str, joins: _Joins, time: exp.Expr, own_time: exp.Expr) -> exp.Expr:
-        """A requested dimension's expression; a date part (`metric_time__extract_dow`) is the part of the
-        scan's time (metric_time, moved by shape.shift_days) or of a time dimension's, the scan's time
-        itself when that dimension is the measure's own time (kpiframe.sql.date_parts)."""
+        """The expression of a name the request groups or filters by; a date part (`metric_time__extract_dow`)
+        is the part of the scan's time (metric_time, moved by shape.shift_days) or of a time dimension's, the
+        scan's time itself when that dimension is the measure's own time (kpiframe.sql.date_parts)."""
         found = split_date_part(name)
         if found is None or found[1] not in PARTS or name in self.layer.dimensions_of(dataset_name):
             return joins.expression(self._dimension(dataset_name, name))
@@ -166,12 +166,7 @@ class DatasetScan:
         if base == METRIC_TIME:
             return date_part(time.copy(), part)
         dim = self._dimension(dataset_name, base)
-        if not dim.is_time:
-            raise QueryError(
-                f"'{name}': '{base}' is not a time dimension, so it has no {part}",
-                code="KF428",
-                hint=f"ask for the part of a time: metric_time__extract_{part}",
-            )
+        require_time(name, dim.is_time)
         expr = joins.expression(dim)
         return date_part(time.copy() if expr == own_time else expr, part)
 
@@ -220,16 +215,28 @@ class DatasetScan:
             raise QueryError(f"{what}: {exc}", code="KF120") from None
         return self._resolve(dataset_name, tree, joins)
 
-    def _resolve(self, dataset_name: str, tree: exp.Expr, joins: _Joins, entities: bool = True) -> exp.Expr:
-        """Swap names for the dimensions' (and, in project filters, the entities') expressions."""
+    def _resolve(self, dataset_name: str, tree: exp.Expr, joins: _Joins) -> exp.Expr:
+        """Swap the names of a project's filter for the entities' and dimensions' expressions."""
         dataset = self.layer.datasets[dataset_name]
 
         def resolve(column: exp.Column) -> exp.Expr:
-            if entities and column.name in dataset.entities:
+            if column.name in dataset.entities:
                 return qualify(dataset.entities[column.name][1], "t")
             return joins.expression(self._dimension(dataset_name, column.name))
 
         return replace_columns(tree, resolve)
+
+    def _request_filter(
+        self, dataset_name: str, where: exp.Expr, joins: _Joins, time: exp.Expr, own_time: exp.Expr
+    ) -> exp.Expr:
+        """The request's filter over this scan's rows (checked by kpiframe.sql.filters: dimensions only, no
+        entity). A date part in it (`metric_time__extract_month`) is resolved as the group-by's, so a row is
+        kept by the part of the day it counts on, the day a group-by by that part shows it under."""
+
+        def resolve(column: exp.Column) -> exp.Expr:
+            return self._group_by(dataset_name, column.name, joins, time, own_time)
+
+        return replace_columns(where, resolve)
 
 
 class _Joins:

@@ -4,7 +4,9 @@ part of its rows' local day across all periods: leads by day of the week, by mon
 Without a grain the part replaces the period (no period_start, grain `all`): a count distinct is distinct
 over all the rows of a part, a ratio divides its inputs' totals there, a derived metric with an offset of
 whole days reads its rows moved forward by the offset (the day a row counts on, and its part). What
-cannot be answered by a part is KF428. Every expected number comes from SQL written here over raw.leads.
+cannot be answered by a part is KF428. `--where` takes the same names (`metric_time__extract_month = 1`, or
+MetricFlow's `{{ TimeDimension('metric_time', date_part_name='month') }}`): each row is kept by that part of
+its day, before aggregation. Every expected number comes from SQL written here over raw.leads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from click.testing import CliRunner
 
 from kpiframe.cli.main import main
 from kpiframe.errors import QueryError
+from kpiframe.imports.metricflow_filters import translate_filter
 from kpiframe.project import Project
 from tests.conftest import built_project, hand
 
@@ -327,3 +330,217 @@ def test_the_cli_groups_by_a_date_part(parts):
     assert rows == [{"metric_time__extract_dow": 1, "leads": 4}, {"metric_time__extract_dow": 7, "leads": 2}]
     refused = CliRunner().invoke(main, [*args[:-3], "leads_running", "--by", "metric_time__extract_dow"])
     assert refused.exit_code != 0 and "KF428" in refused.output
+
+
+# --- --where on a date part ----------------------------------------------------------------------------------
+def test_a_filter_on_a_date_part_keeps_the_rows_of_that_part(parts):
+    january = parts.query(metrics=["leads", "people", "win_rate"], grain="all", where="metric_time__extract_month = 1")
+    expected = hand(
+        parts,
+        """
+        select count(*), count(distinct person_id), count(*) filter (where status = 'won') / count(*)
+        from raw.leads where month(created_at) = 1
+        """,
+    )
+    # l1 to l4: January of 2026; p1 led twice and counts once; 2 of 4 won
+    assert floats(january.rows) == floats(expected) == [(4.0, 3.0, 0.5)]
+    sundays = parts.query(metrics=["leads"], dimensions=["channel"], grain="all", where="metric_time__extract_dow = 7")
+    by_hand = hand(
+        parts,
+        "select channel, count(*) from raw.leads where isodow(created_at) = 7 group by 1 order by 1 nulls last",
+    )
+    assert [row for row in floats(sundays.rows) if row[1]] == floats(by_hand) == [("email", 1.0), (None, 1.0)]
+
+
+def test_a_date_part_filter_with_a_grain_and_with_other_conditions(parts):
+    result = parts.query(
+        metrics=["leads"],
+        grain="month",
+        where="metric_time__extract_dow = 1 and (metric_time__extract_year = 2026 or channel = 'ads')",
+    )
+    expected = hand(
+        parts,
+        """
+        select date_trunc('month', created_at)::date, count(*) from raw.leads
+        where isodow(created_at) = 1 and (year(created_at) = 2026 or channel = 'ads') group by 1 order by 1
+        """,
+    )
+    # March 2025's lead is a Monday of ads; the periods between are answered with 0, as for any filter
+    assert [row for row in result.rows if row[1]] == expected == [(date(2025, 3, 1), 1), (date(2026, 1, 1), 3)]
+    quarters = parts.query(
+        metrics=["leads"],
+        grain="all",
+        where="metric_time__extract_quarter in (1) and "
+        "metric_time__extract_day between 5 and 11 and metric_time__extract_doy < 12",
+    )
+    assert (
+        quarters.rows
+        == hand(
+            parts,
+            "select count(*) from raw.leads where quarter(created_at) = 1 and day(created_at) between 5 and 11 "
+            "and dayofyear(created_at) < 12",
+        )
+        == [(3,)]
+    )
+
+
+def test_a_filter_on_the_part_of_a_time_dimension(parts):
+    for name in ("lead__won_at__extract_month", "won_at__extract_month"):  # full and short name
+        result = parts.query(metrics=["leads"], grain="all", where=f"{name} = 3")
+        # a lead whose won_at is NULL has no part: the filter drops it, as `won_at = ...` would
+        assert (
+            result.rows
+            == hand(parts, "select count(*) from raw.leads where month(won_at) = 3 and created_at is not null")
+            == [(2,)]
+        )
+
+
+def test_the_filter_and_the_group_by_see_the_same_moved_day(parts):
+    """By a date part, a derived metric's input offset of days counts each row on its day N days later;
+    a filter on the part keeps the rows by that later day's part, the one the group-by shows them under (by
+    their own day, Monday's rows read 2 days back would be kept and shown under Wednesday)."""
+    result = parts.query(
+        metrics=["leads_change"], dimensions=["metric_time__extract_dow"], where="metric_time__extract_dow = 1"
+    )
+    expected = hand(
+        parts,
+        """
+        select (select count(*) from raw.leads where isodow(created_at) = 1)
+             - (select count(*) from raw.leads where isodow(created_at + interval 2 day) = 1)
+        """,
+    )
+    assert floats(result.rows) == [(1.0, float(expected[0][0]))] == [(1.0, 4.0)]
+
+
+@pytest.mark.parametrize(
+    ("metricflow", "kpiframe"),
+    [
+        ("{{ TimeDimension('metric_time', date_part_name='dow') }} = 1", "metric_time__extract_dow = 1"),
+        ("{{ TimeDimension('metric_time', 'day', date_part_name='MONTH') }} = 1", "metric_time__extract_month = 1"),
+        ("{{ Dimension('metric_time').date_part('year') }} = 2026", "metric_time__extract_year = 2026"),
+        (
+            "{{ TimeDimension('lead__won_at', date_part_name='month') }} in (2, 3)",
+            "lead__won_at__extract_month in (2, 3)",
+        ),
+        ("{{ Dimension('lead__won_at').date_part('doy') }} > 40", "lead__won_at__extract_doy > 40"),
+    ],
+)
+def test_metricflow_date_parts_in_where_are_kpiframes(parts, metricflow, kpiframe):
+    asked = parts.request(metrics=["leads"], grain="all", where=metricflow)
+    assert asked.where == kpiframe
+    result = parts.query(metrics=["leads"], grain="all", where=metricflow)
+    assert result.rows == parts.query(metrics=["leads"], grain="all", where=kpiframe).rows
+    condition = kpiframe.replace("metric_time__extract_", "date_part_").replace("lead__won_at__extract_", "won_part_")
+    by_hand = hand(
+        parts,
+        f"""
+        select count(*) from (
+            select month(created_at) as date_part_month, isodow(created_at) as date_part_dow,
+                   year(created_at) as date_part_year, month(won_at) as won_part_month,
+                   dayofyear(won_at) as won_part_doy
+            from raw.leads where created_at is not null
+        ) where {condition}
+        """,
+    )
+    assert result.rows == by_hand
+
+
+def test_the_filter_is_on_the_local_day(tmp_path: Path):
+    files = {
+        **FILES,
+        "kpi_project.yml": "name: parts\nwarehouse: {path: parts.duckdb}\ncalendar: {time_zone: Asia/Tokyo}\n",
+        "models/sources.yml": FILES["models/sources.yml"].replace(
+            "{name: created_at, type: TIMESTAMP}", "{name: created_at, type: TIMESTAMP WITH TIME ZONE}"
+        ),
+    }
+    project = built_project(
+        tmp_path / "tokyo", files, "parts.duckdb", ROWS.replace("created_at timestamp", "created_at timestamptz")
+    )
+    result = project.query(metrics=["leads"], grain="all", where="metric_time__extract_dow = 2")
+    expected = hand(
+        project,
+        "select count(*) from raw.leads where isodow(cast(timezone('Asia/Tokyo', created_at) as date)) = 2",
+    )
+    # Monday 5 January 23:30 UTC is Tuesday morning in Tokyo
+    assert result.rows == expected == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "message", "hint"),
+    [
+        ("metric_time__extract_week = 1", "KF402", "unknown date part 'week'", "year, quarter, month, day, dow, doy"),
+        ("lead__won_at__extract_hour = 1", "KF402", "unknown date part 'hour'", "lead__won_at__extract_year"),
+        ("{{ TimeDimension('metric_time', date_part_name='week') }} = 1", "KF402", "unknown date part", "dow"),
+        (
+            "lead__channel__extract_month = 1",
+            "KF428",
+            "'lead__channel' is not a time dimension, so it has no month",
+            "metric_time__extract_month",
+        ),
+        ("status__extract_year = 2026", "KF428", "'status' is not a time dimension", "metric_time__extract_year"),
+        ("{{ Dimension('lead__channel').date_part('dow') }} = 1", "KF428", "not a time dimension", "part of a time"),
+        ("created_att__extract_month = 1", "KF410", "is not a dimension", "date parts"),
+        ("metric_time__day = '2026-01-05'", "KF410", "is not a dimension", "lead__won_at"),
+        (
+            "{{ TimeDimension('metric_time', 'month', date_part_name='month') }} = 1",
+            "KF413",
+            "a grain and a date part",
+            "dimensions",
+        ),
+    ],
+)
+def test_a_date_part_filter_kpiframe_cannot_answer_is_refused_with_a_hint(parts, where, code, message, hint):
+    with pytest.raises(QueryError) as raised:
+        parts.explain(metrics=["leads"], where=where)
+    found = raised.value.diagnostic
+    assert found.code == code and message in found.message and hint in (found.hint or ""), found
+    assert found.message.startswith("--where: ")
+    if where.startswith("metric_time__day"):  # a grain is not offered the date part of the same name
+        assert "extract" not in found.message
+
+
+def test_a_date_part_filter_of_a_query_of_dimension_values_needs_a_metric(parts):
+    for where, code in (("metric_time__extract_month = 1", "KF415"), ("lead__won_at__extract_month = 3", "KF428")):
+        with pytest.raises(QueryError) as raised:
+            parts.query(metrics=[], dimensions=["channel"], where=where)
+        assert raised.value.diagnostic.code == code and "without a metric" in raised.value.diagnostic.message
+        assert "--metric" in (raised.value.diagnostic.hint or "")
+
+
+def test_a_date_part_reaches_nothing_a_filter_may_not(parts):
+    for where in ("columns('metric_time__extract_month') = 1", "t.metric_time__extract_month = 1"):
+        with pytest.raises(QueryError) as raised:
+            parts.explain(metrics=["leads"], where=where)
+        assert raised.value.diagnostic.code == "KF412"
+
+
+def test_a_metric_filter_takes_no_date_part_on_import():
+    """A metric's own filter is resolved without date parts: the import reports a MetricFlow date part there
+    as not imported, and names the --where that asks it."""
+    template = "{{ TimeDimension('metric_time', date_part_name='month') }} = 1"
+    imported = translate_filter(template, lambda: "booking__ds")
+    assert imported.text is None and "--where does: metric_time__extract_month = 1" in imported.reasons[0]
+    assert translate_filter(template, lambda: "booking__ds", date_parts=True).text == "metric_time__extract_month = 1"
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark", "snowflake"])
+def test_a_date_part_filter_compiles_for_each_dialect(parts, dialect):
+    sql = parts.explain(
+        dialect=dialect,
+        metrics=["leads", "win_rate"],
+        where="metric_time__extract_dow = 1 and lead__won_at__extract_month = 2",
+    )
+    sqlglot.parse_one(sql, read=dialect)
+    flat = " ".join(sql.upper().split())
+    assert "% 7 ) + 7 ) % 7 ) + 1 = 1" in flat
+
+
+def test_the_cli_filters_on_a_date_part(parts):
+    args = ["query", "--project-dir", str(parts.root), "--metric", "leads", "--grain", "all", "--format", "json"]
+    for where in ("metric_time__extract_month = 3", "{{ TimeDimension('metric_time', date_part_name='month') }} = 3"):
+        result = CliRunner().invoke(main, [*args, "--where", where])
+        assert result.exit_code == 0, result.output
+        rows = json.loads(result.output)
+        assert (rows["rows"] if isinstance(rows, dict) else rows) == [{"leads": 2}]
+    refused = CliRunner().invoke(main, [*args, "--where", "channel__extract_month = 3"])
+    assert refused.exit_code == 1 and "KF428" in refused.output

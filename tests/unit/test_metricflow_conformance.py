@@ -205,12 +205,13 @@ def not_expressible_before_running(case: dict[str, Any]) -> str | None:
         return NOT_COPIED[case["model"]]
     if case["model"] not in MANIFESTS:
         return f"not run: needs MetricFlow's {case['model']} manifest (not copied)"
-    for key, why in (
-        ("saved_query_name", "a saved query by name: kpiframe publishes saved queries as tables"),
-        ("min_max_only", "min_max_only: no counterpart"),
-        ("apply_group_by", "apply_group_by: no counterpart"),
+    for key, default, why in (
+        ("saved_query_name", None, "a saved query by name: kpiframe publishes saved queries as tables"),
+        ("min_max_only", False, "min_max_only: no counterpart"),
+        # MetricFlow groups by default; `apply_group_by: false` keeps repeated rows, kpiframe's are distinct
+        ("apply_group_by", True, "apply_group_by: false (rows not made distinct): no counterpart"),
     ):
-        if case.get(key) not in (None, False):
+        if case.get(key, default) not in (None, default):
             return why
     return None
 
