@@ -504,7 +504,10 @@ CODES: tuple[ErrorCode, ...] = (
         "query",
         "A query with --by and no --metric answers the distinct values of its dimensions; it has no metric "
         "time, so a grain (`--grain`, `metric_time`), `--start`/`--end` or `--compare` cannot apply. Add a "
-        "metric, or filter the values with `--where` on a time dimension.",
+        "metric, or filter the values with `--where` on a time dimension. When kpi_project.yml sets "
+        "`calendar: time_spine: {start, end}`, metric time without a metric lists the time spine's periods "
+        "(crossed with the other dimensions' values); `--compare`, and `--where` with no other dimension, "
+        "still cannot apply.",
     ),
     ErrorCode(
         "KF416",
