@@ -134,7 +134,7 @@ def unexpected_rows_query(
     a materialized CTE counted by a scalar subquery: `COUNT(*) OVER ()` on top of them gives the same
     answer, but DuckDB then runs a 10M-row uniqueness check about a third slower (less in parallel).
     """
-    query = _duplicates(kwargs, dialect, hash_prefilter) if kind == UNIQUE else _BUILDERS[kind](kwargs, schema)
+    query = unexpected_rows_tree(kind, kwargs, schema, dialect, hash_prefilter)
     rows = exp.to_identifier("kf_rows", quoted=True)
     total = exp.select(exp.Count(this=exp.Star())).from_(rows.copy()).subquery().as_(TOTAL, quoted=True)
     counted = exp.select(exp.Star(), total).from_(rows.copy()).with_(rows.copy(), as_=query, materialized=True)
@@ -147,6 +147,14 @@ TOTAL = "kf_total"
 def unexpected_rows(kind: str, kwargs: dict[str, Any], schema: str) -> exp.Select:
     """The rows one of our checks finds unexpected, as a tree reading the table `BATCH` (any dialect)."""
     return _BUILDERS[kind](kwargs, schema)
+
+
+def unexpected_rows_tree(
+    kind: str, kwargs: dict[str, Any], schema: str, dialect: str, hash_prefilter: bool
+) -> exp.Select:
+    """The rows of `unexpected_rows_query` (plain uniqueness included), as a tree reading `BATCH`, for
+    counting them (kpiframe.quality.prescreen)."""
+    return _duplicates(kwargs, dialect, hash_prefilter) if kind == UNIQUE else _BUILDERS[kind](kwargs, schema)
 
 
 def literal_of(value: Any) -> exp.Expression:

@@ -69,7 +69,7 @@ def run_expectations(
             else:  # callers normally lend their open connection; opening the file ourselves is the fallback
                 connection = con if con is not None else (opened := duckdb.connect(database_path))
                 source = _duckdb_source(connection, database_path, schema)
-                prefilter = _hash_prefilter_is_exact(connection, schema, table)
+                prefilter = hash_prefilter_is_exact(connection, schema, table)
             with _gx_session(source, schema, table) as batch:
                 return _validate(batch, schema, expectations, dialect, prefilter)
     except Exception as exc:  # the table is missing, the warehouse refused, GX broke: every check failed
@@ -135,7 +135,7 @@ def _gx_session(source: _Source, schema: str, table: str) -> Iterator[Any]:
                 connection.close()
 
 
-def _hash_prefilter_is_exact(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def hash_prefilter_is_exact(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     """Whether `unique` may narrow its rows by hash first: only on a base table with no collated column
     and no default collation (a collation makes GROUP BY equate values whose hashes differ)."""
     rows = con.execute(

@@ -31,21 +31,21 @@ def run_pushed_down(
     """Every expectation of `schema.table`, in order, from one counting query (per expectation if it
     fails, so that one broken check does not hide the others)."""
     target = exp.table_(table, db=schema, quoted=True)
-    planned: list[tuple[Expectation, Counts | None]] = [(e, _counts(e, target, schema)) for e in expectations]
+    planned: list[tuple[Expectation, Counts | None]] = [(e, counts_of(e, target, schema)) for e in expectations]
     runnable = [(e, counts) for e, counts in planned if counts is not None]
     values: dict[int, list[Any]] = {}
     try:
-        values = _fetch(warehouse, runnable)
+        values = fetch_counts(warehouse, runnable)
     except WarehouseError:
         for e, counts in runnable:
             try:
-                values.update({id(e): _fetch(warehouse, [(e, counts)])[id(e)]})
+                values.update({id(e): fetch_counts(warehouse, [(e, counts)])[id(e)]})
             except WarehouseError as exc:
                 values[id(e)] = [exc.diagnostic.message]
     return [_result(e, values.get(id(e)), warehouse.dialect) for e, _ in planned]
 
 
-def _fetch(warehouse: Warehouse, runnable: list[tuple[Expectation, Counts]]) -> dict[int, list[Any]]:
+def fetch_counts(warehouse: Warehouse, runnable: list[tuple[Expectation, Counts]]) -> dict[int, list[Any]]:
     columns = [count for _, counts in runnable for count in counts]
     if not columns:
         return {}
@@ -83,22 +83,26 @@ def _result(expectation: Expectation, values: list[Any] | None, dialect: str) ->
 ROW_COUNT = "expect_table_row_count_to_be_between"
 
 
-def _counts(expectation: Expectation, target: exp.Table, schema: str) -> Counts | None:
+def counts_of(expectation: Expectation, target: exp.Table, schema: str) -> Counts | None:
     kind, kwargs = expectation.kind, expectation.kwargs
     if kind == ROW_COUNT:
-        return [_count(target)]
+        return [count_rows(target)]
     if kind in _CONDITIONS:
         condition = _CONDITIONS[kind](kwargs)
         if condition is None:
             return None
         if kind == NOT_NULL:  # GX: NULLs are what is unexpected, out of every row
-            return [_count(target, condition), _count(target), _count(target)]
+            return [count_rows(target, condition), count_rows(target), count_rows(target)]
         counted = exp.Not(this=_col(kwargs["column"]).is_(exp.null()))
-        return [_count(target, exp.and_(counted, condition)), _count(target, counted.copy()), _count(target)]
+        return [
+            count_rows(target, exp.and_(counted, condition)),
+            count_rows(target, counted.copy()),
+            count_rows(target),
+        ]
     if kind == custom.UNIQUE and set(kwargs) <= {"column", "mostly"}:
-        return [*_repeated(target, [kwargs["column"]]), _count(target)]
+        return [*_repeated(target, [kwargs["column"]]), count_rows(target)]
     if kind == COMPOUND_UNIQUE and set(kwargs) == {"column_list"}:
-        return [*_repeated(target, list(kwargs["column_list"])), _count(target)]
+        return [*_repeated(target, list(kwargs["column_list"])), count_rows(target)]
     if kind == PAIR_GREATER:
         condition = _a_greater_than_b(kwargs)
         if condition is None:
@@ -106,14 +110,18 @@ def _counts(expectation: Expectation, target: exp.Table, schema: str) -> Counts 
         counted = exp.Not(
             this=exp.and_(_col(kwargs["column_A"]).is_(exp.null()), _col(kwargs["column_B"]).is_(exp.null()))
         )
-        return [_count(target, exp.and_(counted, condition)), _count(target, counted.copy()), _count(target)]
+        return [
+            count_rows(target, exp.and_(counted, condition)),
+            count_rows(target, counted.copy()),
+            count_rows(target),
+        ]
     if kind in custom.CUSTOM_CHECKS:
         rows = custom.unexpected_rows(kind, kwargs, schema)
-        return [exp.select(exp.Count(this=exp.Star())).from_(_on(rows, target).subquery("kf_rows")).subquery()]
+        return [exp.select(exp.Count(this=exp.Star())).from_(read_from(rows, target).subquery("kf_rows")).subquery()]
     return None
 
 
-def _count(target: exp.Table, where: exp.Expr | None = None) -> exp.Expr:
+def count_rows(target: exp.Table, where: exp.Expr | None = None) -> exp.Expr:
     query = exp.select(exp.Count(this=exp.Star())).from_(target.copy())
     return (query.where(where) if where is not None else query).subquery()
 
@@ -129,10 +137,10 @@ def _repeated(target: exp.Table, columns: list[str]) -> Counts:
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
     )
     repeated = exp.select(exp.func("coalesce", exp.Sum(this=exp.column("kf_times")), exp.Literal.number(0)))
-    return [repeated.from_(groups.subquery("kf_groups")).subquery(), _count(target, present.copy())]
+    return [repeated.from_(groups.subquery("kf_groups")).subquery(), count_rows(target, present.copy())]
 
 
-def _on(rows: exp.Select, target: exp.Table) -> exp.Select:
+def read_from(rows: exp.Select, target: exp.Table) -> exp.Select:
     """`custom`'s query with its batch placeholder replaced by the checked table."""
 
     def place(node: exp.Expr) -> exp.Expr:

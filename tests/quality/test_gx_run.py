@@ -428,7 +428,7 @@ def test_fast_uniqueness_agrees_with_gx_own_check_and_hand_written_sql(tmp_path)
 
 def test_uniqueness_under_a_collation_counts_what_group_by_counts(tmp_path):
     """NOCASE makes 'a' and 'A' one value while their hashes differ: the hash step must not run there."""
-    from kpiframe.quality.gx_runner import _hash_prefilter_is_exact
+    from kpiframe.quality.gx_runner import hash_prefilter_is_exact
 
     con = duckdb.connect(str(tmp_path / "c.duckdb"))
     con.execute("create schema s")
@@ -437,7 +437,7 @@ def test_uniqueness_under_a_collation_counts_what_group_by_counts(tmp_path):
         "create table s.nocase as select (case when i % 2 = 0 then 'A' else 'a' end) collate nocase "
         "as code from range(4) t(i)"
     )
-    assert _hash_prefilter_is_exact(con, "s", "plain") and not _hash_prefilter_is_exact(con, "s", "nocase")
+    assert hash_prefilter_is_exact(con, "s", "plain") and not hash_prefilter_is_exact(con, "s", "nocase")
     [ours] = run_expectations(con, "c.duckdb", "s", "nocase", checks([{"unique": "code"}], "model nocase"))
     [stock] = run_expectations(con, "c.duckdb", "s", "nocase", checks([{"unique": "code", "mostly": 1.0}], "m"))
     by_hand = con.execute(
