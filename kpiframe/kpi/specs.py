@@ -3,7 +3,8 @@
 As everywhere in kpiframe, `extra='forbid'` turns a misspelt key into an error at its line.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then turn each field's annotation from
+# text back into a type, compiling it, at every start (a few ms of each command; issue 12, point 8).
 
 from datetime import date
 from typing import Literal, Union
@@ -87,7 +88,7 @@ class TargetValueSpec(Spec):
     derived: bool = False
 
     @model_validator(mode="after")
-    def _one_source(self) -> TargetValueSpec:
+    def _one_source(self) -> "TargetValueSpec":
         sources = [
             self.value is not None,
             self.baseline is not None,
@@ -131,7 +132,7 @@ class BenchmarkSpec(Spec):
     source: str | None = None
 
     @model_validator(mode="after")
-    def _library_or_range(self) -> BenchmarkSpec:
+    def _library_or_range(self) -> "BenchmarkSpec":
         own = self.low is not None or self.high is not None
         if (self.use is not None) != own:
             return self
@@ -145,7 +146,7 @@ class StatusThresholds(Spec):
     at_risk: float = Field(default=0.85, gt=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> StatusThresholds:
+    def _ordered(self) -> "StatusThresholds":
         if self.at_risk > self.on_track:
             raise ValueError("at_risk must not be above on_track")
         return self

@@ -4,7 +4,8 @@
 `model_json_schema()` gives editors a schema for free.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then turn each field's annotation from
+# text back into a type, compiling it, at every start (a few ms of each command; issue 12, point 8).
 
 import math
 import re
@@ -106,7 +107,7 @@ class TimeSpineSpec(Spec):
     end: date
 
     @model_validator(mode="after")
-    def _ordered(self) -> TimeSpineSpec:
+    def _ordered(self) -> "TimeSpineSpec":
         if self.end < self.start:
             raise ValueError(f"time_spine ends ({self.end}) before it starts ({self.start})")
         if self.end.year - self.start.year > 200:
@@ -353,7 +354,7 @@ class MetricSpec(Spec):
         return None if value is None else check_window(value)
 
     @model_validator(mode="after")
-    def _fields_match_type(self) -> MetricSpec:
+    def _fields_match_type(self) -> "MetricSpec":
         needed = {
             "simple": ["measure"],
             "ratio": ["numerator", "denominator"],
@@ -479,7 +480,7 @@ class FunnelStageSpec(Spec):
     version: int | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> FunnelStageSpec:
+    def _one_source(self) -> "FunnelStageSpec":
         if (self.definition is None) == (self.time is None):
             raise ValueError(
                 "a stage takes its time either from `time` (with an optional `dataset`) or from a `definition`"

@@ -6,7 +6,9 @@ a file), so a file is first read by libyaml, a C parser 5-15 times faster, and k
 certainly reads it the same way; every other file, and every error, goes to the pure-Python parser.
 
 libyaml reads YAML 1.1, ruamel YAML 1.2. The values of scalars (1.2: `yes` is a string, `017` is 17)
-are decided by ruamel's resolver and constructor on both paths, so only the syntax can differ. Found by
+are ruamel's on both paths: its resolver and constructor decide them on the slow path, and on the libyaml
+path kpiframe.load.yaml_scalars does as they do (ruamel's own patterns, its values of the commonest
+texts, its constructor for the others), so only the syntax can differ. Found by
 differential fuzzing of the repository's YAML (tests/unit/test_yaml_parsers.py keeps the cases), a file
 goes to the pure-Python parser when it holds what _may_differ finds:
 - tabs (libyaml accepts them in more places); NEL, LS, PS and a lone CR (line breaks in 1.1 only);
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from kpiframe.errors import Diagnostic, SourceLocation
+from kpiframe.load.yaml_scalars import NOT_SIMPLE, plain_tag, simple_value
 
 # ruamel and PyYAML are imported where a file is parsed: a load whose files all come from the parse
 # cache needs neither. Their nodes are typed Any for that reason; `node.id` is a node's kind (scalar,
@@ -104,7 +107,8 @@ def parse_with_libyaml(text: str, rel_path: str, compose: Composer | None = None
     try:
         node, construct = compose(text)
         doc = YamlDocument(rel_path, None)
-        doc.data = None if node is None else _to_plain(node, (), _Walk(doc.positions, construct, libyaml=True))
+        walk = _Walk(doc.positions, construct, libyaml=True, aliases="*" in text)
+        doc.data = None if node is None else _to_plain(node, (), walk)
     except Exception:  # noqa: BLE001  any refusal, ours included, is the pure-Python parser's to report
         return None
     return doc
@@ -153,29 +157,17 @@ def libyaml_in_use() -> str:
 @functools.cache
 def pyyaml_composer() -> Composer | None:
     try:
-        import yaml
         from yaml._yaml import CParser
     except ImportError:
         return None
-    from ruamel.yaml import YAML
-    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-    from ruamel.yaml.resolver import VersionedResolver
-
-    kinds = {yaml.ScalarNode: ScalarNode, yaml.SequenceNode: SequenceNode, yaml.MappingNode: MappingNode}
-    resolver = VersionedResolver()  # no loader, no %YAML directive: YAML 1.2's rules, as ruamel reads a file
 
     class Parser(CParser):  # type: ignore[misc]  # PyYAML has no type hints
-        """PyYAML's C composer with ruamel's tags: it asks `resolve` for the tag of each untagged node."""
+        """PyYAML's C composer. It asks `resolve` for the tag of each node written without one, which is
+        every node here (a tag sends the file to the pure-Python parser); the only tags that matter, those
+        of plain scalars, follow from their text: `construct` finds them (kpiframe.load.yaml_scalars)."""
 
-        def __init__(self, text: str) -> None:
-            super().__init__(text)
-            self.tags: dict[tuple[type, str | None, tuple[bool, bool]], Any] = {}  # the same answers, once
-
-        def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> Any:
-            key = (kind, value, implicit)
-            if key not in self.tags:
-                self.tags[key] = resolver.resolve(kinds[kind], value, implicit)
-            return self.tags[key]
+        def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> None:
+            pass
 
         def descend_resolver(self, parent: Any, index: Any) -> None:
             pass
@@ -189,21 +181,39 @@ def pyyaml_composer() -> Composer | None:
             node = parser.get_single_node()
         finally:
             parser.dispose()
-        constructor = YAML(typ="safe", pure=True).constructor  # ruamel makes the values, as on the slow path
-        values: dict[tuple[str, Any], Any] = {}  # a scalar's value follows from its text and tag alone
-
-        def construct(scalar: Node) -> Any:
-            key = (scalar.value, scalar.tag)
-            if key not in values:
-                own = ScalarNode(
-                    scalar.tag, scalar.value, scalar.start_mark, scalar.end_mark, style=scalar.style or None
-                )
-                values[key] = constructor.construct_object(own, deep=True)
-            return values[key]
-
-        return node, construct
+        return node, _PlainValues()
 
     return compose
+
+
+class _PlainValues:
+    """ruamel's value of each scalar of one file composed by PyYAML: a quoted or block scalar is a string
+    whatever its text (ruamel's default tag), a plain one gets the tag its text resolves to."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}  # a plain scalar's value follows from its text alone
+        self.constructor: Any = None  # ruamel's, made for the first value only it knows
+
+    def __call__(self, scalar: Node) -> Any:
+        text = scalar.value
+        if scalar.style:
+            return text
+        tag = plain_tag(text)
+        if tag is None:  # ruamel's value of a string is its text (SafeConstructor.construct_yaml_str)
+            return text
+        if text not in self.values:
+            value = simple_value(tag, text)
+            self.values[text] = self._constructed(scalar, tag) if value is NOT_SIMPLE else value
+        return self.values[text]
+
+    def _constructed(self, scalar: Node, tag: str) -> Any:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.nodes import ScalarNode
+
+        if self.constructor is None:
+            self.constructor = YAML(typ="safe", pure=True).constructor  # as on the slow path
+        own = ScalarNode(tag, scalar.value, scalar.start_mark, scalar.end_mark, style=None)
+        return self.constructor.construct_object(own, deep=True)
 
 
 @functools.cache
@@ -231,6 +241,7 @@ class _Walk:
     open: set[int] = field(default_factory=set)  # the nodes being converted: an alias to one is a cycle
     repeated: int = 0
     libyaml: bool = False  # composed by libyaml: an empty value's position would not be ruamel's
+    aliases: bool = True  # False: the text has no `*`, so no alias, and every node is met once
 
 
 def _to_plain(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None = None) -> Any:
@@ -240,18 +251,8 @@ def _to_plain(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None = N
     an alias being expanded: everything under it counts against MAX_ALIAS_VALUES. `repeating` is the
     outermost anchored node being repeated, where a refusal points.
     """
-    if id(node) in walk.open:
-        _refuse("an alias refers to a node that contains it", node.start_mark)
-    repeating = repeating or (node if id(node) in walk.seen else None)
-    walk.seen.add(id(node))
-    if repeating is not None:
-        walk.repeated += 1
-        if walk.repeated > MAX_ALIAS_VALUES:
-            _refuse(
-                f"aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} values; "
-                "repeat less, or write the values out",
-                repeating.start_mark,
-            )
+    if walk.aliases:  # a text without `*` has no alias: nothing to count, nor to look up for each node
+        repeating = _count_repeats(node, walk, repeating)
     if node.id == "scalar":
         if walk.libyaml and node.value == "" and not node.style:
             raise _MayDiffer
@@ -266,6 +267,24 @@ def _to_plain(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None = N
     return result
 
 
+def _count_repeats(node: Node, walk: _Walk, repeating: Node | None) -> Node | None:
+    """Refuse an alias cycle, and more than MAX_ALIAS_VALUES values repeated by aliases; return the
+    outermost anchored node being repeated, if any."""
+    if id(node) in walk.open:
+        _refuse("an alias refers to a node that contains it", node.start_mark)
+    repeating = repeating or (node if id(node) in walk.seen else None)
+    walk.seen.add(id(node))
+    if repeating is not None:
+        walk.repeated += 1
+        if walk.repeated > MAX_ALIAS_VALUES:
+            _refuse(
+                f"aliases (*name) expand to more than {MAX_ALIAS_VALUES:,} values; "
+                "repeat less, or write the values out",
+                repeating.start_mark,
+            )
+    return repeating
+
+
 def _mapping(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:
@@ -278,8 +297,9 @@ def _mapping(node: Node, path: KeyPath, walk: _Walk, repeating: Node | None) -> 
         if key in result:
             _refuse(f"duplicate key '{key}'", key_node.start_mark)
         mark = value_node.start_mark if value_node.id == "scalar" else key_node.start_mark
-        walk.positions[(*path, str(key))] = (mark.line + 1, mark.column + 1)
-        result[key] = _to_plain(value_node, (*path, str(key)), walk, repeating)
+        child_path = (*path, str(key))
+        walk.positions[child_path] = (mark.line + 1, mark.column + 1)
+        result[key] = _to_plain(value_node, child_path, walk, repeating)
     return result
 
 
