@@ -331,6 +331,24 @@ CODES: tuple[ErrorCode, ...] = (
         "`partition: true` on one time dimension.",
     ),
     ErrorCode(
+        "KF116",
+        "Validity window is not a time dimension",
+        "semantic",
+        "A dimension with `validity: start` or `validity: end` is not declared `type: time`. A versioned "
+        "dataset (a row per key and period, as an account's owner history) marks the time its versions are "
+        "valid from and, optionally, the time they are valid to; a join to it keeps the version valid at the "
+        "joining row's time. Add `type: time` to the dimension if it is one, or remove `validity:`.",
+    ),
+    ErrorCode(
+        "KF117",
+        "Validity window declared twice or without a start",
+        "semantic",
+        "A dataset declares `validity: start` (or `validity: end`) on two dimensions, or an end without a "
+        "start. A validity window has exactly one start and at most one end (without one, or where it is "
+        "NULL, a version is still valid). Keep one of each on time dimensions, and a start wherever there "
+        "is an end.",
+    ),
+    ErrorCode(
         "KF120",
         "Expression cannot be read",
         "semantic",
@@ -606,6 +624,15 @@ CODES: tuple[ErrorCode, ...] = (
         "earlier periods, whose rows have other parts), `--compare`, the part of a dimension that is not a "
         "time, or a dataset time's part without a metric. Ask for those by a grain (`metric_time__day`, "
         "`--grain month`), or for their input metrics by the date part.",
+    ),
+    ErrorCode(
+        "KF429",
+        "Versioned dataset joined without a time",
+        "query",
+        "A query of dimension values (no `--metric`) asks for a dimension of a versioned dataset (one with a "
+        "validity window) through a join from another dataset. Which version a row joins depends on the "
+        "row's time, and a query without a metric has none. Add `--metric NAME` to read each row's version "
+        "at its metric's time, or list the versioned dataset's own values alone (every version's).",
     ),
     ErrorCode(
         "KF430",

@@ -5,7 +5,10 @@ the dbt SQL, see metricflow_models.py); a seed or a MetricFlow `node_relation:` 
 a one-line model. `defaults.agg_time_dimension` is the dataset's `time:`, a measure's own
 `agg_time_dimension` its `time:`. A measure with `create_metric: true` also gets a simple metric. A time
 dimension with `is_partition: true` is the dataset's `partition: true`: a join between two partitioned
-datasets equates their partitions, as MetricFlow joins two partitioned semantic models.
+datasets equates their partitions, as MetricFlow joins two partitioned semantic models. A slowly changing
+dimension's `validity_params: {is_start: true}` / `{is_end: true}` is the dataset's `validity: start` / `end`,
+and its `natural` entity (the key of each version) a primary one: a join to it keeps the version valid on
+the joining row's day, as MetricFlow's join to an SCD semantic model does.
 """
 
 from __future__ import annotations
@@ -167,8 +170,30 @@ def _model_of(project: DbtProject, plan: ImportPlan, raw: Raw, subject: str, not
     return None
 
 
+def _window(raw: Raw) -> dict[int, str]:
+    """The semantic model's validity window: its first time dimension with `validity_params: {is_start:
+    true}` and, with it, the first with `{is_end: true}`, as {id of the dimension's data: 'start' | 'end'}."""
+    found: dict[str, int] = {}
+    for dimension in raw.children("dimensions"):
+        role = _validity_role(dimension)
+        if role is not None and role not in found and (dimension.text("type") or "").lower() == "time":
+            found[role] = id(dimension.data)
+    return {data: role for role, data in found.items()} if "start" in found else {}
+
+
+def _validity_role(dimension: Raw) -> str | None:
+    """'start' or 'end' for a dimension whose validity_params says exactly one of them, else None."""
+    params = dimension.child("type_params")
+    validity = params.child("validity_params") if params is not None else None
+    if validity is None:
+        return None
+    start, end = validity.get("is_start") is True, validity.get("is_end") is True
+    return None if start == end else "start" if start else "end"
+
+
 def _dataset(raw: Raw, name: str, model: str, notes: Notes) -> tuple[Item, str]:
-    entities = [e for e in (_entity(e, name, notes) for e in raw.children("entities")) if e]
+    window = _window(raw)
+    entities = [e for e in (_entity(e, name, notes, bool(window)) for e in raw.children("entities")) if e]
     primary = raw.text("primary_entity") or next((str(e["name"]) for e in entities if e["type"] == "primary"), None)
     defaults = raw.child("defaults")
     dataset: Item = {
@@ -179,16 +204,25 @@ def _dataset(raw: Raw, name: str, model: str, notes: Notes) -> tuple[Item, str]:
         "time": defaults.text("agg_time_dimension") if defaults else None,
         "entities": entities,
         "dimensions": [
-            d for d in (_dimension(d, name, notes, _partition(raw)) for d in raw.children("dimensions")) if d
+            d for d in (_dimension(d, name, notes, _partition(raw), window) for d in raw.children("dimensions")) if d
         ],
     }
     return dataset, primary or name
 
 
-def _entity(raw: Raw, model: str, notes: Notes) -> Item | None:
+def _entity(raw: Raw, model: str, notes: Notes, versioned: bool = False) -> Item | None:
     name = raw.text("name") or ""
     kind = (raw.text("type") or "").lower()
     subject = f"entity '{name}' of semantic model '{model}'"
+    if kind == "natural" and versioned:  # the key of each version: one row per key at any time
+        notes.changed(
+            raw,
+            "type",
+            subject,
+            "natural entity of a slowly changing dimension imported as primary: kpiframe's dataset is versioned "
+            "(its validity window), one row per key in each version",
+        )
+        kind = "primary"
     if kind not in ENTITY_TYPES:
         notes.unmapped(raw, "type", subject, f"entity type '{kind}' has no counterpart in kpiframe; not imported")
         return None
@@ -196,7 +230,9 @@ def _entity(raw: Raw, model: str, notes: Notes) -> Item | None:
     return ordered({"name": name, "type": kind, "expr": raw.text("expr")}, ("name", "type", "expr"))
 
 
-def _dimension(raw: Raw, model: str, notes: Notes, partition: Raw | None = None) -> Item | None:
+def _dimension(
+    raw: Raw, model: str, notes: Notes, partition: Raw | None = None, window: dict[int, str] | None = None
+) -> Item | None:
     name = raw.text("name") or ""
     kind = (raw.text("type") or "categorical").lower()
     subject = f"dimension '{name}' of semantic model '{model}'"
@@ -210,11 +246,9 @@ def _dimension(raw: Raw, model: str, notes: Notes, partition: Raw | None = None)
             "not imported: rename it in MetricFlow (keeping its expr) and import again",
         )
         return None
-    if params is not None and params.get("validity_params") is not None:
-        notes.unmapped(
-            params, "validity_params", subject, "slowly changing dimensions have no counterpart; not imported"
-        )
-        return None
+    validity = (window or {}).get(id(raw.data))
+    if params is not None and params.get("validity_params") is not None and validity is None:
+        notes.unmapped(params, "validity_params", subject, _validity_dropped(raw, window or {}))
     if kind == "time" and params is not None:
         grain = (params.text("time_granularity") or "day").lower()
         if grain in FINER_THAN_DAY:
@@ -238,7 +272,22 @@ def _dimension(raw: Raw, model: str, notes: Notes, partition: Raw | None = None)
     item: Item = {"name": name, "type": "time" if kind == "time" else None}
     item |= {"expr": raw.text("expr"), "description": raw.text("description")}
     item["partition"] = True if is_partition else None
-    return ordered(item, ("name", "type", "expr", "description", "partition"))
+    item["validity"] = validity
+    return ordered(item, ("name", "type", "expr", "description", "partition", "validity"))
+
+
+def _validity_dropped(raw: Raw, window: dict[int, str]) -> str:
+    """Why a dimension's validity_params is not its dataset's `validity:` (the dimension itself is kept)."""
+    role = _validity_role(raw)
+    if role is None:
+        why = "it says neither or both of is_start and is_end"
+    elif (raw.text("type") or "").lower() != "time":
+        why = "not a time dimension"
+    elif not window:
+        why = "the semantic model has no is_start"
+    else:
+        why = f"a second is_{role} of the semantic model"
+    return f"'validity_params:' not imported ({why}: a kpiframe validity window has one start, at most one end)"
 
 
 def _names(raw: Raw) -> tuple[set[str], set[str]]:

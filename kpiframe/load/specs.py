@@ -232,6 +232,10 @@ class DimensionSpec(Spec):
     # a time the dataset's rows are partitioned by (a row per key and day): a many-to-one join between two
     # datasets that both declare one also equates the two partitions (checked in kpiframe.semantic.rules)
     partition: StrictBool = False
+    # the start or end of the validity window of a versioned dataset (a row per key and period, as an
+    # account's owner history): a join to it also keeps the version valid at the joining row's time
+    # (checked in kpiframe.semantic.rules)
+    validity: Literal["start", "end"] | None = None
 
 
 class NonAdditiveSpec(Spec):
@@ -268,6 +272,14 @@ class DatasetSpec(Spec):
         """The time dimension with `partition: true` that the rows are partitioned by (the first: a second
         is KF115, one that is not a time KF114), or None."""
         return next((d for d in self.dimensions if d.partition and d.type == "time"), None)
+
+    @property
+    def validity_window(self) -> tuple[DimensionSpec, DimensionSpec | None] | None:
+        """The time dimensions with `validity: start` and `validity: end` (None: open-ended) of a versioned
+        dataset, the first of each, or None without a start (KF116, KF117 report the misplaced ones)."""
+        start = next((d for d in self.dimensions if d.validity == "start" and d.type == "time"), None)
+        end = next((d for d in self.dimensions if d.validity == "end" and d.type == "time"), None)
+        return (start, end) if start is not None else None
 
 
 class MetricInputSpec(Spec):

@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from kpiframe.errors import Problems
 from kpiframe.load.loaded import Located, ProjectFiles, Source
-from kpiframe.load.specs import DatasetSpec
+from kpiframe.load.specs import DatasetSpec, DimensionSpec
 from kpiframe.quality.model import Expectation
 from kpiframe.quality.specs import SHORT_FORMS, parse_expectations
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
@@ -100,11 +100,12 @@ def key_expectations(
     A dataset with a partition (`partition: true`, a row per key and day) is one row per key in each
     partition, which its joins equate: the check is that (key, partition) is unique, replaced likewise by
     a declared `unique` on the key or compound unique on the two columns; not checked when the partition
-    is an expression."""
+    is an expression. A versioned dataset (a validity window) is one row per key in each version: the check
+    is likewise that (key, validity start) is unique."""
     implied: dict[tuple[str, str], list[Expectation]] = {}
     for located in sorted(files.datasets.values(), key=lambda d: d.spec.name):
         dataset = located.spec
-        partitioned_by = dataset.partition_dimension
+        partitioned_by = _per_key_time(dataset)
         partition = _column(partitioned_by.expr or partitioned_by.name) if partitioned_by else None
         for index, entity in enumerate(dataset.entities):
             column = _column(entity.expr or entity.name)
@@ -132,6 +133,13 @@ def key_expectations(
     return implied
 
 
+def _per_key_time(dataset: DatasetSpec) -> DimensionSpec | None:
+    """The time a key repeats over: a versioned dataset's validity start (a row per key and version), else
+    its partition (a row per key and day), else None."""
+    window = dataset.validity_window
+    return window[0] if window is not None else dataset.partition_dimension
+
+
 def _compound(expectation: Expectation, *columns: str) -> bool:
     """Whether the check is a compound unique over exactly `columns` (in any order and case)."""
     listed = expectation.kwargs.get("column_list")
@@ -140,8 +148,9 @@ def _compound(expectation: Expectation, *columns: str) -> bool:
 
 
 def _per_partition(located: Located[DatasetSpec], index: int, column: str, partition: str) -> Expectation:
-    """The key check of a partitioned dataset: one row per key and partition."""
+    """The key check of a partitioned or versioned dataset: one row per key and partition (or version)."""
     dataset, entity = located.spec, located.spec.entities[index]
+    each = "version from" if dataset.validity_window is not None else "partition"
     return Expectation(
         COMPOUND_UNIQUE,
         {"column_list": [column, partition]},
@@ -149,7 +158,7 @@ def _per_partition(located: Located[DatasetSpec], index: int, column: str, parti
         f"model {dataset.model} (implied by dataset {dataset.name}: one row per {column} and {partition})",
         located.at("entities", index),
         f"{IMPLIED_BY_KEY}{entity.type} entity '{entity.name}' of dataset '{dataset.name}' is one row per "
-        f"{column} in each partition {partition}",
+        f"{column} in each {each} {partition}",
     )
 
 

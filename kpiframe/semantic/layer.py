@@ -4,7 +4,9 @@ Dimensions are named `<entity>__<dimension>`. A dataset reaches another dataset'
 through one of its foreign entities that is primary or unique over there: a many-to-one join, which
 can never multiply the rows a measure aggregates. When both datasets declare a partition (a time dimension
 with `partition: true`: a row per key and day), the join also equates the two partitions, since the key is
-one row per partition there.
+one row per partition there. A versioned dataset (a validity window: time dimensions with `validity: start`
+and `validity: end`, a row per key and period) is one row per key at any time: a join to it also keeps the
+version whose window holds the joining row's time (kpiframe.sql.metric_scan builds that condition).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ MAX_JOIN_DEPTH = 2
 @dataclass(frozen=True)
 class JoinStep:
     """LEFT JOIN `dataset` ON <from foreign key> = <dataset's primary key>, and, when both datasets declare a
-    partition, AND <from partition> = <dataset's partition>."""
+    partition, AND <from partition> = <dataset's partition>; when `dataset` is versioned, AND the row's time
+    falls in its validity window."""
 
     entity: str
     from_expr: exp.Expr
@@ -35,6 +38,16 @@ class JoinStep:
     to_expr: exp.Expr
     from_partition: exp.Expr | None = None
     to_partition: exp.Expr | None = None
+    to_window: Window | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The validity window of a versioned dataset: a version is valid from `start` (included) to `end`
+    (excluded; NULL, or no end column: still valid)."""
+
+    start: exp.Expr
+    end: exp.Expr | None
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class Dataset:
     entities: dict[str, tuple[str, exp.Expr]] = field(default_factory=dict)  # name -> (type, expr)
     dimensions: dict[str, Dimension] = field(default_factory=dict)
     partition: exp.Expr | None = None  # its time dimension with `partition: true` (the first, if several)
+    window: Window | None = None  # its validity window, when versioned
 
 
 class SemanticLayer:
@@ -109,6 +123,11 @@ class SemanticLayer:
             )
         partition = spec.partition_dimension
         dataset.partition = dataset.dimensions[partition.name].expr if partition else None
+        window = spec.validity_window
+        if window is not None:
+            start, end = window
+            ends = dataset.dimensions[end.name].expr if end else None
+            dataset.window = Window(dataset.dimensions[start.name].expr, ends)
         self.datasets[spec.name] = dataset
         for index, measure in enumerate(spec.measures):
             self._add_measure(dataset, measure.name, index, located)
@@ -218,7 +237,7 @@ class SemanticLayer:
                 partitions = (dataset.partition, self.datasets[target].partition)
                 if partitions[0] is None or partitions[1] is None:  # one side unpartitioned: the key alone
                     partitions = (None, None)
-                step = JoinStep(entity, from_expr, target, to_expr, *partitions)
+                step = JoinStep(entity, from_expr, target, to_expr, *partitions, self.datasets[target].window)
                 for qualified, dim in self._reachable(target, (*path, step), depth + 1).items():
                     # the fewest joins win: `user__state` of a view with its own `user` key is its viewer's
                     # state, not (through its listing's `user`) its host's; a tie keeps the first declared

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from kpiframe.errors import Problems
 from kpiframe.load.dag import dependency_order
 from kpiframe.load.loaded import Located, ProjectFiles
-from kpiframe.load.specs import MetricSpec
+from kpiframe.load.specs import DatasetSpec, MetricSpec
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
 from kpiframe.sql.conversion import event_column
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
@@ -79,6 +79,54 @@ def partitions_are_times(files: ProjectFiles, layer: SemanticLayer) -> Problems:
                 )
             else:
                 first = dim.name
+    return found
+
+
+def validity_windows_are_times(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    """A versioned dataset's window is one time dimension with `validity: start` and at most one with
+    `validity: end`: on a categorical dimension (KF116), a second start or end, or an end without a start
+    (KF117), it is refused rather than joined on a window no one meant."""
+    found = Problems()
+    for located in files.datasets.values():
+        found += _window_problems(located)
+    return found
+
+
+def _window_problems(located: Located[DatasetSpec]) -> Problems:
+    found = Problems()
+    spec = located.spec
+    seen: dict[str, int] = {}  # 'start' / 'end' -> the index of its first time dimension
+    for index, dim in enumerate(spec.dimensions):
+        if dim.validity is None:
+            continue
+        where = located.at("dimensions", index, "validity")
+        if dim.type != "time":
+            found.error(
+                "KF116",
+                f"dimension '{dim.name}' of dataset '{spec.name}' is the {dim.validity} of a validity window but "
+                "not a time: a version is valid from one time to another",
+                where,
+                hint=f"add type: time to '{dim.name}' if it is one, or remove validity: {dim.validity}",
+            )
+        elif dim.validity in seen:
+            first = spec.dimensions[seen[dim.validity]].name
+            found.error(
+                "KF117",
+                f"dataset '{spec.name}' declares a second validity {dim.validity}, '{dim.name}' (the first is "
+                f"'{first}'): a validity window has one start and at most one end",
+                where,
+                hint=f"keep validity: {dim.validity} on one time dimension of '{spec.name}'",
+            )
+        else:
+            seen[dim.validity] = index
+    if "end" in seen and "start" not in seen:
+        found.error(
+            "KF117",
+            f"dataset '{spec.name}' declares a validity end, '{spec.dimensions[seen['end']].name}', without a "
+            "start: a validity window has one start and at most one end",
+            located.at("dimensions", seen["end"], "validity"),
+            hint="mark the time dimension the versions are valid from with validity: start",
+        )
     return found
 
 
@@ -250,6 +298,7 @@ RULES: tuple[Rule, ...] = (
     datasets_read_known_models,
     dimensions_are_not_named_period_start,
     partitions_are_times,
+    validity_windows_are_times,
     metrics_are_well_formed,
     metrics_have_no_cycle,
     time_spine_is_set_where_joined,

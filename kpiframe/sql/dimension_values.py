@@ -9,6 +9,8 @@ dimension tables with a FULL OUTER JOIN).
 
 A query of values has no metric, hence no metric time: a grain, --start/--end and --compare are refused
 (KF415), so the answer is one row per distinct combination, NULL included, ordered by the dimensions.
+Without a time there is no version to choose either: a versioned dataset's own dimensions list every
+version's values, and a join to a versioned dataset from another is refused (KF429).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def compile_dimension_values(layer: SemanticLayer, request: ValuesRequest) -> ex
     where = parse_query_filter(request.where, _all_dimension_names(layer)) if request.where else None
     wanted = list(dict.fromkeys([*names, *(column_names(where) if where is not None else [])]))
     base = _base_dataset(layer, wanted)
-    joins = _Joins(layer)
+    joins = _Joins(layer, None)  # no metric, no row time: a versioned dataset is not joined (KF429)
     resolved = {name: _dimension_in(layer, base, name) for name in wanted}
     projections = [joins.expression(_found(resolved, name)).as_(name, quoted=True, copy=False) for name in names]
     dataset = layer.datasets[base]

@@ -2,7 +2,8 @@
 
 A scan reads one dataset (one time column) and computes every measure that the request's metrics read
 from it, each with its own FILTER, joined only many-to-one to the datasets that carry the requested
-dimensions (one LEFT JOIN per distinct join path). Names in the request's and the metrics' filters are
+dimensions (one LEFT JOIN per distinct join path; a join to a versioned dataset keeps the version valid on
+the row's own day). Names in the request's and the metrics' filters are
 swapped for the dimensions' expressions here, and a dimension that does not apply to the dataset is
 reported with what it can be grouped by.
 """
@@ -62,8 +63,8 @@ class DatasetScan:
     def select(self, dataset_name: str, leaves: list[Leaf], values_only: bool = False) -> exp.Select:
         """One aggregate per leaf by period and dimensions; or, values_only, the dimension values alone."""
         dataset = self.layer.datasets[dataset_name]
-        joins = _Joins(self.layer)
         own_time = qualify(leaves[0].measure.time, "t")
+        joins = _Joins(self.layer, self._day(own_time))
         time = self._shifted(own_time)
         grain = self.shape.grain
         period = self.calendar.period_start(time, grain or "day")  # the day bounds a range over all time
@@ -102,8 +103,8 @@ class DatasetScan:
         """The dataset's rows one by one, not aggregated (a conversion metric pairs events): `columns`
         (expressions over the dataset's own columns), the period of `time` and the request's dimensions,
         under the request's filter (and a metric's, if given) and bounds."""
-        joins = _Joins(self.layer)
         own_time = qualify(time, "t")
+        joins = _Joins(self.layer, self._day(own_time))
         time = self._shifted(own_time)
         period = self.calendar.period_start(time, self.shape.grain or "day")
         projections = [qualify(expr, "t").as_(name, quoted=True, copy=False) for name, expr in columns.items()]
@@ -149,6 +150,11 @@ class DatasetScan:
             for text in filters
         ]
         return exp.or_(*kept, copy=False)
+
+    def _day(self, own_time: exp.Expr) -> exp.Expr:
+        """The day a row joins a versioned dataset at: its own time's (not moved by an offset), so a deal
+        reads the owner of its account on the day it was made, whatever period it counts in."""
+        return self.calendar.period_start(own_time, "day")
 
     def _shifted(self, time: exp.Expr) -> exp.Expr:
         if not self.shape.shift_days:
@@ -241,10 +247,12 @@ class DatasetScan:
 
 class _Joins:
     """The many-to-one LEFT JOINs a scan needs, one alias per distinct join path; a join between two
-    partitioned datasets also equates their partitions."""
+    partitioned datasets also equates their partitions, and a join to a versioned dataset keeps the version
+    valid on `row_day`, the day of the scan's row (None: a query without a metric, which has no time)."""
 
-    def __init__(self, layer: SemanticLayer) -> None:
+    def __init__(self, layer: SemanticLayer, row_day: exp.Expr | None) -> None:
         self.layer = layer
+        self.row_day = row_day
         self.aliases: dict[tuple[JoinStep, ...], str] = {(): "t"}
         self.joins: list[exp.Join] = []
 
@@ -263,8 +271,34 @@ class _Joins:
                 this=qualify(step.from_partition, parent), expression=qualify(step.to_partition, alias)
             )
             condition = exp.and_(condition, same_partition, copy=False)
+        if step.to_window is not None:
+            condition = exp.and_(condition, self._valid(step, alias), copy=False)
         self.joins.append(exp.Join(this=table.as_(alias, quoted=True, copy=False), on=condition, side="LEFT"))
         return alias
+
+    def _valid(self, step: JoinStep, alias: str) -> exp.Expr:
+        """row day >= day of start AND (day of end IS NULL OR row day < day of end): the version valid that
+        day, windows compared by day as the periods are (a version starting at noon holds from that day)."""
+        window = step.to_window
+        assert window is not None
+        if self.row_day is None:
+            raise QueryError(
+                f"dataset '{step.dataset}' is versioned (a validity window): which of its rows a row of another "
+                "dataset joins depends on that row's time, and a query without a metric has none",
+                code="KF429",
+                hint="add --metric NAME, or ask for the versioned dataset's own dimensions alone",
+            )
+        start = exp.Cast(this=qualify(window.start, alias), to=exp.DataType.build("DATE"))
+        valid: exp.Expr = exp.GTE(this=self.row_day.copy(), expression=start)
+        if window.end is not None:
+            end = exp.Cast(this=qualify(window.end, alias), to=exp.DataType.build("DATE"))
+            still_valid = exp.or_(
+                exp.Is(this=end, expression=exp.Null()),
+                exp.LT(this=self.row_day.copy(), expression=end.copy()),
+                copy=False,
+            )
+            valid = exp.and_(valid, exp.paren(still_valid, copy=False), copy=False)
+        return valid
 
     def expression(self, dim: Dimension) -> exp.Expr:
         return qualify(dim.expr, self.alias_for(dim.path))

@@ -1,7 +1,8 @@
 """MetricFlow's own integration test cases, run on the project kpiframe's importer makes of its manifest.
 
 Inputs (copied from MetricFlow, see tests/fixtures/metricflow/NOTICE.md): the test manifests the cases name
-(MANIFESTS; each imported into a project of its own), the table snapshots they read (loaded into DuckDB as
+(MANIFESTS; each imported into a project of its own; MetricFlow's SCD manifest is not copied, its cases run on
+our own equivalent, OWN_MANIFESTS), the table snapshots they read (loaded into DuckDB as
 `source_schema.*`; the time spine is generated, it is every day of 2000-2040, and its first and last day are
 each imported project's `calendar: time_spine:`, as MetricFlow's test fixtures configure it outside the
 manifests) and the YAML test cases, each
@@ -34,6 +35,7 @@ import yaml
 from kpiframe.errors import KpiframeError
 from kpiframe.imports.metricflow import plan_import, write_import
 from kpiframe.project import Project
+from tests.unit.test_metricflow_scd import write_scd_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO / "tests" / "fixtures" / "metricflow" / "conformance"
@@ -51,11 +53,10 @@ MANIFESTS = {  # MetricFlow's test model (a case's `model:`) -> the copied manif
 # MetricFlow's test time spine, `mf_time_spine`: every day of 2000-2040, configured by MetricFlow's test
 # fixtures outside the manifests, as kpiframe's `calendar: time_spine:` (join_to_timespine) is outside its
 TIME_SPINE = ("2000-01-01", "2040-12-31")
-NOT_COPIED = {  # test models whose manifest needs what kpiframe has not: their cases are not expressible
-    "SCD_MODEL": "MetricFlow's SCD_MODEL manifest (not copied) joins listings and users by validity windows "
-    "(validity_params: a row per listing and period, joined where the booking's day falls in it); kpiframe "
-    "joins many-to-one on current keys only, and its import reports validity_params as not imported",
-}
+NOT_COPIED: dict[str, str] = {}  # test models whose manifest needs what kpiframe has not: not expressible
+# test models whose manifest is not copied but written here: MetricFlow's SCD_MODEL manifest is replaced by
+# one of our own over the same copied snapshots (listings and lux listings with validity windows)
+OWN_MANIFESTS: dict[str, Callable[[Path], Path]] = {"SCD_MODEL": write_scd_manifest}
 
 
 # --- the data and the imported project -----------------------------------------------------------------
@@ -98,9 +99,13 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
     load_snapshots(con)
     con.close()
     found: Imported = {}
-    for model, manifest in MANIFESTS.items():
+    sources = {model: CONFORMANCE / manifest for model, manifest in MANIFESTS.items()}
+    for model, write in OWN_MANIFESTS.items():
+        sources[model] = write(tmp_path_factory.mktemp(f"mf_own_{model.lower()}_manifest"))
+    for model, source in sources.items():
+        manifest = source.name
         root = tmp_path_factory.mktemp(f"mf_{manifest}")
-        write_import(plan_import(CONFORMANCE / manifest, root))
+        write_import(plan_import(source, root))
         with (root / "kpi_project.yml").open("a", encoding="utf-8") as settings:  # the time spine's days
             settings.write(f"calendar:\n  time_spine: {{start: {TIME_SPINE[0]}, end: {TIME_SPINE[1]}}}\n")
         shutil.copyfile(data, root / "warehouse.duckdb")
@@ -203,7 +208,7 @@ def render(text: str) -> str:
 def not_expressible_before_running(case: dict[str, Any]) -> str | None:
     if case["model"] in NOT_COPIED:
         return NOT_COPIED[case["model"]]
-    if case["model"] not in MANIFESTS:
+    if case["model"] not in MANIFESTS and case["model"] not in OWN_MANIFESTS:
         return f"not run: needs MetricFlow's {case['model']} manifest (not copied)"
     for key, default, why in (
         ("saved_query_name", None, "a saved query by name: kpiframe publishes saved queries as tables"),
