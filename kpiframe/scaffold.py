@@ -105,6 +105,17 @@ metric_tests:
 }
 
 
+# What a build and a query write beside the project files, kept out of git: the compiled SQL, the parse and
+# query caches, the DuckDB warehouse with its write-ahead log, serving snapshots and spill folder.
+GITIGNORE = """\
+target/
+*.duckdb
+*.duckdb.wal
+*.duckdb.serving/
+*.duckdb.tmp/
+"""
+
+
 def init_project(folder: Path, name: str | None = None) -> list[Path]:
     """Write a new project into `folder` (created if need be); refuses to write over an existing one."""
     if (folder / "kpi_project.yml").exists():
@@ -127,6 +138,10 @@ def init_project(folder: Path, name: str | None = None) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(name=project), encoding="utf-8")
         written.append(path)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():  # a folder inside a repository may have its own: it is the user's to edit
+        ignore.write_text(GITIGNORE, encoding="utf-8")
+        written.append(ignore)
     return written
 
 

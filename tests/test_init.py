@@ -87,3 +87,31 @@ def test_it_never_writes_over_a_project(tmp_path: Path) -> None:
     assert clash.returncode == 1 and "models/stg_orders.sql" in clash.stderr
     assert (tmp_path / "q" / "models" / "stg_orders.sql").read_text() == "select 1 as mine"
     assert not (tmp_path / "q" / "kpi_project.yml").exists()
+
+
+def test_what_a_build_writes_is_kept_out_of_git(tmp_path: Path) -> None:
+    """target/, the warehouse and its snapshots are generated: git ignores them, the project files it keeps;
+    a folder's own .gitignore is left as it is."""
+    assert kpiframe(tmp_path, "init", "shop").returncode == 0
+    root = tmp_path / "shop"
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    for generated in ("target/query_cache/k.json", "warehouse.duckdb", "warehouse.duckdb.serving/current.duckdb"):
+        (root / generated).parent.mkdir(parents=True, exist_ok=True)
+        (root / generated).write_text("x")
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert sorted(listed) == sorted(
+        [
+            ".gitignore",
+            "kpi_project.yml",
+            "models/sources.yml",
+            "models/stg_orders.sql",
+            "metrics/orders.yml",
+            "metrics/tests/orders_tests.yml",
+        ]
+    )
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / ".gitignore").write_text("mine\n")
+    assert kpiframe(tmp_path / "own", "init", ".").returncode == 0
+    assert (tmp_path / "own" / ".gitignore").read_text() == "mine\n"
