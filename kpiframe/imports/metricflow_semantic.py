@@ -192,7 +192,7 @@ def _validity_role(dimension: Raw) -> str | None:
 
 
 def _dataset(raw: Raw, name: str, model: str, notes: Notes) -> tuple[Item, str]:
-    window = _window(raw)
+    window, partition = _window(raw), _partition(raw)
     entities = [e for e in (_entity(e, name, notes, bool(window)) for e in raw.children("entities")) if e]
     primary = raw.text("primary_entity") or next((str(e["name"]) for e in entities if e["type"] == "primary"), None)
     defaults = raw.child("defaults")
@@ -204,7 +204,7 @@ def _dataset(raw: Raw, name: str, model: str, notes: Notes) -> tuple[Item, str]:
         "time": defaults.text("agg_time_dimension") if defaults else None,
         "entities": entities,
         "dimensions": [
-            d for d in (_dimension(d, name, notes, _partition(raw), window) for d in raw.children("dimensions")) if d
+            d for d in (_dimension(d, name, notes, partition, window) for d in raw.children("dimensions")) if d
         ],
     }
     return dataset, primary or name

@@ -20,6 +20,7 @@ from sqlglot import exp
 from kpiframe.engine import Warehouse
 from kpiframe.errors import WarehouseError
 from kpiframe.quality import custom
+from kpiframe.quality.contracts import COMPOUND_UNIQUE as COMPOUND_UNIQUE  # read by quality.prescreen
 from kpiframe.quality.model import Expectation, ExpectationResult
 
 Counts = list[exp.Expr]  # scalar subqueries: [unexpected] or [unexpected, counted rows]
@@ -156,7 +157,6 @@ def _col(name: str) -> exp.Column:
 
 
 NOT_NULL = "expect_column_values_to_not_be_null"
-COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
 PAIR_GREATER = "expect_column_pair_values_a_to_be_greater_than_b"
 
 
