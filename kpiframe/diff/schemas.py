@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from kpiframe.load.spec_model import Spec
+from kpiframe.load.spec_schema import json_schema
 from kpiframe.load.specs import ProjectFileSpec, ProjectSpec
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-FILES: dict[str, tuple[type[BaseModel], str]] = {
+FILES: dict[str, tuple[type[Spec], str]] = {
     "kpi_project.schema.json": (ProjectSpec, "kpi_project.yml: name, warehouse, schemas, calendar and vars"),
     "project_file.schema.json": (
         ProjectFileSpec,
@@ -26,7 +26,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema, in a stable form."""
     found = {}
     for name, (spec, description) in FILES.items():
-        schema = spec.model_json_schema(by_alias=True)
+        schema = json_schema(spec)
         found[name] = {
             "$schema": DRAFT,
             "title": schema.pop("title"),

@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
-
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
 from kpiframe.load.files import YamlDocument, parse_yaml_cached, read_text
+from kpiframe.load.spec_model import Problem, Spec, SpecInvalid
 from kpiframe.load.specs import ProjectSpec
 from kpiframe.suggest import did_you_mean
 
-SpecT = TypeVar("SpecT", bound=BaseModel)
+SpecT = TypeVar("SpecT", bound=Spec)
 PROJECT_FILE = "kpi_project.yml"
 
 
@@ -51,22 +49,21 @@ def load_config(root: Path, cache: Path | None = None) -> ProjectSpec:
 def validate_spec(
     model: type[SpecT], data: object, doc: YamlDocument, at: tuple[str | int, ...], problems: list[Diagnostic]
 ) -> SpecT | None:
-    """Validate `data` against a spec model; every pydantic error becomes a diagnostic at its line."""
+    """Validate `data` against a spec class; every problem becomes a diagnostic at its line."""
     try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            problems.append(_diagnostic_for(error, model, doc, at))
+        validated: SpecT = model.model_validate(data)
+    except SpecInvalid as exc:
+        for problem in exc.problems:
+            problems.append(_diagnostic_for(problem, model, doc, at))
         return None
+    return validated
 
 
-def _diagnostic_for(
-    error: ErrorDetails, model: type[BaseModel], doc: YamlDocument, at: tuple[str | int, ...]
-) -> Diagnostic:
-    loc = tuple(error["loc"])
+def _diagnostic_for(problem: Problem, model: type[Spec], doc: YamlDocument, at: tuple[str | int, ...]) -> Diagnostic:
+    loc, kind, message = problem
     location = doc.locate((*at, *loc))
     field = ".".join(str(part) for part in (*at, *loc)) or "document"
-    if error["type"] == "extra_forbidden":
+    if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
         return Diagnostic(
             "KF012",
@@ -74,27 +71,26 @@ def _diagnostic_for(
             location,
             hint=did_you_mean(str(loc[-1]), allowed) or f"allowed keys: {', '.join(allowed)}",
         )
-    if error["type"] == "missing":
+    if kind == "missing":
         return Diagnostic("KF013", f"missing required key '{loc[-1]}'", location)
-    message = error["msg"].removeprefix("Value error, ")
-    return Diagnostic("KF014", f"{field}: {message}", location)
+    return Diagnostic("KF014", f"{field}: {message.removeprefix('Value error, ')}", location)
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple[object, ...]) -> list[str]:
-    """Follow the error's path through nested spec models to list the keys allowed at that level."""
-    current: type[BaseModel] | None = model
+def _allowed_keys(model: type[Spec], loc: tuple[object, ...]) -> list[str]:
+    """Follow the problem's path through nested spec classes to list the keys allowed at that level."""
+    current: type[Spec] | None = model
     for part in loc:
         if current is None or isinstance(part, int):
             continue
-        field = current.model_fields.get(str(part))
+        field = next((f for f in current.model_fields.values() if f.key == part), None)
         current = _inner_model(field.annotation) if field else None
     if current is None:
         return []
-    return sorted(f.alias or name for name, f in current.model_fields.items())
+    return sorted(f.key for f in current.model_fields.values())
 
 
-def _inner_model(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _inner_model(annotation: object) -> type[Spec] | None:
+    if isinstance(annotation, type) and issubclass(annotation, Spec):
         return annotation
     for arg in getattr(annotation, "__args__", ()):
         found = _inner_model(arg)

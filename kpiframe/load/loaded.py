@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from kpiframe.errors import Diagnostic, SourceLocation
 from kpiframe.load.files import YamlDocument, YamlValue
+from kpiframe.load.spec_model import Spec
 from kpiframe.load.specs import (
     DatasetSpec,
     DefinitionSpec,
@@ -21,7 +22,6 @@ from kpiframe.load.specs import (
     MetricTestSpec,
     ModelSpec,
     ProjectSpec,
-    Spec,
     TableSpec,
 )
 from kpiframe.load.templating import Templater

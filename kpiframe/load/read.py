@@ -12,7 +12,8 @@ from kpiframe.errors import Diagnostic, Severity, SourceLocation, relative
 from kpiframe.load.config import load_config, validate_spec
 from kpiframe.load.files import YamlDocument, YamlValue, discover, parse_cache, parse_yaml_cached, read_text
 from kpiframe.load.loaded import ExpectationItems, KeyPath, KpiItem, Located, Model, ProjectFiles, Source
-from kpiframe.load.specs import FILE_KINDS, ModelSpec, ProjectFileOutline, SourceSpec, Spec, TableSpec
+from kpiframe.load.spec_model import Spec
+from kpiframe.load.specs import FILE_KINDS, ModelSpec, ProjectFileOutline, SourceSpec, TableSpec
 from kpiframe.load.templating import Templater, read_macros
 
 # the YAML lists holding named objects of the semantic layer, by the kind named in messages

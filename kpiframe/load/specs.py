@@ -1,22 +1,21 @@
-"""The shape of every project file, as pydantic models: parsed YAML is a `*Spec`.
+"""The shape of every project file: parsed YAML is a `*Spec` (kpiframe.load.spec_model).
 
-`extra='forbid'` makes a misspelt key an error at its line instead of a silently ignored field, and
-`model_json_schema()` gives editors a schema for free.
+An unknown key is an error at its line instead of a silently ignored field, and `model_json_schema()`
+gives editors a schema for free.
 """
 
-# No `from __future__ import annotations` here: pydantic would then turn each field's annotation from
-# text back into a type, compiling it, at every start (a few ms of each command; issue 12, point 8).
+# No `from __future__ import annotations` here: a field's annotation is then a type already, not text to
+# evaluate when its check is first compiled.
 
 import math
 import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
+from kpiframe.load.spec_model import NOT_IN_SCHEMA, Spec, StrictBool, check_field, check_record, field
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-Name = str  # validated by Field(pattern=...) where declared
+Name = str  # validated by field(pattern=...) where declared
 
 Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median"]
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # what kpiframe answers 0 for over no rows, by default
@@ -74,10 +73,6 @@ def check_offset(text: str) -> str:
         ) from None
 
 
-class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # --- kpi_project.yml -------------------------------------------------------------------------------------
 class WarehouseSpec(Spec):
     type: Literal["duckdb", "postgres", "spark"] = "duckdb"
@@ -91,12 +86,12 @@ class WarehouseSpec(Spec):
     warehouse_dir: str = "spark-warehouse"
     conf: dict[str, str] = {}
     # the session time zone: set from `calendar: time_zone:` (kpiframe.engine.options), not written here
-    time_zone: SkipJsonSchema[str] = "UTC"
+    time_zone: Annotated[str, NOT_IN_SCHEMA] = "UTC"
 
 
 class SchemasSpec(Spec):
-    models: str = Field(default="analytics", pattern=NAME_PATTERN)
-    metrics: str = Field(default="metrics", pattern=NAME_PATTERN)
+    models: str = field(default="analytics", pattern=NAME_PATTERN)
+    metrics: str = field(default="metrics", pattern=NAME_PATTERN)
 
 
 class TimeSpineSpec(Spec):
@@ -106,7 +101,7 @@ class TimeSpineSpec(Spec):
     start: date
     end: date
 
-    @model_validator(mode="after")
+    @check_record
     def _ordered(self) -> "TimeSpineSpec":
         if self.end < self.start:
             raise ValueError(f"time_spine ends ({self.end}) before it starts ({self.start})")
@@ -117,7 +112,7 @@ class TimeSpineSpec(Spec):
 
 class CalendarSpec(Spec):
     week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
-    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    fiscal_year_start_month: int = field(default=1, ge=1, le=12)
     # The zone in which a TIMESTAMP WITH TIME ZONE falls on a day (and so a week, month...): every warehouse
     # session is set to it. Without it, DuckDB and PostgreSQL use the machine's or server's zone, and the
     # same rows give other monthly numbers on a laptop in California than in CI.
@@ -125,8 +120,7 @@ class CalendarSpec(Spec):
     # the days a metric with `join_to_timespine: true` answers every period of (see TimeSpineSpec)
     time_spine: TimeSpineSpec | None = None
 
-    @field_validator("time_zone")
-    @classmethod
+    @check_field("time_zone")
     def _known_zone(cls, value: str) -> str:
         from zoneinfo import ZoneInfo
 
@@ -148,7 +142,7 @@ class VolumeGuardSpec(Spec):
     """kpi_project.yml `volume_guard:`: how far a source or published table may shrink from one
     successful build to the next (a fraction of its rows), and what a bigger drop is."""
 
-    max_drop: float = Field(default=0.5, ge=0, le=1)
+    max_drop: float = field(default=0.5, ge=0, le=1)
     sources: GuardSeverity = "warn"
     tables: GuardSeverity = "error"
 
@@ -156,7 +150,7 @@ class VolumeGuardSpec(Spec):
 class VolumeSpec(Spec):
     """`volume:` on one source table or published table: overrides `volume_guard` for it."""
 
-    max_drop: float | None = Field(default=None, ge=0, le=1)
+    max_drop: float | None = field(default=None, ge=0, le=1)
     severity: GuardSeverity | None = None
 
 
@@ -168,18 +162,17 @@ class QuerySpec(Spec):
 
 
 class ProjectSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     version: str | int | None = None
-    warehouse: WarehouseSpec = Field(default_factory=WarehouseSpec)
-    schemas: SchemasSpec = Field(default_factory=SchemasSpec)
-    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    warehouse: WarehouseSpec = field(default_factory=WarehouseSpec)
+    schemas: SchemasSpec = field(default_factory=SchemasSpec)
+    calendar: CalendarSpec = field(default_factory=CalendarSpec)
     vars: dict[str, str | int | float | bool | None] = {}
     kpi: dict[str, object] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
-    volume_guard: VolumeGuardSpec = Field(default_factory=VolumeGuardSpec)
-    query: QuerySpec = Field(default_factory=QuerySpec)
+    volume_guard: VolumeGuardSpec = field(default_factory=VolumeGuardSpec)
+    query: QuerySpec = field(default_factory=QuerySpec)
 
-    @field_validator("warehouse")
-    @classmethod
+    @check_field("warehouse")
     def _time_zone_in_calendar(cls, warehouse: WarehouseSpec) -> WarehouseSpec:
         if "time_zone" in warehouse.model_fields_set:
             raise ValueError("time_zone is set under calendar: (calendar: {time_zone: ...}); move it there")
@@ -194,7 +187,7 @@ class ColumnSpec(Spec):
 
 
 class SourceTableSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     description: str | None = None
     columns: list[str | ColumnSpec] = []
     expectations: list[object] = []  # checked by kpiframe.quality, which knows every expectation's shape
@@ -202,14 +195,14 @@ class SourceTableSpec(Spec):
 
 
 class SourceSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
-    schema_: str = Field(alias="schema", pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
+    schema_: str = field(alias="schema", pattern=NAME_PATTERN)
     description: str | None = None
     tables: list[SourceTableSpec]
 
 
 class ModelSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     description: str | None = None
     materialized: Literal["table", "view"] = "table"
     tags: list[str] = []
@@ -219,13 +212,13 @@ class ModelSpec(Spec):
 
 # --- metrics/*.yml ---------------------------------------------------------------------------------------
 class EntitySpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     type: Literal["primary", "unique", "foreign"]
     expr: str | None = None
 
 
 class DimensionSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     type: Literal["categorical", "time"] = "categorical"
     expr: str | None = None
     description: str | None = None
@@ -243,13 +236,13 @@ class NonAdditiveSpec(Spec):
     period a metric over it aggregates only the rows at the last (or first) value of `dimension` there,
     that value taken over all the period's rows or, with `per`, for each value of those entities."""
 
-    dimension: str | None = Field(None, pattern=NAME_PATTERN)  # a time dimension; unset: the measure's time
+    dimension: str | None = field(default=None, pattern=NAME_PATTERN)  # a time dimension; unset: the measure's time
     choose: Literal["last", "first"] = "last"
-    per: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = []  # entities (or dimensions) of the dataset
+    per: list[Annotated[str, field(pattern=NAME_PATTERN)]] = []  # entities (or dimensions) of the dataset
 
 
 class MeasureSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     agg: Aggregation
     expr: str | None = None
     time: str | None = None
@@ -258,10 +251,10 @@ class MeasureSpec(Spec):
 
 
 class DatasetSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
-    model: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
+    model: str = field(pattern=NAME_PATTERN)
     description: str | None = None
-    primary_entity: str | None = Field(None, pattern=NAME_PATTERN)
+    primary_entity: str | None = field(default=None, pattern=NAME_PATTERN)
     time: str | None = None
     entities: list[EntitySpec] = []
     dimensions: list[DimensionSpec] = []
@@ -283,12 +276,11 @@ class DatasetSpec(Spec):
 
 
 class MetricInputSpec(Spec):
-    metric: str = Field(pattern=NAME_PATTERN)
-    alias: str | None = Field(None, pattern=NAME_PATTERN)
+    metric: str = field(pattern=NAME_PATTERN)
+    alias: str | None = field(default=None, pattern=NAME_PATTERN)
     offset: str | None = None  # see check_offset
 
-    @field_validator("offset")
-    @classmethod
+    @check_field("offset")
     def _offset_form(cls, value: str | None) -> str | None:
         return None if value is None else check_offset(value)
 
@@ -296,8 +288,8 @@ class MetricInputSpec(Spec):
 class ConstantPropertySpec(Spec):
     """A conversion counts only when the base event and the conversion share this value (a session)."""
 
-    base_property: str = Field(pattern=NAME_PATTERN)  # an entity or dimension of the base measure's dataset
-    conversion_property: str = Field(pattern=NAME_PATTERN)  # ... of the conversion measure's dataset
+    base_property: str = field(pattern=NAME_PATTERN)  # an entity or dimension of the base measure's dataset
+    conversion_property: str = field(pattern=NAME_PATTERN)  # ... of the conversion measure's dataset
 
 
 CONVERSION_FIELDS = (
@@ -312,7 +304,7 @@ CONVERSION_FIELDS = (
 
 
 class MetricSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     type: Literal["simple", "ratio", "derived", "cumulative", "conversion"] = "simple"
     label: str | None = None
     description: str | None = None
@@ -340,9 +332,9 @@ class MetricSpec(Spec):
     join_to_timespine: StrictBool | None = None
     # conversion: each conversion event is credited to the entity's latest base event at or before it
     # (within `window` if set); the metric is counted at that base event's period and dimensions
-    base_measure: str | None = Field(None, pattern=NAME_PATTERN)
-    conversion_measure: str | None = Field(None, pattern=NAME_PATTERN)
-    entity: str | None = Field(None, pattern=NAME_PATTERN)
+    base_measure: str | None = field(default=None, pattern=NAME_PATTERN)
+    conversion_measure: str | None = field(default=None, pattern=NAME_PATTERN)
+    entity: str | None = field(default=None, pattern=NAME_PATTERN)
     calculation: Literal["conversion_rate", "conversions"] | None = None  # unset: conversion_rate
     constant_properties: list[ConstantPropertySpec] = []
     # conditions over the dimensions of each side's dataset: only the base events `base_filter` keeps count
@@ -350,8 +342,7 @@ class MetricSpec(Spec):
     base_filter: str | None = None
     conversion_filter: str | None = None
 
-    @field_validator("fill_nulls_with", mode="before")
-    @classmethod
+    @check_field("fill_nulls_with", before=True)
     def _fill_is_a_number(cls, value: object) -> object:
         if value is None or value == "null":  # written, so not the default (validators skip defaults)
             return "null"
@@ -360,12 +351,11 @@ class MetricSpec(Spec):
             raise ValueError(f"fill_nulls_with must be a number (like 0) or null, not {value!r}")
         return value
 
-    @field_validator("window")
-    @classmethod
+    @check_field("window")
     def _window_size(cls, value: str | None) -> str | None:
         return None if value is None else check_window(value)
 
-    @model_validator(mode="after")
+    @check_record
     def _fields_match_type(self) -> "MetricSpec":
         needed = {
             "simple": ["measure"],
@@ -404,7 +394,7 @@ class MetricSpec(Spec):
 
 
 class TableSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     description: str | None = None
     grain: Grain = "month"
     metrics: list[str]
@@ -426,7 +416,7 @@ class MetricExpectationSpec(Spec):
 class MetricTestSpec(Spec):
     """Given a few rows per raw table, expect these values of these metrics (runs in memory)."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     description: str | None = None
     given: dict[str, list[dict[str, object]]]
     expect: list[MetricExpectationSpec]
@@ -441,17 +431,17 @@ class ApprovalSpec(Spec):
 class EngagementSpec(Spec):
     """Points per activity, counted inside a window that opens when the entity enters."""
 
-    dataset: str = Field(pattern=NAME_PATTERN)
+    dataset: str = field(pattern=NAME_PATTERN)
     type_column: str
     points: dict[str, float]
-    window_days: int = Field(gt=0)
+    window_days: int = field(gt=0)
 
 
 class SlaSpec(Spec):
     """The hand-over promise: the other team accepts a qualified entity within `hours`."""
 
-    hours: float = Field(gt=0)
-    dataset: str = Field(pattern=NAME_PATTERN)
+    hours: float = field(gt=0)
+    dataset: str = field(pattern=NAME_PATTERN)
     time: str
     filter: str | None = None
 
@@ -463,7 +453,7 @@ class RuleSpec(Spec):
 
 
 class DefinitionVersionSpec(Spec):
-    version: int = Field(ge=1)
+    version: int = field(ge=1)
     effective: date
     change_note: str | None = None
     approvals: list[ApprovalSpec] = []
@@ -474,24 +464,24 @@ class DefinitionVersionSpec(Spec):
 class DefinitionSpec(Spec):
     """A shared, owned, versioned rule such as the MQL definition."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     description: str | None = None
-    entity: str = Field(pattern=NAME_PATTERN)
-    dataset: str = Field(pattern=NAME_PATTERN)
-    owners: list[str] = Field(min_length=1)
+    entity: str = field(pattern=NAME_PATTERN)
+    dataset: str = field(pattern=NAME_PATTERN)
+    owners: list[str] = field(min_length=1)
     current: int
-    versions: list[DefinitionVersionSpec] = Field(min_length=1)
+    versions: list[DefinitionVersionSpec] = field(min_length=1)
 
 
 class FunnelStageSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     dataset: str | None = None
     time: str | None = None
     filter: str | None = None
     definition: str | None = None
     version: int | None = None
 
-    @model_validator(mode="after")
+    @check_record
     def _one_source(self) -> "FunnelStageSpec":
         if (self.definition is None) == (self.time is None):
             raise ValueError(
@@ -501,17 +491,17 @@ class FunnelStageSpec(Spec):
 
 
 class FunnelSpec(Spec):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = field(pattern=NAME_PATTERN)
     description: str | None = None
-    entity: str = Field(pattern=NAME_PATTERN)
-    dataset: str = Field(pattern=NAME_PATTERN)
-    window_days: int = Field(gt=0)
+    entity: str = field(pattern=NAME_PATTERN)
+    dataset: str = field(pattern=NAME_PATTERN)
+    window_days: int = field(gt=0)
     count_by: Literal["cohort", "period"] = "cohort"
     # strict: a stage counts only after every earlier stage, each at or after the one before;
     # independent: each stage on its own (conversions can exceed 100 %)
     order: Literal["strict", "independent"] = "strict"
     dimensions: list[str] = []
-    stages: list[FunnelStageSpec] = Field(min_length=2)
+    stages: list[FunnelStageSpec] = field(min_length=2)
 
 
 class ProjectFileSpec(Spec):

@@ -226,9 +226,8 @@ def test_the_metric_catalog_names_the_filters():
 
 
 def test_filters_belong_to_conversion_metrics_only():
-    from pydantic import ValidationError
-
+    from kpiframe.load.spec_model import SpecInvalid
     from kpiframe.load.specs import MetricSpec
 
-    with pytest.raises(ValidationError, match="belong to conversion metrics only"):
+    with pytest.raises(SpecInvalid, match="belong to conversion metrics only"):
         MetricSpec(name="x", measure="visits", base_filter="referrer = 'ads'")
