@@ -15,7 +15,6 @@ from kpiframe.errors import KpiframeError
 
 if TYPE_CHECKING:
     from kpiframe.diff import DiffReport
-    from kpiframe.engine import QueryResult
 
 BREAKING_EXIT = 4
 GRAINS = ["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
@@ -100,7 +99,7 @@ def diff(
 
 
 def show(report: DiffReport, markdown: bool) -> str:
-    """The report's blocks as Markdown (a PR comment) or for a terminal (rich tables)."""
+    """The report's blocks as Markdown (a PR comment) or for a terminal (boxed tables)."""
     from kpiframe.cli.output import render
     from kpiframe.diff.report import MARKER, blocks
 
@@ -128,19 +127,8 @@ def show(report: DiffReport, markdown: bool) -> str:
         elif block.table is not None and markdown:
             lines += ["", render(block.table, "markdown"), ""]
         elif block.table is not None:
-            lines += ["", render(_escaped(block.table), "table"), ""]
+            lines += ["", render(block.table, "table"), ""]
     return "\n".join(lines).strip() + "\n"
-
-
-def _escaped(result: QueryResult) -> QueryResult:
-    """Names like leads/plan[lead__channel=paid_search] are text, not rich markup."""
-    from rich.markup import escape
-
-    from kpiframe.engine import QueryResult
-
-    return QueryResult(
-        result.columns, [tuple(escape(v) if isinstance(v, str) else v for v in row) for row in result.rows]
-    )
 
 
 def _plain(text: str) -> str:

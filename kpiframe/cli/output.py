@@ -1,4 +1,4 @@
-"""Rendering results for people (rich tables) and for machines (CSV, JSON, Markdown)."""
+"""Rendering results for people (boxed tables, cli/text_table.py) and for machines (CSV, JSON, Markdown)."""
 
 from __future__ import annotations
 
@@ -211,18 +211,11 @@ def _width() -> int:
 
 
 def _table(result: QueryResult, title: str | None, shown: _Shown) -> str:
-    from rich.console import Console
-    from rich.table import Table
+    from kpiframe.cli.text_table import boxed
 
-    table = Table(title=title, show_lines=False)
-    for index, column in enumerate(result.columns):
-        numeric = any(
-            isinstance(r[index], (int, float, Decimal)) and not isinstance(r[index], bool) for r in result.rows
-        )
-        table.add_column(column, justify="right" if numeric else "left")
-    for row in result.rows:
-        table.add_row(*[shown(c, v) for c, v in zip(result.columns, row, strict=True)])
-    console = Console(record=True, width=_width())
-    with console.capture() as capture:
-        console.print(table)
-    return capture.get().rstrip()
+    right = [
+        any(isinstance(r[index], (int, float, Decimal)) and not isinstance(r[index], bool) for r in result.rows)
+        for index in range(len(result.columns))
+    ]
+    rows = [[shown(c, v) for c, v in zip(result.columns, row, strict=True)] for row in result.rows]
+    return boxed(result.columns, rows, right, title, _width())
