@@ -405,6 +405,14 @@ CODES: tuple[ErrorCode, ...] = (
         "the first to the last with data (or --start/--end), as without the option. A warning: add the first "
         "and last day of your time spine under `calendar:` (see docs/project-format.md), or drop the option.",
     ),
+    ErrorCode(
+        "KF206",
+        "Time spine model not found",
+        "semantic",
+        "kpi_project.yml's `calendar: time_spine: model:` names the model whose columns are the project's "
+        "custom grains (`custom_grains: {alien_day: alien_day}`), and no model of the project has that name. "
+        "Fix the name (the hint suggests one) or add the model: one row per day, its day column `day:`.",
+    ),
     # --- KF3xx templates and model SQL --------------------------------------------------------------------
     ErrorCode(
         "KF301",
@@ -648,6 +656,16 @@ CODES: tuple[ErrorCode, ...] = (
         "A query result was asked for as an Arrow table (`QueryResult.to_arrow()`) or a DataFrame "
         "(`to_pandas()`) and the library it needs is not installed. Install it as the hint says "
         "(`pip install 'kpiframe[arrow]'` brings pyarrow).",
+    ),
+    ErrorCode(
+        "KF432",
+        "Custom grain that cannot be answered",
+        "query",
+        "A request names a custom grain (a column of the time spine model, `metric_time__alien_day`) where "
+        "kpiframe has no answer for it yet: as a period grain (`--grain alien_day`: group by it with "
+        "`--by metric_time__alien_day` instead), with a cumulative metric, a derived metric reading months "
+        "or periods back, or `--compare` (their earlier rows have other custom values), the custom grain of "
+        "a dimension that is not a time, or metric_time's custom grain without a metric.",
     ),
     ErrorCode(
         "KF450",

@@ -18,6 +18,7 @@ from kpiframe.imports.metricflow_plan import KINDS, MARKER, ImportPlan
 from kpiframe.imports.metricflow_read import DbtProject, Note, read_dbt_project
 from kpiframe.imports.metricflow_semantic import import_semantic_models
 from kpiframe.imports.metricflow_tables import import_saved_queries
+from kpiframe.imports.metricflow_time_spine import TimeSpine, calendar_lines, import_time_spine
 
 STATUS_NEW, STATUS_CHANGED, STATUS_SAME = "new", "changed", "unchanged"
 
@@ -52,8 +53,21 @@ def plan_import(dbt_root: Path, output: Path) -> ImportResult:
     measures = import_semantic_models(project, plan, notes)
     import_metrics(project, plan, notes, measures)
     import_saved_queries(project, plan, notes)
+    spine = import_time_spine(project, plan, notes)
     if not (output / "kpi_project.yml").exists():
-        plan.text_files["kpi_project.yml"] = _project_file(project, _joins_time_spine(plan))
+        plan.text_files["kpi_project.yml"] = _project_file(project, _joins_time_spine(plan), spine)
+    elif spine is not None:  # the import never rewrites kpi_project.yml: say what to add there
+        grains = ", ".join(f"{name}: {column}" for name, column in spine.grains.items())
+        notes.items.append(
+            Note(
+                "changed",
+                spine.path,
+                spine.line,
+                f"time spine '{spine.model}'",
+                f"kpi_project.yml exists: add calendar: time_spine: {{model: {spine.model}, day: {spine.day}, "
+                f"custom_grains: {{{grains}}}}} to it",
+            )
+        )
     files = plan.rendered()
     contents = {path: _contents(plan, path) for path in files}
     result = ImportResult(dbt_root, output, files, contents, {}, notes.of_kind("changed") + notes.of_kind("unmapped"))
@@ -119,9 +133,10 @@ def _joins_time_spine(plan: ImportPlan) -> bool:
     )
 
 
-def _project_file(project: DbtProject, joins_time_spine: bool = False) -> str:
-    """kpi_project.yml for an output folder without one: the dbt project's name and scalar vars, and where a
-    metric has `join_to_timespine: true`, the `calendar: time_spine:` it needs, to fill in (a comment)."""
+def _project_file(project: DbtProject, joins_time_spine: bool = False, spine: TimeSpine | None = None) -> str:
+    """kpi_project.yml for an output folder without one: the dbt project's name and scalar vars, the time
+    spine's model and custom grains when the dbt project declares one, and where a metric has
+    `join_to_timespine: true`, the first and last day of the `calendar: time_spine:` it needs, to fill in."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", project.name)
     name = name if re.match(r"[A-Za-z_]", name) else f"p_{name}"
     lines = [
@@ -133,7 +148,9 @@ def _project_file(project: DbtProject, joins_time_spine: bool = False) -> str:
         "query:",
         "  without_time: all  # as MetricFlow: a request without metric_time answers totals over the range",
     ]
-    if joins_time_spine:  # the time spine is a table of the warehouse: its first and last day are not known here
+    if spine is not None:
+        lines += calendar_lines(spine)
+    elif joins_time_spine:  # the time spine is a table of the warehouse: its first and last day are not known here
         lines += [
             "# join_to_timespine: true answers every period of the time spine: set its first and last day",
             "# calendar:",

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+from kpiframe.sql.custom_grains import custom_grain_name
 from kpiframe.sql.date_parts import METRIC_TIME, date_part_name
 
 # A template or a quoted SQL value ('text', or "a name"), whichever starts first: a template holds quotes
@@ -62,14 +63,23 @@ def bare_entity(name: str) -> str:
 
 
 def translate_filter(
-    value: object, metric_time: MetricTime, entity: EntityName = bare_entity, *, date_parts: bool = False
+    value: object,
+    metric_time: MetricTime,
+    entity: EntityName = bare_entity,
+    *,
+    date_parts: bool = False,
+    custom_grains: Collection[str] = (),
 ) -> Translation:
     """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax;
-    `date_parts`: the filter is a request's, which may name date parts."""
+    `date_parts`: the filter is a request's, which may name date parts and the project's `custom_grains`
+    (`{{ TimeDimension('metric_time', 'alien_day') }}` is `metric_time__alien_day`)."""
     parts = value if isinstance(value, list) else [value]
     texts = [str(part) for part in parts if part is not None and str(part).strip()]
+    custom = tuple(custom_grains) if date_parts else ()
     try:
-        translated = [_rewrite(text, lambda call: _call(call, metric_time, entity, date_parts)) for text in texts]
+        translated = [
+            _rewrite(text, lambda call: _call(call, metric_time, entity, date_parts, custom)) for text in texts
+        ]
     except Untranslatable as exc:
         return Translation(None, [str(exc)])
     if not translated:
@@ -120,12 +130,14 @@ def group_by_item(text: str) -> tuple[str, str]:
     raise Untranslatable(f"group_by {text!r}: kpiframe tables group by metric_time and dimensions only")
 
 
-def _call(inner: str, metric_time: MetricTime, entity: EntityName, date_parts: bool) -> str:
-    call = _parse_call(inner)
+def _call(inner: str, metric_time: MetricTime, entity: EntityName, date_parts: bool, custom: tuple[str, ...]) -> str:
+    call = _parse_call(inner, custom)
     if call.kind == "Entity":
         return entity(call.name)
     if call.date_part is not None:
         return _date_part(call, inner, date_parts)
+    if call.grain is not None and call.grain in custom:  # the scans resolve metric_time's, each its own time
+        return custom_grain_name(call.name, call.grain)
     if call.kind == "Dimension" and call.grain is None and call.name != METRIC_TIME:
         return call.name
     name = call.name
@@ -152,7 +164,7 @@ def _date_part(call: _Call, inner: str, date_parts: bool) -> str:
     return date_part_name(call.name, (call.date_part or "").lower())
 
 
-def _parse_call(inner: str) -> _Call:
+def _parse_call(inner: str, custom: tuple[str, ...] = ()) -> _Call:
     """The kind, name, grain and date part of one template call."""
     try:
         tree = ast.parse(inner, mode="eval").body
@@ -183,7 +195,7 @@ def _parse_call(inner: str) -> _Call:
             raise Untranslatable(f"'{keyword.arg}=' in '{{{{ {inner} }}}}' has no counterpart in kpiframe")
     if kind == "TimeDimension" and len(tree.args) > 1:
         grain = _literal(tree.args[1], inner)
-    return _Call(kind, name, _grain(grain, inner), date_part)
+    return _Call(kind, name, _grain(grain, inner, custom), date_part)
 
 
 def _literal(node: ast.expr, inner: str) -> str:
@@ -192,9 +204,11 @@ def _literal(node: ast.expr, inner: str) -> str:
     raise Untranslatable(f"'{{{{ {inner} }}}}' holds a value that is not a plain string")
 
 
-def _grain(grain: str | None, inner: str) -> str | None:
+def _grain(grain: str | None, inner: str, custom: tuple[str, ...] = ()) -> str | None:
     if grain is None:
         return None
+    if grain in custom:
+        return grain
     grain = grain.lower()
     if grain in FINER_THAN_DAY:
         raise Untranslatable(f"grain '{grain}' in '{{{{ {inner} }}}}': kpiframe's finest grain is day")

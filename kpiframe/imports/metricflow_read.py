@@ -19,10 +19,11 @@ from kpiframe.errors import KpiframeError, SourceLocation
 # dbt's kinds of YAML object, by the list key (dbt) or single key (MetricFlow manifests) that holds them
 LIST_KEYS = {"semantic_models": "semantic_model", "metrics": "metric", "saved_queries": "saved_query"}
 DBT_KEYS = {"sources": "source", "models": "model"}
-SINGLE_KEYS = {"semantic_model", "metric", "saved_query"}
-# top-level keys that carry no semantics to import (a file's schema version, settings MetricFlow's test
-# manifests keep beside the semantic models)
-QUIET_KEYS = {"version", "project_configuration"}
+# project_configuration: MetricFlow's settings beside the semantic models, whose time spines the import
+# reads (metricflow_time_spine)
+SINGLE_KEYS = {"semantic_model", "metric", "saved_query", "project_configuration"}
+# top-level keys that carry no semantics to import (a file's schema version)
+QUIET_KEYS = {"version"}
 SKIPPED_DIRS = {"target", "dbt_packages", "logs", "node_modules", ".git", ".venv"}
 NoteKind = Literal["unmapped", "changed"]
 

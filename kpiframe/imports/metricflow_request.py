@@ -37,6 +37,7 @@ from kpiframe.imports.metricflow_filters import (
 )
 from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, reached_metrics
 from kpiframe.sql.calendar import ALL_TIME
+from kpiframe.sql.custom_grains import custom_grain_name, custom_grains, refuse, split_custom_grain
 from kpiframe.sql.date_parts import (
     METRIC_TIME,
     date_part_name,
@@ -95,7 +96,9 @@ def translate_request(
         )
     if not names:  # a query of dimension values: no metric time, so no period unless one is asked (KF415)
         return Translated(names, tuple(dict.fromkeys(kept)), next(iter(grains), ALL_TIME), scope.where(where))
-    if any(is_date_part(name) for name in kept) and not grains:  # the part replaces the period
+    custom = custom_grains(layer.files.config)
+    if any(is_date_part(name) or split_custom_grain(name, custom) for name in kept) and not grains:
+        # the part (or custom grain) replaces the period
         return Translated(names, tuple(dict.fromkeys(kept)), ALL_TIME, scope.where(where))
     chosen = next(iter(grains), without_time or default_grain(layer, names))
     return Translated(names, tuple(dict.fromkeys(kept)), chosen, scope.where(where))
@@ -137,13 +140,17 @@ class _Scope:
         if name in self.dimensions or name in self.short_names:
             return name  # kpiframe's own name (or one MetricFlow shares)
         parts = name.split("__")
-        if parts[0] == METRIC_TIME and not self.metrics and self.layer.files.config.calendar.time_spine is None:
+        spine = self.layer.files.config.calendar.time_spine
+        if parts[0] == METRIC_TIME and not self.metrics and (spine is None or spine.start is None):
             raise QueryError(  # with a time spine, its periods (kpiframe.sql.metric_query)
                 f"'{name}' without a metric: metric_time is the time of the metrics asked for",
                 code="KF415",
                 hint="add --metric NAME, group by a time dimension of a dataset, or set calendar: time_spine: "
                 "{start, end} in kpi_project.yml to list its periods",
             )
+        custom = split_custom_grain(name, custom_grains(self.layer.files.config))
+        if custom is not None:
+            return self._custom_grain(name, *custom)
         if split_date_part(name) is not None:
             return self._date_part(name)
         if parts[0] == METRIC_TIME and len(parts) <= 2:
@@ -153,6 +160,28 @@ class _Scope:
         if len(parts) > 2 and "__".join(parts[-2:]) in self.dimensions:
             return "__".join(parts[-2:])  # a path of entities: kpiframe's many-to-one joins need none
         return name  # left to the query, which names what is unknown and suggests
+
+    def _custom_grain(self, name: str, base: str, grain: str) -> str:
+        """`metric_time__alien_day`, `listing__ds__alien_day` (a custom grain of a time dimension, reached
+        through a path of entities or not): the group-by as kpiframe names it (kpiframe.sql.custom_grains)."""
+        if base == METRIC_TIME:
+            if not self.metrics:
+                raise refuse(
+                    name,
+                    "without a metric, kpiframe does not list the time spine's custom grain values",
+                    "add --metric NAME, or group by a custom grain of a dataset's time dimension",
+                )
+            return name
+        parts = base.split("__")
+        qualified = base if base in self.dimensions else "__".join(parts[-2:])  # a path of entities: none needed
+        dim = self.dimensions.get(qualified) or next(
+            (d for d in self.dimensions.values() if d.name == base and not d.path), None
+        )
+        if dim is None:
+            return name  # left to the query, which names what is unknown and suggests
+        if not dim.is_time:
+            raise refuse(name, f"'{base}' is not a time dimension", f"ask for the custom grain of a time: {grain}")
+        return custom_grain_name(dim.qualified, grain)
 
     def _date_part(self, name: str) -> str:
         """`metric_time__extract_dow`, `booking__ds__extract_month` (a time dimension's part): the group-by,
@@ -242,7 +271,13 @@ class _Scope:
     def where(self, text: str | None) -> str | None:
         if not text or not has_template(text):
             return text
-        translation = translate_filter(text, self.filter_metric_time, self.entity, date_parts=True)
+        translation = translate_filter(
+            text,
+            self.filter_metric_time,
+            self.entity,
+            date_parts=True,
+            custom_grains=tuple(custom_grains(self.layer.files.config)),
+        )
         if translation.text is None:
             raise QueryError(
                 f"--where: {'; '.join(translation.reasons)}",

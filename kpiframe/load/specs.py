@@ -10,7 +10,7 @@ gives editors a schema for free.
 import math
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from kpiframe.load.spec_model import NOT_IN_SCHEMA, Spec, StrictBool, check_field, check_record, field
 
@@ -20,6 +20,8 @@ Name = str  # validated by field(pattern=...) where declared
 Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median"]
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # what kpiframe answers 0 for over no rows, by default
 Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
+# what a custom grain may not be named: kpiframe's grains, `all` (no period), MetricFlow's sub-day grains
+RESERVED_GRAIN_NAMES = (*get_args(Grain), "all", "hour", "minute", "second", "millisecond", "microsecond")
 
 # A cumulative window is a positive count of one unit. It is checked when the YAML is read, so that
 # '0 days', '-3 days' or '100000 years' stop the compile at their line instead of the first query
@@ -96,17 +98,46 @@ class SchemasSpec(Spec):
 
 class TimeSpineSpec(Spec):
     """`calendar: time_spine:`: the first and last day of the project's time spine. A request that reads a
-    metric with `join_to_timespine: true` answers every period holding a day of it (MetricFlow's rule)."""
+    metric with `join_to_timespine: true` answers every period holding a day of it (MetricFlow's rule).
 
-    start: date
-    end: date
+    `model`: a model of the project with one row per day (its column `day`), whose other columns are the
+    project's custom grains (`custom_grains: {name: column}`, MetricFlow's custom granularities): a request
+    may group or filter by `<time>__<name>`, the spine's value on each row's day (kpiframe.sql.custom_grains).
+    The names are checked here, the model by kpiframe.semantic.rules (KF206)."""
+
+    # both or neither: without them (a time spine of custom grains alone), join_to_timespine is as unset
+    start: date | None = None
+    end: date | None = None
+    model: str | None = field(default=None, pattern=NAME_PATTERN)
+    day: str = field(default="day", pattern=NAME_PATTERN)
+    custom_grains: dict[str, str] = {}
+
+    @check_field("custom_grains")
+    def _grain_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, column in value.items():
+            for text in (name, column):
+                if not re.fullmatch(NAME_PATTERN, text):
+                    raise ValueError(f"custom grain '{name}': '{text}' is not a plain name (letters, digits, _)")
+            if name.lower() in RESERVED_GRAIN_NAMES or name.lower().startswith("extract_"):
+                raise ValueError(
+                    f"custom grain '{name}' has the name of a grain or date part kpiframe has already: "
+                    "name it after your calendar (alien_day, retail_week)"
+                )
+        return value
 
     @check_record
     def _ordered(self) -> "TimeSpineSpec":
-        if self.end < self.start:
+        if (self.start is None) != (self.end is None):
+            missing = "end" if self.end is None else "start"
+            raise ValueError(f"missing required key '{missing}': time_spine takes its first and last day together")
+        if self.start is None and self.model is None:
+            raise ValueError("time_spine needs its first and last day (start, end), or a model of custom grains")
+        if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"time_spine ends ({self.end}) before it starts ({self.start})")
-        if self.end.year - self.start.year > 200:
+        if self.start is not None and self.end is not None and self.end.year - self.start.year > 200:
             raise ValueError("time_spine spans more than 200 years: every period of it is a row of the answer")
+        if self.custom_grains and self.model is None:
+            raise ValueError("custom_grains are columns of the time spine's model: set model (one row per day)")
         return self
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kpiframe.errors import Problems
+from kpiframe.errors import Diagnostic, Problems, SourceLocation
+from kpiframe.load.config import PROJECT_FILE
 from kpiframe.load.dag import dependency_order
+from kpiframe.load.files import parse_yaml, read_text
 from kpiframe.load.loaded import Located, ProjectFiles
 from kpiframe.load.specs import DatasetSpec, MetricSpec
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
@@ -279,19 +281,45 @@ def time_spine_is_set_where_joined(files: ProjectFiles, layer: SemanticLayer) ->
     """`join_to_timespine: true` answers every period of kpi_project.yml's `calendar: time_spine:`; without
     one it would change nothing (the periods from the first to the last with data), so say so (KF205)."""
     found = Problems()
-    if files.config.calendar.time_spine is not None:
+    spine = files.config.calendar.time_spine
+    if spine is not None and spine.start is not None:
         return found
     for located in files.metrics.values():
         if located.spec.join_to_timespine:
             found.warn(
                 "KF205",
                 f"metric '{located.spec.name}' has join_to_timespine: true, but kpi_project.yml sets no "
-                "calendar: time_spine: it answers the periods from the first to the last with data",
+                "calendar: time_spine: {start, end}: it answers the periods from the first to the last with data",
                 located.at("join_to_timespine"),
                 hint="add calendar: {time_spine: {start: 2000-01-01, end: 2030-12-31}} to kpi_project.yml, the "
                 "first and last day of your time spine",
             )
     return found
+
+
+def time_spine_model_is_a_model(files: ProjectFiles, layer: SemanticLayer) -> Problems:
+    """`calendar: time_spine: model:` is the model custom grains read (kpiframe.sql.custom_grains): it must
+    be a model of the project (KF206), found when the query joins it otherwise."""
+    found = Problems()
+    spine = files.config.calendar.time_spine
+    if spine is None or spine.model is None or spine.model in files.models:
+        return found
+    message, hint = unknown("model", spine.model, files.models)
+    found.error(
+        "KF206",
+        f"calendar: time_spine: {message}: custom grains are columns of that model",
+        _config_location(files, ("calendar", "time_spine", "model")),
+        hint,
+    )
+    return found
+
+
+def _config_location(files: ProjectFiles, key_path: tuple[str, ...]) -> SourceLocation:
+    """Where a key of kpi_project.yml is (the file is parsed again: only to report a problem)."""
+    problems: list[Diagnostic] = []
+    text = read_text(files.root / PROJECT_FILE, files.root, problems)
+    doc = parse_yaml(text, PROJECT_FILE, problems) if text is not None else None
+    return doc.locate(key_path) if doc is not None else SourceLocation(PROJECT_FILE, 1, 1)
 
 
 RULES: tuple[Rule, ...] = (
@@ -302,6 +330,7 @@ RULES: tuple[Rule, ...] = (
     metrics_are_well_formed,
     metrics_have_no_cycle,
     time_spine_is_set_where_joined,
+    time_spine_model_is_a_model,
 )
 
 

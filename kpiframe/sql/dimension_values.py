@@ -24,6 +24,7 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, SemanticLayer
 from kpiframe.sql.calendar import ALL_TIME
+from kpiframe.sql.custom_grains import custom_grain_name, custom_grains, refuse, split_custom_grain
 from kpiframe.sql.expressions import col, column_names, replace_columns
 from kpiframe.sql.filters import parse_query_filter
 from kpiframe.sql.metric_scan import _Joins
@@ -51,18 +52,33 @@ def compile_dimension_values(layer: SemanticLayer, request: ValuesRequest) -> ex
     """SELECT DISTINCT the requested dimensions, filtered by the request's `--where`, from one dataset."""
     _refuse_time(request)
     names = list(dict.fromkeys(request.dimensions))
+    grains = custom_grains(layer.files.config)
     where = parse_query_filter(request.where, _all_dimension_names(layer)) if request.where else None
-    wanted = list(dict.fromkeys([*names, *(column_names(where) if where is not None else [])]))
+    asked = list(dict.fromkeys([*names, *(column_names(where) if where is not None else [])]))
+    # a custom grain of a time dimension (`listing__ds__alien_day`) is read through its time dimension
+    times = {name: found for name in asked if (found := split_custom_grain(name, grains))}
+    wanted = list(dict.fromkeys(times[name][0] if name in times else name for name in asked))
     base = _base_dataset(layer, wanted)
     joins = _Joins(layer, None)  # no metric, no row time: a versioned dataset is not joined (KF429)
     resolved = {name: _dimension_in(layer, base, name) for name in wanted}
-    projections = [joins.expression(_found(resolved, name)).as_(name, quoted=True, copy=False) for name in names]
+
+    def value(name: str) -> exp.Expr:
+        if name not in times:
+            return joins.expression(_found(resolved, name))
+        time, grain = times[name]
+        dim = _found(resolved, time)
+        if not dim.is_time:
+            raise refuse(name, f"'{time}' is not a time dimension", f"ask for the custom grain of a time: {grain}")
+        day = exp.Cast(this=joins.expression(dim), to=exp.DataType.build("DATE"))
+        return joins.custom_grain(day, grain)
+
+    projections = [value(name).as_(name, quoted=True, copy=False) for name in names]
     dataset = layer.datasets[base]
     table = exp.table_(dataset.model, db=layer.files.config.schemas.models, quoted=True)
     select = exp.select(*projections).distinct().from_(table.as_("t", quoted=True), copy=False)
     condition = None
     if where is not None:  # resolved before the joins are read: a filter's dimension may add one
-        condition = replace_columns(where, lambda column: joins.expression(_found(resolved, column.name)))
+        condition = replace_columns(where, lambda column: value(column.name))
     for join in joins.clauses():
         select = select.join(join, copy=False)
     if condition is not None:
@@ -91,10 +107,14 @@ def _refuse_time(request: ValuesRequest) -> None:
 
 
 def _all_dimension_names(layer: SemanticLayer) -> set[str]:
+    """Every dimension (qualified and short), and the custom grains of the time dimensions."""
     names: set[str] = set()
+    grains = custom_grains(layer.files.config)
     for dataset in layer.datasets:
         for dim in layer.dimensions_of(dataset).values():
             names.update((dim.qualified, dim.name))
+            if dim.is_time:
+                names.update(custom_grain_name(n, g) for n in (dim.qualified, dim.name) for g in grains)
     return names
 
 

@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets
+from kpiframe.sql.custom_grains import custom_grain_name, custom_grains
 from kpiframe.sql.date_parts import (
     METRIC_TIME,
     PARTS,
@@ -186,13 +187,16 @@ def filter_dimensions(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
 
 def filter_date_parts(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
     """The date parts a filter on `metrics` may name: every part of metric_time and of each time dimension
-    (qualified and short names) of their datasets."""
+    (qualified and short names) of their datasets, and their custom grains (kpiframe.sql.custom_grains)."""
     times = {METRIC_TIME}
     for dataset in metric_datasets(layer, metrics):
         times.update(
             n for dim in layer.dimensions_of(dataset).values() if dim.is_time for n in (dim.qualified, dim.name)
         )
-    return {date_part_name(time, part) for time in times for part in PARTS}
+    grains = custom_grains(layer.files.config)
+    return {date_part_name(time, part) for time in times for part in PARTS} | {
+        custom_grain_name(time, grain) for time in times for grain in grains
+    }
 
 
 def _refuse_date_part(what: str, name: str, allowed: Collection[str]) -> None:
@@ -284,7 +288,8 @@ def _too_deep(what: str) -> QueryError:
 
 
 def _unknown_dimension(what: str, name: str, allowed: Collection[str]) -> QueryError:
-    dimensions = [n for n in allowed if not is_date_part(n)]
+    # a custom grain of a time (metric_time__alien_day, listing__ds__alien_day) is suggested as a date part is
+    dimensions = [n for n in allowed if not is_date_part(n) and not _of_a_time(n, allowed)]
     qualified = sorted(n for n in dimensions if "__" in n)
     # a date part is suggested for a misspelt date part only: metric_time__extract_day is no metric_time__day
     guess = did_you_mean(name, allowed if split_date_part(name) else dimensions)
@@ -295,3 +300,10 @@ def _unknown_dimension(what: str, name: str, allowed: Collection[str]) -> QueryE
         hint=f"a query filter may reference {', '.join(qualified[:20]) or 'no dimension'}"
         f" (or their short names){parts}; declare a dimension in the dataset to filter on a column",
     )
+
+
+def _of_a_time(name: str, allowed: Collection[str]) -> bool:
+    """Whether `name` is a custom grain among the allowed names: the column of metric_time or of another
+    allowed name (filter_date_parts adds them beside the time dimensions)."""
+    base = name.rpartition("__")[0]
+    return base == METRIC_TIME or base in allowed

@@ -30,6 +30,8 @@ time_spine:` instead, as MetricFlow lists its time spine table's, crossed with t
 A date part in the dimensions (`metric_time__extract_dow`, kpiframe.sql.date_parts) is a column of the
 scans like a dimension; what reads earlier periods is refused by it (KF428), but a derived metric's input
 offset of whole days at grain `all`, whose rows are moved forward instead (SeriesBuilder._moved_forward).
+A custom grain (`metric_time__alien_day`, kpiframe.sql.custom_grains) is answered and refused alike (KF432),
+and with a metric of `join_to_timespine: true` the spine lists every value of the time spine model.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ from kpiframe.load.specs import ZERO_WHEN_EMPTY as ZERO_WHEN_EMPTY  # read by kp
 from kpiframe.load.specs import TimeSpineSpec
 from kpiframe.semantic.layer import SemanticLayer, reached_metrics
 from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar, date_series, offset_window
+from kpiframe.sql.custom_grains import (
+    custom_grains,
+    grain_value,
+    not_a_period_grain,
+    spine_day,
+    spine_table,
+    split_custom_grain,
+)
 from kpiframe.sql.date_parts import MARK, METRIC_TIME, date_part, is_date_part, require_part
 from kpiframe.sql.dimension_values import compile_dimension_values
 from kpiframe.sql.expressions import safe_divide
@@ -54,6 +64,7 @@ from kpiframe.sql.time_spine import PERIOD, spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
 
 COMPARE_SUFFIX = {"previous": "previous", "year": "year_ago"}
+SPINE_GRAIN_VALUES = "spine_grain_values"  # the custom grain values of the time spine (join_to_timespine)
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,9 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     query = builder.finish(outputs, in_range=True)
     dims = list(request.dimensions)
     if request.grain == ALL_TIME:
-        spine = whole_range_ctes(context.value_sources, dims)
+        values = _spine_grain_values(layer, dims) if context.join_to_timespine else None
+        sources = [*context.value_sources, *([values[0]] if values else [])]
+        spine = [*([values] if values else []), *whole_range_ctes(sources, dims)]
     else:
         spine = spine_ctes(
             context.scans,
@@ -124,6 +137,26 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     ]
     query.set("with_", exp.With(expressions=ctes))
     return query
+
+
+def _spine_grain_values(layer: SemanticLayer, dims: list[str]) -> tuple[str, exp.Query] | None:
+    """With a metric of `join_to_timespine: true` grouped by custom grains of metric_time alone, every
+    distinct value of the time spine model within its first and last day (MetricFlow lists each one), as a
+    CTE of the spine's values; None for other requests."""
+    config = layer.files.config
+    grains = custom_grains(config)
+    found = [split_custom_grain(name, grains) for name in dims]
+    if not dims or any(f is None or f[0] != METRIC_TIME for f in found):
+        return None
+    spine = config.calendar.time_spine
+    assert spine is not None
+    columns = [grain_value(config, "s", f[1]).as_(name, quoted=True) for name, f in zip(dims, found, strict=True) if f]
+    select = exp.select(*columns).distinct().from_(spine_table(config).as_("s", quoted=True), copy=False)
+    days = _time_spine(spine)
+    if days is not None:
+        day = spine_day(spine, "s")
+        select = select.where(exp.Between(this=day, low=_day(days[0]), high=_day(days[1])), copy=False)
+    return SPINE_GRAIN_VALUES, select
 
 
 def _asks_time(request: MetricRequest) -> bool:
@@ -195,19 +228,24 @@ def _day(value: date) -> exp.Expr:
 
 def _time_spine(spine: TimeSpineSpec | None) -> tuple[date, date] | None:
     """kpi_project.yml's `calendar: time_spine:` as (first day, last day); unset, None (KF205 warned)."""
-    return None if spine is None else (spine.start, spine.end)
+    if spine is None or spine.start is None or spine.end is None:
+        return None
+    return spine.start, spine.end
 
 
 def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
     """A date part is the part of each row's own day: what reads an earlier period's rows is refused, since
     the shifted rows' part is not the part the answer's row shows (KF428)."""
-    parts = [name for name in request.dimensions if is_date_part(name)]
+    grains = custom_grains(layer.files.config)
+    parts = [name for name in request.dimensions if is_date_part(name) or split_custom_grain(name, grains)]
     if not parts:
         return
+    code = "KF428" if is_date_part(parts[0]) else "KF432"  # a custom grain is refused as a date part is
+    by = "a date part" if code == "KF428" else "a custom grain"
     if request.compare:
         raise QueryError(
-            f"--compare {request.compare} by a date part ({parts[0]}): the earlier period's rows have other parts",
-            code="KF428",
+            f"--compare {request.compare} by {by} ({parts[0]}): the earlier period's rows have other values",
+            code=code,
             hint="compare periods without the date part, or query the two ranges with --start/--end",
         )
     for spec in reached_metrics(layer, request.metrics):
@@ -221,8 +259,8 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
                 else f"reads '{shifted[0].metric}' {shifted[0].offset} earlier"
             )
             raise QueryError(
-                f"metric '{spec.name}' {what}: it has no value by a date part ({parts[0]})",
-                code="KF428",
+                f"metric '{spec.name}' {what}: it has no value by {by} ({parts[0]})",
+                code=code,
                 hint="ask for it by a grain (metric_time__day, --grain month), or by the date part alone when "
                 "it reads days or weeks back ('5 days'), or for its input metrics by the date part",
             )
@@ -236,6 +274,8 @@ def _whole_days(offset: str) -> bool:
 def _check(layer: SemanticLayer, request: MetricRequest) -> None:
     if not request.metrics:
         raise QueryError("no metric asked for", code="KF401", hint="pass --metric NAME, or --by alone for values")
+    if request.grain in custom_grains(layer.files.config):
+        raise not_a_period_grain(request.grain)
     if request.grain not in REQUEST_GRAINS:
         raise QueryError(
             f"unknown grain '{request.grain}'", code="KF402", hint=f"use one of {', '.join(REQUEST_GRAINS)}"

@@ -19,6 +19,7 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, JoinStep, Measure, SemanticLayer
 from kpiframe.sql.calendar import Calendar, interval
+from kpiframe.sql.custom_grains import custom_grains, grain_value, spine_join, split_custom_grain
 from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, require_time, split_date_part
 from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
 from kpiframe.sql.time_spine import PERIOD
@@ -165,8 +166,13 @@ class DatasetScan:
         """The expression of a name the request groups or filters by; a date part (`metric_time__extract_dow`)
         is the part of the scan's time (metric_time, moved by shape.shift_days) or of a time dimension's, the
         scan's time itself when that dimension is the measure's own time (kpiframe.sql.date_parts)."""
+        if name in self.layer.dimensions_of(dataset_name):
+            return joins.expression(self._dimension(dataset_name, name))
+        custom = split_custom_grain(name, custom_grains(self.layer.files.config))
+        if custom is not None:
+            return self._custom_grain(dataset_name, name, custom, joins, time, own_time)
         found = split_date_part(name)
-        if found is None or found[1] not in PARTS or name in self.layer.dimensions_of(dataset_name):
+        if found is None or found[1] not in PARTS:
             return joins.expression(self._dimension(dataset_name, name))
         base, part = found
         if base == METRIC_TIME:
@@ -175,6 +181,32 @@ class DatasetScan:
         require_time(name, dim.is_time)
         expr = joins.expression(dim)
         return date_part(time.copy() if expr == own_time else expr, part)
+
+    def _custom_grain(
+        self,
+        dataset_name: str,
+        name: str,
+        custom: tuple[str, str],
+        joins: _Joins,
+        time: exp.Expr,
+        own_time: exp.Expr,
+    ) -> exp.Expr:
+        """A custom grain (`metric_time__alien_day`): the time spine's column on the local day of the scan's
+        time (moved by shape.shift_days) or of a time dimension's (kpiframe.sql.custom_grains)."""
+        base, grain = custom
+        if base == METRIC_TIME:
+            value = time.copy()
+        else:
+            dim = self._dimension(dataset_name, base)
+            if not dim.is_time:
+                raise QueryError(
+                    f"'{name}': '{base}' is not a time dimension, so it has no {grain}",
+                    code="KF432",
+                    hint=f"ask for the custom grain of a time: metric_time__{grain}",
+                )
+            expr = joins.expression(dim)
+            value = time.copy() if expr == own_time else expr
+        return joins.custom_grain(self.calendar.period_start(value, "day"), grain)
 
     def _dimension(self, dataset_name: str, name: str) -> Dimension:
         available = self.layer.dimensions_of(dataset_name)
@@ -255,6 +287,18 @@ class _Joins:
         self.row_day = row_day
         self.aliases: dict[tuple[JoinStep, ...], str] = {(): "t"}
         self.joins: list[exp.Join] = []
+        self.spines: dict[str, str] = {}  # the SQL of a row's day -> the alias of the time spine joined on it
+
+    def custom_grain(self, day: exp.Expr, grain: str) -> exp.Expr:
+        """The custom grain's column of the time spine model, LEFT JOINed once per distinct day expression
+        (after the joins that expression reads, which are already in self.joins)."""
+        key = day.sql()
+        alias = self.spines.get(key)
+        if alias is None:
+            alias = f"g{len(self.spines) + 1}"
+            self.spines[key] = alias
+            self.joins.append(spine_join(self.layer.files.config, alias, day))
+        return grain_value(self.layer.files.config, alias, grain)
 
     def alias_for(self, path: tuple[JoinStep, ...]) -> str:
         if path in self.aliases:

@@ -20,6 +20,7 @@ from kpiframe.semantic.layer import Measure, SemanticLayer
 from kpiframe.sql import series_history as history
 from kpiframe.sql.calendar import ALL_TIME, Calendar, offset_window
 from kpiframe.sql.conversion import conversion_calculation, conversions_select
+from kpiframe.sql.custom_grains import custom_grains, split_custom_grain
 from kpiframe.sql.date_parts import is_date_part
 from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_divisions, shared_expression
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
@@ -147,7 +148,8 @@ class SeriesBuilder:
             nonlocal level
             item = inputs.get(column.name)
             if item is not None and item.offset:
-                if not self.periodic and any(is_date_part(d) for d in self.dim_names):
+                grains = custom_grains(self.layer.files.config)
+                if not self.periodic and any(is_date_part(d) or split_custom_grain(d, grains) for d in self.dim_names):
                     return self._moved_forward(item.metric, item.offset)
                 if not self.periodic:
                     raise QueryError(

@@ -53,6 +53,15 @@ MANIFESTS = {  # MetricFlow's test model (a case's `model:`) -> the copied manif
 # MetricFlow's test time spine, `mf_time_spine`: every day of 2000-2040, configured by MetricFlow's test
 # fixtures outside the manifests, as kpiframe's `calendar: time_spine:` (join_to_timespine) is outside its
 TIME_SPINE = ("2000-01-01", "2040-12-31")
+# ...and its custom granularity alien_day (a column of mf_time_spine, see load_snapshots), which MetricFlow's
+# fixtures declare in the manifest's project_configuration: written beside a copy of each manifest
+PROJECT_CONFIGURATION = """\
+project_configuration:
+  time_spines:
+    - node_relation: {alias: mf_time_spine, schema_name: source_schema}
+      primary_column: {name: ds, time_granularity: day}
+      custom_granularities: [{name: alien_day}]
+"""
 NOT_COPIED: dict[str, str] = {}  # test models whose manifest needs what kpiframe has not: not expressible
 # test models whose manifest is not copied but written here: MetricFlow's SCD_MODEL manifest is replaced by
 # one of our own over the same copied snapshots (listings and lux listings with validity windows)
@@ -78,8 +87,11 @@ def load_snapshots(con: duckdb.DuckDBPyConnection) -> None:
                 f"insert into {table} values ({marks})", [[_cell(v) for v in row] for row in snapshot["rows"]]
             )
     first, last = TIME_SPINE
+    # MetricFlow's mf_time_spine snapshot: its custom granularity alien_day is one label per decade of ds
+    # (the 2000s 2020-01-01, the 2010s 2020-01-02, ...)
     con.execute(
-        "create table source_schema.mf_time_spine as select d::timestamp as ds"
+        "create table source_schema.mf_time_spine as select d::timestamp as ds,"
+        " date '2020-01-01' + cast((year(d) - 2000) // 10 as integer) as alien_day"
         f" from generate_series(timestamp '{first}', timestamp '{last}', interval 1 day) t(d)"
     )
 
@@ -105,9 +117,15 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
     for model, source in sources.items():
         manifest = source.name
         root = tmp_path_factory.mktemp(f"mf_{manifest}")
-        write_import(plan_import(source, root))
-        with (root / "kpi_project.yml").open("a", encoding="utf-8") as settings:  # the time spine's days
-            settings.write(f"calendar:\n  time_spine: {{start: {TIME_SPINE[0]}, end: {TIME_SPINE[1]}}}\n")
+        configured = tmp_path_factory.mktemp(f"mf_configured_{manifest}") / manifest
+        shutil.copytree(source, configured)  # with MetricFlow's time spine, as its test fixtures configure it
+        (configured / "project_configuration.yaml").write_text(PROJECT_CONFIGURATION, encoding="utf-8")
+        write_import(plan_import(configured, root))
+        settings = root / "kpi_project.yml"  # the import wrote the time spine's model: add its first and last day
+        text = settings.read_text(encoding="utf-8")
+        assert "\n  time_spine:\n" in text, "the import writes the time spine of project_configuration"
+        days = f"  time_spine:\n    start: {TIME_SPINE[0]}\n    end: {TIME_SPINE[1]}\n"
+        settings.write_text(text.replace("  time_spine:\n", days, 1), encoding="utf-8")
         shutil.copyfile(data, root / "warehouse.duckdb")
         project = Project.load(root)
         try:
