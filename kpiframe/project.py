@@ -354,10 +354,10 @@ class Project:
         trees = [tree, last_day_query(self.layer, asked.metrics)] if asked.metrics else [tree]
         warehouse = self.connect_reader()
         try:
-            results = [warehouse.query(each) for each in trees]
-            statements = [warehouse.render(each) for each in trees]
+            answered = [warehouse.query_rendered(each) for each in trees]  # each rendered once
         finally:
             warehouse.close()
+        results, statements = [rows for rows, _ in answered], [text for _, text in answered]
         recipe = adapter_class(self.warehouse_spec.type).replay_recipe(self.warehouse_spec)
         answer = ReplayableAnswer(results[0], {}, statements, recipe, asked.grain, periods)
         if asked.metrics:  # a query of dimension values has no period to cover

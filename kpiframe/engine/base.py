@@ -144,6 +144,11 @@ class Warehouse:
     def query(self, statement: exp.Expr) -> QueryResult:
         raise NotImplementedError
 
+    def query_rendered(self, statement: exp.Expr) -> tuple[QueryResult, str]:
+        """The statement's rows and the SQL text it ran as (the query cache keeps the text); an engine that
+        runs text renders once (DuckDB overrides this)."""
+        return self.query(statement), self.render(statement)
+
     def table_exists(self, schema: str, name: str) -> bool:
         raise NotImplementedError
 

@@ -89,13 +89,20 @@ class DuckDBWarehouse(Warehouse):
         self._run(statement)
 
     def query(self, statement: exp.Expr) -> QueryResult:
-        cursor = self._run(statement)
+        return self.query_rendered(statement)[0]
+
+    def query_rendered(self, statement: exp.Expr) -> tuple[QueryResult, str]:
+        text = self.render(statement)
+        cursor = self._run_text(text)
         columns = [d[0] for d in cursor.description or []]
-        return QueryResult(columns, cursor.fetchall())
+        return QueryResult(columns, cursor.fetchall()), text
 
     def _run(self, statement: exp.Expr) -> duckdb.DuckDBPyConnection:
+        return self._run_text(self.render(statement))
+
+    def _run_text(self, text: str) -> duckdb.DuckDBPyConnection:
         try:
-            return self.con.execute(self.render(statement))
+            return self.con.execute(text)
         except duckdb.Error as exc:
             raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}", code="KF503") from None
 
