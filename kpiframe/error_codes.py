@@ -514,8 +514,9 @@ CODES: tuple[ErrorCode, ...] = (
         "MetricFlow request syntax kpiframe cannot answer",
         "query",
         "A MetricFlow name or filter (`entity__dim__grain`, `{{ TimeDimension(...) }}`, `{{ Entity(...) }}`) "
-        "asks for what kpiframe cannot group or filter by: a grain finer than a day, a time dimension other "
-        "than the metrics' own time, an entity no dimension holds. Use the form the hint gives.",
+        "asks for what kpiframe cannot group or filter by: a grain finer than a day, a grain of a name that "
+        "is not a time dimension of the metrics, a time dimension's grain without a metric, an entity no "
+        "dimension holds. Use the form the hint gives.",
     ),
     ErrorCode(
         "KF414",
@@ -630,7 +631,8 @@ CODES: tuple[ErrorCode, ...] = (
         "A request grouped by a date part (`metric_time__extract_dow`, MetricFlow's date_part) asks for what "
         "has no value by it: a cumulative metric or a derived metric with an input `offset:` (they read "
         "earlier periods, whose rows have other parts), `--compare`, the part of a dimension that is not a "
-        "time, or a dataset time's part without a metric. Ask for those by a grain (`metric_time__day`, "
+        "time, or a dataset time's part without a metric. The period of a time other than the metrics' own "
+        "(`listing__created_at__month`) is refused alike. Ask for those by a grain (`metric_time__day`, "
         "`--grain month`), or for their input metrics by the date part.",
     ),
     ErrorCode(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from kpiframe.sql.custom_grains import custom_grain_name
 from kpiframe.sql.date_parts import METRIC_TIME, date_part_name
+from kpiframe.sql.time_grains import time_grain_name
 
 # A template or a quoted SQL value ('text', or "a name"), whichever starts first: a template holds quotes
 # (`Dimension('x')`) and a value may hold braces (a campaign named '{{ first_name }}'), so neither is read
@@ -148,7 +149,17 @@ def _call(inner: str, metric_time: MetricTime, entity: EntityName, date_parts: b
         name = resolved
     if call.grain in (None, "day"):
         return name
+    if date_parts and call.name != METRIC_TIME and call.name != _own_time(metric_time):
+        return time_grain_name(call.name, call.grain)  # a request's, of another time: the row's period column
     return f"date_trunc('{call.grain}', {name})"
+
+
+def _own_time(metric_time: MetricTime) -> str | None:
+    """The metrics' own time, None when they have none in common (kpiframe.sql.time_grains)."""
+    try:
+        return metric_time()
+    except Untranslatable:
+        return None
 
 
 def _date_part(call: _Call, inner: str, date_parts: bool) -> str:

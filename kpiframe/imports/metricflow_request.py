@@ -46,6 +46,7 @@ from kpiframe.sql.date_parts import (
     require_time,
     split_date_part,
 )
+from kpiframe.sql.time_grains import time_grain_columns, time_grain_name
 
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
 FINENESS = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fiscal_quarter": 3, "year": 4, "fiscal_year": 4}
@@ -97,7 +98,8 @@ def translate_request(
     if not names:  # a query of dimension values: no metric time, so no period unless one is asked (KF415)
         return Translated(names, tuple(dict.fromkeys(kept)), next(iter(grains), ALL_TIME), scope.where(where))
     custom = custom_grains(layer.files.config)
-    if any(is_date_part(name) or split_custom_grain(name, custom) for name in kept) and not grains:
+    periods = time_grain_columns(layer, names, kept)
+    if any(is_date_part(name) or split_custom_grain(name, custom) or name in periods for name in kept) and not grains:
         # the part (or custom grain) replaces the period
         return Translated(names, tuple(dict.fromkeys(kept)), ALL_TIME, scope.where(where))
     chosen = next(iter(grains), without_time or default_grain(layer, names))
@@ -226,14 +228,22 @@ class _Scope:
             )
         return grain
 
-    def _time_dimension(self, qualified: str, grain: str, asked: str) -> _Grain:
-        """`booking__ds__month` is the period at month when booking__ds is the metrics' time."""
+    def _time_dimension(self, qualified: str, grain: str, asked: str) -> _Grain | str:
+        """`booking__ds__month` is the period at month when booking__ds is the metrics' time; of another
+        time dimension (`listing__ds__month`), the column of each row's period (kpiframe.sql.time_grains)."""
         if qualified == self.metric_time():
             return _Grain(grain)
         known = qualified in self.dimensions and self.dimensions[qualified].is_time
+        if known and self.metrics:
+            return time_grain_name(qualified, grain)
+        if known:
+            raise QueryError(
+                f"'{asked}' without a metric: the period of a time groups the rows of the metrics asked for",
+                code="KF413",
+                hint=f"add --metric NAME, or group by the time dimension itself: {qualified}",
+            )
         raise QueryError(
-            f"'{asked}': kpiframe groups by time only at the metrics' own time"
-            + ("" if known else f" ('{qualified}' is not a time dimension of the metrics asked for)"),
+            f"'{asked}': '{qualified}' is not a time dimension of the metrics asked for, so it has no {grain}",
             code="KF413",
             hint=f"ask for metric_time__{grain}"
             + (f" (the time of these metrics is {self.metric_time()})" if self.metric_time() else ""),

@@ -60,6 +60,7 @@ from kpiframe.sql.expressions import safe_divide
 from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_query_filter
 from kpiframe.sql.offsets import is_pulled, window
 from kpiframe.sql.series import QueryContext, SeriesBuilder
+from kpiframe.sql.time_grains import time_grain_columns
 from kpiframe.sql.time_spine import PERIOD, spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
 
@@ -237,11 +238,14 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
     """A date part is the part of each row's own day: what reads an earlier period's rows is refused, since
     the shifted rows' part is not the part the answer's row shows (KF428)."""
     grains = custom_grains(layer.files.config)
-    parts = [name for name in request.dimensions if is_date_part(name) or split_custom_grain(name, grains)]
+    periods = time_grain_columns(layer, request.metrics, request.dimensions)
+    parts = [
+        name for name in request.dimensions if is_date_part(name) or split_custom_grain(name, grains) or name in periods
+    ]
     if not parts:
         return
-    code = "KF428" if is_date_part(parts[0]) else "KF432"  # a custom grain is refused as a date part is
-    by = "a date part" if code == "KF428" else "a custom grain"
+    code = "KF432" if split_custom_grain(parts[0], grains) else "KF428"  # refused as a date part is
+    by = "a custom grain" if code == "KF432" else "a date part" if is_date_part(parts[0]) else "another time's period"
     if request.compare:
         raise QueryError(
             f"--compare {request.compare} by {by} ({parts[0]}): the earlier period's rows have other values",

@@ -22,6 +22,7 @@ from kpiframe.sql.calendar import Calendar, interval
 from kpiframe.sql.custom_grains import custom_grains, grain_value, spine_join, split_custom_grain
 from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, require_time, split_date_part
 from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
+from kpiframe.sql.time_grains import not_a_time_grain, split_time_grain
 from kpiframe.sql.time_spine import PERIOD
 
 EMPTY_COUNTS = ("count", "count_distinct")  # 0 over no rows even inside a scan's row (FILTER)
@@ -171,6 +172,13 @@ class DatasetScan:
         custom = split_custom_grain(name, custom_grains(self.layer.files.config))
         if custom is not None:
             return self._custom_grain(dataset_name, name, custom, joins, time, own_time)
+        period = split_time_grain(name)
+        if period is not None:  # `listing__ds__month`: the period of another time (kpiframe.sql.time_grains)
+            dim = self._dimension(dataset_name, period[0])
+            if not dim.is_time:
+                raise not_a_time_grain(name)
+            expr = joins.expression(dim)
+            return self.calendar.period_start(time.copy() if expr == own_time else expr, period[1])
         found = split_date_part(name)
         if found is None or found[1] not in PARTS:
             return joins.expression(self._dimension(dataset_name, name))

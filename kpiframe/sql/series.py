@@ -26,6 +26,7 @@ from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_div
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
 from kpiframe.sql.non_additive import non_additive_select
 from kpiframe.sql.offsets import column_name
+from kpiframe.sql.time_grains import time_grain_columns
 from kpiframe.sql.time_spine import PERIOD, SPINE, in_range
 
 if TYPE_CHECKING:  # the request's type; metric_query imports this module
@@ -149,7 +150,10 @@ class SeriesBuilder:
             item = inputs.get(column.name)
             if item is not None and item.offset:
                 grains = custom_grains(self.layer.files.config)
-                if not self.periodic and any(is_date_part(d) or split_custom_grain(d, grains) for d in self.dim_names):
+                periods = time_grain_columns(self.layer, self.request.metrics, self.dim_names)
+                if not self.periodic and any(
+                    is_date_part(d) or split_custom_grain(d, grains) or d in periods for d in self.dim_names
+                ):
                     return self._moved_forward(item.metric, item.offset)
                 if not self.periodic:
                     raise QueryError(
