@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kpiframe.errors import Diagnostic, KpiframeError, Problems, ProjectInvalid, SourceLocation
@@ -15,8 +14,7 @@ from kpiframe.kpi.periods import PeriodError, parse_period
 from kpiframe.kpi.specs import BenchmarkSpec, KpiSettings, TargetSpec, TargetValueSpec, TreeSpec
 from kpiframe.kpi.targets import TargetBook, TargetEntry
 from kpiframe.kpi.trees import Tree, TreeBuilder
-from kpiframe.load.config import validate_spec
-from kpiframe.load.files import YamlDocument, parse_cache, parse_yaml_cached
+from kpiframe.load.config import project_document, validate_spec
 from kpiframe.load.loaded import KpiItem, ProjectFiles
 from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.suggest import unknown
@@ -131,7 +129,7 @@ def _validate(spec_class: Any, item: KpiItem, problems: list[Diagnostic], data: 
 
 def _settings(files: ProjectFiles, problems: list[Diagnostic]) -> KpiSettings:
     raw = files.config.kpi
-    doc = _project_doc(files.root)
+    doc = project_document(files.root)
     found: list[Diagnostic] = []
     settings = validate_spec(KpiSettings, raw, doc, ("kpi",), found)
     for d in found:
@@ -143,13 +141,6 @@ def _settings(files: ProjectFiles, problems: list[Diagnostic]) -> KpiSettings:
             message, hint = unknown("lint", str(name), sorted(known))
             problems.append(Diagnostic("KF810", message, doc.locate(("kpi", "lint_errors", index)), hint))
     return settings or KpiSettings()
-
-
-def _project_doc(root: Path) -> YamlDocument:
-    """kpi_project.yml again, this time for the line numbers of `kpi:` settings."""
-    path = root / "kpi_project.yml"
-    text = path.read_text(encoding="utf-8")  # the load has parsed it already: the parse cache has it
-    return parse_yaml_cached(text, "kpi_project.yml", [], parse_cache(root)) or YamlDocument("kpi_project.yml", {})
 
 
 def _benchmarks(

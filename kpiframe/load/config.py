@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kpiframe.errors import Diagnostic, KpiframeError, ProjectInvalid, SourceLocation
-from kpiframe.load.files import YamlDocument, parse_yaml_cached, read_text
+from kpiframe.load.files import YamlDocument, parse_cache, parse_yaml_cached, read_text
 from kpiframe.load.spec_model import Problem, Spec, SpecInvalid
 from kpiframe.load.specs import ProjectSpec
 from kpiframe.suggest import did_you_mean
@@ -44,6 +44,13 @@ def load_config(root: Path, cache: Path | None = None) -> ProjectSpec:
     if spec is None:
         raise ProjectInvalid(problems)
     return spec
+
+
+def project_document(root: Path) -> YamlDocument:
+    """kpi_project.yml again, for the line of a setting a later stage finds wrong (the load has parsed it
+    already: the parse cache has it)."""
+    text = (root / PROJECT_FILE).read_text(encoding="utf-8")
+    return parse_yaml_cached(text, PROJECT_FILE, [], parse_cache(root)) or YamlDocument(PROJECT_FILE, {})
 
 
 def validate_spec(

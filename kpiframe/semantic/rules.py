@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kpiframe.errors import Diagnostic, Problems, SourceLocation
-from kpiframe.load.config import PROJECT_FILE
+from kpiframe.errors import Problems
+from kpiframe.load.config import project_document
 from kpiframe.load.dag import dependency_order
-from kpiframe.load.files import parse_yaml, read_text
 from kpiframe.load.loaded import Located, ProjectFiles
 from kpiframe.load.specs import DatasetSpec, MetricSpec
 from kpiframe.semantic.layer import SemanticLayer, metric_inputs
@@ -308,18 +307,10 @@ def time_spine_model_is_a_model(files: ProjectFiles, layer: SemanticLayer) -> Pr
     found.error(
         "KF206",
         f"calendar: time_spine: {message}: custom grains are columns of that model",
-        _config_location(files, ("calendar", "time_spine", "model")),
+        project_document(files.root).locate(("calendar", "time_spine", "model")),
         hint,
     )
     return found
-
-
-def _config_location(files: ProjectFiles, key_path: tuple[str, ...]) -> SourceLocation:
-    """Where a key of kpi_project.yml is (the file is parsed again: only to report a problem)."""
-    problems: list[Diagnostic] = []
-    text = read_text(files.root / PROJECT_FILE, files.root, problems)
-    doc = parse_yaml(text, PROJECT_FILE, problems) if text is not None else None
-    return doc.locate(key_path) if doc is not None else SourceLocation(PROJECT_FILE, 1, 1)
 
 
 RULES: tuple[Rule, ...] = (
