@@ -22,9 +22,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from kpiframe.sql.custom_grains import custom_grain_name
-from kpiframe.sql.date_parts import METRIC_TIME, date_part_name
-from kpiframe.sql.time_grains import time_grain_name
+from kpiframe.sql.date_parts import METRIC_TIME, date_part_name, grain_name
 
 # A template or a quoted SQL value ('text', or "a name"), whichever starts first: a template holds quotes
 # (`Dimension('x')`) and a value may hold braces (a campaign named '{{ first_name }}'), so neither is read
@@ -138,7 +136,7 @@ def _call(inner: str, metric_time: MetricTime, entity: EntityName, date_parts: b
     if call.date_part is not None:
         return _date_part(call, inner, date_parts)
     if call.grain is not None and call.grain in custom:  # the scans resolve metric_time's, each its own time
-        return custom_grain_name(call.name, call.grain)
+        return grain_name(call.name, call.grain)
     if call.kind == "Dimension" and call.grain is None and call.name != METRIC_TIME:
         return call.name
     name = call.name
@@ -150,7 +148,7 @@ def _call(inner: str, metric_time: MetricTime, entity: EntityName, date_parts: b
     if call.grain in (None, "day"):
         return name
     if date_parts and call.name != METRIC_TIME and call.name != _own_time(metric_time):
-        return time_grain_name(call.name, call.grain)  # a request's, of another time: the row's period column
+        return grain_name(call.name, call.grain)  # a request's, of another time: the row's period column
     return f"date_trunc('{call.grain}', {name})"
 
 

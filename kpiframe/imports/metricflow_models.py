@@ -168,8 +168,8 @@ def _model_settings(project: DbtProject, plan: ImportPlan, raw: Raw, notes: Note
     elif materialized not in (None, "table"):
         notes.changed(config or raw, "materialized", subject, f"materialized '{materialized}' built as a table")
     for key in raw.key_names():
-        if key not in ("name", "description", "columns", "config", "materialized", "time_spine"):  # time spine:
-            # metricflow_time_spine
+        # a model's `time_spine:` is read by metricflow_time_spine
+        if key not in ("name", "description", "columns", "config", "materialized", "time_spine"):
             notes.unmapped(raw, key, subject, f"'{key}:' not imported (kpiframe checks are `expectations:`)")
     for column in raw.children("columns"):
         for key in column.key_names():

@@ -37,16 +37,17 @@ from kpiframe.imports.metricflow_filters import (
 )
 from kpiframe.semantic.layer import Dimension, Measure, SemanticLayer, metric_datasets, reached_metrics
 from kpiframe.sql.calendar import ALL_TIME
-from kpiframe.sql.custom_grains import custom_grain_name, custom_grains, refuse, split_custom_grain
+from kpiframe.sql.custom_grains import custom_grains, refuse, split_custom_grain
 from kpiframe.sql.date_parts import (
     METRIC_TIME,
     date_part_name,
+    grain_name,
     is_date_part,
     require_part,
     require_time,
     split_date_part,
 )
-from kpiframe.sql.time_grains import time_grain_columns, time_grain_name
+from kpiframe.sql.time_grains import time_grain_columns
 
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
 FINENESS = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fiscal_quarter": 3, "year": 4, "fiscal_year": 4}
@@ -183,7 +184,7 @@ class _Scope:
             return name  # left to the query, which names what is unknown and suggests
         if not dim.is_time:
             raise refuse(name, f"'{base}' is not a time dimension", f"ask for the custom grain of a time: {grain}")
-        return custom_grain_name(dim.qualified, grain)
+        return grain_name(dim.qualified, grain)
 
     def _date_part(self, name: str) -> str:
         """`metric_time__extract_dow`, `booking__ds__extract_month` (a time dimension's part): the group-by,
@@ -235,7 +236,7 @@ class _Scope:
             return _Grain(grain)
         known = qualified in self.dimensions and self.dimensions[qualified].is_time
         if known and self.metrics:
-            return time_grain_name(qualified, grain)
+            return grain_name(qualified, grain)
         if known:
             raise QueryError(
                 f"'{asked}' without a metric: the period of a time groups the rows of the metrics asked for",

@@ -142,6 +142,7 @@ class Spec:
     model_fields: ClassVar[dict[str, SpecField]] = {}
     _checks: ClassVar[dict[str, tuple[list[Callable[..., Any]], list[Callable[..., Any]]]]] = {}
     _record_checks: ClassVar[list[Callable[..., Any]]] = []
+    _by_key: ClassVar[dict[str, SpecField]] = {}  # the fields by the key written in YAML (an alias or the name)
     __slots__ = ("__dict__", "_fields_set")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -170,7 +171,7 @@ class Spec:
         cls.model_fields = fields
         cls._checks = checks
         cls._record_checks = record_checks
-        cls._by_key = {f.key: f for f in fields.values()}  # type: ignore[attr-defined]
+        cls._by_key = {f.key: f for f in fields.values()}
 
     def __init__(self, **data: Any) -> None:
         problems: list[Problem] = []
@@ -197,9 +198,8 @@ class Spec:
     @classmethod
     def _fill(cls, record: Spec, data: dict[Any, Any], loc: Loc, problems: list[Problem], strict: bool) -> Any:
         found = len(problems)
-        by_key: dict[str, SpecField] = cls._by_key  # type: ignore[attr-defined]
         for key in data:
-            if key not in by_key:
+            if key not in cls._by_key:
                 problems.append(((*loc, key), "extra_forbidden", "Extra inputs are not permitted"))
         values: dict[str, Any] = {}
         fields_set: set[str] = set()

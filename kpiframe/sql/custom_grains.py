@@ -38,10 +38,6 @@ def split_custom_grain(name: str, grains: Mapping[str, str]) -> tuple[str, str] 
     return base, grain
 
 
-def custom_grain_name(base: str, grain: str) -> str:
-    return f"{base}__{grain}"
-
-
 def spine_table(config: ProjectSpec) -> exp.Table:
     """The time spine model as a table of the models' schema."""
     spine = config.calendar.time_spine

@@ -52,6 +52,12 @@ def date_part_name(base: str, part: str) -> str:
     return f"{base}{MARK}{part}"
 
 
+def grain_name(base: str, grain: str) -> str:
+    """`listing__ds__month`, `metric_time__alien_day`: a time at a grain, standard (kpiframe.sql.time_grains)
+    or custom (kpiframe.sql.custom_grains)."""
+    return f"{base}__{grain}"
+
+
 def require_part(name: str, what: str = "") -> tuple[str, str]:
     """(base, part) of the date part `name`; KF402, with the parts there are, when the part is unknown."""
     base, part = split_date_part(name) or (name, "")

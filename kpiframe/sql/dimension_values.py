@@ -24,7 +24,8 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, SemanticLayer
 from kpiframe.sql.calendar import ALL_TIME
-from kpiframe.sql.custom_grains import custom_grain_name, custom_grains, refuse, split_custom_grain
+from kpiframe.sql.custom_grains import custom_grains, refuse, split_custom_grain
+from kpiframe.sql.date_parts import grain_name
 from kpiframe.sql.expressions import col, column_names, replace_columns
 from kpiframe.sql.filters import parse_query_filter
 from kpiframe.sql.metric_scan import _Joins
@@ -114,7 +115,7 @@ def _all_dimension_names(layer: SemanticLayer) -> set[str]:
         for dim in layer.dimensions_of(dataset).values():
             names.update((dim.qualified, dim.name))
             if dim.is_time:
-                names.update(custom_grain_name(n, g) for n in (dim.qualified, dim.name) for g in grains)
+                names.update(grain_name(n, g) for n in (dim.qualified, dim.name) for g in grains)
     return names
 
 

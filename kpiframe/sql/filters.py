@@ -22,18 +22,18 @@ from sqlglot import exp
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets
 from kpiframe.sql.calendar import GRAINS
-from kpiframe.sql.custom_grains import custom_grain_name, custom_grains
+from kpiframe.sql.custom_grains import custom_grains
 from kpiframe.sql.date_parts import (
     METRIC_TIME,
     PARTS,
     date_part_name,
+    grain_name,
     is_date_part,
     not_a_time,
     require_part,
     split_date_part,
 )
 from kpiframe.sql.expressions import ExpressionRejected, parse_expression
-from kpiframe.sql.time_grains import time_grain_name
 from kpiframe.suggest import did_you_mean
 
 # Longer texts are not typed filters; the bound also keeps sqlglot's recursive parser far from its limit.
@@ -196,11 +196,11 @@ def filter_date_parts(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
             n for dim in layer.dimensions_of(dataset).values() if dim.is_time for n in (dim.qualified, dim.name)
         )
     grains = custom_grains(layer.files.config)
-    periods = {time_grain_name(time, grain) for time in times - {METRIC_TIME} for grain in GRAINS}
+    periods = {grain_name(time, grain) for time in times - {METRIC_TIME} for grain in GRAINS}
     return (
         {date_part_name(time, part) for time in times for part in PARTS}
         | periods
-        | {custom_grain_name(time, grain) for time in times for grain in grains}
+        | {grain_name(time, grain) for time in times for grain in grains}
     )
 
 

@@ -31,10 +31,6 @@ def split_time_grain(name: str) -> tuple[str, str] | None:
     return base, grain
 
 
-def time_grain_name(base: str, grain: str) -> str:
-    return f"{base}__{grain}"
-
-
 def not_a_time_grain(name: str, what: str = "") -> QueryError:
     """KF428: the period of a dimension that is not a time (`what`: where it was written)."""
     base, grain = split_time_grain(name) or (name, "")
