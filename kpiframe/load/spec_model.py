@@ -12,7 +12,6 @@ cost a few ms. The rules follow pydantic's lax mode where a user could notice (a
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 import sys
@@ -485,10 +484,12 @@ def _constrained(check: Check, info: FieldInfo) -> Check:
     pattern = re.compile(info.pattern) if info.pattern else None
     bounds = [
         (bound, holds, kind, words)
+        # pydantic's order: a NaN fails every bound and is reported at the first (`max_drop: .nan` must not
+        # pass as a fraction)
         for bound, holds, kind, words in (
+            (info.le, operator.le, "less_than_equal", "less than or equal to"),
             (info.ge, operator.ge, "greater_than_equal", "greater than or equal to"),
             (info.gt, operator.gt, "greater_than", "greater than"),
-            (info.le, operator.le, "less_than_equal", "less than or equal to"),
         )
         if bound is not None
     ]
@@ -503,7 +504,7 @@ def _constrained(check: Check, info: FieldInfo) -> Check:
             problems.append((loc, "string_pattern_mismatch", f"String should match pattern '{info.pattern}'"))
             return FAIL
         for bound, holds, kind, words in bounds:
-            if not (isinstance(value, float) and math.isnan(value)) and not holds(value, bound):
+            if not holds(value, bound):
                 problems.append((loc, kind, f"Input should be {words} {bound}"))
                 return FAIL
         return value
