@@ -670,6 +670,15 @@ CODES: tuple[ErrorCode, ...] = (
         "a dimension that is not a time, or metric_time's custom grain without a metric.",
     ),
     ErrorCode(
+        "KF433",
+        "Metric per entity that cannot be answered",
+        "query",
+        "A filter names a metric per entity (`customer__revenue > 100`) where kpiframe cannot compute it: "
+        "on the conversion events a conversion metric credits (filter its base events instead), or for a "
+        "metric whose own filters read back the metric being filtered (a cycle, also reported at load as "
+        "KF107).",
+    ),
+    ErrorCode(
         "KF450",
         "Unknown node in --select",
         "selection",

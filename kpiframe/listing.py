@@ -147,6 +147,9 @@ def query_options(layer: SemanticLayer, metrics: Sequence[str], search: str | No
     names = require_metrics(layer, metrics)
     rows: list[tuple[Any, ...]] = []
     for dim in accepted_dimensions(layer, names):
+        if dim.is_entity:
+            rows.append(("dimension", dim.qualified, "entity", dim.dataset, f"the key of entity '{dim.name}'"))
+            continue
         spec = next(d for d in layer.datasets[dim.dataset].spec.dimensions if d.name == dim.name)
         rows.append(("dimension", dim.qualified, spec.type, dim.dataset, spec.description or ""))
     rows += [("grain", grain, "", "", "") for grain in accepted_grains(layer, names)]

@@ -15,7 +15,7 @@ from kpiframe.load.models import placeholder_table
 from kpiframe.load.names import HASHED_DIALECT, funnel_table, sql_hash
 from kpiframe.load.specs import TableSpec
 from kpiframe.semantic.funnels import FunnelRequest, funnel_query
-from kpiframe.semantic.layer import SemanticLayer, metric_inputs
+from kpiframe.semantic.layer import SemanticLayer, filter_reads, metric_inputs
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery")
@@ -163,12 +163,14 @@ def write_target(graph: LoadedProject, layer: SemanticLayer, nodes: list[Compile
     for name, located in graph.metrics.items():
         spec = located.spec
         definition = spec.model_dump(exclude_none=True, exclude_defaults=True)
+        reads: list[str | None] = [*metric_inputs(spec)] or [spec.measure]
+        depends_on = [*reads, *filter_reads(spec, graph.metrics)]
         manifest_nodes[f"metric.{name}"] = {
             "name": name,
             "kind": "metric",
             "path": located.location.path,
             "definition": definition,
-            "depends_on": metric_inputs(spec) or [spec.measure],
+            "depends_on": depends_on,
             "owner": spec.owner,
             "hash": hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest(),
         }

@@ -29,7 +29,7 @@ from kpiframe.diff.states import ProjectState
 from kpiframe.load.loaded import LoadedProject
 from kpiframe.load.names import NodeKey, funnel_model, membership_model, version_model
 from kpiframe.quality.contracts import type_family
-from kpiframe.semantic.layer import SemanticLayer, metric_datasets, metric_inputs
+from kpiframe.semantic.layer import SemanticLayer, filter_reads, metric_datasets, metric_inputs
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 
 KIND_ORDER = ("project", "source", "model", "dataset", "definition", "funnel", "metric", "table", "target")
@@ -257,7 +257,7 @@ def edges(state: ProjectState) -> Edges:
         spec = layer.metric(name)
         metric_key = NodeKey("metric", name)
         out[PROJECT].add(metric_key)
-        for dep in metric_inputs(spec):
+        for dep in [*metric_inputs(spec), *filter_reads(spec, graph.metrics)]:
             out[NodeKey("metric", dep)].add(metric_key)
         if spec.measure in layer.measures:
             dataset = layer.measures[spec.measure].dataset

@@ -2,9 +2,10 @@
 
 MetricFlow writes a filter as SQL with Jinja calls that name what it groups by:
 `{{ Dimension('customer__country') }} = 'MX'`, `{{ TimeDimension('metric_time', 'month') }} >= '2024-01-01'`,
-`{{ Entity('listing') }} IS NOT NULL`. kpiframe names the same things directly: a dimension is
-`<primary entity>__<name>` (the name MetricFlow uses too), an entity of the metric's own dataset is its
-bare name, and a time at a grain is `date_trunc('month', lead__created_at)`. `metric_time` is the
+`{{ Entity('listing') }} IS NOT NULL`, `{{ Metric('bookings', group_by=['listing']) }} > 2`. kpiframe
+names the same things directly: a dimension is `<primary entity>__<name>` (the name MetricFlow uses too),
+an entity of the metric's own dataset is its bare name, a metric per entity `listing__bookings`
+(kpiframe.sql.metric_filters), and a time at a grain is `date_trunc('month', lead__created_at)`. `metric_time` is the
 measure's aggregation time, so it translates only where one measure is concerned.
 
 A date part (`{{ TimeDimension('metric_time', date_part_name='month') }}`, `Dimension('x').date_part('dow')`)
@@ -34,6 +35,7 @@ GRAINS = ("day", "week", "month", "quarter", "year")
 FINER_THAN_DAY = ("nanosecond", "microsecond", "millisecond", "second", "minute", "hour")
 MetricTime = Callable[[], str | None]  # the qualified time dimension metric_time stands for, if one
 EntityName = Callable[[str], str]  # what an `Entity('x')` is written as; raises Untranslatable if nothing
+MetricCheck = Callable[[str], None]  # raises Untranslatable when a `Metric('x', ...)` names no metric there is
 
 
 class Untranslatable(Exception):
@@ -44,10 +46,11 @@ class Untranslatable(Exception):
 class _Call:
     """One template call: `TimeDimension('booking__ds', 'month')` is ('TimeDimension', 'booking__ds', 'month')."""
 
-    kind: str  # Dimension, TimeDimension or Entity
+    kind: str  # Dimension, TimeDimension, Entity or Metric
     name: str
     grain: str | None = None
     date_part: str | None = None
+    group_by: str | None = None  # Metric('bookings', group_by=['listing']): the entity it is taken per
 
 
 @dataclass
@@ -68,6 +71,7 @@ def translate_filter(
     *,
     date_parts: bool = False,
     custom_grains: Collection[str] = (),
+    metric: MetricCheck = lambda name: None,
 ) -> Translation:
     """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax;
     `date_parts`: the filter is a request's, which may name date parts and the project's `custom_grains`
@@ -77,7 +81,7 @@ def translate_filter(
     custom = tuple(custom_grains) if date_parts else ()
     try:
         translated = [
-            _rewrite(text, lambda call: _call(call, metric_time, entity, date_parts, custom)) for text in texts
+            _rewrite(text, lambda call: _call(call, metric_time, entity, date_parts, custom, metric)) for text in texts
         ]
     except Untranslatable as exc:
         return Translation(None, [str(exc)])
@@ -119,20 +123,30 @@ def combine(*filters: str | None) -> str | None:
 
 
 def group_by_item(text: str) -> tuple[str, str]:
-    """A saved query's `group_by:` item as (kind, value): ('dimension', 'customer__country'),
-    ('grain', 'month') for metric_time; Untranslatable otherwise."""
+    """A saved query's `group_by:` item as (kind, value): ('dimension', 'customer__country'), ('dimension',
+    'customer') for Entity('customer'), ('grain', 'month') for metric_time; Untranslatable otherwise."""
     call = _parse_call(text.strip().removeprefix("{{").removesuffix("}}").strip())
     if call.date_part is None and call.kind == "TimeDimension" and call.name == METRIC_TIME:
         return "grain", call.grain or "day"
-    if call.date_part is None and call.kind == "Dimension" and call.grain is None:
-        return "dimension", call.name
-    raise Untranslatable(f"group_by {text!r}: kpiframe tables group by metric_time and dimensions only")
+    if call.date_part is None and call.kind in ("Dimension", "Entity") and call.grain is None:
+        return "dimension", call.name  # an entity groups by its key, named by the same path
+    raise Untranslatable(f"group_by {text!r}: kpiframe tables group by metric_time, dimensions and entities only")
 
 
-def _call(inner: str, metric_time: MetricTime, entity: EntityName, date_parts: bool, custom: tuple[str, ...]) -> str:
+def _call(
+    inner: str,
+    metric_time: MetricTime,
+    entity: EntityName,
+    date_parts: bool,
+    custom: tuple[str, ...],
+    metric: MetricCheck,
+) -> str:
     call = _parse_call(inner, custom)
     if call.kind == "Entity":
         return entity(call.name)
+    if call.kind == "Metric":
+        metric(call.name)
+        return f"{call.group_by}__{call.name}"
     if call.date_part is not None:
         return _date_part(call, inner, date_parts)
     if call.grain is not None and call.grain in custom:  # the scans resolve metric_time's, each its own time
@@ -189,11 +203,13 @@ def _parse_call(inner: str, custom: tuple[str, ...] = ()) -> _Call:
     if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)):
         raise Untranslatable(f"'{{{{ {inner} }}}}' is not a call MetricFlow documents")
     kind = tree.func.id
-    if kind not in ("Dimension", "TimeDimension", "Entity"):
+    if kind not in ("Dimension", "TimeDimension", "Entity", "Metric"):
         raise Untranslatable(f"'{kind}(...)' in a filter has no counterpart in kpiframe")
     if not tree.args:
         raise Untranslatable(f"'{{{{ {inner} }}}}' names nothing")
     name = _literal(tree.args[0], inner)
+    if kind == "Metric":
+        return _Call(kind, name, group_by=_metric_group_by(tree, inner))
     grain, date_part = chained.get("grain"), chained.get("date_part")
     for keyword in tree.keywords:
         if keyword.arg in ("time_granularity_name", "time_granularity", "grain"):
@@ -205,6 +221,16 @@ def _parse_call(inner: str, custom: tuple[str, ...] = ()) -> _Call:
     if kind == "TimeDimension" and len(tree.args) > 1:
         grain = _literal(tree.args[1], inner)
     return _Call(kind, name, _grain(grain, inner, custom), date_part)
+
+
+def _metric_group_by(tree: ast.Call, inner: str) -> str:
+    """The one entity a `Metric('bookings', ['listing'])` (or `group_by=['listing']`) is taken per."""
+    found = [k.value for k in tree.keywords if k.arg == "group_by"] or tree.args[1:2]
+    if any(k.arg != "group_by" for k in tree.keywords) or len(tree.args) > 2:
+        raise Untranslatable(f"'{{{{ {inner} }}}}': kpiframe takes a metric's name and group_by only")
+    if not found or not isinstance(found[0], ast.List | ast.Tuple) or len(found[0].elts) != 1:
+        raise Untranslatable(f"'{{{{ {inner} }}}}': a metric in a filter is taken per exactly one entity")
+    return _literal(found[0].elts[0], inner)
 
 
 def _literal(node: ast.expr, inner: str) -> str:

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kpiframe.imports.metricflow_filters import FINER_THAN_DAY, GRAINS, Translation, combine, translate_filter
+from kpiframe.imports.metricflow_filters import (
+    FINER_THAN_DAY,
+    GRAINS,
+    Translation,
+    Untranslatable,
+    combine,
+    translate_filter,
+)
 from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
 from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
 from kpiframe.imports.metricflow_semantic import MeasureInfo, metrics_path
@@ -199,12 +206,17 @@ class MetricImporter:
         # without a measure (a filter over a ratio's or derived metric's inputs) metric_time stays a
         # placeholder, replaced by each input's own time where the filtered copies are made
         translation: Translation = translate_filter(
-            at.get("filter"), lambda: measure.time if measure else "metric_time"
+            at.get("filter"), lambda: measure.time if measure else "metric_time", metric=self._readable
         )
         if translation.text is None:
             self.notes.unmapped(at, "filter", subject, "; ".join(translation.reasons) + "; not imported")
             raise Skip
         return translation.text
+
+    def _readable(self, name: str) -> None:
+        """A metric a filter reads per entity (`Metric('x', group_by=[...])`) must be imported too."""
+        if self.imported(name) is None:
+            raise Untranslatable(f"Metric('{name}'): '{name}' is no metric the import writes")
 
     # --- ratio and derived ----------------------------------------------------------------------------
     def _ratio(self, raw: Raw, params: Raw, subject: str) -> Item:

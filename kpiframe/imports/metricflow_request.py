@@ -48,6 +48,7 @@ from kpiframe.sql.date_parts import (
     split_date_part,
 )
 from kpiframe.sql.time_grains import time_grain_columns
+from kpiframe.suggest import unknown
 
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
 FINENESS = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fiscal_quarter": 3, "year": 4, "fiscal_year": 4}
@@ -160,9 +161,23 @@ class _Scope:
             return _Grain(self._grain(parts[1], name) if len(parts) == 2 else self.metric_time_grain())
         if len(parts) >= 3 and parts[-1].lower() in (*TIME_GRAINS, *FINER_THAN_DAY):
             return self._time_dimension("__".join(parts[-3:-1]), self._grain(parts[-1], name), name)
+        return self._entity_path(parts) or name  # else left to the query, which names what is unknown
+
+    def _entity_path(self, parts: list[str]) -> str | None:
+        """A MetricFlow name by its path of entities: `user__company_name` is company_name reached through
+        the entity user, `account_id__customer_id__customer_name` through two joins; kpiframe names a
+        dimension by its dataset's primary entity (company__company_name) and needs no path."""
+        *path, last = parts
+        through = [
+            d.qualified
+            for d in self.dimensions.values()
+            if d.name == last and tuple(step.entity for step in d.path) == tuple(path) and not d.is_entity
+        ]
+        if len(set(through)) == 1:
+            return through[0]
         if len(parts) > 2 and "__".join(parts[-2:]) in self.dimensions:
-            return "__".join(parts[-2:])  # a path of entities: kpiframe's many-to-one joins need none
-        return name  # left to the query, which names what is unknown and suggests
+            return "__".join(parts[-2:])  # the last entity's dimension, however it is reached
+        return None
 
     def _custom_grain(self, name: str, base: str, grain: str) -> str:
         """`metric_time__alien_day`, `listing__ds__alien_day` (a custom grain of a time dimension, reached
@@ -288,6 +303,7 @@ class _Scope:
             self.entity,
             date_parts=True,
             custom_grains=tuple(custom_grains(self.layer.files.config)),
+            metric=self.metric,
         )
         if translation.text is None:
             raise QueryError(
@@ -297,18 +313,18 @@ class _Scope:
             )
         return translation.text
 
+    def metric(self, name: str) -> None:
+        """`Metric('x', group_by=['listing'])`: x must be a metric of the project."""
+        if name not in self.layer.files.metrics:
+            message, hint = unknown("metric", name, self.layer.files.metrics)
+            raise Untranslatable(f"Metric('{name}'): {message}" + (f" ({hint})" if hint else ""))
+
     def entity(self, name: str) -> str:
-        """`Entity('lead')`: the dimension holding the entity's key (query filters name dimensions)."""
-        bare = name.split("__")[-1]
-        for dataset_name in self.datasets:
-            dataset = self.layer.datasets[dataset_name]
-            if bare not in dataset.entities:
-                continue
-            key = dataset.entities[bare][1]
-            for dim in dataset.dimensions.values():
-                if dim.expr == key:
-                    return dim.qualified
+        """`Entity('lead')`, `Entity('listing__user')`: the entity's key, a dimension named by its path."""
+        dim = self.dimensions.get(name)
+        if dim is not None and dim.is_entity:
+            return name
         raise Untranslatable(
-            f"Entity('{name}'): a query filter names dimensions, and no dimension of the metrics asked for "
-            f"holds the key of entity '{bare}' (declare one with the entity's expr, or filter in the metric)"
+            f"Entity('{name}'): no dataset of the metrics asked for has entity '{name.split('__')[-1]}'"
+            + (" through that path of entities" if "__" in name else "")
         )

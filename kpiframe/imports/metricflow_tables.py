@@ -1,8 +1,9 @@
 """MetricFlow saved queries as kpiframe published tables (`tables:`).
 
 A saved query's metrics grouped by `TimeDimension('metric_time', grain)` and dimensions is a table of
-that grain, published in the metrics schema under the saved query's name. What a table cannot hold (a
-`where:`, grouping by an entity or without metric_time) leaves the saved query out, reported.
+that grain, published in the metrics schema under the saved query's name (an `Entity('customer')` in the
+group-by is the entity's key). What a table cannot hold (a `where:`, no metric_time) leaves the saved
+query out, reported.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ version whose window holds the joining row's time (kpiframe.sql.metric_scan buil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -58,6 +58,7 @@ class Dimension:
     expr: exp.Expr
     is_time: bool
     path: tuple[JoinStep, ...] = ()
+    is_entity: bool = False  # an entity's key: `listing`, or through a join `listing__host`
 
 
 @dataclass(frozen=True)
@@ -219,31 +220,44 @@ class SemanticLayer:
 
     def dimensions_of(self, dataset_name: str) -> dict[str, Dimension]:
         """Every dimension a row of `dataset_name` can be grouped by, keyed by qualified name."""
-        return self._reachable(dataset_name, (), 0)
+        return self._reachable(dataset_name, (), dataset_name)
 
-    def _reachable(self, dataset_name: str, path: tuple[JoinStep, ...], depth: int) -> dict[str, Dimension]:
+    def _reachable(self, dataset_name: str, path: tuple[JoinStep, ...], origin: str) -> dict[str, Dimension]:
         dataset = self.datasets[dataset_name]
         result = {
             d.qualified: Dimension(d.qualified, d.name, d.dataset, d.expr, d.is_time, path)
             for d in dataset.dimensions.values()
         }
-        if depth >= MAX_JOIN_DEPTH:
+        for entity, (_, key) in dataset.entities.items():
+            # an entity groups by its key, named by its path of joins (MetricFlow's `listing`, `listing__host`)
+            qualified = "__".join((*(step.entity for step in path), entity))
+            if entity != (path[-1].entity if path else None):
+                result.setdefault(qualified, Dimension(qualified, entity, dataset_name, key, False, path, True))
+        if len(path) >= MAX_JOIN_DEPTH:
             return result
         for entity, (kind, from_expr) in dataset.entities.items():
-            if kind != "foreign":
-                continue
             for target in self._datasets_by_key_entity.get(entity, []):
+                if kind != "foreign" and (target in (origin, *(s.dataset for s in path)) or _came_by(path, entity)):
+                    continue  # a foreign key joins many-to-one; a primary or unique one one-to-one, once, and
+                    # not by the key just joined on (the dataset it reaches is reached directly)
                 to_expr = self.datasets[target].entities[entity][1]
                 partitions = (dataset.partition, self.datasets[target].partition)
                 if partitions[0] is None or partitions[1] is None:  # one side unpartitioned: the key alone
                     partitions = (None, None)
                 step = JoinStep(entity, from_expr, target, to_expr, *partitions, self.datasets[target].window)
-                for qualified, dim in self._reachable(target, (*path, step), depth + 1).items():
+                for qualified, dim in self._reachable(target, (*path, step), origin).items():
                     # the fewest joins win: `user__state` of a view with its own `user` key is its viewer's
                     # state, not (through its listing's `user`) its host's; a tie keeps the first declared
                     if qualified not in result or len(dim.path) < len(result[qualified].path):
                         result[qualified] = dim
         return result
+
+    def named(self, dataset_name: str, name: str) -> list[Dimension]:
+        """The dimensions a short name (`channel`) can mean from `dataset_name`: its own before joined ones,
+        a dimension's before an entity's key."""
+        named = [d for d in self.dimensions_of(dataset_name).values() if d.name == name]
+        named = [d for d in named if not d.is_entity] or named
+        return [d for d in named if not d.path] or named
 
     def why_unreachable(self, dataset_name: str, qualified: str) -> str:
         """Explain why a dimension cannot group a dataset: unknown, or only through a fan-out join."""
@@ -267,6 +281,10 @@ class SemanticLayer:
         )
 
 
+def _came_by(path: tuple[JoinStep, ...], entity: str) -> bool:
+    return bool(path) and path[-1].entity == entity
+
+
 def metric_inputs(spec: MetricSpec) -> list[str]:
     """The metrics a metric is computed from, in the order they appear."""
     if spec.type == "ratio":
@@ -281,6 +299,19 @@ def metric_inputs(spec: MetricSpec) -> list[str]:
             return list(aliases.values())
         return list(dict.fromkeys(aliases.get(n, n) for n in names))
     return []
+
+
+def filter_reads(spec: MetricSpec, metric_names: Collection[str]) -> list[str]:
+    """The metrics a metric's filters read per entity (`customer__revenue > 100`, kpiframe.sql.metric_filters):
+    it depends on them as on its inputs, though it scans none of their rows."""
+    found: list[str] = []
+    for text in (spec.filter, spec.base_filter, spec.conversion_filter):
+        try:
+            names = column_names(parse_expression(text)) if text else []
+        except ExpressionRejected:
+            continue  # reported where the filter is checked
+        found += [n.rpartition("__")[2] for n in names if "__" in n and n.rpartition("__")[2] in metric_names]
+    return list(dict.fromkeys(found))
 
 
 def reached_metrics(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[MetricSpec]:

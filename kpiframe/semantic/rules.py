@@ -14,7 +14,7 @@ from kpiframe.load.config import project_document
 from kpiframe.load.dag import dependency_order
 from kpiframe.load.loaded import Located, ProjectFiles
 from kpiframe.load.specs import DatasetSpec, MetricSpec
-from kpiframe.semantic.layer import SemanticLayer, metric_inputs
+from kpiframe.semantic.layer import SemanticLayer, filter_reads, metric_inputs
 from kpiframe.sql.conversion import event_column
 from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
 from kpiframe.sql.time_spine import PERIOD
@@ -269,7 +269,10 @@ def _expressions(files: ProjectFiles, located: Located[MetricSpec]) -> Problems:
 
 def metrics_have_no_cycle(files: ProjectFiles, layer: SemanticLayer) -> Problems:
     found = Problems()
-    inputs = {name: metric_inputs(located.spec) for name, located in files.metrics.items()}
+    inputs = {
+        name: [*metric_inputs(located.spec), *filter_reads(located.spec, files.metrics)]
+        for name, located in files.metrics.items()
+    }
     _, cycle = dependency_order(inputs)
     if cycle:
         found.error("KF107", f"metric cycle: {' -> '.join(cycle)}", files.metrics[cycle[0]].location)

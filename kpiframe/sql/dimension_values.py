@@ -28,6 +28,13 @@ from kpiframe.sql.custom_grains import custom_grains, refuse, split_custom_grain
 from kpiframe.sql.date_parts import grain_name
 from kpiframe.sql.expressions import col, column_names, replace_columns
 from kpiframe.sql.filters import parse_query_filter
+from kpiframe.sql.metric_filters import (
+    MetricValue,
+    MetricValues,
+    metric_value_names,
+    no_metric_values,
+    split_metric_value,
+)
 from kpiframe.sql.metric_scan import _Joins
 from kpiframe.suggest import unknown
 
@@ -49,21 +56,34 @@ class ValuesRequest(Protocol):
     def compare(self) -> str | None: ...
 
 
-def compile_dimension_values(layer: SemanticLayer, request: ValuesRequest) -> exp.Select:
-    """SELECT DISTINCT the requested dimensions, filtered by the request's `--where`, from one dataset."""
+def compile_dimension_values(
+    layer: SemanticLayer, request: ValuesRequest, values: MetricValues = no_metric_values
+) -> exp.Select:
+    """SELECT DISTINCT the requested dimensions, filtered by the request's `--where` (which may name a
+    metric per entity, whose query `values` compiles), from one dataset."""
     _refuse_time(request)
     names = list(dict.fromkeys(request.dimensions))
     grains = custom_grains(layer.files.config)
-    where = parse_query_filter(request.where, _all_dimension_names(layer)) if request.where else None
+    where = None
+    if request.where:
+        allowed = _all_dimension_names(layer)
+        where = parse_query_filter(request.where, allowed | metric_value_names(layer, request.where))
     asked = list(dict.fromkeys([*names, *(column_names(where) if where is not None else [])]))
-    # a custom grain of a time dimension (`listing__ds__alien_day`) is read through its time dimension
+    # a custom grain of a time dimension (`listing__ds__alien_day`) is read through its time dimension, a
+    # metric per entity (`listing__bookings`) through the entity's key
     times = {name: found for name in asked if (found := split_custom_grain(name, grains))}
-    wanted = list(dict.fromkeys(times[name][0] if name in times else name for name in asked))
+    per_entity = {name: per for name in asked if name not in times and (per := _metric_value(layer, name))}
+    through = {**{n: t[0] for n, t in times.items()}, **{n: v.entity for n, v in per_entity.items()}}
+    wanted = list(dict.fromkeys(through.get(name, name) for name in asked))
     base = _base_dataset(layer, wanted)
     joins = _Joins(layer, None)  # no metric, no row time: a versioned dataset is not joined (KF429)
     resolved = {name: _dimension_in(layer, base, name) for name in wanted}
 
     def value(name: str) -> exp.Expr:
+        if name in per_entity:
+            found = per_entity[name]
+            key = joins.expression(_found(resolved, found.entity))
+            return joins.metric_value(found, key, values(found.metric, found.group_by))
         if name not in times:
             return joins.expression(_found(resolved, name))
         time, grain = times[name]
@@ -85,6 +105,12 @@ def compile_dimension_values(layer: SemanticLayer, request: ValuesRequest) -> ex
     if condition is not None:
         select = select.where(condition, copy=False)
     return select.order_by(*[exp.Ordered(this=col(name), nulls_first=False) for name in names], copy=False)
+
+
+def _metric_value(layer: SemanticLayer, name: str) -> MetricValue | None:
+    """A metric per entity the filter names, when the name is no dimension."""
+    known = any(name in layer.dimensions_of(dataset) for dataset in layer.datasets)
+    return None if known else split_metric_value(layer, name)
 
 
 def _refuse_time(request: ValuesRequest) -> None:
@@ -124,8 +150,7 @@ def _dimension_in(layer: SemanticLayer, dataset: str, name: str) -> Dimension | 
     available = layer.dimensions_of(dataset)
     if name in available:
         return available[name]
-    own = [d for d in available.values() if d.name == name and not d.path]
-    matches = own or [d for d in available.values() if d.name == name]
+    matches = layer.named(dataset, name)
     qualified = sorted({d.qualified for d in matches})
     if len(qualified) > 1:
         raise QueryError(
@@ -144,12 +169,21 @@ def _found(resolved: dict[str, Dimension | None], name: str) -> Dimension:
 
 
 def _owners(layer: SemanticLayer, name: str) -> list[str]:
-    """The datasets that declare `name` themselves (no join)."""
-    return sorted(
+    """The datasets that declare `name` themselves (no join): a dimension, or an entity, those with one row
+    per key of it first, the one named by it (the entity's own table, whose keys are all its values) first
+    of those."""
+    declared = sorted(
         dataset
         for dataset, spec in layer.datasets.items()
         if any(d.qualified == name or d.name == name for d in spec.dimensions.values())
     )
+    keyed = [
+        (kind == "foreign", spec.qualifier != name, dataset)  # the entity's own table: its keys, its name
+        for dataset, spec in layer.datasets.items()
+        for entity, (kind, _) in spec.entities.items()
+        if entity == name
+    ]
+    return declared or [dataset for *_, dataset in sorted(keyed)]
 
 
 def _base_dataset(layer: SemanticLayer, wanted: Sequence[str]) -> str:

@@ -309,6 +309,7 @@ def _unknown_dimension(what: str, name: str, allowed: Collection[str]) -> QueryE
 
 def _of_a_time(name: str, allowed: Collection[str]) -> bool:
     """Whether `name` is a custom grain among the allowed names: the column of metric_time or of another
-    allowed name (filter_date_parts adds them beside the time dimensions)."""
+    allowed time (filter_date_parts adds them beside the time dimensions, with the times' date parts; an
+    entity's name, `lead`, is allowed too, and `lead__channel` is no grain of it)."""
     base = name.rpartition("__")[0]
-    return base == METRIC_TIME or base in allowed
+    return base == METRIC_TIME or date_part_name(base, PARTS[0]) in allowed

@@ -58,6 +58,7 @@ from kpiframe.sql.date_parts import MARK, METRIC_TIME, date_part, is_date_part, 
 from kpiframe.sql.dimension_values import compile_dimension_values
 from kpiframe.sql.expressions import safe_divide
 from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_query_filter
+from kpiframe.sql.metric_filters import MetricValues, computing, metric_value_names
 from kpiframe.sql.offsets import is_pulled, window
 from kpiframe.sql.series import QueryContext, SeriesBuilder
 from kpiframe.sql.time_grains import time_grain_columns
@@ -91,15 +92,16 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
         if days is not None and _asks_time(request):
             return _time_spine_periods(layer, request, days)
         if request.dimensions:
-            return compile_dimension_values(layer, request)
+            return compile_dimension_values(layer, request, _metric_values(layer))
     _check(layer, request)
     config = layer.files.config
     calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
-    context = QueryContext()
+    context = QueryContext(values=_metric_values(layer))
     if request.where:
-        # typed at query time: only declared dimensions, their date parts and plain operators (a YAML filter
-        # is trusted)
+        # typed at query time: only declared dimensions, their date parts, metrics per entity and plain
+        # operators (a YAML filter is trusted)
         allowed = filter_dimensions(layer, request.metrics) | filter_date_parts(layer, request.metrics)
+        allowed |= metric_value_names(layer, request.where)
         context.where = parse_query_filter(request.where, allowed)
     builder = SeriesBuilder(layer, calendar, request, context, request.start, request.end)
     if request.compare:
@@ -273,6 +275,16 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
 def _whole_days(offset: str) -> bool:
     """An offset of days or weeks ('5 days'), which moves every day onto one other day."""
     return is_pulled(offset) and window(offset) is not None and offset_window(offset)[1] == "DAY"
+
+
+def _metric_values(layer: SemanticLayer) -> MetricValues:
+    """The query of a metric per entity a filter names: the metric over all time by the entity."""
+
+    def compile_values(metric: str, group_by: str) -> exp.Select:
+        with computing(metric):
+            return compile_request(layer, MetricRequest((metric,), (group_by,), ALL_TIME))
+
+    return compile_values
 
 
 def _check(layer: SemanticLayer, request: MetricRequest) -> None:

@@ -22,6 +22,7 @@ from kpiframe.sql.calendar import Calendar, interval
 from kpiframe.sql.custom_grains import custom_grains, grain_value, spine_join, split_custom_grain
 from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, require_time, split_date_part
 from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
+from kpiframe.sql.metric_filters import MetricValue, MetricValues, no_metric_values, split_metric_value
 from kpiframe.sql.time_grains import not_a_time_grain, split_time_grain
 from kpiframe.sql.time_spine import PERIOD
 
@@ -52,6 +53,8 @@ class ScanShape:
     # days the rows' time is moved forward (an input offset read by a date part): the row counts on, and
     # has the date part of, its day that many days later (kpiframe.sql.date_parts)
     shift_days: int = 0
+    # the query of a metric per entity a filter names (kpiframe.sql.metric_filters), from the request's compiler
+    values: MetricValues = field(default=no_metric_values, compare=False)
 
 
 class DatasetScan:
@@ -169,6 +172,9 @@ class DatasetScan:
         scan's time itself when that dimension is the measure's own time (kpiframe.sql.date_parts)."""
         if name in self.layer.dimensions_of(dataset_name):
             return joins.expression(self._dimension(dataset_name, name))
+        value = split_metric_value(self.layer, name)
+        if value is not None:
+            return self._metric_value(dataset_name, value, joins)
         custom = split_custom_grain(name, custom_grains(self.layer.files.config))
         if custom is not None:
             return self._custom_grain(dataset_name, name, custom, joins, time, own_time)
@@ -222,8 +228,7 @@ class DatasetScan:
             if name in available:
                 return available[name]
             raise QueryError(self._not_applicable(dataset_name, name), code="KF410")
-        own = [d for d in available.values() if d.name == name and not d.path]
-        matches = own or [d for d in available.values() if d.name == name]
+        matches = self.layer.named(dataset_name, name)
         if len({d.qualified for d in matches}) == 1:
             return matches[0]
         if not matches:
@@ -268,9 +273,30 @@ class DatasetScan:
         def resolve(column: exp.Column) -> exp.Expr:
             if column.name in dataset.entities:
                 return qualify(dataset.entities[column.name][1], "t")
+            value = split_metric_value(self.layer, column.name)
+            if value is not None and column.name not in self.layer.dimensions_of(dataset_name):
+                return self._metric_value(dataset_name, value, joins)
             return joins.expression(self._dimension(dataset_name, column.name))
 
         return replace_columns(tree, resolve)
+
+    def _metric_value(self, dataset_name: str, value: MetricValue, joins: _Joins) -> exp.Expr:
+        """The metric per entity on each row: its query, grouped by the entity, joined on the row's key of
+        that entity (its own, else the one the fewest joins reach)."""
+        keys = [d for d in self.layer.dimensions_of(dataset_name).values() if d.is_entity and d.name == value.entity]
+        if not keys:
+            raise QueryError(
+                f"'{value.name}': the rows of dataset '{dataset_name}' have no entity '{value.entity}' to take "
+                f"{value.metric} per {value.entity} by",
+                code="KF410",
+                hint=f"filter by a metric per an entity of these rows: {self._entities(dataset_name)}",
+            )
+        key = joins.expression(min(keys, key=lambda d: len(d.path)))
+        return joins.metric_value(value, key, self.shape.values(value.metric, value.group_by))
+
+    def _entities(self, dataset_name: str) -> str:
+        names = sorted({d.name for d in self.layer.dimensions_of(dataset_name).values() if d.is_entity})
+        return ", ".join(names) or "none"
 
     def _request_filter(
         self, dataset_name: str, where: exp.Expr, joins: _Joins, time: exp.Expr, own_time: exp.Expr
@@ -296,6 +322,19 @@ class _Joins:
         self.aliases: dict[tuple[JoinStep, ...], str] = {(): "t"}
         self.joins: list[exp.Join] = []
         self.spines: dict[str, str] = {}  # the SQL of a row's day -> the alias of the time spine joined on it
+        self.values: dict[tuple[str, str], str] = {}  # (metric per entity, key SQL) -> alias of its query
+
+    def metric_value(self, value: MetricValue, key: exp.Expr, query: exp.Select) -> exp.Expr:
+        """The metric per entity `value` of the row whose entity key is `key`: its query LEFT JOINed once
+        per name and key (after the joins the key reads, already in self.joins)."""
+        found = (value.name, key.sql())
+        alias = self.values.get(found)
+        if alias is None:
+            alias = f"mv{len(self.values) + 1}"
+            self.values[found] = alias
+            on = exp.EQ(this=key, expression=exp.column(value.group_by, table=alias, quoted=True))
+            self.joins.append(exp.Join(this=query.subquery(alias, copy=False), on=on, side="LEFT"))
+        return exp.column(value.metric, table=alias, quoted=True)
 
     def custom_grain(self, day: exp.Expr, grain: str) -> exp.Expr:
         """The custom grain's column of the time spine model, LEFT JOINed once per distinct day expression

@@ -23,6 +23,7 @@ from kpiframe.sql.conversion import conversion_calculation, conversions_select
 from kpiframe.sql.custom_grains import custom_grains, split_custom_grain
 from kpiframe.sql.date_parts import is_date_part
 from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_divisions, shared_expression
+from kpiframe.sql.metric_filters import MetricValues, no_metric_values
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
 from kpiframe.sql.non_additive import non_additive_select
 from kpiframe.sql.offsets import column_name
@@ -57,6 +58,7 @@ class QueryContext:
     where: exp.Expr | None = None  # the request's filter, checked against the allow-list of filters.py
     # some metric read (however deep) has `join_to_timespine: true`: the range reaches the time spine's ends
     join_to_timespine: bool = False
+    values: MetricValues = no_metric_values  # a metric per entity a filter names (kpiframe.sql.metric_filters)
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -198,7 +200,8 @@ class SeriesBuilder:
     def shape(self, start: date | None, end: date | None) -> ScanShape:
         """What the scans of this series group by and keep, between `start` and `end`."""
         grain = self.request.grain if self.periodic else None
-        return ScanShape(grain, tuple(self.dim_names), self.context.where, start, end, self.shift_days)
+        context = self.context
+        return ScanShape(grain, tuple(self.dim_names), context.where, start, end, self.shift_days, context.values)
 
     def _scans(self) -> list[Part]:
         # a non-additive measure keeps only the rows of its chosen time: one scan per measure and filter

@@ -75,6 +75,8 @@ ALLOWED: list[Piece] = [
         ("order__status", "o.status"),
         ("region", "c.region"),
         ("customer__region", "c.region"),
+        ("customer", "o.customer_id"),  # an entity: its key
+        ("'c1'", "'c1'"),
         ("'paid'", "'paid'"),
         ("'emea'", "'emea'"),
         ("'p%'", "'p%'"),
@@ -96,7 +98,6 @@ REFUSED: list[Piece] = [
     for kf in [
         "amount",
         "order_id",
-        "customer",
         "t.amount",
         "*",
         "columns('amount')",

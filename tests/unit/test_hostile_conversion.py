@@ -261,9 +261,9 @@ def test_range_and_where_apply_to_the_visits_not_the_buys(project):
     assert mine[date(2024, 3, 10)] == (1.0, 1)  # u6: without the 'zz' visit the buy is the 'ads' visit's
 
 
-def test_a_dimension_only_the_buys_have_is_refused_with_a_hint(project):
+def test_a_name_the_base_events_lack_is_refused_with_a_hint(project):
     with pytest.raises(QueryError) as raised:
-        project.query(metrics=["rate_7d"], grain="all", dimensions=["session"])
+        project.query(metrics=["rate_7d"], grain="all", dimensions=["amount"])
     diagnostic = raised.value.diagnostic
     assert diagnostic.code == "KF410"
     assert "rate_7d" in diagnostic.message

@@ -278,7 +278,7 @@ def test_a_tree_node_sets_the_direction_of_its_metric(make_project: Callable[...
     assert by_name["revenue"]["direction"] == "lower"  # the tree's, over the metric's own
     assert by_name["revenue"]["kpi_trees"] == ["shop_tree"] and by_name["aov"]["kpi_trees"] == []
     assert by_name["orders"]["direction"] is None
-    assert by_name["orders"]["dimensions"] == ["customer__region", "order__status"]
+    assert by_name["orders"]["dimensions"] == ["customer", "customer__region", "order", "order__status"]
     assert by_name["revenue_mtd"]["grains"] == ["day", "week", "month"]
 
 

@@ -137,10 +137,15 @@ def options(root: str | Path, *metrics: str) -> list[dict[str, str]]:
 
 
 def test_a_metric_lists_its_dimensions_by_full_name_and_its_grains(labelled):
-    # shop.yml: orders has `status`; customers (region) is reached through the foreign entity customer
+    # shop.yml: orders has `status`; customers (region) is reached through the foreign entity customer;
+    # the entities order and customer group by their keys
     assert options(labelled, "orders") == [
+        {"kind": "dimension", "name": "customer", "type": "entity", "dataset": "orders",
+         "description": "the key of entity 'customer'"},
         {"kind": "dimension", "name": "customer__region", "type": "categorical", "dataset": "customers",
          "description": ""},
+        {"kind": "dimension", "name": "order", "type": "entity", "dataset": "orders",
+         "description": "the key of entity 'order'"},
         {"kind": "dimension", "name": "order__status", "type": "categorical", "dataset": "orders",
          "description": ""},
         *({"kind": "grain", "name": g, "type": "", "dataset": "", "description": ""} for g in GRAINS),
@@ -162,11 +167,11 @@ def test_a_metric_lists_its_dimensions_by_full_name_and_its_grains(labelled):
 def test_several_metrics_list_what_a_query_of_them_all_accepts():
     # metrics/marketing.yml and sales.yml: leads has lead__channel, country, email_domain, is_fit and
     # created_at; opportunities reach those through its foreign entity lead, and have dimensions of their own
-    lead = ["lead__channel", "lead__country", "lead__created_at", "lead__email_domain", "lead__is_fit"]
+    lead = ["lead", "lead__channel", "lead__country", "lead__created_at", "lead__email_domain", "lead__is_fit"]
     both = options(REPO_ROOT, "leads", "opportunities")
     assert [r["name"] for r in both if r["kind"] == "dimension"] == lead
     alone = [r["name"] for r in options(REPO_ROOT, "opportunities") if r["kind"] == "dimension"]
-    assert set(lead) < set(alone) and "opportunity__is_won" in alone
+    assert set(lead) < set(alone) and "opportunity__is_won" in alone and "opportunity" in alone
     assert [r for r in both if r["name"] == "lead__channel"][0]["description"] == "first-touch channel"
     code, out, _ = run("list", "--project-dir", str(REPO_ROOT), "--metric", "leads", "--search", "CHANNEL")
     assert code == 0 and "lead__channel" in out and "lead__country" not in out and "month" not in out

@@ -119,7 +119,7 @@ def test_where_in_metricflow_jinja_form(shop):
     )
 
 
-def test_an_entity_in_where_is_the_dimension_holding_its_key(shop):
+def test_an_entity_in_where_is_its_key(shop):
     rows = query(shop, "--metrics", "revenue", "--group-by", "metric_time__month",
                  "--where", "{{ Entity('order') }} IN ('o1', 'o3', 'o6')")  # fmt: skip
     assert rows == hand(
@@ -128,10 +128,10 @@ def test_an_entity_in_where_is_the_dimension_holding_its_key(shop):
     )
 
 
-def test_an_entity_no_dimension_holds_is_refused_with_a_hint(tmp_path):
+def test_an_entity_the_metrics_lack_is_refused_with_a_hint(tmp_path):
     root = make_project(tmp_path / "shop", "    dimensions:\n      - {name: channel}\n")
-    out = fails(root, "--metrics", "orders", "--where", "{{ Entity('order') }} = 'o1'")
-    assert "KF413" in out and "Entity('order')" in out and "declare one" in out
+    out = fails(root, "--metrics", "orders", "--where", "{{ Entity('customer') }} = 'c1'")
+    assert "KF413" in out and "Entity('customer')" in out and "no dataset of the metrics" in out
     out = fails(root, "--metrics", "orders", "--where", "{{ TimeDimension('metric_time', 'day') }} >= '2026-02-01'")
     assert "KF413" in out and "'ordered_at' of dataset 'orders', which is not a declared dimension" in out
 
@@ -148,8 +148,10 @@ def test_what_kpiframe_cannot_group_by_is_refused_with_a_hint(shop):
     assert "KF413" in out and "metric_time__day" in out
     out = fails(shop, "--metrics", "orders", "--where", "{{ TimeDimension('metric_time', 'hour') }} > '2026-01-01'")
     assert "KF413" in out and "finest grain is day" in out
-    out = fails(shop, "--metrics", "orders", "--where", "{{ Metric('orders', group_by=['order']) }} > 1")
-    assert "KF413" in out
+    out = fails(shop, "--metrics", "orders", "--where", "{{ Metric('orders', group_by=['order', 'customer']) }} > 1")
+    assert "KF413" in out and "exactly one entity" in out
+    out = fails(shop, "--metrics", "orders", "--where", "{{ Metric('order', group_by=['order']) }} > 1")
+    assert "KF413" in out and "Metric('order')" in out and "orders" in out  # the did-you-mean
 
 
 def test_the_api_path_takes_the_grain_from_the_group_by(shop):

@@ -95,9 +95,9 @@ def test_refused_parts_are_named_and_nothing_runs(shop, where, part):
     assert "a query filter may use" in (error.diagnostic.hint or "")
 
 
-@pytest.mark.parametrize("where", ["amount > 60", "order_id = 'o1'", "customer = 'c1'", "employee_count > 1"])
-def test_undeclared_columns_and_entities_are_not_dimensions(shop, where):
-    # amount and order_id are model columns, customer is an entity: none is a declared dimension
+@pytest.mark.parametrize("where", ["amount > 60", "order_id = 'o1'", "employee_count > 1"])
+def test_undeclared_columns_are_not_dimensions(shop, where):
+    # amount and order_id are model columns (order_id the key of entity `order`, named so), not dimensions
     error = refusal(shop, where)
     assert error.diagnostic.code == "KF410"
     name = where.split()[0]
@@ -138,6 +138,9 @@ def test_statements_and_subqueries_stay_refused_as_before(shop):
         ("cast(ordered_at as date) >= date '2026-03-31' - interval 1 day", "o.ordered_at >= '2026-03-30'"),
         ("abs(round(length(status) * 1.5)) = 12 or status || '!' = 'paid!'", "o.status in ('paid', 'refunded')"),
         ("region is not distinct from null", "c.region is null"),
+        # an entity is its key: MetricFlow's {{ Entity('customer') }}, through a join `customer__customer`
+        ("customer = 'c1'", "o.customer_id = 'c1'"),
+        ("customer in ('c1', 'c3') and \"order\" <> 'o1'", "o.customer_id in ('c1', 'c3') and o.order_id <> 'o1'"),
     ],
 )
 def test_allowed_filters_give_the_hand_written_answer(shop, where, hand_where):
@@ -146,17 +149,18 @@ def test_allowed_filters_give_the_hand_written_answer(shop, where, hand_where):
 
 
 def test_yaml_metric_filter_is_trusted_project_code(shop):
-    # the same pieces refused in --where (an entity, COLUMNS) keep working in a metric's own filter
+    # the same pieces refused in --where (a column not declared, COLUMNS) keep working in a metric's own filter
     expected = hand(shop, f"select count(*) {ORDERS} and o.customer_id = 'c1' and o.amount > 60")[0][0]
     assert expected == 1
     assert total(shop, "status = 'paid'", metric="c1_orders") == 1
-    assert refusal(shop, "customer = 'c1'").diagnostic.code == "KF410"
+    assert refusal(shop, "amount > 60").diagnostic.code == "KF410"
 
 
 # --- the reusable check -----------------------------------------------------------------------------------
 def test_filter_dimensions_are_those_of_the_metrics_asked_for(shop):
     names = filter_dimensions(shop.layer, ["paid_share"])  # a ratio: through its inputs to orders
-    assert names == {"order__status", "status", "order__ordered_at", "ordered_at", "customer__region", "region"}
+    dimensions = {"order__status", "status", "order__ordered_at", "ordered_at", "customer__region", "region"}
+    assert names == dimensions | {"order", "customer"}  # the entities' keys too
     assert filter_dimensions(shop.layer, ["revenue_3d", "aov"]) == names
 
 
