@@ -24,6 +24,7 @@ from kpiframe.semantic.layer import SemanticLayer
 from kpiframe.sql.answer_shape import check_limit, instant_day, order_keys, period_start_of, shaped
 from kpiframe.sql.calendar import ALL_TIME
 from kpiframe.sql.metric_query import MetricRequest, compile_request
+from kpiframe.sql.time_spine import PERIOD
 from kpiframe.suggest import unknown
 
 # What only `build` and `test` use is imported inside them: every command imports this module, and
@@ -316,7 +317,7 @@ class Project:
 
         def group_by_column(name: str) -> str | None:
             found = translate_request(self.layer, asked.metrics, [name], None, None).dimensions
-            return found[0] if found else None
+            return found[0] if found else PERIOD  # a grain of the metrics' time (`booking__ds__day`): the period
 
         keys = order_keys(order, tree.named_selects, group_by_column)
         return asked, shaped(tree, keys, check_limit(limit))

@@ -249,15 +249,8 @@ class _Scope:
         time dimension (`listing__ds__month`), the column of each row's period (kpiframe.sql.time_grains)."""
         if qualified == self.metric_time():
             return _Grain(grain)
-        known = qualified in self.dimensions and self.dimensions[qualified].is_time
-        if known and self.metrics:
-            return grain_name(qualified, grain)
-        if known:
-            raise QueryError(
-                f"'{asked}' without a metric: the period of a time groups the rows of the metrics asked for",
-                code="KF413",
-                hint=f"add --metric NAME, or group by the time dimension itself: {qualified}",
-            )
+        if qualified in self.dimensions and self.dimensions[qualified].is_time:
+            return grain_name(qualified, grain)  # without a metric: the values of the periods
         raise QueryError(
             f"'{asked}': '{qualified}' is not a time dimension of the metrics asked for, so it has no {grain}",
             code="KF413",

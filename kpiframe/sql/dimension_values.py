@@ -23,19 +23,19 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, SemanticLayer
-from kpiframe.sql.calendar import ALL_TIME
+from kpiframe.sql.calendar import ALL_TIME, Calendar
 from kpiframe.sql.custom_grains import custom_grains, refuse, split_custom_grain
 from kpiframe.sql.date_parts import grain_name
 from kpiframe.sql.expressions import col, column_names, replace_columns
 from kpiframe.sql.filters import parse_query_filter
 from kpiframe.sql.metric_filters import (
-    MetricValue,
     MetricValues,
     metric_value_names,
     no_metric_values,
     split_metric_value,
 )
 from kpiframe.sql.metric_scan import _Joins
+from kpiframe.sql.time_grains import not_a_time_grain, split_time_grain
 from kpiframe.suggest import unknown
 
 
@@ -69,17 +69,26 @@ def compile_dimension_values(
         allowed = _all_dimension_names(layer)
         where = parse_query_filter(request.where, allowed | metric_value_names(layer, request.where))
     asked = list(dict.fromkeys([*names, *(column_names(where) if where is not None else [])]))
-    # a custom grain of a time dimension (`listing__ds__alien_day`) is read through its time dimension, a
-    # metric per entity (`listing__bookings`) through the entity's key
+    # a custom grain of a time dimension (`listing__ds__alien_day`) or its period (`listing__ds__month`) is
+    # read through its time dimension, a metric per entity (`listing__bookings`) through the entity's key
     times = {name: found for name in asked if (found := split_custom_grain(name, grains))}
-    per_entity = {name: per for name in asked if name not in times and (per := _metric_value(layer, name))}
-    through = {**{n: t[0] for n, t in times.items()}, **{n: v.entity for n, v in per_entity.items()}}
+    undeclared = [name for name in asked if name not in times and not _is_dimension(layer, name)]
+    periods = {name: found for name in undeclared if (found := split_time_grain(name))}
+    per_entity = {name: per for name in undeclared if (per := split_metric_value(layer, name))}
+    through = {n: t[0] for n, t in [*times.items(), *periods.items()]} | {n: v.entity for n, v in per_entity.items()}
     wanted = list(dict.fromkeys(through.get(name, name) for name in asked))
     base = _base_dataset(layer, wanted)
     joins = _Joins(layer, None)  # no metric, no row time: a versioned dataset is not joined (KF429)
+    calendar = Calendar(layer.files.config.calendar.week_start, layer.files.config.calendar.fiscal_year_start_month)
     resolved = {name: _dimension_in(layer, base, name) for name in wanted}
 
     def value(name: str) -> exp.Expr:
+        if name in periods:
+            time, grain = periods[name]
+            dim = _found(resolved, time)
+            if not dim.is_time:
+                raise not_a_time_grain(name)
+            return calendar.period_start(joins.expression(dim), grain)
         if name in per_entity:
             found = per_entity[name]
             key = joins.expression(_found(resolved, found.entity))
@@ -107,10 +116,8 @@ def compile_dimension_values(
     return select.order_by(*[exp.Ordered(this=col(name), nulls_first=False) for name in names], copy=False)
 
 
-def _metric_value(layer: SemanticLayer, name: str) -> MetricValue | None:
-    """A metric per entity the filter names, when the name is no dimension."""
-    known = any(name in layer.dimensions_of(dataset) for dataset in layer.datasets)
-    return None if known else split_metric_value(layer, name)
+def _is_dimension(layer: SemanticLayer, name: str) -> bool:
+    return any(name in layer.dimensions_of(dataset) for dataset in layer.datasets)
 
 
 def _refuse_time(request: ValuesRequest) -> None:

@@ -196,7 +196,7 @@ def filter_date_parts(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
             n for dim in layer.dimensions_of(dataset).values() if dim.is_time for n in (dim.qualified, dim.name)
         )
     grains = custom_grains(layer.files.config)
-    periods = {grain_name(time, grain) for time in times - {METRIC_TIME} for grain in GRAINS}
+    periods = {grain_name(time, grain) for time in times for grain in GRAINS}  # metric_time's: the row's
     return (
         {date_part_name(time, part) for time in times for part in PARTS}
         | periods

@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, JoinStep, Measure, SemanticLayer
-from kpiframe.sql.calendar import Calendar, interval
+from kpiframe.sql.calendar import GRAINS, Calendar, interval
 from kpiframe.sql.custom_grains import custom_grains, grain_value, spine_join, split_custom_grain
 from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, require_time, split_date_part
 from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
@@ -178,6 +178,9 @@ class DatasetScan:
         custom = split_custom_grain(name, custom_grains(self.layer.files.config))
         if custom is not None:
             return self._custom_grain(dataset_name, name, custom, joins, time, own_time)
+        base, _, grain = name.rpartition("__")
+        if base == METRIC_TIME and grain in GRAINS:  # in a filter: the period of the row's (moved) time
+            return self.calendar.period_start(time.copy(), grain)
         period = split_time_grain(name)
         if period is not None:  # `listing__ds__month`: the period of another time (kpiframe.sql.time_grains)
             dim = self._dimension(dataset_name, period[0])

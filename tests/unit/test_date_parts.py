@@ -445,6 +445,16 @@ def test_metricflow_date_parts_in_where_are_kpiframes(parts, metricflow, kpifram
     assert result.rows == by_hand
 
 
+def test_a_filter_on_a_period_of_metric_time_keeps_the_rows_of_that_period(parts):
+    # MetricFlow's `metric_time__day >= '...'` written as SQL: the period of each row's own time
+    result = parts.query(metrics=["leads"], grain="all", where="metric_time__week = '2026-01-05'")
+    expected = hand(parts, "select count(*) from raw.leads where date_trunc('week', created_at) = '2026-01-05'")
+    assert result.rows == expected == [(3,)]  # l1, l2 and l4 (Sunday 11 January): the week of Monday 5 January
+    where = "metric_time__day >= '2026-01-11' and metric_time__month < '2026-03-01'"
+    result = parts.query(metrics=["leads"], grain="month", where=where)
+    assert [(str(p), n) for p, n in result.rows] == [("2026-01-01", 2)]  # l3 and l4
+
+
 def test_the_filter_is_on_the_local_day(tmp_path: Path):
     files = {
         **FILES,
@@ -480,7 +490,7 @@ def test_the_filter_is_on_the_local_day(tmp_path: Path):
         ("status__extract_year = 2026", "KF428", "'status' is not a time dimension", "metric_time__extract_year"),
         ("{{ Dimension('lead__channel').date_part('dow') }} = 1", "KF428", "not a time dimension", "part of a time"),
         ("created_att__extract_month = 1", "KF410", "is not a dimension", "date parts"),
-        ("metric_time__day = '2026-01-05'", "KF410", "is not a dimension", "lead__won_at"),
+        ("metric_time__hour = '2026-01-05'", "KF410", "is not a dimension", "lead__won_at"),
         (
             "{{ TimeDimension('metric_time', 'month', date_part_name='month') }} = 1",
             "KF413",
@@ -495,7 +505,7 @@ def test_a_date_part_filter_kpiframe_cannot_answer_is_refused_with_a_hint(parts,
     found = raised.value.diagnostic
     assert found.code == code and message in found.message and hint in (found.hint or ""), found
     assert found.message.startswith("--where: ")
-    if where.startswith("metric_time__day"):  # a grain is not offered the date part of the same name
+    if where.startswith("metric_time__hour"):  # a grain is not offered the date part of the same name
         assert "extract" not in found.message
 
 
