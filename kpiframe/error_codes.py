@@ -349,6 +349,14 @@ CODES: tuple[ErrorCode, ...] = (
         "is an end.",
     ),
     ErrorCode(
+        "KF118",
+        "Percentile measure without its percentile",
+        "semantic",
+        "A measure has `agg: percentile` without `percentile:` (which one: 0.9 for the 90th), or "
+        "`percentile:` with another aggregation. Give both (`discrete: true` takes a row's value instead of "
+        "interpolating), or use `agg: median` for the middle value.",
+    ),
+    ErrorCode(
         "KF120",
         "Expression cannot be read",
         "semantic",

@@ -119,6 +119,9 @@ def formula_text(spec: MetricSpec, measures: dict[str, tuple[MeasureSpec, str]],
     else:
         measure, dataset = found
         text = _AGGREGATIONS.get(measure.agg, measure.agg + "({})").format(measure.expr or measure.name)
+        if measure.agg == "percentile":  # percentile 0.9 (discrete) of amount
+            kind = " (discrete)" if measure.discrete else ""
+            text = f"percentile {measure.percentile}{kind} of {measure.expr or measure.name}"
         text += f" from {dataset}"
         semi = measure.non_additive
         if semi is not None:  # a balance: the rows of one day per period

@@ -19,7 +19,9 @@ def spark_tree(statement: exp.Expr) -> exp.Expr:
     An interval of n quarters is one of 3n months: Spark has no QUARTER interval unit.
 
     `PERCENTILE_CONT(x, p)` (DuckDB's and kpiframe's two-argument form) does not exist in Spark, whose
-    exact, interpolating equivalent is `PERCENTILE(x, p)` (sqlglot's Quantile, rendered for Spark).
+    exact, interpolating equivalent is `PERCENTILE(x, p)` (sqlglot's Quantile, rendered for Spark);
+    `PERCENTILE_DISC(x, p)` is Spark's `PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY x)`, which sqlglot's
+    Spark dialect would render as the approximate PERCENTILE_APPROX.
 
     A rolling window of months or years by day or week reaches back `INTERVAL n MONTH - INTERVAL 1 DAY`
     (the periods within (p - window, p], series_history.window_frame); a Spark frame bound must be one
@@ -40,7 +42,8 @@ def _needs_change(node: exp.Expr) -> bool:
         return node.text("unit").upper() == "QUARTER" and isinstance(node.this, exp.Literal)
     if isinstance(node, exp.Window):
         return _month_window_less_a_day(node) is not None
-    return isinstance(node, exp.PercentileCont) and not isinstance(node.parent, exp.WithinGroup)
+    percentile = isinstance(node, exp.PercentileCont | exp.PercentileDisc)
+    return percentile and not isinstance(node.parent, exp.WithinGroup)
 
 
 def _month_window_less_a_day(node: exp.Window) -> exp.Interval | None:
@@ -98,5 +101,10 @@ def _for_spark(node: exp.Expr) -> None:
         return
     if isinstance(node, exp.Window):
         node.replace(_running_sum_after(node))
+        return
+    if isinstance(node, exp.PercentileDisc):  # Spark's is written WITHIN GROUP; sqlglot would approximate it
+        order = exp.Order(expressions=[exp.Ordered(this=node.this)])
+        disc = exp.Anonymous(this="PERCENTILE_DISC", expressions=[node.expression])
+        node.replace(exp.WithinGroup(this=disc, expression=order))
         return
     node.replace(exp.Quantile(this=node.this, quantile=node.expression))

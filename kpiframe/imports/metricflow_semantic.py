@@ -31,6 +31,7 @@ AGGREGATIONS = {
     "min": "min",
     "max": "max",
     "median": "median",
+    "percentile": "percentile",
 }
 ENTITY_TYPES = ("primary", "unique", "foreign")
 DATASET_KEYS = ("name", "description", "model", "primary_entity", "time", "entities", "dimensions", "measures")
@@ -339,40 +340,45 @@ def _measure(raw: Raw, model: str, notes: Notes, names: tuple[set[str], set[str]
             return None
     agg = (raw.text("agg") or "").lower()
     expr = raw.text("expr")
+    percentile: Item = {}
     if agg == "sum_boolean":
         agg, expr = "sum", f"CAST(({expr or name}) AS INTEGER)"
         notes.changed(raw, "agg", subject, "sum_boolean imported as sum of the value cast to an integer")
     elif agg == "percentile":
-        agg = _percentile(raw, subject, notes) or ""
+        agg, percentile = _percentile(raw, subject, notes)
     elif agg not in AGGREGATIONS:
         notes.unmapped(raw, "agg", subject, f"aggregation '{agg}' has no counterpart in kpiframe; not imported")
         return None
     if not agg:
         return None
-    if raw.get("agg_params") is not None and agg != "median":
+    if raw.get("agg_params") is not None and agg not in ("median", "percentile"):
         notes.changed(raw, "agg_params", subject, f"agg_params dropped (a {agg} takes none in kpiframe)")
     handled = {"name", "agg", "expr", "description", "agg_time_dimension", "create_metric", "non_additive_dimension"}
     _dropped(raw, subject, notes, handled)
     item: Item = {"name": name, "agg": AGGREGATIONS[agg], "expr": expr, "time": raw.text("agg_time_dimension")}
     item |= {"non_additive": non_additive, "description": raw.text("description")}
-    return ordered(item, ("name", "agg", "expr", "time", "non_additive", "description"))
+    if agg == "percentile":
+        item |= percentile
+    keys = ("name", "agg", "percentile", "discrete", "expr", "time", "non_additive", "description")
+    return ordered(item, keys)
 
 
-def _percentile(raw: Raw, subject: str, notes: Notes) -> str | None:
+def _percentile(raw: Raw, subject: str, notes: Notes) -> tuple[str, Item]:
+    """`agg: percentile` with `agg_params`: a continuous 0.5 is a median; otherwise kpiframe's percentile
+    (`discrete: true` for use_discrete_percentile); an approximate one is computed exactly."""
     params = raw.child("agg_params")
     percentile = params.get("percentile") if params else None
-    exact = (
-        params is not None
-        and not params.get("use_discrete_percentile")
-        and not params.get("use_approximate_percentile")
-    )
-    if percentile == 0.5 and exact:
+    if not isinstance(percentile, int | float) or isinstance(percentile, bool) or not 0 < percentile <= 1:
+        notes.unmapped(raw, "agg_params", subject, "a percentile needs agg_params: {percentile: 0 to 1}; not imported")
+        return "", {}
+    assert params is not None
+    discrete = bool(params.get("use_discrete_percentile"))
+    if params.get("use_approximate_percentile"):
+        notes.changed(raw, "agg_params", subject, "an approximate percentile is computed exactly in kpiframe")
+    if percentile == 0.5 and not discrete:
         notes.changed(raw, "agg", subject, "a continuous 0.5 percentile imported as median")
-        return "median"
-    notes.unmapped(
-        raw, "agg_params", subject, "kpiframe has median only, no other or discrete percentile; not imported"
-    )
-    return None
+        return "median", {}
+    return "percentile", {"percentile": float(percentile), "discrete": True if discrete else None}
 
 
 def _dropped(raw: Raw, subject: str, notes: Notes, handled: set[str]) -> None:

@@ -17,7 +17,7 @@ from kpiframe.load.spec_model import NOT_IN_SCHEMA, Spec, StrictBool, check_fiel
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = str  # validated by field(pattern=...) where declared
 
-Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median"]
+Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median", "percentile"]
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # what kpiframe answers 0 for over no rows, by default
 Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
 # what a custom grain may not be named: kpiframe's grains, `all` (no period), MetricFlow's sub-day grains
@@ -276,6 +276,10 @@ class MeasureSpec(Spec):
     name: str = field(pattern=NAME_PATTERN)
     agg: Aggregation
     expr: str | None = None
+    # agg: percentile: which one (0.9: the value 90% of the rows are at or below), interpolated between two
+    # rows' values unless `discrete` (then a value of a row)
+    percentile: float | None = field(default=None, gt=0, le=1)
+    discrete: StrictBool = False
     time: str | None = None
     description: str | None = None
     non_additive: NonAdditiveSpec | None = None

@@ -80,6 +80,8 @@ class Measure:
     time: exp.Expr
     time_name: str
     non_additive: NonAdditive | None = None
+    percentile: float | None = None  # agg percentile: which one, and whether a row's value (discrete)
+    discrete: bool = False
 
 
 @dataclass
@@ -156,7 +158,17 @@ class SemanticLayer:
         time_expr = dim.expr if dim else self._parse(time_name, located, ("measures", index, "time"))
         expr = self._parse(spec.expr or name, located, ("measures", index, "expr"))
         non_additive = self._non_additive(dataset, index, time_name, time_expr, located)
-        self.measures[name] = Measure(name, dataset.spec.name, spec.agg, expr, time_expr, time_name, non_additive)
+        if (spec.agg == "percentile") != (spec.percentile is not None):
+            self.problems.error(
+                "KF118",
+                f"measure '{name}': agg: percentile and percentile: go together",
+                located.at("measures", index, "percentile" if spec.percentile is not None else "agg"),
+                hint="agg: percentile with percentile: 0.9 (the 90th); for the middle value, agg: median",
+            )
+            return
+        self.measures[name] = Measure(
+            name, dataset.spec.name, spec.agg, expr, time_expr, time_name, non_additive, spec.percentile, spec.discrete
+        )
 
     def _non_additive(
         self, dataset: Dataset, index: int, time_name: str, time_expr: exp.Expr, located: Located[DatasetSpec]

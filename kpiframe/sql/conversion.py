@@ -121,7 +121,7 @@ def conversions_select(
     numbered = exp.Window(this=exp.RowNumber())
     conversion_rows = conversion_rows.select(numbered.as_(names.row, quoted=True), copy=False)
     credited = _credited(spec, keys, base_rows, conversion_rows, names)
-    total = measure_aggregate(conversion.agg, col(names.value))
+    total = measure_aggregate(conversion, col(names.value))
     select = exp.select(*[col(k) for k in keys], total.as_(column, quoted=True))
     select = select.from_(credited.subquery("credited"), copy=False)
     select = select.where(exp.EQ(this=col(names.nearest), expression=exp.Literal.number(1)), copy=False)

@@ -131,7 +131,7 @@ class DatasetScan:
         return select.where(exp.and_(*conditions, copy=False), copy=False)
 
     def _aggregate(self, dataset_name: str, leaf: Leaf, joins: _Joins) -> exp.Expr:
-        aggregate = measure_aggregate(leaf.measure.agg, qualify(leaf.measure.expr, "t"))
+        aggregate = measure_aggregate(leaf.measure, qualify(leaf.measure.expr, "t"))
         if not leaf.filter:
             return aggregate
         condition = self._condition(dataset_name, leaf.filter, joins, f"filter of a metric on {leaf.measure.name}")
@@ -401,9 +401,15 @@ class _Joins:
         return self.joins
 
 
-def measure_aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
-    if agg == "count_distinct":
+def measure_aggregate(measure: Measure, expr: exp.Expr) -> exp.Expr:
+    """The aggregate of a measure's expression (a percentile continuous unless discrete: sqlglot writes
+    QUANTILE_CONT on DuckDB, PERCENTILE_CONT ... WITHIN GROUP on PostgreSQL)."""
+    if measure.agg == "count_distinct":
         return exp.Count(this=exp.Distinct(expressions=[expr]))
+    if measure.agg == "percentile":
+        which = exp.Literal.number(measure.percentile)
+        percentile = exp.PercentileDisc if measure.discrete else exp.PercentileCont
+        return percentile(this=expr, expression=which)
     builders = {
         "sum": exp.Sum,
         "count": exp.Count,
@@ -412,7 +418,7 @@ def measure_aggregate(agg: str, expr: exp.Expr) -> exp.Expr:
         "max": exp.Max,
         "median": exp.Median,
     }
-    return builders[agg](this=expr)
+    return builders[measure.agg](this=expr)
 
 
 def _null_without_rows(count: exp.Expr, condition: exp.Expr) -> exp.Expr:

@@ -59,9 +59,7 @@ def non_additive_select(scan: DatasetScan, leaves: list[Leaf]) -> exp.Select:
     )
     group: list[exp.Expr] = [col(PERIOD)] if periodic else []
     group += [col(name) for name in scan.shape.dimensions]
-    aggregates = [
-        measure_aggregate(measure.agg, col(value)).as_(leaf.column, quoted=True, copy=False) for leaf in leaves
-    ]
+    aggregates = [measure_aggregate(measure, col(value)).as_(leaf.column, quoted=True, copy=False) for leaf in leaves]
     select = exp.select(*group, *aggregates).from_(ranked.subquery("w", copy=False), copy=False)
     # a row without a time (NULL) is never the chosen one
     select = select.where(exp.EQ(this=col(at), expression=col(chosen_at)), copy=False)

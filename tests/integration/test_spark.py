@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlglot
 from click.testing import CliRunner
 from sqlglot import exp
 
@@ -209,14 +210,27 @@ def test_spark_gets_divisions_percentiles_and_quarters_it_can_run() -> None:
         exp.Div(this=exp.column("a"), expression=exp.column("b"), safe=True),
         exp.Div(this=exp.column("seconds"), expression=exp.Literal.number(3600.0)),
         exp.PercentileCont(this=exp.column("h"), expression=exp.Literal.number(0.9)),
+        exp.PercentileDisc(this=exp.column("h"), expression=exp.Literal.number(0.9)),
         exp.Add(this=exp.column("d"), expression=interval(2, "QUARTER")),
     ).from_("t")
     before = tree.sql(dialect="duckdb")
     assert spark_tree(tree).sql(dialect="spark") == (
         "SELECT CAST(a AS DOUBLE) / NULLIF(b, 0), CAST(seconds AS DOUBLE) / 3600.0, PERCENTILE(h, 0.9), "
-        "d + INTERVAL '6' MONTH FROM t"
+        "PERCENTILE_DISC(0.9) WITHIN GROUP (ORDER BY h NULLS LAST), d + INTERVAL '6' MONTH FROM t"
     )
     assert tree.sql(dialect="duckdb") == before
+
+
+def test_spark_computes_percentiles_as_duckdb_does(spark: SparkWarehouse) -> None:
+    # agg: percentile (continuous, and discrete: a row's value), exact on both engines
+    tree = sqlglot.parse_one(
+        "select quantile_cont(x, 0.9), quantile_disc(x, 0.9), quantile_disc(x, 0.5) "
+        "from (values (1.0), (2.0), (10.0), (11.0), (null)) as t(x)",
+        read="duckdb",
+    )
+    on_duckdb = [tuple(float(v) for v in row) for row in duckdb.sql(tree.sql(dialect="duckdb")).fetchall()]
+    assert on_duckdb == [(pytest.approx(10.7), 11.0, 2.0)]
+    assert [tuple(float(v) for v in row) for row in spark.query(tree).rows] == on_duckdb
 
 
 # --- a build killed while it switches the published views --------------------------------------------
