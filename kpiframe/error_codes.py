@@ -687,6 +687,13 @@ CODES: tuple[ErrorCode, ...] = (
         "KF107).",
     ),
     ErrorCode(
+        "KF434",
+        "--min-max with a metric",
+        "query",
+        "`--min-max` gives the first and last value of each dimension asked for (`--by`), for a query "
+        "without metric; a metric's series has no such answer. Drop --metric, or drop --min-max.",
+    ),
+    ErrorCode(
         "KF450",
         "Unknown node in --select",
         "selection",

@@ -270,6 +270,7 @@ class Project:
         compare: str | None = None,
         start_time: date | str | None = None,
         end_time: date | str | None = None,
+        min_max: bool = False,
     ) -> MetricRequest:
         """The request, with MetricFlow's names and filters translated (grain None: the grain of a
         `metric_time__<grain>` in `dimensions`, else kpi_project.yml's `query.without_time`, else the
@@ -291,7 +292,7 @@ class Project:
                 raise QueryError(f"both {both} given", code="KF417", hint=hint)
             aligned = period_start_of(day, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
             first, last = (aligned, last) if option == "start_time" else (first, aligned)
-        return MetricRequest(asked.metrics, asked.dimensions, asked.grain, first, last, asked.where, compare)
+        return MetricRequest(asked.metrics, asked.dimensions, asked.grain, first, last, asked.where, compare, min_max)
 
     def saved_query(self, name: str) -> dict[str, Any]:
         """The request of the published table `name` (a MetricFlow saved query imported as one): its metrics,

@@ -274,6 +274,7 @@ def compile_command(project_dir: str, warehouse: str | None, dialect: str) -> No
     help="Ask what the published table (a MetricFlow saved query, once imported) NAME holds: its metrics, "
     "group-bys and grain; --where, --order, --limit and the range may be added.",
 )
+@click.option("--min-max", is_flag=True, help="Without --metric: the first and last value of each --by, one row.")
 @click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
 @click.option(
     "--dialect",
@@ -306,6 +307,7 @@ def query(
     decimals: int | None,
     csv_path: str | None,
     saved_query: str | None,
+    min_max: bool,
     explain: bool,
     dialect: str,
     no_cache: bool,
@@ -334,6 +336,7 @@ def query(
         end_time=end_time,
         order=order,
         limit=limit,
+        **({"min_max": True} if min_max else {}),  # the cache key of a request without it stays as it was
     )
     if explain:
         project = load(project_dir, warehouse)

@@ -20,7 +20,7 @@ from sqlglot import exp
 from kpiframe.errors import Problems
 from kpiframe.load.loaded import Located, ProjectFiles
 from kpiframe.load.specs import DatasetSpec, MetricSpec
-from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
+from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression, shared_expression
 from kpiframe.suggest import did_you_mean, unknown
 
 MAX_JOIN_DEPTH = 2
@@ -106,6 +106,7 @@ class SemanticLayer:
         self.problems = Problems()
         self.datasets: dict[str, Dataset] = {}
         self.measures: dict[str, Measure] = {}
+        self._dimensions: dict[str, dict[str, Dimension]] = {}  # dimensions_of, per dataset
         for located in files.datasets.values():
             self._add_dataset(located.spec, located)
 
@@ -231,8 +232,12 @@ class SemanticLayer:
         return found
 
     def dimensions_of(self, dataset_name: str) -> dict[str, Dimension]:
-        """Every dimension a row of `dataset_name` can be grouped by, keyed by qualified name."""
-        return self._reachable(dataset_name, (), dataset_name)
+        """Every dimension a row of `dataset_name` can be grouped by, keyed by qualified name (computed once
+        per dataset: every scan, filter check and listing asks; the caller reads it, never changes it)."""
+        found = self._dimensions.get(dataset_name)
+        if found is None:
+            found = self._dimensions[dataset_name] = self._reachable(dataset_name, (), dataset_name)
+        return found
 
     def _reachable(self, dataset_name: str, path: tuple[JoinStep, ...], origin: str) -> dict[str, Dimension]:
         dataset = self.datasets[dataset_name]
@@ -319,7 +324,7 @@ def filter_reads(spec: MetricSpec, metric_names: Collection[str]) -> list[str]:
     found: list[str] = []
     for text in (spec.filter, spec.base_filter, spec.conversion_filter):
         try:
-            names = column_names(parse_expression(text)) if text else []
+            names = column_names(shared_expression(text)) if text else []
         except ExpressionRejected:
             continue  # reported where the filter is checked
         found += [n.rpartition("__")[2] for n in names if "__" in n and n.rpartition("__")[2] in metric_names]

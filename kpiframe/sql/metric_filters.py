@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import SemanticLayer
-from kpiframe.sql.expressions import ExpressionRejected, column_names, parse_expression
+from kpiframe.sql.expressions import ExpressionRejected, column_names, shared_expression
 
 # (metric, group-by) -> the metric's query grouped by it over all time (kpiframe.sql.metric_query builds it)
 MetricValues = Callable[[str, str], exp.Select]
@@ -56,7 +56,7 @@ def metric_value_names(layer: SemanticLayer, text: str) -> set[str]:
     """The names a filter's text uses that ask for a metric per entity (a query filter may use them); none
     when it does not parse (the filter's check reports that)."""
     try:
-        names = column_names(parse_expression(text))
+        names = column_names(shared_expression(text))
     except (ExpressionRejected, RecursionError):
         return set()
     return {name for name in names if split_metric_value(layer, name) is not None}

@@ -56,7 +56,7 @@ from kpiframe.sql.custom_grains import (
 )
 from kpiframe.sql.date_parts import MARK, METRIC_TIME, date_part, is_date_part, require_part
 from kpiframe.sql.dimension_values import compile_dimension_values
-from kpiframe.sql.expressions import safe_divide
+from kpiframe.sql.expressions import col, safe_divide
 from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_query_filter
 from kpiframe.sql.metric_filters import MetricValues, computing, metric_value_names
 from kpiframe.sql.offsets import is_pulled, window
@@ -80,13 +80,19 @@ class MetricRequest:
     end: date | None = None
     where: str | None = None
     compare: str | None = None
+    min_max: bool = False  # the first and last value of each column instead of the rows (no metric)
 
 
 def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     """Compile `request` into a SELECT whose columns are period_start, the dimensions, the metrics.
 
     At grain `all` (ALL_TIME) there is no period: one row per dimension combination, each metric
-    aggregated over the whole range asked (--start/--end bound the rows' days), so no period_start."""
+    aggregated over the whole range asked (--start/--end bound the rows' days), so no period_start.
+
+    `min_max`: the least and greatest value of each column of a query without metric (`<column>__min`,
+    `<column>__max`, one row): what a date picker or a filter's range needs, MetricFlow's min_max_only."""
+    if request.min_max:
+        return _min_max(layer, request)
     if not request.metrics:  # no metric: the time spine's periods, or the distinct values of the dimensions
         days = _time_spine(layer.files.config.calendar.time_spine)
         if days is not None and _asks_time(request):
@@ -275,6 +281,21 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
 def _whole_days(offset: str) -> bool:
     """An offset of days or weeks ('5 days'), which moves every day onto one other day."""
     return is_pulled(offset) and window(offset) is not None and offset_window(offset)[1] == "DAY"
+
+
+def _min_max(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
+    if request.metrics or not (request.dimensions or _asks_time(request)):
+        raise QueryError(
+            "--min-max takes dimensions (or metric_time) and no metric: it gives the first and last value of each",
+            code="KF434",
+            hint="drop --metric (ask for --by DIMENSION --min-max), or drop --min-max",
+        )
+    values = compile_request(layer, replace(request, min_max=False))
+    bounds: list[exp.Expr] = []
+    for name in values.named_selects:
+        bounds.append(exp.Min(this=col(name)).as_(f"{name}__min", quoted=True, copy=False))
+        bounds.append(exp.Max(this=col(name)).as_(f"{name}__max", quoted=True, copy=False))
+    return exp.select(*bounds).from_(values.subquery("v", copy=False), copy=False)
 
 
 def _metric_values(layer: SemanticLayer) -> MetricValues:

@@ -180,3 +180,27 @@ def test_cli_by_without_metric_lists_values_and_neither_is_an_error(shop):
     assert "KF401" in neither.output and "--by" in neither.output
     explained = runner.invoke(main, ["query", "--project-dir", root, "--group-by", "segment", "--explain"])
     assert explained.exit_code == 0 and "SELECT DISTINCT" in explained.output
+
+
+def test_min_max_gives_the_first_and_last_value_of_each(shop):
+    # what a BI tool's date picker or a filter's range needs: `kpiframe query --by X --min-max`
+    result = shop.query(metrics=[], dimensions=["country", "segment"], min_max=True)
+    assert result.columns == ["country__min", "country__max", "segment__min", "segment__max"]
+    expected = hand(shop, "select min(country), max(country), min(segment), max(segment) from raw.customers")
+    assert result.rows == expected == [("DE", "US", "enterprise", "smb")]  # NULL is no bound
+    filtered = shop.query(metrics=[], dimensions=["status"], where="country = 'DE'", min_max=True)
+    assert filtered.rows == hand(
+        shop,
+        "select min(status), max(status) from raw.orders o join raw.customers c using (customer_id) "
+        "where c.country = 'DE'",
+    )
+
+
+def test_min_max_from_the_command_line_and_not_with_a_metric(shop):
+    root = str(shop.root)
+    runner = CliRunner()
+    answered = runner.invoke(main, ["query", "--project-dir", root, "--by", "segment", "--min-max", "--format", "csv"])
+    assert answered.exit_code == 0, answered.output
+    assert answered.output.split() == ["segment__min,segment__max", "enterprise,smb"]
+    refused = runner.invoke(main, ["query", "--project-dir", root, "--metric", "orders", "--min-max"])
+    assert refused.exit_code != 0 and "KF434" in refused.output and "Traceback" not in refused.output

@@ -230,7 +230,6 @@ def not_expressible_before_running(case: dict[str, Any]) -> str | None:
         return f"not run: needs MetricFlow's {case['model']} manifest (not copied)"
     for key, default, why in (
         ("saved_query_name", None, "a saved query by name: kpiframe publishes saved queries as tables"),
-        ("min_max_only", False, "min_max_only: no counterpart"),
         # MetricFlow groups by default; `apply_group_by: false` keeps repeated rows, kpiframe's are distinct
         ("apply_group_by", True, "apply_group_by: false (rows not made distinct): no counterpart"),
     ):
@@ -277,13 +276,15 @@ def run_case(projects: Imported, case: dict[str, Any]) -> Outcome:
             end_time=constraint[1],
             order=order,
             limit=limit,
+            min_max=bool(case.get("min_max_only")),  # kpiframe query --min-max
         )
     except KpiframeError as exc:
         found = exc.diagnostic
         return Outcome("not expressible", _one_line(f"{found.message} ({found.code})"))
     expected = checks.execute(render(case["check_query"]))
     columns = [d[0] for d in expected.description]
-    asked_rows = Shape(metrics, names, asked.dimensions, bool(case.get("check_order")), limit)
+    min_max = bool(case.get("min_max_only"))
+    asked_rows = Shape(metrics, names, asked.dimensions, bool(case.get("check_order")), limit, min_max)
     return compare(result.columns, result.rows, columns, expected.fetchall(), asked_rows)
 
 
@@ -314,6 +315,7 @@ class Shape:
     dimensions: tuple[str, ...]  # kpiframe's names of the group-bys that are not time
     check_order: bool = False  # MetricFlow compares the rows in the check query's order
     limit: int | None = None
+    min_max: bool = False  # min_max_only: each column's `__min` and `__max`
 
 
 def compare(
@@ -329,21 +331,16 @@ def compare(
     `check_order`, the rows the check query has come in its order in kpiframe's answer (the spine's rows
     may lie between them); with a `limit`, kpiframe's first rows are the check query's, one for one, in
     order: a row of the spine among them takes a place a row with data should have."""
-    metrics, names, dimensions = shape.metrics, shape.names, shape.dimensions
-    translated = dict(zip([n for n in names if not _is_time(n, dimensions)], dimensions, strict=False))
+    metrics = shape.metrics
     position = {}
     for index, column in enumerate(mf_columns):
-        plain = column.rsplit("__", 1)[0]  # MetricFlow names `verification__ds` asked at its grain `..__day`
-        if column in metrics:
-            position[index] = kf_columns.index(column)
-        elif translated.get(column, column) in kf_columns:
-            position[index] = kf_columns.index(translated.get(column, column))
-        elif plain in translated and translated[plain] in kf_columns:
-            position[index] = kf_columns.index(translated[plain])
-        elif _is_time(column, dimensions):
-            position[index] = kf_columns.index("period_start")
-        else:
+        # min_max_only: `<column>__min` is kpiframe's `<its column>__min`
+        suffix = next((s for s in ("__min", "__max") if shape.min_max and column.endswith(s)), "")
+        bases = [c.removesuffix(suffix) for c in kf_columns if c.endswith(suffix)]
+        found = _counterpart(column.removesuffix(suffix), bases, shape)
+        if found is None or found + suffix not in kf_columns:
             return Outcome("differs", f"the check query's column {column} has no counterpart in kpiframe's answer")
+        position[index] = kf_columns.index(found + suffix)
     keys = [i for i, c in enumerate(mf_columns) if c not in metrics]
     values = [i for i, c in enumerate(mf_columns) if c in metrics]
 
@@ -384,6 +381,20 @@ def compare(
                     "differs", f"row {place + 1} of the check query is {_show(their_key)}, kpiframe's {_show(mine_key)}"
                 )
     return Outcome("passes")
+
+
+def _counterpart(column: str, kf_columns: list[str], shape: Shape) -> str | None:
+    """kpiframe's column for a column of the check query, None when it has none."""
+    dimensions = shape.dimensions
+    translated = dict(zip([n for n in shape.names if not _is_time(n, dimensions)], dimensions, strict=False))
+    plain = column.rsplit("__", 1)[0]  # MetricFlow names `verification__ds` asked at its grain `..__day`
+    if column in shape.metrics:
+        return column
+    if translated.get(column, column) in kf_columns:
+        return translated.get(column, column)
+    if plain in translated and translated[plain] in kf_columns:
+        return translated[plain]
+    return "period_start" if _is_time(column, dimensions) else None
 
 
 def _compare_limited(
