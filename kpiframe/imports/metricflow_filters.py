@@ -35,7 +35,8 @@ GRAINS = ("day", "week", "month", "quarter", "year")
 FINER_THAN_DAY = ("nanosecond", "microsecond", "millisecond", "second", "minute", "hour")
 MetricTime = Callable[[], str | None]  # the qualified time dimension metric_time stands for, if one
 EntityName = Callable[[str], str]  # what an `Entity('x')` is written as; raises Untranslatable if nothing
-MetricCheck = Callable[[str], None]  # raises Untranslatable when a `Metric('x', ...)` names no metric there is
+# `Metric('x', group_by=['g'])`: the group-by as kpiframe names it; Untranslatable when x is no metric there is
+MetricCheck = Callable[[str, str], str]
 
 
 class Untranslatable(Exception):
@@ -71,7 +72,7 @@ def translate_filter(
     *,
     date_parts: bool = False,
     custom_grains: Collection[str] = (),
-    metric: MetricCheck = lambda name: None,
+    metric: MetricCheck = lambda name, group_by: group_by,
 ) -> Translation:
     """A MetricFlow `filter:` (a string or a list of strings, all of which must hold) in kpiframe syntax;
     `date_parts`: the filter is a request's, which may name date parts and the project's `custom_grains`
@@ -145,8 +146,7 @@ def _call(
     if call.kind == "Entity":
         return entity(call.name)
     if call.kind == "Metric":
-        metric(call.name)
-        return f"{call.group_by}__{call.name}"
+        return f"{metric(call.name, call.group_by or '')}__{call.name}"
     if call.date_part is not None:
         return _date_part(call, inner, date_parts)
     if call.grain is not None and call.grain in custom:  # the scans resolve metric_time's, each its own time

@@ -213,10 +213,11 @@ class MetricImporter:
             raise Skip
         return translation.text
 
-    def _readable(self, name: str) -> None:
+    def _readable(self, name: str, group_by: str) -> str:
         """A metric a filter reads per entity (`Metric('x', group_by=[...])`) must be imported too."""
         if self.imported(name) is None:
             raise Untranslatable(f"Metric('{name}'): '{name}' is no metric the import writes")
+        return group_by
 
     # --- ratio and derived ----------------------------------------------------------------------------
     def _ratio(self, raw: Raw, params: Raw, subject: str) -> Item:

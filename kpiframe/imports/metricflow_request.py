@@ -168,16 +168,19 @@ class _Scope:
         the entity user, `account_id__customer_id__customer_name` through two joins; kpiframe names a
         dimension by its dataset's primary entity (company__company_name) and needs no path."""
         *path, last = parts
-        through = [
-            d.qualified
-            for d in self.dimensions.values()
-            if d.name == last and tuple(step.entity for step in d.path) == tuple(path) and not d.is_entity
-        ]
+        through = [d.qualified for d in self.dimensions.values() if d.name == last and self._reached(d, path)]
         if len(set(through)) == 1:
             return through[0]
         if len(parts) > 2 and "__".join(parts[-2:]) in self.dimensions:
             return "__".join(parts[-2:])  # the last entity's dimension, however it is reached
         return None
+
+    def _reached(self, dim: Dimension, path: list[str]) -> bool:
+        """Whether MetricFlow's path of entities names `dim`: the entities of its joins, or for an entity of
+        the dataset itself its dataset's own primary entity (`view__listing`: listing of the views)."""
+        if dim.is_entity:
+            return not dim.path and path == [self.layer.datasets[dim.dataset].qualifier]
+        return [step.entity for step in dim.path] == path
 
     def _custom_grain(self, name: str, base: str, grain: str) -> str:
         """`metric_time__alien_day`, `listing__ds__alien_day` (a custom grain of a time dimension, reached
@@ -306,11 +309,16 @@ class _Scope:
             )
         return translation.text
 
-    def metric(self, name: str) -> None:
-        """`Metric('x', group_by=['listing'])`: x must be a metric of the project."""
+    def metric(self, name: str, group_by: str) -> str:
+        """`Metric('x', group_by=['listing'])`: x must be a metric of the project; the group-by is named as
+        a request of x would name it (`view__listing`, MetricFlow's local entity with its prefix: `listing`)."""
         if name not in self.layer.files.metrics:
             message, hint = unknown("metric", name, self.layer.files.metrics)
             raise Untranslatable(f"Metric('{name}'): {message}" + (f" ({hint})" if hint else ""))
+        found = _Scope(self.layer, [name]).group_by(group_by)
+        if isinstance(found, _Grain):
+            raise Untranslatable(f"Metric('{name}', group_by=['{group_by}']): a metric is taken per an entity")
+        return found
 
     def entity(self, name: str) -> str:
         """`Entity('lead')`, `Entity('listing__user')`: the entity's key, a dimension named by its path."""

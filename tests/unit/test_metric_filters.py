@@ -61,6 +61,12 @@ def test_a_request_filters_by_a_metric_per_entity(crm):
     assert total(crm, "customers", "customer__revenue > 60") == expected
     template = "{{ Metric('revenue', group_by=['customer']) }} > 60"  # MetricFlow's form, translated
     assert total(crm, "customers", template) == expected
+    # MetricFlow's local entity with its dataset's prefix: customer of the orders (whose entity is `order`)
+    prefixed = "{{ Metric('revenue', group_by=['order__customer']) }} > 60"
+    assert total(crm, "customers", prefixed) == expected
+    with pytest.raises(QueryError) as raised:
+        total(crm, "customers", "{{ Metric('revenue', group_by=['metric_time__month']) }} > 60")
+    assert raised.value.diagnostic.code == "KF413" and "taken per an entity" in raised.value.diagnostic.message
 
 
 def test_a_metric_per_entity_of_a_fact_filters_the_facts(crm):
