@@ -75,6 +75,7 @@ class QueryBody(BaseModel):
     compare: str | None = None
     order: list[str] = []
     limit: int | None = Field(default=None, ge=0)
+    min_max: bool = False  # no metric: the first and last value of each `by` (a date picker's range)
     sql: bool = False
 
 
@@ -187,6 +188,7 @@ class _Api:
             "compare": body.compare,
             "order": body.order,
             "limit": body.limit,
+            "min_max": body.min_max,
         }
 
         def answer() -> dict[str, Any]:

@@ -175,6 +175,12 @@ SCHEMAS: dict[str, Any] = {
                 "examples": [["-leads", "metric_time"]],
             },
             "limit": _nullable("integer", minimum=0, description="At most this many rows (after `order`)."),
+            "min_max": {
+                "type": "boolean",
+                "default": False,
+                "description": "With no metric: one row, the first and last value of each dimension of `by` "
+                "(<name>__min, <name>__max), e.g. the range of a date picker. With a metric: 400 KF434.",
+            },
             "sql": {"type": "boolean", "default": False, "description": "Also return the SQL that was run."},
         },
     },

@@ -309,6 +309,16 @@ def test_an_allowed_where_filter_matches_sql_written_by_hand(server: Server, bui
     assert {p: n for p, n in got.items() if n} == expected and sum(expected.values()) > 20
 
 
+def test_min_max_gives_a_dimensions_first_and_last_value(server: Server, built_example: Path) -> None:
+    # what a BI tool's filter or date picker asks before it draws: no metric, one row
+    answer = ok(server.query(metrics=[], by=["lead__channel"], min_max=True))
+    assert answer["columns"] == ["lead__channel__min", "lead__channel__max"]
+    assert [tuple(row) for row in answer["rows"]] == hand_sql(
+        built_example, f"with {VALID_LEADS} select min(channel), max(channel) from valid"
+    )
+    assert refused(server.query(metrics=["leads"], min_max=True), 400, "KF434")
+
+
 def test_lead_to_mql_rate_of_a_quarter_matches_sql_written_by_hand(server: Server, built_example: Path) -> None:
     answer = ok(
         server.query(
