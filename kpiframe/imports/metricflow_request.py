@@ -193,16 +193,20 @@ class _Scope:
                     "add --metric NAME, or group by a custom grain of a dataset's time dimension",
                 )
             return name
-        parts = base.split("__")
-        qualified = base if base in self.dimensions else "__".join(parts[-2:])  # a path of entities: none needed
-        dim = self.dimensions.get(qualified) or next(
-            (d for d in self.dimensions.values() if d.name == base and not d.path), None
-        )
+        dim = self._base_dimension(base)
         if dim is None:
             return name  # left to the query, which names what is unknown and suggests
         if not dim.is_time:
             raise refuse(name, f"'{base}' is not a time dimension", f"ask for the custom grain of a time: {grain}")
         return grain_name(dim.qualified, grain)
+
+    def _base_dimension(self, base: str) -> Dimension | None:
+        """The dimension a custom grain or a date part is of: `booking__ds`, `listing__booking__ds` (a path of
+        entities: kpiframe's joins need none) or the short `ds` of the metrics' own datasets."""
+        qualified = base if base in self.dimensions else "__".join(base.split("__")[-2:])
+        return self.dimensions.get(qualified) or next(
+            (d for d in self.dimensions.values() if d.name == base and not d.path), None
+        )
 
     def _date_part(self, name: str) -> str:
         """`metric_time__extract_dow`, `booking__ds__extract_month` (a time dimension's part): the group-by,
@@ -216,11 +220,7 @@ class _Scope:
                 code="KF428",
                 hint="add --metric NAME, or group by the time dimension itself",
             )
-        parts = base.split("__")
-        qualified = base if base in self.dimensions else "__".join(parts[-2:])  # a path of entities: none needed
-        dim = self.dimensions.get(qualified) or next(
-            (d for d in self.dimensions.values() if d.name == base and not d.path), None
-        )
+        dim = self._base_dimension(base)
         if dim is None:
             return name  # left to the query, which names what is unknown and suggests
         require_time(name, dim.is_time)  # here, before the query compiles

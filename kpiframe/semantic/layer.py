@@ -327,8 +327,16 @@ def filter_reads(spec: MetricSpec, metric_names: Collection[str]) -> list[str]:
             names = column_names(shared_expression(text)) if text else []
         except ExpressionRejected:
             continue  # reported where the filter is checked
-        found += [n.rpartition("__")[2] for n in names if "__" in n and n.rpartition("__")[2] in metric_names]
+        found += [split[1] for n in names if (split := metric_per_entity(n, metric_names))]
     return list(dict.fromkeys(found))
+
+
+def metric_per_entity(name: str, metric_names: Collection[str]) -> tuple[str, str] | None:
+    """`listing__bookings` as (group-by, metric): ('listing', 'bookings') when its last part is a metric."""
+    group_by, separator, metric = name.rpartition("__")
+    if not separator or not group_by or metric not in metric_names:
+        return None
+    return group_by, metric
 
 
 def reached_metrics(layer: SemanticLayer, metrics: Iterable[str]) -> Iterator[MetricSpec]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.semantic.layer import SemanticLayer
+from kpiframe.semantic.layer import SemanticLayer, metric_per_entity
 from kpiframe.sql.expressions import ExpressionRejected, column_names, shared_expression
 
 # (metric, group-by) -> the metric's query grouped by it over all time (kpiframe.sql.metric_query builds it)
@@ -46,10 +46,8 @@ class MetricValue:
 
 def split_metric_value(layer: SemanticLayer, name: str) -> MetricValue | None:
     """The metric per entity a name asks for, or None when its last part is no metric of the project."""
-    group_by, separator, metric = name.rpartition("__")
-    if not separator or not group_by or metric not in layer.files.metrics:
-        return None
-    return MetricValue(name, group_by, metric)
+    found = metric_per_entity(name, layer.files.metrics)
+    return MetricValue(name, *found) if found else None
 
 
 def metric_value_names(layer: SemanticLayer, text: str) -> set[str]:
