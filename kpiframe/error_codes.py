@@ -522,7 +522,7 @@ CODES: tuple[ErrorCode, ...] = (
         "MetricFlow request syntax kpiframe cannot answer",
         "query",
         "A MetricFlow name or filter (`entity__dim__grain`, `{{ TimeDimension(...) }}`, `{{ Entity(...) }}`) "
-        "asks for what kpiframe cannot group or filter by: a grain finer than a day, a grain of a name that "
+        "asks for what kpiframe cannot group or filter by: a grain finer than a millisecond, a grain of a name that "
         "is not a time dimension of the metrics, a time dimension's grain without a metric, an entity no "
         "dimension holds. Use the form the hint gives.",
     ),
@@ -597,9 +597,10 @@ CODES: tuple[ErrorCode, ...] = (
         "KF423",
         "Earlier periods asked over all time",
         "query",
-        "A query at grain `all` (the whole range, no period) asks for what reads earlier periods: a cumulative "
-        "metric, a derived metric with an input `offset:`, or `--compare`. Ask for a grain (`--grain month`); "
-        "for a cumulative metric, read its last period or ask for the metric it accumulates.",
+        "A query at grain `all` (the whole range, no period) asks for what reads an earlier period: a derived "
+        "metric with an input `offset:` (other than whole days, which move the rows instead), or `--compare`. "
+        "Ask for a grain (`--grain month`); a cumulative metric over all time is its value on the range's "
+        "last day.",
     ),
     ErrorCode(
         "KF424",
@@ -692,6 +693,16 @@ CODES: tuple[ErrorCode, ...] = (
         "query",
         "`--min-max` gives the first and last value of each dimension asked for (`--by`), for a query "
         "without metric; a metric's series has no such answer. Drop --metric, or drop --min-max.",
+    ),
+    ErrorCode(
+        "KF435",
+        "Sub-day request too long",
+        "query",
+        "A request at a grain finer than a day (hour, minute, second, millisecond) would list more periods "
+        "than kpiframe answers (5,000,000): the project's whole time spine at that grain, for metric time "
+        "without a metric or a metric with `join_to_timespine: true`; or it compares with a year ago "
+        "(`--compare year`), more history than a sub-day request reads. Bound it with `--start-time` and "
+        "`--end-time`, ask for a coarser grain, or compare with the previous period.",
     ),
     ErrorCode(
         "KF450",

@@ -16,7 +16,7 @@ from kpiframe.engine import QueryResult
 from kpiframe.errors import KpiframeError
 from kpiframe.load.loaded import LoadedProject
 from kpiframe.semantic.layer import Dimension, SemanticLayer, metric_datasets
-from kpiframe.sql.calendar import GRAINS
+from kpiframe.sql.calendar import PERIOD_GRAINS
 from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part_name
 from kpiframe.sql.metric_query import MetricRequest, check_date_parts, compile_request
 from kpiframe.suggest import unknown
@@ -131,7 +131,7 @@ def accepted_grains(layer: SemanticLayer, metrics: Sequence[str]) -> list[str]:
     """The grains at which a query of `metrics` compiles: all, except that a cumulative metric (or one
     computed from one) refuses a grain coarser than its window (KF421). Compiling is cheap and is the rule."""
     found = []
-    for grain in GRAINS:
+    for grain in PERIOD_GRAINS:
         try:
             compile_request(layer, MetricRequest(tuple(metrics), grain=grain))
         except KpiframeError:

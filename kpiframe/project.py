@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,10 @@ from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.pipeline import load_project
 from kpiframe.semantic.layer import SemanticLayer
-from kpiframe.sql.answer_shape import check_limit, instant_day, order_keys, period_start_of, shaped
+from kpiframe.sql.answer_shape import check_limit, instant_day, instant_time, order_keys, period_start_of, shaped
 from kpiframe.sql.calendar import ALL_TIME
 from kpiframe.sql.metric_query import MetricRequest, compile_request
+from kpiframe.sql.subday_grains import check_size, instant_period, is_subday, spine_bounds_query
 from kpiframe.sql.time_spine import PERIOD
 from kpiframe.suggest import unknown
 
@@ -290,7 +291,10 @@ class Project:
                 both = f"{option} (--{option.replace('_', '-')}) and {option.split('_')[0]}"
                 hint = "the first is an instant, the second a period start: give one of them"
                 raise QueryError(f"both {both} given", code="KF417", hint=hint)
-            aligned = period_start_of(day, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
+            if is_subday(asked.grain):  # the hour (second, ...) holding the instant
+                aligned: date = instant_period(instant_time(instant, option) or datetime.min, asked.grain)
+            else:
+                aligned = period_start_of(day, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
             first, last = (aligned, last) if option == "start_time" else (first, aligned)
         return MetricRequest(asked.metrics, asked.dimensions, asked.grain, first, last, asked.where, compare, min_max)
 
@@ -331,9 +335,10 @@ class Project:
         """Answer a metric request from the warehouse: period_start, dimensions, one column per metric; with
         `metrics=[]` and some `dimensions`, the distinct values of the dimensions (sql.dimension_values).
         `order` and `limit` shape the rows (answer_query)."""
-        _, tree = self.answer_query(**request)
+        asked, tree = self.answer_query(**request)
         warehouse = self.connect_reader()
         try:
+            _check_spine_size(warehouse, tree, asked.grain)
             return warehouse.query(tree)
         finally:
             warehouse.close()
@@ -356,6 +361,7 @@ class Project:
         trees = [tree, last_day_query(self.layer, asked.metrics)] if asked.metrics else [tree]
         warehouse = self.connect_reader()
         try:
+            _check_spine_size(warehouse, tree, asked.grain)
             answered = [warehouse.query_rendered(each) for each in trees]  # each rendered once
         finally:
             warehouse.close()
@@ -478,6 +484,16 @@ def project_hash(nodes: list[CompiledNode]) -> str:
     for node in nodes:
         digest.update(f"{node.kind}.{node.name}:{node.materialized}:{node.query.sql()}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _check_spine_size(warehouse: Warehouse, tree: exp.Select, grain: str) -> None:
+    """A day of seconds is 86,400 rows: at a sub-day grain, count the spine's periods before listing them."""
+    bounds = spine_bounds_query(tree) if is_subday(grain) else None
+    if bounds is None:
+        return
+    [(first, last)] = warehouse.query(bounds).rows
+    if first is not None and last is not None:
+        check_size(first, last, grain)
 
 
 def _as_date(value: date | str | None) -> date | None:

@@ -38,9 +38,13 @@ def register(main: click.Group) -> None:
 )
 @click.option(
     "--grain",
-    type=click.Choice(["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year", "all"]),
+    type=click.Choice(
+        ["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
+        + ["hour", "minute", "second", "millisecond", "all"]
+    ),
     help="Period of the rows; default: the grain of metric_time__<grain> in --by, else the metrics' grain, else "
-    "month. 'all': no period_start column, each metric over the whole range (days from --start to --end).",
+    "month. hour to millisecond: periods that are instants (bound them with --start-time/--end-time). 'all': no "
+    "period_start column, each metric over the whole range (days from --start to --end).",
 )
 @click.option(
     "--start",
@@ -182,13 +186,15 @@ def _answer_and_keep(
     """Load the project and answer; keep the SQL it ran for the next identical request (`key`)."""
     from kpiframe.cli import query_cache
     from kpiframe.cli.output import metric_formats
+    from kpiframe.sql.coverage import SUBDAY_GRAINS
 
     project = load(project_dir, warehouse)
     request = {**(project.saved_query(saved_query) if saved_query else asked), **shape}
     formats = metric_formats(project.graph)  # each metric's `format:`, for people (table, markdown)
     answer = project.replayable_query(**request)  # periods not ended on the last day with data
     units = project.units()
-    if key and answer.recipe is not None:
+    # not a sub-day grain's: the spine's length is checked against the data before it runs (KF435)
+    if key and answer.recipe is not None and answer.grain not in SUBDAY_GRAINS:
         entry = {
             "recipe": answer.recipe,
             "statements": answer.statements,

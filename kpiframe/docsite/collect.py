@@ -43,7 +43,7 @@ from kpiframe.load.names import NodeKey, funnel_model, funnel_table
 from kpiframe.load.specs import DefinitionVersionSpec, MeasureSpec, MetricSpec
 from kpiframe.project import Project
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets, metric_inputs
-from kpiframe.sql.calendar import GRAINS
+from kpiframe.sql.calendar import PERIOD_GRAINS
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 
 Progress = Callable[[str], None]
@@ -146,7 +146,7 @@ class _Catalog:
         """The grains a query of the metric accepts, and the SQL of its monthly query (or of its finest
         grain, said in a comment, when it refuses month). Only a cumulative window refuses a grain (KF421),
         so the other metrics accept every grain their monthly query compiles at."""
-        grains = accepted_grains(self.layer, [name]) if self._has_cumulative(name) else list(GRAINS)
+        grains = accepted_grains(self.layer, [name]) if self._has_cumulative(name) else list(PERIOD_GRAINS)
         grain = CATALOG_GRAIN if CATALOG_GRAIN in grains else (grains[0] if grains else CATALOG_GRAIN)
         try:
             tree = compile_request(self.layer, MetricRequest((name,), (), grain))

@@ -26,7 +26,10 @@ def spark_tree(statement: exp.Expr) -> exp.Expr:
     A rolling window of months or years by day or week reaches back `INTERVAL n MONTH - INTERVAL 1 DAY`
     (the periods within (p - window, p], series_history.window_frame); a Spark frame bound must be one
     literal, so the running sum becomes the sum from `n MONTH PRECEDING` less the sum of the rows exactly
-    `n MONTH PRECEDING` (NULL where no row of the window has a value, as the sum over it is)."""
+    `n MONTH PRECEDING` (NULL where no row of the window has a value, as the sum over it is).
+
+    A series of instants (the periods of a sub-day grain) is a table function, `FROM GENERATE_SERIES(...)
+    AS series(v)`, which sqlglot's Spark dialect renders wrongly: it becomes `EXPLODE(SEQUENCE(...))`."""
     if not any(_needs_change(node) for node in statement.walk()):
         return statement
     tree = statement.copy()
@@ -42,6 +45,8 @@ def _needs_change(node: exp.Expr) -> bool:
         return node.text("unit").upper() == "QUARTER" and isinstance(node.this, exp.Literal)
     if isinstance(node, exp.Window):
         return _month_window_less_a_day(node) is not None
+    if isinstance(node, exp.Table):
+        return isinstance(node.this, exp.ExplodingGenerateSeries)
     percentile = isinstance(node, exp.PercentileCont | exp.PercentileDisc)
     return percentile and not isinstance(node.parent, exp.WithinGroup)
 
@@ -101,6 +106,12 @@ def _for_spark(node: exp.Expr) -> None:
         return
     if isinstance(node, exp.Window):
         node.replace(_running_sum_after(node))
+        return
+    if isinstance(node, exp.Table):  # a series of instants as a table: Spark's EXPLODE(SEQUENCE(...))
+        made = node.this
+        instants = exp.GenerateSeries(start=made.args["start"], end=made.args["end"], step=made.args.get("step"))
+        columns = node.args["alias"].args.get("columns")
+        node.replace(exp.Unnest(expressions=[instants], alias=exp.TableAlias(columns=columns)))
         return
     if isinstance(node, exp.PercentileDisc):  # Spark's is written WITHIN GROUP; sqlglot would approximate it
         order = exp.Order(expressions=[exp.Ordered(this=node.this)])

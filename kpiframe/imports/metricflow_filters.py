@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+from kpiframe.sql.calendar import SUBDAY_GRAINS
 from kpiframe.sql.date_parts import METRIC_TIME, date_part_name, grain_name
 
 # A template or a quoted SQL value ('text', or "a name"), whichever starts first: a template holds quotes
@@ -31,8 +32,9 @@ from kpiframe.sql.date_parts import METRIC_TIME, date_part_name, grain_name
 PIECE = re.compile(
     r"(?P<template>\{\{-?\s*(?P<call>.*?)\s*-?\}\})|(?P<quoted>'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")", re.DOTALL
 )
-GRAINS = ("day", "week", "month", "quarter", "year")
+GRAINS = ("day", "week", "month", "quarter", "year", *SUBDAY_GRAINS)  # MetricFlow's that kpiframe has
 FINER_THAN_DAY = ("nanosecond", "microsecond", "millisecond", "second", "minute", "hour")
+TOO_FINE = ("nanosecond", "microsecond")  # finer than kpiframe's finest grain, millisecond
 MetricTime = Callable[[], str | None]  # the qualified time dimension metric_time stands for, if one
 EntityName = Callable[[str], str]  # what an `Entity('x')` is written as; raises Untranslatable if nothing
 # `Metric('x', group_by=['g'])`: the group-by as kpiframe names it; Untranslatable when x is no metric there is
@@ -245,8 +247,8 @@ def _grain(grain: str | None, inner: str, custom: tuple[str, ...] = ()) -> str |
     if grain in custom:
         return grain
     grain = grain.lower()
-    if grain in FINER_THAN_DAY:
-        raise Untranslatable(f"grain '{grain}' in '{{{{ {inner} }}}}': kpiframe's finest grain is day")
+    if grain in TOO_FINE:
+        raise Untranslatable(f"grain '{grain}' in '{{{{ {inner} }}}}': kpiframe's finest grain is millisecond")
     if grain not in GRAINS:
         raise Untranslatable(f"grain '{grain}' in '{{{{ {inner} }}}}' is not one of kpiframe's grains")
     return grain

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from kpiframe.imports.metricflow_filters import (
     FINER_THAN_DAY,
     GRAINS,
+    TOO_FINE,
     Translation,
     Untranslatable,
     combine,
@@ -135,7 +136,7 @@ class MetricImporter:
         grain = (raw.text("time_granularity") or "").lower()
         if not grain or grain in GRAINS:
             return grain or None
-        reason = "finer than kpiframe's finest grain, day" if grain in FINER_THAN_DAY else "not a kpiframe grain"
+        reason = "finer than kpiframe's finest grain, millisecond" if grain in TOO_FINE else "not a kpiframe grain"
         self.notes.changed(raw, "time_granularity", subject, f"default grain '{grain}' dropped: {reason}")
         return None
 
@@ -286,7 +287,7 @@ class MetricImporter:
             offset = check_offset(f"{count} {unit}{'' if count == '1' else 's'}")
         except ValueError:
             self.notes.unmapped(
-                item, "offset_window", subject, f"offset_window {window}: kpiframe offsets by days to years"
+                item, "offset_window", subject, f"offset_window {window}: kpiframe offsets by milliseconds to years"
             )
             raise Skip from None
         self.notes.changed(
@@ -301,7 +302,7 @@ class MetricImporter:
     def _offset_to_grain(self, item: Raw, to_grain: str, subject: str) -> str:
         if to_grain not in OFFSET_TO_GRAINS:
             self.notes.unmapped(
-                item, "offset_to_grain", subject, f"offset_to_grain {to_grain}: kpiframe offsets to a week to a year"
+                item, "offset_to_grain", subject, f"offset_to_grain {to_grain}: kpiframe offsets to a second to a year"
             )
             raise Skip
         self.notes.changed(
@@ -342,11 +343,11 @@ class MetricImporter:
             settings.text("window") or params.text("window"),
             settings.text("grain_to_date") or params.text("grain_to_date"),
         )
-        finer = _finer_than_day(window, grain)
+        finer = _finer_than_kpiframe(window, grain)
         if finer:
             key = "grain_to_date" if grain and finer == grain.lower() else "window"
             self.notes.unmapped(
-                settings, key, subject, f"{finer} is finer than kpiframe's finest grain, day; not imported"
+                settings, key, subject, f"{finer} is finer than kpiframe's finest grain, millisecond; not imported"
             )
             raise Skip
         period_agg = (settings.text("period_agg") or "first").lower()
@@ -406,7 +407,7 @@ class MetricImporter:
             self._join_to_timespine(settings.child(key), subject) for key in ("base_measure", "conversion_measure")
         ]
         window = settings.text("window")
-        if _finer_than_day(window, None):
+        if _finer_than_kpiframe(window, None, FINER_THAN_DAY):
             self.notes.unmapped(settings, "window", subject, f"{window} is finer than a day; not imported")
             raise Skip
         pairs = [
@@ -466,9 +467,10 @@ def import_metrics(project: DbtProject, plan: ImportPlan, notes: Notes, measures
     MetricImporter(project, plan, notes, measures).run()
 
 
-def _finer_than_day(window: str | None, grain: str | None) -> str | None:
-    """A sub-day cumulative window ('3 hours') or grain_to_date ('hour'), which kpiframe cannot hold."""
+def _finer_than_kpiframe(window: str | None, grain: str | None, finer: tuple[str, ...] = TOO_FINE) -> str | None:
+    """A cumulative window ('3 microseconds') or grain_to_date finer than kpiframe's finest grain (`finer`:
+    the units a conversion's window may not have, which are every unit finer than a day)."""
     unit = (window or "").lower().split(" ")[-1].rstrip("s")
-    if unit in FINER_THAN_DAY:
+    if unit in finer:
         return window
-    return grain.lower() if grain and grain.lower() in FINER_THAN_DAY else None
+    return grain.lower() if grain and grain.lower() in finer else None

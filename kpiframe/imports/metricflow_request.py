@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from kpiframe.errors import QueryError
 from kpiframe.imports.metricflow_filters import (
-    FINER_THAN_DAY,
     GRAINS,
+    TOO_FINE,
     Untranslatable,
     has_template,
     translate_filter,
@@ -52,6 +52,7 @@ from kpiframe.suggest import unknown
 
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
 FINENESS = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fiscal_quarter": 3, "year": 4, "fiscal_year": 4}
+FINENESS.update({"hour": -1, "minute": -2, "second": -3, "millisecond": -4})
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class _Scope:
             return self._date_part(name)
         if parts[0] == METRIC_TIME and len(parts) <= 2:
             return _Grain(self._grain(parts[1], name) if len(parts) == 2 else self.metric_time_grain())
-        if len(parts) >= 3 and parts[-1].lower() in (*TIME_GRAINS, *FINER_THAN_DAY):
+        if len(parts) >= 3 and parts[-1].lower() in (*TIME_GRAINS, *TOO_FINE):
             return self._time_dimension("__".join(parts[-3:-1]), self._grain(parts[-1], name), name)
         return self._entity_path(parts) or name  # else left to the query, which names what is unknown
 
@@ -235,11 +236,11 @@ class _Scope:
 
     def _grain(self, grain: str, asked: str) -> str:
         grain = grain.lower()
-        if grain in FINER_THAN_DAY:
+        if grain in TOO_FINE:
             raise QueryError(
-                f"'{asked}': grain '{grain}' is finer than a day",
+                f"'{asked}': grain '{grain}' is finer than a millisecond",
                 code="KF413",
-                hint="kpiframe's finest grain is day: metric_time__day",
+                hint="kpiframe's finest grain is millisecond: metric_time__millisecond",
             )
         if grain not in TIME_GRAINS:
             raise QueryError(

@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kpiframe.imports.metricflow_filters import FINER_THAN_DAY
+from kpiframe.imports.metricflow_filters import TOO_FINE
 from kpiframe.imports.metricflow_models import passthrough_model
 from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
 from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
+from kpiframe.sql.calendar import SUBDAY_GRAINS
 
 REF = re.compile(r"""^\s*ref\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*(?:,\s*v(?:ersion)?\s*=\s*[^)]*)?\)\s*$""")
 AGGREGATIONS = {
@@ -252,9 +253,9 @@ def _dimension(
         notes.unmapped(params, "validity_params", subject, _validity_dropped(raw, window or {}))
     if kind == "time" and params is not None:
         grain = (params.text("time_granularity") or "day").lower()
-        if grain in FINER_THAN_DAY:
-            notes.changed(params, "time_granularity", subject, f"{grain} granularity: kpiframe's finest grain is day")
-        elif grain != "day":
+        if grain in TOO_FINE:
+            notes.changed(params, "time_granularity", subject, f"{grain} granularity: kpiframe's finest is millisecond")
+        elif grain != "day" and grain not in SUBDAY_GRAINS:  # sub-day: a time kpiframe truncates to any grain
             notes.changed(
                 params, "time_granularity", subject, f"granularity '{grain}' not kept: query it at {grain} or coarser"
             )

@@ -12,6 +12,7 @@ from kpiframe.imports.metricflow_filters import Untranslatable, group_by_item
 from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
 from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
 from kpiframe.imports.metricflow_semantic import metrics_path
+from kpiframe.sql.calendar import SUBDAY_GRAINS
 
 TABLE_KEYS = ("name", "description", "grain", "metrics", "dimensions")
 
@@ -43,6 +44,9 @@ def _table(raw: Raw, plan: ImportPlan, notes: Notes) -> Item | None:
         notes.unmapped(
             params, "group_by", subject, "a published table needs metric_time at exactly one grain; not imported"
         )
+        return None
+    if grains[0] in SUBDAY_GRAINS:
+        notes.unmapped(params, "group_by", subject, f"a published table is by day or coarser, not {grains[0]}")
         return None
     metrics = []
     for metric in _strings(params.get("metrics")):

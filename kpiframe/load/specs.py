@@ -20,6 +20,20 @@ Name = str  # validated by field(pattern=...) where declared
 Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median", "percentile"]
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # what kpiframe answers 0 for over no rows, by default
 Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
+# a metric's default grain may also be finer than a day (its periods are then instants)
+PeriodGrain = Literal[
+    "day",
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "fiscal_quarter",
+    "fiscal_year",
+    "hour",
+    "minute",
+    "second",
+    "millisecond",
+]
 # what a custom grain may not be named: kpiframe's grains, `all` (no period), MetricFlow's sub-day grains
 RESERVED_GRAIN_NAMES = (*get_args(Grain), "all", "hour", "minute", "second", "millisecond", "microsecond")
 
@@ -28,6 +42,9 @@ RESERVED_GRAIN_NAMES = (*get_args(Grain), "all", "hour", "minute", "second", "mi
 # (where a zero window reaches back a negative span and a huge one overflows the date arithmetic).
 _WINDOW = re.compile(r"^\s*(\d+)\s+([A-Za-z]+?)s?\s*$")
 MAX_WINDOW = {"day": 36_525, "week": 5_218, "month": 1_200, "quarter": 400, "year": 100}  # 100 years each
+# ...and finer than a day, for metrics read at a sub-day grain ('3 hours'); not a conversion's window
+SUBDAY_WINDOW = {"hour": 876_600, "minute": 52_596_000, "second": 3_155_760_000, "millisecond": 3_155_760_000_000}
+MAX_WINDOW.update(SUBDAY_WINDOW)
 
 
 def check_window(text: str) -> str:
@@ -37,7 +54,7 @@ def check_window(text: str) -> str:
     if not match or unit not in MAX_WINDOW:
         raise ValueError(
             f"window '{text}' must be a positive count and a unit (day, week, month, quarter, "
-            "year), like '7 days' or '3 months'"
+            "year, or hour, minute, second, millisecond), like '7 days' or '3 months'"
         )
     count = int(match[1])
     if count < 1:
@@ -54,7 +71,18 @@ def check_window(text: str) -> str:
 # '2 weeks', '1 month': the value that many days or months before the period), or 'start of <grain>'
 # (the value of the first period of the <grain> the period lies in).
 OFFSET_KEYWORDS = ("previous", "year")
-OFFSET_TO_GRAINS = ("week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
+OFFSET_TO_GRAINS = (
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "fiscal_quarter",
+    "fiscal_year",
+    "day",
+    "hour",
+    "minute",
+    "second",
+)
 _START_OF = re.compile(r"^\s*start\s+of\s+([a-z_]+)\s*$")
 
 
@@ -357,9 +385,9 @@ class MetricSpec(Spec):
     inputs: list[MetricInputSpec] = []
     metric: str | None = None
     window: str | None = None
-    grain_to_date: Grain | None = None
+    grain_to_date: PeriodGrain | None = None
     # the grain a request of the metric answers at when it names none (no --grain, no metric_time__<grain>)
-    grain: Grain | None = None
+    grain: PeriodGrain | None = None
     # what a period or dimension value without rows answers: unset (None), 0 for sums and counts and NULL
     # otherwise; a number; or `null`, kept as "null" so that dumps, hashes and diffs tell it from unset
     fill_nulls_with: int | float | Literal["null"] | None = None
@@ -418,6 +446,8 @@ class MetricSpec(Spec):
                 raise ValueError(f"{', '.join(repr(f) for f in stray)} belong to conversion metrics only")
         elif self.grain_to_date is not None:
             raise ValueError("a conversion metric takes a 'window', not 'grain_to_date'")
+        elif self.window and self.window.split()[-1].lower().rstrip("s") in SUBDAY_WINDOW:
+            raise ValueError(f"a conversion metric's window is whole days or longer, not '{self.window}'")
         return self
 
     def empty_value(self, agg: str) -> int | float | None:

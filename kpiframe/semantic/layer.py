@@ -4,9 +4,11 @@ Dimensions are named `<entity>__<dimension>`. A dataset reaches another dataset'
 through one of its foreign entities that is primary or unique over there: a many-to-one join, which
 can never multiply the rows a measure aggregates. When both datasets declare a partition (a time dimension
 with `partition: true`: a row per key and day), the join also equates the two partitions, since the key is
-one row per partition there. A versioned dataset (a validity window: time dimensions with `validity: start`
-and `validity: end`, a row per key and period) is one row per key at any time: a join to it also keeps the
-version whose window holds the joining row's time (kpiframe.sql.metric_scan builds that condition).
+one row per partition there; a partitioned dataset reached through an unpartitioned one is equated with the
+nearest partitioned dataset before it on the path (the metric's own, two joins back). A versioned dataset
+(a validity window: time dimensions with `validity: start` and `validity: end`, a row per key and period)
+is one row per key at any time: a join to it also keeps the version whose window holds the joining row's
+time (kpiframe.sql.metric_scan builds that condition).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class JoinStep:
     from_partition: exp.Expr | None = None
     to_partition: exp.Expr | None = None
     to_window: Window | None = None
+    # how many joins back the dataset whose partition `from_partition` is lies (0: the one joined from)
+    partition_back: int = 0
 
 
 @dataclass(frozen=True)
@@ -258,16 +262,29 @@ class SemanticLayer:
                     continue  # a foreign key joins many-to-one; a primary or unique one one-to-one, once, and
                     # not by the key just joined on (the dataset it reaches is reached directly)
                 to_expr = self.datasets[target].entities[entity][1]
-                partitions = (dataset.partition, self.datasets[target].partition)
-                if partitions[0] is None or partitions[1] is None:  # one side unpartitioned: the key alone
+                back, upstream = self._partition_upstream(origin, path)
+                partitions = (upstream, self.datasets[target].partition)
+                if partitions[0] is None or partitions[1] is None:  # no partition on one side: the key alone
                     partitions = (None, None)
-                step = JoinStep(entity, from_expr, target, to_expr, *partitions, self.datasets[target].window)
+                window = self.datasets[target].window
+                step = JoinStep(entity, from_expr, target, to_expr, *partitions, window, back)
                 for qualified, dim in self._reachable(target, (*path, step), origin).items():
                     # the fewest joins win: `user__state` of a view with its own `user` key is its viewer's
                     # state, not (through its listing's `user`) its host's; a tie keeps the first declared
                     if qualified not in result or len(dim.path) < len(result[qualified].path):
                         result[qualified] = dim
         return result
+
+    def _partition_upstream(self, origin: str, path: tuple[JoinStep, ...]) -> tuple[int, exp.Expr | None]:
+        """The partition of the nearest partitioned dataset of the path so far (the last one joined, else one
+        before it) and how many joins back it lies: a partitioned dataset reached through an unpartitioned
+        one (bookings -> listings -> users by day) is equated with the bookings' day, not joined on every
+        day of the user (MetricFlow's rule too)."""
+        datasets = [origin, *(step.dataset for step in path)]
+        for back, name in enumerate(reversed(datasets)):
+            if self.datasets[name].partition is not None:
+                return back, self.datasets[name].partition
+        return 0, None
 
     def named(self, dataset_name: str, name: str) -> list[Dimension]:
         """The dimensions a short name (`channel`) can mean from `dataset_name`: its own before joined ones,

@@ -71,6 +71,8 @@ class QueryBody(BaseModel):
     grain: str | None = None  # month, or the grain of a MetricFlow metric_time__<grain> in `by`; `all`: no period
     start: date | None = None
     end: date | None = None
+    start_time: str | None = None  # an instant (a time of day at a sub-day grain): its period is the first
+    end_time: str | None = None
     where: str | None = None
     compare: str | None = None
     order: list[str] = []
@@ -184,6 +186,8 @@ class _Api:
             "grain": body.grain,
             "start": body.start,
             "end": body.end,
+            "start_time": body.start_time,
+            "end_time": body.end_time,
             "where": body.where,
             "compare": body.compare,
             "order": body.order,

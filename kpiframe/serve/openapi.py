@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from kpiframe.kpi.report import STATUS_FIELDS
-from kpiframe.sql.calendar import GRAINS, REQUEST_GRAINS
+from kpiframe.sql.calendar import GRAINS, PERIOD_GRAINS, REQUEST_GRAINS
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -110,7 +110,7 @@ SCHEMAS: dict[str, Any] = {
             },
             "grains": {
                 "type": "array",
-                "items": {"enum": list(GRAINS)},
+                "items": {"enum": list(PERIOD_GRAINS)},
                 "description": "The grains a query of this metric can ask for.",
             },
         },
@@ -155,6 +155,17 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Last period start to return (inclusive); default: the last with data. At grain "
                 "`all`, the last day counted.",
             },
+            "start_time": _nullable(
+                "string",
+                description="An instant (ISO 8601, 2026-03-01T02:30:00, or a date) whose period is the first "
+                "returned: MetricFlow's time constraint, with a time of day at a sub-day grain. Not with `start`.",
+                examples=["2026-03-01T02:30:00"],
+            ),
+            "end_time": _nullable(
+                "string",
+                description="An instant whose period is the last returned. Not with `end`.",
+                examples=["2026-03-01T05:10:00"],
+            ),
             "where": _nullable(
                 "string",
                 maxLength=2000,

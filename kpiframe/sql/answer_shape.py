@@ -113,10 +113,18 @@ def instant_day(value: date | datetime | str | None, option: str) -> date | None
     """The day of an instant given as a date, a datetime or ISO text ('2024-03-01', '2024-03-01T10:00:00')."""
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
-    if isinstance(value, datetime):
-        return value.date()
+    moment = instant_time(value, option)
+    return None if moment is None else moment.date()
+
+
+def instant_time(value: date | datetime | str | None, option: str) -> datetime | None:
+    """An instant given as a date (its midnight), a datetime or ISO text, for a sub-day grain."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, datetime.min.time())
     try:
-        return datetime.fromisoformat(str(value).strip()).date()
+        return datetime.fromisoformat(str(value).strip())
     except ValueError:
         raise QueryError(
             f"{option} '{value}' is not a date or a date and time",

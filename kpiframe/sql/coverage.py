@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 MONTHS_PER_PERIOD = {"month": 1, "quarter": 3, "fiscal_quarter": 3, "year": 12, "fiscal_year": 12}
+# Grains finer than a day (kpiframe.sql.calendar): the last day with data says nothing of an hour's, so
+# their periods have no coverage
+SUBDAY_GRAINS = ("hour", "minute", "second", "millisecond")
 
 
 def period_end(start: date, grain: str) -> date:
@@ -66,5 +69,5 @@ def answer_coverage(
 ) -> dict[date, PeriodCoverage]:
     """A metric query's coverage: its rows' period starts (the first column; none when the answer has no
     periods, over all time) against `last_day`, the warehouse's latest day with data."""
-    starts = [row[0] for row in rows if isinstance(row[0], date)] if periods else []
+    starts = [row[0] for row in rows if isinstance(row[0], date)] if periods and grain not in SUBDAY_GRAINS else []
     return coverage(starts, grain, as_day(last_day))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from kpiframe.semantic.layer import Measure, SemanticLayer
-from kpiframe.sql.calendar import Calendar, interval, offset_window
+from kpiframe.sql.calendar import Calendar, interval, offset_window, period_type
 from kpiframe.sql.expressions import col
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
 from kpiframe.sql.time_spine import PERIOD, SPINE
@@ -54,7 +54,7 @@ def distinct_rows(
 
 
 def distinct_window_select(
-    rows: str, dims: list[str], column: str, spec: DistinctWindow, calendar: Calendar
+    rows: str, dims: list[str], column: str, spec: DistinctWindow, calendar: Calendar, grain: str
 ) -> exp.Select:
     """Each spine row with the count of distinct values of the rows (CTE `rows`) of its window."""
     period, row_period = col(PERIOD, "k"), col(PERIOD, "r")
@@ -62,9 +62,7 @@ def distinct_window_select(
         first: exp.Expr = exp.GTE(this=row_period, expression=calendar.period_start(period.copy(), spec.grain_to_date))
     else:
         count, unit = offset_window(spec.window or "")
-        back = exp.Cast(
-            this=exp.Sub(this=period.copy(), expression=interval(count, unit)), to=exp.DataType.build("DATE")
-        )
+        back = exp.Cast(this=exp.Sub(this=period.copy(), expression=interval(count, unit)), to=period_type(grain))
         first = exp.GT(this=row_period, expression=back)
     matches = [first, exp.LTE(this=row_period.copy(), expression=period.copy())]
     matches += [exp.NullSafeEQ(this=col(d, "k"), expression=col(d, "r")) for d in dims]

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets
-from kpiframe.sql.calendar import GRAINS
+from kpiframe.sql.calendar import PERIOD_GRAINS
 from kpiframe.sql.custom_grains import custom_grains
 from kpiframe.sql.date_parts import (
     METRIC_TIME,
@@ -196,7 +196,7 @@ def filter_date_parts(layer: SemanticLayer, metrics: Iterable[str]) -> set[str]:
             n for dim in layer.dimensions_of(dataset).values() if dim.is_time for n in (dim.qualified, dim.name)
         )
     grains = custom_grains(layer.files.config)
-    periods = {grain_name(time, grain) for time in times for grain in GRAINS}  # metric_time's: the row's
+    periods = {grain_name(time, grain) for time in times for grain in PERIOD_GRAINS}  # metric_time's: the row's
     return (
         {date_part_name(time, part) for time in times for part in PARTS}
         | periods

@@ -61,6 +61,7 @@ from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_que
 from kpiframe.sql.metric_filters import MetricValues, computing, metric_value_names
 from kpiframe.sql.offsets import is_pulled, window
 from kpiframe.sql.series import QueryContext, SeriesBuilder
+from kpiframe.sql.subday_grains import is_subday, refuse_year_compare, spine_periods, time_spine_range
 from kpiframe.sql.time_grains import time_grain_columns
 from kpiframe.sql.time_spine import PERIOD, spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
@@ -102,7 +103,10 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     _check(layer, request)
     config = layer.files.config
     calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
-    context = QueryContext(values=_metric_values(layer))
+    daily = replace(request, grain="day", compare=None)  # a cumulative metric over all time: its last day
+    context = QueryContext(
+        values=_metric_values(layer), daily=lambda name: compile_request(layer, replace(daily, metrics=(name,)))
+    )
     if request.where:
         # typed at query time: only declared dimensions, their date parts, metrics per entity and plain
         # operators (a YAML filter is trusted)
@@ -127,6 +131,9 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
         sources = [*context.value_sources, *([values[0]] if values else [])]
         spine = [*([values] if values else []), *whole_range_ctes(sources, dims)]
     else:
+        time_spine = _time_spine(config.calendar.time_spine) if context.join_to_timespine else None
+        if time_spine is not None and is_subday(request.grain):  # its every hour (second, ...): bounded
+            time_spine_range(time_spine, request.grain, request.start, request.end)
         spine = spine_ctes(
             context.scans,
             context.value_sources,
@@ -137,7 +144,7 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
             request.end,
             context.history,
             shifts=context.shifts,
-            time_spine=_time_spine(config.calendar.time_spine) if context.join_to_timespine else None,
+            time_spine=time_spine,
         )
     # the spine reads every scan and every series reads the spine; built as nodes (with_ parses each name)
     ctes = [
@@ -212,6 +219,8 @@ def _spine_days(layer: SemanticLayer, request: MetricRequest, spine: tuple[date,
     in range: a day at a time, so a week holding the spine's first day is its first period."""
     config = layer.files.config.calendar
     calendar = Calendar(config.week_start, config.fiscal_year_start_month)
+    if is_subday(request.grain):
+        return _spine_instants(request, spine, calendar)
     day = exp.column("day", table="d", quoted=True)
     period = calendar.period_start(day, request.grain if request.grain != ALL_TIME else "day")
     columns = [period.as_(PERIOD, quoted=True)] if request.grain != ALL_TIME else []
@@ -225,6 +234,18 @@ def _spine_days(layer: SemanticLayer, request: MetricRequest, spine: tuple[date,
         if bound is not None
     ]
     return select.where(exp.and_(*bounds), copy=False) if bounds else select
+
+
+def _spine_instants(request: MetricRequest, spine: tuple[date, date], calendar: Calendar) -> exp.Select:
+    """Every hour (second, ...) of the time spine's days within the bounds, and their date parts."""
+    first, last = time_spine_range(spine, request.grain, request.start, request.end)
+    instants = spine_periods(first, last, request.grain, calendar, PERIOD).subquery("d", copy=False)
+    period = exp.column(PERIOD, table="d", quoted=True)
+    parts = [
+        date_part(period.copy(), require_part(name)[1]).as_(name, quoted=True)
+        for name in filter(_of_metric_time, request.dimensions)
+    ]
+    return exp.select(period, *parts).from_(instants, copy=False)
 
 
 def _of_metric_time(name: str) -> bool:
@@ -324,6 +345,7 @@ def _check(layer: SemanticLayer, request: MetricRequest) -> None:
     if request.compare not in (None, *COMPARE_SUFFIX):
         raise QueryError(f"unknown comparison '{request.compare}'", code="KF403", hint="use previous or year")
     check_date_parts(layer, request)
+    refuse_year_compare(request.grain, request.compare)
     if request.compare and request.grain == ALL_TIME:
         raise QueryError(
             f"--compare {request.compare} over all time: there is no earlier period to compare with",

@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import Dimension, JoinStep, Measure, SemanticLayer
-from kpiframe.sql.calendar import GRAINS, Calendar, interval
+from kpiframe.sql.calendar import PERIOD_GRAINS, Calendar, interval, period_literal
 from kpiframe.sql.custom_grains import custom_grains, grain_value, spine_join, split_custom_grain
 from kpiframe.sql.date_parts import METRIC_TIME, PARTS, date_part, require_time, split_date_part
 from kpiframe.sql.expressions import ExpressionRejected, qualify, replace_columns, shared_expression
@@ -87,7 +87,7 @@ class DatasetScan:
         if self.shape.where is not None:
             conditions.append(self._request_filter(dataset_name, self.shape.where, joins, time, own_time))
         if not values_only:
-            conditions += _bounds(period, self.shape.start, self.shape.end)
+            conditions += _bounds(period, self.shape.start, self.shape.end, self.shape.grain or "day")
         # builders are called with copy=False (every part is new): copying the growing tree at each step
         # is quadratic; joins are built as nodes, since a join_type string is parsed at every call
         select = exp.select(*projections).from_(
@@ -122,7 +122,7 @@ class DatasetScan:
             conditions.append(self._request_filter(dataset_name, self.shape.where, joins, time, own_time))
         if metric_filter:
             conditions.append(self._condition(dataset_name, metric_filter, joins, "filter of a metric"))
-        conditions += _bounds(period, self.shape.start, self.shape.end)
+        conditions += _bounds(period, self.shape.start, self.shape.end, self.shape.grain or "day")
         model = self.layer.datasets[dataset_name].model
         table = exp.table_(model, db=self.layer.files.config.schemas.models, quoted=True).as_("t", quoted=True)
         select = exp.select(*projections).from_(table, copy=False)
@@ -179,7 +179,7 @@ class DatasetScan:
         if custom is not None:
             return self._custom_grain(dataset_name, name, custom, joins, time, own_time)
         base, _, grain = name.rpartition("__")
-        if base == METRIC_TIME and grain in GRAINS:  # in a filter: the period of the row's (moved) time
+        if base == METRIC_TIME and grain in PERIOD_GRAINS:  # in a filter: the period of the row's (moved) time
             return self.calendar.period_start(time.copy(), grain)
         period = split_time_grain(name)
         if period is not None:  # `listing__ds__month`: the period of another time (kpiframe.sql.time_grains)
@@ -360,9 +360,10 @@ class _Joins:
         target = self.layer.datasets[step.dataset]
         table = exp.table_(target.model, db=self.layer.files.config.schemas.models, quoted=True)
         condition: exp.Expr = exp.EQ(this=qualify(step.from_expr, parent), expression=qualify(step.to_expr, alias))
-        if step.from_partition is not None and step.to_partition is not None:  # both datasets partitioned
+        if step.from_partition is not None and step.to_partition is not None:  # partitioned, as is one before
+            owner = self.alias_for(path[: len(path) - 1 - step.partition_back])
             same_partition = exp.EQ(
-                this=qualify(step.from_partition, parent), expression=qualify(step.to_partition, alias)
+                this=qualify(step.from_partition, owner), expression=qualify(step.to_partition, alias)
             )
             condition = exp.and_(condition, same_partition, copy=False)
         if step.to_window is not None:
@@ -428,14 +429,10 @@ def _null_without_rows(count: exp.Expr, condition: exp.Expr) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=exp.GT(this=kept, expression=exp.Literal.number(0)), true=count)])
 
 
-def _bounds(period: exp.Expr, start: date | None, end: date | None) -> list[exp.Expr]:
+def _bounds(period: exp.Expr, start: date | None, end: date | None, grain: str) -> list[exp.Expr]:
     conditions: list[exp.Expr] = []
     if start:
-        conditions.append(exp.GTE(this=period.copy(), expression=_date(start)))
+        conditions.append(exp.GTE(this=period.copy(), expression=period_literal(start, grain)))
     if end:
-        conditions.append(exp.LTE(this=period.copy(), expression=_date(end)))
+        conditions.append(exp.LTE(this=period.copy(), expression=period_literal(end, grain)))
     return conditions
-
-
-def _date(value: date) -> exp.Expr:
-    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE"))

@@ -18,6 +18,7 @@ from kpiframe.sql.calendar import (
     interval,
     is_coarser_or_equal,
     offset_window,
+    period_type,
     shift_fits_grain,
     start_fits_grain,
 )
@@ -36,7 +37,7 @@ def column_name(offset: str, metric: str) -> str:
 
 
 def window(offset: str) -> tuple[int, str] | None:
-    """A window offset as (count, 'DAY' or 'MONTH'), for the spine's extent; None for 'start of'."""
+    """A window offset as (count, 'DAY', 'MONTH' or a sub-day unit), for the spine's extent; None for 'start of'."""
     return None if offset.startswith(START_OF) else offset_window(offset)
 
 
@@ -55,7 +56,7 @@ def target_period(offset: str, period: exp.Expr, grain: str, calendar: Calendar,
                 code="KF424",
                 hint="query it at day grain, or at a grain whose periods the offset's period is made of",
             )
-        return calendar.period_start(period, to_grain)
+        return exp.Cast(this=calendar.period_start(period, to_grain), to=period_type(grain))
     count, unit = offset_window(offset)
     if not shift_fits_grain(count, unit, grain):
         raise QueryError(
@@ -64,7 +65,7 @@ def target_period(offset: str, period: exp.Expr, grain: str, calendar: Calendar,
             hint="query it at day grain, or write the offset in whole periods of the grain (like '2 months')",
         )
     moved = exp.Sub(this=period, expression=interval(count, unit))
-    return exp.Cast(this=moved, to=exp.DataType.build("DATE"))
+    return exp.Cast(this=moved, to=period_type(grain))
 
 
 def pulled_series(source: str, metric: str, column: str, dims: list[str], target: exp.Expr) -> exp.Select:

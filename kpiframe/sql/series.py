@@ -9,6 +9,7 @@ level (see metric_query.py for the shape of the whole SELECT).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -59,6 +60,8 @@ class QueryContext:
     # some metric read (however deep) has `join_to_timespine: true`: the range reaches the time spine's ends
     join_to_timespine: bool = False
     values: MetricValues = no_metric_values  # a metric per entity a filter names (kpiframe.sql.metric_filters)
+    # the request's daily series of one metric (at grain `all`: a cumulative metric's value is its last day's)
+    daily: Callable[[str], exp.Select] | None = None
 
     def name(self, prefix: str) -> str:
         self.counter += 1

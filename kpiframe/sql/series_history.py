@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.sql.calendar import grain_step, interval, is_coarser_or_equal, year_step
+from kpiframe.sql.calendar import SUBDAY_GRAINS, grain_step, interval, is_coarser_or_equal, period_type, year_step
 from kpiframe.sql.distinct_window import DistinctWindow, distinct_rows, distinct_window_select
 from kpiframe.sql.expressions import col
 from kpiframe.sql.offsets import column_name, is_pulled, pulled_series, target_period, window
@@ -29,11 +29,7 @@ def _has(builder: SeriesBuilder, column: str) -> bool:
 def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     spec = builder.layer.metric(name)
     if not builder.periodic:
-        raise QueryError(
-            f"cumulative metric '{name}' over all time: it accumulates period by period",
-            code="KF423",
-            hint=f"ask for a grain (--grain month) and read its last period, or '{spec.metric}' over the range",
-        )
+        return _as_of_last_day(builder, name)
     if _has(builder, f"c_{name}"):
         return col(f"c_{name}")
     base = spec.metric or ""
@@ -69,6 +65,29 @@ def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     return col(column)
 
 
+def _as_of_last_day(builder: SeriesBuilder, name: str) -> exp.Expr:
+    """Over all time (grain `all`), a cumulative metric is its value on the range's last day (--end, or the
+    last day with its data): the running total to date, the month to date, the trailing 7 days then. Its
+    daily series over the same range, dimensions and filter is a query of its own (context.daily)."""
+    column = f"c_{name}"
+    if _has(builder, column):
+        return col(column)
+    context, daily_series = builder.context, builder.context.daily
+    if daily_series is None:
+        raise AssertionError("a request over all time without its daily series")
+    daily = context.name(f"daily_{name}")
+    context.inputs.append((daily, daily_series(name)))  # before the spine, which reads the values of `last`
+    last_day = exp.select(exp.Max(this=col(PERIOD))).from_(exp.table_(daily, quoted=True))
+    keys = [col(d) for d in builder.dim_names]
+    last = exp.select(*keys, col(name).as_(column, quoted=True)).from_(exp.table_(daily, quoted=True))
+    last = last.where(exp.EQ(this=col(PERIOD), expression=last_day.subquery()), copy=False)
+    cte = context.name(f"as_of_{name}")
+    context.inputs.append((cte, last))
+    context.value_sources.append(cte)  # its dimension values are the answer's too
+    builder.add_part(cte, column)
+    return col(column)
+
+
 def _distinct_cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     """A cumulative count_distinct counts the distinct values of its window's rows (distinct_window.py)."""
     spec = builder.layer.metric(name)
@@ -95,7 +114,8 @@ def _distinct_cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     column = f"c_{name}"
     spec_window = DistinctWindow(spec.window, spec.grain_to_date, base.empty_value(measure.agg))
     cte = context.name(f"cumulative_{name}")
-    context.ctes.append((cte, distinct_window_select(rows, builder.dim_names, column, spec_window, builder.calendar)))
+    window_select = distinct_window_select(rows, builder.dim_names, column, spec_window, builder.calendar, grain)
+    context.ctes.append((cte, window_select))
     builder.add_part(cte, column)
     return col(column)
 
@@ -103,7 +123,7 @@ def _distinct_cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
 def window_frame(name: str, text: str, grain: str) -> exp.WindowSpec:
     count_text, _, unit = text.strip().partition(" ")
     unit = unit.strip().lower().rstrip("s")
-    if not count_text.isdigit() or unit not in ("day", "week", "month", "quarter", "year"):
+    if not count_text.isdigit() or unit not in ("day", "week", "month", "quarter", "year", *SUBDAY_GRAINS):
         raise QueryError(f"'{name}': window '{text}' must look like '7 days' or '3 months'", code="KF422")
     count = int(count_text)
     if not is_coarser_or_equal(unit, grain):
@@ -133,13 +153,13 @@ def shifted(builder: SeriesBuilder, metric: str, offset: str) -> exp.Expr:
     source = builder.subseries(metric)
     grain = builder.request.grain
     count, unit = grain_step(grain) if offset == "previous" else year_step(grain)
-    moved = exp.Cast(this=exp.Add(this=col(PERIOD), expression=interval(count, unit)), to=exp.DataType.build("DATE"))
+    moved = exp.Cast(this=exp.Add(this=col(PERIOD), expression=interval(count, unit)), to=period_type(grain))
     query = exp.select(
         moved.as_(PERIOD, quoted=True), *[col(d) for d in builder.dim_names], col(metric).as_(column, quoted=True)
     ).from_(exp.table_(source, quoted=True))
     # a period that does not come back when shifted back (29 February + 1 year = 28 February)
     # has no counterpart: keeping it would give 28 February two earlier values
-    back = exp.Cast(this=exp.Sub(this=moved.copy(), expression=interval(count, unit)), to=exp.DataType.build("DATE"))
+    back = exp.Cast(this=exp.Sub(this=moved.copy(), expression=interval(count, unit)), to=period_type(grain))
     query = query.where(exp.EQ(this=back, expression=col(PERIOD)))
     cte = builder.context.name(f"shift_{metric}")
     builder.context.ctes.append((cte, query))

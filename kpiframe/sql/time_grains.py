@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets
-from kpiframe.sql.calendar import GRAINS
+from kpiframe.sql.calendar import PERIOD_GRAINS
 from kpiframe.sql.date_parts import METRIC_TIME
 
 
@@ -26,7 +26,7 @@ def split_time_grain(name: str) -> tuple[str, str] | None:
     """`listing__ds__month` as ('listing__ds', 'month'); None for another name and for metric_time's grains
     (the request's grain). Whether the base is a time dimension is the caller's to check."""
     base, mark, grain = name.rpartition("__")
-    if not mark or not base or grain not in GRAINS or base == METRIC_TIME:
+    if not mark or not base or grain not in PERIOD_GRAINS or base == METRIC_TIME:
         return None
     return base, grain
 

@@ -20,7 +20,16 @@ from datetime import date
 
 from sqlglot import exp
 
-from kpiframe.sql.calendar import Calendar, date_series, year_step
+from kpiframe.sql.calendar import (
+    MILLISECONDS,
+    SUBDAY_GRAINS,
+    Calendar,
+    date_series,
+    grain_step,
+    period_literal,
+    period_type,
+    year_step,
+)
 from kpiframe.sql.calendar import interval as interval_of
 from kpiframe.sql.expressions import col
 
@@ -30,7 +39,6 @@ PERIODS = "spine_periods"
 VALUES = "spine_values"
 SPINE = "spine"
 SPINE_START, SPINE_END, RANGE_START, RANGE_END = "spine_start", "spine_end", "range_start", "range_end"
-DATE = exp.DataType.build("DATE")  # copied into each tree that uses it
 
 
 def spine_ctes(
@@ -114,10 +122,10 @@ def _bounds(
     first: exp.Expr = exp.Min(this=col(PERIOD))
     last: exp.Expr = exp.Max(this=col(PERIOD))
     if time_spine is not None and start is None:  # every period of the time spine, and the data's before it
-        first = _outermost(first, calendar.period_start(_date(time_spine[0]), grain), exp.GT)
+        first = _outermost(first, calendar.period_start(period_literal(time_spine[0], grain), grain), exp.GT)
     spine_first = first.copy()
     if start:  # a range that begins before the data still has its first periods
-        aligned = calendar.period_start(_date(start), grain)
+        aligned = calendar.period_start(period_literal(start, grain), grain)
         spine_first = exp.Case(
             ifs=[
                 exp.If(
@@ -130,25 +138,27 @@ def _bounds(
             default=first.copy(),
         )
     spine_start = spine_first
-    if history:  # a year before anything in range: comparisons (a period or a year back) and offsets read there
-        count, unit = year_step(grain)
-        spine_start = exp.Cast(this=exp.Sub(this=spine_first, expression=interval_of(count, unit)), to=DATE.copy())
-        longer = {shift for chain in shifts for shift in chain if _beyond_a_year(*shift)}
+    if history:  # a year (a day, at a sub-day grain) before anything in range: comparisons and offsets read there
+        count, unit = history_step(grain)
+        back = exp.Sub(this=spine_first, expression=interval_of(count, unit))
+        spine_start = exp.Cast(this=back, to=period_type(grain))
+        longer = {shift for chain in shifts for shift in chain if _beyond(shift, grain)}
         for count, unit in sorted(longer):  # back that much more, to a period start
-            further = exp.Cast(this=exp.Sub(this=spine_start, expression=interval_of(count, unit)), to=DATE.copy())
+            earlier = exp.Sub(this=spine_start, expression=interval_of(count, unit))
+            further = exp.Cast(this=earlier, to=period_type(grain))
             spine_start = calendar.period_start(further, grain)
     if shifts:  # '5 days ago' has data up to 5 days past the last data
-        ahead = [calendar.period_start(_shifted(last, chain), grain) for chain in shifts]
+        ahead = [calendar.period_start(_shifted(last, chain, grain), grain) for chain in shifts]
         last = exp.Greatest(this=last, expressions=ahead)
     if time_spine is not None and end is None:  # to the time spine's last period, or the data's after it
-        last = _outermost(last, calendar.period_start(_date(time_spine[1]), grain), exp.LT)
+        last = _outermost(last, _last_period(time_spine[1], grain, calendar), exp.LT)
     # the last period that starts on or before --end: a date series runs between period starts
-    spine_end = calendar.period_start(_date(end), grain) if end else last.copy()
+    spine_end = calendar.period_start(period_literal(end, grain), grain) if end else last.copy()
     return exp.select(
         spine_start.as_(SPINE_START, quoted=True),
         spine_end.as_(SPINE_END, quoted=True),
-        (_date(start) if start else first).as_(RANGE_START, quoted=True),
-        (_date(end) if end else last).as_(RANGE_END, quoted=True),
+        (period_literal(start, grain) if start else first).as_(RANGE_START, quoted=True),
+        (period_literal(end, grain) if end else last).as_(RANGE_END, quoted=True),
     ).from_(periods.subquery("d", copy=False), copy=False)
 
 
@@ -163,13 +173,34 @@ def _outermost(data: exp.Expr, spine: exp.Expr, beyond: type[exp.GT] | type[exp.
     return exp.Case(ifs=[exp.If(this=further, true=data)], default=spine)
 
 
-def _beyond_a_year(count: int, unit: str) -> bool:
-    return count > (365 if unit == "DAY" else 12)
+def history_step(grain: str) -> tuple[int, str]:
+    """How far before the range the spine of a request that reads earlier periods begins: a year, so that
+    a comparison with a year ago has its periods; a day at a sub-day grain (a year of seconds is 31 million
+    rows), where --compare year is refused (kpiframe.sql.metric_query)."""
+    return (1, "DAY") if grain in SUBDAY_GRAINS else year_step(grain)
 
 
-def _shifted(value: exp.Expr, chain: tuple[tuple[int, str], ...]) -> exp.Expr:
+def _beyond(shift: tuple[int, str], grain: str) -> bool:
+    """Whether an offset reaches back further than the history the spine has anyway."""
+    count, unit = shift
+    if grain in SUBDAY_GRAINS:  # a month is more than the day of history
+        return unit == "MONTH" or count * MILLISECONDS[unit] > MILLISECONDS["DAY"]
+    return unit in ("DAY", "MONTH") and count > (365 if unit == "DAY" else 12)
+
+
+def _last_period(day: date, grain: str, calendar: Calendar) -> exp.Expr:
+    """The last period of the time spine's last day: at a sub-day grain, its last hour (minute, ...)."""
+    if grain not in SUBDAY_GRAINS:
+        return calendar.period_start(period_literal(day, grain), grain)
+    count, unit = grain_step(grain)
+    next_day = exp.Add(this=period_literal(day, grain), expression=interval_of(1, "DAY"))
+    return exp.Cast(this=exp.Sub(this=next_day, expression=interval_of(count, unit)), to=period_type(grain))
+
+
+def _shifted(value: exp.Expr, chain: tuple[tuple[int, str], ...], grain: str) -> exp.Expr:
     for count, unit in chain:
-        value = exp.Cast(this=exp.Add(this=value.copy(), expression=interval_of(count, unit)), to=DATE.copy())
+        moved = exp.Add(this=value.copy(), expression=interval_of(count, unit))
+        value = exp.Cast(this=moved, to=period_type(grain))
     return value
 
 
@@ -181,7 +212,3 @@ def _bound(name: str) -> exp.Expr:
     alias = exp.TableAlias(this=exp.to_identifier("b", quoted=True))
     table = exp.Table(this=exp.to_identifier(BOUNDS, quoted=True), alias=alias)
     return exp.Subquery(this=exp.Select(expressions=[col(name, "b")], from_=exp.From(this=table)))
-
-
-def _date(value: date) -> exp.Expr:
-    return exp.Cast(this=exp.Literal.string(value.isoformat()), to=DATE.copy())  # a node belongs to one tree

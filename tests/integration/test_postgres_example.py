@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from kpiframe.cli import main
+from kpiframe.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = ["--seed", "3", "--scale", "0.05"]
@@ -126,6 +127,16 @@ def test_every_published_table_has_the_same_rows_on_both_engines(built: tuple[Pa
             assert (table, len(actual)) == (table, len(expected))
             assert actual == expected, table
     duck.close()
+
+
+def test_an_hourly_query_answers_the_same_on_both_engines(built: tuple[Path, Path]) -> None:
+    # periods of a sub-day grain are timestamps: truncation, the spine of hours, a window over hours
+    request = {"metrics": ["leads", "sessions_7d"], "grain": "hour"}
+    window = {"start_time": "2026-02-02T00:00", "end_time": "2026-02-03T23:59"}
+    on_duckdb, on_postgres = (Project.load(root).query(**request, **window) for root in built)
+    assert on_postgres.columns == on_duckdb.columns == ["period_start", "leads", "sessions_7d"]
+    assert len(on_duckdb.rows) == 48 and len({row[1] for row in on_duckdb.rows}) > 1  # leads differ by hour
+    assert rows_of(on_postgres.rows) == rows_of(on_duckdb.rows)
 
 
 def test_a_failed_error_expectation_stops_a_postgres_build(built: tuple[Path, Path], example_dsn: str) -> None:

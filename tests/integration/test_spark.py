@@ -120,6 +120,15 @@ def test_every_published_table_has_the_same_rows_on_spark_and_duckdb(
         duck.close()
 
 
+# two days by the hour: timestamp truncation, a spine of hours, a distinct count over a window of hours
+HOURS = {
+    "metrics": ["leads", "sessions_7d"],
+    "grain": "hour",
+    "start_time": "2026-02-02",
+    "end_time": "2026-02-03T23:00",
+}
+
+
 @pytest.mark.parametrize(
     "request_",
     [
@@ -130,8 +139,14 @@ def test_every_published_table_has_the_same_rows_on_spark_and_duckdb(
         {"metrics": ["leads"], "grain": "fiscal_quarter"},
         {"metrics": ["leads", "sessions"], "grain": "week", "compare": "previous"},
         {"metrics": ["leads", "lead_to_mql_rate"], "dimensions": ["metric_time__extract_dow", "channel"]},
+        {
+            "metrics": ["leads", "sessions_7d"],
+            "grain": "hour",
+            "start_time": "2026-02-02",
+            "end_time": "2026-02-03T23:00",
+        },
     ],
-    ids=["ratio", "by-channel", "cumulative", "derived-offset", "fiscal-quarter", "compare", "date-parts"],
+    ids=["ratio", "by-channel", "cumulative", "derived-offset", "fiscal-quarter", "compare", "date-parts", "hours"],
 )
 def test_a_query_answers_the_same_on_spark_and_duckdb(built: tuple[Path, Path], request_: dict[str, Any]) -> None:
     on_duckdb, on_spark = built

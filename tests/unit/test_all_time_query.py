@@ -3,7 +3,8 @@ dimension combination and no period_start column (MetricFlow's answer to a query
 
 --start and --end bound the rows' days; filters apply as at any grain. A count distinct is distinct over
 the whole range (a customer ordering in two months counts once), a ratio divides the totals, a derived
-metric computes over them. What reads earlier periods (cumulative metrics, offsets, --compare) is KF423.
+metric computes over them. A cumulative metric is its value on the range's last day (the year to date then);
+what reads an earlier period (offsets, --compare) is KF423.
 Every expected number comes from SQL written here over raw.orders.
 """
 
@@ -55,6 +56,8 @@ FILES = {
           - {name: paid_share, type: ratio, numerator: paid_orders, denominator: orders}
           - {name: revenue_per_customer, type: derived, expr: revenue / customers}
           - {name: revenue_ytd, type: cumulative, metric: revenue, grain_to_date: year}
+          - {name: revenue_30_days, type: cumulative, metric: revenue, window: 30 days}
+          - {name: customers_to_date, type: cumulative, metric: customers, window: 100 years}
           - name: orders_growth
             type: derived
             expr: orders - orders_before
@@ -163,10 +166,41 @@ def test_a_value_without_rows_in_the_range_still_has_its_row(totals):
     assert floats(result.rows[0]) == ("north", 0.0, 0.0)
 
 
+def test_a_cumulative_metric_over_all_time_is_its_value_on_the_last_day(totals):
+    # the last day is --end, or else the last day with orders (31 March); by region, each region's series
+    asked = ["revenue_ytd", "revenue_30_days", "customers_to_date", "orders"]
+    result = totals.query(metrics=asked, dimensions=["region"], grain="all")
+    expected = hand(
+        totals,
+        """
+        select region,
+            sum(amount) filter (where ordered_at >= '2026-01-01' and ordered_at < '2026-04-01'),
+            coalesce(sum(amount) filter (where ordered_at >= date '2026-03-31' - 29), 0),
+            count(distinct customer_id),
+            count(*)
+        from raw.orders group by region order by region nulls last
+        """,
+    )
+    assert [floats(row) for row in result.rows] == [floats(row) for row in expected]
+    # bounded: the year to 14 February, the 30 days to it, every customer to it; the orders of the range
+    bounded = totals.query(metrics=asked, grain="all", start=date(2026, 2, 1), end=date(2026, 2, 14))
+    (by_hand,) = hand(
+        totals,
+        """
+        select sum(amount) filter (where ordered_at < '2026-02-15'),
+            sum(amount) filter (where ordered_at >= '2026-01-16' and ordered_at < '2026-02-15'),
+            count(distinct customer_id) filter (where ordered_at < '2026-02-15'),
+            count(*) filter (where ordered_at >= '2026-02-01' and ordered_at < '2026-02-15')
+        from raw.orders
+        """,
+    )
+    assert [floats(row) for row in bounded.rows] == [floats(by_hand)]
+    assert floats(bounded.rows[0]) == (230.0, 130.0, 3.0, 1.0)
+
+
 @pytest.mark.parametrize(
     ("asked", "named"),
     [
-        ({"metrics": ["revenue_ytd"]}, "cumulative metric 'revenue_ytd'"),
         ({"metrics": ["orders_growth"]}, "derived metric 'orders_growth'"),
         ({"metrics": ["orders"], "compare": "previous"}, "--compare previous"),
     ],
@@ -186,7 +220,7 @@ def test_the_cli_answers_grain_all_without_a_period_column(totals):
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ["orders,customers", "6,3"]  # no period_start, no period_complete
     refused = runner.invoke(
-        main, ["query", "--project-dir", str(totals.root), "--metric", "revenue_ytd", "--grain", "all"]
+        main, ["query", "--project-dir", str(totals.root), "--metric", "orders_growth", "--grain", "all"]
     )
     assert refused.exit_code != 0 and "KF423" in refused.output
 
@@ -213,7 +247,7 @@ def test_the_http_api_answers_grain_all_as_its_schema_says(totals):
     )
     assert response.json()["columns"] == ["region", "orders", "customers"]
     assert [tuple(row) for row in response.json()["rows"]] == expected
-    refused = asyncio.run(post({"metrics": ["revenue_ytd"], "grain": "all"}))
+    refused = asyncio.run(post({"metrics": ["orders_growth"], "grain": "all"}))
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "KF423"
     grain = openapi_document("totals")["components"]["schemas"]["QueryRequest"]["properties"]["grain"]
     assert "all" in grain["enum"]

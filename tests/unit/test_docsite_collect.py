@@ -20,7 +20,7 @@ from kpiframe.errors import KpiframeError
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.project import Project
 from kpiframe.scaffold import init_project
-from kpiframe.sql.calendar import GRAINS
+from kpiframe.sql.calendar import PERIOD_GRAINS, SUBDAY_GRAINS
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 from tests.conftest import copy_example, hand
 
@@ -103,7 +103,7 @@ def test_the_in_progress_projection_is_the_status_projection(site: Any) -> None:
 
 def test_metrics_without_a_monthly_query_have_no_trend(site: Any) -> None:
     metrics = by(site["metrics"], "name")
-    assert metrics["sessions_7d"]["grains"] == ["day"]  # a 7-day window refuses coarser grains
+    assert metrics["sessions_7d"]["grains"] == ["day", *SUBDAY_GRAINS]  # a 7-day window refuses coarser grains
     assert "sessions_7d" not in by(site["trends"], "metric")
 
 
@@ -232,7 +232,7 @@ def test_each_metric_shows_the_sql_of_its_monthly_query(example: Project, site: 
         [],
         "count(lead_id) from leads",
     )
-    assert "lead__channel" in leads["dimensions"] and leads["grains"] == list(GRAINS)
+    assert "lead__channel" in leads["dimensions"] and leads["grains"] == list(PERIOD_GRAINS)
     assert "metrics.marketing_monthly" in leads["tables"] and leads["file"].startswith("metrics/marketing.yml:")
     ratio = metrics["lead_to_mql_rate"]
     assert (ratio["dataset"], ratio["inputs"]) == (None, ["mqls", "leads"])
@@ -241,7 +241,7 @@ def test_each_metric_shows_the_sql_of_its_monthly_query(example: Project, site: 
 def test_grains_are_those_a_query_compiles_at(example: Project, site: Any) -> None:
     for entry in site["metrics"]:
         accepted = []
-        for grain in GRAINS:
+        for grain in PERIOD_GRAINS:
             try:
                 compile_request(example.layer, MetricRequest((entry["name"],), (), grain))
             except KpiframeError:

@@ -40,6 +40,7 @@ from kpiframe.errors import KpiframeError
 from kpiframe.project import Project
 from kpiframe.serve import TOKEN_VARIABLE, create_app, is_loopback, require_token_off_loopback
 from kpiframe.serve.openapi import openapi_document
+from kpiframe.sql.calendar import SUBDAY_GRAINS
 from tests.conftest import SHOP_PROJECT
 
 TOKEN = "test-token-7f3a9c"
@@ -254,9 +255,9 @@ def test_the_catalog_dimensions_and_grains_are_what_a_query_accepts(server: Serv
     extra = sorted(set(by_name["mqls"]["dimensions"]) - set(rate["dimensions"]))
     assert extra
     refused(server.query(metrics=["lead_to_mql_rate"], by=[extra[0]]), 400, "KF410")
-    assert by_name["sessions_7d"]["grains"] == ["day"]  # a 7-day window
+    assert by_name["sessions_7d"]["grains"] == ["day", *SUBDAY_GRAINS]  # a 7-day window
     refused(server.query(metrics=["sessions_7d"], grain="week"), 400, "KF421")
-    assert by_name["bookings_mtd"]["grains"] == ["day", "week", "month"]
+    assert by_name["bookings_mtd"]["grains"] == ["day", "week", "month", *SUBDAY_GRAINS]
     refused(server.query(metrics=["bookings_mtd"], grain="quarter"), 400, "KF421")
 
 
@@ -279,7 +280,7 @@ def test_a_tree_node_sets_the_direction_of_its_metric(make_project: Callable[...
     assert by_name["revenue"]["kpi_trees"] == ["shop_tree"] and by_name["aov"]["kpi_trees"] == []
     assert by_name["orders"]["direction"] is None
     assert by_name["orders"]["dimensions"] == ["customer", "customer__region", "order", "order__status"]
-    assert by_name["revenue_mtd"]["grains"] == ["day", "week", "month"]
+    assert by_name["revenue_mtd"]["grains"] == ["day", "week", "month", *SUBDAY_GRAINS]
 
 
 # --- POST /v1/query ------------------------------------------------------------------------------------------
@@ -317,6 +318,26 @@ def test_min_max_gives_a_dimensions_first_and_last_value(server: Server, built_e
         built_example, f"with {VALID_LEADS} select min(channel), max(channel) from valid"
     )
     assert refused(server.query(metrics=["leads"], min_max=True), 400, "KF434")
+
+
+def test_leads_by_the_hour_with_a_time_constraint(server: Server, built_example: Path) -> None:
+    # a sub-day grain over HTTP: periods are ISO timestamps, start_time/end_time take a time of day
+    answer = ok(
+        server.query(metrics=["leads"], grain="hour", start_time="2026-02-02T08:30:00", end_time="2026-02-02T17:59")
+    )
+    assert answer["columns"] == ["period_start", "leads"]
+    by_hand = hand_sql(
+        built_example,
+        f"with {VALID_LEADS}, hours as (select unnest(generate_series(timestamp '2026-02-02 08:00', "
+        "timestamp '2026-02-02 17:00', interval 1 hour)) h) "
+        "select strftime(h, '%Y-%m-%dT%H:%M:%S'), "
+        "(select count(*) from valid where date_trunc('hour', created_at) = h) from hours order by h",
+    )
+    assert [tuple(row) for row in answer["rows"]] == by_hand
+    assert len(by_hand) == 10 and sum(n for _, n in by_hand) > 0
+    assert refused(
+        server.query(metrics=["leads"], grain="hour", start="2026-02-02", start_time="2026-02-02"), 400, "KF417"
+    )
 
 
 def test_lead_to_mql_rate_of_a_quarter_matches_sql_written_by_hand(server: Server, built_example: Path) -> None:

@@ -292,8 +292,10 @@ def test_offset_windows_and_offset_to_grain_are_imported_as_offsets(imported):
     said = {(n.subject, n.kind) for n in notes if "offset_" in n.message}
     assert ("derived metric 'bookings_5_day_lag'", "changed") in said  # KF424 at coarser grains: reported
     assert ("derived metric 'bookings_offset_one_alien_day'", "unmapped") in said  # a custom grain
-    assert ("derived metric 'subdaily_offset_window_metric'", "unmapped") in said  # finer than a day
     assert "bookings_offset_one_alien_day" not in project.graph.metrics
+    # finer than a day: kpiframe's grains reach a millisecond
+    assert offsets_of(project, "subdaily_offset_window_metric") == [("archived_users", "1 hour")]
+    assert offsets_of(project, "subdaily_offset_grain_to_date_metric") == [("archived_users", "start of hour")]
 
 
 def test_a_cumulative_metric_with_period_agg_average_is_imported_with_its_window(imported):

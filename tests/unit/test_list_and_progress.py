@@ -22,7 +22,8 @@ from kpiframe.project import Project
 from kpiframe.sql.metric_query import compile_request
 from tests.conftest import REPO_ROOT, SHOP_PROJECT, SHOP_ROWS, write_files
 
-GRAINS = ["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
+SUBDAY = ["hour", "minute", "second", "millisecond"]
+GRAINS = ["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year", *SUBDAY]
 SHOP_METRICS = [
     "orders",
     "revenue",
@@ -153,8 +154,8 @@ def test_a_metric_lists_its_dimensions_by_full_name_and_its_grains(labelled):
            "description": DATE_PARTS_ABOUT[p]} for p in ("year", "quarter", "month", "day", "dow", "doy")),
     ]  # fmt: skip
     grains = {m: [r["name"] for r in options(labelled, m) if r["kind"] == "grain"] for m in SHOP_METRICS}
-    assert grains["revenue_3d"] == ["day"]  # a 3-day window cannot be summed by week or month
-    assert grains["revenue_mtd"] == ["day", "week", "month"]
+    assert grains["revenue_3d"] == ["day", *SUBDAY]  # a 3-day window cannot be summed by week or month
+    assert grains["revenue_mtd"] == ["day", "week", "month", *SUBDAY]
     assert grains["revenue_growth"] == GRAINS
     # a running total or an offset has no value by a date part (KF428): none is listed for them
     parts = {m: [r["name"] for r in options(labelled, m) if r["kind"] == "date part"] for m in SHOP_METRICS}

@@ -190,7 +190,7 @@ def write_metric(tmp_path: Path, metric: str) -> Path:
         ),
         ("- {name: odd, measure: order_count, fill_nulls_with: true}", "fill_nulls_with must be a number"),
         ("- {name: odd, measure: order_count, fill_nulls_with: zero}", "fill_nulls_with"),
-        ("- {name: odd, measure: order_count, grain: hour}", "grain"),
+        ("- {name: odd, measure: order_count, grain: fortnight}", "grain"),
     ],
 )
 def test_a_wrong_fill_nulls_with_or_grain_is_an_error_at_its_line(tmp_path, metric, message):

@@ -394,6 +394,11 @@ def _counterpart(column: str, kf_columns: list[str], shape: Shape) -> str | None
         return translated.get(column, column)
     if plain in translated and translated[plain] in kf_columns:
         return translated[plain]
+    # a check query may name an asked `user__last_login_ts__minute` by its whole path of entities
+    # (`listing__user__last_login_ts__minute`): the same group-by
+    pathed = [name for name in translated if column.endswith("__" + name) and translated[name] in kf_columns]
+    if pathed:
+        return translated[pathed[0]]
     return "period_start" if _is_time(column, dimensions) else None
 
 

@@ -414,13 +414,30 @@ def test_metricflows_own_manifest_format_is_read(tmp_path):
     assert [d.name for d in dataset.spec.dimensions if d.partition] == ["ds_partitioned"]
 
 
-def test_a_metrics_time_granularity_is_its_grain_and_a_sub_day_one_is_reported(tmp_path):
+def test_a_metrics_time_granularity_is_its_grain_a_sub_day_one_too(tmp_path):
     manifest = FIXTURES / "conformance" / "simple_manifest"
     result = plan_import(manifest, tmp_path)
-    largest = next(text for path, text in result.files.items() if "- name: largest_listing\n" in text)
-    entry = largest.split("- name: largest_listing\n", 1)[1].split("\n  - name:", 1)[0]
-    assert entry.endswith("    grain: month")
+    for metric, grain in (("largest_listing", "month"), ("simple_subdaily_metric_default_hour", "hour")):
+        written = next(text for path, text in result.files.items() if f"- name: {metric}\n" in text)
+        entry = written.split(f"- name: {metric}\n", 1)[1].split("\n  - name:", 1)[0]
+        assert entry.endswith(f"    grain: {grain}"), entry
     users = manifest / "semantic_models" / "user_sm_source.yaml"
     line = line_of(users, "time_granularity: hour", after="simple_subdaily_metric_default_hour")
-    [note] = [n for n in result.notes if n.path.endswith("user_sm_source.yaml") and n.line == line]
-    assert note.kind == "changed" and "default grain 'hour' dropped" in note.message
+    assert not [n for n in result.notes if n.path.endswith("user_sm_source.yaml") and n.line == line]
+
+
+def test_a_saved_query_by_the_hour_is_reported_not_published(tmp_path):
+    # kpiframe publishes tables by day or coarser: a saved query by metric_time's hour is left out, said so
+    manifest = tmp_path / "manifest"
+    shutil.copytree(FIXTURES / "conformance" / "simple_manifest", manifest)
+    hourly = (
+        "---\nsaved_query:\n  name: archived_by_hour\n  query_params:\n"
+        "    metrics: [subdaily_join_to_time_spine_metric]\n"
+        "    group_by: [\"TimeDimension('metric_time', 'hour')\"]\n"
+    )
+    with (manifest / "saved_queries.yaml").open("a", encoding="utf-8") as saved:
+        saved.write(hourly)
+    result = plan_import(manifest, tmp_path / "out")
+    [note] = [n for n in result.notes if n.subject == "saved query 'archived_by_hour'"]
+    assert note.kind == "unmapped" and "by day or coarser, not hour" in note.message
+    assert not any("name: archived_by_hour" in text for text in result.files.values())

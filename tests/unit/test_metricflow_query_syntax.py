@@ -144,10 +144,11 @@ def test_two_grains_are_one_clear_error(shop):
 
 
 def test_what_kpiframe_cannot_group_by_is_refused_with_a_hint(shop):
-    out = fails(shop, "--metrics", "orders", "--group-by", "metric_time__hour")
-    assert "KF413" in out and "metric_time__day" in out
-    out = fails(shop, "--metrics", "orders", "--where", "{{ TimeDimension('metric_time', 'hour') }} > '2026-01-01'")
-    assert "KF413" in out and "finest grain is day" in out
+    out = fails(shop, "--metrics", "orders", "--group-by", "metric_time__microsecond")
+    assert "KF413" in out and "metric_time__millisecond" in out
+    where = "{{ TimeDimension('metric_time', 'nanosecond') }} > '2026-01-01'"
+    out = fails(shop, "--metrics", "orders", "--where", where)
+    assert "KF413" in out and "finest grain is millisecond" in out
     out = fails(shop, "--metrics", "orders", "--where", "{{ Metric('orders', group_by=['order', 'customer']) }} > 1")
     assert "KF413" in out and "exactly one entity" in out
     out = fails(shop, "--metrics", "orders", "--where", "{{ Metric('order', group_by=['order']) }} > 1")

@@ -379,3 +379,50 @@ def test_the_per_partition_key_check_runs_without_great_expectations(tmp_path: P
     assert repeated == 2
     assert found == [["expect_compound_columns_to_be_unique", "warn", repeated]]
     assert gx_loaded is False
+
+
+# Two joins away: a partitioned fact (`prompts`: a reminder shown on a login, a row per prompt and day) reaches
+# the partitioned `users` through the unpartitioned `logins`. Its user's row is the one of the prompt's own
+# day (MetricFlow's rule), not every day of the user.
+PROMPTS = """
+  - name: prompts
+    model: stg_prompts
+    time: shown_at
+    entities:
+      - {name: prompt, type: primary, expr: prompt_id}
+      - {name: login, type: foreign, expr: login_id}
+    dimensions: [{name: ds, type: time, partition: true}]
+    measures: [{name: prompt_count, agg: count, expr: prompt_id}]
+"""
+
+
+@pytest.fixture(scope="module")
+def two_hops(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    datasets = DATASETS.replace("metrics:\n", PROMPTS.lstrip("\n") + "metrics:\n", 1)
+    datasets += "  - {name: prompts, measure: prompt_count}\n"
+    files = {**FILES, "metrics/partitions.yml": datasets}
+    files["models/stg_prompts.sql"] = "select * from raw.prompts"
+    rows = (
+        ROWS
+        + """
+        create table raw.prompts (prompt_id varchar, login_id varchar, ds date, shown_at timestamp);
+        insert into raw.prompts values
+          ('p1', 'l1', '2026-01-01', '2026-01-01 08:01'), ('p2', 'l1', '2026-01-02', '2026-01-02 08:01'),
+          ('p3', 'l2', '2026-01-02', '2026-01-02 08:05'), ('p4', 'l2', '2026-01-03', '2026-01-03 08:05');
+    """
+    )
+    return built_project(tmp_path_factory.mktemp("two_hops"), files, "partitions.duckdb", rows)
+
+
+def test_two_joins_away_a_partition_is_equated_with_the_facts_own(two_hops):
+    got = answer(two_hops, metrics=["prompts"], dimensions=["user__home_state"])
+    expected = by_hand(
+        two_hops,
+        "select u.home_state, count(p.prompt_id) from raw.prompts p "
+        "left join raw.logins l on p.login_id = l.login_id "
+        "left join raw.users u on l.user_id = u.user_id and p.ds = u.ds group by 1",
+    )
+    assert got == expected
+    # u1's prompts: CA on 1 January, WA on 2 January (a join on the user alone counts each twice); u3's
+    # only row is of 1 January, so its prompts of 2 and 3 January find none
+    assert got == sorted([("CA", 1.0), ("WA", 1.0), (None, 2.0)], key=str)

@@ -142,7 +142,7 @@ def test_without_a_time_spine_metric_time_needs_a_metric(tmp_path: Path):
     [
         ({"dimensions": ["metric_time__day"], "compare": "previous"}, "KF415", "--compare previous without a metric"),
         ({"dimensions": ["metric_time__day"], "where": "channel = 'web'"}, "KF415", "no dimension to filter"),
-        ({"dimensions": ["metric_time__hour"]}, "KF413", "finer than a day"),
+        ({"dimensions": ["metric_time__microsecond"]}, "KF413", "finer than a millisecond"),
         ({"dimensions": ["metric_time__day", "metric_time__week"]}, "KF414", "two grains"),
         ({"dimensions": ["metric_time__extract_week"]}, "KF402", "unknown date part"),
         (

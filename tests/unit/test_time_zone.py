@@ -145,3 +145,24 @@ def test_time_zone_under_warehouse_points_to_calendar(tmp_path: Path):
     with pytest.raises(ProjectInvalid) as refused:
         Project.load(root)
     assert "kpi_project.yml:2:" in refused.value.render() and "calendar" in refused.value.render()
+
+
+def test_hours_are_the_calendar_zones_wall_clock_hours(tmp_path: Path):
+    # Kolkata is UTC+05:30: its hours start at half past the hour in UTC, so a UTC hour would split them
+    files = {
+        **FILES,
+        "kpi_project.yml": "name: zones\nwarehouse: {path: zones.duckdb}\ncalendar: {time_zone: Asia/Kolkata}\n",
+    }
+    project = built_project(tmp_path / "kolkata", files, "zones.duckdb", ROWS)
+    window = {"start_time": "2026-02-01T05:00", "end_time": "2026-02-01T11:00"}
+    result = project.query(metrics=["signups"], grain="hour", **window)
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Asia/Kolkata'")
+    con.execute(ROWS)
+    expected = con.execute(
+        "select h, (select count(*) from raw.signups where date_trunc('hour', signed_up_at)::timestamp = h) "
+        "from unnest(generate_series(timestamp '2026-02-01 05:00', timestamp '2026-02-01 11:00', interval 1 hour)) t(h)"
+    ).fetchall()
+    assert result.rows == expected
+    # 23:30 UTC on 31 January is 05:00 in Kolkata, 00:30 UTC is 06:00, 06:00 UTC is 11:30
+    assert [n for _, n in result.rows] == [1, 1, 0, 0, 0, 0, 1]
