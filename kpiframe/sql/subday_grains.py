@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.sql.calendar import MILLISECONDS, SUBDAY_GRAINS, Calendar, date_series, period_literal
-from kpiframe.sql.time_spine import BOUNDS, SPINE_END, SPINE_START
+from kpiframe.sql.time_spine import BOUNDS, PERIOD, SPINE_END, SPINE_START
 
 STEP = {grain: timedelta(milliseconds=MILLISECONDS[grain.upper()]) for grain in SUBDAY_GRAINS}
 MAX_PERIODS = 5_000_000
@@ -76,12 +76,33 @@ def spine_bounds_query(tree: exp.Query) -> exp.Select | None:
     """SELECT the first and last period of a request's spine (its `spine_bounds` CTE, with the request's
     CTEs), to count the periods before the warehouse lists them; None for a request without a spine."""
     found = tree.find(exp.With)
-    if found is None or not any(cte.alias == BOUNDS for cte in found.expressions):
+    bounds = next((cte for cte in found.expressions if cte.alias == BOUNDS), None) if found else None
+    if found is None or bounds is None:
         return None
+    read = {table.name for table in bounds.this.find_all(exp.Table)}  # the scans whose periods bound it
+    before = found.expressions[: found.expressions.index(bounds) + 1]  # what the bounds can read, and they
+    ctes = [_periods_only(cte) if cte.alias in read else cte.copy() for cte in before]
     select = exp.select(exp.column(SPINE_START, quoted=True), exp.column(SPINE_END, quoted=True))
     select = select.from_(exp.table_(BOUNDS, quoted=True), copy=False)
-    select.set("with_", found.copy())
+    select.set("with_", exp.With(expressions=ctes))
     return select
+
+
+def _periods_only(cte: exp.CTE) -> exp.CTE:
+    """A scan reduced to the period of each row: the bounds need no aggregate (a count distinct per hour of
+    a million sessions costs as much as the answer). Without its HAVING it may keep more periods, never
+    fewer: a bound that is never too short. Any other shape of CTE is kept whole."""
+    scan = cte.this
+    if not isinstance(scan, exp.Select) or not scan.args.get("group"):
+        return cte.copy()
+    period = next((p for p in scan.expressions if p.alias_or_name == PERIOD), None)
+    if period is None:
+        return cte.copy()
+    slim = scan.copy()
+    slim.set("expressions", [period.copy()])
+    slim.set("group", None)
+    slim.set("having", None)
+    return exp.CTE(this=slim, alias=cte.args["alias"].copy())
 
 
 def refuse_year_compare(grain: str, compare: str | None) -> None:
