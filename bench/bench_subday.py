@@ -20,17 +20,15 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+from bench_serve import prepare  # the example with demo data, built in a temporary folder
 
 REPO = Path(__file__).resolve().parents[1]
-KPIFRAME = [sys.executable, "-m", "kpiframe.cli.main_entry"]
 HAND_SQL = """
 with sessions as (
     select date_trunc('{grain}', started_at) as p, count(distinct session_id) as n
@@ -47,19 +45,6 @@ select periods.p, coalesce(sessions.n, 0), coalesce(leads.n, 0)
 from periods left join sessions using (p) left join leads using (p)
 order by 1
 """
-
-
-def prepare(scale: float) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="kf-bench-subday-"))
-    for folder in ("metrics", "models", "macros"):
-        shutil.copytree(REPO / folder, root / folder)
-    for name in ("kpi_project.yml", "definitions.lock"):
-        shutil.copy(REPO / name, root / name)
-    for command in (["demo", "--scale", str(scale)], ["build"]):
-        done = subprocess.run([*KPIFRAME, *command], cwd=root, capture_output=True, text=True)
-        if done.returncode:
-            raise SystemExit(done.stderr)
-    return root
 
 
 def timed(run: Callable[[], list[tuple[object, ...]]]) -> float:

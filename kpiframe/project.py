@@ -284,7 +284,7 @@ class Project:
         first, last = _as_date(start), _as_date(end)
         calendar = self.graph.config.calendar
         for option, instant, bound in (("start_time", start_time, first), ("end_time", end_time, last)):
-            day = instant_day(instant, option)
+            day = instant_day(instant, option, calendar.time_zone)
             if day is None:
                 continue
             if bound is not None:
@@ -292,7 +292,8 @@ class Project:
                 hint = "the first is an instant, the second a period start: give one of them"
                 raise QueryError(f"both {both} given", code="KF417", hint=hint)
             if is_subday(asked.grain):  # the hour (second, ...) holding the instant
-                aligned: date = instant_period(instant_time(instant, option) or datetime.min, asked.grain)
+                moment = instant_time(instant, option, calendar.time_zone) or datetime.min
+                aligned: date = instant_period(moment, asked.grain)
             else:
                 aligned = period_start_of(day, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
             first, last = (aligned, last) if option == "start_time" else (first, aligned)

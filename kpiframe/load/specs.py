@@ -21,21 +21,9 @@ Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max",
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # what kpiframe answers 0 for over no rows, by default
 Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
 # a metric's default grain may also be finer than a day (its periods are then instants)
-PeriodGrain = Literal[
-    "day",
-    "week",
-    "month",
-    "quarter",
-    "year",
-    "fiscal_quarter",
-    "fiscal_year",
-    "hour",
-    "minute",
-    "second",
-    "millisecond",
-]
+PeriodGrain = Literal[Grain, "hour", "minute", "second", "millisecond"]
 # what a custom grain may not be named: kpiframe's grains, `all` (no period), MetricFlow's sub-day grains
-RESERVED_GRAIN_NAMES = (*get_args(Grain), "all", "hour", "minute", "second", "millisecond", "microsecond")
+RESERVED_GRAIN_NAMES = (*get_args(PeriodGrain), "all", "microsecond")
 
 # A cumulative window is a positive count of one unit. It is checked when the YAML is read, so that
 # '0 days', '-3 days' or '100000 years' stop the compile at their line instead of the first query
@@ -71,18 +59,7 @@ def check_window(text: str) -> str:
 # '2 weeks', '1 month': the value that many days or months before the period), or 'start of <grain>'
 # (the value of the first period of the <grain> the period lies in).
 OFFSET_KEYWORDS = ("previous", "year")
-OFFSET_TO_GRAINS = (
-    "week",
-    "month",
-    "quarter",
-    "year",
-    "fiscal_quarter",
-    "fiscal_year",
-    "day",
-    "hour",
-    "minute",
-    "second",
-)
+OFFSET_TO_GRAINS = (*get_args(Grain), *SUBDAY_WINDOW)  # 'start of <grain>'
 _START_OF = re.compile(r"^\s*start\s+of\s+([a-z_]+)\s*$")
 
 

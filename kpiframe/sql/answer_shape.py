@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
@@ -109,28 +110,36 @@ def shaped(query: exp.Select, keys: Sequence[OrderKey], limit: int | None) -> ex
 # --- instants: MetricFlow's --start-time / --end-time ---------------------------------------------------------
 
 
-def instant_day(value: date | datetime | str | None, option: str) -> date | None:
-    """The day of an instant given as a date, a datetime or ISO text ('2024-03-01', '2024-03-01T10:00:00')."""
+def instant_day(value: date | datetime | str | None, option: str, zone: str = "UTC") -> date | None:
+    """The day of an instant given as a date, a datetime or ISO text ('2024-03-01', '2024-03-01T10:00:00'),
+    in the project's time zone when the instant names its own offset."""
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
-    moment = instant_time(value, option)
+    moment = instant_time(value, option, zone)
     return None if moment is None else moment.date()
 
 
-def instant_time(value: date | datetime | str | None, option: str) -> datetime | None:
-    """An instant given as a date (its midnight), a datetime or ISO text, for a sub-day grain."""
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
+def instant_time(value: date | datetime | str | None, option: str, zone: str = "UTC") -> datetime | None:
+    """An instant given as a date (its midnight), a datetime or ISO text, as a wall-clock time of `zone`
+    (calendar: time_zone:, in which kpiframe reads every time): '2026-03-01T02:00:00+05:00' is 21:00 UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
         return datetime.combine(value, datetime.min.time())
-    try:
-        return datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        raise QueryError(
-            f"{option} '{value}' is not a date or a date and time",
-            code="KF417",
-            hint="write it as ISO 8601: 2024-03-01 or 2024-03-01T00:00:00",
-        ) from None
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise QueryError(
+                f"{option} '{value}' is not a date or a date and time",
+                code="KF417",
+                hint="write it as ISO 8601: 2024-03-01 or 2024-03-01T00:00:00",
+            ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    return moment
 
 
 def period_start_of(day: date, grain: str, week_start: str = "monday", fiscal_start_month: int = 1) -> date:

@@ -10,7 +10,7 @@ Every expected answer is SQL written here by hand over the raw rows.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -186,6 +186,17 @@ def test_windows_day_to_date_and_hour_offsets_over_hours(ads):
     )
     assert result.rows == expected
     assert result.rows[-1][0] == datetime(2026, 3, 2, 1)  # an hour past the data: its hour before has a click
+
+
+def test_compare_with_the_previous_hour(ads):
+    window = {"start_time": "2026-03-01T02:00", "end_time": "2026-03-01T08:00"}
+    result = ads.query(metrics=["clicks"], grain="hour", compare="previous", **window)
+    assert result.columns == ["period_start", "clicks", "clicks__previous", "clicks__change"]
+    hours = dict(hand(ads, HOURLY.replace("count(c.click_id), coalesce(sum(c.cost), 0)", "count(c.click_id)")))
+    for period, now, before, change in result.rows:
+        earlier = hours.get(period - timedelta(hours=1), 0)
+        assert (now, before) == (hours[period], earlier)
+        assert change == (None if earlier == 0 else pytest.approx((now - earlier) / earlier))
 
 
 def test_an_offset_of_minutes_at_minute_grain(ads):

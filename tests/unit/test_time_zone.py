@@ -166,3 +166,9 @@ def test_hours_are_the_calendar_zones_wall_clock_hours(tmp_path: Path):
     assert result.rows == expected
     # 23:30 UTC on 31 January is 05:00 in Kolkata, 00:30 UTC is 06:00, 06:00 UTC is 11:30
     assert [n for _, n in result.rows] == [1, 1, 0, 0, 0, 0, 1]
+    # an instant with its own offset is that moment, read on the project's clock
+    offsets = {"start_time": "2026-01-31T23:30:00Z", "end_time": "2026-02-01T00:30:00-05:00"}
+    assert project.query(metrics=["signups"], grain="hour", **offsets).rows == result.rows
+    # and its day is the project's: 20:00 in Los Angeles on 1 February is 09:30 on the 2nd in Kolkata
+    late = project.query(metrics=["signups"], grain="day", start_time="2026-02-01T20:00:00-08:00")
+    assert late.rows[0][0] == date(2026, 2, 2)
