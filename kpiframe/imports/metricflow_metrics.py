@@ -26,7 +26,8 @@ from kpiframe.imports.metricflow_semantic import MeasureInfo, metrics_path
 from kpiframe.load.specs import OFFSET_TO_GRAINS, check_offset
 
 METRIC_KEYS = ("name", "type", "label", "description", "measure", "filter", "fill_nulls_with", "join_to_timespine")
-METRIC_KEYS_MORE = ("numerator", "denominator", "expr", "inputs", "metric", "window", "grain_to_date", "grain")
+METRIC_KEYS_MORE: tuple[str, ...] = ("numerator", "denominator", "expr", "inputs", "metric", "window")
+METRIC_KEYS_MORE += ("grain_to_date", "period_agg", "grain")
 CONVERSION_KEYS = ("base_measure", "conversion_measure", "entity", "window", "calculation", "constant_properties")
 CONVERSION_FILTERS = ("base_filter", "conversion_filter")
 FILL = "fill_nulls_with"  # kept when None: `fill_nulls_with: null` is MetricFlow's NULL over no rows
@@ -350,16 +351,8 @@ class MetricImporter:
                 settings, key, subject, f"{finer} is finer than kpiframe's finest grain, millisecond; not imported"
             )
             raise Skip
+        # which day of a coarser period it shows: MetricFlow's default is the first, kpiframe's the last
         period_agg = (settings.text("period_agg") or "first").lower()
-        if period_agg in ("first", "average"):
-            # the same at day grain, where a period has one value; MetricFlow's period_agg picks among them
-            self.notes.changed(
-                settings,
-                "period_agg" if settings.get("period_agg") else None,
-                subject,
-                "at grains coarser than the data kpiframe shows the period's last value (period_agg: last), "
-                + ("MetricFlow its first day's" if period_agg == "first" else "MetricFlow the average of its days"),
-            )
         if not window and not grain:
             window = ALL_TIME_WINDOW
             self.notes.changed(raw, "type", subject, f"all-time cumulative imported with window '{ALL_TIME_WINDOW}'")
@@ -372,7 +365,13 @@ class MetricImporter:
         measure_input = params.child("measure")
         fill, spine = self._fill_nulls(measure_input, subject), self._join_to_timespine(measure_input, subject)
         base = self._base_metric(raw, measure, filters, fill, spine)
-        return {"metric": base, "window": window, "grain_to_date": grain.lower() if grain else None}
+        period = period_agg if period_agg in ("first", "average") else None  # last: kpiframe's default
+        return {
+            "metric": base,
+            "window": window,
+            "grain_to_date": grain.lower() if grain else None,
+            "period_agg": period,
+        }
 
     def _base_metric(
         self, raw: Raw, measure: MeasureInfo, filters: str | None, fill: int | float | None, spine: bool | None

@@ -363,6 +363,9 @@ class MetricSpec(Spec):
     metric: str | None = None
     window: str | None = None
     grain_to_date: PeriodGrain | None = None
+    # a cumulative metric at a grain coarser than a day: the value of the period's last day (its running
+    # total at the end), of its first day, or the average of its days' (MetricFlow's period_agg)
+    period_agg: Literal["last", "first", "average"] = "last"
     # the grain a request of the metric answers at when it names none (no --grain, no metric_time__<grain>)
     grain: PeriodGrain | None = None
     # what a period or dimension value without rows answers: unset (None), 0 for sums and counts and NULL
@@ -409,6 +412,8 @@ class MetricSpec(Spec):
             raise ValueError(f"a {self.type} metric needs {', '.join(repr(m) for m in missing)}")
         if self.type == "cumulative" and (self.window is None) == (self.grain_to_date is None):
             raise ValueError("a cumulative metric needs exactly one of 'window' or 'grain_to_date'")
+        if self.type != "cumulative" and "period_agg" in self.model_fields_set:
+            raise ValueError("'period_agg' belongs to cumulative metrics: which day of a period they show")
         if self.type not in ("simple", "conversion") and self.fill_nulls_with is not None:
             raise ValueError(
                 f"a {self.type} metric cannot take 'fill_nulls_with': set it on the simple metrics it reads"

@@ -45,7 +45,7 @@ from kpiframe.errors import QueryError
 from kpiframe.load.specs import ZERO_WHEN_EMPTY as ZERO_WHEN_EMPTY  # read by kpiframe.diff
 from kpiframe.load.specs import TimeSpineSpec
 from kpiframe.semantic.layer import SemanticLayer, reached_metrics
-from kpiframe.sql.calendar import ALL_TIME, REQUEST_GRAINS, Calendar, date_series, offset_window
+from kpiframe.sql.calendar import ALL_TIME, GRAINS, REQUEST_GRAINS, Calendar, date_series, offset_window, period_end
 from kpiframe.sql.custom_grains import (
     custom_grains,
     grain_value,
@@ -103,7 +103,10 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     _check(layer, request)
     config = layer.files.config
     calendar = Calendar(config.calendar.week_start, config.calendar.fiscal_year_start_month)
-    daily = replace(request, grain="day", compare=None)  # a cumulative metric over all time: its last day
+    # the daily series a cumulative metric's periods (or all time) take their value from: every day of the
+    # periods asked (kpiframe.sql.series_history._from_days)
+    last_day = period_end(request.end, request.grain) if request.end and request.grain in GRAINS else request.end
+    daily = replace(request, grain="day", compare=None, end=last_day)
     context = QueryContext(
         values=_metric_values(layer), daily=lambda name: compile_request(layer, replace(daily, metrics=(name,)))
     )

@@ -28,8 +28,9 @@ def _has(builder: SeriesBuilder, column: str) -> bool:
 
 def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     spec = builder.layer.metric(name)
-    if not builder.periodic:
-        return _as_of_last_day(builder, name)
+    coarser = builder.periodic and builder.request.grain not in ("day", *SUBDAY_GRAINS)
+    if not builder.periodic or (coarser and spec.period_agg != "last"):
+        return _from_days(builder, name)
     if _has(builder, f"c_{name}"):
         return col(f"c_{name}")
     base = spec.metric or ""
@@ -65,25 +66,41 @@ def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     return col(column)
 
 
-def _as_of_last_day(builder: SeriesBuilder, name: str) -> exp.Expr:
-    """Over all time (grain `all`), a cumulative metric is its value on the range's last day (--end, or the
-    last day with its data): the running total to date, the month to date, the trailing 7 days then. Its
-    daily series over the same range, dimensions and filter is a query of its own (context.daily)."""
+def _from_days(builder: SeriesBuilder, name: str) -> exp.Expr:
+    """A cumulative metric's value per period taken from its daily series, by its `period_agg`: the last
+    day's (over all time, grain `all`: the range's last day, --end or the last day with data), the first
+    day's, or the average of the days'. The daily series over the same range, dimensions and filter is a
+    query of its own (context.daily); each period of the answer reads the days it holds."""
     column = f"c_{name}"
     if _has(builder, column):
         return col(column)
     context, daily_series = builder.context, builder.context.daily
     if daily_series is None:
-        raise AssertionError("a request over all time without its daily series")
+        raise AssertionError("a request without its daily series")
     daily = context.name(f"daily_{name}")
-    context.inputs.append((daily, daily_series(name)))  # before the spine, which reads the values of `last`
-    last_day = exp.select(exp.Max(this=col(PERIOD))).from_(exp.table_(daily, quoted=True))
-    keys = [col(d) for d in builder.dim_names]
-    last = exp.select(*keys, col(name).as_(column, quoted=True)).from_(exp.table_(daily, quoted=True))
-    last = last.where(exp.EQ(this=col(PERIOD), expression=last_day.subquery()), copy=False)
-    cte = context.name(f"as_of_{name}")
-    context.inputs.append((cte, last))
+    context.inputs.append((daily, daily_series(name)))  # before the spine, which reads the periods of `cte`
+    period = builder.calendar.period_start(col(PERIOD), builder.request.grain) if builder.periodic else None
+    dims = [col(d) for d in builder.dim_names]
+    keys = [*([period] if period is not None else []), *dims]
+    projections = [*([period.copy().as_(PERIOD, quoted=True)] if period is not None else []), *dims]
+    days = exp.table_(daily, quoted=True)
+    agg = builder.layer.metric(name).period_agg
+    if agg == "average":
+        average = exp.Avg(this=col(name)).as_(column, quoted=True)
+        select = exp.select(*projections, average).from_(days).group_by(*[k.copy() for k in keys])
+    else:  # the first or last day of each period (of each dimension combination): rank the days
+        order = exp.Ordered(this=col(PERIOD), desc=agg == "last")
+        rank = exp.Window(
+            this=exp.RowNumber(), partition_by=[k.copy() for k in keys] or None, order=exp.Order(expressions=[order])
+        )
+        ranked = exp.select(exp.Star(), rank.as_("day_rank", quoted=True)).from_(days).subquery("d", copy=False)
+        select = exp.select(*projections, col(name).as_(column, quoted=True)).from_(ranked)
+        select = select.where(exp.EQ(this=col("day_rank"), expression=exp.Literal.number(1)), copy=False)
+    cte = context.name(f"{agg}_day_{name}")
+    context.inputs.append((cte, select))
     context.value_sources.append(cte)  # its dimension values are the answer's too
+    if period is not None:
+        context.scans.append(cte)  # and its periods bound the spine
     builder.add_part(cte, column)
     return col(column)
 

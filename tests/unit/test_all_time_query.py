@@ -58,6 +58,8 @@ FILES = {
           - {name: revenue_ytd, type: cumulative, metric: revenue, grain_to_date: year}
           - {name: revenue_30_days, type: cumulative, metric: revenue, window: 30 days}
           - {name: customers_to_date, type: cumulative, metric: customers, window: 100 years}
+          - {name: revenue_ytd_first, type: cumulative, metric: revenue, grain_to_date: year, period_agg: first}
+          - {name: revenue_30_days_average, type: cumulative, metric: revenue, window: 30 days, period_agg: average}
           - name: orders_growth
             type: derived
             expr: orders - orders_before
@@ -86,7 +88,7 @@ def totals(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 
 def floats(row: tuple) -> tuple:
-    return tuple(v if v is None or isinstance(v, str) else float(v) for v in row)
+    return tuple(v if v is None or isinstance(v, (str, date)) else float(v) for v in row)
 
 
 def test_all_time_is_one_row_without_period_start(totals):
@@ -196,6 +198,60 @@ def test_a_cumulative_metric_over_all_time_is_its_value_on_the_last_day(totals):
     )
     assert [floats(row) for row in bounded.rows] == [floats(by_hand)]
     assert floats(bounded.rows[0]) == (230.0, 130.0, 3.0, 1.0)
+
+
+# the running values of every day from the first order's to the last's, written by hand
+DAILY = """
+    with days as (
+        select unnest(generate_series(date '2026-01-05', date '2026-03-31', interval 1 day))::date as d
+    )
+    select d,
+        (select coalesce(sum(amount), 0) from raw.orders
+         where ordered_at::date between date_trunc('year', d) and d) as ytd,
+        (select coalesce(sum(amount), 0) from raw.orders
+         where ordered_at::date > d - 30 and ordered_at::date <= d) as trailing_30
+    from days
+"""
+
+
+def test_period_agg_first_and_average_read_the_days_of_each_month(totals):
+    # MetricFlow's period_agg: a cumulative metric by month is its last day's value (kpiframe's default),
+    # its first day's, or the average of its days'
+    asked = ["revenue_ytd", "revenue_ytd_first", "revenue_30_days_average"]
+    result = totals.query(metrics=asked, grain="month")
+    expected = hand(
+        totals,
+        f"""
+        with daily as ({DAILY})
+        select date_trunc('month', d)::date as m,
+            arg_max(ytd, d), arg_min(ytd, d), avg(trailing_30)
+        from daily group by m order by m
+        """,
+    )
+    assert [floats(row) for row in result.rows] == [floats(row) for row in expected]
+    # February: 200 by its last day, 170 on its first (January's 170), the average of 28 trailing sums
+    assert floats(result.rows[1])[:3] == (date(2026, 2, 1), 230.0, 170.0)
+    # bounded to February: its days, not the range's
+    february = totals.query(metrics=asked, grain="month", start=date(2026, 2, 1), end=date(2026, 2, 1))
+    assert [floats(row) for row in february.rows] == [floats(expected[1])]
+    # over all time: the range's last day, first day, average of its days
+    (whole,) = hand(
+        totals, f"with daily as ({DAILY}) select arg_max(ytd, d), arg_min(ytd, d), avg(trailing_30) from daily"
+    )
+    assert [floats(row) for row in totals.query(metrics=asked, grain="all").rows] == [floats(whole)]
+
+
+def test_period_agg_is_a_cumulative_metrics_only(tmp_path):
+    from kpiframe.errors import ProjectInvalid
+    from tests.conftest import write_files
+
+    files = dict(FILES)
+    odd = "        metrics:\n          - {name: odd, measure: order_count, period_agg: first}\n"
+    files["metrics/totals.yml"] = files["metrics/totals.yml"].replace("        metrics:\n", odd, 1)
+    root = write_files(tmp_path / "odd", files)
+    with pytest.raises(ProjectInvalid) as refused:
+        Project.load(root)
+    assert "'period_agg' belongs to cumulative metrics" in refused.value.render()
 
 
 @pytest.mark.parametrize(

@@ -301,11 +301,10 @@ def test_offset_windows_and_offset_to_grain_are_imported_as_offsets(imported):
 def test_a_cumulative_metric_with_period_agg_average_is_imported_with_its_window(imported):
     project, notes = imported
     spec = project.graph.metrics["trailing_2_months_revenue"].spec
-    assert (spec.type, spec.window) == ("cumulative", "2 month")
-    assert any(
-        n.subject == "cumulative metric 'trailing_2_months_revenue'" and "average of its days" in n.message
-        for n in notes
-    )
+    assert (spec.type, spec.window, spec.period_agg) == ("cumulative", "2 month", "average")
+    assert project.graph.metrics["revenue_mtd"].spec.period_agg == "first"  # MetricFlow's default
+    assert project.graph.metrics["revenue_all_time"].spec.period_agg == "last"  # written so in the manifest
+    assert not any(n.subject == "cumulative metric 'trailing_2_months_revenue'" for n in notes)
     bookers = project.graph.metrics["every_two_days_bookers"].spec  # a count_distinct: its window's rows
     assert (bookers.type, bookers.window) == ("cumulative", "2 days")
 
