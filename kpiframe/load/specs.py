@@ -8,211 +8,33 @@ gives editors a schema for free.
 # evaluate when its check is first compiled.
 
 import math
-import re
 from datetime import date
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
-from kpiframe.load.spec_model import NOT_IN_SCHEMA, Spec, StrictBool, check_field, check_record, field
-
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-Name = str  # validated by field(pattern=...) where declared
+from kpiframe.load.project_settings import CalendarSpec as CalendarSpec
+from kpiframe.load.project_settings import GuardSeverity as GuardSeverity
+from kpiframe.load.project_settings import ProjectSpec as ProjectSpec
+from kpiframe.load.project_settings import QuerySpec as QuerySpec
+from kpiframe.load.project_settings import SchemasSpec as SchemasSpec
+from kpiframe.load.project_settings import TimeSpineSpec as TimeSpineSpec
+from kpiframe.load.project_settings import VolumeGuardSpec as VolumeGuardSpec
+from kpiframe.load.project_settings import VolumeSpec as VolumeSpec
+from kpiframe.load.project_settings import WarehouseSpec as WarehouseSpec
+from kpiframe.load.spec_model import Spec, StrictBool, check_field, check_record, field
+from kpiframe.load.spec_terms import MAX_WINDOW as MAX_WINDOW
+from kpiframe.load.spec_terms import NAME_PATTERN as NAME_PATTERN
+from kpiframe.load.spec_terms import OFFSET_KEYWORDS as OFFSET_KEYWORDS
+from kpiframe.load.spec_terms import OFFSET_TO_GRAINS as OFFSET_TO_GRAINS
+from kpiframe.load.spec_terms import RESERVED_GRAIN_NAMES as RESERVED_GRAIN_NAMES
+from kpiframe.load.spec_terms import SUBDAY_WINDOW as SUBDAY_WINDOW
+from kpiframe.load.spec_terms import Grain as Grain
+from kpiframe.load.spec_terms import Name as Name
+from kpiframe.load.spec_terms import PeriodGrain as PeriodGrain
+from kpiframe.load.spec_terms import check_offset as check_offset
+from kpiframe.load.spec_terms import check_window as check_window
 
 Aggregation = Literal["sum", "count", "count_distinct", "average", "min", "max", "median", "percentile"]
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # what kpiframe answers 0 for over no rows, by default
-Grain = Literal["day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
-# a metric's default grain may also be finer than a day (its periods are then instants)
-PeriodGrain = Literal[Grain, "hour", "minute", "second", "millisecond"]
-# what a custom grain may not be named: kpiframe's grains, `all` (no period), MetricFlow's sub-day grains
-RESERVED_GRAIN_NAMES = (*get_args(PeriodGrain), "all", "microsecond")
-
-# A cumulative window is a positive count of one unit. It is checked when the YAML is read, so that
-# '0 days', '-3 days' or '100000 years' stop the compile at their line instead of the first query
-# (where a zero window reaches back a negative span and a huge one overflows the date arithmetic).
-_WINDOW = re.compile(r"^\s*(\d+)\s+([A-Za-z]+?)s?\s*$")
-MAX_WINDOW = {"day": 36_525, "week": 5_218, "month": 1_200, "quarter": 400, "year": 100}  # 100 years each
-# ...and finer than a day, for metrics read at a sub-day grain ('3 hours'); not a conversion's window
-SUBDAY_WINDOW = {"hour": 876_600, "minute": 52_596_000, "second": 3_155_760_000, "millisecond": 3_155_760_000_000}
-MAX_WINDOW.update(SUBDAY_WINDOW)
-
-
-def check_window(text: str) -> str:
-    """'7 days', '3 months', '1 year': a count from 1 up to 100 years' worth, and a calendar unit."""
-    match = _WINDOW.match(text)
-    unit = match[2].lower() if match else ""
-    if not match or unit not in MAX_WINDOW:
-        raise ValueError(
-            f"window '{text}' must be a positive count and a unit (day, week, month, quarter, "
-            "year, or hour, minute, second, millisecond), like '7 days' or '3 months'"
-        )
-    count = int(match[1])
-    if count < 1:
-        raise ValueError(f"window '{text}' is empty: it must cover at least 1 {unit}, like '7 days'")
-    if count > MAX_WINDOW[unit]:
-        raise ValueError(
-            f"window '{text}' is longer than 100 years (at most {MAX_WINDOW[unit]:,} {unit}s); "
-            "a window longer than the data's history adds nothing"
-        )
-    return text
-
-
-# An input offset: `previous` (one period), `year` (the same period a year earlier), a window ('5 days',
-# '2 weeks', '1 month': the value that many days or months before the period), or 'start of <grain>'
-# (the value of the first period of the <grain> the period lies in).
-OFFSET_KEYWORDS = ("previous", "year")
-OFFSET_TO_GRAINS = (*get_args(Grain), *SUBDAY_WINDOW)  # 'start of <grain>'
-_START_OF = re.compile(r"^\s*start\s+of\s+([a-z_]+)\s*$")
-
-
-def check_offset(text: str) -> str:
-    if text in OFFSET_KEYWORDS:
-        return text
-    start = _START_OF.match(text)
-    if start:
-        if start[1] not in OFFSET_TO_GRAINS:
-            raise ValueError(f"offset '{text}': 'start of' takes one of {', '.join(OFFSET_TO_GRAINS)}")
-        return f"start of {start[1]}"
-    try:
-        return check_window(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"offset '{text}' must be previous, year, a count and a unit ('5 days', '2 weeks', '1 month') or "
-            f"'start of month' ({exc})"
-        ) from None
-
-
-# --- kpi_project.yml -------------------------------------------------------------------------------------
-class WarehouseSpec(Spec):
-    type: Literal["duckdb", "postgres", "spark"] = "duckdb"
-    path: str = "warehouse.duckdb"
-    dsn: str | None = None  # postgres: a libpq connection string, e.g. "host=127.0.0.1 port=5432 dbname=kpi"
-    memory_limit: str | None = None
-    threads: int | None = None
-    # spark (docs/spark.md): the master URL (local[2], spark://host:7077, yarn) or a Spark Connect URL
-    # (sc://host:15002); the folder of the tables and of the embedded metastore (local); any Spark settings
-    master: str = "local[2]"
-    warehouse_dir: str = "spark-warehouse"
-    conf: dict[str, str] = {}
-    # the session time zone: set from `calendar: time_zone:` (kpiframe.engine.options), not written here
-    time_zone: Annotated[str, NOT_IN_SCHEMA] = "UTC"
-
-
-class SchemasSpec(Spec):
-    models: str = field(default="analytics", pattern=NAME_PATTERN)
-    metrics: str = field(default="metrics", pattern=NAME_PATTERN)
-
-
-class TimeSpineSpec(Spec):
-    """`calendar: time_spine:`: the first and last day of the project's time spine. A request that reads a
-    metric with `join_to_timespine: true` answers every period holding a day of it (MetricFlow's rule).
-
-    `model`: a model of the project with one row per day (its column `day`), whose other columns are the
-    project's custom grains (`custom_grains: {name: column}`, MetricFlow's custom granularities): a request
-    may group or filter by `<time>__<name>`, the spine's value on each row's day (kpiframe.sql.custom_grains).
-    The names are checked here, the model by kpiframe.semantic.rules (KF206)."""
-
-    # both or neither: without them (a time spine of custom grains alone), join_to_timespine is as unset
-    start: date | None = None
-    end: date | None = None
-    model: str | None = field(default=None, pattern=NAME_PATTERN)
-    day: str = field(default="day", pattern=NAME_PATTERN)
-    custom_grains: dict[str, str] = {}
-
-    @check_field("custom_grains")
-    def _grain_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, column in value.items():
-            for text in (name, column):
-                if not re.fullmatch(NAME_PATTERN, text):
-                    raise ValueError(f"custom grain '{name}': '{text}' is not a plain name (letters, digits, _)")
-            if name.lower() in RESERVED_GRAIN_NAMES or name.lower().startswith("extract_"):
-                raise ValueError(
-                    f"custom grain '{name}' has the name of a grain or date part kpiframe has already: "
-                    "name it after your calendar (alien_day, retail_week)"
-                )
-        return value
-
-    @check_record
-    def _ordered(self) -> "TimeSpineSpec":
-        if (self.start is None) != (self.end is None):
-            missing = "end" if self.end is None else "start"
-            raise ValueError(f"missing required key '{missing}': time_spine takes its first and last day together")
-        if self.start is None and self.model is None:
-            raise ValueError("time_spine needs its first and last day (start, end), or a model of custom grains")
-        if self.start is not None and self.end is not None and self.end < self.start:
-            raise ValueError(f"time_spine ends ({self.end}) before it starts ({self.start})")
-        if self.start is not None and self.end is not None and self.end.year - self.start.year > 200:
-            raise ValueError("time_spine spans more than 200 years: every period of it is a row of the answer")
-        if self.custom_grains and self.model is None:
-            raise ValueError("custom_grains are columns of the time spine's model: set model (one row per day)")
-        return self
-
-
-class CalendarSpec(Spec):
-    week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
-    fiscal_year_start_month: int = field(default=1, ge=1, le=12)
-    # The zone in which a TIMESTAMP WITH TIME ZONE falls on a day (and so a week, month...): every warehouse
-    # session is set to it. Without it, DuckDB and PostgreSQL use the machine's or server's zone, and the
-    # same rows give other monthly numbers on a laptop in California than in CI.
-    time_zone: str = "UTC"
-    # the days a metric with `join_to_timespine: true` answers every period of (see TimeSpineSpec)
-    time_spine: TimeSpineSpec | None = None
-
-    @check_field("time_zone")
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
-
-        try:
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", value):
-                raise ValueError
-            ZoneInfo(value)
-        except (ValueError, OSError, KeyError):
-            raise ValueError(
-                f"unknown time zone '{value}': use an IANA name such as UTC, Europe/Berlin or America/New_York"
-            ) from None
-        return value
-
-
-GuardSeverity = Literal["error", "warn", "off"]
-
-
-class VolumeGuardSpec(Spec):
-    """kpi_project.yml `volume_guard:`: how far a source or published table may shrink from one
-    successful build to the next (a fraction of its rows), and what a bigger drop is."""
-
-    max_drop: float = field(default=0.5, ge=0, le=1)
-    sources: GuardSeverity = "warn"
-    tables: GuardSeverity = "error"
-
-
-class VolumeSpec(Spec):
-    """`volume:` on one source table or published table: overrides `volume_guard` for it."""
-
-    max_drop: float | None = field(default=None, ge=0, le=1)
-    severity: GuardSeverity | None = None
-
-
-class QuerySpec(Spec):
-    # the grain of a request that names neither a grain nor a time (no --grain, no metric_time__<grain>):
-    # unset, the metrics' `grain:` else month; `all`, totals over the range, as MetricFlow answers such a
-    # request (`kpiframe import metricflow` writes it)
-    without_time: Literal["all"] | Grain | None = None
-
-
-class ProjectSpec(Spec):
-    name: str = field(pattern=NAME_PATTERN)
-    version: str | int | None = None
-    warehouse: WarehouseSpec = field(default_factory=WarehouseSpec)
-    schemas: SchemasSpec = field(default_factory=SchemasSpec)
-    calendar: CalendarSpec = field(default_factory=CalendarSpec)
-    vars: dict[str, str | int | float | bool | None] = {}
-    kpi: dict[str, object] = {}  # settings of kpiframe.kpi (status thresholds, ...), checked there
-    volume_guard: VolumeGuardSpec = field(default_factory=VolumeGuardSpec)
-    query: QuerySpec = field(default_factory=QuerySpec)
-
-    @check_field("warehouse")
-    def _time_zone_in_calendar(cls, warehouse: WarehouseSpec) -> WarehouseSpec:
-        if "time_zone" in warehouse.model_fields_set:
-            raise ValueError("time_zone is set under calendar: (calendar: {time_zone: ...}); move it there")
-        return warehouse
 
 
 # --- models/*.yml ----------------------------------------------------------------------------------------
