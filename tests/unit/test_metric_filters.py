@@ -8,6 +8,7 @@ test_entities_as_dimensions: orders with a customer, customers, their profiles a
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -153,3 +154,26 @@ def test_a_name_that_is_no_metric_stays_an_unknown_dimension(crm):
         crm.query(metrics=["customers"], grain="all", where="customer__revenu > 1")
     assert raised.value.diagnostic.code == "KF410"
     assert "is not a dimension" in raised.value.diagnostic.message
+
+
+def test_an_empty_load_of_the_filtering_metrics_table_keeps_no_row_and_loses_none(tmp_path):
+    # the orders arrive empty: every customer's revenue is NULL, so a comparison keeps none of them and IS NULL
+    # keeps all; a series whose filter keeps no row has no period of data, and the periods asked are 0
+    project = built_project(tmp_path / "empty", FILES, "crm.duckdb", ROWS + "delete from raw.orders;")
+    revenue = "(select customer_id, sum(amount) as revenue from raw.orders group by 1)"
+    kept = by_hand(
+        project,
+        f"select count(c.customer_id) from raw.customers c left join {revenue} r using (customer_id) "
+        "where r.revenue > 60",
+    )
+    assert total(project, "customers", "customer__revenue > 60") == kept == [(0,)]
+    every = by_hand(
+        project,
+        f"select count(c.customer_id) from raw.customers c left join {revenue} r using (customer_id) "
+        "where r.revenue is null",
+    )
+    assert total(project, "customers", "customer__revenue is null") == every == [(4,)]
+    asked = {"metrics": ["customers"], "grain": "month", "where": "customer__revenue > 60"}
+    assert project.query(**asked).rows == []
+    bounded = project.query(**asked, start=date(2025, 12, 1), end=date(2026, 1, 1)).rows
+    assert bounded == [(date(2025, 12, 1), 0), (date(2026, 1, 1), 0)]
