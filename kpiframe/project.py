@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +21,10 @@ from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.pipeline import load_project
 from kpiframe.semantic.layer import SemanticLayer
-from kpiframe.sql.answer_shape import check_limit, instant_day, instant_time, order_keys, period_start_of, shaped
+from kpiframe.sql.answer_shape import check_limit, instant_time, order_keys, period_start_of, shaped
 from kpiframe.sql.calendar import ALL_TIME
 from kpiframe.sql.metric_query import MetricRequest, compile_request
-from kpiframe.sql.subday_grains import check_size, instant_period, is_subday, spine_bounds_query
+from kpiframe.sql.subday_grains import check_size, is_subday, spine_bounds_query
 from kpiframe.sql.time_spine import PERIOD
 from kpiframe.suggest import unknown
 
@@ -284,18 +284,14 @@ class Project:
         first, last = _as_date(start), _as_date(end)
         calendar = self.graph.config.calendar
         for option, instant, bound in (("start_time", start_time, first), ("end_time", end_time, last)):
-            day = instant_day(instant, option, calendar.time_zone)
-            if day is None:
+            moment = instant_time(instant, option, calendar.time_zone)
+            if moment is None:
                 continue
             if bound is not None:
                 both = f"{option} (--{option.replace('_', '-')}) and {option.split('_')[0]}"
                 hint = "the first is an instant, the second a period start: give one of them"
                 raise QueryError(f"both {both} given", code="KF417", hint=hint)
-            if is_subday(asked.grain):  # the hour (second, ...) holding the instant
-                moment = instant_time(instant, option, calendar.time_zone) or datetime.min
-                aligned: date = instant_period(moment, asked.grain)
-            else:
-                aligned = period_start_of(day, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
+            aligned = period_start_of(moment, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
             first, last = (aligned, last) if option == "start_time" else (first, aligned)
         return MetricRequest(asked.metrics, asked.dimensions, asked.grain, first, last, asked.where, compare, min_max)
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.sql.calendar import ALL_TIME, WEEKDAYS
+from kpiframe.sql.calendar import ALL_TIME, SUBDAY_GRAINS, WEEKDAYS
 
 ANSWER = "answer"
 PERIOD_COLUMN = "period_start"
@@ -110,15 +110,6 @@ def shaped(query: exp.Select, keys: Sequence[OrderKey], limit: int | None) -> ex
 # --- instants: MetricFlow's --start-time / --end-time ---------------------------------------------------------
 
 
-def instant_day(value: date | datetime | str | None, option: str, zone: str = "UTC") -> date | None:
-    """The day of an instant given as a date, a datetime or ISO text ('2024-03-01', '2024-03-01T10:00:00'),
-    in the project's time zone when the instant names its own offset."""
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value
-    moment = instant_time(value, option, zone)
-    return None if moment is None else moment.date()
-
-
 def instant_time(value: date | datetime | str | None, option: str, zone: str = "UTC") -> datetime | None:
     """An instant given as a date (its midnight), a datetime or ISO text, as a wall-clock time of `zone`
     (calendar: time_zone:, in which kpiframe reads every time): '2026-03-01T02:00:00+05:00' is 21:00 UTC."""
@@ -142,8 +133,12 @@ def instant_time(value: date | datetime | str | None, option: str, zone: str = "
     return moment
 
 
-def period_start_of(day: date, grain: str, week_start: str = "monday", fiscal_start_month: int = 1) -> date:
-    """The first day of the period of `grain` that holds `day` (as the SQL's Calendar.period_start)."""
+def period_start_of(instant: datetime, grain: str, week_start: str = "monday", fiscal_start_month: int = 1) -> date:
+    """The start of the period of `grain` that holds `instant`, as the SQL's Calendar.period_start: the
+    instant its hour (minute, ...) starts at at a sub-day grain, else the period's first day."""
+    if grain in SUBDAY_GRAINS:
+        return _truncated(instant, grain)
+    day = instant.date()
     if grain in (ALL_TIME, "day"):
         return day
     if grain == "week":
@@ -152,3 +147,13 @@ def period_start_of(day: date, grain: str, week_start: str = "monday", fiscal_st
     months = 3 if grain.endswith("quarter") else 12 if grain.endswith("year") else 1
     index = (day.year * 12 + day.month - 1 - shift) // months * months + shift
     return date(index // 12, index % 12 + 1, 1)
+
+
+def _truncated(instant: datetime, grain: str) -> datetime:
+    if grain == "hour":
+        return instant.replace(minute=0, second=0, microsecond=0)
+    if grain == "minute":
+        return instant.replace(second=0, microsecond=0)
+    if grain == "second":
+        return instant.replace(microsecond=0)
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)

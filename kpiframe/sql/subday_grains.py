@@ -29,17 +29,6 @@ def is_subday(grain: str) -> bool:
     return grain in SUBDAY_GRAINS
 
 
-def instant_period(value: datetime, grain: str) -> datetime:
-    """The start of the sub-day period holding `value` (as Calendar.period_start computes it in SQL)."""
-    if grain == "hour":
-        return value.replace(minute=0, second=0, microsecond=0)
-    if grain == "minute":
-        return value.replace(second=0, microsecond=0)
-    if grain == "second":
-        return value.replace(microsecond=0)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
 def time_spine_range(
     spine: tuple[date, date], grain: str, start: date | None, end: date | None
 ) -> tuple[datetime, datetime]:
