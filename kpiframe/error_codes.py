@@ -528,10 +528,11 @@ CODES: tuple[ErrorCode, ...] = (
     ),
     ErrorCode(
         "KF414",
-        "Two grains in one request",
+        "A second grain of metric time finer than the period",
         "query",
-        "A request asks for two grains (`metric_time__day` and `metric_time__month`, or one of them and a "
-        "different `--grain`). A kpiframe answer has one period column: ask for one grain.",
+        "A request groups by a label of metric time (`metric_time__week`) finer than its grain (`grain: quarter`). "
+        "The finer grain is the period and the coarser a label of each row: `--grain week --by "
+        "metric_time__quarter` (MetricFlow's names `metric_time__week,metric_time__quarter` are put so).",
     ),
     ErrorCode(
         "KF415",
@@ -607,8 +608,10 @@ CODES: tuple[ErrorCode, ...] = (
         "Input offset that does not fit the grain",
         "query",
         "A derived metric's input `offset:` does not move a period of the grain asked onto another period of "
-        "it: '5 days' at month grain, 'start of month' at week grain. Query it at a grain the offset moves "
-        "whole periods of (day grain takes every offset), or write the offset in periods of that grain.",
+        "it: 'start of month' or '1 month' at week grain, '5 days' at month grain of an input that reads earlier "
+        "periods itself (an offset of days of a simple metric moves its rows instead). Query it at a grain the "
+        "offset moves whole periods of (day grain takes every offset), or write the offset in periods of that "
+        "grain.",
     ),
     ErrorCode(
         "KF425",

@@ -318,6 +318,8 @@ class Project:
             return asked, tree
 
         def group_by_column(name: str) -> str | None:
+            if name in asked.dimensions:  # a label of metric time (metric_time__quarter) is a column of its own
+                return name
             found = translate_request(self.layer, asked.metrics, [name], None, None).dimensions
             return found[0] if found else PERIOD  # a grain of the metrics' time (`booking__ds__day`): the period
 

@@ -147,6 +147,7 @@ def _project_file(project: DbtProject, joins_time_spine: bool = False, spine: Ti
         "  path: warehouse.duckdb",
         "query:",
         "  without_time: all  # as MetricFlow: a request without metric_time answers totals over the range",
+        "  cumulative_past_data: true  # as MetricFlow: a cumulative series runs on while its window holds rows",
     ]
     if spine is not None:
         lines += calendar_lines(spine)

@@ -10,6 +10,8 @@ So that a saved `mf query` works unchanged, a request may name what MetricFlow n
   `without_time=ALL_TIME` (kpiframe's own default is a monthly series);
   `booking__ds__month` where `booking__ds` is the metrics' own time: the same; `listing__user__country`
   (a path of entities): the dimension `user__country`, since kpiframe's joins need no path;
+- two grains (`metric_time__week` and `metric_time__quarter`): the finer is the period, the coarser a
+  column `metric_time__quarter` labelling each row by the quarter of its days (kpiframe.sql.time_grains);
 - `--where` with `{{ Dimension('lead__channel') }}`, `{{ TimeDimension('metric_time', 'day') }}`,
   `{{ TimeDimension('metric_time', date_part_name='month') }}` (the date part `metric_time__extract_month`)
   and `{{ Entity('lead') }}`, translated by the importer's filter translation (metricflow_filters).
@@ -47,7 +49,7 @@ from kpiframe.sql.date_parts import (
     require_time,
     split_date_part,
 )
-from kpiframe.sql.time_grains import time_grain_columns
+from kpiframe.sql.time_grains import label_name, time_grain_columns
 from kpiframe.suggest import unknown
 
 TIME_GRAINS = (*GRAINS, "fiscal_quarter", "fiscal_year")  # MetricFlow's grains and kpiframe's own
@@ -92,12 +94,11 @@ def translate_request(
             grains.setdefault(found.grain, name)
         else:
             kept.append(found)
-    if len(grains) > 1:
-        raise QueryError(
-            f"two grains in one request: {' and '.join(grains.values())}",
-            code="KF414",
-            hint="a kpiframe answer has one period column: ask for one grain (metric_time__<grain> or --grain)",
-        )
+    if len(grains) > 1:  # the finest is the period, the others label each row (kpiframe.sql.time_grains);
+        # over all time (--grain all) each is a label
+        finest = ALL_TIME if ALL_TIME in grains else min(grains, key=FINENESS.__getitem__)
+        kept += [label_name(grain) for grain in grains if grain != finest]
+        grains = {finest: grains[finest]}
     if not names:  # a query of dimension values: no metric time, so no period unless one is asked (KF415)
         return Translated(names, tuple(dict.fromkeys(kept)), next(iter(grains), ALL_TIME), scope.where(where))
     custom = custom_grains(layer.files.config)

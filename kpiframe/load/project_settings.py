@@ -125,6 +125,10 @@ class QuerySpec(Spec):
     # unset, the metrics' `grain:` else month; `all`, totals over the range, as MetricFlow answers such a
     # request (`kpiframe import metricflow` writes it)
     without_time: Literal["all"] | Grain | None = None
+    # a cumulative metric's series runs on past the last data for as long as its window holds rows (to the
+    # time spine's last day for one over all time), as MetricFlow's does (`kpiframe import metricflow`
+    # writes it); unset, a series ends with the last period with data
+    cumulative_past_data: bool = False
 
 
 class ProjectSpec(Spec):

@@ -29,9 +29,13 @@ time_spine:` instead, as MetricFlow lists its time spine table's, crossed with t
 
 A date part in the dimensions (`metric_time__extract_dow`, kpiframe.sql.date_parts) is a column of the
 scans like a dimension; what reads earlier periods is refused by it (KF428), but a derived metric's input
-offset of whole days at grain `all`, whose rows are moved forward instead (SeriesBuilder._moved_forward).
+offset of whole days, whose rows are moved forward instead (kpiframe.sql.series.moves_rows, which also
+answers such an offset at a grain it does not move whole periods of: '5 days' by month).
 A custom grain (`metric_time__alien_day`, kpiframe.sql.custom_grains) is answered and refused alike (KF432),
 and with a metric of `join_to_timespine: true` the spine lists every value of the time spine model.
+A label of metric time (`metric_time__quarter` beside a grain of week, kpiframe.sql.time_grains) is a column
+of the scans too, each row's own day's quarter; the spine lists the (week, quarter) pairs of its days, and a
+cumulative metric takes each pair's value from its daily series (series_history._from_days).
 """
 
 from __future__ import annotations
@@ -45,7 +49,15 @@ from kpiframe.errors import QueryError
 from kpiframe.load.specs import ZERO_WHEN_EMPTY as ZERO_WHEN_EMPTY  # read by kpiframe.diff
 from kpiframe.load.specs import TimeSpineSpec
 from kpiframe.semantic.layer import SemanticLayer, reached_metrics
-from kpiframe.sql.calendar import ALL_TIME, GRAINS, REQUEST_GRAINS, Calendar, date_series, offset_window, period_end
+from kpiframe.sql.calendar import (
+    ALL_TIME,
+    GRAINS,
+    REQUEST_GRAINS,
+    Calendar,
+    date_series,
+    is_coarser_or_equal,
+    period_end,
+)
 from kpiframe.sql.custom_grains import (
     custom_grains,
     grain_value,
@@ -59,11 +71,10 @@ from kpiframe.sql.dimension_values import compile_dimension_values
 from kpiframe.sql.expressions import col, safe_divide
 from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_query_filter
 from kpiframe.sql.metric_filters import MetricValues, computing, metric_value_names
-from kpiframe.sql.offsets import is_pulled, window
-from kpiframe.sql.series import QueryContext, SeriesBuilder
+from kpiframe.sql.series import QueryContext, SeriesBuilder, moves_rows, per_row_columns
 from kpiframe.sql.subday_grains import is_subday, refuse_year_compare, spine_periods, time_spine_range
-from kpiframe.sql.time_grains import time_grain_columns
-from kpiframe.sql.time_spine import PERIOD, spine_ctes, whole_range_ctes
+from kpiframe.sql.time_grains import label_grain, label_grains
+from kpiframe.sql.time_spine import PERIOD, Reach, spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
 
 COMPARE_SUFFIX = {"previous": "previous", "year": "year_ago"}
@@ -82,6 +93,9 @@ class MetricRequest:
     where: str | None = None
     compare: str | None = None
     min_max: bool = False  # the first and last value of each column instead of the rows (no metric)
+    # a daily series that a coarser period reads (a cumulative metric's period_agg): without --start/--end
+    # it spans whole periods of this grain, from the first day of the first to the last day of the last
+    whole_periods_of: str | None = None
 
 
 def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
@@ -106,7 +120,11 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     # the daily series a cumulative metric's periods (or all time) take their value from: every day of the
     # periods asked (kpiframe.sql.series_history._from_days)
     last_day = period_end(request.end, request.grain) if request.end and request.grain in GRAINS else request.end
-    daily = replace(request, grain="day", compare=None, end=last_day)
+    # labels of metric time (metric_time__quarter) are the days' own: each period reads them from its days
+    labels = label_grains(request.dimensions)
+    others = tuple(name for name in request.dimensions if name not in labels)
+    whole = request.grain if request.grain in GRAINS and request.grain != "day" else None
+    daily = replace(request, grain="day", compare=None, end=last_day, dimensions=others, whole_periods_of=whole)
     context = QueryContext(
         values=_metric_values(layer), daily=lambda name: compile_request(layer, replace(daily, metrics=(name,)))
     )
@@ -145,9 +163,14 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
             calendar,
             request.start,
             request.end,
-            context.history,
-            shifts=context.shifts,
-            time_spine=time_spine,
+            Reach(
+                history=context.history,
+                shifts=tuple(context.shifts),
+                time_spine=time_spine,
+                whole_periods_of=request.whole_periods_of,
+                run_ons=tuple(context.run_ons),
+                time_spine_end=config.calendar.time_spine.end if config.calendar.time_spine else None,
+            ),
         )
     # the spine reads every scan and every series reads the spine; built as nodes (with_ parses each name)
     ctes = [
@@ -193,6 +216,7 @@ def _time_spine_periods(layer: SemanticLayer, request: MetricRequest, spine: tup
             code="KF415",
             hint="add --metric NAME",
         )
+    check_labels(request)
     times = _spine_days(layer, request, spine)
     others = tuple(name for name in request.dimensions if not _of_metric_time(name))
     if request.where and not others:
@@ -228,7 +252,7 @@ def _spine_days(layer: SemanticLayer, request: MetricRequest, spine: tuple[date,
     period = calendar.period_start(day, request.grain if request.grain != ALL_TIME else "day")
     columns = [period.as_(PERIOD, quoted=True)] if request.grain != ALL_TIME else []
     for name in filter(_of_metric_time, request.dimensions):
-        columns.append(date_part(day.copy(), require_part(name)[1]).as_(name, quoted=True))
+        columns.append(_of_day(day, name, calendar).as_(name, quoted=True))
     days = date_series(_day(spine[0]), _day(spine[1]), "day", "day").subquery("d", copy=False)
     select = exp.select(*columns).distinct().from_(days, copy=False)
     bounds = [
@@ -245,14 +269,22 @@ def _spine_instants(request: MetricRequest, spine: tuple[date, date], calendar: 
     instants = spine_periods(first, last, request.grain, calendar, PERIOD).subquery("d", copy=False)
     period = exp.column(PERIOD, table="d", quoted=True)
     parts = [
-        date_part(period.copy(), require_part(name)[1]).as_(name, quoted=True)
-        for name in filter(_of_metric_time, request.dimensions)
+        _of_day(period, name, calendar).as_(name, quoted=True) for name in filter(_of_metric_time, request.dimensions)
     ]
     return exp.select(period, *parts).from_(instants, copy=False)
 
 
 def _of_metric_time(name: str) -> bool:
-    return is_date_part(name) and name.startswith(METRIC_TIME + MARK)
+    """A date part or a label of metric time (metric_time__extract_dow, metric_time__quarter)."""
+    return (is_date_part(name) and name.startswith(METRIC_TIME + MARK)) or label_grain(name) is not None
+
+
+def _of_day(day: exp.Expr, name: str, calendar: Calendar) -> exp.Expr:
+    """The date part or the label `name` of metric time of a spine's day (or hour)."""
+    grain = label_grain(name)
+    if grain is not None:
+        return calendar.period_start(day.copy(), grain)
+    return date_part(day.copy(), require_part(name)[1])
 
 
 def _day(value: date) -> exp.Expr:
@@ -268,43 +300,60 @@ def _time_spine(spine: TimeSpineSpec | None) -> tuple[date, date] | None:
 
 def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
     """A date part is the part of each row's own day: what reads an earlier period's rows is refused, since
-    the shifted rows' part is not the part the answer's row shows (KF428)."""
-    grains = custom_grains(layer.files.config)
-    periods = time_grain_columns(layer, request.metrics, request.dimensions)
-    parts = [
-        name for name in request.dimensions if is_date_part(name) or split_custom_grain(name, grains) or name in periods
-    ]
-    if not parts:
+    the shifted rows' part is not the part the answer's row shows (KF428). So is a label of metric time
+    (metric_time__quarter beside weeks), but for a cumulative metric, whose days carry their label."""
+    refused = per_row_columns(layer, request)
+    if not refused:
         return
-    code = "KF432" if split_custom_grain(parts[0], grains) else "KF428"  # refused as a date part is
-    by = "a custom grain" if code == "KF432" else "a date part" if is_date_part(parts[0]) else "another time's period"
+    # but a label of metric time (metric_time__quarter): a cumulative metric reads it from its days (_from_days)
+    parts = [name for name in refused if not label_grain(name)]
+    grains = custom_grains(layer.files.config)
+    code = "KF432" if split_custom_grain(refused[0], grains) else "KF428"  # refused as a date part is
+    by = _kind_of_column(refused[0], code)
     if request.compare:
         raise QueryError(
-            f"--compare {request.compare} by {by} ({parts[0]}): the earlier period's rows have other values",
+            f"--compare {request.compare} by {by} ({refused[0]}): the earlier period's rows have other values",
             code=code,
             hint="compare periods without the date part, or query the two ranges with --start/--end",
         )
     for spec in reached_metrics(layer, request.metrics):
-        shifted = [i for i in spec.inputs if i.offset] if spec.type == "derived" else []
-        if request.grain == ALL_TIME:  # whole days back: the rows move forward (SeriesBuilder._moved_forward)
-            shifted = [i for i in shifted if not _whole_days(i.offset or "")]
-        if spec.type == "cumulative" or shifted:
+        # whole days back: the rows move forward (SeriesBuilder._moved_forward), taking their day's columns
+        inputs = spec.inputs if spec.type == "derived" else []
+        shifted = [i for i in inputs if i.offset and not moves_rows(layer, request, i.offset, i.metric)]
+        accumulates = spec.type == "cumulative" and (parts or is_subday(request.grain))
+        if accumulates or shifted:
             what = (
                 "accumulates earlier periods"
                 if spec.type == "cumulative"
                 else f"reads '{shifted[0].metric}' {shifted[0].offset} earlier"
             )
             raise QueryError(
-                f"metric '{spec.name}' {what}: it has no value by {by} ({parts[0]})",
+                f"metric '{spec.name}' {what}: it has no value by {by} ({refused[0]})",
                 code=code,
                 hint="ask for it by a grain (metric_time__day, --grain month), or by the date part alone when "
                 "it reads days or weeks back ('5 days'), or for its input metrics by the date part",
             )
 
 
-def _whole_days(offset: str) -> bool:
-    """An offset of days or weeks ('5 days'), which moves every day onto one other day."""
-    return is_pulled(offset) and window(offset) is not None and offset_window(offset)[1] == "DAY"
+def check_labels(request: MetricRequest) -> None:
+    """A label of metric time is a coarser grain than the period (each period's days have one label, or a
+    few: a week straddling two quarters has a row in each); a finer one is KF414."""
+    for name, grain in label_grains(request.dimensions).items():
+        if request.grain != ALL_TIME and not is_coarser_or_equal(grain, request.grain):
+            raise QueryError(
+                f"'{name}' is finer than the request's grain {request.grain}",
+                code="KF414",
+                hint=f"ask for the finer grain as the period and the coarser as a label: --grain {grain} "
+                f"--by {METRIC_TIME}__{request.grain}",
+            )
+
+
+def _kind_of_column(name: str, code: str) -> str:
+    if code == "KF432":
+        return "a custom grain"
+    if is_date_part(name):
+        return "a date part"
+    return "another grain of metric time" if label_grain(name) else "another time's period"
 
 
 def _min_max(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
@@ -347,6 +396,7 @@ def _check(layer: SemanticLayer, request: MetricRequest) -> None:
             raise QueryError(message, code="KF104", hint=hint)
     if request.compare not in (None, *COMPARE_SUFFIX):
         raise QueryError(f"unknown comparison '{request.compare}'", code="KF403", hint="use previous or year")
+    check_labels(request)
     check_date_parts(layer, request)
     refuse_year_compare(request.grain, request.compare)
     if request.compare and request.grain == ALL_TIME:

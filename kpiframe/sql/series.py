@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.semantic.layer import Measure, SemanticLayer
+from kpiframe.semantic.layer import Measure, SemanticLayer, reached_metrics
 from kpiframe.sql import series_history as history
-from kpiframe.sql.calendar import ALL_TIME, Calendar, offset_window
+from kpiframe.sql.calendar import ALL_TIME, Calendar, offset_window, shift_fits_grain
 from kpiframe.sql.conversion import conversion_calculation, conversions_select
 from kpiframe.sql.custom_grains import custom_grains, split_custom_grain
 from kpiframe.sql.date_parts import is_date_part
@@ -27,9 +27,9 @@ from kpiframe.sql.expressions import col, replace_columns, safe_divide, safe_div
 from kpiframe.sql.metric_filters import MetricValues, no_metric_values
 from kpiframe.sql.metric_scan import DatasetScan, Leaf, ScanShape
 from kpiframe.sql.non_additive import non_additive_select
-from kpiframe.sql.offsets import column_name
-from kpiframe.sql.time_grains import time_grain_columns
-from kpiframe.sql.time_spine import PERIOD, SPINE, in_range
+from kpiframe.sql.offsets import column_name, is_pulled, window
+from kpiframe.sql.time_grains import label_grain, label_grains, time_grain_columns
+from kpiframe.sql.time_spine import PERIOD, SPINE, RunOn, in_range
 
 if TYPE_CHECKING:  # the request's type; metric_query imports this module
     from kpiframe.sql.metric_query import MetricRequest
@@ -56,6 +56,8 @@ class QueryContext:
     history: bool = False  # some series reads earlier periods: a window or a shift
     # window offsets, each with those of the offsets that read it (an offset of an offset): widen the spine
     shifts: list[tuple[tuple[int, str], ...]] = field(default_factory=list)
+    # cumulative metrics whose series run on past the last data (query: cumulative_past_data: true)
+    run_ons: list[RunOn] = field(default_factory=list)
     where: exp.Expr | None = None  # the request's filter, checked against the allow-list of filters.py
     # some metric read (however deep) has `join_to_timespine: true`: the range reaches the time spine's ends
     join_to_timespine: bool = False
@@ -154,11 +156,7 @@ class SeriesBuilder:
             nonlocal level
             item = inputs.get(column.name)
             if item is not None and item.offset:
-                grains = custom_grains(self.layer.files.config)
-                periods = time_grain_columns(self.layer, self.request.metrics, self.dim_names)
-                if not self.periodic and any(
-                    is_date_part(d) or split_custom_grain(d, grains) or d in periods for d in self.dim_names
-                ):
+                if moves_rows(self.layer, self.request, item.offset, item.metric):
                     return self._moved_forward(item.metric, item.offset)
                 if not self.periodic:
                     raise QueryError(
@@ -176,10 +174,9 @@ class SeriesBuilder:
         return expression, level
 
     def _moved_forward(self, metric: str, offset: str) -> exp.Expr:
-        """The metric `offset` earlier by a date part (no period): its rows counted on their day moved
-        forward by the offset, with that day's part, as MetricFlow reads a metric's day `offset` back for
-        each day and groups the days by their part. Only offsets of whole days (metric_query refuses the
-        others, KF428: a month back from 31 March and from 28 March is the same day)."""
+        """The metric `offset` earlier where its periods cannot be shifted (moves_rows): its rows counted on
+        their day moved forward by the offset, in that day's period, part or label, as MetricFlow reads a
+        metric's day `offset` back for each day and groups the days."""
         column = column_name(offset, metric)
         if any(column in part.columns for part in self.parts):
             return col(column)
@@ -305,6 +302,38 @@ class SeriesBuilder:
         if range_only:
             combined = combined.where(in_range(col(PERIOD, "k")), copy=False)
         return combined.subquery("combined", copy=False)
+
+
+def moves_rows(layer: SemanticLayer, request: MetricRequest, offset: str, metric: str) -> bool:
+    """Whether a derived metric reads its input `offset` earlier by moving the input's rows forward (so each
+    row counts in the period, date part or label of its day `offset` later) instead of shifting periods:
+    for an offset of whole days ('5 days'; a month back from 31 March and from 28 March is one day) where
+    periods cannot be shifted: over all time by a per-row column (a date part, custom grain, another time's
+    period or a label of metric time), by a label of metric time, or at a grain the offset does not move
+    whole periods of ('5 days' by month: MetricFlow sums the days shifted). The input must read no earlier
+    periods itself (a cumulative metric, an offset), whose history the moved rows would not carry."""
+    if not is_pulled(offset) or window(offset) is None or offset_window(offset)[1] != "DAY":
+        return False
+    if any(
+        spec.type == "cumulative" or any(i.offset for i in spec.inputs) for spec in reached_metrics(layer, [metric])
+    ):
+        return False
+    if request.grain == ALL_TIME:
+        return bool(per_row_columns(layer, request))
+    count, unit = offset_window(offset)
+    return bool(label_grains(request.dimensions)) or not shift_fits_grain(count, unit, request.grain)
+
+
+def per_row_columns(layer: SemanticLayer, request: MetricRequest) -> list[str]:
+    """The group-bys computed from each row's time: date parts, custom grains, another time's periods and
+    labels of metric time."""
+    grains = custom_grains(layer.files.config)
+    periods = time_grain_columns(layer, request.metrics, request.dimensions)
+    return [
+        name
+        for name in request.dimensions
+        if is_date_part(name) or split_custom_grain(name, grains) or name in periods or label_grain(name)
+    ]
 
 
 def _fill_when_empty(value: exp.Expr, fill: int | float | None) -> exp.Expr:

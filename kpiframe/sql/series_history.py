@@ -12,11 +12,20 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
-from kpiframe.sql.calendar import SUBDAY_GRAINS, grain_step, interval, is_coarser_or_equal, period_type, year_step
+from kpiframe.sql.calendar import (
+    SUBDAY_GRAINS,
+    grain_step,
+    interval,
+    is_coarser_or_equal,
+    offset_window,
+    period_type,
+    year_step,
+)
 from kpiframe.sql.distinct_window import DistinctWindow, distinct_rows, distinct_window_select
 from kpiframe.sql.expressions import col
 from kpiframe.sql.offsets import column_name, is_pulled, pulled_series, target_period, window
-from kpiframe.sql.time_spine import PERIOD
+from kpiframe.sql.time_grains import label_grains
+from kpiframe.sql.time_spine import PERIOD, RunOn
 
 if TYPE_CHECKING:  # series.py imports this module when it runs
     from kpiframe.sql.series import SeriesBuilder
@@ -29,10 +38,12 @@ def _has(builder: SeriesBuilder, column: str) -> bool:
 def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     spec = builder.layer.metric(name)
     coarser = builder.periodic and builder.request.grain not in ("day", *SUBDAY_GRAINS)
-    if not builder.periodic or (coarser and spec.period_agg != "last"):
+    labelled = bool(label_grains(builder.dim_names))  # a window partitioned by a label would restart
+    if not builder.periodic or labelled or (coarser and spec.period_agg != "last"):
         return _from_days(builder, name)
     if _has(builder, f"c_{name}"):
         return col(f"c_{name}")
+    _run_on(builder, name)
     base = spec.metric or ""
     if builder.layer.metric(base).type != "simple":
         raise QueryError(f"cumulative metric '{name}' must accumulate a simple metric", code="KF420")
@@ -66,11 +77,24 @@ def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     return col(column)
 
 
+def _run_on(builder: SeriesBuilder, name: str) -> None:
+    """With `query: cumulative_past_data: true` (MetricFlow's rule), the spine runs on past the last data
+    while the metric's window holds rows (kpiframe.sql.time_spine)."""
+    if not builder.layer.files.config.query.cumulative_past_data:
+        return
+    spec = builder.layer.metric(name)
+    run_on = RunOn(offset_window(spec.window) if spec.window else None, spec.grain_to_date)
+    if run_on not in builder.context.run_ons:
+        builder.context.run_ons.append(run_on)
+
+
 def _from_days(builder: SeriesBuilder, name: str) -> exp.Expr:
     """A cumulative metric's value per period taken from its daily series, by its `period_agg`: the last
     day's (over all time, grain `all`: the range's last day, --end or the last day with data), the first
-    day's, or the average of the days'. The daily series over the same range, dimensions and filter is a
-    query of its own (context.daily); each period of the answer reads the days it holds."""
+    day's, or the average of the days'; a day whose window holds no row (NULL) counts only when no day of
+    the period has a value. The daily series over the same range, dimensions and filter is a query of its
+    own (context.daily), running on to the last day of the last period; each period of the answer reads
+    the days it holds, and a label of metric time (metric_time__quarter) is its day's."""
     column = f"c_{name}"
     if _has(builder, column):
         return col(column)
@@ -80,18 +104,24 @@ def _from_days(builder: SeriesBuilder, name: str) -> exp.Expr:
     daily = context.name(f"daily_{name}")
     context.inputs.append((daily, daily_series(name)))  # before the spine, which reads the periods of `cte`
     period = builder.calendar.period_start(col(PERIOD), builder.request.grain) if builder.periodic else None
-    dims = [col(d) for d in builder.dim_names]
+    labels = label_grains(builder.dim_names)  # the daily series has none: each day's is its own
+    dims = [builder.calendar.period_start(col(PERIOD), labels[d]) if d in labels else col(d) for d in builder.dim_names]
     keys = [*([period] if period is not None else []), *dims]
-    projections = [*([period.copy().as_(PERIOD, quoted=True)] if period is not None else []), *dims]
+    projections = [*([period.copy().as_(PERIOD, quoted=True)] if period is not None else [])]
+    projections += [dim.copy().as_(name, quoted=True) for dim, name in zip(dims, builder.dim_names, strict=True)]
     days = exp.table_(daily, quoted=True)
     agg = builder.layer.metric(name).period_agg
     if agg == "average":
         average = exp.Avg(this=col(name)).as_(column, quoted=True)
         select = exp.select(*projections, average).from_(days).group_by(*[k.copy() for k in keys])
-    else:  # the first or last day of each period (of each dimension combination): rank the days
+    else:  # the first or last day with a value of each period (of each dimension combination): rank the
+        # days, those whose window holds no row (NULL) last, as MetricFlow reads only days with rows
+        empty = exp.Ordered(this=exp.Is(this=col(name), expression=exp.Null()))
         order = exp.Ordered(this=col(PERIOD), desc=agg == "last")
         rank = exp.Window(
-            this=exp.RowNumber(), partition_by=[k.copy() for k in keys] or None, order=exp.Order(expressions=[order])
+            this=exp.RowNumber(),
+            partition_by=[k.copy() for k in keys] or None,
+            order=exp.Order(expressions=[empty, order]),
         )
         ranked = exp.select(exp.Star(), rank.as_("day_rank", quoted=True)).from_(days).subquery("d", copy=False)
         select = exp.select(*projections, col(name).as_(column, quoted=True)).from_(ranked)
@@ -121,6 +151,7 @@ def _distinct_cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
         raise QueryError(f"'{name}' accumulates to {spec.grain_to_date}, finer than grain {grain}", code="KF421")
     if spec.window:
         window_frame(name, spec.window, grain)  # refuses a window finer than the grain (KF421)
+    _run_on(builder, name)
     context = builder.context
     context.history = True
     rows = context.name(f"rows_{measure.dataset}")

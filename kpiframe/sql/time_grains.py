@@ -52,3 +52,25 @@ def time_grain_columns(layer: SemanticLayer, metrics: Iterable[str], names: Iter
             if dim.is_time:
                 times.update((dim.qualified, dim.name))
     return [n for n in names if n not in dims and (found := split_time_grain(n)) is not None and found[0] in times]
+
+
+# --- a second grain of metric time -------------------------------------------------------------------------
+# `metric_time__quarter` among the dimensions of a request by week is a label of each row: the quarter
+# holding the row's day. MetricFlow groups by both grains of each day, so a week that straddles two quarters
+# has a row in each; the spine lists the (week, quarter) pairs of the range's days (kpiframe.sql.time_spine).
+
+
+def label_grain(name: str) -> str | None:
+    """The grain of `metric_time__<grain>` (a standard grain), a label beside the request's period; None for
+    another name."""
+    base, mark, grain = name.rpartition("__")
+    return grain if mark and base == METRIC_TIME and grain in PERIOD_GRAINS else None
+
+
+def label_grains(names: Iterable[str]) -> dict[str, str]:
+    """The labels of metric time among `names`, each with its grain."""
+    return {name: grain for name in names if (grain := label_grain(name)) is not None}
+
+
+def label_name(grain: str) -> str:
+    return f"{METRIC_TIME}__{grain}"

@@ -200,10 +200,10 @@ def test_a_cumulative_metric_over_all_time_is_its_value_on_the_last_day(totals):
     assert floats(bounded.rows[0]) == (230.0, 130.0, 3.0, 1.0)
 
 
-# the running values of every day from the first order's to the last's, written by hand
+# the running values of every day from `first` to the last order's, written by hand
 DAILY = """
     with days as (
-        select unnest(generate_series(date '2026-01-05', date '2026-03-31', interval 1 day))::date as d
+        select unnest(generate_series(date '{first}', date '2026-03-31', interval 1 day))::date as d
     )
     select d,
         (select coalesce(sum(amount), 0) from raw.orders
@@ -216,13 +216,13 @@ DAILY = """
 
 def test_period_agg_first_and_average_read_the_days_of_each_month(totals):
     # MetricFlow's period_agg: a cumulative metric by month is its last day's value (kpiframe's default),
-    # its first day's, or the average of its days'
+    # its first day's, or the average of its days': every day of the month, the first order's (5 January) or not
     asked = ["revenue_ytd", "revenue_ytd_first", "revenue_30_days_average"]
     result = totals.query(metrics=asked, grain="month")
     expected = hand(
         totals,
         f"""
-        with daily as ({DAILY})
+        with daily as ({DAILY.format(first="2026-01-01")})
         select date_trunc('month', d)::date as m,
             arg_max(ytd, d), arg_min(ytd, d), avg(trailing_30)
         from daily group by m order by m
@@ -234,9 +234,11 @@ def test_period_agg_first_and_average_read_the_days_of_each_month(totals):
     # bounded to February: its days, not the range's
     february = totals.query(metrics=asked, grain="month", start=date(2026, 2, 1), end=date(2026, 2, 1))
     assert [floats(row) for row in february.rows] == [floats(expected[1])]
-    # over all time: the range's last day, first day, average of its days
+    # over all time: the range's last day, first day, average of its days (from the first order's)
     (whole,) = hand(
-        totals, f"with daily as ({DAILY}) select arg_max(ytd, d), arg_min(ytd, d), avg(trailing_30) from daily"
+        totals,
+        f"with daily as ({DAILY.format(first='2026-01-05')}) "
+        "select arg_max(ytd, d), arg_min(ytd, d), avg(trailing_30) from daily",
     )
     assert [floats(row) for row in totals.query(metrics=asked, grain="all").rows] == [floats(whole)]
 

@@ -213,6 +213,24 @@ def test_a_derived_metric_with_an_offset_of_days_reads_the_rows_moved_forward(pa
     assert (12.0, 2.0, 1.0) in floats(result.rows)  # the two leads of 5 January a week on; 12 January's own
 
 
+def test_an_offset_of_days_by_month_and_date_part_moves_the_rows_forward(parts):
+    # 7 days is no whole number of months: each lead counts in the month and weekday of its day a week on
+    result = parts.query(metrics=["leads_week_ago"], dimensions=["metric_time__extract_dow"], grain="month")
+    expected = hand(
+        parts,
+        """
+        with moved as (select created_at + interval 7 day as t from raw.leads where created_at is not null),
+            months as (select unnest(generate_series(date '2025-03-01', date '2026-03-01', interval 1 month))::date m),
+            dows as (select distinct isodow(t) as dow from moved)
+        select m, dow, (select count(*) from moved where date_trunc('month', t)::date = m and isodow(t) = dow)
+        from months cross join dows order by m, dow
+        """,
+    )
+    assert [(row[0], *floats([row[1:]])[0]) for row in result.rows] == [(r[0], *floats([r[1:]])[0]) for r in expected]
+    # the leads of 5 and 12 January (Mondays) a week on are three Mondays of January
+    assert (date(2026, 1, 1), 1.0, 3.0) in [(row[0], *floats([row[1:]])[0]) for row in result.rows]
+
+
 def test_the_part_of_a_time_dimension_that_is_not_the_metrics_time(parts):
     result = parts.query(metrics=["leads"], dimensions=["lead__won_at__extract_month"])
     assert result.columns == ["lead__won_at__extract_month", "leads"]
@@ -286,7 +304,7 @@ def test_the_date_part_is_of_the_local_day(tmp_path: Path):
         ({"metrics": ["leads_running"]}, "metric 'leads_running' accumulates earlier periods"),
         ({"metrics": ["leads_month_ago"]}, "reads 'leads' 1 month earlier"),
         ({"metrics": ["leads_growth"]}, "reads 'leads' previous earlier"),
-        ({"metrics": ["leads_week_ago"], "grain": "month"}, "reads 'leads' 7 days earlier"),
+        ({"metrics": ["leads_week_ago"], "grain": "week"}, "reads 'leads' 7 days earlier"),
         ({"metrics": ["leads"], "compare": "previous"}, "--compare previous by a date part"),
     ],
 )

@@ -35,6 +35,7 @@ import yaml
 from kpiframe.errors import KpiframeError
 from kpiframe.imports.metricflow import plan_import, write_import
 from kpiframe.project import Project
+from kpiframe.sql.time_grains import label_grains
 from tests.unit.test_metricflow_scd import write_scd_manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,6 +125,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
         settings = root / "kpi_project.yml"  # the import wrote the time spine's model: add its first and last day
         text = settings.read_text(encoding="utf-8")
         assert "\n  time_spine:\n" in text, "the import writes the time spine of project_configuration"
+        assert "\n  cumulative_past_data: true" in text, "the import keeps MetricFlow's cumulative series"
         days = f"  time_spine:\n    start: {TIME_SPINE[0]}\n    end: {TIME_SPINE[1]}\n"
         settings.write_text(text.replace("  time_spine:\n", days, 1), encoding="utf-8")
         shutil.copyfile(data, root / "warehouse.duckdb")
@@ -284,7 +286,8 @@ def run_case(projects: Imported, case: dict[str, Any]) -> Outcome:
     expected = checks.execute(render(case["check_query"]))
     columns = [d[0] for d in expected.description]
     min_max = bool(case.get("min_max_only"))
-    asked_rows = Shape(metrics, names, asked.dimensions, bool(case.get("check_order")), limit, min_max)
+    dimensions = tuple(name for name in asked.dimensions if name not in label_grains(asked.dimensions))
+    asked_rows = Shape(metrics, names, dimensions, bool(case.get("check_order")), limit, min_max)
     return compare(result.columns, result.rows, columns, expected.fetchall(), asked_rows)
 
 
@@ -399,7 +402,12 @@ def _counterpart(column: str, kf_columns: list[str], shape: Shape) -> str | None
     pathed = [name for name in translated if column.endswith("__" + name) and translated[name] in kf_columns]
     if pathed:
         return translated[pathed[0]]
-    return "period_start" if _is_time(column, dimensions) else None
+    if not _is_time(column, dimensions):
+        return None
+    # of two grains (`metric_time__week`, `revenue_instance__ds__month`) the coarser is kpiframe's label
+    # column `metric_time__month`, the finer its period
+    label = "metric_time__" + column.rsplit("__", 1)[-1]
+    return label if label in kf_columns else "period_start"
 
 
 def _compare_limited(

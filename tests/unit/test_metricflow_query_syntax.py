@@ -136,11 +136,26 @@ def test_an_entity_the_metrics_lack_is_refused_with_a_hint(tmp_path):
     assert "KF413" in out and "'ordered_at' of dataset 'orders', which is not a declared dimension" in out
 
 
-def test_two_grains_are_one_clear_error(shop):
-    out = fails(shop, "--metrics", "orders", "--group-by", "metric_time__day", "--group-by", "metric_time__month")
-    assert "KF414" in out and "metric_time__day and metric_time__month" in out and "one grain" in out
-    out = fails(shop, "--metrics", "orders", "--group-by", "metric_time__month", "--grain", "week")
-    assert "KF414" in out and "--grain week" in out
+def test_two_grains_give_the_finer_as_the_period_and_the_coarser_as_a_column(shop):
+    # a saved `mf query --group-by metric_time__day,metric_time__month` works unchanged: each day with its month
+    by_day = query(shop, "--metrics", "orders", "--group-by", "metric_time__day", "--group-by", "metric_time__month")
+    assert by_day == hand(
+        """with days as (select unnest(generate_series(date '2026-01-30', date '2026-03-02', interval 1 day))::date d)
+           select strftime(d, '%Y-%m-%d'), strftime(date_trunc('month', d), '%Y-%m-%d'), count(o.order_id)
+           from days left join orders o on o.ordered_at::date = d group by all order by 1"""
+    )
+    # --grain beside a group-by's grain: weeks by month; the week of 26 January holds the orders of 30 and 31
+    # January and of 1 February, so it has a row in each month
+    by_week = query(shop, "--metrics", "orders", "--group-by", "metric_time__month", "--grain", "week")
+    assert by_week == hand(
+        """with days as (select unnest(generate_series(date '2026-01-26', date '2026-03-08', interval 1 day))::date d),
+                pairs as (select distinct date_trunc('week', d)::date w, date_trunc('month', d)::date m from days)
+           select strftime(w, '%Y-%m-%d'), strftime(m, '%Y-%m-%d'), count(o.order_id) from pairs
+           left join orders o
+             on date_trunc('week', o.ordered_at)::date = w and date_trunc('month', o.ordered_at)::date = m
+           group by all order by 1, 2"""
+    )
+    assert by_week[:2] == [("2026-01-26", "2026-01-01", 2), ("2026-01-26", "2026-02-01", 2)]
 
 
 def test_what_kpiframe_cannot_group_by_is_refused_with_a_hint(shop):
