@@ -65,34 +65,44 @@ def main() -> None:
     root = prepare(args.scale)
     try:
         project = Project.load(root)
-        path = str(root / project.warehouse_spec.path)
-        con = duckdb.connect(path, read_only=True)
-        hand_sql = HAND_SQL.format(grain=args.grain)
-
-        def by_hand() -> list[tuple[object, ...]]:
-            return con.execute(hand_sql).fetchall()
 
         def by_kpiframe() -> list[tuple[object, ...]]:
             return project.query(metrics=["sessions", "leads"], grain=args.grain).rows
 
-        expected, got = by_hand(), by_kpiframe()
-        if expected != got:
-            raise SystemExit(f"answers differ: {len(expected)} rows by hand, {len(got)} by kpiframe")
-        times: dict[str, list[float]] = {"hand-written SQL": [], "kpiframe": []}
-        for _ in range(args.repeat):
-            times["hand-written SQL"].append(timed(by_hand))
-            con.close()  # kpiframe opens its own read-only connection: one reader at a time is the fair race
-            times["kpiframe"].append(timed(by_kpiframe))
-            con = duckdb.connect(path, read_only=True)
-        con.close()
-        report(args, len(expected), times)
+        path = str(root / project.warehouse_spec.path)
+        rows, times = race(path, HAND_SQL.format(grain=args.grain), by_kpiframe, args.repeat)
+        report(f"bench/bench_subday.py --scale {args.scale} --repeat {args.repeat} --grain {args.grain}", rows, times)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, rows: int, times: dict[str, list[float]]) -> None:
+def race(
+    path: str, hand_sql: str, by_kpiframe: Callable[[], list[tuple[object, ...]]], repeat: int
+) -> tuple[int, dict[str, list[float]]]:
+    """The rows of the answer (checked equal on both sides first) and `repeat` timings of each side, in
+    turns: hand-written SQL on one read-only DuckDB connection to `path`, then kpiframe."""
+    con = duckdb.connect(path, read_only=True)
+
+    def by_hand() -> list[tuple[object, ...]]:
+        return con.execute(hand_sql).fetchall()
+
+    expected, got = by_hand(), by_kpiframe()
+    if expected != got:
+        raise SystemExit(f"answers differ: {len(expected)} rows by hand, {len(got)} by kpiframe")
+    times: dict[str, list[float]] = {"hand-written SQL": [], "kpiframe": []}
+    for _ in range(repeat):
+        times["hand-written SQL"].append(timed(by_hand))
+        con.close()  # kpiframe opens its own read-only connection: one reader at a time is the fair race
+        times["kpiframe"].append(timed(by_kpiframe))
+        con = duckdb.connect(path, read_only=True)
+    con.close()
+    return len(expected), times
+
+
+def report(command: str, rows: int, times: dict[str, list[float]]) -> None:
+    """The figures as Markdown: medians and ranges of each side, with the machine and its load."""
     load = os.getloadavg()
-    print(f"`bench/bench_subday.py --scale {args.scale} --repeat {args.repeat} --grain {args.grain}`: {rows:,} rows")
+    print(f"`{command}`: {rows:,} rows")
     print(f"(Python {platform.python_version()}, DuckDB {duckdb.__version__}, {os.cpu_count()} CPUs, ", end="")
     print(f"load average after the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})\n")
     print("| side | median ms | range ms | median / hand-written |")

@@ -2,8 +2,9 @@
 
 A saved query's metrics grouped by `TimeDimension('metric_time', grain)` and dimensions is a table of
 that grain, published in the metrics schema under the saved query's name (an `Entity('customer')` in the
-group-by is the entity's key). What a table cannot hold (a `where:`, no metric_time) leaves the saved
-query out, reported.
+group-by is the entity's key); by two grains (`metric_time__week` and `metric_time__quarter`), a table of
+the finer with the coarser as a label column `metric_time__quarter`. What a table cannot hold (a `where:`,
+no metric_time) leaves the saved query out, reported.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from kpiframe.imports.metricflow_filters import Untranslatable, group_by_item
 from kpiframe.imports.metricflow_plan import ImportPlan, Item, ordered
 from kpiframe.imports.metricflow_read import DbtProject, Notes, Raw
+from kpiframe.imports.metricflow_request import FINENESS
 from kpiframe.imports.metricflow_semantic import metrics_path
 from kpiframe.sql.calendar import SUBDAY_GRAINS
+from kpiframe.sql.time_grains import label_name
 
 TABLE_KEYS = ("name", "description", "grain", "metrics", "dimensions")
 
@@ -40,11 +43,12 @@ def _table(raw: Raw, plan: ImportPlan, notes: Notes) -> Item | None:
             notes.unmapped(params, "group_by", subject, f"{exc}; not imported")
             return None
         (grains if kind == "grain" else dimensions).append(value)
-    if len(grains) != 1:
-        notes.unmapped(
-            params, "group_by", subject, "a published table needs metric_time at exactly one grain; not imported"
-        )
+    if not grains:
+        notes.unmapped(params, "group_by", subject, "a published table needs metric_time at a grain; not imported")
         return None
+    # of two grains the finer is the table's, the coarser a label column (kpiframe.sql.time_grains)
+    grains = sorted(dict.fromkeys(grains), key=FINENESS.__getitem__)
+    dimensions += [label_name(grain) for grain in grains[1:]]
     if grains[0] in SUBDAY_GRAINS:
         notes.unmapped(params, "group_by", subject, f"a published table is by day or coarser, not {grains[0]}")
         return None

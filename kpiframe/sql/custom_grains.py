@@ -9,19 +9,23 @@ column. It is the column's raw value, not a period start; a day missing from the
 
 Phase 1 treats a custom grain as a per-row column, like a date part (kpiframe.sql.date_parts): without a
 grain the request is answered over the whole range (grain `all`); a derived metric's input offset of whole
-days moves each row's day first, which then takes its custom value. What reads earlier periods by
-period (a cumulative metric, --compare, an offset of months) is refused (KF432), and a custom grain is no
-period grain (`--grain alien_day`, KF432 as well).
+days moves each row's day first, which then takes its custom value. A cumulative metric by a custom grain
+of metric time takes each value's days from its daily series, by its period_agg (as by a label of metric
+time, kpiframe.sql.series_history._from_days). What reads earlier periods by period (a cumulative metric
+by another time's custom grain, --compare, an offset of months) is refused (KF432), and a custom grain is
+no period grain (`--grain alien_day`, KF432 as well).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
 from kpiframe.load.specs import ProjectSpec, TimeSpineSpec
+from kpiframe.sql.date_parts import METRIC_TIME
+from kpiframe.sql.time_spine import PERIOD
 
 
 def custom_grains(config: ProjectSpec) -> Mapping[str, str]:
@@ -61,6 +65,24 @@ def spine_join(config: ProjectSpec, alias: str, day: exp.Expr) -> exp.Join:
 def grain_value(config: ProjectSpec, alias: str, grain: str) -> exp.Expr:
     """The custom grain's column of the spine joined as `alias`."""
     return exp.column(custom_grains(config)[grain], table=alias, quoted=True)
+
+
+def metric_time_grains(config: ProjectSpec, names: Iterable[str]) -> dict[str, str]:
+    """The custom grains of metric time among `names` (`metric_time__alien_day`), each with its grain: a
+    value of each day, which a cumulative metric's daily series takes from the spine (with_custom_grains)."""
+    grains = custom_grains(config)
+    found = {name: split_custom_grain(name, grains) for name in names}
+    return {name: pair[1] for name, pair in found.items() if pair is not None and pair[0] == METRIC_TIME}
+
+
+def with_custom_grains(config: ProjectSpec, days: str, grains: Mapping[str, str]) -> exp.Select:
+    """The rows of the daily series `days` (period_start a day) with the custom grains' values of their day,
+    as columns named as asked."""
+    values = [grain_value(config, "g", grain).as_(name, quoted=True) for name, grain in grains.items()]
+    every = exp.Column(this=exp.Star(), table=exp.to_identifier("d", quoted=True))
+    select = exp.select(every, *values)
+    day = exp.column(PERIOD, table="d", quoted=True)
+    return select.from_(exp.table_(days, quoted=True).as_("d", quoted=True)).join(spine_join(config, "g", day))
 
 
 def refuse(name: str, why: str, hint: str) -> QueryError:

@@ -61,6 +61,7 @@ from kpiframe.sql.calendar import (
 from kpiframe.sql.custom_grains import (
     custom_grains,
     grain_value,
+    metric_time_grains,
     not_a_period_grain,
     spine_day,
     spine_table,
@@ -120,9 +121,10 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     # the daily series a cumulative metric's periods (or all time) take their value from: every day of the
     # periods asked (kpiframe.sql.series_history._from_days)
     last_day = period_end(request.end, request.grain) if request.end and request.grain in GRAINS else request.end
-    # labels of metric time (metric_time__quarter) are the days' own: each period reads them from its days
-    labels = label_grains(request.dimensions)
-    others = tuple(name for name in request.dimensions if name not in labels)
+    # labels (metric_time__quarter) and custom grains of metric time are the days' own: each period reads them
+    # from its days
+    of_days = {**label_grains(request.dimensions), **metric_time_grains(config, request.dimensions)}
+    others = tuple(name for name in request.dimensions if name not in of_days)
     whole = request.grain if request.grain in GRAINS and request.grain != "day" else None
     daily = replace(request, grain="day", compare=None, end=last_day, dimensions=others, whole_periods_of=whole)
     context = QueryContext(
@@ -306,7 +308,7 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
     if not refused:
         return
     # but a label of metric time (metric_time__quarter): a cumulative metric reads it from its days (_from_days)
-    parts = [name for name in refused if not label_grain(name)]
+    parts = [n for n in refused if not label_grain(n) and n not in metric_time_grains(layer.files.config, [n])]
     grains = custom_grains(layer.files.config)
     code = "KF432" if split_custom_grain(refused[0], grains) else "KF428"  # refused as a date part is
     by = _kind_of_column(refused[0], code)

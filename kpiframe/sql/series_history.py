@@ -21,6 +21,7 @@ from kpiframe.sql.calendar import (
     period_type,
     year_step,
 )
+from kpiframe.sql.custom_grains import metric_time_grains, with_custom_grains
 from kpiframe.sql.distinct_window import DistinctWindow, distinct_rows, distinct_window_select
 from kpiframe.sql.expressions import col
 from kpiframe.sql.offsets import column_name, is_pulled, pulled_series, target_period, window
@@ -38,7 +39,10 @@ def _has(builder: SeriesBuilder, column: str) -> bool:
 def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     spec = builder.layer.metric(name)
     coarser = builder.periodic and builder.request.grain not in ("day", *SUBDAY_GRAINS)
-    labelled = bool(label_grains(builder.dim_names))  # a window partitioned by a label would restart
+    # a window partitioned by a label (or a custom grain) of metric time would restart at each value
+    labelled = bool(
+        label_grains(builder.dim_names) or metric_time_grains(builder.layer.files.config, builder.dim_names)
+    )
     if not builder.periodic or labelled or (coarser and spec.period_agg != "last"):
         return _from_days(builder, name)
     if _has(builder, f"c_{name}"):
@@ -109,7 +113,11 @@ def _from_days(builder: SeriesBuilder, name: str) -> exp.Expr:
     keys = [*([period] if period is not None else []), *dims]
     projections = [*([period.copy().as_(PERIOD, quoted=True)] if period is not None else [])]
     projections += [dim.copy().as_(name, quoted=True) for dim, name in zip(dims, builder.dim_names, strict=True)]
-    days = exp.table_(daily, quoted=True)
+    config = builder.layer.files.config
+    custom = metric_time_grains(config, builder.dim_names)  # nor custom grains: the spine's, of each day
+    days: exp.Expr = exp.table_(daily, quoted=True)
+    if custom:
+        days = with_custom_grains(config, daily, custom).subquery("c", copy=False)
     agg = builder.layer.metric(name).period_agg
     if agg == "average":
         average = exp.Avg(this=col(name)).as_(column, quoted=True)

@@ -139,6 +139,19 @@ def test_an_hourly_query_answers_the_same_on_both_engines(built: tuple[Path, Pat
     assert rows_of(on_postgres.rows) == rows_of(on_duckdb.rows)
 
 
+def test_two_grains_answer_the_same_on_both_engines(built: tuple[Path, Path]) -> None:
+    # weeks labelled by quarter: the spine's (week, quarter) pairs of its days, a cumulative metric's days
+    request = {
+        "metrics": ["leads", "sessions", "sessions_7d"],
+        "dimensions": ["metric_time__week", "metric_time__quarter"],
+    }
+    on_duckdb, on_postgres = (Project.load(root).query(**request) for root in built)
+    assert on_postgres.columns == on_duckdb.columns == ["period_start", "metric_time__quarter", *request["metrics"]]
+    weeks = [row[0] for row in on_duckdb.rows]
+    assert len(weeks) > len(set(weeks)), "a week straddling two quarters has a row in each"
+    assert rows_of(on_postgres.rows) == rows_of(on_duckdb.rows)
+
+
 def test_a_failed_error_expectation_stops_a_postgres_build(built: tuple[Path, Path], example_dsn: str) -> None:
     _, on_postgres = built
     with psycopg.connect(example_dsn, autocommit=True) as pg:

@@ -145,8 +145,20 @@ HOURS = {
             "start_time": "2026-02-02",
             "end_time": "2026-02-03T23:00",
         },
+        # weeks labelled by quarter: the spine's (week, quarter) pairs of its days, a cumulative metric's days
+        {"metrics": ["leads", "sessions", "sessions_7d"], "dimensions": ["metric_time__week", "metric_time__quarter"]},
     ],
-    ids=["ratio", "by-channel", "cumulative", "derived-offset", "fiscal-quarter", "compare", "date-parts", "hours"],
+    ids=[
+        "ratio",
+        "by-channel",
+        "cumulative",
+        "derived-offset",
+        "fiscal-quarter",
+        "compare",
+        "date-parts",
+        "hours",
+        "two-grains",
+    ],
 )
 def test_a_query_answers_the_same_on_spark_and_duckdb(built: tuple[Path, Path], request_: dict[str, Any]) -> None:
     on_duckdb, on_spark = built

@@ -165,9 +165,29 @@ def test_join_to_timespine_lists_every_value_of_the_spine(grains):
     assert ints(result.rows) == ints(expected) == [("s1", 0), ("s2", 2)]  # a count over no rows: 0
 
 
+def test_a_cumulative_metric_by_a_custom_grain_reads_the_last_day_of_each_value(grains):
+    # its daily series from the first lead's day to the last's; each sprint shows the running count of its
+    # last day (period_agg last): 4 January for s1, 10 January for s2, 20 January for the days the spine lacks
+    result = grains.query(metrics=["leads_running"], dimensions=["metric_time__sprint"], grain="all")
+    expected = hand(
+        grains,
+        """
+        with days as (
+            select d::date as d from generate_series(date '2026-01-02', date '2026-01-20', interval 1 day) t(d)
+        ), running as (
+            select days.d, s.sprint_name as sprint,
+                (select count(*) from raw.leads where created_at::date > days.d - 7 and created_at::date <= days.d) as n
+            from days left join raw.spine s on s.ds = days.d
+        )
+        select sprint, arg_max(n, d) from running group by sprint
+        """,
+    )
+    assert ints(result.rows) == ints(expected) == [(None, 1), ("s1", 2), ("s2", 3)]
+
+
 def test_what_phase_one_does_not_answer_is_refused(grains):
-    with pytest.raises(QueryError) as cumulative:
-        grains.query(metrics=["leads_running"], dimensions=["metric_time__sprint"], grain="all")
+    with pytest.raises(QueryError) as cumulative:  # a custom grain of another time than the metric's
+        grains.query(metrics=["leads_running"], dimensions=["lead__won_at__sprint"], grain="all")
     assert cumulative.value.diagnostic.code == "KF432"
     with pytest.raises(QueryError) as period:
         grains.query(metrics=["leads"], grain="sprint")

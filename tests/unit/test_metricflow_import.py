@@ -426,18 +426,35 @@ def test_a_metrics_time_granularity_is_its_grain_a_sub_day_one_too(tmp_path):
     assert not [n for n in result.notes if n.path.endswith("user_sm_source.yaml") and n.line == line]
 
 
-def test_a_saved_query_by_the_hour_is_reported_not_published(tmp_path):
-    # kpiframe publishes tables by day or coarser: a saved query by metric_time's hour is left out, said so
+def with_saved_query(tmp_path: Path, saved_query: str) -> Path:
+    """MetricFlow's simple manifest, copied, with one more saved query."""
     manifest = tmp_path / "manifest"
     shutil.copytree(FIXTURES / "conformance" / "simple_manifest", manifest)
+    with (manifest / "saved_queries.yaml").open("a", encoding="utf-8") as saved:
+        saved.write(saved_query)
+    return manifest
+
+
+def test_a_saved_query_by_two_grains_is_a_table_of_the_finer_labelled_by_the_coarser(tmp_path):
+    two_grains = (
+        "---\nsaved_query:\n  name: bookings_weekly_by_month\n  query_params:\n    metrics: [bookings]\n"
+        "    group_by: [\"TimeDimension('metric_time', 'month')\", \"TimeDimension('metric_time', 'week')\"]\n"
+    )
+    result = plan_import(with_saved_query(tmp_path, two_grains), tmp_path / "out")
+    assert not [n for n in result.notes if n.subject == "saved query 'bookings_weekly_by_month'"]
+    [text] = [text for text in result.files.values() if "name: bookings_weekly_by_month" in text]
+    table = text.split("name: bookings_weekly_by_month", 1)[1].split("\n- ", 1)[0]
+    assert "grain: week" in table and "metric_time__month" in table
+
+
+def test_a_saved_query_by_the_hour_is_reported_not_published(tmp_path):
+    # kpiframe publishes tables by day or coarser: a saved query by metric_time's hour is left out, said so
     hourly = (
         "---\nsaved_query:\n  name: archived_by_hour\n  query_params:\n"
         "    metrics: [subdaily_join_to_time_spine_metric]\n"
         "    group_by: [\"TimeDimension('metric_time', 'hour')\"]\n"
     )
-    with (manifest / "saved_queries.yaml").open("a", encoding="utf-8") as saved:
-        saved.write(hourly)
-    result = plan_import(manifest, tmp_path / "out")
+    result = plan_import(with_saved_query(tmp_path, hourly), tmp_path / "out")
     [note] = [n for n in result.notes if n.subject == "saved query 'archived_by_hour'"]
     assert note.kind == "unmapped" and "by day or coarser, not hour" in note.message
     assert not any("name: archived_by_hour" in text for text in result.files.values())

@@ -58,9 +58,20 @@ OFFSETS = """
 """
 
 
+# a published table by two grains (what a MetricFlow saved query by week and quarter is imported as)
+TABLES = """
+    tables:
+      - name: orders_weekly_by_quarter
+        grain: week
+        dimensions: [metric_time__quarter]
+        metrics: [orders, customers, revenue]
+"""
+
+
 @pytest.fixture(scope="module")
 def orders(tmp_path_factory: pytest.TempPathFactory) -> Project:
     files = {**FILES, "metrics/totals.yml": FILES["metrics/totals.yml"].rstrip(" ") + OFFSETS.lstrip("\n")}
+    files["metrics/tables.yml"] = TABLES
     return built_project(tmp_path_factory.mktemp("two_grains"), files, "totals.duckdb", ROWS)
 
 
@@ -91,6 +102,14 @@ def test_a_week_straddling_two_quarters_has_a_row_in_each(orders):
         (date(2026, 3, 30), date(2026, 1, 1), 1.0, 1.0, 40.0),
         (date(2026, 3, 30), date(2026, 4, 1), 2.0, 2.0, 90.0),
     ]
+
+
+def test_a_published_table_holds_a_row_per_week_and_quarter(orders):
+    published = hand(
+        orders, "select * from metrics.orders_weekly_by_quarter order by period_start, metric_time__quarter"
+    )
+    expected = by_week_and_quarter(orders)
+    assert [floats(row[:5]) for row in published] == [floats(row) for row in expected]
 
 
 def test_metricflow_names_two_grains_in_either_order(orders):
@@ -241,3 +260,25 @@ def test_the_answer_is_ordered_by_the_label_when_asked(orders):
     keys = [(row[1], row[0]) for row in result.rows]
     assert keys == sorted(keys, key=lambda key: (key[0], -key[1].toordinal()))
     assert keys[:2] == [(date(2026, 1, 1), date(2026, 3, 30)), (date(2026, 1, 1), date(2026, 3, 23))]
+
+
+def test_hours_labelled_by_their_day(orders):
+    # a sub-day period lies within one day: each hour has one row, with its day
+    result = orders.query(
+        metrics=["orders"],
+        dimensions=["metric_time__hour", "metric_time__day"],
+        start_time="2026-03-31T22:00",
+        end_time="2026-04-01T09:00",
+    )
+    expected = hand(
+        orders,
+        """
+        select h, h::date, (select count(*) from raw.orders where date_trunc('hour', ordered_at) = h)
+        from (select unnest(generate_series(timestamp '2026-03-31 22:00', timestamp '2026-04-01 09:00',
+                                            interval 1 hour)) as h)
+        order by h
+        """,
+    )
+    assert result.columns == ["period_start", "metric_time__day", "orders"]
+    assert [floats(row) for row in result.rows] == [floats(row) for row in expected]
+    assert sum(row[2] for row in result.rows) == 1  # o3, 1 April 08:00
