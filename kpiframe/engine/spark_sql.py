@@ -29,12 +29,21 @@ def spark_tree(statement: exp.Expr) -> exp.Expr:
     `n MONTH PRECEDING` (NULL where no row of the window has a value, as the sum over it is).
 
     A series of instants (the periods of a sub-day grain) is a table function, `FROM GENERATE_SERIES(...)
-    AS series(v)`, which sqlglot's Spark dialect renders wrongly: it becomes `EXPLODE(SEQUENCE(...))`."""
-    if not any(_needs_change(node) for node in statement.walk()):
+    AS series(v)`, which sqlglot's Spark dialect renders wrongly: it becomes `EXPLODE(SEQUENCE(...))`.
+
+    A query nested in another with a WITH of its own (a cumulative metric's daily series, a metric per
+    entity in a filter) is lifted to the top by sqlglot's Spark dialect, where its CTE names (spine, ...)
+    would repeat the outer query's (DUPLICATED_CTE_NAMES): each nested WITH's names get a prefix."""
+    nested = [n for n in statement.walk() if isinstance(n, exp.With) and n.parent is not statement]
+    if not nested and not any(_needs_change(node) for node in statement.walk()):
         return statement
     tree = statement.copy()
     for node in [n for n in tree.walk() if _needs_change(n)]:  # changed in place: nested ones stay reachable
         _for_spark(node)
+    withs = [n for n in tree.walk() if isinstance(n, exp.With) and n.parent is not tree]
+    for index, with_ in enumerate(withs):
+        if isinstance(with_.parent, exp.Query):
+            own_cte_names(with_.parent, f"n{index + 1}_")
     return tree
 
 
@@ -119,3 +128,29 @@ def _for_spark(node: exp.Expr) -> None:
         node.replace(exp.WithinGroup(this=disc, expression=order))
         return
     node.replace(exp.Quantile(this=node.this, quantile=node.expression))
+
+
+def own_cte_names(query: exp.Query, prefix: str) -> None:
+    """`query` with the CTEs of its own WITH renamed `<prefix><name>`, and its references to them: a query
+    placed inside another (as a CTE) whose names (spine, spine_bounds, ...) the outer one has too. Spark
+    refuses the repeated names: sqlglot lifts a nested WITH to the top for it."""
+    with_ = query.args.get("with_")
+    if with_ is None:
+        return
+    names = {cte.alias for cte in with_.expressions}
+    for table in list(query.find_all(exp.Table)):
+        if not table.args.get("db") and table.name in names and _defined_by(table) is query:
+            table.set("this", exp.to_identifier(prefix + table.name, quoted=True))
+    for cte in with_.expressions:
+        cte.set("alias", exp.TableAlias(this=exp.to_identifier(prefix + cte.alias, quoted=True)))
+
+
+def _defined_by(table: exp.Table) -> exp.Expr | None:
+    """The nearest query around `table` whose WITH defines its name (a nested WITH may shadow an outer one)."""
+    node = table.parent
+    while node is not None:
+        with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
+        if with_ is not None and any(cte.alias == table.name for cte in with_.expressions):
+            return node
+        node = node.parent
+    return None

@@ -147,6 +147,8 @@ HOURS = {
         },
         # weeks labelled by quarter: the spine's (week, quarter) pairs of its days, a cumulative metric's days
         {"metrics": ["leads", "sessions", "sessions_7d"], "dimensions": ["metric_time__week", "metric_time__quarter"]},
+        # a metric per entity in a filter: a request of its own, nested in the scan
+        {"metrics": ["leads"], "where": "lead__opportunities > 0", "grain": "quarter"},
     ],
     ids=[
         "ratio",
@@ -158,6 +160,7 @@ HOURS = {
         "date-parts",
         "hours",
         "two-grains",
+        "metric-per-entity",
     ],
 )
 def test_a_query_answers_the_same_on_spark_and_duckdb(built: tuple[Path, Path], request_: dict[str, Any]) -> None:
