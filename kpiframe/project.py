@@ -21,7 +21,7 @@ from kpiframe.load.names import funnel_model
 from kpiframe.load.specs import WarehouseSpec
 from kpiframe.pipeline import load_project
 from kpiframe.semantic.layer import SemanticLayer
-from kpiframe.sql.answer_shape import check_limit, instant_time, order_keys, period_start_of, shaped
+from kpiframe.sql.answer_shape import check_limit, order_keys, request_range, shaped
 from kpiframe.sql.calendar import ALL_TIME
 from kpiframe.sql.metric_query import MetricRequest, compile_request
 from kpiframe.sql.subday_grains import check_size, is_subday, spine_bounds_query
@@ -281,18 +281,7 @@ class Project:
 
         without_time = self.graph.config.query.without_time
         asked = translate_request(self.layer, metrics, dimensions, grain, where, without_time=without_time)
-        first, last = _as_date(start), _as_date(end)
-        calendar = self.graph.config.calendar
-        for option, instant, bound in (("start_time", start_time, first), ("end_time", end_time, last)):
-            moment = instant_time(instant, option, calendar.time_zone)
-            if moment is None:
-                continue
-            if bound is not None:
-                both = f"{option} (--{option.replace('_', '-')}) and {option.split('_')[0]}"
-                hint = "the first is an instant, the second a period start: give one of them"
-                raise QueryError(f"both {both} given", code="KF417", hint=hint)
-            aligned = period_start_of(moment, asked.grain, calendar.week_start, calendar.fiscal_year_start_month)
-            first, last = (aligned, last) if option == "start_time" else (first, aligned)
+        first, last = request_range(asked.grain, self.graph.config.calendar, start, end, start_time, end_time)
         return MetricRequest(asked.metrics, asked.dimensions, asked.grain, first, last, asked.where, compare, min_max)
 
     def saved_query(self, name: str) -> dict[str, Any]:
@@ -493,9 +482,3 @@ def _check_spine_size(warehouse: Warehouse, tree: exp.Select, grain: str) -> Non
     [(first, last)] = warehouse.query(bounds).rows
     if first is not None and last is not None:
         check_size(first, last, grain)
-
-
-def _as_date(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)

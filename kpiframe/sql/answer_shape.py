@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
+from kpiframe.load.project_settings import CalendarSpec
 from kpiframe.sql.calendar import ALL_TIME, SUBDAY_GRAINS, WEEKDAYS
 
 ANSWER = "answer"
@@ -108,6 +109,37 @@ def shaped(query: exp.Select, keys: Sequence[OrderKey], limit: int | None) -> ex
 
 
 # --- instants: MetricFlow's --start-time / --end-time ---------------------------------------------------------
+
+
+def request_range(
+    grain: str,
+    calendar: CalendarSpec,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    start_time: date | datetime | str | None = None,
+    end_time: date | datetime | str | None = None,
+) -> tuple[date | None, date | None]:
+    """The first and last period of a request: `start`/`end` as given (period starts), or the periods of
+    `grain` holding the instants `start_time`/`end_time` (MetricFlow's time constraint); both of one end is
+    KF417."""
+    first, last = _as_date(start), _as_date(end)
+    for option, instant, bound in (("start_time", start_time, first), ("end_time", end_time, last)):
+        moment = instant_time(instant, option, calendar.time_zone)
+        if moment is None:
+            continue
+        if bound is not None:
+            both = f"{option} (--{option.replace('_', '-')}) and {option.split('_')[0]}"
+            hint = "the first is an instant, the second a period start: give one of them"
+            raise QueryError(f"both {both} given", code="KF417", hint=hint)
+        aligned = period_start_of(moment, grain, calendar.week_start, calendar.fiscal_year_start_month)
+        first, last = (aligned, last) if option == "start_time" else (first, aligned)
+    return first, last
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
 
 
 def instant_time(value: date | datetime | str | None, option: str, zone: str = "UTC") -> datetime | None:
