@@ -31,6 +31,7 @@ from kpiframe.sql.filters import parse_query_filter
 from kpiframe.sql.metric_filters import (
     MetricValues,
     metric_value_names,
+    metric_value_suggestions,
     no_metric_values,
     split_metric_value,
 )
@@ -67,7 +68,10 @@ def compile_dimension_values(
     where = None
     if request.where:
         allowed = _all_dimension_names(layer)
-        where = parse_query_filter(request.where, allowed | metric_value_names(layer, request.where))
+        suggestions = metric_value_suggestions(layer, request.where)
+        where = parse_query_filter(
+            request.where, allowed | metric_value_names(layer, request.where), suggestions=suggestions
+        )
     asked = list(dict.fromkeys([*names, *(column_names(where) if where is not None else [])]))
     # a custom grain of a time dimension (`listing__ds__alien_day`) or its period (`listing__ds__month`) is
     # read through its time dimension, a metric per entity (`listing__bookings`) through the entity's key

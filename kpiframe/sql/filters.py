@@ -142,8 +142,11 @@ ALLOWED_TEXT = (
 )
 
 
-def parse_query_filter(text: str, allowed_dimensions: Collection[str], what: str = "--where") -> exp.Expr:
-    """Parse a filter typed at query time and check it; a QueryError names what is refused."""
+def parse_query_filter(
+    text: str, allowed_dimensions: Collection[str], what: str = "--where", suggestions: Collection[str] = ()
+) -> exp.Expr:
+    """Parse a filter typed at query time and check it; a QueryError names what is refused (and suggests
+    a close allowed name, or one of `suggestions`: names valid though not listed, like metrics per entity)."""
     if len(text) > MAX_FILTER_CHARS:
         raise QueryError(
             f"{what}: the filter is {len(text)} characters long",
@@ -158,10 +161,12 @@ def parse_query_filter(text: str, allowed_dimensions: Collection[str], what: str
         raise _too_deep(what) from None
     for node in tree.walk():
         node.comments = None  # sqlglot escapes comments; dropping them leaves nothing to escape
-    return check_query_filter(tree, allowed_dimensions, what)
+    return check_query_filter(tree, allowed_dimensions, what, suggestions)
 
 
-def check_query_filter(tree: exp.Expr, allowed_dimensions: Collection[str], what: str = "--where") -> exp.Expr:
+def check_query_filter(
+    tree: exp.Expr, allowed_dimensions: Collection[str], what: str = "--where", suggestions: Collection[str] = ()
+) -> exp.Expr:
     """Return `tree` if every node is on the allow-list and every column is an allowed dimension.
 
     `allowed_dimensions` are the names a filter may reference (qualified like lead__channel, and short
@@ -174,7 +179,7 @@ def check_query_filter(tree: exp.Expr, allowed_dimensions: Collection[str], what
             raise _refused(what, problem, _snippet(node))
         if isinstance(node, exp.Column) and node.name not in allowed_dimensions:
             _refuse_date_part(what, node.name, allowed_dimensions)
-            raise _unknown_dimension(what, node.name, allowed_dimensions)
+            raise _unknown_dimension(what, node.name, allowed_dimensions, suggestions)
     return tree
 
 
@@ -292,12 +297,12 @@ def _too_deep(what: str) -> QueryError:
     )
 
 
-def _unknown_dimension(what: str, name: str, allowed: Collection[str]) -> QueryError:
+def _unknown_dimension(what: str, name: str, allowed: Collection[str], suggestions: Collection[str]) -> QueryError:
     # a custom grain of a time (metric_time__alien_day, listing__ds__alien_day) is suggested as a date part is
     dimensions = [n for n in allowed if not is_date_part(n) and not _of_a_time(n, allowed)]
     qualified = sorted(n for n in dimensions if "__" in n)
     # a date part is suggested for a misspelt date part only: metric_time__extract_day is no metric_time__day
-    guess = did_you_mean(name, allowed if split_date_part(name) else dimensions)
+    guess = did_you_mean(name, allowed if split_date_part(name) else [*dimensions, *suggestions])
     parts = " and their date parts (metric_time__extract_month)" if len(dimensions) < len(allowed) else ""
     return QueryError(
         f"{what}: '{name}' is not a dimension of the metrics asked for" + (f" ({guess})" if guess else ""),

@@ -60,6 +60,17 @@ def metric_value_names(layer: SemanticLayer, text: str) -> set[str]:
     return {name for name in names if split_metric_value(layer, name) is not None}
 
 
+def metric_value_suggestions(layer: SemanticLayer, text: str) -> list[str]:
+    """For each name `<x>__<y>` of a filter whose `<y>` is no metric, `<x>__<metric>` for every metric: the
+    metrics per entity a misspelt one (`customer__revenu`) is suggested among."""
+    try:
+        names = column_names(shared_expression(text))
+    except (ExpressionRejected, RecursionError):
+        return []
+    prefixes = {name.rpartition("__")[0] for name in names if "__" in name}
+    return [f"{prefix}__{metric}" for prefix in sorted(prefixes) if prefix for metric in layer.files.metrics]
+
+
 @contextmanager
 def computing(metric: str) -> Iterator[None]:
     """Mark `metric` as being computed for a filter, refusing a filter that reads it back (KF433)."""

@@ -71,7 +71,7 @@ from kpiframe.sql.date_parts import MARK, METRIC_TIME, date_part, is_date_part, 
 from kpiframe.sql.dimension_values import compile_dimension_values
 from kpiframe.sql.expressions import col, safe_divide
 from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_query_filter
-from kpiframe.sql.metric_filters import MetricValues, computing, metric_value_names
+from kpiframe.sql.metric_filters import MetricValues, computing, metric_value_names, metric_value_suggestions
 from kpiframe.sql.series import QueryContext, SeriesBuilder, moves_rows, per_row_columns
 from kpiframe.sql.subday_grains import is_subday, refuse_year_compare, spine_periods, time_spine_range
 from kpiframe.sql.time_grains import label_grain, label_grains
@@ -135,7 +135,8 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
         # operators (a YAML filter is trusted)
         allowed = filter_dimensions(layer, request.metrics) | filter_date_parts(layer, request.metrics)
         allowed |= metric_value_names(layer, request.where)
-        context.where = parse_query_filter(request.where, allowed)
+        suggestions = metric_value_suggestions(layer, request.where)
+        context.where = parse_query_filter(request.where, allowed, suggestions=suggestions)
     builder = SeriesBuilder(layer, calendar, request, context, request.start, request.end)
     if request.compare:
         suffix = COMPARE_SUFFIX[request.compare]

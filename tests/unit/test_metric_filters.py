@@ -150,10 +150,13 @@ def test_a_metric_per_an_entity_the_rows_lack_is_refused_with_a_hint(crm):
 
 
 def test_a_name_that_is_no_metric_stays_an_unknown_dimension(crm):
-    with pytest.raises(QueryError) as raised:
-        crm.query(metrics=["customers"], grain="all", where="customer__revenu > 1")
-    assert raised.value.diagnostic.code == "KF410"
-    assert "is not a dimension" in raised.value.diagnostic.message
+    # a misspelt metric per entity is suggested as the metric of that entity, in a query and in values
+    for asked in ({"metrics": ["customers"], "grain": "all"}, {"metrics": [], "dimensions": ["customer"]}):
+        with pytest.raises(QueryError) as raised:
+            crm.query(**asked, where="customer__revenu > 1")
+        assert raised.value.diagnostic.code == "KF410"
+        assert "is not a dimension" in raised.value.diagnostic.message
+        assert "did you mean 'customer__revenue'?" in raised.value.diagnostic.message
 
 
 def test_an_empty_load_of_the_filtering_metrics_table_keeps_no_row_and_loses_none(tmp_path):
