@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import sqlglot
 from click.testing import CliRunner
 
 from kpiframe.cli.main import main
@@ -282,3 +283,15 @@ def test_hours_labelled_by_their_day(orders):
     assert result.columns == ["period_start", "metric_time__day", "orders"]
     assert [floats(row) for row in result.rows] == [floats(row) for row in expected]
     assert sum(row[2] for row in result.rows) == 1  # o3, 1 April 08:00
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark", "snowflake", "bigquery"])
+def test_the_sql_of_two_grains_renders_for_each_dialect(orders, dialect):
+    # PostgreSQL and Spark run it (tests/integration); Snowflake and BigQuery are only rendered and read back
+    sql = orders.explain(
+        dialect=dialect,
+        metrics=["orders", "revenue_30_days_average", "orders_5_days_ago"],
+        dimensions=["metric_time__week", "metric_time__quarter"],
+    )
+    sqlglot.parse_one(sql, read=dialect)
+    assert "SELECT DISTINCT" in " ".join(sql.upper().split())  # the (week, quarter) pairs of the spine's days
