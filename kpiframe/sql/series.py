@@ -156,7 +156,8 @@ class SeriesBuilder:
             nonlocal level
             item = inputs.get(column.name)
             if item is not None and item.offset:
-                if moves_rows(self.layer, self.request, item.offset, item.metric):
+                # within moved rows (shift_days) every offset moves them on: moves_rows checked it is of days
+                if self.shift_days or moves_rows(self.layer, self.request, item.offset, item.metric):
                     return self._moved_forward(item.metric, item.offset)
                 if not self.periodic:
                     raise QueryError(
@@ -310,18 +311,23 @@ def moves_rows(layer: SemanticLayer, request: MetricRequest, offset: str, metric
     for an offset of whole days ('5 days'; a month back from 31 March and from 28 March is one day) where
     periods cannot be shifted: over all time by a per-row column (a date part, custom grain, another time's
     period or a label of metric time), by a label of metric time, or at a grain the offset does not move
-    whole periods of ('5 days' by month: MetricFlow sums the days shifted). The input must read no earlier
-    periods itself (a cumulative metric, an offset), whose history the moved rows would not carry."""
-    if not is_pulled(offset) or window(offset) is None or offset_window(offset)[1] != "DAY":
+    whole periods of ('5 days' by month: MetricFlow sums the days shifted). The input must read earlier
+    periods only through offsets of days (whose rows move on), not as a cumulative metric does, whose
+    history the moved rows would not carry."""
+    if not _of_days(offset):
         return False
-    if any(
-        spec.type == "cumulative" or any(i.offset for i in spec.inputs) for spec in reached_metrics(layer, [metric])
-    ):
-        return False
+    for spec in reached_metrics(layer, [metric]):
+        if spec.type == "cumulative" or not all(_of_days(i.offset) for i in spec.inputs if i.offset):
+            return False
     if request.grain == ALL_TIME:
         return bool(per_row_columns(layer, request))
     count, unit = offset_window(offset)
     return bool(label_grains(request.dimensions)) or not shift_fits_grain(count, unit, request.grain)
+
+
+def _of_days(offset: str) -> bool:
+    """An offset of whole days or weeks ('5 days', '2 weeks'), which moves every day onto one other day."""
+    return is_pulled(offset) and window(offset) is not None and offset_window(offset)[1] == "DAY"
 
 
 def per_row_columns(layer: SemanticLayer, request: MetricRequest) -> list[str]:
