@@ -295,3 +295,17 @@ def test_the_sql_of_two_grains_renders_for_each_dialect(orders, dialect):
     )
     sqlglot.parse_one(sql, read=dialect)
     assert "SELECT DISTINCT" in " ".join(sql.upper().split())  # the (week, quarter) pairs of the spine's days
+
+
+def test_an_empty_load_answers_no_pair_and_no_error(tmp_path):
+    # the orders arrive empty: no week, so no (week, quarter) pair, for a count, a cumulative metric and an
+    # offset alike; bounded by --start/--end, every pair of the range's days with 0
+    empty = built_project(tmp_path, FILES, "totals.duckdb", ROWS.split("insert into")[0])
+    asked = {"metrics": ["orders", "revenue_ytd"], "dimensions": ["metric_time__week", "metric_time__quarter"]}
+    assert empty.query(**asked).rows == []
+    bounded = empty.query(**asked, start=date(2026, 3, 30), end=date(2026, 4, 6))
+    assert [(row[0], row[1], row[2]) for row in bounded.rows] == [
+        (date(2026, 3, 30), date(2026, 1, 1), 0),
+        (date(2026, 3, 30), date(2026, 4, 1), 0),
+        (date(2026, 4, 6), date(2026, 4, 1), 0),
+    ]
