@@ -61,7 +61,6 @@ from kpiframe.sql.calendar import (
 from kpiframe.sql.custom_grains import (
     custom_grains,
     grain_value,
-    metric_time_grains,
     not_a_period_grain,
     spine_day,
     spine_table,
@@ -73,8 +72,9 @@ from kpiframe.sql.expressions import col, safe_divide
 from kpiframe.sql.filters import filter_date_parts, filter_dimensions, parse_query_filter
 from kpiframe.sql.metric_filters import MetricValues, computing, metric_value_names, metric_value_suggestions
 from kpiframe.sql.series import QueryContext, SeriesBuilder, moves_rows, per_row_columns
+from kpiframe.sql.series_history import day_columns
 from kpiframe.sql.subday_grains import is_subday, refuse_year_compare, spine_periods, time_spine_range
-from kpiframe.sql.time_grains import label_grain, label_grains
+from kpiframe.sql.time_grains import label_grain, label_grains, label_name
 from kpiframe.sql.time_spine import PERIOD, Reach, spine_ctes, whole_range_ctes
 from kpiframe.suggest import unknown
 
@@ -123,7 +123,7 @@ def compile_request(layer: SemanticLayer, request: MetricRequest) -> exp.Select:
     last_day = period_end(request.end, request.grain) if request.end and request.grain in GRAINS else request.end
     # labels (metric_time__quarter) and custom grains of metric time are the days' own: each period reads them
     # from its days
-    of_days = {**label_grains(request.dimensions), **metric_time_grains(config, request.dimensions)}
+    of_days = day_columns(config, request.dimensions)
     others = tuple(name for name in request.dimensions if name not in of_days)
     whole = request.grain if request.grain in GRAINS and request.grain != "day" else None
     daily = replace(request, grain="day", compare=None, end=last_day, dimensions=others, whole_periods_of=whole)
@@ -308,8 +308,9 @@ def check_date_parts(layer: SemanticLayer, request: MetricRequest) -> None:
     refused = per_row_columns(layer, request)
     if not refused:
         return
-    # but a label of metric time (metric_time__quarter): a cumulative metric reads it from its days (_from_days)
-    parts = [n for n in refused if not label_grain(n) and n not in metric_time_grains(layer.files.config, [n])]
+    # but what each day carries (a label, a custom grain of metric time): a cumulative metric reads it from its days
+    carried = day_columns(layer.files.config, refused)
+    parts = [name for name in refused if name not in carried]
     grains = custom_grains(layer.files.config)
     code = "KF432" if split_custom_grain(refused[0], grains) else "KF428"  # refused as a date part is
     by = _kind_of_column(refused[0], code)
@@ -347,7 +348,7 @@ def check_labels(request: MetricRequest) -> None:
                 f"'{name}' is finer than the request's grain {request.grain}",
                 code="KF414",
                 hint=f"ask for the finer grain as the period and the coarser as a label: --grain {grain} "
-                f"--by {METRIC_TIME}__{request.grain}",
+                f"--by {label_name(request.grain)}",
             )
 
 

@@ -7,11 +7,13 @@ first periods asked see their history), added to the builder's parts as a column
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from kpiframe.errors import QueryError
+from kpiframe.load.specs import ProjectSpec
 from kpiframe.sql.calendar import (
     SUBDAY_GRAINS,
     grain_step,
@@ -40,9 +42,7 @@ def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     spec = builder.layer.metric(name)
     coarser = builder.periodic and builder.request.grain not in ("day", *SUBDAY_GRAINS)
     # a window partitioned by a label (or a custom grain) of metric time would restart at each value
-    labelled = bool(
-        label_grains(builder.dim_names) or metric_time_grains(builder.layer.files.config, builder.dim_names)
-    )
+    labelled = bool(day_columns(builder.layer.files.config, builder.dim_names))
     if not builder.periodic or labelled or (coarser and spec.period_agg != "last"):
         return _from_days(builder, name)
     if _has(builder, f"c_{name}"):
@@ -79,6 +79,14 @@ def cumulative(builder: SeriesBuilder, name: str) -> exp.Expr:
     empty = base_spec.empty_value(builder.layer.measures[base_spec.measure or ""].agg)
     builder.add_part(cte, column, {} if empty is None else {column: empty})
     return col(column)
+
+
+def day_columns(config: ProjectSpec, names: Iterable[str]) -> set[str]:
+    """The group-bys each day carries: labels (metric_time__quarter) and custom grains of metric time. A
+    cumulative metric's daily series is asked without them, and each period reads them from its days
+    (_from_days)."""
+    names = list(names)
+    return {*label_grains(names), *metric_time_grains(config, names)}
 
 
 def _run_on(builder: SeriesBuilder, name: str) -> None:

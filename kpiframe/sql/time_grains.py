@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from kpiframe.errors import QueryError
 from kpiframe.semantic.layer import SemanticLayer, metric_datasets
 from kpiframe.sql.calendar import PERIOD_GRAINS
-from kpiframe.sql.date_parts import METRIC_TIME
+from kpiframe.sql.date_parts import METRIC_TIME, grain_name
 
 
 def split_time_grain(name: str) -> tuple[str, str] | None:
@@ -73,4 +73,4 @@ def label_grains(names: Iterable[str]) -> dict[str, str]:
 
 
 def label_name(grain: str) -> str:
-    return f"{METRIC_TIME}__{grain}"
+    return grain_name(METRIC_TIME, grain)
